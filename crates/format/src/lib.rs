@@ -1,0 +1,46 @@
+//! changuard channel files: the byte format, the sensor schema, and the one
+//! validator that the driver, the CLI and the publishing pipeline all run.
+//!
+//! The only way to get a [`ValidChannel`] is [`validate`], and the interpreter
+//! only accepts a `ValidChannel`: bytes that did not pass validation cannot be
+//! interpreted. After `validate` succeeds, every count, offset, index, string and
+//! DFA the accessors decode has been checked, so nothing the interpreter does
+//! with the content can fail a check (the accessors are still total: they return
+//! `None` rather than panic, and the interpreter counts that as a fault).
+//!
+//! `#![no_std]`, no `alloc`, no `unsafe`: this crate runs in the kernel. The
+//! writer lives behind the `build` feature, which the driver never enables.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod schema;
+
+pub use regex_automata;
+pub use schema::{Field, FieldType, SCHEMA_ID, TemplateType};
+
+mod content;
+mod error;
+pub mod limits;
+mod trust;
+mod validate;
+
+pub use content::{Action, Criterion, StrOp};
+pub use error::{Rejection, Rule};
+pub use trust::{KeyId, Trust, TrustedKey};
+pub use validate::{Header, Instance, ValidChannel, validate};

@@ -1,0 +1,20 @@
+//! Caps on everything that comes from input, checked before any other work
+//! (TigerBeetle: "put a limit on everything"). The loader checks
+//! [`MAX_FILE_LEN`] against the file size before it allocates.
+
+/// Largest channel file accepted, in bytes.
+pub const MAX_FILE_LEN: usize = 16 * 1024 * 1024;
+/// Most template instances in one file.
+pub const MAX_INSTANCES: u32 = 100_000;
+/// Most criteria records in one file.
+pub const MAX_CRITERIA: u32 = 2_000_000;
+/// Most strings in one file.
+pub const MAX_STRINGS: u32 = 1_000_000;
+/// Longest string (needle) in bytes.
+pub const MAX_STRING_LEN: u32 = 4096;
+/// Most serialized DFAs in one file.
+pub const MAX_DFAS: u32 = 16_384;
+/// Largest single serialized DFA, in bytes.
+pub const MAX_DFA_LEN: u32 = 1024 * 1024;
+/// Largest total of all serialized DFAs, in bytes.
+pub const MAX_TOTAL_DFA_LEN: u32 = 8 * 1024 * 1024;

@@ -1,0 +1,304 @@
+//! The sensor schema: which template types exist and exactly which inputs the
+//! sensor supplies for each.
+//!
+//! This module is the single definition used by the validator, the interpreter,
+//! the driver and the CLI. On 19 July 2024 the content, the validator and the
+//! sensor each had their own idea of how many inputs the IPC template had (21,
+//! 21 and 20). Here there is one `const` table; every input count anywhere in
+//! changuard is derived from it, and the schema as a whole is identified by a
+//! hash of its definition ([`SCHEMA_ID`]) that every channel file must declare.
+//!
+//! # Invariants
+//! - Template ids are unique and the table is sorted by id.
+//! - Field order is the criterion order in a channel file: criterion `i` of an
+//!   instance applies to field `i` of its template type.
+//! - Changing anything here (a name, a type, the order) changes [`SCHEMA_ID`],
+//!   so content built for another schema is rejected instead of misread.
+
+/// The type of one sensor input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// A string, delivered to the interpreter as UTF-8 (the driver transcodes the
+    /// kernel's UTF-16; see docs/FORMAT.md, "Strings").
+    Str,
+    /// An unsigned integer (pids, session ids, access masks, integrity RIDs).
+    Int,
+}
+
+impl FieldType {
+    /// Stable one-byte code, used in the schema hash.
+    pub const fn code(self) -> u8 {
+        match self {
+            FieldType::Str => 1,
+            FieldType::Int => 2,
+        }
+    }
+
+    /// Lower-case name used in specs, JSON and diagnostics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FieldType::Str => "str",
+            FieldType::Int => "int",
+        }
+    }
+}
+
+/// One input the sensor supplies for a template type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// snake_case name, as written in content specs and event JSON.
+    pub name: &'static str,
+    /// What the sensor supplies.
+    pub ty: FieldType,
+}
+
+/// A kind of sensor event and the exact inputs the sensor supplies for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TemplateType {
+    /// Wire id (u16 in the channel file).
+    pub id: u16,
+    /// PascalCase name, as written in content specs and event JSON.
+    pub name: &'static str,
+    /// The inputs, in criterion order. `fields.len()` is the input count.
+    pub fields: &'static [Field],
+}
+
+impl TemplateType {
+    /// How many inputs the sensor supplies, and so exactly how many criteria
+    /// every instance of this type must carry.
+    pub const fn input_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The index of the field called `name`, if any.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+const fn s(name: &'static str) -> Field {
+    Field {
+        name,
+        ty: FieldType::Str,
+    }
+}
+const fn i(name: &'static str) -> Field {
+    Field {
+        name,
+        ty: FieldType::Int,
+    }
+}
+
+/// Inputs of [`PROCESS_CREATE`], as `PsSetCreateProcessNotifyRoutineEx` supplies them.
+pub const PROCESS_CREATE_FIELDS: [Field; 10] = [
+    s("image_path"),
+    s("command_line"),
+    s("parent_image_path"),
+    s("user_sid"),
+    i("pid"),
+    i("parent_pid"),
+    i("creator_pid"),
+    i("session_id"),
+    i("integrity_level"),
+    i("token_elevated"),
+];
+
+/// Inputs of [`NAMED_PIPE_CREATE`], the IPC template type. Twenty inputs, like
+/// the real IPC template type of 19 July 2024.
+pub const NAMED_PIPE_CREATE_FIELDS: [Field; 20] = [
+    s("pipe_name"),
+    s("creating_image_path"),
+    s("creating_command_line"),
+    s("client_image_path"),
+    s("server_user_sid"),
+    s("client_user_sid"),
+    i("creating_pid"),
+    i("client_pid"),
+    i("creating_session_id"),
+    i("client_session_id"),
+    i("desired_access"),
+    i("share_access"),
+    i("open_mode"),
+    i("pipe_mode"),
+    i("max_instances"),
+    i("in_buffer_size"),
+    i("out_buffer_size"),
+    i("default_timeout_ms"),
+    i("creating_integrity_level"),
+    i("is_remote"),
+];
+
+/// Process creation (template id 1).
+pub const PROCESS_CREATE: TemplateType = TemplateType {
+    id: 1,
+    name: "ProcessCreate",
+    fields: &PROCESS_CREATE_FIELDS,
+};
+
+/// Named pipe creation, the IPC template type (template id 2).
+pub const NAMED_PIPE_CREATE: TemplateType = TemplateType {
+    id: 2,
+    name: "NamedPipeCreate",
+    fields: &NAMED_PIPE_CREATE_FIELDS,
+};
+
+/// Input count of `ProcessCreate`: the length of its event arrays, fixed at compile time.
+pub const PROCESS_CREATE_INPUTS: usize = PROCESS_CREATE_FIELDS.len();
+/// Input count of `NamedPipeCreate`: the length of its event arrays, fixed at compile time.
+pub const NAMED_PIPE_CREATE_INPUTS: usize = NAMED_PIPE_CREATE_FIELDS.len();
+
+/// The largest input count of any template type (sizes fixed buffers).
+pub const MAX_INPUTS: usize = {
+    let mut max = 0;
+    let mut k = 0;
+    while k < TEMPLATE_TYPES.len() {
+        if TEMPLATE_TYPES[k].fields.len() > max {
+            max = TEMPLATE_TYPES[k].fields.len();
+        }
+        k += 1;
+    }
+    max
+};
+
+/// Every template type, sorted by id.
+pub const TEMPLATE_TYPES: &[TemplateType] = &[PROCESS_CREATE, NAMED_PIPE_CREATE];
+
+/// The template type with wire id `id`, if this schema has one.
+pub fn template_type(id: u16) -> Option<&'static TemplateType> {
+    TEMPLATE_TYPES.iter().find(|t| t.id == id)
+}
+
+/// The template type called `name` (exact, case-sensitive), if any.
+pub fn template_type_by_name(name: &str) -> Option<&'static TemplateType> {
+    TEMPLATE_TYPES.iter().find(|t| t.name == name)
+}
+
+// FNV-1a 64: tiny, const-evaluable, and good enough to tell schemas apart (this
+// is an identity check, not a security boundary: the signature is).
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+const fn fnv_byte(h: u64, b: u8) -> u64 {
+    (h ^ b as u64).wrapping_mul(FNV_PRIME)
+}
+
+const fn fnv_str(mut h: u64, s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut k = 0;
+    while k < b.len() {
+        h = fnv_byte(h, b[k]);
+        k += 1;
+    }
+    // Length-terminate so ("ab","c") and ("a","bc") hash differently.
+    fnv_byte(h, 0xff)
+}
+
+const fn schema_hash(types: &[TemplateType]) -> u64 {
+    let mut h = fnv_str(FNV_OFFSET, "changuard-schema-v1");
+    let mut t = 0;
+    while t < types.len() {
+        let ty = &types[t];
+        h = fnv_byte(h, (ty.id & 0xff) as u8);
+        h = fnv_byte(h, (ty.id >> 8) as u8);
+        h = fnv_str(h, ty.name);
+        let mut f = 0;
+        while f < ty.fields.len() {
+            h = fnv_byte(h, ty.fields[f].ty.code());
+            h = fnv_str(h, ty.fields[f].name);
+            f += 1;
+        }
+        h = fnv_byte(h, 0xfe);
+        t += 1;
+    }
+    h
+}
+
+/// Identity of this schema: a hash of every template id, name, field name and
+/// field type, in order. A channel file declares the schema it was built for;
+/// the validator rejects any other.
+pub const SCHEMA_ID: u64 = schema_hash(TEMPLATE_TYPES);
+
+// Compile-time checks of the table's invariants.
+const _: () = {
+    let mut k = 1;
+    while k < TEMPLATE_TYPES.len() {
+        assert!(
+            TEMPLATE_TYPES[k - 1].id < TEMPLATE_TYPES[k].id,
+            "template ids must be sorted and unique"
+        );
+        k += 1;
+    }
+    assert!(
+        NAMED_PIPE_CREATE_INPUTS == 20,
+        "the IPC template supplies 20 inputs"
+    );
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_agree_with_table() {
+        for t in TEMPLATE_TYPES {
+            assert_eq!(template_type(t.id), Some(t));
+            assert_eq!(template_type_by_name(t.name), Some(t));
+            for (k, f) in t.fields.iter().enumerate() {
+                assert_eq!(t.field_index(f.name), Some(k));
+            }
+        }
+        assert_eq!(template_type(0), None);
+        assert_eq!(template_type_by_name("processcreate"), None);
+        assert_eq!(MAX_INPUTS, 20);
+    }
+
+    #[test]
+    fn schema_id_depends_on_every_part() {
+        const F1: [Field; 2] = [s("a"), i("b")];
+        const F2: [Field; 2] = [s("a"), s("b")];
+        const F3: [Field; 2] = [i("b"), s("a")];
+        const F4: [Field; 3] = [s("a"), i("b"), i("c")];
+        let base = schema_hash(&[TemplateType {
+            id: 1,
+            name: "T",
+            fields: &F1,
+        }]);
+        for other in [
+            schema_hash(&[TemplateType {
+                id: 1,
+                name: "T",
+                fields: &F2,
+            }]),
+            schema_hash(&[TemplateType {
+                id: 1,
+                name: "T",
+                fields: &F3,
+            }]),
+            schema_hash(&[TemplateType {
+                id: 1,
+                name: "T",
+                fields: &F4,
+            }]),
+            schema_hash(&[TemplateType {
+                id: 2,
+                name: "T",
+                fields: &F1,
+            }]),
+            schema_hash(&[TemplateType {
+                id: 1,
+                name: "U",
+                fields: &F1,
+            }]),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(
+            base,
+            schema_hash(&[TemplateType {
+                id: 1,
+                name: "T",
+                fields: &F1
+            }])
+        );
+    }
+}
