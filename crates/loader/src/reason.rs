@@ -1,0 +1,324 @@
+//! Machine-readable reasons for every loader decision.
+//!
+//! Codes ([`Reason::code`], [`Reason::name`]) are stable: the driver publishes
+//! them under `Parameters\Status` and in `IOCTL_QUERY_STATUS`
+//! (`reject_reason`), `changuard driver status --json` and `changuard simulate
+//! --json` print the names, and docs/RUNBOOK.md lists them all. New reasons get
+//! new codes; codes are never reused.
+
+use changuard_format::Rejection;
+
+/// Which `Parameters` value a configuration reason is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigKey {
+    /// `ContentDirectory` (REG_SZ).
+    ContentDirectory,
+    /// `Policy` (REG_SZ: `Latest` | `NMinus1` | `Pinned`).
+    Policy,
+    /// `PinnedVersion` (REG_QWORD/REG_DWORD, global) or `Pinned.<channel>`.
+    PinnedVersion,
+    /// `MaxTrialBoots` (REG_DWORD).
+    MaxTrialBoots,
+    /// `HealthWindowSeconds` (REG_DWORD).
+    HealthWindowSeconds,
+    /// `ClearQuarantine` (REG_DWORD token).
+    ClearQuarantine,
+}
+
+impl ConfigKey {
+    /// Registry value name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConfigKey::ContentDirectory => "ContentDirectory",
+            ConfigKey::Policy => "Policy",
+            ConfigKey::PinnedVersion => "PinnedVersion",
+            ConfigKey::MaxTrialBoots => "MaxTrialBoots",
+            ConfigKey::HealthWindowSeconds => "HealthWindowSeconds",
+            ConfigKey::ClearQuarantine => "ClearQuarantine",
+        }
+    }
+}
+
+/// What was wrong with a `Parameters` value (the documented default was used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigProblem {
+    /// Wrong registry type (e.g. REG_EXPAND_SZ or REG_BINARY where REG_SZ is required).
+    WrongType,
+    /// Data length impossible for the type (odd UTF-16, DWORD not 4 bytes, too long).
+    WrongSize,
+    /// REG_SZ without a terminating NUL, or with an embedded NUL.
+    NotTerminated,
+    /// A character outside printable ASCII.
+    BadCharacter,
+    /// Not an absolute `X:\...` path.
+    Relative,
+    /// A device or namespace path (`\\.\`, `\\?\`, `\??\`, `\Device\`, UNC).
+    DevicePath,
+    /// A `.` or `..` path component, or an empty one (`\\`).
+    DotDot,
+    /// An alternate data stream (`:` beyond the drive letter).
+    AlternateStream,
+    /// Not under an allowed root.
+    OutsideRoots,
+    /// A number outside its accepted range.
+    OutOfRange,
+    /// A keyword that is not one of the accepted ones.
+    UnknownKeyword,
+    /// Accepted, with a warning (e.g. `MaxTrialBoots = 2`).
+    AcceptedWithWarning,
+    /// Policy `Pinned` with no usable pinned version for a channel.
+    PinMissing,
+    /// The registry read itself failed (other than "not set").
+    ReadFailed,
+}
+
+impl ConfigProblem {
+    /// Stable sub-code (the status `reject_rule` slot for config reasons).
+    pub const fn code(self) -> u16 {
+        match self {
+            ConfigProblem::WrongType => 1,
+            ConfigProblem::WrongSize => 2,
+            ConfigProblem::NotTerminated => 3,
+            ConfigProblem::BadCharacter => 4,
+            ConfigProblem::Relative => 5,
+            ConfigProblem::DevicePath => 6,
+            ConfigProblem::DotDot => 7,
+            ConfigProblem::AlternateStream => 8,
+            ConfigProblem::OutsideRoots => 9,
+            ConfigProblem::OutOfRange => 10,
+            ConfigProblem::UnknownKeyword => 11,
+            ConfigProblem::AcceptedWithWarning => 12,
+            ConfigProblem::PinMissing => 13,
+            ConfigProblem::ReadFailed => 14,
+        }
+    }
+    /// Stable kebab-case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConfigProblem::WrongType => "wrong-type",
+            ConfigProblem::WrongSize => "wrong-size",
+            ConfigProblem::NotTerminated => "not-terminated",
+            ConfigProblem::BadCharacter => "bad-character",
+            ConfigProblem::Relative => "relative-path",
+            ConfigProblem::DevicePath => "device-path",
+            ConfigProblem::DotDot => "dot-dot",
+            ConfigProblem::AlternateStream => "alternate-stream",
+            ConfigProblem::OutsideRoots => "outside-allowed-roots",
+            ConfigProblem::OutOfRange => "out-of-range",
+            ConfigProblem::UnknownKeyword => "unknown-keyword",
+            ConfigProblem::AcceptedWithWarning => "accepted-with-warning",
+            ConfigProblem::PinMissing => "pin-missing",
+            ConfigProblem::ReadFailed => "read-failed",
+        }
+    }
+}
+
+/// Why the loader did what it did. `Copy`, no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    // ---- configuration (1xx) ----
+    /// A `Parameters` value was unusable; its documented default was used.
+    Config(ConfigKey, ConfigProblem),
+    // ---- candidate (2xx) ----
+    /// No file in the directory is allowed by the policy (none, all quarantined, all below floor).
+    NoCandidate,
+    /// The content directory could not be listed.
+    DirUnreadable,
+    /// The directory had more entries than the loader looks at; the rest were ignored.
+    ListingTruncated,
+    /// The chosen file is gone or unreadable.
+    CandidateUnreadable,
+    /// The chosen file is larger than `MAX_FILE_LEN` (nothing was read).
+    CandidateTooLarge,
+    /// The chosen file failed validation (format rule + offset).
+    CandidateRejected(Rejection),
+    /// The file name's version differs from the signed header's version.
+    NameVersionMismatch,
+    /// The pinned version is quarantined (clear the quarantine to retry it).
+    PinnedQuarantined,
+    /// The pinned version is not in the directory.
+    PinnedMissing,
+    /// The trial record could not be made durable, so the candidate was not activated.
+    TrialNotRecorded,
+    /// Candidate activated on trial (attempt in the decision).
+    OnTrial,
+    /// Candidate activated without trial: it is the LKG version (already proven).
+    Proven,
+    /// An unfinished trial was found below `MaxTrialBoots`: retried.
+    TrialRetried,
+    /// An unfinished trial was found at `MaxTrialBoots`: the version is quarantined.
+    Quarantined,
+    /// An unfinished trial of a version that reached the LKG store: promotion completed at boot.
+    PromotionRolledForward,
+    /// Operator cleared quarantines (`ClearQuarantine` token changed).
+    QuarantineCleared,
+    // ---- LKG (3xx) ----
+    /// LKG copy activated.
+    LkgActivated,
+    /// No LKG copy exists.
+    LkgMissing,
+    /// The LKG copy is unreadable.
+    LkgUnreadable,
+    /// The LKG copy failed validation.
+    LkgRejected(Rejection),
+    /// The LKG copy was found under the temp name (interrupted rename) and restored.
+    LkgRecoveredFromTemp,
+    // ---- golden / none (4xx) ----
+    /// Golden content activated.
+    GoldenActivated,
+    /// No golden content for this channel.
+    GoldenMissing,
+    /// Golden content failed validation (a build defect).
+    GoldenRejected(Rejection),
+    /// The channel runs with no content (the sensor still runs).
+    NoContent,
+    // ---- promotion (5xx) ----
+    /// The trial version was copied to the LKG store and the floor raised.
+    Promoted,
+    /// Promotion failed at a platform step; the trial stays open and will be retried
+    /// (or quarantined at next boot, per MaxTrialBoots).
+    PromotionFailed,
+    // ---- state record (6xx) ----
+    /// No valid state record slot: started from an empty state.
+    StateRecordLost,
+    /// One slot was torn or stale; the newest valid one was used.
+    StateSlotIgnored,
+    /// The state record could not be written (decisions not persisted this boot).
+    StateWriteFailed,
+    /// More channels than `MAX_CHANNELS`; the rest were ignored.
+    TooManyChannels,
+}
+
+impl Reason {
+    /// Stable numeric code.
+    pub const fn code(self) -> u16 {
+        match self {
+            Reason::Config(key, _) => match key {
+                ConfigKey::ContentDirectory => 101,
+                ConfigKey::Policy => 102,
+                ConfigKey::PinnedVersion => 103,
+                ConfigKey::MaxTrialBoots => 104,
+                ConfigKey::HealthWindowSeconds => 105,
+                ConfigKey::ClearQuarantine => 106,
+            },
+            Reason::NoCandidate => 201,
+            Reason::DirUnreadable => 202,
+            Reason::ListingTruncated => 203,
+            Reason::CandidateUnreadable => 204,
+            Reason::CandidateTooLarge => 205,
+            Reason::CandidateRejected(_) => 206,
+            Reason::NameVersionMismatch => 207,
+            Reason::PinnedQuarantined => 208,
+            Reason::PinnedMissing => 209,
+            Reason::TrialNotRecorded => 210,
+            Reason::OnTrial => 211,
+            Reason::Proven => 212,
+            Reason::TrialRetried => 213,
+            Reason::Quarantined => 214,
+            Reason::PromotionRolledForward => 215,
+            Reason::QuarantineCleared => 216,
+            Reason::LkgActivated => 301,
+            Reason::LkgMissing => 302,
+            Reason::LkgUnreadable => 303,
+            Reason::LkgRejected(_) => 304,
+            Reason::LkgRecoveredFromTemp => 305,
+            Reason::GoldenActivated => 401,
+            Reason::GoldenMissing => 402,
+            Reason::GoldenRejected(_) => 403,
+            Reason::NoContent => 404,
+            Reason::Promoted => 501,
+            Reason::PromotionFailed => 502,
+            Reason::StateRecordLost => 601,
+            Reason::StateSlotIgnored => 602,
+            Reason::StateWriteFailed => 603,
+            Reason::TooManyChannels => 604,
+        }
+    }
+
+    /// Stable kebab-case name (`--json`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Config(..) => "config-defaulted",
+            Reason::NoCandidate => "no-candidate",
+            Reason::DirUnreadable => "dir-unreadable",
+            Reason::ListingTruncated => "listing-truncated",
+            Reason::CandidateUnreadable => "candidate-unreadable",
+            Reason::CandidateTooLarge => "candidate-too-large",
+            Reason::CandidateRejected(_) => "candidate-rejected",
+            Reason::NameVersionMismatch => "name-version-mismatch",
+            Reason::PinnedQuarantined => "pinned-quarantined",
+            Reason::PinnedMissing => "pinned-missing",
+            Reason::TrialNotRecorded => "trial-not-recorded",
+            Reason::OnTrial => "on-trial",
+            Reason::Proven => "proven",
+            Reason::TrialRetried => "trial-retried",
+            Reason::Quarantined => "quarantined",
+            Reason::PromotionRolledForward => "promotion-rolled-forward",
+            Reason::QuarantineCleared => "quarantine-cleared",
+            Reason::LkgActivated => "lkg-activated",
+            Reason::LkgMissing => "lkg-missing",
+            Reason::LkgUnreadable => "lkg-unreadable",
+            Reason::LkgRejected(_) => "lkg-rejected",
+            Reason::LkgRecoveredFromTemp => "lkg-recovered-from-temp",
+            Reason::GoldenActivated => "golden-activated",
+            Reason::GoldenMissing => "golden-missing",
+            Reason::GoldenRejected(_) => "golden-rejected",
+            Reason::NoContent => "no-content",
+            Reason::Promoted => "promoted",
+            Reason::PromotionFailed => "promotion-failed",
+            Reason::StateRecordLost => "state-record-lost",
+            Reason::StateSlotIgnored => "state-slot-ignored",
+            Reason::StateWriteFailed => "state-write-failed",
+            Reason::TooManyChannels => "too-many-channels",
+        }
+    }
+
+    /// Detail sub-code: the format rule id for rejections, the config problem code
+    /// for config reasons, else 0 (status `reject_rule`).
+    pub const fn detail(self) -> u16 {
+        match self {
+            Reason::Config(_, p) => p.code(),
+            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => r.rule.id(),
+            _ => 0,
+        }
+    }
+
+    /// Byte offset for rejections, else 0 (status `reject_offset`).
+    pub const fn offset(self) -> u64 {
+        match self {
+            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => r.offset,
+            _ => 0,
+        }
+    }
+
+    /// True when this reason is a step down the fallback chain or a fault (as
+    /// opposed to a normal activation or bookkeeping decision).
+    pub const fn is_problem(self) -> bool {
+        !matches!(
+            self,
+            Reason::OnTrial
+                | Reason::Proven
+                | Reason::LkgActivated
+                | Reason::GoldenActivated
+                | Reason::Promoted
+                | Reason::QuarantineCleared
+                | Reason::PromotionRolledForward
+        )
+    }
+}
+
+/// One recorded decision: the channel (0 for driver-wide decisions such as
+/// configuration), the version it concerns (0 if none), the trial attempt
+/// (0 if none) and the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Channel id, or 0.
+    pub channel: u32,
+    /// Content version concerned, or 0.
+    pub version: u64,
+    /// Trial attempt, or 0.
+    pub attempt: u32,
+    /// Why.
+    pub reason: Reason,
+}
