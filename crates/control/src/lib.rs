@@ -35,6 +35,7 @@
 extern crate std;
 
 pub mod ioctl;
+pub mod ntpath;
 pub mod reload;
 pub mod status;
 pub mod submit;
