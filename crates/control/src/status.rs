@@ -100,9 +100,7 @@ pub struct ChannelStatusWire {
     /// Format rule code of the last rejection (0 when not a format rule).
     pub reject_rule: U16,
     /// Byte offset in the rejected file (0 when not applicable).
-    pub reject_offset: U32,
-    /// Must be zero.
-    pub reserved1: U32,
+    pub reject_offset: U64,
     /// Quarantined versions, newest first; unused entries are zero.
     pub quarantined: [U64; MAX_QUARANTINED],
     /// Events evaluated against this channel.
@@ -168,7 +166,7 @@ pub struct Rejection {
     /// Format rule code, when the reason is a validation failure.
     pub rule: u16,
     /// Byte offset in the file, when known.
-    pub offset: u32,
+    pub offset: u64,
 }
 
 /// Driver-wide part of the status.
@@ -275,8 +273,7 @@ impl ChannelStatus {
             trial_attempt: U32::new(self.trial_attempt.unwrap_or(0)),
             reject_reason: U16::new(rej.reason),
             reject_rule: U16::new(rej.rule),
-            reject_offset: U32::new(rej.offset),
-            reserved1: U32::new(0),
+            reject_offset: U64::new(rej.offset),
             quarantined,
             events: U64::new(self.events),
             detections: U64::new(self.detections),
@@ -314,9 +311,8 @@ impl ChannelStatus {
         if !has_rej {
             reserved_zero(u64::from(w.reject_reason.get()), "channel.reject_reason (none)", field(28))?;
             reserved_zero(u64::from(w.reject_rule.get()), "channel.reject_rule (none)", field(30))?;
-            reserved_zero(u64::from(w.reject_offset.get()), "channel.reject_offset (none)", field(32))?;
+            reserved_zero(w.reject_offset.get(), "channel.reject_offset (none)", field(32))?;
         }
-        reserved_zero(u64::from(w.reserved1.get()), "channel.reserved1", field(36))?;
         let mut quarantined = [0u64; MAX_QUARANTINED];
         for (i, (dst, src)) in quarantined.iter_mut().zip(w.quarantined.iter()).enumerate() {
             if i < usize::from(w.quarantined_count) {
@@ -545,7 +541,7 @@ mod tests {
             any::<u64>(),
             proptest::option::of(any::<u64>()),
             proptest::option::of(any::<u32>()),
-            proptest::option::of((any::<u16>(), any::<u16>(), any::<u32>())),
+            proptest::option::of((any::<u16>(), any::<u16>(), any::<u64>())),
             proptest::array::uniform4(any::<u64>()),
             0u8..=4,
             (any::<u64>(), any::<u64>(), any::<u64>()),
