@@ -31,16 +31,25 @@ extern crate std;
 
 pub mod schema;
 
+#[cfg(feature = "std")]
+mod aligned;
+#[cfg(feature = "build")]
+pub mod build;
+#[cfg(feature = "std")]
+pub use aligned::AlignedBytes;
+
 pub use regex_automata;
 pub use schema::{Field, FieldType, SCHEMA_ID, TemplateType};
 
 mod content;
 mod error;
+pub mod layout;
 pub mod limits;
 mod trust;
 mod validate;
+mod wire;
 
 pub use content::{Action, Criterion, StrOp};
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
-pub use validate::{Header, Instance, ValidChannel, validate};
+pub use validate::{Header, Instance, Instances, ValidChannel, validate};

@@ -148,6 +148,8 @@ pub const PROCESS_CREATE_INPUTS: usize = PROCESS_CREATE_FIELDS.len();
 pub const NAMED_PIPE_CREATE_INPUTS: usize = NAMED_PIPE_CREATE_FIELDS.len();
 
 /// The largest input count of any template type (sizes fixed buffers).
+// Evaluated at compile time only (a panic here is a build error, not a bugcheck).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub const MAX_INPUTS: usize = {
     let mut max = 0;
     let mut k = 0;
@@ -182,6 +184,8 @@ const fn fnv_byte(h: u64, b: u8) -> u64 {
     (h ^ b as u64).wrapping_mul(FNV_PRIME)
 }
 
+// Evaluated at compile time only (a panic here is a build error, not a bugcheck).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const fn fnv_str(mut h: u64, s: &str) -> u64 {
     let b = s.as_bytes();
     let mut k = 0;
@@ -193,6 +197,8 @@ const fn fnv_str(mut h: u64, s: &str) -> u64 {
     fnv_byte(h, 0xff)
 }
 
+// Evaluated at compile time only (a panic here is a build error, not a bugcheck).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const fn schema_hash(types: &[TemplateType]) -> u64 {
     let mut h = fnv_str(FNV_OFFSET, "changuard-schema-v1");
     let mut t = 0;
@@ -219,6 +225,8 @@ const fn schema_hash(types: &[TemplateType]) -> u64 {
 pub const SCHEMA_ID: u64 = schema_hash(TEMPLATE_TYPES);
 
 // Compile-time checks of the table's invariants.
+// Evaluated at compile time only (a panic here is a build error, not a bugcheck).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const _: () = {
     let mut k = 1;
     while k < TEMPLATE_TYPES.len() {

@@ -30,3 +30,26 @@ impl<'k> Trust<'k> {
         self.keys.iter().find(|k| k.id == id)
     }
 }
+
+impl KeyId {
+    /// The id of `public`: the first 8 bytes of SHA-512 of the public key
+    /// (ed25519-compact's own pure-Rust SHA-512; no extra dependency).
+    pub fn of(public: &[u8; 32]) -> KeyId {
+        let h = ed25519_compact::sha512::Hash::hash(public);
+        let mut id = [0u8; 8];
+        for (d, s) in id.iter_mut().zip(h.iter()) {
+            *d = *s;
+        }
+        KeyId(id)
+    }
+}
+
+impl TrustedKey {
+    /// Trust `public`, with its id computed by [`KeyId::of`].
+    pub fn new(public: [u8; 32]) -> TrustedKey {
+        TrustedKey {
+            id: KeyId::of(&public),
+            public,
+        }
+    }
+}

@@ -1,15 +1,27 @@
 //! `validate`: bytes in, [`ValidChannel`] or [`Rejection`] out.
 //!
-//! CONTRACT (public API other crates code against; the implementation of the
-//! bodies is in progress):
-//! - `validate` never panics, for any input, and does work linear in the input.
+//! CONTRACT (public API other crates code against):
+//! - `validate` never panics, for any input, and does work linear in the input
+//!   (every loop is bounded by a count that was checked against a cap and
+//!   against the section length first).
 //! - `ValidChannel` accessors never panic; `None` means "validator bug", which
 //!   callers count as a fault and fail closed on.
+//!
+//! Validation order (docs/FORMAT.md, "Validation order", is the reference):
+//! 1. size caps (before any other work), 2. constant header checks,
+//! 3. trust (key id, signature), 4. identity (channel, schema),
+//! 5. section table, 6. instances and their criteria, 7. strings, 8. DFAs.
+//!
+//! The first broken rule is reported, with the offset of the field that broke it.
 
-use crate::content::{Action, Criterion};
+use crate::content::{Action, Criterion, StrOp};
 use crate::error::{Rejection, Rule};
-use crate::schema::TemplateType;
+use crate::layout::{self, SectionKind, kind};
+use crate::limits;
+use crate::schema::{FieldType, TemplateType};
 use crate::trust::{KeyId, Trust};
+use crate::wire::{self, WireError};
+use regex_automata::dfa::StartKind;
 use regex_automata::dfa::dense::DFA;
 
 /// The decoded, signed header of a validated channel file.
@@ -29,10 +41,25 @@ pub struct Header {
     pub key_id: KeyId,
 }
 
+/// Where one validated section lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    /// Offset from the file start.
+    pub(crate) off: usize,
+    /// Length in bytes.
+    pub(crate) len: usize,
+    /// Record count.
+    pub(crate) count: u32,
+}
+
 /// Offsets of the validated sections (private; produced only by `validate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub(crate) header: Header,
+    pub(crate) instances: Span,
+    pub(crate) criteria: Span,
+    pub(crate) strings: Span,
+    pub(crate) dfas: Span,
 }
 
 /// A channel file that passed [`validate`]: the only thing the interpreter
@@ -55,6 +82,52 @@ pub struct Instance<'a> {
     /// What a match asks for.
     pub action: Action,
     criteria: &'a [u8],
+    file: &'a [u8],
+    strings: Span,
+}
+
+/// Decode the string at `index` of the STRINGS section described by `strings`.
+fn string_at(file: &[u8], strings: Span, index: u32) -> Option<&str> {
+    if index >= strings.count {
+        return None;
+    }
+    let e = wire::record(strings.off, index as usize, layout::STRING_ENTRY_LEN)?;
+    let off = wire::u32_at(file, e, layout::string_entry::OFFSET, "string offset").ok()?;
+    let len = wire::u16_at(file, e, layout::string_entry::LEN, "string length").ok()?;
+    let blob = wire::record(strings.off, strings.count as usize, layout::STRING_ENTRY_LEN)?;
+    let start = blob.checked_add(off as usize)?;
+    let s = wire::slice(file, start, len.into(), "string").ok()?;
+    core::str::from_utf8(s).ok()
+}
+
+/// Decode one criterion record (already validated; `None` if inconsistent).
+fn decode_criterion<'a>(file: &'a [u8], strings: Span, rec: &'a [u8]) -> Option<Criterion<'a>> {
+    use layout::criterion as f;
+    let k = wire::u8_at(rec, 0, f::KIND, "criterion kind").ok()?;
+    let flags = wire::u8_at(rec, 0, f::FLAGS, "criterion flags").ok()?;
+    let index = wire::u32_at(rec, 0, f::INDEX, "criterion index").ok()?;
+    let a = wire::u64_at(rec, 0, f::A, "criterion operand a").ok()?;
+    let b = wire::u64_at(rec, 0, f::B, "criterion operand b").ok()?;
+    let ci = flags & layout::CRITERION_FLAG_CASE_INSENSITIVE != 0;
+    let str_op = |op| {
+        string_at(file, strings, index).map(|needle| Criterion::Str {
+            op,
+            needle,
+            case_insensitive: ci,
+        })
+    };
+    match k {
+        kind::ANY => Some(Criterion::Any),
+        kind::EQUALS => str_op(StrOp::Equals),
+        kind::PREFIX => str_op(StrOp::Prefix),
+        kind::SUFFIX => str_op(StrOp::Suffix),
+        kind::CONTAINS => str_op(StrOp::Contains),
+        kind::INT_EQUALS => Some(Criterion::IntEquals(a)),
+        kind::INT_RANGE => Some(Criterion::IntRange { lo: a, hi: b }),
+        kind::INT_MASK => Some(Criterion::IntMask { mask: a, value: b }),
+        kind::REGEX => Some(Criterion::Regex { dfa: index }),
+        _ => None,
+    }
 }
 
 impl<'a> Instance<'a> {
@@ -62,11 +135,78 @@ impl<'a> Instance<'a> {
     pub fn criteria_len(&self) -> usize {
         self.template.input_count()
     }
-    /// Criterion `k` (applies to field `k`).
-    pub fn criterion(&self, _k: usize) -> Option<Criterion<'a>> {
-        let _ = self.criteria;
-        None
+    /// Criterion `k` (applies to field `k`). `None` only if `k` is out of
+    /// range or on a validator bug.
+    pub fn criterion(&self, k: usize) -> Option<Criterion<'a>> {
+        if k >= self.criteria_len() {
+            return None;
+        }
+        let off = k.checked_mul(layout::CRITERION_LEN)?;
+        let rec = wire::slice(self.criteria, off, layout::CRITERION_LEN, "criterion").ok()?;
+        decode_criterion(self.file, self.strings, rec)
     }
+}
+
+/// Iterator over the instances of a [`ValidChannel`], in table order.
+/// A decoding failure (a validator bug) ends the iteration early, so callers
+/// that must notice compare the number yielded with
+/// [`ValidChannel::instance_count`].
+#[derive(Clone, Debug)]
+pub struct Instances<'a> {
+    chan: ValidChannel<&'a [u8]>,
+    next: u32,
+}
+
+impl<'a> Iterator for Instances<'a> {
+    type Item = Instance<'a>;
+    fn next(&mut self) -> Option<Instance<'a>> {
+        let i = self.next;
+        let inst = instance_at(self.chan.bytes, &self.chan.layout, i)?;
+        self.next = i.checked_add(1)?;
+        Some(inst)
+    }
+}
+
+fn instance_at<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<Instance<'a>> {
+    use layout::instance as f;
+    if index >= layout.instances.count {
+        return None;
+    }
+    let base = wire::record(layout.instances.off, index as usize, layout::INSTANCE_LEN)?;
+    let id = wire::u32_at(file, base, f::ID, "instance id").ok()?;
+    let t = wire::u16_at(file, base, f::TEMPLATE, "template").ok()?;
+    let template = crate::schema::template_type(t)?;
+    let first = wire::u32_at(file, base, f::FIRST_CRITERION, "first criterion").ok()?;
+    let action = Action::from_code(wire::u8_at(file, base, f::ACTION, "action").ok()?)?;
+    let start = wire::record(layout.criteria.off, first as usize, layout::CRITERION_LEN)?;
+    let len = template.input_count().checked_mul(layout::CRITERION_LEN)?;
+    let criteria = wire::slice(file, start, len, "criteria").ok()?;
+    Some(Instance {
+        index,
+        id,
+        template,
+        action,
+        criteria,
+        file,
+        strings: layout.strings,
+    })
+}
+
+/// The index entry of DFA `index`: (blob, pattern index, flags).
+fn dfa_entry<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<(&'a [u8], u32, u32)> {
+    use layout::dfa_entry as f;
+    let d = layout.dfas;
+    if index >= d.count {
+        return None;
+    }
+    let e = wire::record(d.off, index as usize, layout::DFA_ENTRY_LEN)?;
+    let off = wire::u32_at(file, e, f::OFFSET, "dfa offset").ok()?;
+    let len = wire::u32_at(file, e, f::LEN, "dfa length").ok()?;
+    let pattern = wire::u32_at(file, e, f::PATTERN, "dfa pattern").ok()?;
+    let flags = wire::u32_at(file, e, f::FLAGS, "dfa flags").ok()?;
+    let start = d.off.checked_add(off as usize)?;
+    let blob = wire::slice(file, start, len as usize, "dfa").ok()?;
+    Some((blob, pattern, flags))
 }
 
 impl<B: AsRef<[u8]>> ValidChannel<B> {
@@ -99,24 +239,62 @@ impl<B: AsRef<[u8]>> ValidChannel<B> {
     }
     /// Number of instances.
     pub fn instance_count(&self) -> u32 {
-        0
+        self.layout.instances.count
     }
-    /// Instance at table position `index`.
-    pub fn instance(&self, _index: u32) -> Option<Instance<'_>> {
-        None
+    /// Instance at table position `index` (`None` if out of range).
+    pub fn instance(&self, index: u32) -> Option<Instance<'_>> {
+        instance_at(self.bytes.as_ref(), &self.layout, index)
+    }
+    /// All instances, in table order.
+    pub fn instances(&self) -> Instances<'_> {
+        Instances {
+            chan: self.as_view(),
+            next: 0,
+        }
+    }
+    /// Number of strings in the STRINGS section.
+    pub fn string_count(&self) -> u32 {
+        self.layout.strings.count
+    }
+    /// String `index` (needles and regex sources).
+    pub fn string(&self, index: u32) -> Option<&str> {
+        string_at(self.bytes.as_ref(), self.layout.strings, index)
     }
     /// Number of serialized DFAs.
     pub fn dfa_count(&self) -> u32 {
-        0
+        self.layout.dfas.count
     }
     /// DFA `index`, loaded with the checked `DFA::from_bytes` (O(size); callers
-    /// load each DFA once when building an engine).
-    pub fn dfa(&self, _index: u32) -> Option<DFA<&[u32]>> {
-        None
+    /// load each DFA once when building an engine). Searches must be
+    /// unanchored (`Anchored::No`, the default `Input`): see docs/FORMAT.md.
+    pub fn dfa(&self, index: u32) -> Option<DFA<&[u32]>> {
+        let (blob, _, _) = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
+        DFA::from_bytes(blob).ok().map(|(dfa, _)| dfa)
+    }
+    /// The serialized bytes of DFA `index` (aligned as the file buffer is).
+    pub fn dfa_bytes(&self, index: u32) -> Option<&[u8]> {
+        dfa_entry(self.bytes.as_ref(), &self.layout, index).map(|(b, _, _)| b)
+    }
+    /// The regex source DFA `index` was compiled from.
+    pub fn dfa_pattern(&self, index: u32) -> Option<&str> {
+        let (_, pattern, _) = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
+        self.string(pattern)
+    }
+    /// Whether DFA `index` was compiled case-insensitively.
+    pub fn dfa_case_insensitive(&self, index: u32) -> Option<bool> {
+        dfa_entry(self.bytes.as_ref(), &self.layout, index)
+            .map(|(_, _, flags)| flags & layout::DFA_FLAG_CASE_INSENSITIVE != 0)
     }
 }
 
 /// Validate `bytes` as a channel file for channel `expected_channel`, trusting `trust`.
+///
+/// The buffer must be 16-byte aligned (kernel pool buffers are; host tools use
+/// `AlignedBytes`): serialized DFAs are checked at their actual address, so a
+/// misaligned buffer is rejected with [`Rule::BadDfa`] (never a panic).
+///
+/// Under `cfg(fuzzing)` only, the signature's *result* is ignored (it is still
+/// computed) so fuzzers reach the parser; the key id is still checked.
 ///
 /// # Errors
 /// The first rule broken, in validation order (see docs/FORMAT.md).
@@ -128,6 +306,473 @@ pub fn validate<B: AsRef<[u8]>>(
     trust: &Trust<'_>,
     expected_channel: u32,
 ) -> Result<ValidChannel<B>, Rejection> {
-    let _ = (bytes.as_ref(), trust, expected_channel);
-    Err(Rejection::new(Rule::Internal, 0))
+    let layout = check(bytes.as_ref(), trust, expected_channel)?;
+    Ok(ValidChannel { bytes, layout })
+}
+
+type R<T> = Result<T, Rejection>;
+
+fn rej(rule: Rule, offset: usize) -> Rejection {
+    Rejection::new(rule, offset as u64)
+}
+
+/// A read that the preceding checks proved in bounds failed: a validator bug.
+fn internal(e: WireError) -> Rejection {
+    debug_assert!(false, "validator read out of bounds: {}", e.what);
+    rej(Rule::Internal, e.offset)
+}
+
+/// Checked arithmetic that the preceding checks proved cannot overflow.
+fn ck(x: Option<usize>, offset: usize) -> R<usize> {
+    x.ok_or_else(|| {
+        debug_assert!(false, "validator arithmetic overflow");
+        rej(Rule::Internal, offset)
+    })
+}
+
+fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
+    use layout::header as h;
+    let len = b.len();
+
+    // 1. Size caps, before any other work.
+    if len > limits::MAX_FILE_LEN {
+        return Err(rej(Rule::TooLarge, 0).values(limits::MAX_FILE_LEN as u64, len as u64));
+    }
+    if len < layout::MIN_FILE_LEN {
+        return Err(rej(Rule::TooShort, 0).values(layout::MIN_FILE_LEN as u64, len as u64));
+    }
+
+    // 2. Constant header checks.
+    let magic: [u8; 8] = wire::bytes_at(b, 0, h::MAGIC, "magic").map_err(internal)?;
+    if magic != layout::MAGIC {
+        return Err(rej(Rule::BadMagic, h::MAGIC.start));
+    }
+    let version = wire::u16_at(b, 0, h::VERSION, "version").map_err(internal)?;
+    if version != layout::FORMAT_VERSION {
+        return Err(rej(Rule::UnsupportedVersion, h::VERSION.start)
+            .values(layout::FORMAT_VERSION.into(), version.into()));
+    }
+    let header_len = wire::u16_at(b, 0, h::HEADER_LEN, "header length").map_err(internal)?;
+    if usize::from(header_len) != layout::HEADER_LEN {
+        return Err(rej(Rule::LengthMismatch, h::HEADER_LEN.start)
+            .values(layout::HEADER_LEN as u64, header_len.into()));
+    }
+    let flags = wire::u32_at(b, 0, h::FLAGS, "flags").map_err(internal)?;
+    if flags != 0 {
+        return Err(rej(Rule::ReservedNonZero, h::FLAGS.start).values(0, flags.into()));
+    }
+    let reserved = wire::field(b, 0, h::RESERVED, "header reserved").map_err(internal)?;
+    if let Some(at) = wire::first_nonzero(reserved, h::RESERVED.start) {
+        return Err(rej(Rule::ReservedNonZero, at));
+    }
+    let file_len = wire::u64_at(b, 0, h::FILE_LEN, "file length").map_err(internal)?;
+    if file_len != len as u64 {
+        return Err(rej(Rule::LengthMismatch, h::FILE_LEN.start).values(len as u64, file_len));
+    }
+
+    // 3. Trust: the key must be known and the signature must verify.
+    let body_end = ck(len.checked_sub(layout::TRAILER_LEN), 0)?;
+    let key_id = KeyId(
+        wire::bytes_at(b, body_end, layout::trailer::KEY_ID, "key id").map_err(internal)?,
+    );
+    let Some(key) = trust.key(key_id) else {
+        return Err(rej(Rule::UnknownKey, body_end));
+    };
+    let sig: [u8; 64] =
+        wire::bytes_at(b, body_end, layout::trailer::SIGNATURE, "signature").map_err(internal)?;
+    let signed = wire::slice(b, 0, body_end, "signed bytes").map_err(internal)?;
+    let verified = ed25519_compact::PublicKey::new(key.public)
+        .verify(signed, &ed25519_compact::Signature::new(sig))
+        .is_ok();
+    // STYLE 11: fuzz builds compute the signature but ignore its result, so
+    // the fuzzer reaches the parser. Never set outside cargo-fuzz.
+    if !verified && !cfg!(fuzzing) {
+        return Err(rej(
+            Rule::BadSignature,
+            ck(body_end.checked_add(layout::trailer::SIGNATURE.start), body_end)?,
+        ));
+    }
+
+    // 4. Identity: the signed header must name what we are loading.
+    let channel = wire::u32_at(b, 0, h::CHANNEL, "channel").map_err(internal)?;
+    if channel != expected_channel {
+        return Err(rej(Rule::WrongChannel, h::CHANNEL.start)
+            .values(expected_channel.into(), channel.into()));
+    }
+    let schema_id = wire::u64_at(b, 0, h::SCHEMA_ID, "schema id").map_err(internal)?;
+    if schema_id != crate::SCHEMA_ID {
+        return Err(rej(Rule::WrongSchema, h::SCHEMA_ID.start).values(crate::SCHEMA_ID, schema_id));
+    }
+    let content_version =
+        wire::u64_at(b, 0, h::CONTENT_VERSION, "content version").map_err(internal)?;
+    let header = Header {
+        format_version: version,
+        flags,
+        channel,
+        version: content_version,
+        schema_id,
+        key_id,
+    };
+
+    // 5. Section table.
+    let [instances, criteria, strings, dfas] = check_sections(b, body_end)?;
+    let layout = Layout {
+        header,
+        instances,
+        criteria,
+        strings,
+        dfas,
+    };
+
+    // 6-8. Contents.
+    check_instances(b, &layout)?;
+    check_strings(b, strings)?;
+    check_dfas(b, dfas, strings)?;
+    Ok(layout)
+}
+
+fn section_cap(k: SectionKind) -> u32 {
+    match k {
+        SectionKind::Instances => limits::MAX_INSTANCES,
+        SectionKind::Criteria => limits::MAX_CRITERIA,
+        SectionKind::Strings => limits::MAX_STRINGS,
+        SectionKind::Dfas => limits::MAX_DFAS,
+    }
+}
+
+/// `(record size, exact)`: fixed-record sections must be exactly
+/// `count * size` long; indexed sections at least that.
+fn section_record(k: SectionKind) -> (usize, bool) {
+    match k {
+        SectionKind::Instances => (layout::INSTANCE_LEN, true),
+        SectionKind::Criteria => (layout::CRITERION_LEN, true),
+        SectionKind::Strings => (layout::STRING_ENTRY_LEN, false),
+        SectionKind::Dfas => (layout::DFA_ENTRY_LEN, false),
+    }
+}
+
+fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
+    use layout::section as f;
+    let count_at = layout::header::SECTION_COUNT.start;
+    let n = wire::u32_at(b, 0, layout::header::SECTION_COUNT, "section count").map_err(internal)?;
+    if n > layout::MAX_SECTIONS {
+        return Err(rej(Rule::CountTooLarge, count_at).values(layout::MAX_SECTIONS.into(), n.into()));
+    }
+    let table_end = ck(wire::record(layout::HEADER_LEN, n as usize, layout::SECTION_ENTRY_LEN), count_at)?;
+    if table_end > body_end {
+        return Err(rej(Rule::SectionOutOfRange, count_at).values(body_end as u64, table_end as u64));
+    }
+    let mut spans: [Option<Span>; 4] = [None; 4];
+    // End of the last thing laid out (the table, then each section in turn).
+    let mut cursor = table_end;
+    for k in 0..n as usize {
+        let e = ck(wire::record(layout::HEADER_LEN, k, layout::SECTION_ENTRY_LEN), count_at)?;
+        let at = |r: core::ops::Range<usize>| e.saturating_add(r.start);
+        let code = wire::u16_at(b, e, f::KIND, "section kind").map_err(internal)?;
+        let Some(kind) = SectionKind::from_code(code) else {
+            return Err(rej(Rule::BadSectionTable, at(f::KIND)).values(0, code.into()));
+        };
+        let slot = spans.get_mut(kind.slot()).ok_or_else(|| rej(Rule::Internal, e))?;
+        if slot.is_some() {
+            return Err(rej(Rule::BadSectionTable, at(f::KIND)).values(0, code.into()));
+        }
+        let reserved = wire::u16_at(b, e, f::RESERVED, "section reserved").map_err(internal)?;
+        if reserved != 0 {
+            return Err(rej(Rule::ReservedNonZero, at(f::RESERVED)).values(0, reserved.into()));
+        }
+        let off = wire::u32_at(b, e, f::OFFSET, "section offset").map_err(internal)? as usize;
+        let slen = wire::u32_at(b, e, f::LENGTH, "section length").map_err(internal)? as usize;
+        let count = wire::u32_at(b, e, f::COUNT, "section count").map_err(internal)?;
+        if off % layout::SECTION_ALIGN != 0 {
+            return Err(rej(Rule::SectionMisaligned, at(f::OFFSET)).values(0, off as u64));
+        }
+        if off < table_end || off > body_end {
+            return Err(rej(Rule::SectionOutOfRange, at(f::OFFSET)).values(body_end as u64, off as u64));
+        }
+        let end = ck(off.checked_add(slen), e)?;
+        if end > body_end {
+            return Err(rej(Rule::SectionOutOfRange, at(f::LENGTH)).values(body_end as u64, end as u64));
+        }
+        if off < cursor {
+            return Err(rej(Rule::SectionOverlap, at(f::OFFSET)).values(cursor as u64, off as u64));
+        }
+        let expected = ck(wire::align_up(cursor, layout::SECTION_ALIGN), e)?;
+        if off != expected {
+            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64));
+        }
+        let pad = wire::slice(b, cursor, off.saturating_sub(cursor), "padding").map_err(internal)?;
+        if let Some(p) = wire::first_nonzero(pad, cursor) {
+            return Err(rej(Rule::UnaccountedBytes, p));
+        }
+        let cap = section_cap(kind);
+        if count > cap {
+            return Err(rej(Rule::CountTooLarge, at(f::COUNT)).values(cap.into(), count.into()));
+        }
+        let (size, exact) = section_record(kind);
+        let need = ck((count as usize).checked_mul(size), e)?;
+        if (exact && slen != need) || slen < need {
+            return Err(rej(Rule::SectionLengthMismatch, at(f::LENGTH)).values(need as u64, slen as u64));
+        }
+        *slot = Some(Span {
+            off,
+            len: slen,
+            count,
+        });
+        cursor = end;
+    }
+    if cursor != body_end {
+        return Err(rej(Rule::UnaccountedBytes, cursor).values(body_end as u64, cursor as u64));
+    }
+    let mut out = [Span::default(); 4];
+    for (kind, (dst, src)) in SectionKind::ALL.iter().zip(out.iter_mut().zip(spans)) {
+        *dst = src.ok_or_else(|| {
+            rej(Rule::BadSectionTable, count_at).values(kind.code().into(), 0)
+        })?;
+    }
+    Ok(out)
+}
+
+fn check_instances(b: &[u8], l: &Layout) -> R<()> {
+    use layout::instance as f;
+    let mut next_criterion: u32 = 0;
+    let mut prev_id: Option<u32> = None;
+    for i in 0..l.instances.count {
+        let base = ck(wire::record(l.instances.off, i as usize, layout::INSTANCE_LEN), l.instances.off)?;
+        let at = |r: core::ops::Range<usize>| base.saturating_add(r.start);
+        let t = wire::u16_at(b, base, f::TEMPLATE, "template").map_err(internal)?;
+        let here = |r: Rejection| r.at_instance(Some(t), i);
+        let Some(tt) = crate::schema::template_type(t) else {
+            return Err(here(rej(Rule::UnknownTemplate, at(f::TEMPLATE)).values(0, t.into())));
+        };
+        let cc = wire::u16_at(b, base, f::CRITERIA_COUNT, "criteria count").map_err(internal)?;
+        if usize::from(cc) != tt.input_count() {
+            return Err(here(
+                rej(Rule::CriteriaCountMismatch, at(f::CRITERIA_COUNT))
+                    .values(tt.input_count() as u64, cc.into()),
+            ));
+        }
+        let first = wire::u32_at(b, base, f::FIRST_CRITERION, "first criterion").map_err(internal)?;
+        if first != next_criterion {
+            return Err(here(
+                rej(Rule::CriteriaOutOfRange, at(f::FIRST_CRITERION))
+                    .values(next_criterion.into(), first.into()),
+            ));
+        }
+        let end = first.saturating_add(cc.into());
+        if end > l.criteria.count {
+            return Err(here(
+                rej(Rule::CriteriaOutOfRange, at(f::CRITERIA_COUNT))
+                    .values(l.criteria.count.into(), end.into()),
+            ));
+        }
+        let id = wire::u32_at(b, base, f::ID, "instance id").map_err(internal)?;
+        if let Some(p) = prev_id {
+            if id <= p {
+                return Err(here(rej(Rule::InstanceIdOrder, at(f::ID)).values(p.into(), id.into())));
+            }
+        }
+        let action = wire::u8_at(b, base, f::ACTION, "action").map_err(internal)?;
+        if Action::from_code(action).is_none() {
+            return Err(here(rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into())));
+        }
+        let reserved = wire::field(b, base, f::RESERVED, "instance reserved").map_err(internal)?;
+        if let Some(p) = wire::first_nonzero(reserved, at(f::RESERVED)) {
+            return Err(here(rej(Rule::ReservedNonZero, p)));
+        }
+        for (k, field) in tt.fields.iter().enumerate() {
+            let idx = ck((first as usize).checked_add(k), base)?;
+            let c = ck(wire::record(l.criteria.off, idx, layout::CRITERION_LEN), base)?;
+            check_criterion(b, l, c, field.ty).map_err(|r| here(r).at_field(k as u16))?;
+        }
+        prev_id = Some(id);
+        next_criterion = end;
+    }
+    if next_criterion != l.criteria.count {
+        let at = wire::record(l.criteria.off, next_criterion as usize, layout::CRITERION_LEN)
+            .unwrap_or(l.criteria.off);
+        return Err(rej(Rule::UnaccountedBytes, at).values(l.criteria.count.into(), next_criterion.into()));
+    }
+    Ok(())
+}
+
+fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
+    use layout::criterion as f;
+    let at = |r: core::ops::Range<usize>| c.saturating_add(r.start);
+    let k = wire::u8_at(b, c, f::KIND, "criterion kind").map_err(internal)?;
+    let flags = wire::u8_at(b, c, f::FLAGS, "criterion flags").map_err(internal)?;
+    let reserved = wire::u16_at(b, c, f::RESERVED, "criterion reserved").map_err(internal)?;
+    let index = wire::u32_at(b, c, f::INDEX, "criterion index").map_err(internal)?;
+    let a = wire::u64_at(b, c, f::A, "operand a").map_err(internal)?;
+    let bb = wire::u64_at(b, c, f::B, "operand b").map_err(internal)?;
+
+    // (field type it applies to: None = any, uses index, uses a, uses b, may fold)
+    let (want, uses_index, uses_a, uses_b, may_fold) = match k {
+        kind::ANY => (None, false, false, false, false),
+        kind::EQUALS | kind::PREFIX | kind::SUFFIX | kind::CONTAINS => {
+            (Some(FieldType::Str), true, false, false, true)
+        }
+        kind::REGEX => (Some(FieldType::Str), true, false, false, false),
+        kind::INT_EQUALS => (Some(FieldType::Int), false, true, false, false),
+        kind::INT_RANGE | kind::INT_MASK => (Some(FieldType::Int), false, true, true, false),
+        _ => return Err(rej(Rule::UnknownCriterionKind, at(f::KIND)).values(0, k.into())),
+    };
+    if let Some(want) = want {
+        if want != ty {
+            return Err(rej(Rule::CriterionTypeMismatch, at(f::KIND)).values(ty.code().into(), k.into()));
+        }
+    }
+    let allowed_flags = if may_fold { layout::CRITERION_FLAG_CASE_INSENSITIVE } else { 0 };
+    if flags & !allowed_flags != 0 {
+        return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed_flags.into(), flags.into()));
+    }
+    if reserved != 0 {
+        return Err(rej(Rule::ReservedNonZero, at(f::RESERVED)).values(0, reserved.into()));
+    }
+    if !uses_index && index != 0 {
+        return Err(rej(Rule::ReservedNonZero, at(f::INDEX)).values(0, index.into()));
+    }
+    if !uses_a && a != 0 {
+        return Err(rej(Rule::ReservedNonZero, at(f::A)).values(0, a));
+    }
+    if !uses_b && bb != 0 {
+        return Err(rej(Rule::ReservedNonZero, at(f::B)).values(0, bb));
+    }
+    match k {
+        kind::INT_RANGE if a > bb => {
+            Err(rej(Rule::BadIntOperands, at(f::B)).values(a, bb))
+        }
+        kind::INT_MASK if bb & !a != 0 => {
+            Err(rej(Rule::BadIntOperands, at(f::B)).values(bb & a, bb))
+        }
+        kind::REGEX if index >= l.dfas.count => {
+            Err(rej(Rule::DfaOutOfRange, at(f::INDEX)).values(l.dfas.count.into(), index.into()))
+        }
+        kind::EQUALS | kind::PREFIX | kind::SUFFIX | kind::CONTAINS => {
+            if index >= l.strings.count {
+                return Err(rej(Rule::StringOutOfRange, at(f::INDEX))
+                    .values(l.strings.count.into(), index.into()));
+            }
+            if flags & layout::CRITERION_FLAG_CASE_INSENSITIVE != 0 {
+                // The string pass proves the FOLDED flag true; here we need it set.
+                let e = ck(wire::record(l.strings.off, index as usize, layout::STRING_ENTRY_LEN), c)?;
+                let sflags = wire::u16_at(b, e, layout::string_entry::FLAGS, "string flags")
+                    .map_err(internal)?;
+                if sflags & layout::STRING_FLAG_FOLDED == 0 {
+                    return Err(rej(Rule::NeedleNotFolded, at(f::FLAGS)).values(1, sflags.into()));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_strings(b: &[u8], s: Span) -> R<()> {
+    use layout::string_entry as f;
+    let blob = ck(wire::record(s.off, s.count as usize, layout::STRING_ENTRY_LEN), s.off)?;
+    let blob_len = ck(s.len.checked_sub(blob.saturating_sub(s.off)), s.off)?;
+    let mut running: usize = 0;
+    for i in 0..s.count as usize {
+        let e = ck(wire::record(s.off, i, layout::STRING_ENTRY_LEN), s.off)?;
+        let at = |r: core::ops::Range<usize>| e.saturating_add(r.start);
+        let off = wire::u32_at(b, e, f::OFFSET, "string offset").map_err(internal)? as usize;
+        let len = usize::from(wire::u16_at(b, e, f::LEN, "string length").map_err(internal)?);
+        let flags = wire::u16_at(b, e, f::FLAGS, "string flags").map_err(internal)?;
+        if off != running {
+            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(running as u64, off as u64));
+        }
+        if len > limits::MAX_STRING_LEN as usize {
+            return Err(rej(Rule::StringTooLong, at(f::LEN)).values(limits::MAX_STRING_LEN.into(), len as u64));
+        }
+        let end = ck(off.checked_add(len), e)?;
+        if end > blob_len {
+            return Err(rej(Rule::SectionOutOfRange, at(f::LEN)).values(blob_len as u64, end as u64));
+        }
+        if flags & !layout::STRING_FLAG_FOLDED != 0 {
+            return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(0, flags.into()));
+        }
+        let start = ck(blob.checked_add(off), e)?;
+        let bytes = wire::slice(b, start, len, "string").map_err(internal)?;
+        if let Err(u) = core::str::from_utf8(bytes) {
+            return Err(rej(Rule::StringNotUtf8, start.saturating_add(u.valid_up_to())));
+        }
+        if flags & layout::STRING_FLAG_FOLDED != 0 {
+            if let Some(p) = bytes.iter().position(u8::is_ascii_uppercase) {
+                return Err(rej(Rule::NeedleNotFolded, start.saturating_add(p)));
+            }
+        }
+        running = end;
+    }
+    if running != blob_len {
+        return Err(rej(Rule::UnaccountedBytes, blob.saturating_add(running))
+            .values(blob_len as u64, running as u64));
+    }
+    Ok(())
+}
+
+fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
+    use layout::dfa_entry as f;
+    // Relative to the section start: the index, then the blobs.
+    let mut running = ck((d.count as usize).checked_mul(layout::DFA_ENTRY_LEN), d.off)?;
+    let mut total: usize = 0;
+    for i in 0..d.count as usize {
+        let e = ck(wire::record(d.off, i, layout::DFA_ENTRY_LEN), d.off)?;
+        let at = |r: core::ops::Range<usize>| e.saturating_add(r.start);
+        let off = wire::u32_at(b, e, f::OFFSET, "dfa offset").map_err(internal)? as usize;
+        let len = wire::u32_at(b, e, f::LEN, "dfa length").map_err(internal)? as usize;
+        let pattern = wire::u32_at(b, e, f::PATTERN, "dfa pattern").map_err(internal)?;
+        let flags = wire::u32_at(b, e, f::FLAGS, "dfa flags").map_err(internal)?;
+        // d.off is a multiple of 8, so this is alignment relative to the file.
+        if off % layout::DFA_ALIGN != 0 {
+            return Err(rej(Rule::SectionMisaligned, at(f::OFFSET)).values(0, off as u64));
+        }
+        let expected = ck(wire::align_up(running, layout::DFA_ALIGN), e)?;
+        if off != expected {
+            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64));
+        }
+        if len > limits::MAX_DFA_LEN as usize {
+            return Err(rej(Rule::DfaTooLarge, at(f::LEN)).values(limits::MAX_DFA_LEN.into(), len as u64));
+        }
+        total = total.saturating_add(len);
+        if total > limits::MAX_TOTAL_DFA_LEN as usize {
+            return Err(rej(Rule::DfaTooLarge, at(f::LEN))
+                .values(limits::MAX_TOTAL_DFA_LEN.into(), total as u64));
+        }
+        let end = ck(off.checked_add(len), e)?;
+        if end > d.len {
+            return Err(rej(Rule::SectionOutOfRange, at(f::LEN)).values(d.len as u64, end as u64));
+        }
+        if pattern >= strings.count {
+            return Err(rej(Rule::StringOutOfRange, at(f::PATTERN))
+                .values(strings.count.into(), pattern.into()));
+        }
+        if flags & !layout::DFA_FLAG_CASE_INSENSITIVE != 0 {
+            return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(0, flags.into()));
+        }
+        let pad_at = ck(d.off.checked_add(running), e)?;
+        let pad = wire::slice(b, pad_at, off.saturating_sub(running), "dfa padding").map_err(internal)?;
+        if let Some(p) = wire::first_nonzero(pad, pad_at) {
+            return Err(rej(Rule::UnaccountedBytes, p));
+        }
+        let start = ck(d.off.checked_add(off), e)?;
+        let blob = wire::slice(b, start, len, "dfa").map_err(internal)?;
+        // The checked deserializer (never `from_bytes_unchecked`): it verifies
+        // alignment at the actual address, the transition table, start states,
+        // match states and accelerators.
+        let (dfa, read) = DFA::from_bytes(blob).map_err(|_| rej(Rule::BadDfa, start))?;
+        if read != len {
+            return Err(rej(Rule::BadDfa, start).values(len as u64, read as u64));
+        }
+        // The interpreter runs unanchored searches; a DFA without unanchored
+        // start states would make them fail.
+        if !matches!(dfa.start_kind(), StartKind::Unanchored | StartKind::Both) {
+            return Err(rej(Rule::BadDfa, start));
+        }
+        running = end;
+    }
+    if running != d.len {
+        return Err(rej(Rule::UnaccountedBytes, d.off.saturating_add(running))
+            .values(d.len as u64, running as u64));
+    }
+    Ok(())
 }

@@ -1,0 +1,226 @@
+//! The byte layout of a channel file, as `Range` consts (STYLE 4).
+//!
+//! docs/FORMAT.md is the prose version of this module; the two must agree.
+//! All integers are little-endian. Ranges are relative to the start of the
+//! structure they belong to (the file for the header, the entry or record
+//! otherwise).
+
+/// `CHGDCHAN`.
+pub const MAGIC: [u8; 8] = *b"CHGDCHAN";
+/// The only format version this validator reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 64;
+/// Length of one section table entry.
+pub const SECTION_ENTRY_LEN: usize = 16;
+/// Most entries in the section table.
+pub const MAX_SECTIONS: u32 = 8;
+/// Every section starts at a multiple of this (relative to the file start).
+pub const SECTION_ALIGN: usize = 8;
+/// Length of one INSTANCES record.
+pub const INSTANCE_LEN: usize = 16;
+/// Length of one CRITERIA record.
+pub const CRITERION_LEN: usize = 24;
+/// Length of one STRINGS index entry.
+pub const STRING_ENTRY_LEN: usize = 8;
+/// Length of one DFAS index entry.
+pub const DFA_ENTRY_LEN: usize = 16;
+/// Every serialized DFA starts at a multiple of this (relative to the file start).
+pub const DFA_ALIGN: usize = 8;
+/// Length of the trailer (key id + signature).
+pub const TRAILER_LEN: usize = 72;
+/// Smallest possible file: header + trailer (a file this short still fails
+/// the section table checks).
+pub const MIN_FILE_LEN: usize = HEADER_LEN + TRAILER_LEN;
+
+/// Header fields (offsets from the file start).
+pub mod header {
+    use core::ops::Range;
+    /// `CHGDCHAN`.
+    pub const MAGIC: Range<usize> = 0..8;
+    /// u16 format version (1).
+    pub const VERSION: Range<usize> = 8..10;
+    /// u16 header length (64).
+    pub const HEADER_LEN: Range<usize> = 10..12;
+    /// u32 flags (none defined; 0).
+    pub const FLAGS: Range<usize> = 12..16;
+    /// u32 channel id.
+    pub const CHANNEL: Range<usize> = 16..20;
+    /// u32 number of section table entries.
+    pub const SECTION_COUNT: Range<usize> = 20..24;
+    /// u64 content version.
+    pub const CONTENT_VERSION: Range<usize> = 24..32;
+    /// u64 schema id.
+    pub const SCHEMA_ID: Range<usize> = 32..40;
+    /// u64 total file length, trailer included.
+    pub const FILE_LEN: Range<usize> = 40..48;
+    /// 16 reserved bytes (0).
+    pub const RESERVED: Range<usize> = 48..64;
+}
+
+/// Section table entry fields (the table starts at [`super::HEADER_LEN`]).
+pub mod section {
+    use core::ops::Range;
+    /// u16 section kind ([`super::SectionKind`]).
+    pub const KIND: Range<usize> = 0..2;
+    /// u16 reserved (0).
+    pub const RESERVED: Range<usize> = 2..4;
+    /// u32 offset of the section from the file start.
+    pub const OFFSET: Range<usize> = 4..8;
+    /// u32 section length in bytes.
+    pub const LENGTH: Range<usize> = 8..12;
+    /// u32 record count (instances, criteria, strings or DFAs).
+    pub const COUNT: Range<usize> = 12..16;
+}
+
+/// INSTANCES record fields.
+pub mod instance {
+    use core::ops::Range;
+    /// u32 instance id (strictly increasing).
+    pub const ID: Range<usize> = 0..4;
+    /// u16 template type id.
+    pub const TEMPLATE: Range<usize> = 4..6;
+    /// u16 criteria count (must equal the template's input count).
+    pub const CRITERIA_COUNT: Range<usize> = 6..8;
+    /// u32 index of the instance's first criterion in CRITERIA.
+    pub const FIRST_CRITERION: Range<usize> = 8..12;
+    /// u8 action code.
+    pub const ACTION: Range<usize> = 12..13;
+    /// 3 reserved bytes (0).
+    pub const RESERVED: Range<usize> = 13..16;
+}
+
+/// CRITERIA record fields.
+pub mod criterion {
+    use core::ops::Range;
+    /// u8 criterion kind ([`super::kind`]).
+    pub const KIND: Range<usize> = 0..1;
+    /// u8 flags ([`super::CRITERION_FLAG_CASE_INSENSITIVE`]).
+    pub const FLAGS: Range<usize> = 1..2;
+    /// u16 reserved (0).
+    pub const RESERVED: Range<usize> = 2..4;
+    /// u32 string index (string kinds) or DFA index (regex); otherwise 0.
+    pub const INDEX: Range<usize> = 4..8;
+    /// u64 first operand: value (int-equals), lo (int-range), mask (int-mask); otherwise 0.
+    pub const A: Range<usize> = 8..16;
+    /// u64 second operand: hi (int-range), value (int-mask); otherwise 0.
+    pub const B: Range<usize> = 16..24;
+}
+
+/// Criterion kind codes.
+pub mod kind {
+    /// Wildcard.
+    pub const ANY: u8 = 0;
+    /// String equals.
+    pub const EQUALS: u8 = 1;
+    /// String prefix.
+    pub const PREFIX: u8 = 2;
+    /// String suffix.
+    pub const SUFFIX: u8 = 3;
+    /// String contains.
+    pub const CONTAINS: u8 = 4;
+    /// Integer equals.
+    pub const INT_EQUALS: u8 = 5;
+    /// Inclusive integer range.
+    pub const INT_RANGE: u8 = 6;
+    /// `field & mask == value`.
+    pub const INT_MASK: u8 = 7;
+    /// Regex (DFA).
+    pub const REGEX: u8 = 8;
+}
+
+/// Criterion flag bit 0: ASCII case-insensitive (string kinds only).
+pub const CRITERION_FLAG_CASE_INSENSITIVE: u8 = 1;
+
+/// STRINGS index entry fields (the index starts at the section start; the
+/// blob follows it directly).
+pub mod string_entry {
+    use core::ops::Range;
+    /// u32 offset of the string from the start of the blob.
+    pub const OFFSET: Range<usize> = 0..4;
+    /// u16 length in bytes.
+    pub const LEN: Range<usize> = 4..6;
+    /// u16 flags ([`super::STRING_FLAG_FOLDED`]).
+    pub const FLAGS: Range<usize> = 6..8;
+}
+
+/// String flag bit 0: the string contains no ASCII upper-case letter, so it
+/// may be a case-insensitive needle.
+pub const STRING_FLAG_FOLDED: u16 = 1;
+
+/// DFAS index entry fields (the index starts at the section start).
+pub mod dfa_entry {
+    use core::ops::Range;
+    /// u32 offset of the serialized DFA from the section start (multiple of 8).
+    pub const OFFSET: Range<usize> = 0..4;
+    /// u32 length of the serialized DFA.
+    pub const LEN: Range<usize> = 4..8;
+    /// u32 index of the regex source in STRINGS.
+    pub const PATTERN: Range<usize> = 8..12;
+    /// u32 flags ([`super::DFA_FLAG_CASE_INSENSITIVE`]).
+    pub const FLAGS: Range<usize> = 12..16;
+}
+
+/// DFA flag bit 0: compiled case-insensitively (informational; the folding is
+/// in the DFA).
+pub const DFA_FLAG_CASE_INSENSITIVE: u32 = 1;
+
+/// Trailer fields (offsets from the trailer start, `file_len - 72`).
+pub mod trailer {
+    use core::ops::Range;
+    /// First 8 bytes of SHA-512 of the signing public key.
+    pub const KEY_ID: Range<usize> = 0..8;
+    /// Ed25519 signature over every byte before the trailer.
+    pub const SIGNATURE: Range<usize> = 8..72;
+}
+
+/// The kinds of section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// Template instances.
+    Instances,
+    /// Criteria records.
+    Criteria,
+    /// Strings (needles and regex sources).
+    Strings,
+    /// Serialized dense DFAs.
+    Dfas,
+}
+
+impl SectionKind {
+    /// Every kind, in slot order; all are required.
+    pub const ALL: [SectionKind; 4] = [
+        SectionKind::Instances,
+        SectionKind::Criteria,
+        SectionKind::Strings,
+        SectionKind::Dfas,
+    ];
+    /// Wire code (u16).
+    pub const fn code(self) -> u16 {
+        match self {
+            SectionKind::Instances => 1,
+            SectionKind::Criteria => 2,
+            SectionKind::Strings => 3,
+            SectionKind::Dfas => 4,
+        }
+    }
+    /// Decode a wire code.
+    pub const fn from_code(code: u16) -> Option<SectionKind> {
+        match code {
+            1 => Some(SectionKind::Instances),
+            2 => Some(SectionKind::Criteria),
+            3 => Some(SectionKind::Strings),
+            4 => Some(SectionKind::Dfas),
+            _ => None,
+        }
+    }
+    /// Slot in [`SectionKind::ALL`].
+    pub const fn slot(self) -> usize {
+        match self {
+            SectionKind::Instances => 0,
+            SectionKind::Criteria => 1,
+            SectionKind::Strings => 2,
+            SectionKind::Dfas => 3,
+        }
+    }
+}
