@@ -1,0 +1,1300 @@
+//! The indexed engine.
+//!
+//! # Model
+//! An instance matches an event of its template type when every criterion
+//! matches its field (criterion `k` applies to field `k`; `Any` always
+//! matches). String criteria compare the bytes of the UTF-8 field; a
+//! case-insensitive criterion compares the ASCII-lower-cased field with the
+//! needle (stored folded; the validator proves it). A regex criterion matches
+//! when its DFA finds a match anywhere in the field (unanchored search).
+//!
+//! # Faults
+//! A value whose type is not its field's schema type counts **one** fault per
+//! evaluation, and every non-`Any` criterion on that field is a non-match.
+//! A DFA search error or an internal inconsistency counts one fault each and is
+//! a non-match. Faults are never panics.
+//!
+//! # Load time: anchors and indexes
+//! [`Engine::new`] decodes every instance once, drops `Any` criteria, orders
+//! the rest cheapest first, and picks one *anchor* per instance: its most
+//! selective indexable criterion (integer equals > string equals > the longest
+//! prefix/suffix (≥ 3 bytes) or contains (≥ 4 bytes) needle). Indexes per
+//! (template type, field):
+//! - **integer equals**: sorted `(value, instance)`; binary search.
+//! - **string equals + prefix** (one table per case mode): distinct needles
+//!   sorted, each with its longest proper prefix in the table (`parent`). A
+//!   probe binary-searches the greatest needle `c <= field`; every needle that
+//!   is a prefix of the field is a prefix of `c` no longer than
+//!   `lcp(c, field)`, so walking `c`'s parent chain finds them all.
+//! - **suffix**: the same over reversed strings.
+//! - **contains**: each needle's rarest 4-byte (folded) gram; a 64 Kbit bloom
+//!   filter and a sorted gram table; each field position costs one bit test.
+//!
+//! Instances without an indexable criterion go in the per-template *always*
+//! list. Regex criteria are never anchors (the format carries single-pattern
+//! DFAs only); a regex is evaluated only for candidate instances, after that
+//! instance's cheaper criteria matched. See docs/PERFORMANCE.md.
+//!
+//! All load-time allocation goes through `try_reserve`; the total is linear in
+//! the validated content (itself capped by `changuard_format::limits`).
+//!
+//! # Fuel
+//! One unit of fuel is one criterion check, one byte compared or scanned, or
+//! one binary-search step. Each operation charges its cost *before* running:
+//! - a criterion: `1 + bytes`, where bytes = `min(needle, field)` for
+//!   equals/prefix/suffix, `field.len()` for contains (KMP) and regex, 0 for
+//!   integers;
+//! - a string-table probe: `steps * (1 + min(field, longest needle)) + chain + 1`,
+//!   `steps = ceil(log2(keys + 1))`, `chain` = the table's deepest parent chain;
+//! - an integer-table probe: `steps + 1`;
+//! - a contains-gram scan: `field.len()`, plus `steps` per bloom hit;
+//! - the type check: the template's input count.
+//!
+//! [`Engine::cost`] is a worst case computed at load time for fields of at most
+//! [`EngineConfig::field_cap`] bytes: the probes, plus for each index the most
+//! expensive set of instances one event can make fire (one distinct value per
+//! equals table, one parent chain per prefix/suffix table, every gram), plus
+//! every always-checked instance. It is the default budget
+//! ([`Engine::max_fuel_per_event`]), so an event whose fields fit the cap never
+//! runs out. **Exhaustion**: when an operation's cost exceeds the fuel left,
+//! evaluation stops at once, `fuel_exhausted` is set, and the verdict holds the
+//! matches found so far (sorted), which depend on evaluation order (anchored
+//! candidates field by field, then the always list). A verdict with
+//! `fuel_exhausted` is incomplete and must be treated so (telemetry, not a
+//! clean bill).
+
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+use core::fmt;
+
+use changuard_format::regex_automata::Input;
+use changuard_format::regex_automata::dfa::Automaton;
+use changuard_format::regex_automata::dfa::dense::DFA;
+use changuard_format::schema::{FieldType, TEMPLATE_TYPES, TemplateType};
+use changuard_format::{Action, Criterion, StrOp, ValidChannel};
+
+use crate::event::{Event, Value};
+use crate::strops::{self, Dir};
+use crate::verdict::{Match, Verdict};
+
+/// Load-time settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Longest string field, in bytes, the cost bound is computed for (the
+    /// driver's transcoding buffer). Longer fields are still evaluated, but may
+    /// run out of the default budget.
+    pub field_cap: usize,
+    /// Fuel budget per evaluation; `None` = the load-time worst case
+    /// ([`Engine::max_fuel_per_event`]).
+    pub fuel_limit: Option<u64>,
+}
+
+impl EngineConfig {
+    /// Default string field cap: 8 KiB of UTF-8.
+    pub const DEFAULT_FIELD_CAP: usize = 8192;
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            field_cap: Self::DEFAULT_FIELD_CAP,
+            fuel_limit: None,
+        }
+    }
+}
+
+/// Why an engine could not be built. The loader treats every variant as
+/// "this content cannot be activated" and falls back (LKG).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A fallible allocation failed (pool exhausted).
+    OutOfMemory,
+    /// The same channel id was passed twice.
+    DuplicateChannel(u32),
+    /// Validated content did not decode (a validator/engine disagreement: a bug,
+    /// reported instead of panicking).
+    Inconsistent {
+        /// Channel id.
+        channel: u32,
+        /// Instance table index (or DFA index), `u32::MAX` if not applicable.
+        index: u32,
+        /// What failed.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::OutOfMemory => f.write_str("out of memory building the engine"),
+            EngineError::DuplicateChannel(c) => write!(f, "channel {c} given twice"),
+            EngineError::Inconsistent {
+                channel,
+                index,
+                what,
+            } => write!(
+                f,
+                "internal inconsistency in channel {channel} at index {index}: {what}"
+            ),
+        }
+    }
+}
+
+impl From<alloc::collections::TryReserveError> for EngineError {
+    fn from(_: alloc::collections::TryReserveError) -> Self {
+        EngineError::OutOfMemory
+    }
+}
+
+fn try_push<T>(v: &mut Vec<T>, x: T) -> Result<(), EngineError> {
+    v.try_reserve(1)?;
+    v.push(x);
+    Ok(())
+}
+
+/// Worst-case fuel of one evaluation of a template type, computed at load time
+/// for fields of at most [`EngineConfig::field_cap`] bytes (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Type check plus every index probe.
+    pub probe: u64,
+    /// The most expensive set of anchored instances one event can make fire.
+    pub candidates: u64,
+    /// Every always-checked instance, evaluated in full.
+    pub always: u64,
+    /// `probe + candidates + always` (saturating): the default fuel budget.
+    pub total: u64,
+}
+
+/// Load-time statistics, for the status interface and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Channels loaded.
+    pub channels: u32,
+    /// Instances loaded (all template types).
+    pub instances: u32,
+    /// Instances anchored on an integer-equals criterion.
+    pub anchored_int: u32,
+    /// Instances anchored on a string equals criterion.
+    pub anchored_equals: u32,
+    /// Instances anchored on a prefix or suffix criterion.
+    pub anchored_affix: u32,
+    /// Instances anchored on a contains criterion (4-byte gram).
+    pub anchored_contains: u32,
+    /// Instances evaluated for every event of their type.
+    pub always: u32,
+    /// DFAs loaded.
+    pub dfas: u32,
+    /// Total serialized size of the loaded DFAs (bytes, borrowed, not copied).
+    pub dfa_bytes: u64,
+    /// Heap bytes of the engine's own tables.
+    pub index_bytes: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Decoded content.
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+enum Test<'a> {
+    Str {
+        op: StrOp,
+        needle: &'a [u8],
+        ci: bool,
+        /// Start of the KMP table in `Engine::kmp` (contains only).
+        kmp: u32,
+    },
+    IntEq(u64),
+    IntRange(u64, u64),
+    IntMask(u64, u64),
+    Regex(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Crit<'a> {
+    field: u8,
+    test: Test<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Inst {
+    channel: u32,
+    id: u32,
+    action: Action,
+    crit_start: u32,
+    crit_len: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Anchor {
+    None,
+    Contains { field: u8, crit: u32 },
+    Affix { field: u8, crit: u32 },
+    StrEq { field: u8, crit: u32 },
+    IntEq { field: u8, value: u64 },
+}
+
+/// One distinct needle of a string table.
+#[derive(Clone, Copy, Debug)]
+struct Key<'a> {
+    s: &'a [u8],
+    parent: u32,
+    /// Instances anchored on "field equals s" (forward tables only).
+    eq_start: u32,
+    eq_len: u32,
+    /// Instances anchored on "field starts (ends) with s".
+    pre_start: u32,
+    pre_len: u32,
+}
+
+#[derive(Debug, Default)]
+struct StrTable<'a> {
+    keys: Vec<Key<'a>>,
+    insts: Vec<u32>,
+    max_len: usize,
+    max_chain: u64,
+}
+
+const GRAM_BLOOM_WORDS: usize = 1024; // 65,536 bits
+/// Most distinct grams per (template, field); the per-field dedupe bitset on
+/// the stack is this many bits (1 KiB). Instances past it are checked always.
+const GRAM_KEYS_MAX: usize = 8192;
+
+#[derive(Debug, Default)]
+struct GramIndex {
+    bloom: Vec<u64>,
+    keys: Vec<u32>,
+    /// `(start, len)` into `insts`, parallel to `keys`.
+    ranges: Vec<(u32, u32)>,
+    insts: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct FieldIndex<'a> {
+    /// Equals + prefix needles: `[case-sensitive, case-insensitive]`.
+    fwd: [StrTable<'a>; 2],
+    /// Suffix needles: `[case-sensitive, case-insensitive]`.
+    rev: [StrTable<'a>; 2],
+    grams: GramIndex,
+    ints: Vec<(u64, u32)>,
+}
+
+#[derive(Debug, Default)]
+struct TemplateIndex<'a> {
+    fields: Vec<FieldIndex<'a>>,
+    always: Vec<u32>,
+    cost: Cost,
+    fuel_limit: u64,
+}
+
+/// The interpreter for a set of validated channels. Built once per content
+/// activation ([`Engine::new`]); evaluation ([`Engine::evaluate`]) is `&self`,
+/// allocation-free and fuel-bounded, so one engine serves all CPUs.
+#[derive(Debug)]
+pub struct Engine<'a> {
+    insts: Vec<Inst>,
+    crits: Vec<Crit<'a>>,
+    kmp: Vec<u16>,
+    dfas: Vec<DFA<&'a [u32]>>,
+    templates: Vec<TemplateIndex<'a>>,
+    stats: EngineStats,
+}
+
+struct Fuel {
+    left: u64,
+    used: u64,
+}
+
+struct Exhausted;
+
+impl Fuel {
+    #[inline]
+    fn charge(&mut self, n: u64) -> Result<(), Exhausted> {
+        match self.left.checked_sub(n) {
+            Some(l) => {
+                self.left = l;
+                self.used = self.used.saturating_add(n);
+                Ok(())
+            }
+            None => Err(Exhausted),
+        }
+    }
+}
+
+fn len64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn gram_of(w: &[u8]) -> u32 {
+    w.iter()
+        .fold(0u32, |g, &b| g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase()))
+}
+
+fn gram_bit(g: u32) -> (usize, u64) {
+    let h = g.wrapping_mul(0x9E37_79B1).wrapping_shr(16);
+    let word = usize::try_from(h.wrapping_shr(6)).unwrap_or(0);
+    (word, 1u64.wrapping_shl(h & 63))
+}
+
+impl<'a> Engine<'a> {
+    /// Build an engine over `channels` with the default [`EngineConfig`].
+    ///
+    /// The channels are borrowed for the engine's lifetime: DFAs and needles
+    /// are used in place, never copied.
+    ///
+    /// # Errors
+    /// [`EngineError::OutOfMemory`] when a fallible allocation fails,
+    /// [`EngineError::DuplicateChannel`], or [`EngineError::Inconsistent`] if
+    /// validated content does not decode (a bug; the loader falls back).
+    ///
+    /// # Panics
+    /// Never.
+    pub fn new(channels: &'a [ValidChannel<&'a [u8]>]) -> Result<Engine<'a>, EngineError> {
+        Engine::with_config(channels, EngineConfig::default())
+    }
+
+    /// [`Engine::new`] with explicit settings.
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn with_config(
+        channels: &'a [ValidChannel<&'a [u8]>],
+        config: EngineConfig,
+    ) -> Result<Engine<'a>, EngineError> {
+        let mut e = Engine {
+            insts: Vec::new(),
+            crits: Vec::new(),
+            kmp: Vec::new(),
+            dfas: Vec::new(),
+            templates: Vec::new(),
+            stats: EngineStats::default(),
+        };
+        // Channel order: by channel id (instances are then in (channel, id) order).
+        let mut order: Vec<usize> = Vec::new();
+        order.try_reserve_exact(channels.len())?;
+        order.extend(0..channels.len());
+        order.sort_unstable_by_key(|&k| channels.get(k).map(ValidChannel::channel));
+        let mut prev: Option<u32> = None;
+        let mut anchors: Vec<Anchor> = Vec::new();
+        let mut templ_of: Vec<u8> = Vec::new();
+        for &k in &order {
+            let ch = channels.get(k).ok_or(EngineError::OutOfMemory)?;
+            if prev == Some(ch.channel()) {
+                return Err(EngineError::DuplicateChannel(ch.channel()));
+            }
+            prev = Some(ch.channel());
+            e.load_channel(ch, &mut anchors, &mut templ_of)?;
+            e.stats.channels = e.stats.channels.saturating_add(1);
+        }
+        e.build_indexes(&anchors, &templ_of, config)?;
+        e.stats.instances = u32::try_from(e.insts.len()).unwrap_or(u32::MAX);
+        e.stats.index_bytes = e.heap_bytes();
+        Ok(e)
+    }
+
+    fn load_channel(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        anchors: &mut Vec<Anchor>,
+        templ_of: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let channel = ch.channel();
+        let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
+            channel,
+            index,
+            what,
+        };
+        let dfa_base = u32::try_from(self.dfas.len()).map_err(|_| bad(NONE, "dfa count"))?;
+        let ndfa = ch.dfa_count();
+        self.dfas
+            .try_reserve(usize::try_from(ndfa).map_err(|_| bad(NONE, "dfa count"))?)?;
+        for d in 0..ndfa {
+            let dfa = ch.dfa(d).ok_or(bad(d, "dfa does not load"))?;
+            self.stats.dfa_bytes = self.stats.dfa_bytes.saturating_add(len64(dfa.write_to_len()));
+            self.dfas.push(dfa);
+            self.stats.dfas = self.stats.dfas.saturating_add(1);
+        }
+        let n = ch.instance_count();
+        let n_us = usize::try_from(n).map_err(|_| bad(NONE, "instance count"))?;
+        self.insts.try_reserve(n_us)?;
+        anchors.try_reserve(n_us)?;
+        templ_of.try_reserve(n_us)?;
+        for i in 0..n {
+            let inst = ch.instance(i).ok_or(bad(i, "instance does not decode"))?;
+            let t = TEMPLATE_TYPES
+                .iter()
+                .position(|t| t.id == inst.template.id)
+                .and_then(|p| u8::try_from(p).ok())
+                .ok_or(bad(i, "unknown template"))?;
+            let crit_start =
+                u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
+            for k in 0..inst.criteria_len() {
+                let c = inst.criterion(k).ok_or(bad(i, "criterion does not decode"))?;
+                let field = u8::try_from(k).map_err(|_| bad(i, "field index"))?;
+                let fty = inst
+                    .template
+                    .fields
+                    .get(k)
+                    .map(|f| f.ty)
+                    .ok_or(bad(i, "criterion past the template's inputs"))?;
+                let test = match c {
+                    Criterion::Any => continue,
+                    Criterion::Str {
+                        op,
+                        needle,
+                        case_insensitive,
+                    } => {
+                        if fty != FieldType::Str {
+                            return Err(bad(i, "string criterion on an integer field"));
+                        }
+                        let needle = needle.as_bytes();
+                        if case_insensitive && needle.iter().any(u8::is_ascii_uppercase) {
+                            return Err(bad(i, "case-insensitive needle not folded"));
+                        }
+                        let mut kmp = NONE;
+                        if op == StrOp::Contains {
+                            let t = strops::kmp_table(needle).ok_or(EngineError::OutOfMemory)?;
+                            kmp = u32::try_from(self.kmp.len())
+                                .map_err(|_| bad(i, "kmp tables too large"))?;
+                            self.kmp.try_reserve(t.len())?;
+                            self.kmp.extend_from_slice(&t);
+                        }
+                        Test::Str {
+                            op,
+                            needle,
+                            ci: case_insensitive,
+                            kmp,
+                        }
+                    }
+                    Criterion::IntEquals(v) => Test::IntEq(v),
+                    Criterion::IntRange { lo, hi } => Test::IntRange(lo, hi),
+                    Criterion::IntMask { mask, value } => Test::IntMask(mask, value),
+                    Criterion::Regex { dfa } => {
+                        if fty != FieldType::Str {
+                            return Err(bad(i, "regex criterion on an integer field"));
+                        }
+                        if dfa >= ndfa {
+                            return Err(bad(i, "dfa index out of range"));
+                        }
+                        Test::Regex(dfa_base.checked_add(dfa).ok_or(bad(i, "dfa index"))?)
+                    }
+                };
+                if matches!(test, Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..))
+                    && fty != FieldType::Int
+                {
+                    return Err(bad(i, "integer criterion on a string field"));
+                }
+                try_push(&mut self.crits, Crit { field, test })?;
+            }
+            let end = self.crits.len();
+            let crit_len = u32::try_from(end)
+                .ok()
+                .and_then(|e| e.checked_sub(crit_start))
+                .ok_or(bad(i, "criteria"))?;
+            // Cheapest first: integers, then affixes/equals, contains, regex last.
+            if let Some(own) = usize::try_from(crit_start)
+                .ok()
+                .and_then(|s| self.crits.get_mut(s..end))
+            {
+                own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
+            }
+            // Anchor: the most selective indexable criterion (first on ties).
+            let mut best = Anchor::None;
+            let mut best_score = 0u64;
+            if let Some(own) = usize::try_from(crit_start)
+                .ok()
+                .and_then(|s| self.crits.get(s..end))
+            {
+                for (p, c) in own.iter().enumerate() {
+                    let idx = u32::try_from(p)
+                        .ok()
+                        .and_then(|p| crit_start.checked_add(p))
+                        .ok_or(bad(i, "criteria"))?;
+                    let (score, anchor) = anchor_of(c.field, idx, &c.test);
+                    if score > best_score {
+                        best_score = score;
+                        best = anchor;
+                    }
+                }
+            }
+            self.insts.push(Inst {
+                channel,
+                id: inst.id,
+                action: inst.action,
+                crit_start,
+                crit_len,
+            });
+            anchors.push(best);
+            templ_of.push(t);
+        }
+        Ok(())
+    }
+
+    fn build_indexes(
+        &mut self,
+        anchors: &[Anchor],
+        templ_of: &[u8],
+        config: EngineConfig,
+    ) -> Result<(), EngineError> {
+        let cap = config.field_cap;
+        self.templates.try_reserve_exact(TEMPLATE_TYPES.len())?;
+        for (t, tt) in TEMPLATE_TYPES.iter().enumerate() {
+            let mut ti = TemplateIndex::default();
+            ti.fields.try_reserve_exact(tt.input_count())?;
+            for _ in 0..tt.input_count() {
+                ti.fields.push(FieldIndex::default());
+            }
+            // Per-field entry lists, then sorted tables.
+            for f in 0..tt.input_count() {
+                let fu8 = u8::try_from(f).map_err(|_| EngineError::OutOfMemory)?;
+                let mut fwd: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+                let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+                let mut contains: Vec<(&'a [u8], u32)> = Vec::new();
+                let mut ints: Vec<(u64, u32)> = Vec::new();
+                for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
+                    if usize::from(tp) != t {
+                        continue;
+                    }
+                    let g = u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?;
+                    match *a {
+                        Anchor::IntEq { field, value } if field == fu8 => {
+                            try_push(&mut ints, (value, g))?;
+                        }
+                        Anchor::StrEq { field, crit } | Anchor::Affix { field, crit }
+                            if field == fu8 =>
+                        {
+                            if let Some(Crit {
+                                test: Test::Str { op, needle, ci, .. },
+                                ..
+                            }) = self.crit(crit)
+                            {
+                                let m = usize::from(ci);
+                                let (list, is_eq) = match op {
+                                    StrOp::Equals => (&mut fwd, true),
+                                    StrOp::Prefix => (&mut fwd, false),
+                                    _ => (&mut rev, false),
+                                };
+                                if let Some(l) = list.get_mut(m) {
+                                    try_push(l, (needle, is_eq, g))?;
+                                }
+                            }
+                        }
+                        Anchor::Contains { field, crit } if field == fu8 => {
+                            if let Some(Crit {
+                                test: Test::Str { needle, .. },
+                                ..
+                            }) = self.crit(crit)
+                            {
+                                try_push(&mut contains, (needle, g))?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let fi = ti.fields.get_mut(f).ok_or(EngineError::OutOfMemory)?;
+                for m in 0..2 {
+                    if let (Some(dst), Some(src)) = (fi.fwd.get_mut(m), fwd.get_mut(m)) {
+                        *dst = build_table(src, Dir::Fwd)?;
+                    }
+                    if let (Some(dst), Some(src)) = (fi.rev.get_mut(m), rev.get_mut(m)) {
+                        *dst = build_table(src, Dir::Rev)?;
+                    }
+                }
+                ints.sort_unstable();
+                fi.ints = ints;
+                let mut leftover = Vec::new();
+                let mut grams = choose_grams(&contains, &mut leftover)?;
+                grams.sort_unstable();
+                let overflow = build_grams(&mut fi.grams, &grams)?;
+                for g in overflow.into_iter().chain(leftover) {
+                    try_push(&mut ti.always, g)?;
+                }
+            }
+            for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
+                if usize::from(tp) == t && *a == Anchor::None {
+                    try_push(&mut ti.always, u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?)?;
+                }
+            }
+            ti.always.sort_unstable();
+            ti.cost = self.cost_of(tt, &ti, cap);
+            ti.fuel_limit = config.fuel_limit.unwrap_or(ti.cost.total);
+            self.templates.push(ti);
+        }
+        for a in anchors {
+            let s = &mut self.stats;
+            match a {
+                Anchor::None => s.always = s.always.saturating_add(1),
+                Anchor::Contains { .. } => s.anchored_contains = s.anchored_contains.saturating_add(1),
+                Anchor::Affix { .. } => s.anchored_affix = s.anchored_affix.saturating_add(1),
+                Anchor::StrEq { .. } => s.anchored_equals = s.anchored_equals.saturating_add(1),
+                Anchor::IntEq { .. } => s.anchored_int = s.anchored_int.saturating_add(1),
+            }
+        }
+        // Gram overflow moved some contains-anchored instances to `always`.
+        let always: usize = self.templates.iter().map(|t| t.always.len()).sum();
+        let moved = u32::try_from(always).unwrap_or(u32::MAX).saturating_sub(self.stats.always);
+        self.stats.anchored_contains = self.stats.anchored_contains.saturating_sub(moved);
+        self.stats.always = u32::try_from(always).unwrap_or(u32::MAX);
+        Ok(())
+    }
+
+    fn crit(&self, k: u32) -> Option<Crit<'a>> {
+        self.crits.get(usize::try_from(k).ok()?).copied()
+    }
+
+    fn inst_crits(&self, inst: &Inst) -> Option<&[Crit<'a>]> {
+        let s = usize::try_from(inst.crit_start).ok()?;
+        let e = s.checked_add(usize::try_from(inst.crit_len).ok()?)?;
+        self.crits.get(s..e)
+    }
+
+    /// Worst-case fuel of fully evaluating instance `g` with fields <= `cap`.
+    fn inst_cost(&self, g: u32, cap: usize) -> u64 {
+        let Some(inst) = usize::try_from(g).ok().and_then(|g| self.insts.get(g)) else {
+            return 0;
+        };
+        let cap64 = len64(cap);
+        self.inst_crits(inst).map_or(0, |cs| {
+            cs.iter().fold(0u64, |acc, c| {
+                let bytes = match c.test {
+                    Test::Str {
+                        op: StrOp::Contains,
+                        ..
+                    }
+                    | Test::Regex(_) => cap64,
+                    Test::Str { needle, .. } => len64(needle.len().min(cap)),
+                    _ => 0,
+                };
+                acc.saturating_add(bytes.saturating_add(1))
+            })
+        })
+    }
+
+    fn list_cost(&self, list: &[u32], cap: usize) -> u64 {
+        list.iter()
+            .fold(0u64, |a, &g| a.saturating_add(self.inst_cost(g, cap)))
+    }
+
+    fn cost_of(&self, tt: &TemplateType, ti: &TemplateIndex<'a>, cap: usize) -> Cost {
+        let mut probe = len64(tt.input_count());
+        let mut cand = 0u64;
+        let cap64 = len64(cap);
+        for fi in &ti.fields {
+            for table in fi.fwd.iter().chain(fi.rev.iter()) {
+                if table.keys.is_empty() {
+                    continue;
+                }
+                let per_step = len64(cap.min(table.max_len)).saturating_add(1);
+                probe = probe
+                    .saturating_add(strops::search_steps(table.keys.len()).saturating_mul(per_step))
+                    .saturating_add(table.max_chain)
+                    .saturating_add(1);
+                // Path costs: keys are sorted, so a parent precedes its children.
+                let mut path: Vec<u64> = Vec::new();
+                if path.try_reserve_exact(table.keys.len()).is_err() {
+                    // Cannot tighten: everything may fire.
+                    cand = cand.saturating_add(self.list_cost(&table.insts, cap));
+                    continue;
+                }
+                let mut worst = 0u64;
+                for k in &table.keys {
+                    let pre = self.list_cost(slice32(&table.insts, k.pre_start, k.pre_len), cap);
+                    let eqc = self.list_cost(slice32(&table.insts, k.eq_start, k.eq_len), cap);
+                    let up = usize::try_from(k.parent)
+                        .ok()
+                        .and_then(|p| path.get(p))
+                        .copied()
+                        .unwrap_or(0);
+                    let here = pre.saturating_add(up);
+                    path.push(here);
+                    worst = worst.max(here.saturating_add(eqc));
+                }
+                cand = cand.saturating_add(worst);
+            }
+            if !fi.ints.is_empty() {
+                probe = probe
+                    .saturating_add(strops::search_steps(fi.ints.len()))
+                    .saturating_add(1);
+                let mut worst = 0u64;
+                let mut run = 0u64;
+                let mut prev: Option<u64> = None;
+                for &(v, g) in &fi.ints {
+                    if prev != Some(v) {
+                        run = 0;
+                    }
+                    prev = Some(v);
+                    run = run.saturating_add(self.inst_cost(g, cap));
+                    worst = worst.max(run);
+                }
+                cand = cand.saturating_add(worst);
+            }
+            if !fi.grams.keys.is_empty() {
+                probe = probe.saturating_add(cap64.saturating_add(
+                    cap64.saturating_mul(strops::search_steps(fi.grams.keys.len())),
+                ));
+                cand = cand.saturating_add(self.list_cost(&fi.grams.insts, cap));
+            }
+        }
+        let always = self.list_cost(&ti.always, cap);
+        Cost {
+            probe,
+            candidates: cand,
+            always,
+            total: probe.saturating_add(cand).saturating_add(always),
+        }
+    }
+
+    fn heap_bytes(&self) -> u64 {
+        use core::mem::size_of;
+        let mut b = self.insts.capacity().saturating_mul(size_of::<Inst>());
+        b = b.saturating_add(self.crits.capacity().saturating_mul(size_of::<Crit<'_>>()));
+        b = b.saturating_add(self.kmp.capacity().saturating_mul(2));
+        b = b.saturating_add(self.dfas.capacity().saturating_mul(size_of::<DFA<&[u32]>>()));
+        for t in &self.templates {
+            b = b.saturating_add(t.always.capacity().saturating_mul(4));
+            for f in &t.fields {
+                for tb in f.fwd.iter().chain(f.rev.iter()) {
+                    b = b.saturating_add(tb.keys.capacity().saturating_mul(size_of::<Key<'_>>()));
+                    b = b.saturating_add(tb.insts.capacity().saturating_mul(4));
+                }
+                b = b.saturating_add(f.ints.capacity().saturating_mul(16));
+                b = b.saturating_add(f.grams.bloom.capacity().saturating_mul(8));
+                b = b.saturating_add(f.grams.keys.capacity().saturating_mul(4));
+                b = b.saturating_add(f.grams.ranges.capacity().saturating_mul(8));
+                b = b.saturating_add(f.grams.insts.capacity().saturating_mul(4));
+            }
+        }
+        len64(b)
+    }
+
+    /// Load-time statistics.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The load-time worst-case cost of evaluating one event of `template`
+    /// (see the module docs); `None` for a template type not in this schema.
+    pub fn cost(&self, template: &TemplateType) -> Option<Cost> {
+        self.template_index(template).map(|t| t.cost)
+    }
+
+    /// The fuel budget of one evaluation of `template` (the configured limit,
+    /// by default [`Cost::total`]); 0 for a template type not in this schema.
+    pub fn max_fuel_per_event(&self, template: &TemplateType) -> u64 {
+        self.template_index(template).map_or(0, |t| t.fuel_limit)
+    }
+
+    fn template_index(&self, template: &TemplateType) -> Option<&TemplateIndex<'a>> {
+        let p = TEMPLATE_TYPES.iter().position(|t| t.id == template.id)?;
+        self.templates.get(p)
+    }
+
+    /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
+        let fuel = self.max_fuel_per_event(event.template());
+        self.evaluate_with_fuel(event, fuel, verdict);
+    }
+
+    /// Evaluate `event` with an explicit fuel budget. Clears `verdict` first.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_with_fuel(&self, event: &Event<'_>, fuel: u64, verdict: &mut Verdict) {
+        verdict.clear();
+        let mut fuel = Fuel { left: fuel, used: 0 };
+        let r = self.run(event, &mut fuel, verdict);
+        verdict.fuel_used = fuel.used;
+        verdict.fuel_exhausted = r.is_err();
+        verdict.finish();
+    }
+
+    fn run(&self, event: &Event<'_>, fuel: &mut Fuel, verdict: &mut Verdict) -> Result<(), Exhausted> {
+        let tt = event.template();
+        let Some(ti) = self.template_index(tt) else {
+            verdict.fault();
+            return Ok(());
+        };
+        let vals = event.values();
+        fuel.charge(len64(tt.input_count()))?;
+        let bad = event.type_fault_mask();
+        verdict.faults_add(bad.count_ones());
+        let mut cx = Cx {
+            vals,
+            bad,
+            fuel,
+            verdict,
+        };
+        for (f, fi) in ti.fields.iter().enumerate() {
+            if cx.bad_field(f) {
+                continue;
+            }
+            match vals.get(f) {
+                Some(Value::Str(s)) => {
+                    let s = s.as_bytes();
+                    for (m, table) in fi.fwd.iter().enumerate() {
+                        self.probe_table(table, s, Dir::Fwd, m == 1, &mut cx)?;
+                    }
+                    for (m, table) in fi.rev.iter().enumerate() {
+                        self.probe_table(table, s, Dir::Rev, m == 1, &mut cx)?;
+                    }
+                    self.probe_grams(&fi.grams, s, &mut cx)?;
+                }
+                Some(Value::Int(v)) if !fi.ints.is_empty() => {
+                    cx.fuel
+                        .charge(strops::search_steps(fi.ints.len()).saturating_add(1))?;
+                    let start = fi.ints.partition_point(|&(x, _)| x < *v);
+                    for &(x, g) in fi.ints.get(start..).unwrap_or(&[]) {
+                        if x != *v {
+                            break;
+                        }
+                        self.eval_inst(g, &mut cx)?;
+                    }
+                }
+                Some(Value::Int(_)) => {}
+                None => {}
+            }
+        }
+        for &g in &ti.always {
+            self.eval_inst(g, &mut cx)?;
+        }
+        Ok(())
+    }
+
+    fn probe_table(
+        &self,
+        table: &StrTable<'a>,
+        field: &[u8],
+        dir: Dir,
+        ci: bool,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        let n = table.keys.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let per_step = len64(field.len().min(table.max_len)).saturating_add(1);
+        cx.fuel.charge(
+            strops::search_steps(n)
+                .saturating_mul(per_step)
+                .saturating_add(table.max_chain)
+                .saturating_add(1),
+        )?;
+        let le = table
+            .keys
+            .partition_point(|k| strops::cmp_dir(k.s, field, dir, ci) != Ordering::Greater);
+        let Some(c) = le.checked_sub(1) else {
+            return Ok(());
+        };
+        let Some(ck) = table.keys.get(c) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        let l = strops::lcp_dir(ck.s, field, dir, ci);
+        let mut node = c;
+        // Bounded: parents strictly decrease in index.
+        for _ in 0..n {
+            let Some(k) = table.keys.get(node) else {
+                cx.verdict.fault();
+                break;
+            };
+            if k.s.len() <= l {
+                if k.s.len() == field.len() {
+                    for &g in slice32(&table.insts, k.eq_start, k.eq_len) {
+                        self.eval_inst(g, cx)?;
+                    }
+                }
+                for &g in slice32(&table.insts, k.pre_start, k.pre_len) {
+                    self.eval_inst(g, cx)?;
+                }
+            }
+            if k.parent == NONE {
+                break;
+            }
+            match usize::try_from(k.parent) {
+                Ok(p) if p < node => node = p,
+                _ => {
+                    cx.verdict.fault();
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn probe_grams(
+        &self,
+        gi: &GramIndex,
+        field: &[u8],
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        if gi.keys.is_empty() || field.len() < 4 {
+            return Ok(());
+        }
+        cx.fuel.charge(len64(field.len()))?;
+        let steps = strops::search_steps(gi.keys.len());
+        let mut seen = [0u64; GRAM_KEYS_MAX / 64];
+        let mut g = 0u32;
+        for (i, &b) in field.iter().enumerate() {
+            g = g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase());
+            if i < 3 {
+                continue;
+            }
+            let (w, bit) = gram_bit(g);
+            if gi.bloom.get(w).is_none_or(|x| x & bit == 0) {
+                continue;
+            }
+            cx.fuel.charge(steps)?;
+            let Ok(d) = gi.keys.binary_search(&g) else {
+                continue;
+            };
+            let (sw, sb) = (d.wrapping_shr(6), 1u64.wrapping_shl(u32::try_from(d & 63).unwrap_or(0)));
+            match seen.get_mut(sw) {
+                Some(word) if *word & sb == 0 => *word |= sb,
+                Some(_) => continue,
+                None => {
+                    cx.verdict.fault();
+                    continue;
+                }
+            }
+            let Some(&(s, l)) = gi.ranges.get(d) else {
+                cx.verdict.fault();
+                continue;
+            };
+            for &inst in slice32(&gi.insts, s, l) {
+                self.eval_inst(inst, cx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn eval_inst(&self, g: u32, cx: &mut Cx<'_, '_, '_>) -> Result<(), Exhausted> {
+        let Some(inst) = usize::try_from(g).ok().and_then(|g| self.insts.get(g)) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        let Some(crits) = self.inst_crits(inst) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        for c in crits {
+            if !self.check(c, cx)? {
+                return Ok(());
+            }
+        }
+        cx.verdict.push(Match {
+            channel: inst.channel,
+            instance: inst.id,
+            action: inst.action,
+        });
+        Ok(())
+    }
+
+    fn check(&self, c: &Crit<'a>, cx: &mut Cx<'_, '_, '_>) -> Result<bool, Exhausted> {
+        let f = usize::from(c.field);
+        if cx.bad_field(f) {
+            cx.fuel.charge(1)?;
+            return Ok(false);
+        }
+        let Some(v) = cx.vals.get(f) else {
+            cx.fuel.charge(1)?;
+            cx.verdict.fault();
+            return Ok(false);
+        };
+        match (c.test, *v) {
+            (Test::IntEq(x), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(v == x)
+            }
+            (Test::IntRange(lo, hi), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(lo <= v && v <= hi)
+            }
+            (Test::IntMask(mask, value), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(v & mask == value)
+            }
+            (Test::Str { op, needle, ci, kmp }, Value::Str(s)) => {
+                let s = s.as_bytes();
+                if op == StrOp::Contains {
+                    cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+                    let table = usize::try_from(kmp).ok().and_then(|k| {
+                        self.kmp.get(k..k.checked_add(needle.len())?)
+                    });
+                    match table.and_then(|t| strops::kmp_contains(s, needle, t, ci)) {
+                        Some(m) => Ok(m),
+                        None => {
+                            cx.verdict.fault();
+                            Ok(false)
+                        }
+                    }
+                } else {
+                    cx.fuel
+                        .charge(len64(needle.len().min(s.len())).saturating_add(1))?;
+                    Ok(match op {
+                        StrOp::Equals => strops::eq(s, needle, ci),
+                        StrOp::Prefix => strops::starts_with(s, needle, ci),
+                        _ => strops::ends_with(s, needle, ci),
+                    })
+                }
+            }
+            (Test::Regex(d), Value::Str(s)) => {
+                cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+                let Some(dfa) = usize::try_from(d).ok().and_then(|d| self.dfas.get(d)) else {
+                    cx.verdict.fault();
+                    return Ok(false);
+                };
+                match dfa.try_search_fwd(&Input::new(s).earliest(true)) {
+                    Ok(m) => Ok(m.is_some()),
+                    Err(_) => {
+                        cx.verdict.fault();
+                        Ok(false)
+                    }
+                }
+            }
+            // Type mismatch: already counted by the event-level type check.
+            _ => {
+                cx.fuel.charge(1)?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+struct Cx<'v, 'e, 'f> {
+    vals: &'v [Value<'e>],
+    bad: u64,
+    fuel: &'f mut Fuel,
+    verdict: &'f mut Verdict,
+}
+
+impl Cx<'_, '_, '_> {
+    fn bad_field(&self, f: usize) -> bool {
+        let bit = u32::try_from(f)
+            .ok()
+            .and_then(|f| 1u64.checked_shl(f))
+            .unwrap_or(0);
+        self.bad & bit != 0
+    }
+}
+
+fn slice32(v: &[u32], start: u32, len: u32) -> &[u32] {
+    let (Ok(s), Ok(l)) = (usize::try_from(start), usize::try_from(len)) else {
+        return &[];
+    };
+    s.checked_add(l).and_then(|e| v.get(s..e)).unwrap_or(&[])
+}
+
+fn test_rank(t: &Test<'_>) -> u8 {
+    match t {
+        Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..) => 0,
+        Test::Str {
+            op: StrOp::Equals | StrOp::Prefix | StrOp::Suffix,
+            ..
+        } => 1,
+        Test::Str { .. } => 2,
+        Test::Regex(_) => 3,
+    }
+}
+
+/// Selectivity score (higher is better; 0 = not indexable) and the anchor.
+fn anchor_of(field: u8, crit: u32, t: &Test<'_>) -> (u64, Anchor) {
+    match *t {
+        Test::IntEq(value) => (1_000_000, Anchor::IntEq { field, value }),
+        Test::Str {
+            op: StrOp::Equals,
+            needle,
+            ..
+        } => (
+            2_000_000u64.saturating_add(len64(needle.len())),
+            Anchor::StrEq { field, crit },
+        ),
+        Test::Str {
+            op: StrOp::Prefix | StrOp::Suffix,
+            needle,
+            ..
+        } if needle.len() >= 3 => (
+            len64(needle.len()).saturating_mul(8),
+            Anchor::Affix { field, crit },
+        ),
+        Test::Str {
+            op: StrOp::Contains,
+            needle,
+            ..
+        } if needle.len() >= 4 => (
+            len64(needle.len()).saturating_mul(8).saturating_sub(16).max(1),
+            Anchor::Contains { field, crit },
+        ),
+        _ => (0, Anchor::None),
+    }
+}
+
+/// Sort `(needle, is_equals, instance)` entries into a [`StrTable`].
+fn build_table<'a>(entries: &mut [(&'a [u8], bool, u32)], dir: Dir) -> Result<StrTable<'a>, EngineError> {
+    entries.sort_unstable_by(|a, b| {
+        strops::cmp_keys(a.0, b.0, dir)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let mut t = StrTable::default();
+    t.insts.try_reserve_exact(entries.len())?;
+    let mut stack: Vec<u32> = Vec::new();
+    let mut depth: Vec<u64> = Vec::new();
+    let mut i = 0usize;
+    while let Some(&(s, _, _)) = entries.get(i) {
+        // One key per distinct needle: its prefix-instances, then equals-instances.
+        let mut j = i;
+        let start = u32::try_from(t.insts.len()).map_err(|_| EngineError::OutOfMemory)?;
+        let mut n_pre = 0u32;
+        let mut n_eq = 0u32;
+        for want_eq in [false, true] {
+            let mut k = i;
+            while let Some(&(s2, is_eq, g)) = entries.get(k) {
+                if strops::cmp_keys(s2, s, dir) != Ordering::Equal {
+                    break;
+                }
+                if is_eq == want_eq {
+                    t.insts.push(g);
+                    if want_eq {
+                        n_eq = n_eq.saturating_add(1);
+                    } else {
+                        n_pre = n_pre.saturating_add(1);
+                    }
+                }
+                k = k.saturating_add(1);
+            }
+            j = k;
+        }
+        let idx = u32::try_from(t.keys.len()).map_err(|_| EngineError::OutOfMemory)?;
+        // Parent: the longest earlier key that is a prefix (in `dir`) of this one.
+        while let Some(&top) = stack.last() {
+            let ts = t.keys.get(usize::try_from(top).unwrap_or(usize::MAX)).map(|k| k.s);
+            match ts {
+                Some(ts) if strops::lcp_dir(ts, s, dir, false) == ts.len() => break,
+                _ => {
+                    stack.pop();
+                }
+            }
+        }
+        let parent = stack.last().copied().unwrap_or(NONE);
+        let d = usize::try_from(parent)
+            .ok()
+            .and_then(|p| depth.get(p))
+            .map_or(1, |d| d.saturating_add(1));
+        try_push(&mut depth, d)?;
+        t.max_chain = t.max_chain.max(d);
+        try_push(&mut stack, idx)?;
+        t.max_len = t.max_len.max(s.len());
+        try_push(
+            &mut t.keys,
+            Key {
+                s,
+                parent,
+                pre_start: start,
+                pre_len: n_pre,
+                eq_start: start.saturating_add(n_pre),
+                eq_len: n_eq,
+            },
+        )?;
+        i = j;
+    }
+    Ok(t)
+}
+
+/// Fill `gi` from sorted `(gram, instance)` pairs. Returns the instances that
+/// did not fit under [`GRAM_KEYS_MAX`] (to be checked always).
+fn build_grams(gi: &mut GramIndex, pairs: &[(u32, u32)]) -> Result<Vec<u32>, EngineError> {
+    let mut overflow = Vec::new();
+    if pairs.is_empty() {
+        return Ok(overflow);
+    }
+    gi.bloom.try_reserve_exact(GRAM_BLOOM_WORDS)?;
+    gi.bloom.resize(GRAM_BLOOM_WORDS, 0);
+    gi.insts.try_reserve_exact(pairs.len())?;
+    let mut i = 0usize;
+    while let Some(&(g, _)) = pairs.get(i) {
+        let mut j = i;
+        let start = u32::try_from(gi.insts.len()).map_err(|_| EngineError::OutOfMemory)?;
+        let fits = gi.keys.len() < GRAM_KEYS_MAX;
+        while let Some(&(g2, inst)) = pairs.get(j) {
+            if g2 != g {
+                break;
+            }
+            if fits {
+                gi.insts.push(inst);
+            } else {
+                try_push(&mut overflow, inst)?;
+            }
+            j = j.saturating_add(1);
+        }
+        if fits {
+            let len = u32::try_from(j.saturating_sub(i)).map_err(|_| EngineError::OutOfMemory)?;
+            try_push(&mut gi.keys, g)?;
+            try_push(&mut gi.ranges, (start, len))?;
+            let (w, bit) = gram_bit(g);
+            if let Some(x) = gi.bloom.get_mut(w) {
+                *x |= bit;
+            }
+        }
+        i = j;
+    }
+    Ok(overflow)
+}
+
+/// For each contains needle, the 4-byte window (folded) that is rarest among
+/// all windows of this field's contains needles (first on ties): a gram shared
+/// by many needles would make many instances candidates on one hit.
+fn choose_grams(
+    needles: &[(&[u8], u32)],
+    leftover: &mut Vec<u32>,
+) -> Result<Vec<(u32, u32)>, EngineError> {
+    let mut all: Vec<u32> = Vec::new();
+    for (n, _) in needles {
+        let w = n.len().saturating_sub(3);
+        all.try_reserve(w)?;
+        let start = all.len();
+        all.extend(n.windows(4).map(gram_of));
+        // Count each needle's distinct grams once.
+        if let Some(mine) = all.get_mut(start..) {
+            mine.sort_unstable();
+        }
+        let mut k = start;
+        let mut last: Option<u32> = None;
+        let mut out = start;
+        while let Some(&g) = all.get(k) {
+            if last != Some(g) {
+                if let Some(slot) = all.get_mut(out) {
+                    *slot = g;
+                }
+                out = out.saturating_add(1);
+                last = Some(g);
+            }
+            k = k.saturating_add(1);
+        }
+        all.truncate(out);
+    }
+    all.sort_unstable();
+    let count = |g: u32| {
+        all.partition_point(|&x| x <= g)
+            .saturating_sub(all.partition_point(|&x| x < g))
+    };
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    out.try_reserve_exact(needles.len())?;
+    for &(n, inst) in needles {
+        let mut best: Option<(usize, u32)> = None;
+        for w in n.windows(4) {
+            let g = gram_of(w);
+            let c = count(g);
+            if best.is_none_or(|(bc, _)| c < bc) {
+                best = Some((c, g));
+            }
+        }
+        match best {
+            Some((_, g)) => out.push((g, inst)),
+            None => try_push(leftover, inst)?,
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,168 @@
+//! The reference evaluator: a naive linear scan, written to be obviously
+//! correct rather than fast. Every instance of every channel is checked against
+//! every event, criterion by criterion, straight from the
+//! [`ValidChannel`] accessors, with the simplest string algorithms. The engine
+//! is tested (proptest, fuzzing) to produce the same matches and faults.
+//!
+//! Differences from the engine, by design: no fuel (never exhausted;
+//! `fuel_used` counts criteria checked), and a criterion that fails to decode
+//! is a fault at evaluation (the engine refuses such content at load time).
+
+use alloc::vec::Vec;
+
+use changuard_format::regex_automata::Input;
+use changuard_format::regex_automata::dfa::Automaton;
+use changuard_format::regex_automata::dfa::dense::DFA;
+use changuard_format::{Criterion, StrOp, ValidChannel};
+
+use crate::engine::EngineError;
+use crate::event::{Event, Value};
+use crate::verdict::{Match, Verdict};
+
+type LoadedChannel<'a> = (&'a ValidChannel<&'a [u8]>, Vec<Option<DFA<&'a [u32]>>>);
+
+/// Naive evaluator over the same channels as an [`crate::Engine`].
+#[derive(Debug)]
+pub struct Reference<'a> {
+    /// Channels in channel-id order, each with its DFAs loaded once.
+    channels: Vec<LoadedChannel<'a>>,
+}
+
+impl<'a> Reference<'a> {
+    /// Load the DFAs of `channels` (once; `DFA::from_bytes` is O(size)).
+    ///
+    /// # Errors
+    /// Allocation failure or a duplicate channel id.
+    pub fn new(channels: &'a [ValidChannel<&'a [u8]>]) -> Result<Reference<'a>, EngineError> {
+        let mut out: Vec<LoadedChannel<'a>> = Vec::new();
+        out.try_reserve_exact(channels.len())?;
+        for ch in channels {
+            if out.iter().any(|(c, _)| c.channel() == ch.channel()) {
+                return Err(EngineError::DuplicateChannel(ch.channel()));
+            }
+            let mut dfas = Vec::new();
+            for d in 0..ch.dfa_count() {
+                dfas.try_reserve(1)?;
+                dfas.push(ch.dfa(d));
+            }
+            out.push((ch, dfas));
+        }
+        out.sort_unstable_by_key(|(c, _)| c.channel());
+        Ok(Reference { channels: out })
+    }
+
+    /// Evaluate `event` against every instance. Clears `verdict` first.
+    pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
+        verdict.clear();
+        let template = event.template();
+        let values = event.values();
+        // A value of the wrong type: one fault per field per event.
+        let mut wrong_type = [false; 64];
+        for (k, v) in values.iter().enumerate() {
+            let ok = template.fields.get(k).is_some_and(|f| f.ty == v.field_type());
+            if !ok {
+                verdict.fault();
+                if let Some(w) = wrong_type.get_mut(k) {
+                    *w = true;
+                }
+            }
+        }
+        let mut checked = 0u64;
+        for (ch, dfas) in &self.channels {
+            for i in 0..ch.instance_count() {
+                let Some(inst) = ch.instance(i) else {
+                    verdict.fault();
+                    continue;
+                };
+                if inst.template.id != template.id {
+                    continue;
+                }
+                let mut all = true;
+                for k in 0..inst.criteria_len() {
+                    let Some(c) = inst.criterion(k) else {
+                        verdict.fault();
+                        all = false;
+                        break;
+                    };
+                    if c == Criterion::Any {
+                        continue;
+                    }
+                    checked = checked.saturating_add(1);
+                    if wrong_type.get(k).copied().unwrap_or(true) {
+                        all = false;
+                        break;
+                    }
+                    let Some(v) = values.get(k) else {
+                        verdict.fault();
+                        all = false;
+                        break;
+                    };
+                    let ok = match (c, *v) {
+                        (Criterion::Str { op, needle, case_insensitive }, Value::Str(s)) => {
+                            str_matches(op, s, needle, case_insensitive)
+                        }
+                        (Criterion::IntEquals(x), Value::Int(v)) => v == x,
+                        (Criterion::IntRange { lo, hi }, Value::Int(v)) => lo <= v && v <= hi,
+                        (Criterion::IntMask { mask, value }, Value::Int(v)) => v & mask == value,
+                        (Criterion::Regex { dfa }, Value::Str(s)) => {
+                            let d = usize::try_from(dfa).ok().and_then(|d| dfas.get(d));
+                            match d {
+                                Some(Some(d)) => match d.try_search_fwd(&Input::new(s)) {
+                                    Ok(m) => m.is_some(),
+                                    Err(_) => {
+                                        verdict.fault();
+                                        false
+                                    }
+                                },
+                                _ => {
+                                    verdict.fault();
+                                    false
+                                }
+                            }
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
+                    verdict.push(Match {
+                        channel: ch.channel(),
+                        instance: inst.id,
+                        action: inst.action,
+                    });
+                }
+            }
+        }
+        verdict.fuel_used = checked;
+        verdict.finish();
+    }
+}
+
+fn fold_eq(field: &[u8], needle: &[u8], ci: bool) -> bool {
+    if ci {
+        field.len() == needle.len()
+            && field
+                .iter()
+                .zip(needle)
+                .all(|(f, n)| f.to_ascii_lowercase() == *n)
+    } else {
+        field == needle
+    }
+}
+
+fn str_matches(op: StrOp, field: &str, needle: &str, ci: bool) -> bool {
+    let (f, n) = (field.as_bytes(), needle.as_bytes());
+    match op {
+        StrOp::Equals => fold_eq(f, n, ci),
+        StrOp::Prefix => f.get(..n.len()).is_some_and(|h| fold_eq(h, n, ci)),
+        StrOp::Suffix => f
+            .len()
+            .checked_sub(n.len())
+            .and_then(|s| f.get(s..))
+            .is_some_and(|t| fold_eq(t, n, ci)),
+        StrOp::Contains => n.is_empty() || f.windows(n.len()).any(|w| fold_eq(w, n, ci)),
+    }
+}
