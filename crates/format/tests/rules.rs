@@ -1,0 +1,385 @@
+//! STYLE 10, "pair assertions": for every rule, corrupt exactly one field of
+//! valid content (re-signing unless the rule is about the signature) and
+//! expect exactly that rule at exactly that offset.
+
+mod common;
+
+use changuard_format::build::{raw, resign, sign};
+use changuard_format::layout::{self, SectionKind, criterion as cf, instance as inf, kind};
+use changuard_format::{AlignedBytes, Rejection, Rule, Trust, limits, validate};
+use common::*;
+
+fn check(bytes: &[u8]) -> Result<(), Rejection> {
+    let buf = AlignedBytes::from_slice(bytes);
+    let keys = trusted();
+    validate(&buf[..], &Trust::new(&keys), CHANNEL).map(|_| ())
+}
+
+/// Apply `edit` to valid content, re-sign, and expect `rule` at `offset`.
+#[track_caller]
+fn expect(rule: Rule, edit: impl FnOnce(&mut Vec<u8>) -> usize) {
+    let mut b = built();
+    check(&b).expect("fixture is valid");
+    let offset = edit(&mut b);
+    sign(&mut b, &key()).unwrap();
+    expect_raw(&b, rule, offset);
+}
+
+#[track_caller]
+fn expect_raw(b: &[u8], rule: Rule, offset: usize) {
+    let r = check(b).expect_err("corrupted content must be rejected");
+    assert_eq!((r.rule, r.offset), (rule, offset as u64), "{r}");
+}
+
+fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    assert!(raw::put(b, at, &v.to_le_bytes()));
+}
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    assert!(raw::put(b, at, &v.to_le_bytes()));
+}
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    assert!(raw::put(b, at, &v.to_le_bytes()));
+}
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn entry(b: &[u8], k: SectionKind) -> usize {
+    raw::section_entry(b, k).unwrap()
+}
+/// Criterion `k` of instance `i`.
+fn crit(b: &[u8], i: usize, k: usize) -> usize {
+    raw::instance_criterion(b, i, k).unwrap()
+}
+
+#[test]
+fn every_rule_has_a_test() {
+    // Keep in sync with the tests below (Internal is unreachable by design).
+    assert_eq!(Rule::ALL.len(), 33);
+}
+
+#[test]
+fn too_short_and_too_large() {
+    let b = built();
+    expect_raw(&b[..layout::MIN_FILE_LEN - 1], Rule::TooShort, 0);
+    let big = vec![0u8; limits::MAX_FILE_LEN + 1];
+    expect_raw(&big, Rule::TooLarge, 0);
+}
+
+#[test]
+fn header_constants() {
+    expect(Rule::BadMagic, |b| {
+        b[3] ^= 0x20;
+        3 - 3
+    });
+    expect(Rule::UnsupportedVersion, |b| {
+        put_u16(b, 8, 2);
+        8
+    });
+    expect(Rule::LengthMismatch, |b| {
+        put_u16(b, 10, 65);
+        10
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        put_u32(b, 12, 1);
+        12
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        b[61] = 1;
+        61
+    });
+    expect(Rule::LengthMismatch, |b| {
+        let n = b.len() as u64 + 8;
+        put_u64(b, 40, n);
+        40
+    });
+}
+
+#[test]
+fn trust() {
+    let mut b = built();
+    let t = raw::trailer(&b).unwrap();
+    b[t] ^= 1;
+    expect_raw(&b, Rule::UnknownKey, t);
+
+    let mut b = built();
+    let s = raw::string_bytes(&b, 0).unwrap();
+    b[s] ^= 1; // not re-signed
+    expect_raw(&b, Rule::BadSignature, t + 8);
+
+    // Signed by another key whose id is not trusted.
+    let mut b = built();
+    sign(&mut b, &changuard_format::build::SigningKey::from_seed([9; 32])).unwrap();
+    expect_raw(&b, Rule::UnknownKey, t);
+}
+
+#[test]
+fn identity() {
+    expect(Rule::WrongChannel, |b| {
+        put_u32(b, 16, 292);
+        16
+    });
+    expect(Rule::WrongSchema, |b| {
+        let s = u64::from_le_bytes(b[32..40].try_into().unwrap());
+        put_u64(b, 32, s ^ 1);
+        32
+    });
+}
+
+#[test]
+fn section_table() {
+    expect(Rule::CountTooLarge, |b| {
+        put_u32(b, 20, layout::MAX_SECTIONS + 1);
+        20
+    });
+    expect(Rule::BadSectionTable, |b| {
+        let e = entry(b, SectionKind::Criteria);
+        put_u16(b, e, 9);
+        e
+    });
+    expect(Rule::BadSectionTable, |b| {
+        let e = entry(b, SectionKind::Criteria);
+        put_u16(b, e, SectionKind::Instances.code());
+        e
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let e = entry(b, SectionKind::Strings);
+        put_u16(b, e + 2, 1);
+        e + 2
+    });
+    expect(Rule::SectionMisaligned, |b| {
+        let e = entry(b, SectionKind::Instances);
+        let o = get_u32(b, e + 4);
+        put_u32(b, e + 4, o + 1);
+        e + 4
+    });
+    expect(Rule::SectionOutOfRange, |b| {
+        let e = entry(b, SectionKind::Dfas);
+        put_u32(b, e + 4, 0x0100_0000);
+        e + 4
+    });
+    expect(Rule::SectionOutOfRange, |b| {
+        let e = entry(b, SectionKind::Dfas);
+        put_u32(b, e + 8, 0x0100_0000);
+        e + 8
+    });
+    expect(Rule::SectionOverlap, |b| {
+        let i = entry(b, SectionKind::Instances);
+        let e = entry(b, SectionKind::Criteria);
+        let o = get_u32(b, i + 4);
+        put_u32(b, e + 4, o);
+        e + 4
+    });
+    expect(Rule::UnaccountedBytes, |b| {
+        // A gap of 8 bytes before CRITERIA.
+        let e = entry(b, SectionKind::Criteria);
+        let o = get_u32(b, e + 4);
+        put_u32(b, e + 4, o + 8);
+        e + 4
+    });
+    expect(Rule::CountTooLarge, |b| {
+        let e = entry(b, SectionKind::Instances);
+        put_u32(b, e + 12, limits::MAX_INSTANCES + 1);
+        e + 12
+    });
+    expect(Rule::SectionLengthMismatch, |b| {
+        let e = entry(b, SectionKind::Instances);
+        let n = get_u32(b, e + 12);
+        put_u32(b, e + 12, n + 1);
+        e + 8
+    });
+}
+
+#[test]
+fn trailing_bytes_are_unaccounted() {
+    let mut b = built();
+    let t = raw::trailer(&b).unwrap();
+    let trailer = b.split_off(t);
+    b.extend_from_slice(&[0u8; 8]);
+    b.extend_from_slice(&trailer);
+    resign(&mut b, &key()).unwrap();
+    expect_raw(&b, Rule::UnaccountedBytes, t);
+}
+
+#[test]
+fn instances() {
+    expect(Rule::UnknownTemplate, |b| {
+        let i = raw::instance(b, 0).unwrap();
+        put_u16(b, i + inf::TEMPLATE.start, 99);
+        i + 4
+    });
+    expect(Rule::CriteriaCountMismatch, |b| {
+        let i = raw::instance(b, 0).unwrap();
+        put_u16(b, i + inf::CRITERIA_COUNT.start, 11);
+        i + 6
+    });
+    expect(Rule::CriteriaOutOfRange, |b| {
+        let i = raw::instance(b, 1).unwrap();
+        let f = get_u32(b, i + 8);
+        put_u32(b, i + inf::FIRST_CRITERION.start, f + 1);
+        i + 8
+    });
+    expect(Rule::InstanceIdOrder, |b| {
+        let i = raw::instance(b, 1).unwrap();
+        put_u32(b, i + inf::ID.start, 1);
+        i
+    });
+    expect(Rule::UnknownAction, |b| {
+        let i = raw::instance(b, 2).unwrap();
+        b[i + inf::ACTION.start] = 9;
+        i + 12
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let i = raw::instance(b, 3).unwrap();
+        b[i + 15] = 1;
+        i + 15
+    });
+}
+
+#[test]
+fn criteria() {
+    // Instance 0 is ProcessCreate with salt 0: field k gets criterion_for(ty, k).
+    // fields 0..4 str, 4..10 int; k%4: 0 any, 1 contains/int-eq, 2 regex/range, 3 equals/mask.
+    expect(Rule::UnknownCriterionKind, |b| {
+        let c = crit(b, 0, 0);
+        b[c] = 200;
+        c
+    });
+    expect(Rule::CriterionTypeMismatch, |b| {
+        let c = crit(b, 0, 5); // int-equals on "parent_pid"
+        b[c] = kind::CONTAINS;
+        c
+    });
+    expect(Rule::CriterionTypeMismatch, |b| {
+        let c = crit(b, 0, 1); // contains on "command_line"
+        b[c] = kind::INT_EQUALS;
+        c
+    });
+    expect(Rule::BadIntOperands, |b| {
+        let c = crit(b, 0, 6); // range 1..=100
+        put_u64(b, c + cf::A.start, 101);
+        c + cf::B.start
+    });
+    expect(Rule::BadIntOperands, |b| {
+        let c = crit(b, 0, 7); // mask 0xff value 0x12
+        put_u64(b, c + cf::B.start, 0x112);
+        c + cf::B.start
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let c = crit(b, 0, 4); // any
+        put_u64(b, c + cf::A.start, 1);
+        c + cf::A.start
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let c = crit(b, 0, 5); // case-insensitive flag on an int criterion
+        b[c + cf::FLAGS.start] = 1;
+        c + 1
+    });
+    expect(Rule::StringOutOfRange, |b| {
+        let c = crit(b, 0, 1);
+        let (_, _, n) = raw::section(b, SectionKind::Strings).unwrap();
+        put_u32(b, c + cf::INDEX.start, n);
+        c + 4
+    });
+    expect(Rule::DfaOutOfRange, |b| {
+        let c = crit(b, 0, 2);
+        let (_, _, n) = raw::section(b, SectionKind::Dfas).unwrap();
+        put_u32(b, c + cf::INDEX.start, n);
+        c + 4
+    });
+    expect(Rule::NeedleNotFolded, |b| {
+        // The case-insensitive needle's string loses its FOLDED flag.
+        let c = crit(b, 0, 1);
+        let s = get_u32(b, c + 4) as usize;
+        let e = raw::string_entry(b, s).unwrap();
+        put_u16(b, e + 6, 0);
+        c + 1
+    });
+}
+
+#[test]
+fn strings() {
+    // String 0 is the first needle interned: "\pipe\evil" (case-insensitive).
+    expect(Rule::NeedleNotFolded, |b| {
+        let s = raw::string_bytes(b, 0).unwrap();
+        assert_eq!(b[s + 1], b'p');
+        b[s + 1] = b'P';
+        s + 1
+    });
+    expect(Rule::StringNotUtf8, |b| {
+        let s = raw::string_bytes(b, 1).unwrap();
+        b[s + 2] = 0xff;
+        s + 2
+    });
+    expect(Rule::StringTooLong, |b| {
+        let e = raw::string_entry(b, 0).unwrap();
+        put_u16(b, e + 4, limits::MAX_STRING_LEN as u16 + 1);
+        e + 4
+    });
+    expect(Rule::UnaccountedBytes, |b| {
+        let e = raw::string_entry(b, 1).unwrap();
+        let o = get_u32(b, e);
+        put_u32(b, e, o + 1);
+        e
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let e = raw::string_entry(b, 0).unwrap();
+        put_u16(b, e + 6, 3);
+        e + 6
+    });
+}
+
+#[test]
+fn dfas() {
+    expect(Rule::BadDfa, |b| {
+        let d = raw::dfa_blob(b, 0).unwrap();
+        b[d] ^= 0xff;
+        d
+    });
+    expect(Rule::DfaTooLarge, |b| {
+        let e = raw::dfa_entry(b, 0).unwrap();
+        put_u32(b, e + 4, limits::MAX_DFA_LEN + 1);
+        e + 4
+    });
+    expect(Rule::SectionOutOfRange, |b| {
+        let e = raw::dfa_entry(b, 0).unwrap();
+        let n = get_u32(b, e + 4);
+        put_u32(b, e + 4, n + 8);
+        e + 4
+    });
+    expect(Rule::SectionMisaligned, |b| {
+        let e = raw::dfa_entry(b, 0).unwrap();
+        let o = get_u32(b, e);
+        put_u32(b, e, o + 4);
+        e
+    });
+    expect(Rule::StringOutOfRange, |b| {
+        let e = raw::dfa_entry(b, 0).unwrap();
+        put_u32(b, e + 8, 10_000);
+        e + 8
+    });
+    expect(Rule::ReservedNonZero, |b| {
+        let e = raw::dfa_entry(b, 0).unwrap();
+        put_u32(b, e + 12, 2);
+        e + 12
+    });
+}
+
+#[test]
+fn misaligned_buffer_is_a_rejection_not_a_panic() {
+    let b = built();
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&b);
+    let buf = AlignedBytes::from_slice(&shifted);
+    let keys = trusted();
+    let r = validate(&buf[1..], &Trust::new(&keys), CHANNEL).expect_err("misaligned");
+    assert_eq!(r.rule, Rule::BadDfa);
+    assert_eq!(r.offset, raw::dfa_blob(&b, 0).unwrap() as u64);
+}
+
+#[test]
+fn wrong_expected_channel() {
+    let buf = AlignedBytes::from_slice(&built());
+    let keys = trusted();
+    let r = validate(&buf[..], &Trust::new(&keys), 292).expect_err("wrong channel");
+    assert_eq!((r.rule, r.offset, r.expected, r.found), (Rule::WrongChannel, 16, 292, 291));
+}
