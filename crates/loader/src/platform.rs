@@ -27,6 +27,7 @@
 //! - *written*: visible to later reads in this boot; may be lost, or torn (a
 //!   prefix of the new bytes over the old ones), by a crash or power loss.
 //! - *durable*: survives any crash or power loss after the call returned `Ok`.
+//!
 //! A method documents which one it guarantees. The loader only relies on the
 //! guarantees written here; the simulator breaks everything else.
 

@@ -1,0 +1,522 @@
+//! Configuration from `HKLM\SYSTEM\CurrentControlSet\Services\changuard\Parameters`.
+//!
+//! Every value is untrusted input. A value that is missing uses its default
+//! silently; a value that is present but unusable (wrong type, wrong size,
+//! missing NUL, relative/device/`..`/ADS path, outside the allowed roots, out of
+//! range, unknown keyword) uses its documented default and records a
+//! [`Reason::Config`] decision. Configuration never makes the load fail.
+//!
+//! | value | type | accepted | default |
+//! |---|---|---|---|
+//! | `ContentDirectory` | REG_SZ | absolute `X:\...` or `\SystemRoot\...` under an allowed root, ASCII, <= 200 chars | [`DEFAULT_CONTENT_DIR`] |
+//! | `Policy` | REG_SZ | `Latest`, `NMinus1`, `Pinned` (ASCII case-insensitive) | `Latest` |
+//! | `PinnedVersion` | REG_QWORD or REG_DWORD | 1..=u64::MAX, global pin for every channel | none |
+//! | `Pinned.<channel>` | REG_QWORD or REG_DWORD | per-channel pin, decimal channel without leading zeros (`Pinned.291`); overrides `PinnedVersion` | none |
+//! | `MaxTrialBoots` | REG_DWORD | 1; 2 with a recorded warning | 1 |
+//! | `HealthWindowSeconds` | REG_DWORD | 30..=86400 | 300 |
+//! | `ClearQuarantine` | REG_DWORD | any token; when it differs from the last applied token, every quarantine is cleared once | none |
+//!
+//! Allowed roots are configuration of the loader, passed by the platform owner
+//! ([`DEFAULT_ALLOWED_ROOTS`] in the driver): a content directory must be the
+//! root itself or below it. Comparison is ASCII case-insensitive.
+
+use crate::platform::{IoErrorKind, Platform, RegType};
+use crate::reason::{ConfigKey, ConfigProblem, Decision, Reason};
+
+/// Longest accepted content directory path, in characters.
+pub const MAX_PATH_LEN: usize = 200;
+/// Default content directory.
+pub const DEFAULT_CONTENT_DIR: &str = "C:\\ProgramData\\changuard\\Content";
+/// Default allowed roots (the %ProgramData% equivalent and the driver's own tree).
+pub const DEFAULT_ALLOWED_ROOTS: &[&str] = &["C:\\ProgramData\\changuard\\", "\\SystemRoot\\changuard\\"];
+/// Default `MaxTrialBoots`.
+pub const DEFAULT_MAX_TRIAL_BOOTS: u32 = 1;
+/// Default `HealthWindowSeconds`.
+pub const DEFAULT_HEALTH_WINDOW_SECS: u32 = 300;
+/// Accepted `HealthWindowSeconds` range.
+pub const HEALTH_WINDOW_RANGE: core::ops::RangeInclusive<u32> = 30..=86_400;
+
+/// Which version of each channel the loader offers as candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// The newest version in the directory, newer than the LKG.
+    Latest,
+    /// The newest version strictly older than the newest in the directory.
+    NMinus1,
+    /// Exactly the pinned version (`Pinned.<channel>` or `PinnedVersion`); may be
+    /// below the anti-rollback floor; never a quarantined one.
+    Pinned,
+}
+
+impl Policy {
+    /// Registry keyword.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Policy::Latest => "Latest",
+            Policy::NMinus1 => "NMinus1",
+            Policy::Pinned => "Pinned",
+        }
+    }
+}
+
+/// A bounded ASCII path, no allocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PathBuf {
+    buf: [u8; MAX_PATH_LEN],
+    len: usize,
+}
+
+impl core::fmt::Debug for PathBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PathBuf {
+    /// Copy `s` if it fits (ASCII checked by the caller).
+    pub fn new(s: &str) -> Option<PathBuf> {
+        let mut buf = [0u8; MAX_PATH_LEN];
+        buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(PathBuf { buf, len: s.len() })
+    }
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+/// The effective configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Content directory (checked).
+    pub content_dir: PathBuf,
+    /// Candidate policy.
+    pub policy: Policy,
+    /// Global pin (`PinnedVersion`).
+    pub pinned_global: Option<u64>,
+    /// 1 or 2.
+    pub max_trial_boots: u32,
+    /// Health window.
+    pub health_window_secs: u32,
+    /// `ClearQuarantine` token, if set.
+    pub clear_token: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            content_dir: PathBuf::new(DEFAULT_CONTENT_DIR).unwrap_or(PathBuf { buf: [0; MAX_PATH_LEN], len: 0 }),
+            policy: Policy::Latest,
+            pinned_global: None,
+            max_trial_boots: DEFAULT_MAX_TRIAL_BOOTS,
+            health_window_secs: DEFAULT_HEALTH_WINDOW_SECS,
+            clear_token: None,
+        }
+    }
+}
+
+/// Decode a REG_SZ (UTF-16LE, NUL-terminated) holding printable ASCII into `out`.
+/// Returns the length. Trailing data after the first NUL must be NULs only
+/// (some writers pad); an embedded NUL followed by text is rejected.
+///
+/// # Errors
+/// The problem found. # Panics: never.
+pub fn decode_sz(ty: RegType, data: &[u8], out: &mut [u8]) -> Result<usize, ConfigProblem> {
+    if ty != RegType::Sz {
+        return Err(ConfigProblem::WrongType);
+    }
+    if data.len() % 2 != 0 {
+        return Err(ConfigProblem::WrongSize);
+    }
+    let mut len = 0usize;
+    let mut terminated = false;
+    for pair in data.chunks_exact(2) {
+        let (lo, hi) = match pair {
+            [lo, hi] => (*lo, *hi),
+            _ => return Err(ConfigProblem::WrongSize),
+        };
+        let unit = u16::from_le_bytes([lo, hi]);
+        if terminated {
+            if unit != 0 {
+                return Err(ConfigProblem::NotTerminated);
+            }
+            continue;
+        }
+        if unit == 0 {
+            terminated = true;
+            continue;
+        }
+        if !(0x20..0x7f).contains(&unit) {
+            return Err(ConfigProblem::BadCharacter);
+        }
+        let slot = out.get_mut(len).ok_or(ConfigProblem::WrongSize)?;
+        *slot = lo;
+        len = len.checked_add(1).ok_or(ConfigProblem::WrongSize)?;
+    }
+    if !terminated {
+        return Err(ConfigProblem::NotTerminated);
+    }
+    Ok(len)
+}
+
+/// Decode a REG_DWORD.
+///
+/// # Errors
+/// Wrong type or size.
+pub fn decode_dword(ty: RegType, data: &[u8]) -> Result<u32, ConfigProblem> {
+    if ty != RegType::Dword {
+        return Err(ConfigProblem::WrongType);
+    }
+    match data {
+        [a, b, c, d] => Ok(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => Err(ConfigProblem::WrongSize),
+    }
+}
+
+/// Decode a REG_QWORD or REG_DWORD as `u64`.
+///
+/// # Errors
+/// Wrong type or size.
+pub fn decode_u64(ty: RegType, data: &[u8]) -> Result<u64, ConfigProblem> {
+    match (ty, data) {
+        (RegType::Qword, [a, b, c, d, e, f, g, h]) => Ok(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h])),
+        (RegType::Dword, _) => decode_dword(ty, data).map(u64::from),
+        (RegType::Qword, _) => Err(ConfigProblem::WrongSize),
+        _ => Err(ConfigProblem::WrongType),
+    }
+}
+
+fn eq_ignore_case_prefix(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// Check a content directory path against the rules and the allowed roots.
+///
+/// Accepted: `X:\a\b` (drive letter, colon, backslash) or `\SystemRoot\a\b`,
+/// printable ASCII, no `/`, no empty or `.` component and no `..` anywhere, no `:` other than the
+/// drive colon, no trailing `.` or space in a component, and at or below one of
+/// `roots` (each ends in `\`; the directory may equal the root without it).
+///
+/// # Errors
+/// The first problem found. # Panics: never.
+pub fn check_path(p: &str, roots: &[&str]) -> Result<(), ConfigProblem> {
+    if p.is_empty() || p.len() > MAX_PATH_LEN {
+        return Err(ConfigProblem::WrongSize);
+    }
+    if p.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(ConfigProblem::BadCharacter);
+    }
+    if p.contains('/') {
+        return Err(ConfigProblem::DevicePath);
+    }
+    for dev in ["\\\\", "\\??\\", "\\Device\\", "\\GLOBAL??\\", "\\DosDevices\\"] {
+        if eq_ignore_case_prefix(p, dev) {
+            return Err(ConfigProblem::DevicePath);
+        }
+    }
+    let b = p.as_bytes();
+    let body = match b {
+        [d, b':', b'\\', ..] if d.is_ascii_alphabetic() => p.get(3..).unwrap_or(""),
+        _ if eq_ignore_case_prefix(p, "\\SystemRoot\\") => p.get(12..).unwrap_or(""),
+        [_, b':', ..] => return Err(ConfigProblem::Relative),
+        [b'\\', ..] => return Err(ConfigProblem::DevicePath),
+        _ => return Err(ConfigProblem::Relative),
+    };
+    if body.contains(':') {
+        return Err(ConfigProblem::AlternateStream);
+    }
+    let body = body.strip_suffix('\\').unwrap_or(body);
+    if !body.is_empty() {
+        for comp in body.split('\\') {
+            if comp.is_empty() || comp.contains("..") || comp == "." || comp.ends_with('.') || comp.ends_with(' ') {
+                return Err(ConfigProblem::DotDot);
+            }
+            if comp.bytes().any(|c| matches!(c, b'*' | b'?' | b'"' | b'<' | b'>' | b'|')) {
+                return Err(ConfigProblem::BadCharacter);
+            }
+        }
+    }
+    let under = roots.iter().any(|root| {
+        let bare = root.strip_suffix('\\').unwrap_or(root);
+        p.eq_ignore_ascii_case(bare) || eq_ignore_case_prefix(p, root)
+    });
+    if under { Ok(()) } else { Err(ConfigProblem::OutsideRoots) }
+}
+
+/// Parse a policy keyword (ASCII case-insensitive).
+///
+/// # Errors
+/// `UnknownKeyword`.
+pub fn parse_policy(s: &str) -> Result<Policy, ConfigProblem> {
+    for p in [Policy::Latest, Policy::NMinus1, Policy::Pinned] {
+        if s.eq_ignore_ascii_case(p.name()) {
+            return Ok(p);
+        }
+    }
+    if s.eq_ignore_ascii_case("N-1") {
+        return Ok(Policy::NMinus1);
+    }
+    Err(ConfigProblem::UnknownKeyword)
+}
+
+/// `MaxTrialBoots` from a DWORD: `Ok(1)`, `Ok(2)` with a warning, else the problem.
+///
+/// # Errors
+/// `OutOfRange` (default 1 is used).
+pub fn check_max_trial_boots(v: u32) -> Result<(u32, bool), ConfigProblem> {
+    match v {
+        1 => Ok((1, false)),
+        2 => Ok((2, true)),
+        _ => Err(ConfigProblem::OutOfRange),
+    }
+}
+
+/// Buffer size for registry reads: big enough for the longest accepted path in UTF-16 plus slack.
+pub const REG_BUF_LEN: usize = (MAX_PATH_LEN + 2) * 2;
+
+/// Read one raw value. `Ok(None)` when not set.
+fn read_raw<P: Platform>(
+    p: &mut P,
+    name: &str,
+    buf: &mut [u8; REG_BUF_LEN],
+) -> Result<Option<(RegType, usize)>, ConfigProblem> {
+    match p.read_param(name, buf) {
+        Ok(v) if v.len > REG_BUF_LEN => Err(ConfigProblem::WrongSize),
+        Ok(v) => Ok(Some((v.ty, v.len))),
+        Err(e) if e.kind == IoErrorKind::NotFound => Ok(None),
+        Err(_) => Err(ConfigProblem::ReadFailed),
+    }
+}
+
+fn raw_u64<P: Platform>(p: &mut P, name: &str) -> Result<Option<u64>, ConfigProblem> {
+    let mut buf = [0u8; REG_BUF_LEN];
+    match read_raw(p, name, &mut buf)? {
+        None => Ok(None),
+        Some((ty, len)) => decode_u64(ty, buf.get(..len).unwrap_or(&[])).map(Some),
+    }
+}
+
+fn raw_dword<P: Platform>(p: &mut P, name: &str) -> Result<Option<u32>, ConfigProblem> {
+    let mut buf = [0u8; REG_BUF_LEN];
+    match read_raw(p, name, &mut buf)? {
+        None => Ok(None),
+        Some((ty, len)) => decode_dword(ty, buf.get(..len).unwrap_or(&[])).map(Some),
+    }
+}
+
+impl Config {
+    /// Read every value through `p`, reporting each problem to `note`.
+    ///
+    /// # Panics
+    /// Never: every problem becomes a default plus a decision.
+    pub fn read<P: Platform>(p: &mut P, roots: &[&str], note: &mut dyn FnMut(&mut P, Decision)) -> Config {
+        let mut c = Config::default();
+        let mut rec = |p: &mut P, key: ConfigKey, problem: ConfigProblem| {
+            note(p, Decision { channel: 0, version: 0, attempt: 0, reason: Reason::Config(key, problem) });
+        };
+
+        let mut buf = [0u8; REG_BUF_LEN];
+        match read_raw(p, ConfigKey::ContentDirectory.name(), &mut buf) {
+            Ok(None) => {}
+            Err(e) => rec(p, ConfigKey::ContentDirectory, e),
+            Ok(Some((ty, len))) => {
+                let mut ascii = [0u8; REG_BUF_LEN];
+                let parsed = decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
+                    let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[])).map_err(|_| ConfigProblem::BadCharacter)?;
+                    check_path(s, roots)?;
+                    PathBuf::new(s).ok_or(ConfigProblem::WrongSize)
+                });
+                match parsed {
+                    Ok(path) => c.content_dir = path,
+                    Err(e) => rec(p, ConfigKey::ContentDirectory, e),
+                }
+            }
+        }
+
+        let mut buf = [0u8; REG_BUF_LEN];
+        match read_raw(p, ConfigKey::Policy.name(), &mut buf) {
+            Ok(None) => {}
+            Err(e) => rec(p, ConfigKey::Policy, e),
+            Ok(Some((ty, len))) => {
+                let mut ascii = [0u8; REG_BUF_LEN];
+                let parsed = decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
+                    let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[])).map_err(|_| ConfigProblem::BadCharacter)?;
+                    parse_policy(s)
+                });
+                match parsed {
+                    Ok(pol) => c.policy = pol,
+                    Err(e) => rec(p, ConfigKey::Policy, e),
+                }
+            }
+        }
+
+        match raw_u64(p, ConfigKey::PinnedVersion.name()) {
+            Ok(Some(0)) => rec(p, ConfigKey::PinnedVersion, ConfigProblem::OutOfRange),
+            Ok(v) => c.pinned_global = v,
+            Err(e) => rec(p, ConfigKey::PinnedVersion, e),
+        }
+
+        match raw_dword(p, ConfigKey::MaxTrialBoots.name()).and_then(|v| v.map(check_max_trial_boots).transpose()) {
+            Ok(None) => {}
+            Ok(Some((n, warn))) => {
+                c.max_trial_boots = n;
+                if warn {
+                    rec(p, ConfigKey::MaxTrialBoots, ConfigProblem::AcceptedWithWarning);
+                }
+            }
+            Err(e) => rec(p, ConfigKey::MaxTrialBoots, e),
+        }
+
+        match raw_dword(p, ConfigKey::HealthWindowSeconds.name()) {
+            Ok(None) => {}
+            Ok(Some(v)) if HEALTH_WINDOW_RANGE.contains(&v) => c.health_window_secs = v,
+            Ok(Some(_)) => rec(p, ConfigKey::HealthWindowSeconds, ConfigProblem::OutOfRange),
+            Err(e) => rec(p, ConfigKey::HealthWindowSeconds, e),
+        }
+
+        match raw_dword(p, ConfigKey::ClearQuarantine.name()) {
+            Ok(v) => c.clear_token = v,
+            Err(e) => rec(p, ConfigKey::ClearQuarantine, e),
+        }
+        c
+    }
+
+    /// The pinned version for `channel`: `Pinned.<channel>` if set and usable,
+    /// else `PinnedVersion`. Problems with `Pinned.<channel>` are reported.
+    pub fn pin_for<P: Platform>(&self, p: &mut P, channel: u32, note: &mut dyn FnMut(&mut P, Decision)) -> Option<u64> {
+        let mut name = [0u8; 24];
+        let prefix = b"Pinned.";
+        let mut len = 0usize;
+        for b in prefix {
+            if let Some(s) = name.get_mut(len) {
+                *s = *b;
+                len = len.saturating_add(1);
+            }
+        }
+        let mut digits = [0u8; 10];
+        let mut n = channel;
+        let mut i = digits.len();
+        loop {
+            i = i.saturating_sub(1);
+            if let Some(s) = digits.get_mut(i) {
+                *s = b'0'.saturating_add((n % 10) as u8);
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        for b in digits.get(i..).unwrap_or(&[]) {
+            if let Some(s) = name.get_mut(len) {
+                *s = *b;
+                len = len.saturating_add(1);
+            }
+        }
+        let name = core::str::from_utf8(name.get(..len).unwrap_or(&[])).unwrap_or("Pinned.");
+        match raw_u64(p, name) {
+            Ok(Some(v)) if v != 0 => Some(v),
+            Ok(Some(_)) => {
+                note(p, Decision { channel, version: 0, attempt: 0, reason: Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::OutOfRange) });
+                self.pinned_global
+            }
+            Ok(None) => self.pinned_global,
+            Err(e) => {
+                note(p, Decision { channel, version: 0, attempt: 0, reason: Reason::Config(ConfigKey::PinnedVersion, e) });
+                self.pinned_global
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sz(s: &str) -> alloc::vec::Vec<u8> {
+        let mut v = alloc::vec::Vec::new();
+        for u in s.encode_utf16().chain(core::iter::once(0)) {
+            v.extend_from_slice(&u.to_le_bytes());
+        }
+        v
+    }
+    const R: &[&str] = DEFAULT_ALLOWED_ROOTS;
+
+    #[test]
+    fn paths() {
+        assert_eq!(check_path("C:\\ProgramData\\changuard\\Content", R), Ok(()));
+        assert_eq!(check_path("c:\\programdata\\CHANGUARD\\Content\\", R), Ok(()));
+        assert_eq!(check_path("C:\\ProgramData\\changuard", R), Ok(()));
+        assert_eq!(check_path("\\SystemRoot\\changuard\\content", R), Ok(()));
+        assert_eq!(check_path("Content", R), Err(ConfigProblem::Relative));
+        assert_eq!(check_path("C:Content", R), Err(ConfigProblem::Relative));
+        assert_eq!(check_path("\\\\.\\PhysicalDrive0", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(check_path("\\\\?\\GLOBALROOT\\Device\\X", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(check_path("\\Device\\HarddiskVolume1\\x", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(check_path("\\??\\C:\\ProgramData\\changuard\\x", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(check_path("\\\\server\\share\\x", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(check_path("C:\\ProgramData\\changuard\\..\\..\\Windows", R), Err(ConfigProblem::DotDot));
+        assert_eq!(check_path("C:\\ProgramData\\changuard\\x:stream", R), Err(ConfigProblem::AlternateStream));
+        assert_eq!(check_path("C:\\Windows\\System32", R), Err(ConfigProblem::OutsideRoots));
+        assert_eq!(check_path("C:\\ProgramData\\changuardX", R), Err(ConfigProblem::OutsideRoots));
+        assert_eq!(check_path("C:/ProgramData/changuard/x", R), Err(ConfigProblem::DevicePath));
+    }
+
+    #[test]
+    fn sz_decoding() {
+        let mut out = [0u8; REG_BUF_LEN];
+        let d = sz("Latest");
+        assert_eq!(decode_sz(RegType::Sz, &d, &mut out), Ok(6));
+        assert_eq!(decode_sz(RegType::ExpandSz, &d, &mut out), Err(ConfigProblem::WrongType));
+        assert_eq!(decode_sz(RegType::Sz, d.get(..d.len() - 2).unwrap(), &mut out), Err(ConfigProblem::NotTerminated));
+        assert_eq!(decode_sz(RegType::Sz, d.get(..d.len() - 1).unwrap(), &mut out), Err(ConfigProblem::WrongSize));
+        let mut emb = sz("La");
+        emb.extend_from_slice(&sz("x"));
+        assert_eq!(decode_sz(RegType::Sz, &emb, &mut out), Err(ConfigProblem::NotTerminated));
+        assert_eq!(parse_policy("nminus1"), Ok(Policy::NMinus1));
+        assert_eq!(parse_policy("Newest"), Err(ConfigProblem::UnknownKeyword));
+        assert_eq!(check_max_trial_boots(0), Err(ConfigProblem::OutOfRange));
+        assert_eq!(check_max_trial_boots(2), Ok((2, true)));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_sz_total(ty in 0u32..12, data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut out = [0u8; REG_BUF_LEN];
+            if let Ok(n) = decode_sz(RegType::from_raw(ty), &data, &mut out) {
+                // Accepted strings are printable ASCII and came from a NUL-terminated REG_SZ.
+                prop_assert!(out[..n].iter().all(|b| (0x20..0x7f).contains(b)));
+                prop_assert_eq!(ty, 1);
+            }
+        }
+
+        #[test]
+        fn accepted_paths_are_safe(s in "[A-Za-z\\\\:.?/ ]{0,60}|C:\\\\ProgramData\\\\changuard\\\\[A-Za-z\\\\:. ]{0,40}") {
+            if check_path(&s, R).is_ok() {
+                let lower = s.to_ascii_lowercase();
+                prop_assert!(lower.starts_with("c:\\programdata\\changuard") || lower.starts_with("\\systemroot\\changuard"));
+                prop_assert!(!s.contains(".."));
+                prop_assert!(!s[2..].contains(':'));
+                prop_assert!(!s.contains("\\\\"));
+            }
+        }
+
+        #[test]
+        fn roundtrip_good_dirs(sub in proptest::collection::vec("[A-Za-z0-9_-]{1,12}", 0..5)) {
+            let mut p = std::string::String::from("C:\\ProgramData\\changuard");
+            for c in &sub { p.push('\\'); p.push_str(c); }
+            prop_assert_eq!(check_path(&p, R), Ok(()));
+            let mut out = [0u8; REG_BUF_LEN];
+            let n = decode_sz(RegType::Sz, &sz(&p), &mut out).unwrap();
+            prop_assert_eq!(&out[..n], p.as_bytes());
+        }
+
+        #[test]
+        fn numbers(ty in 0u32..12, data in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let t = RegType::from_raw(ty);
+            if let Ok(v) = decode_dword(t, &data) { prop_assert_eq!(data.len(), 4); let _ = v; }
+            if decode_u64(t, &data).is_ok() { prop_assert!(data.len() == 4 || data.len() == 8); }
+            if let Ok(v) = decode_dword(t, &data) { prop_assert!(check_max_trial_boots(v).is_ok() == (v == 1 || v == 2)); }
+        }
+    }
+}
