@@ -1,0 +1,231 @@
+//! Small safe wrappers over NT primitives: counted UTF-16 strings, object
+//! attributes, owned kernel handles, owned pool buffers, NTSTATUS mapping.
+//!
+//! Module invariants (cited by the SAFETY comments below):
+//! - I1: a [`NtPath`] always holds `len <= MAX_PATH_UNITS` initialized units,
+//!   and `len * 2` fits the `u16` length of a `UNICODE_STRING`.
+//! - I2: a [`KernelHandle`] holds a handle opened by this module with
+//!   `OBJ_KERNEL_HANDLE`, owned exclusively; it is closed exactly once, in `Drop`.
+//! - I3: a [`PoolBuf`] owns `len` bytes (`len >= 1`) from `ExAllocatePool2`
+//!   (non-paged, zeroed, 16-byte aligned on x64), freed exactly once in `Drop`;
+//!   `filled <= len` bytes have been written by a completed read.
+
+use changuard_control::ntpath::{self, MAX_PATH_UNITS};
+use changuard_loader::platform::{IoError, IoErrorKind};
+use wdk_sys::{
+    HANDLE, NTSTATUS, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, POOL_FLAG_NON_PAGED,
+    SIZE_T, ULONG, UNICODE_STRING,
+    ntddk::{ExAllocatePool2, ExFreePool, ZwClose},
+};
+
+/// Pool tag `"CgCh"` (reads as "CgCh" in `!pool`/poolmon).
+pub const POOL_TAG: ULONG = u32::from_le_bytes(*b"CgCh");
+
+/// `NT_SUCCESS`.
+#[must_use]
+pub const fn nt_success(status: NTSTATUS) -> bool {
+    status >= 0
+}
+
+/// Maps an NTSTATUS to the loader's error kinds (the only branch it takes is
+/// NotFound vs the rest; the status is kept for telemetry).
+#[must_use]
+pub fn io_error(status: NTSTATUS) -> IoError {
+    let kind = match status {
+        wdk_sys::STATUS_OBJECT_NAME_NOT_FOUND
+        | wdk_sys::STATUS_OBJECT_PATH_NOT_FOUND
+        | wdk_sys::STATUS_NO_SUCH_FILE
+        | wdk_sys::STATUS_NO_MORE_FILES => IoErrorKind::NotFound,
+        wdk_sys::STATUS_INSUFFICIENT_RESOURCES | wdk_sys::STATUS_NO_MEMORY => IoErrorKind::NoMemory,
+        wdk_sys::STATUS_FILE_IS_A_DIRECTORY
+        | wdk_sys::STATUS_NOT_A_DIRECTORY
+        | wdk_sys::STATUS_REPARSE_POINT_ENCOUNTERED
+        | wdk_sys::STATUS_STOPPED_ON_SYMLINK
+        | wdk_sys::STATUS_OBJECT_TYPE_MISMATCH => IoErrorKind::WrongKind,
+        _ => IoErrorKind::Io,
+    };
+    IoError::with_status(kind, status)
+}
+
+/// A counted UTF-16 NT path in a fixed buffer (I1). Kept small enough for the
+/// stack (1 KiB) and never allocated.
+pub struct NtPath {
+    units: [u16; MAX_PATH_UNITS],
+    len: usize,
+}
+
+impl NtPath {
+    /// Encodes an ASCII/UTF-8 path (the loader's names are ASCII).
+    ///
+    /// # Errors
+    /// `STATUS_NAME_TOO_LONG` / `STATUS_OBJECT_NAME_INVALID` when it does not fit
+    /// or contains a NUL.
+    pub fn from_str(s: &str) -> Result<Self, NTSTATUS> {
+        let mut p = Self { units: [0; MAX_PATH_UNITS], len: 0 };
+        p.len = ntpath::utf16(s, &mut p.units).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
+        Ok(p)
+    }
+
+    /// `dir` + `\` + `name`, with `name` a single plain component.
+    ///
+    /// # Errors
+    /// `STATUS_OBJECT_NAME_INVALID` for a bad name, `STATUS_NAME_TOO_LONG` when too long.
+    pub fn join(dir: &str, name: &str) -> Result<Self, NTSTATUS> {
+        let d = Self::from_str(dir)?;
+        let mut p = Self { units: [0; MAX_PATH_UNITS], len: 0 };
+        p.len = ntpath::join(d.units(), name, &mut p.units).map_err(|e| match e {
+            ntpath::PathError::TooLong => wdk_sys::STATUS_NAME_TOO_LONG,
+            _ => wdk_sys::STATUS_OBJECT_NAME_INVALID,
+        })?;
+        Ok(p)
+    }
+
+    /// The used units.
+    #[must_use]
+    pub fn units(&self) -> &[u16] {
+        self.units.get(..self.len).unwrap_or(&[])
+    }
+
+    /// A `UNICODE_STRING` describing this path. The result borrows `self`'s
+    /// buffer through a raw pointer: keep `self` alive and unmoved while it is used.
+    #[must_use]
+    pub fn as_unicode(&mut self) -> UNICODE_STRING {
+        // I1: len * 2 <= 1024 fits u16.
+        let bytes = ntpath::byte_len_u16(self.len).unwrap_or(0);
+        UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: self.units.as_mut_ptr() }
+    }
+}
+
+/// `InitializeObjectAttributes(p, name, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, root, NULL)`
+/// (a macro in the headers, so written by hand). `name` must outlive every use
+/// of the result.
+#[must_use]
+pub fn object_attributes(name: &mut UNICODE_STRING, root: HANDLE) -> OBJECT_ATTRIBUTES {
+    const SIZE: usize = core::mem::size_of::<OBJECT_ATTRIBUTES>();
+    const { assert!(SIZE <= u32::MAX as usize) }
+    #[allow(clippy::cast_possible_truncation)] // checked by the const assert above
+    OBJECT_ATTRIBUTES {
+        Length: SIZE as ULONG,
+        RootDirectory: root,
+        ObjectName: name,
+        Attributes: OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE,
+        SecurityDescriptor: core::ptr::null_mut(),
+        SecurityQualityOfService: core::ptr::null_mut(),
+    }
+}
+
+/// An owned kernel handle (I2).
+pub struct KernelHandle(HANDLE);
+
+impl KernelHandle {
+    /// Takes ownership of `h`.
+    ///
+    /// # Safety
+    /// 1. `h` is a valid kernel handle (opened with `OBJ_KERNEL_HANDLE`).
+    /// 2. Nobody else closes it.
+    pub const unsafe fn from_raw(h: HANDLE) -> Self {
+        Self(h)
+    }
+
+    /// The raw handle, valid while `self` lives.
+    #[must_use]
+    pub const fn raw(&self) -> HANDLE {
+        self.0
+    }
+}
+
+impl Drop for KernelHandle {
+    fn drop(&mut self) {
+        // SAFETY:
+        // 1. I2: self.0 is a valid kernel handle owned only by self.
+        // 2. Drop runs once, so it is closed exactly once.
+        // 3. ZwClose runs at PASSIVE_LEVEL; every KernelHandle is created and
+        //    dropped on the loader's/unload's PASSIVE_LEVEL paths.
+        let status = unsafe { ZwClose(self.0) };
+        // Nothing to do on failure: the handle is gone either way.
+        let _ = status;
+    }
+}
+
+/// An owned, 16-byte aligned, non-paged pool buffer (I3): the loader's `Buf`.
+pub struct PoolBuf {
+    ptr: core::ptr::NonNull<u8>,
+    len: usize,
+    filled: usize,
+}
+
+// SAFETY: PoolBuf exclusively owns non-paged memory with no thread affinity;
+// moving it to another thread (the timer's work item, an IOCTL) is sound.
+unsafe impl Send for PoolBuf {}
+// SAFETY: &PoolBuf only gives out &[u8] to initialized, immutable-after-fill bytes.
+unsafe impl Sync for PoolBuf {}
+
+impl PoolBuf {
+    /// Allocates `len` zeroed bytes of non-paged pool (`ExAllocatePool2`
+    /// zero-fills unless `POOL_FLAG_UNINITIALIZED`).
+    ///
+    /// # Errors
+    /// `NoMemory` when the allocation fails or `len == 0`.
+    pub fn alloc(len: usize) -> Result<Self, IoError> {
+        if len == 0 {
+            return Err(IoError::new(IoErrorKind::NoMemory));
+        }
+        // SAFETY:
+        // 1. ExAllocatePool2 may be called at IRQL <= DISPATCH_LEVEL for non-paged pool.
+        // 2. Flags are a valid combination (POOL_FLAG_NON_PAGED alone); tag is non-zero.
+        let raw = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, len as SIZE_T, POOL_TAG) };
+        let ptr = core::ptr::NonNull::new(raw.cast::<u8>()).ok_or(IoError::new(IoErrorKind::NoMemory))?;
+        debug_assert!(ptr.as_ptr().align_offset(16) == 0, "pool allocations are 16-byte aligned on x64");
+        Ok(Self { ptr, len, filled: 0 })
+    }
+
+    /// Writable view of the whole allocation (for the single read).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Allocation length.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.len
+    }
+
+    /// Records that the first `n` bytes were written by a completed read.
+    pub fn set_filled(&mut self, n: usize) {
+        self.filled = n.min(self.len);
+    }
+
+    /// Copies `data` in (golden content, tests); `data.len()` must equal the capacity.
+    pub fn fill_from(&mut self, data: &[u8]) -> Result<(), IoError> {
+        if data.len() != self.len {
+            return Err(IoError::new(IoErrorKind::Io));
+        }
+        // SAFETY:
+        // 1. I3: self.ptr is valid for writes of self.len == data.len() bytes.
+        // 2. data is a separate borrowed slice, so the ranges cannot overlap.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr(), data.len()) };
+        self.filled = self.len;
+        Ok(())
+    }
+}
+
+impl AsRef<[u8]> for PoolBuf {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY:
+        // 1. I3: ptr is valid for reads of len >= filled bytes, all initialized
+        //    (zeroed by ExAllocatePool2, then possibly overwritten by a read).
+        // 2. The memory is not mutated while a shared borrow of self exists
+        //    (mutation needs &mut self).
+        // 3. filled <= len <= isize::MAX (pool allocations are far smaller).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.filled) }
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        // SAFETY:
+        // 1. I3: ptr came from ExAllocatePool2 and is freed exactly once, here.
+        // 2. ExFreePool may be called at IRQL <= DISPATCH_LEVEL for non-paged pool.
+        unsafe { ExFreePool(self.ptr.as_ptr().cast()) };
+    }
+}
