@@ -5,7 +5,15 @@
 //! uncertainties") tracks them. Everything they need from the kernel goes
 //! through `KernelPlatform`; nothing here is `unsafe`.
 //!
-//! Shape assumed (from ARCHITECTURE.md): `loader::boot(&mut impl Platform)`
+//! STATUS (checked against the tree at commit time): `changuard_loader::boot::boot(p, &Setup)`
+//! now exists and returns `Loader<P::Buf>`; `changuard_interp::Engine::new` takes
+//! `&'a [ValidChannel<&'a [u8]>]`, i.e. the engine borrows the loader's buffers. A
+//! long-lived kernel engine next to the buffers it borrows is self-referential; without
+//! `unsafe` the only options are leaking each load (`Box::leak`, one leak per RELOAD) or
+//! an interp API that owns `ValidChannel<B: AsRef<[u8]>>`. Reported to the interp owner;
+//! this file must be adapted once that is decided. It is NOT compiled here.
+//!
+//! Shape originally assumed (from ARCHITECTURE.md): `loader::boot(&mut impl Platform)`
 //! returns the per-channel validated content (`ValidChannel<PoolBuf>`, which
 //! owns its buffer); `interp::Engine::new(&[ValidChannel<_>], EngineConfig)`
 //! builds the engine, `engine.evaluate(&event, &mut verdict)` fills a verdict;
