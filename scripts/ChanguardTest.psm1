@@ -20,7 +20,8 @@ Set-StrictMode -Version Latest
 $script:ServiceName = 'changuard'
 $script:ServiceKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\changuard'
 $script:ParametersKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\changuard\Parameters'
-$script:TestHookBugcheckCode = 0xC4A6D000
+# 0xC4A6D000 written in decimal: PowerShell reads hex literals >= 0x80000000 as negative Int32.
+$script:TestHookBugcheckCode = [int64]3299266560
 $script:LogFile = $null
 
 # Defaults shared by every script so that they agree without passing everything around.

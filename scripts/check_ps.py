@@ -86,6 +86,8 @@ VERSION_TRAPS = [
     (r"\bTest-Json\b|\bJoin-String\b|\bGet-Uptime\b|\bGet-Error\b|\$PSStyle\b", "cmdlet/variable needs PowerShell 6+"),
     (r"-SkipCertificateCheck\b|-StatusCodeVariable\b", "web cmdlet parameter needs PowerShell 6+"),
     (r"Get-Date[^\n|]*-AsUTC\b", "Get-Date -AsUTC needs PowerShell 7.1+"),
+    (r"(?<![\w.])0x[89a-fA-F][0-9a-fA-F]{7}(?![0-9a-fA-FlLuU])",
+     "hex literal >= 0x80000000 is a NEGATIVE Int32 in PowerShell: write it in decimal or with an L suffix"),
 ]
 AMBIGUOUS_COMMANDS = {
     "sc": "`sc` is Set-Content in Windows PowerShell 5.1: call sc.exe",
