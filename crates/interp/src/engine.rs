@@ -328,8 +328,9 @@ fn len64(n: usize) -> u64 {
 }
 
 fn gram_of(w: &[u8]) -> u32 {
-    w.iter()
-        .fold(0u32, |g, &b| g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase()))
+    w.iter().fold(0u32, |g, &b| {
+        g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase())
+    })
 }
 
 fn gram_bit(g: u32) -> (usize, u64) {
@@ -412,7 +413,10 @@ impl<'a> Engine<'a> {
             .try_reserve(usize::try_from(ndfa).map_err(|_| bad(NONE, "dfa count"))?)?;
         for d in 0..ndfa {
             let dfa = ch.dfa(d).ok_or(bad(d, "dfa does not load"))?;
-            self.stats.dfa_bytes = self.stats.dfa_bytes.saturating_add(len64(dfa.write_to_len()));
+            self.stats.dfa_bytes = self
+                .stats
+                .dfa_bytes
+                .saturating_add(len64(dfa.write_to_len()));
             self.dfas.push(dfa);
             self.stats.dfas = self.stats.dfas.saturating_add(1);
         }
@@ -431,7 +435,9 @@ impl<'a> Engine<'a> {
             let crit_start =
                 u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
             for k in 0..inst.criteria_len() {
-                let c = inst.criterion(k).ok_or(bad(i, "criterion does not decode"))?;
+                let c = inst
+                    .criterion(k)
+                    .ok_or(bad(i, "criterion does not decode"))?;
                 let field = u8::try_from(k).map_err(|_| bad(i, "field index"))?;
                 let fty = inst
                     .template
@@ -481,8 +487,10 @@ impl<'a> Engine<'a> {
                         Test::Regex(dfa_base.checked_add(dfa).ok_or(bad(i, "dfa index"))?)
                     }
                 };
-                if matches!(test, Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..))
-                    && fty != FieldType::Int
+                if matches!(
+                    test,
+                    Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..)
+                ) && fty != FieldType::Int
                 {
                     return Err(bad(i, "integer criterion on a string field"));
                 }
@@ -614,7 +622,10 @@ impl<'a> Engine<'a> {
             }
             for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
                 if usize::from(tp) == t && *a == Anchor::None {
-                    try_push(&mut ti.always, u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?)?;
+                    try_push(
+                        &mut ti.always,
+                        u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?,
+                    )?;
                 }
             }
             ti.always.sort_unstable();
@@ -626,7 +637,9 @@ impl<'a> Engine<'a> {
             let s = &mut self.stats;
             match a {
                 Anchor::None => s.always = s.always.saturating_add(1),
-                Anchor::Contains { .. } => s.anchored_contains = s.anchored_contains.saturating_add(1),
+                Anchor::Contains { .. } => {
+                    s.anchored_contains = s.anchored_contains.saturating_add(1)
+                }
                 Anchor::Affix { .. } => s.anchored_affix = s.anchored_affix.saturating_add(1),
                 Anchor::StrEq { .. } => s.anchored_equals = s.anchored_equals.saturating_add(1),
                 Anchor::IntEq { .. } => s.anchored_int = s.anchored_int.saturating_add(1),
@@ -634,7 +647,9 @@ impl<'a> Engine<'a> {
         }
         // Gram overflow moved some contains-anchored instances to `always`.
         let always: usize = self.templates.iter().map(|t| t.always.len()).sum();
-        let moved = u32::try_from(always).unwrap_or(u32::MAX).saturating_sub(self.stats.always);
+        let moved = u32::try_from(always)
+            .unwrap_or(u32::MAX)
+            .saturating_sub(self.stats.always);
         self.stats.anchored_contains = self.stats.anchored_contains.saturating_sub(moved);
         self.stats.always = u32::try_from(always).unwrap_or(u32::MAX);
         Ok(())
@@ -751,7 +766,11 @@ impl<'a> Engine<'a> {
         let mut b = self.insts.capacity().saturating_mul(size_of::<Inst>());
         b = b.saturating_add(self.crits.capacity().saturating_mul(size_of::<Crit<'_>>()));
         b = b.saturating_add(self.kmp.capacity().saturating_mul(2));
-        b = b.saturating_add(self.dfas.capacity().saturating_mul(size_of::<DFA<&[u32]>>()));
+        b = b.saturating_add(
+            self.dfas
+                .capacity()
+                .saturating_mul(size_of::<DFA<&[u32]>>()),
+        );
         for t in &self.templates {
             b = b.saturating_add(t.always.capacity().saturating_mul(4));
             for f in &t.fields {
@@ -804,14 +823,22 @@ impl<'a> Engine<'a> {
     /// Allocates nothing; never panics.
     pub fn evaluate_with_fuel(&self, event: &Event<'_>, fuel: u64, verdict: &mut Verdict) {
         verdict.clear();
-        let mut fuel = Fuel { left: fuel, used: 0 };
+        let mut fuel = Fuel {
+            left: fuel,
+            used: 0,
+        };
         let r = self.run(event, &mut fuel, verdict);
         verdict.fuel_used = fuel.used;
         verdict.fuel_exhausted = r.is_err();
         verdict.finish();
     }
 
-    fn run(&self, event: &Event<'_>, fuel: &mut Fuel, verdict: &mut Verdict) -> Result<(), Exhausted> {
+    fn run(
+        &self,
+        event: &Event<'_>,
+        fuel: &mut Fuel,
+        verdict: &mut Verdict,
+    ) -> Result<(), Exhausted> {
         let tt = event.template();
         let Some(ti) = self.template_index(tt) else {
             verdict.fault();
@@ -950,7 +977,10 @@ impl<'a> Engine<'a> {
             let Ok(d) = gi.keys.binary_search(&g) else {
                 continue;
             };
-            let (sw, sb) = (d.wrapping_shr(6), 1u64.wrapping_shl(u32::try_from(d & 63).unwrap_or(0)));
+            let (sw, sb) = (
+                d.wrapping_shr(6),
+                1u64.wrapping_shl(u32::try_from(d & 63).unwrap_or(0)),
+            );
             match seen.get_mut(sw) {
                 Some(word) if *word & sb == 0 => *word |= sb,
                 Some(_) => continue,
@@ -1016,13 +1046,21 @@ impl<'a> Engine<'a> {
                 cx.fuel.charge(1)?;
                 Ok(v & mask == value)
             }
-            (Test::Str { op, needle, ci, kmp }, Value::Str(s)) => {
+            (
+                Test::Str {
+                    op,
+                    needle,
+                    ci,
+                    kmp,
+                },
+                Value::Str(s),
+            ) => {
                 let s = s.as_bytes();
                 if op == StrOp::Contains {
                     cx.fuel.charge(len64(s.len()).saturating_add(1))?;
-                    let table = usize::try_from(kmp).ok().and_then(|k| {
-                        self.kmp.get(k..k.checked_add(needle.len())?)
-                    });
+                    let table = usize::try_from(kmp)
+                        .ok()
+                        .and_then(|k| self.kmp.get(k..k.checked_add(needle.len())?));
                     match table.and_then(|t| strops::kmp_contains(s, needle, t, ci)) {
                         Some(m) => Ok(m),
                         None => {
@@ -1124,7 +1162,10 @@ fn anchor_of(field: u8, crit: u32, t: &Test<'_>) -> (u64, Anchor) {
             needle,
             ..
         } if needle.len() >= 4 => (
-            len64(needle.len()).saturating_mul(8).saturating_sub(16).max(1),
+            len64(needle.len())
+                .saturating_mul(8)
+                .saturating_sub(16)
+                .max(1),
             Anchor::Contains { field, crit },
         ),
         _ => (0, Anchor::None),
@@ -1132,7 +1173,10 @@ fn anchor_of(field: u8, crit: u32, t: &Test<'_>) -> (u64, Anchor) {
 }
 
 /// Sort `(needle, is_equals, instance)` entries into a [`StrTable`].
-fn build_table<'a>(entries: &mut [(&'a [u8], bool, u32)], dir: Dir) -> Result<StrTable<'a>, EngineError> {
+fn build_table<'a>(
+    entries: &mut [(&'a [u8], bool, u32)],
+    dir: Dir,
+) -> Result<StrTable<'a>, EngineError> {
     entries.sort_unstable_by(|a, b| {
         strops::cmp_keys(a.0, b.0, dir)
             .then(a.1.cmp(&b.1))
@@ -1170,7 +1214,10 @@ fn build_table<'a>(entries: &mut [(&'a [u8], bool, u32)], dir: Dir) -> Result<St
         let idx = u32::try_from(t.keys.len()).map_err(|_| EngineError::OutOfMemory)?;
         // Parent: the longest earlier key that is a prefix (in `dir`) of this one.
         while let Some(&top) = stack.last() {
-            let ts = t.keys.get(usize::try_from(top).unwrap_or(usize::MAX)).map(|k| k.s);
+            let ts = t
+                .keys
+                .get(usize::try_from(top).unwrap_or(usize::MAX))
+                .map(|k| k.s);
             match ts {
                 Some(ts) if strops::lcp_dir(ts, s, dir, false) == ts.len() => break,
                 _ => {

@@ -86,7 +86,9 @@ impl<'e> Event<'e> {
         for (k, v) in self.values().iter().enumerate() {
             let ok = fields.get(k).is_some_and(|f| f.ty == v.field_type());
             if !ok {
-                mask |= 1u64.checked_shl(u32::try_from(k).unwrap_or(u32::MAX)).unwrap_or(0);
+                mask |= 1u64
+                    .checked_shl(u32::try_from(k).unwrap_or(u32::MAX))
+                    .unwrap_or(0);
             }
         }
         mask

@@ -38,13 +38,13 @@
 
 extern crate alloc;
 
-mod event;
-mod verdict;
-mod strops;
 pub mod engine;
+mod event;
 pub mod reference;
+mod strops;
 pub mod text;
+mod verdict;
 
 pub use engine::{Cost, Engine, EngineConfig, EngineError, EngineStats};
 pub use event::{Event, Value};
-pub use verdict::{Match, MAX_MATCHES, Verdict};
+pub use verdict::{MAX_MATCHES, Match, Verdict};

@@ -59,7 +59,10 @@ impl<'a> Reference<'a> {
         // A value of the wrong type: one fault per field per event.
         let mut wrong_type = [false; 64];
         for (k, v) in values.iter().enumerate() {
-            let ok = template.fields.get(k).is_some_and(|f| f.ty == v.field_type());
+            let ok = template
+                .fields
+                .get(k)
+                .is_some_and(|f| f.ty == v.field_type());
             if !ok {
                 verdict.fault();
                 if let Some(w) = wrong_type.get_mut(k) {
@@ -98,9 +101,14 @@ impl<'a> Reference<'a> {
                         break;
                     };
                     let ok = match (c, *v) {
-                        (Criterion::Str { op, needle, case_insensitive }, Value::Str(s)) => {
-                            str_matches(op, s, needle, case_insensitive)
-                        }
+                        (
+                            Criterion::Str {
+                                op,
+                                needle,
+                                case_insensitive,
+                            },
+                            Value::Str(s),
+                        ) => str_matches(op, s, needle, case_insensitive),
                         (Criterion::IntEquals(x), Value::Int(v)) => v == x,
                         (Criterion::IntRange { lo, hi }, Value::Int(v)) => lo <= v && v <= hi,
                         (Criterion::IntMask { mask, value }, Value::Int(v)) => v & mask == value,

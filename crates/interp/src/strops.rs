@@ -74,7 +74,11 @@ pub(crate) fn starts_with(field: &[u8], needle: &[u8], ci: bool) -> bool {
 }
 
 pub(crate) fn ends_with(field: &[u8], needle: &[u8], ci: bool) -> bool {
-    match field.len().checked_sub(needle.len()).and_then(|s| field.get(s..)) {
+    match field
+        .len()
+        .checked_sub(needle.len())
+        .and_then(|s| field.get(s..))
+    {
         Some(tail) => eq(tail, needle, ci),
         None => false,
     }
@@ -140,8 +144,7 @@ mod tests {
     use super::*;
 
     fn naive(field: &[u8], needle: &[u8], ci: bool) -> bool {
-        needle.is_empty()
-            || field.windows(needle.len()).any(|w| eq(w, needle, ci))
+        needle.is_empty() || field.windows(needle.len()).any(|w| eq(w, needle, ci))
     }
 
     #[test]
@@ -152,7 +155,11 @@ mod tests {
             for n in needles {
                 let f = kmp_table(n).unwrap();
                 for ci in [false, true] {
-                    assert_eq!(kmp_contains(h, n, &f, ci), Some(naive(h, n, ci)), "{h:?} {n:?}");
+                    assert_eq!(
+                        kmp_contains(h, n, &f, ci),
+                        Some(naive(h, n, ci)),
+                        "{h:?} {n:?}"
+                    );
                 }
             }
         }

@@ -141,7 +141,11 @@ mod tests {
     fn keeps_smallest_keys_when_full() {
         let mut v = Verdict::new();
         for i in (0..100u32).rev() {
-            v.push(Match { channel: 1, instance: i, action: Action::Report });
+            v.push(Match {
+                channel: 1,
+                instance: i,
+                action: Action::Report,
+            });
         }
         v.finish();
         assert!(v.truncated);

@@ -1,0 +1,326 @@
+//! Differential tests: the indexed engine and the naive reference agree on
+//! random content and random (including adversarial) events.
+
+mod common;
+
+use changuard_format::build::CriterionSpec;
+use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
+use changuard_format::{Action, StrOp};
+use changuard_interp::reference::Reference;
+use changuard_interp::{Engine, Event, MAX_MATCHES, Value, Verdict};
+use common::*;
+use proptest::prelude::*;
+
+fn compare(e: &Engine<'_>, r: &Reference<'_>, ev: &Event<'_>) -> Result<(), TestCaseError> {
+    let mut a = Verdict::new();
+    let mut b = Verdict::new();
+    e.evaluate(ev, &mut a);
+    r.evaluate(ev, &mut b);
+    prop_assert!(
+        !a.fuel_exhausted,
+        "default budget exhausted: used {} of {}",
+        a.fuel_used,
+        e.max_fuel_per_event(ev.template())
+    );
+    prop_assert_eq!(a.matches(), b.matches(), "event {:?}", ev);
+    prop_assert_eq!(a.truncated, b.truncated);
+    prop_assert_eq!(a.faults, b.faults);
+    prop_assert!(a.fuel_used <= e.max_fuel_per_event(ev.template()));
+    MATCHES.fetch_add(a.matches().len() as u64, Ordering::Relaxed);
+    EVENTS.fetch_add(1, Ordering::Relaxed);
+    if a.faults > 0 {
+        FAULTY.fetch_add(1, Ordering::Relaxed);
+    }
+    if a.truncated {
+        TRUNC.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+use std::sync::atomic::{AtomicU64, Ordering};
+static MATCHES: AtomicU64 = AtomicU64::new(0);
+static EVENTS: AtomicU64 = AtomicU64::new(0);
+static FAULTY: AtomicU64 = AtomicU64::new(0);
+static TRUNC: AtomicU64 = AtomicU64::new(0);
+
+/// The generators must exercise matches, faults and truncation, or the
+/// differential test proves little. Runs after the property (same process).
+#[test]
+fn zz_generators_are_not_vacuous() {
+    // Run the property's body on its own here so this test does not depend on
+    // test ordering.
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 64,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(
+            &channel_specs().prop_flat_map(|specs| {
+                let evs = prop::collection::vec(event_for(&specs), 1..24);
+                (Just(specs), evs)
+            }),
+            |(specs, events)| {
+                let (bufs, tk) = build_aligned(&specs);
+                let chans = validate_all(&bufs, &specs, &tk);
+                let engine = Engine::new(&chans).expect("engine");
+                let reference = Reference::new(&chans).expect("reference");
+                for ev in &events {
+                    ev.with(|ev| compare(&engine, &reference, ev))?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (m, e, f, t) = (
+        MATCHES.load(Ordering::Relaxed),
+        EVENTS.load(Ordering::Relaxed),
+        FAULTY.load(Ordering::Relaxed),
+        TRUNC.load(Ordering::Relaxed),
+    );
+    eprintln!("events {e}, matches {m}, events with faults {f}, truncated {t}");
+    assert!(m > e / 4, "too few matches: {m} in {e} events");
+    assert!(f > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_equals_reference(
+        (specs, events) in channel_specs().prop_flat_map(|specs| {
+            let evs = prop::collection::vec(event_for(&specs), 1..24);
+            (Just(specs), evs)
+        })
+    ) {
+        let (bufs, tk) = build_aligned(&specs);
+        let chans = validate_all(&bufs, &specs, &tk);
+        let engine = Engine::new(&chans).expect("engine");
+        let reference = Reference::new(&chans).expect("reference");
+        for ev in &events {
+            ev.with(|ev| compare(&engine, &reference, ev))?;
+        }
+    }
+}
+
+#[test]
+fn basic_detections_and_order() {
+    let pc = &PROCESS_CREATE;
+    let specs = vec![
+        spec(
+            300,
+            vec![
+                inst(
+                    5,
+                    pc,
+                    Action::Report,
+                    &[("image_path", s(StrOp::Suffix, "\\mimikatz.exe", true))],
+                ),
+                inst(
+                    9,
+                    pc,
+                    Action::BlockCandidate,
+                    &[
+                        ("command_line", s(StrOp::Contains, "-EncodedCommand", true)),
+                        (
+                            "integrity_level",
+                            CriterionSpec::IntRange {
+                                lo: 0x2000,
+                                hi: 0x3000,
+                            },
+                        ),
+                    ],
+                ),
+            ],
+        ),
+        spec(
+            291,
+            vec![
+                inst(
+                    1,
+                    pc,
+                    Action::Report,
+                    &[(
+                        "image_path",
+                        CriterionSpec::Regex {
+                            pattern: r"(?i)\\users\\[^\\]+\\appdata\\.*\.exe$".into(),
+                            case_insensitive: false,
+                        },
+                    )],
+                ),
+                inst(
+                    2,
+                    pc,
+                    Action::Report,
+                    &[(
+                        "parent_image_path",
+                        s(StrOp::Equals, r"C:\Windows\explorer.exe", true),
+                    )],
+                ),
+                inst(
+                    3,
+                    pc,
+                    Action::Report,
+                    &[("pid", CriterionSpec::IntEquals(4))],
+                ),
+            ],
+        ),
+    ];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let mut v = Verdict::new();
+    let ev = Event::ProcessCreate([
+        Value::Str(r"C:\Users\José\AppData\Local\Temp\MIMIKATZ.EXE"),
+        Value::Str("powershell -encodedcommand SQBFAFgA"),
+        Value::Str(r"c:\windows\EXPLORER.exe"),
+        Value::Str("S-1-5-21-1-2-3-1001"),
+        Value::Int(4242),
+        Value::Int(1000),
+        Value::Int(1000),
+        Value::Int(1),
+        Value::Int(0x2000),
+        Value::Int(0),
+    ]);
+    engine.evaluate(&ev, &mut v);
+    let got: Vec<(u32, u32)> = v
+        .matches()
+        .iter()
+        .map(|m| (m.channel, m.instance))
+        .collect();
+    assert_eq!(got, vec![(291, 1), (291, 2), (300, 5), (300, 9)]);
+    assert_eq!(v.faults, 0);
+    assert!(!v.fuel_exhausted);
+    let st = engine.stats();
+    assert_eq!(st.instances, 5);
+    assert_eq!(st.always, 1, "{st:?}"); // the regex-only instance
+}
+
+fn all_any_specs(n: u32) -> Vec<changuard_format::build::ChannelSpec> {
+    let pc = &PROCESS_CREATE;
+    vec![spec(
+        7,
+        (1..=n)
+            .map(|i| {
+                inst(
+                    i,
+                    pc,
+                    Action::Report,
+                    &[("image_path", s(StrOp::Contains, "e", false))],
+                )
+            })
+            .collect(),
+    )]
+}
+
+fn pc_event(image: &str) -> [Value<'_>; 10] {
+    [
+        Value::Str(image),
+        Value::Str(""),
+        Value::Str(""),
+        Value::Str(""),
+        Value::Int(1),
+        Value::Int(2),
+        Value::Int(3),
+        Value::Int(4),
+        Value::Int(5),
+        Value::Int(6),
+    ]
+}
+
+#[test]
+fn truncation_keeps_smallest_ids() {
+    let specs = all_any_specs(100);
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let mut v = Verdict::new();
+    engine.evaluate(&Event::ProcessCreate(pc_event("e.exe")), &mut v);
+    assert!(v.truncated);
+    let ids: Vec<u32> = v.matches().iter().map(|m| m.instance).collect();
+    assert_eq!(ids, (1..=MAX_MATCHES as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn fuel_exhaustion_stops_and_reports_matches_so_far() {
+    let specs = all_any_specs(10);
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let ev = Event::ProcessCreate(pc_event("e.exe"));
+    let mut full = Verdict::new();
+    engine.evaluate(&ev, &mut full);
+    assert_eq!(full.matches().len(), 10);
+    assert!(!full.fuel_exhausted);
+    // Each instance costs 1 + len(field) = 6 fuel; the type check costs 10.
+    assert_eq!(full.fuel_used, 10 + 10 * 6);
+    for budget in 0..full.fuel_used {
+        let mut v = Verdict::new();
+        engine.evaluate_with_fuel(&ev, budget, &mut v);
+        assert!(v.fuel_exhausted, "budget {budget}");
+        assert!(v.fuel_used <= budget);
+        // Matches so far: a prefix (in evaluation order) of the full result.
+        let expect = (budget.saturating_sub(10) / 6) as usize;
+        assert_eq!(v.matches().len(), expect, "budget {budget}");
+        assert_eq!(v.matches(), &full.matches()[..expect]);
+    }
+    let mut v = Verdict::new();
+    engine.evaluate_with_fuel(&ev, full.fuel_used, &mut v);
+    assert!(!v.fuel_exhausted);
+    assert_eq!(v, full);
+    // An event with a field far over the cap still stays within the budget.
+    let long = "x".repeat(100_000);
+    engine.evaluate(&Event::ProcessCreate(pc_event(&long)), &mut v);
+    assert!(v.fuel_exhausted);
+    assert!(v.fuel_used <= engine.max_fuel_per_event(&PROCESS_CREATE));
+}
+
+#[test]
+fn wrong_value_type_is_a_fault_not_a_match() {
+    let pc = &PROCESS_CREATE;
+    let np = &NAMED_PIPE_CREATE;
+    let specs = vec![spec(
+        1,
+        vec![
+            inst(
+                1,
+                pc,
+                Action::Report,
+                &[("pid", CriterionSpec::IntEquals(4))],
+            ),
+            inst(
+                2,
+                pc,
+                Action::Report,
+                &[("image_path", s(StrOp::Prefix, "c:\\", true))],
+            ),
+            inst(
+                3,
+                np,
+                Action::Report,
+                &[("pipe_name", s(StrOp::Contains, "msagent_", true))],
+            ),
+        ],
+    )];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    let mut vals = pc_event("C:\\x.exe");
+    vals[4] = Value::Str("4"); // pid as a string
+    vals[0] = Value::Int(7); // image path as an integer
+    let ev = Event::ProcessCreate(vals);
+    let mut v = Verdict::new();
+    engine.evaluate(&ev, &mut v);
+    assert!(v.is_empty());
+    assert_eq!(v.faults, 2);
+    let mut r = Verdict::new();
+    reference.evaluate(&ev, &mut r);
+    assert_eq!(r.faults, 2);
+    assert!(r.is_empty());
+    let mut pipe = [Value::Int(0); 20];
+    pipe[0] = Value::Str(r"\Device\NamedPipe\MSAgent_7f");
+    let mut v = Verdict::new();
+    engine.evaluate(&Event::NamedPipeCreate(pipe), &mut v);
+    assert_eq!(v.faults, 5, "fields 1..=5 are strings given as ints");
+    assert_eq!(v.matches().len(), 1);
+}
