@@ -28,7 +28,8 @@ $script:LogFile = $null
 $script:Defaults = @{
     GuestToolsDirectory = 'C:\changuard'
     GuestContentDirectory = 'C:\ProgramData\changuard\content'
-    GuestLkgDirectory = 'C:\ProgramData\changuard\lkg'
+    # driver/src/platform.rs LKG_DIR = \SystemRoot\changuard\lkg (files C-<channel>.lkg|.tmp).
+    GuestLkgDirectory = 'C:\Windows\changuard\lkg'
     CleanCheckpoint = 'clean'
 }
 
@@ -528,10 +529,23 @@ function Get-ChanguardGuestStatus {
             $out.Error = "CLI not found in guest at $cli"
         }
         if (-not $out.Raw) {
-            $p = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Services\changuard\Parameters' -ErrorAction SilentlyContinue
-            if ($null -ne $p -and $null -ne $p.PSObject.Properties['Status']) {
+            # The driver mirrors its status under Parameters\Status: Channel<id> REG_SZ values
+            # like "source=lkg active=7 lkg=7 trial=- reject=206/12@64 quarantined=9,8".
+            $key = 'HKLM:\SYSTEM\CurrentControlSet\Services\changuard\Parameters\Status'
+            $p = Get-ItemProperty -LiteralPath $key -ErrorAction SilentlyContinue
+            if ($null -ne $p) {
+                $chans = @()
+                foreach ($prop in $p.PSObject.Properties) {
+                    if ($prop.Name -notmatch '^Channel(\d+)$') { continue }
+                    $o = [ordered]@{ channel = [int64]$Matches[1] }
+                    foreach ($pair in ([string]$prop.Value -split ' ')) {
+                        $kv = $pair -split '=', 2
+                        if ($kv.Count -eq 2) { $o[$kv[0]] = $kv[1] }
+                    }
+                    $chans += [pscustomobject]$o
+                }
                 $out.Source = 'registry'
-                $out.Raw = [string]$p.Status
+                $out.Raw = ([pscustomobject]@{ channels = $chans } | ConvertTo-Json -Depth 4 -Compress)
             }
         }
         [pscustomobject]$out
@@ -560,9 +574,68 @@ function Get-ChanguardChannelStatus {
     )
     $channels = @(Get-ChanguardProperty -InputObject $Status -Name 'channels' -Default @())
     foreach ($c in $channels) {
-        if ([int64](Get-ChanguardProperty -InputObject $c -Name 'channel' -Default -1) -eq $Channel) { return $c }
+        if ([int64](Get-ChanguardProperty -InputObject $c -Name 'channel' -Default -1) -eq $Channel) {
+            return (ConvertTo-ChanguardChannelView -Channel $c)
+        }
     }
     return $null
+}
+
+function ConvertTo-ChanguardChannelView {
+    <#
+    .SYNOPSIS
+        Normalizes one channel entry of the driver status to the matrix vocabulary:
+        {channel, active_version, active_source, lkg_version, quarantined, last_rejection,
+        trial_attempt}. Pure: no I/O.
+
+    .DESCRIPTION
+        Accepts the CLI's JSON (`source`, `active_version`, `lkg_version` null|int,
+        `quarantined` [..], `last_rejection` {reason, rule, offset}|null, `trial_attempt`),
+        the registry mirror (`source=lkg active=7 lkg=- trial=- reject=206/12@64
+        quarantined=9,8`, all strings), and an `active_source` spelling. A channel whose
+        source is none has no active version (null), whatever number the driver reports.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][object]$Channel)
+    $source = Get-ChanguardProperty -InputObject $Channel -Name 'active_source'
+    if ($null -eq $source) { $source = Get-ChanguardProperty -InputObject $Channel -Name 'source' }
+    $source = [string]$source
+    $active = ConvertTo-ChanguardVersion (Get-ChanguardProperty -InputObject $Channel -Name 'active_version')
+    if ($null -eq $active) { $active = ConvertTo-ChanguardVersion (Get-ChanguardProperty -InputObject $Channel -Name 'active') }
+    if ($source -eq 'none') { $active = $null }
+    $lkg = Get-ChanguardProperty -InputObject $Channel -Name 'lkg_version'
+    if ($null -eq $lkg) { $lkg = Get-ChanguardProperty -InputObject $Channel -Name 'lkg' }
+    $q = Get-ChanguardProperty -InputObject $Channel -Name 'quarantined' -Default @()
+    if ($q -is [string]) { $q = @($q -split ',' | Where-Object { $_ -match '^\d+$' }) }
+    $rej = Get-ChanguardProperty -InputObject $Channel -Name 'last_rejection'
+    if ($null -eq $rej) {
+        $r = [string](Get-ChanguardProperty -InputObject $Channel -Name 'reject' -Default '')
+        if ($r -and $r -ne '-') { $rej = $r }
+    }
+    $trial = Get-ChanguardProperty -InputObject $Channel -Name 'trial_attempt'
+    if ($null -eq $trial) { $trial = Get-ChanguardProperty -InputObject $Channel -Name 'trial' }
+    return [pscustomobject]@{
+        channel = [int64](Get-ChanguardProperty -InputObject $Channel -Name 'channel' -Default -1)
+        active_version = $active
+        active_source = $source
+        lkg_version = (ConvertTo-ChanguardVersion $lkg)
+        quarantined = @(@($q) | Where-Object { $null -ne $_ } | ForEach-Object { [int64]$_ })
+        last_rejection = $rej
+        trial_attempt = (ConvertTo-ChanguardVersion $trial)
+    }
+}
+
+function ConvertTo-ChanguardVersion {
+    <#
+    .SYNOPSIS
+        An int64 from a status field, or $null for null / '' / '-'.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true, Position = 0)][AllowNull()][object]$Value)
+    if ($null -eq $Value) { return $null }
+    $text = [string]$Value
+    if ($text -eq '' -or $text -eq '-') { return $null }
+    return [int64]$text
 }
 
 function Get-ChanguardGuestCrashEvidence {
@@ -927,7 +1000,7 @@ Export-ModuleMember -Function @(
     'Get-ChanguardProperty', 'Wait-ChanguardCondition', 'Invoke-ChanguardNative', 'Initialize-ChanguardGuestSession',
     'New-ChanguardGuestSession', 'Get-ChanguardVmHeartbeat', 'Get-ChanguardGuestClock', 'Wait-ChanguardGuestBoot',
     'Restart-ChanguardGuest', 'Restore-ChanguardCheckpoint', 'Save-ChanguardCheckpoint', 'Copy-ChanguardToGuest',
-    'Get-ChanguardGuestStatus', 'Get-ChanguardChannelStatus', 'Get-ChanguardGuestCrashEvidence', 'Read-ChanguardMatrix',
+    'Get-ChanguardGuestStatus', 'Get-ChanguardChannelStatus', 'ConvertTo-ChanguardChannelView', 'ConvertTo-ChanguardVersion', 'Get-ChanguardGuestCrashEvidence', 'Read-ChanguardMatrix',
     'Test-ChanguardCaseOutcome', 'Format-ChanguardValue', 'ConvertTo-ChanguardXmlText', 'ConvertTo-ChanguardJUnitXml',
     'Get-ChanguardRepoRoot', 'Find-ChanguardPackage', 'Resolve-ChanguardContentFile', 'New-ChanguardMutatedFile',
     'Save-ChanguardGuestFile'

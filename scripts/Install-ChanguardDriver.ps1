@@ -48,7 +48,7 @@
     ScCreate (default), PnpUtil or InfDefaultInstall; see the description.
 
 .PARAMETER InfSection
-    INF section for InfDefaultInstall. Default 'DefaultInstall'.
+    INF section for InfDefaultInstall. Default 'DefaultInstall.NTamd64' (inf/changuard.inx decorates it).
 
 .PARAMETER ContentDirectory
     Guest directory that holds channel files. Default C:\ProgramData\changuard\content.
@@ -123,7 +123,7 @@ param(
     [string]$InstallMethod = 'ScCreate',
 
     [ValidateNotNullOrEmpty()]
-    [string]$InfSection = 'DefaultInstall',
+    [string]$InfSection = 'DefaultInstall.NTamd64',
 
     [ValidatePattern('^[A-Za-z]:\\')]
     [string]$ContentDirectory = 'C:\ProgramData\changuard\content',
@@ -302,10 +302,11 @@ try {
             throw "The driver started but its status could not be read: $($st.Error)"
         }
         Write-ChanguardLog "Driver status (from $($st.Source)):"
-        foreach ($c in @(Get-ChanguardProperty -InputObject $st.Status -Name 'channels' -Default @())) {
-            $fields = @('channel', 'active_version', 'active_source', 'lkg_version', 'quarantined', 'crashes_on_trial') |
+        foreach ($raw in @(Get-ChanguardProperty -InputObject $st.Status -Name 'channels' -Default @())) {
+            $c = ConvertTo-ChanguardChannelView -Channel $raw
+            $fields = @('channel', 'active_version', 'active_source', 'lkg_version', 'quarantined', 'trial_attempt', 'last_rejection') |
                 ForEach-Object { Format-ChanguardValue (Get-ChanguardProperty -InputObject $c -Name $_) }
-            Write-ChanguardLog ('  channel {0}: active {1} ({2}), lkg {3}, quarantined {4}, crashes on trial {5}' -f $fields)
+            Write-ChanguardLog ('  channel {0}: active {1} ({2}), lkg {3}, quarantined {4}, trial attempt {5}, last rejection {6}' -f $fields)
         }
         $st.Status
     }

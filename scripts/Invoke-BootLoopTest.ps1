@@ -94,8 +94,8 @@
     Default C:\ProgramData\changuard\content.
 
 .PARAMETER GuestLkgDirectory
-    The driver's private LKG store, corrupted by corrupt-lkg. Default
-    C:\ProgramData\changuard\lkg; must match the driver.
+    The driver's private LKG store, corrupted by corrupt-lkg. Default C:\Windows\changuard\lkg
+    (\SystemRoot\changuard\lkg\C-<channel>.lkg in driver/src/platform.rs).
 
 .PARAMETER GuestToolsDirectory
     Default C:\changuard (the CLI is <dir>\bin\changuard.exe).
@@ -165,7 +165,7 @@ param(
     [string]$GuestContentDirectory = 'C:\ProgramData\changuard\content',
 
     [ValidatePattern('^[A-Za-z]:\\')]
-    [string]$GuestLkgDirectory = 'C:\ProgramData\changuard\lkg',
+    [string]$GuestLkgDirectory = 'C:\Windows\changuard\lkg',
 
     [ValidatePattern('^[A-Za-z]:\\')]
     [string]$GuestToolsDirectory = 'C:\changuard'

@@ -18,8 +18,9 @@
     3. Stress phase (bounded by -StressMinutes, seeded by -Seed), in rounds:
        `changuard driver reload` loops; content swaps (files from -SwapContentFile copied into
        the content directory, then reload); malformed and random events through
-       `changuard driver submit --template ProcessCreate --event JSON` and, when the CLI
-       offers it, raw random IOCTL buffers via `changuard driver submit --raw HEX`; a storm of
+       `changuard driver submit --template <id> s:<text>|i:<u64> ...` (valid and invalid
+       template ids, value counts, types and sizes) and, if a later CLI offers it, raw random
+       IOCTL buffers via `changuard driver submit --raw HEX` (probed with --help); a storm of
        process creations; service stop/start (`sc.exe stop|start changuard`).
     4. Checks for bugchecks (guest reboot, event 1001, Kernel-Power 41, minidumps) and saves
        `verifier /query` (counters) and `verifier /querysettings`.
@@ -275,17 +276,31 @@ try {
                 $stats.Swaps += 1
             }
             for ($i = 0; $i -lt $events -and (Get-Date) -lt $deadline; $i++) {
-                switch ($rng.Next(6)) {
-                    0 { $ev = '{"image":"' + (Get-RandomText ($rng.Next(0, 300))) + '","command_line":"' + (Get-RandomText ($rng.Next(0, 4000))) + '"}' }
-                    1 { $ev = '{"image":' + $rng.Next() + ',"command_line":[1,2,3]}' }
-                    2 { $ev = '{' + (Get-RandomText ($rng.Next(0, 64))) }
-                    3 { $ev = '{"image":"' + ('A' * $rng.Next(1, 70000)) + '"}' }
-                    4 { $ev = '{}' }
-                    default { $ev = '{"image":"C:/Windows/System32/cmd.exe","command_line":"cmd /c ' + (Get-RandomText 40) + '","parent_image":"' + (Get-RandomText 20) + '"}' }
+                # `changuard driver submit --template <id> <values>`: s:<text> / i:<u64> in schema
+                # order (crates/cli/src/driver_cmd.rs). Mix well-formed events with wrong template
+                # ids, wrong value counts and types, empty and long strings: the driver must
+                # reject what does not match the template, never crash.
+                $template = @(1, 1, 1, 2, 0, 3, 65535)[$rng.Next(7)]
+                $vals = @()
+                $count = $rng.Next(0, 9)
+                for ($k = 0; $k -lt $count; $k++) {
+                    switch ($rng.Next(5)) {
+                        0 { $vals += 'i:' + [string]$rng.Next() }
+                        1 { $vals += 's:' }
+                        2 { $vals += 's:' + ('A' * $rng.Next(1, 20000)) }
+                        3 { $vals += 'i:18446744073709551615' }
+                        default { $vals += 's:' + (Get-RandomText ($rng.Next(1, 200))) }
+                    }
                 }
-                # Command lines are limited to 32767 characters; longer events test the CLI, not the driver.
-                if ($ev.Length -gt 30000) { $ev = $ev.Substring(0, 30000) }
-                $r = Invoke-GuestNative -FilePath $cli -ArgumentList @('driver', 'submit', '--template', 'ProcessCreate', '--event', (ConvertTo-NativeArg $ev)) -AnyExitCode
+                # Keep the whole command line under Windows' 32767-character limit.
+                $total = 0
+                $fit = @()
+                foreach ($v in $vals) {
+                    if ($total + $v.Length -gt 30000) { break }
+                    $total += $v.Length + 3
+                    $fit += (ConvertTo-NativeArg $v)
+                }
+                $r = Invoke-GuestNative -FilePath $cli -ArgumentList (@('driver', 'submit', '--template', [string]$template) + $fit) -AnyExitCode
                 $stats.Events += 1
                 Count-Exit $stats.EventExit $r.ExitCode
                 if ($hasRaw) {

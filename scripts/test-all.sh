@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Every test changuard has that can run on Linux, in one command.
+#
+#   scripts/test-all.sh            everything (what CI runs)
+#   scripts/test-all.sh --quick    unit/property/integration tests only
+#
+# Stages that need a tool this machine cannot get (a rustup target, nightly,
+# cargo-fuzz) print "SKIPPED: <why>" and do not fail the run; everything else
+# fails the run on the first error. A summary of stages is printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+SUMMARY=()
+stage() { echo; echo "==== $*"; }
+ok()      { SUMMARY+=("ok       $1"); }
+skipped() { echo "SKIPPED: $1: $2"; SUMMARY+=("SKIPPED  $1 ($2)"); }
+t0=$(date +%s)
+
+PORTABLE=(changuard-format changuard-interp changuard-loader changuard-control)
+
+stage "format check"
+if cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >/dev/null 2>&1; then
+  cargo fmt --all -- --check
+  ok "rustfmt"
+else
+  skipped "rustfmt" "rustfmt component unavailable"
+fi
+
+stage "clippy (kernel lints deny panics, indexing and unchecked arithmetic in portable crates)"
+if cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >/dev/null 2>&1; then
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  ok "clippy"
+else
+  skipped "clippy" "clippy component unavailable"
+fi
+
+stage "unit, property, differential and integration tests (release: the simulator campaigns are large)"
+cargo test --workspace --release --locked
+ok "cargo test"
+
+[ "$QUICK" = 1 ] && { printf '\n%s\n' "${SUMMARY[@]}"; exit 0; }
+
+stage "kernel readiness: portable crates for x86_64-pc-windows-msvc (check) and x86_64-unknown-none (build, no std)"
+for t in x86_64-pc-windows-msvc x86_64-unknown-none; do
+  if rustup target list --installed 2>/dev/null | grep -qx "$t" || rustup target add "$t" >/dev/null 2>&1; then
+    for p in "${PORTABLE[@]}"; do
+      if [ "$t" = x86_64-unknown-none ]; then
+        cargo build --locked -p "$p" --target "$t"
+      else
+        cargo check --locked -p "$p" --target "$t"
+      fi
+    done
+    ok "cross $t"
+  else
+    skipped "cross $t" "rustup target add $t failed"
+  fi
+done
+
+stage "driver/: every unsafe block carries // SAFETY:"
+bash scripts/check-unsafe-safety.sh driver
+ok "SAFETY comments"
+
+stage "PowerShell scripts parse under a real PowerShell grammar"
+bash scripts/check-ps.sh
+ok "PowerShell parse"
+
+stage "main job: the boot simulator (exhaustive crash points, july-19 fleet, 100k-boot random campaign)"
+cargo run --release --locked -q -p changuard-cli -- simulate --exhaustive --json > target/simulate-exhaustive.json
+cat target/simulate-exhaustive.json
+cargo run --release --locked -q -p changuard-cli -- simulate --scenario july-19 --json > target/simulate-july19.json
+cat target/simulate-july19.json
+cargo run --release --locked -q -p changuard-cli -- simulate --random --boots 100000 --seed 1 --json > target/simulate-random.json
+cat target/simulate-random.json
+ok "simulate"
+
+stage "examples: validate good content, reject every bad file with its documented rule"
+bash examples/check.sh
+ok "examples"
+
+stage "fuzz smoke: each target ${FUZZ_SECONDS}s"
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked --quiet 2>/dev/null || true
+fi
+if command -v cargo-fuzz >/dev/null 2>&1; then
+  for target in $(cd fuzz && cargo fuzz list); do
+    # -s none: no sanitizer, so a stable toolchain works (RUSTC_BOOTSTRAP for -Z flags).
+    RUSTC_BOOTSTRAP=1 cargo fuzz run -s none --fuzz-dir fuzz "$target" fuzz/seeds/"$target" -- \
+      -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 2>&1 | tail -n 3
+  done
+  ok "fuzz smoke"
+else
+  skipped "fuzz smoke" "cargo-fuzz could not be installed"
+fi
+
+echo
+echo "==== summary ($(( $(date +%s) - t0 ))s)"
+printf '%s\n' "${SUMMARY[@]}"
