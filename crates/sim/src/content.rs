@@ -1,0 +1,136 @@
+//! Content the simulator delivers: good, poison and every kind of bad channel
+//! file, built by the real writer and signed with a fixed simulator key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::schema::{FieldType, NAMED_PIPE_CREATE, PROCESS_CREATE, TemplateType};
+use changuard_format::{Action, SCHEMA_ID, StrOp, TrustedKey};
+use changuard_interp::{Event, Value};
+
+use crate::disk::Bytes;
+
+/// What a delivered file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Valid and harmless.
+    Good,
+    /// Valid, but has a `TestCrash` instance that matches a boot-time event:
+    /// the simulated machine crashes while it is active.
+    Poison,
+    /// Good content cut to half its length.
+    Truncated,
+    /// Good content with one signature byte flipped.
+    BadSig,
+    /// Correctly signed, but for another schema id.
+    WrongSchema,
+    /// The 19 July 2024 replay: a NamedPipeCreate instance with 21 criteria.
+    July19,
+}
+
+impl Kind {
+    /// Stable name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Good => "good",
+            Kind::Poison => "poison",
+            Kind::Truncated => "truncated",
+            Kind::BadSig => "bad-signature",
+            Kind::WrongSchema => "wrong-schema",
+            Kind::July19 => "july-19",
+        }
+    }
+    /// Does the real validator accept it?
+    pub const fn validates(self) -> bool {
+        matches!(self, Kind::Good | Kind::Poison)
+    }
+}
+
+/// The simulator's signing key (fixed seed).
+pub fn key() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::from_seed([0x5A; 32]))
+}
+
+/// The trusted keys (the sim key only).
+pub fn trusted() -> &'static [TrustedKey] {
+    static T: OnceLock<[TrustedKey; 1]> = OnceLock::new();
+    T.get_or_init(|| [key().trusted_key()])
+}
+
+fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {
+    t.fields.iter().map(|_| CriterionSpec::Any).collect()
+}
+
+fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
+    let mut never = any_of(&PROCESS_CREATE);
+    if let Some(i) = PROCESS_CREATE.fields.iter().position(|f| f.ty == FieldType::Str) {
+        never[i] = CriterionSpec::Str { op: StrOp::Contains, value: "never-matches-at-boot.exe".into(), case_insensitive: true };
+    }
+    let mut instances = vec![InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: never }];
+    match kind {
+        Kind::Poison => instances.push(InstanceSpec {
+            id: 2,
+            template: NAMED_PIPE_CREATE.id,
+            action: Action::TestCrash,
+            criteria: any_of(&NAMED_PIPE_CREATE),
+        }),
+        Kind::July19 => {
+            let mut c = any_of(&NAMED_PIPE_CREATE);
+            c.push(CriterionSpec::Any);
+            instances.push(InstanceSpec { id: 2, template: NAMED_PIPE_CREATE.id, action: Action::Report, criteria: c });
+        }
+        _ => {}
+    }
+    ChannelSpec {
+        channel,
+        version,
+        schema_id: if kind == Kind::WrongSchema { SCHEMA_ID ^ 0x1 } else { SCHEMA_ID },
+        instances,
+    }
+}
+
+/// The bytes of `(channel, version, kind)` (built once, cached).
+///
+/// # Panics
+/// If the writer refuses a spec (a simulator bug).
+pub fn bytes(channel: u32, version: u64, kind: Kind) -> Bytes {
+    static CACHE: OnceLock<Mutex<HashMap<(u32, u64, Kind), Bytes>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(b) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(channel, version, kind)) {
+        return b.clone();
+    }
+    let base = match kind {
+        Kind::Truncated | Kind::BadSig => Kind::Good,
+        k => k,
+    };
+    let mut v = build(&spec(channel, version, base), key()).expect("sim specs build");
+    match kind {
+        Kind::Truncated => v.truncate(v.len() / 2),
+        Kind::BadSig => {
+            if let Some(last) = v.last_mut() {
+                *last ^= 0x01;
+            }
+        }
+        _ => {}
+    }
+    let b: Bytes = Arc::from(v);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert((channel, version, kind), b.clone());
+    b
+}
+
+/// The events every simulated boot delivers to the engine (a process start and
+/// a named pipe, as early-boot services create them).
+pub fn boot_events() -> [Event<'static>; 2] {
+    fn vals<const N: usize>(t: &TemplateType, s: &'static str) -> [Value<'static>; N] {
+        std::array::from_fn(|i| match t.fields.get(i).map(|f| f.ty) {
+            Some(FieldType::Int) => Value::Int(4),
+            _ => Value::Str(s),
+        })
+    }
+    [
+        Event::ProcessCreate(vals(&PROCESS_CREATE, "c:\\windows\\system32\\smss.exe")),
+        Event::NamedPipeCreate(vals(&NAMED_PIPE_CREATE, "\\device\\namedpipe\\lsass")),
+    ]
+}

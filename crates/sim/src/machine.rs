@@ -1,0 +1,726 @@
+//! One simulated machine: disk + registry + golden content, the `Platform`
+//! over them, one boot (loader -> real interpreter engine -> health window ->
+//! promotion), and the invariants checked after every boot.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+
+use changuard_format::{Trust, ValidChannel, validate};
+use changuard_format::AlignedBytes;
+use changuard_interp::{Engine, Verdict};
+use changuard_loader::platform::{LkgFile, RegValue};
+use changuard_loader::{Decision, IoError, IoErrorKind, Mutation, Platform, RegType, Setup, Source};
+
+use crate::content;
+use crate::disk::{Bytes, Disk, Image, Variant};
+
+/// Content directory as configured (the default).
+pub const CONTENT_DIR: &str = changuard_loader::config::DEFAULT_CONTENT_DIR;
+const CONTENT_PREFIX: &str = "content/";
+/// Bound on platform ops in one boot (I6).
+pub const MAX_OPS_PER_BOOT: u64 = 400;
+
+/// Which platform operation (for traces and crash triggers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `read_param`.
+    ReadParam,
+    /// `list_content`.
+    List,
+    /// `read_content`.
+    ReadContent,
+    /// `golden`/`golden_channel`.
+    Golden,
+    /// `state_read`.
+    StateRead,
+    /// `state_write`.
+    StateWrite,
+    /// `state_flush`.
+    StateFlush,
+    /// `lkg_read`.
+    LkgRead,
+    /// `lkg_write_temp`.
+    LkgWriteTemp,
+    /// `lkg_flush_temp`.
+    LkgFlushTemp,
+    /// `lkg_rename_temp`.
+    LkgRename,
+    /// `lkg_sync`.
+    LkgSync,
+    /// `lkg_delete_temp`.
+    LkgDeleteTemp,
+    /// `uptime_secs`.
+    Uptime,
+}
+
+impl Op {
+    /// Does it change the disk (a crash point follows it)?
+    pub const fn mutates(self) -> bool {
+        matches!(self, Op::StateWrite | Op::StateFlush | Op::LkgWriteTemp | Op::LkgFlushTemp | Op::LkgRename | Op::LkgSync | Op::LkgDeleteTemp)
+    }
+}
+
+/// Where to crash a boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrashAt {
+    /// Right after the n-th (1-based) mutating op of this boot.
+    Nth(u64),
+    /// Right after the first op of this kind.
+    After(Op),
+}
+
+/// Hook the explorer uses to snapshot the disk after each mutating op.
+pub type Probe<'a> = &'a mut dyn FnMut(u64, &Disk);
+
+/// The `Platform` over a [`Machine`]'s disk and registry.
+#[allow(missing_debug_implementations)]
+pub struct SimPlatform<'a, 'p> {
+    disk: &'a mut Disk,
+    registry: &'a BTreeMap<String, (u32, Vec<u8>)>,
+    golden: &'a BTreeMap<u32, Bytes>,
+    crash_at: Option<CrashAt>,
+    /// Dead after the crash point: every op fails and changes nothing.
+    pub crashed: bool,
+    mutating: u64,
+    /// All ops this boot (I6).
+    pub ops: u64,
+    /// Ops in order (trace).
+    pub log: Vec<Op>,
+    uptime: u64,
+    /// Decisions reported this boot.
+    pub decisions: Vec<Decision>,
+    probe: Option<Probe<'p>>,
+}
+
+fn dead() -> IoError {
+    IoError::new(IoErrorKind::Io)
+}
+
+impl SimPlatform<'_, '_> {
+    fn op(&mut self, op: Op) -> Result<(), IoError> {
+        if self.crashed {
+            return Err(dead());
+        }
+        self.ops += 1;
+        self.log.push(op);
+        Ok(())
+    }
+    /// After a mutating op was applied: maybe crash here.
+    fn after(&mut self, op: Op) {
+        self.mutating += 1;
+        if let Some(p) = self.probe.as_mut() {
+            p(self.mutating, self.disk);
+        }
+        let hit = match self.crash_at {
+            Some(CrashAt::Nth(n)) => n == self.mutating,
+            Some(CrashAt::After(k)) => k == op,
+            None => false,
+        };
+        if hit {
+            self.crashed = true;
+        }
+    }
+    fn lkg_name(channel: u32, which: LkgFile) -> String {
+        match which {
+            LkgFile::Current => format!("lkg/{channel}.lkg"),
+            LkgFile::Temp => format!("lkg/{channel}.tmp"),
+        }
+    }
+    fn read_capped(&self, name: &str, cap: usize) -> Result<AlignedBytes, IoError> {
+        let b = self.disk.read(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        if b.len() > cap {
+            return Err(IoError::too_large(b.len() as u64));
+        }
+        Ok(AlignedBytes::from_slice(&b))
+    }
+}
+
+impl Platform for SimPlatform<'_, '_> {
+    type Buf = AlignedBytes;
+
+    fn read_param(&mut self, name: &str, out: &mut [u8]) -> Result<RegValue, IoError> {
+        self.op(Op::ReadParam)?;
+        let (ty, data) = self.registry.get(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let n = data.len().min(out.len());
+        out[..n].copy_from_slice(&data[..n]);
+        Ok(RegValue { ty: RegType::from_raw(*ty), len: data.len() })
+    }
+
+    fn list_content(&mut self, dir: &str, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), IoError> {
+        self.op(Op::List)?;
+        if !dir.eq_ignore_ascii_case(CONTENT_DIR) {
+            return Err(IoError::new(IoErrorKind::NotFound));
+        }
+        for name in self.disk.list(CONTENT_PREFIX) {
+            if !visit(&name) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_content(&mut self, dir: &str, name: &str, cap: usize) -> Result<AlignedBytes, IoError> {
+        self.op(Op::ReadContent)?;
+        if !dir.eq_ignore_ascii_case(CONTENT_DIR) {
+            return Err(IoError::new(IoErrorKind::NotFound));
+        }
+        self.read_capped(&format!("{CONTENT_PREFIX}{name}"), cap)
+    }
+
+    fn golden(&mut self, channel: u32, cap: usize) -> Result<Option<AlignedBytes>, IoError> {
+        self.op(Op::Golden)?;
+        match self.golden.get(&channel) {
+            Some(b) if b.len() > cap => Err(IoError::too_large(b.len() as u64)),
+            Some(b) => Ok(Some(AlignedBytes::from_slice(b))),
+            None => Ok(None),
+        }
+    }
+
+    fn golden_channel(&mut self, index: usize) -> Option<u32> {
+        if self.op(Op::Golden).is_err() {
+            return None;
+        }
+        self.golden.keys().nth(index).copied()
+    }
+
+    fn state_read(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, IoError> {
+        self.op(Op::StateRead)?;
+        let b = self.disk.read(&format!("state/{slot}")).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let n = b.len().min(out.len());
+        out[..n].copy_from_slice(&b[..n]);
+        Ok(n)
+    }
+
+    fn state_write(&mut self, slot: u8, data: &[u8]) -> Result<(), IoError> {
+        self.op(Op::StateWrite)?;
+        self.disk.write(&format!("state/{slot}"), data);
+        self.after(Op::StateWrite);
+        Ok(())
+    }
+
+    fn state_flush(&mut self, slot: u8) -> Result<(), IoError> {
+        self.op(Op::StateFlush)?;
+        let ok = self.disk.flush(&format!("state/{slot}"));
+        self.after(Op::StateFlush);
+        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+    }
+
+    fn lkg_read(&mut self, channel: u32, which: LkgFile, cap: usize) -> Result<AlignedBytes, IoError> {
+        self.op(Op::LkgRead)?;
+        self.read_capped(&Self::lkg_name(channel, which), cap)
+    }
+
+    fn lkg_write_temp(&mut self, channel: u32, data: &[u8]) -> Result<(), IoError> {
+        self.op(Op::LkgWriteTemp)?;
+        self.disk.write(&Self::lkg_name(channel, LkgFile::Temp), data);
+        self.after(Op::LkgWriteTemp);
+        Ok(())
+    }
+
+    fn lkg_flush_temp(&mut self, channel: u32) -> Result<(), IoError> {
+        self.op(Op::LkgFlushTemp)?;
+        let ok = self.disk.flush(&Self::lkg_name(channel, LkgFile::Temp));
+        self.after(Op::LkgFlushTemp);
+        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+    }
+
+    fn lkg_rename_temp(&mut self, channel: u32) -> Result<(), IoError> {
+        self.op(Op::LkgRename)?;
+        let ok = self.disk.rename(&Self::lkg_name(channel, LkgFile::Temp), &Self::lkg_name(channel, LkgFile::Current));
+        self.after(Op::LkgRename);
+        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+    }
+
+    fn lkg_sync(&mut self, _channel: u32) -> Result<(), IoError> {
+        self.op(Op::LkgSync)?;
+        self.disk.sync();
+        self.after(Op::LkgSync);
+        Ok(())
+    }
+
+    fn lkg_delete_temp(&mut self, channel: u32) -> Result<(), IoError> {
+        self.op(Op::LkgDeleteTemp)?;
+        self.disk.delete(&Self::lkg_name(channel, LkgFile::Temp));
+        self.after(Op::LkgDeleteTemp);
+        Ok(())
+    }
+
+    fn uptime_secs(&mut self) -> u64 {
+        if self.op(Op::Uptime).is_err() {
+            return 0;
+        }
+        self.uptime
+    }
+
+    fn report(&mut self, decision: &Decision) {
+        if !self.crashed {
+            self.decisions.push(*decision);
+        }
+    }
+}
+
+/// The reference model: what the simulator knows independently of the loader.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Model {
+    /// Crashes while `(channel, version)` was active on trial (since the last ClearQuarantine).
+    pub crashes: BTreeMap<(u32, u64), u32>,
+    /// Largest MaxTrialBoots in force since the start.
+    pub max_trial_ever: u32,
+    /// Channels that have had a durable LKG (I2).
+    pub lkg_ever: BTreeSet<u32>,
+    /// Highest floor seen per channel (I5).
+    pub floor_seen: BTreeMap<u32, u64>,
+    /// The sim corrupted the LKG store of these channels (I2 excused until next promotion).
+    pub lkg_tampered: BTreeSet<u32>,
+    /// The sim corrupted a state slot (floor monotonicity excused until next promotion).
+    pub state_tampered: bool,
+    /// Boots completed.
+    pub boots: u64,
+    /// Crashes (poison bugchecks) in total.
+    pub total_crashes: u64,
+    /// Power losses injected.
+    pub power_losses: u64,
+}
+
+/// A machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The disk.
+    pub disk: Disk,
+    /// `Parameters` values: name -> (REG_* type, data).
+    pub registry: BTreeMap<String, (u32, Vec<u8>)>,
+    /// Golden content per channel.
+    pub golden: BTreeMap<u32, Bytes>,
+    /// Reference model.
+    pub model: Model,
+    /// Injected protocol bug.
+    pub mutation: Option<Mutation>,
+    /// Health window used (matches the config default unless set).
+    pub health_window: u64,
+}
+
+/// One channel after a boot (for timelines, JSON and the matrix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelView {
+    /// Channel.
+    pub channel: u32,
+    /// Source.
+    pub source: Source,
+    /// Active version.
+    pub active_version: Option<u64>,
+    /// Trial attempt if on trial (before promotion).
+    pub trial_attempt: Option<u32>,
+    /// LKG version after the boot.
+    pub lkg_version: Option<u64>,
+    /// Quarantined versions.
+    pub quarantined: Vec<u64>,
+    /// Floor.
+    pub floor: u64,
+    /// Promoted this boot.
+    pub promoted: bool,
+    /// Last problem reason name.
+    pub last_problem: Option<&'static str>,
+}
+
+/// How a boot ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BootEnd {
+    /// Ran past the health window (promotion attempted).
+    Healthy,
+    /// Rebooted normally before the health window.
+    RebootedEarly,
+    /// Poison content crashed the machine: (channel, version) that matched TestCrash.
+    Crashed(Vec<(u32, u64)>),
+    /// Power lost at an injected crash point (after `op`).
+    PowerLoss(Op),
+}
+
+/// What one boot did.
+#[derive(Clone, Debug)]
+pub struct BootReport {
+    /// How it ended.
+    pub end: BootEnd,
+    /// Channels (empty when power was lost inside the loader).
+    pub channels: Vec<ChannelView>,
+    /// Decisions recorded.
+    pub decisions: Vec<Decision>,
+    /// Platform ops.
+    pub ops: u64,
+    /// Files in the content directory at boot.
+    pub on_disk: Vec<String>,
+    /// Invariant violations found after this boot.
+    pub violations: Vec<String>,
+}
+
+/// How the boot should go.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BootPlan {
+    /// Inject power loss here.
+    pub crash_at: Option<CrashAt>,
+    /// Reboot before the health window.
+    pub reboot_early: bool,
+}
+
+/// Oracle: does `bytes` validate as `channel`, and which version.
+pub fn oracle(bytes: &[u8], channel: u32) -> Option<u64> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<(u32, u64, usize), Option<u64>>> = std::cell::RefCell::new(HashMap::new());
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    let key = (channel, h.finish(), bytes.len());
+    if let Some(v) = CACHE.with(|c| c.borrow().get(&key).copied()) {
+        return v;
+    }
+    let a = AlignedBytes::from_slice(bytes);
+    let v = validate(&a[..], &Trust::new(content::trusted()), channel).ok().map(|c| c.version());
+    CACHE.with(|c| c.borrow_mut().insert(key, v));
+    v
+}
+
+impl Machine {
+    /// A fresh machine: empty disk, no parameters.
+    pub fn new(mutation: Option<Mutation>) -> Machine {
+        Machine {
+            disk: Disk::default(),
+            registry: BTreeMap::new(),
+            golden: BTreeMap::new(),
+            model: Model { max_trial_ever: 1, ..Model::default() },
+            mutation,
+            health_window: u64::from(changuard_loader::config::DEFAULT_HEALTH_WINDOW_SECS),
+        }
+    }
+
+    /// The update agent delivers a file durably.
+    pub fn deliver(&mut self, channel: u32, version: u64, kind: content::Kind) {
+        let name = format!("{CONTENT_PREFIX}{}", changuard_loader::names::FileName::new(channel, version).as_str());
+        self.disk.write(&name, &content::bytes(channel, version, kind));
+        self.disk.flush(&name);
+        self.disk.sync();
+    }
+
+    /// Power is cut while the agent writes: half the file reached the disk.
+    pub fn deliver_torn(&mut self, channel: u32, version: u64) {
+        let name = format!("{CONTENT_PREFIX}{}", changuard_loader::names::FileName::new(channel, version).as_str());
+        let b = content::bytes(channel, version, content::Kind::Good);
+        self.disk.write(&name, &b[..b.len() / 2]);
+        self.disk.flush(&name);
+        self.disk.sync();
+        self.model.power_losses += 1;
+    }
+
+    /// Bit rot in the LKG copy of `channel`.
+    pub fn corrupt_lkg(&mut self, channel: u32) {
+        let name = format!("lkg/{channel}.lkg");
+        if let Some(b) = self.disk.read(&name) {
+            let mut v = b.to_vec();
+            let mid = v.len() / 2;
+            if let Some(x) = v.get_mut(mid) {
+                *x ^= 0xFF;
+            }
+            self.disk.write(&name, &v);
+            self.disk.flush(&name);
+            self.model.lkg_tampered.insert(channel);
+        }
+    }
+
+    /// Tear the newest state slot.
+    pub fn tear_newest_state(&mut self) {
+        let mut best: Option<(u64, String)> = None;
+        for slot in 0..2 {
+            let n = format!("state/{slot}");
+            if let Some(b) = self.disk.read(&n) {
+                if let Some(s) = changuard_loader::state::State::decode(&b) {
+                    if best.as_ref().is_none_or(|(g, _)| s.generation > *g) {
+                        best = Some((s.generation, n));
+                    }
+                }
+            }
+        }
+        if let Some((_, n)) = best {
+            if let Some(b) = self.disk.read(&n) {
+                let half = b.len() / 2;
+                let v: Vec<u8> = b[..half].to_vec();
+                self.disk.write(&n, &v);
+                self.disk.flush(&n);
+                self.model.state_tampered = true;
+            }
+        }
+    }
+
+    /// Set a DWORD parameter.
+    pub fn set_dword(&mut self, name: &str, v: u32) {
+        self.registry.insert(name.to_owned(), (4, v.to_le_bytes().to_vec()));
+        if name == "MaxTrialBoots" && (v == 1 || v == 2) {
+            self.model.max_trial_ever = self.model.max_trial_ever.max(v);
+        }
+        if name == "ClearQuarantine" {
+            self.model.crashes.clear();
+        }
+    }
+
+    /// Set a REG_SZ parameter.
+    pub fn set_sz(&mut self, name: &str, s: &str) {
+        let mut d: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        d.extend_from_slice(&[0, 0]);
+        self.registry.insert(name.to_owned(), (1, d));
+    }
+
+    /// Apply a crash outcome: the surviving image becomes the whole disk.
+    pub fn apply_crash(&mut self, v: &Variant) {
+        let img = self.disk.crash(v);
+        self.disk = Disk::from_image(&img);
+    }
+
+    /// Crash with variant `pick` (index into the current variants, modulo), or lose everything volatile.
+    pub fn crash_with(&mut self, pick: Option<u32>) {
+        let v = match pick {
+            Some(i) => {
+                let all = self.disk.variants();
+                all.get(i as usize % all.len().max(1)).cloned().unwrap_or_else(Disk::lose_everything_volatile)
+            }
+            None => Disk::lose_everything_volatile(),
+        };
+        self.apply_crash(&v);
+    }
+
+    /// Canonical image (for hashing crash states).
+    pub fn image(&self) -> Image {
+        self.disk.crash(&Disk::lose_everything_volatile())
+    }
+
+    fn lkg_oracle(&self, channel: u32) -> Option<u64> {
+        for n in [format!("lkg/{channel}.lkg"), format!("lkg/{channel}.tmp")] {
+            if let Some(v) = self.disk.read(&n).and_then(|b| oracle(&b, channel)) {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Run one boot. After a poison crash or an injected power loss, unflushed
+    /// state is lost according to `crash_variant` (default: all of it).
+    pub fn boot(&mut self, plan: BootPlan, crash_pick: Option<u32>, probe: Option<Probe<'_>>) -> BootReport {
+        let trusted = content::trusted();
+        let setup = Setup { trust: Trust::new(trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS, mutation: self.mutation };
+        let on_disk = self.disk.list(CONTENT_PREFIX);
+        // Reference facts at boot start.
+        let mut channels_seen: BTreeSet<u32> = on_disk.iter().filter_map(|n| changuard_loader::names::parse(n).map(|x| x.0)).collect();
+        channels_seen.extend(self.golden.keys().copied());
+        let lkg_at_start: BTreeMap<u32, Option<u64>> = channels_seen.iter().map(|c| (*c, self.lkg_oracle(*c))).collect();
+        let dir_at_start: Vec<(u32, u64, Option<u64>)> = on_disk
+            .iter()
+            .filter_map(|n| {
+                let (c, v) = changuard_loader::names::parse(n)?;
+                let ok = self.disk.read(&format!("{CONTENT_PREFIX}{n}")).and_then(|b| oracle(&b, c));
+                Some((c, v, ok))
+            })
+            .collect();
+
+        let mut p = SimPlatform {
+            disk: &mut self.disk,
+            registry: &self.registry,
+            golden: &self.golden,
+            crash_at: plan.crash_at,
+            crashed: false,
+            mutating: 0,
+            ops: 0,
+            log: vec![],
+            uptime: 0,
+            decisions: vec![],
+            probe,
+        };
+        let mut loader = changuard_loader::boot(&mut p, &setup);
+        let mut report = BootReport { end: BootEnd::Healthy, channels: vec![], decisions: vec![], ops: 0, on_disk, violations: vec![] };
+        let state_after_boot = loader.state().copied();
+
+        let finish_power_loss = |p: SimPlatform<'_, '_>, mut report: BootReport| -> (BootReport, bool) {
+            let last = p.log.iter().rev().find(|o| o.mutates()).copied().unwrap_or(Op::StateWrite);
+            report.end = BootEnd::PowerLoss(last);
+            report.ops = p.ops;
+            report.decisions = p.decisions;
+            (report, true)
+        };
+        if p.crashed {
+            let (r, _) = finish_power_loss(p, report);
+            self.model.power_losses += 1;
+            self.crash_with(crash_pick);
+            return r;
+        }
+
+        // Activation: the real engine over exactly what the loader validated.
+        let views: Vec<ValidChannel<&[u8]>> = loader.channels().iter().filter_map(|c| c.active.as_ref().map(ValidChannel::as_view)).collect();
+        let mut faulted = false;
+        let mut crashed_by: Vec<(u32, u64)> = vec![];
+        match Engine::new(&views) {
+            Ok(engine) => {
+                let mut verdict = Verdict::default();
+                for ev in content::boot_events() {
+                    verdict.clear();
+                    engine.evaluate(&ev, &mut verdict);
+                    for m in verdict.matches() {
+                        if m.action == changuard_format::Action::TestCrash {
+                            if let Some(c) = loader.channels().iter().find(|c| c.channel == m.channel) {
+                                if let Some(v) = c.active_version() {
+                                    if !crashed_by.contains(&(m.channel, v)) {
+                                        crashed_by.push((m.channel, v));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(_) => faulted = true,
+        }
+        drop(views);
+
+        // I1: everything active re-validates (the sim's own check of the same bytes).
+        for c in loader.channels() {
+            if let Some(a) = &c.active {
+                if oracle(a.as_bytes(), c.channel) != Some(a.version()) {
+                    report.violations.push(format!("I1 channel {} active v{} does not validate", c.channel, a.version()));
+                }
+            }
+        }
+        if p.ops > MAX_OPS_PER_BOOT {
+            report.violations.push(format!("I6 {} platform ops in one boot > {MAX_OPS_PER_BOOT}", p.ops));
+        }
+
+        let mut promoted: BTreeSet<u32> = BTreeSet::new();
+        if !crashed_by.is_empty() {
+            report.end = BootEnd::Crashed(crashed_by.clone());
+            for (c, v) in &crashed_by {
+                let on_trial = loader.channels().iter().any(|o| o.channel == *c && o.trial_attempt.is_some());
+                if on_trial {
+                    *self.model.crashes.entry((*c, *v)).or_default() += 1;
+                } else {
+                    // Poison outside a trial would be a crash of proven content.
+                    report.violations.push(format!("I3 channel {c} v{v} crashed the machine while not on trial"));
+                }
+                self.model.total_crashes += 1;
+            }
+        } else if plan.reboot_early {
+            report.end = BootEnd::RebootedEarly;
+        } else {
+            p.uptime = self.health_window;
+            if let Some(proof) = loader.health_confirmed(&mut p, faulted) {
+                let pending: Vec<u32> = loader.channels().iter().filter(|c| c.promotion == changuard_loader::Promotion::Pending).map(|c| c.channel).collect();
+                let _ = loader.promote(&mut p, &setup, proof);
+                for c in loader.channels() {
+                    if pending.contains(&c.channel) && c.promotion == changuard_loader::Promotion::Done {
+                        promoted.insert(c.channel);
+                    }
+                }
+            }
+            if p.crashed {
+                let (r, _) = finish_power_loss(p, report);
+                self.model.power_losses += 1;
+                self.crash_with(crash_pick);
+                return r;
+            }
+        }
+
+        let state = loader.state().copied();
+        for c in loader.channels() {
+            let cs = state.as_ref().and_then(|s| s.get(c.channel).copied());
+            report.channels.push(ChannelView {
+                channel: c.channel,
+                source: c.source,
+                active_version: c.active_version(),
+                trial_attempt: c.trial_attempt,
+                lkg_version: c.lkg_version,
+                quarantined: cs.map(|s| s.quarantined().to_vec()).unwrap_or_default(),
+                floor: cs.map_or(0, |s| s.floor),
+                promoted: promoted.contains(&c.channel),
+                last_problem: c.last_problem.map(|d| d.reason.name()),
+            });
+        }
+        report.ops = p.ops;
+        report.decisions = std::mem::take(&mut p.decisions);
+        drop(p);
+
+        // ---- invariants I2..I5 ----
+        let max_trial = self.model.max_trial_ever;
+        for ((c, v), n) in &self.model.crashes {
+            if *n > max_trial {
+                report.violations.push(format!("I3 channel {c} v{v} crashed {n} times > MaxTrialBoots {max_trial}"));
+            }
+        }
+        let latest = !self.registry.contains_key("Policy");
+        for view in &report.channels {
+            let c = view.channel;
+            let lkg0 = lkg_at_start.get(&c).copied().flatten();
+            if view.source == Source::Candidate {
+                if let Some(v) = view.active_version {
+                    if view.quarantined.contains(&v) {
+                        report.violations.push(format!("I3 channel {c} quarantined v{v} is active"));
+                    }
+                }
+            }
+            // I2: once an LKG exists it is never lost.
+            if self.model.lkg_ever.contains(&c) && !self.model.lkg_tampered.contains(&c) && lkg0.is_none() {
+                report.violations.push(format!("I2 channel {c} had an LKG, none valid at boot"));
+            }
+            // I5: floor never decreases, never above the LKG.
+            let seen = self.model.floor_seen.get(&c).copied().unwrap_or(0);
+            if view.floor < seen && !self.model.state_tampered {
+                report.violations.push(format!("I5 channel {c} floor decreased {seen} -> {}", view.floor));
+            }
+            if latest {
+                let lkg_now = self.lkg_oracle(c);
+                if let Some(l) = lkg_now.or(lkg0) {
+                    if view.floor > l && !self.model.lkg_tampered.contains(&c) {
+                        report.violations.push(format!("I5 channel {c} floor {} above LKG v{l}", view.floor));
+                    }
+                }
+            }
+            // I4: best valid content the policy allows (Latest, default policy only).
+            if latest && !crashed_by.iter().any(|(cc, _)| *cc == c) {
+                let st0 = state_after_boot.as_ref().and_then(|s| s.get(c).copied());
+                let floor0 = st0.map_or(0, |s| s.floor);
+                let q0: Vec<u64> = st0.map(|s| s.quarantined().to_vec()).unwrap_or_default();
+                let choice = dir_at_start
+                    .iter()
+                    .filter(|(cc, v, _)| *cc == c && !q0.contains(v) && *v >= floor0 && lkg0.is_none_or(|l| *v > l))
+                    .max_by_key(|(_, v, _)| *v);
+                let expected = match choice {
+                    Some((_, v, Some(_))) => Some(*v),
+                    _ => lkg0.or_else(|| self.golden.get(&c).and_then(|b| oracle(b, c))),
+                };
+                if view.active_version != expected {
+                    report.violations.push(format!(
+                        "I4 channel {c}: active {:?} ({}), expected {:?}",
+                        view.active_version,
+                        view.source.name(),
+                        expected
+                    ));
+                }
+            }
+            if view.lkg_version.is_some() && lkg0.is_some() || view.promoted {
+                self.model.lkg_ever.insert(c);
+            }
+            if view.promoted {
+                self.model.lkg_tampered.remove(&c);
+            }
+            let f = self.model.floor_seen.entry(c).or_default();
+            *f = (*f).max(view.floor);
+            if self.model.state_tampered {
+                *f = view.floor;
+            }
+        }
+        if report.channels.iter().any(|c| c.promoted) {
+            self.model.state_tampered = false;
+        }
+        self.model.boots += 1;
+
+        if !crashed_by.is_empty() {
+            // The bugcheck loses everything unflushed.
+            self.crash_with(crash_pick);
+        } else {
+            // Clean shutdown at the end of the boot.
+            self.disk.settle();
+        }
+        report
+    }
+}

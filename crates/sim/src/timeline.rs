@@ -1,0 +1,30 @@
+//! Human-readable boot lines.
+
+use crate::machine::{BootEnd, BootReport};
+
+/// One line per boot: what was on disk, what was chosen, why, what crashed.
+pub fn line(boot_no: u64, r: &BootReport) -> String {
+    let mut s = format!("boot {boot_no:>3}: disk [{}]", r.on_disk.join(" "));
+    for c in &r.channels {
+        s.push_str(&format!(
+            " | ch {} -> {} {}{}{}{}",
+            c.channel,
+            c.source.name(),
+            c.active_version.map_or("-".to_owned(), |v| format!("v{v}")),
+            c.trial_attempt.map_or(String::new(), |a| format!(" trial#{a}")),
+            if c.promoted { " promoted" } else { "" },
+            c.last_problem.map_or(String::new(), |p| format!(" ({p})")),
+        ));
+    }
+    let end = match &r.end {
+        BootEnd::Healthy => "healthy".to_owned(),
+        BootEnd::RebootedEarly => "rebooted before health window".to_owned(),
+        BootEnd::Crashed(v) => format!("CRASH by {}", v.iter().map(|(c, v)| format!("ch {c} v{v}")).collect::<Vec<_>>().join(", ")),
+        BootEnd::PowerLoss(op) => format!("POWER LOSS after {op:?}"),
+    };
+    s.push_str(&format!(" => {end} ({} ops)", r.ops));
+    for v in &r.violations {
+        s.push_str(&format!("\n      VIOLATION {v}"));
+    }
+    s
+}
