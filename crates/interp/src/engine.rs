@@ -17,8 +17,10 @@
 //! # Load time: anchors and indexes
 //! [`Engine::new`] decodes every instance once, drops `Any` criteria, orders
 //! the rest cheapest first, and picks one *anchor* per instance: its most
-//! selective indexable criterion (integer equals > string equals > the longest
-//! prefix/suffix (≥ 3 bytes) or contains (≥ 4 bytes) needle). Indexes per
+//! selective indexable criterion (string equals > the longest prefix/suffix
+//! (≥ 3 bytes) or contains (≥ 4 bytes) needle > integer equals, which is
+//! exact but whose values, flags and session ids, are common in events).
+//! Indexes per
 //! (template type, field):
 //! - **integer equals**: sorted `(value, instance)`; binary search.
 //! - **string equals + prefix** (one table per case mode): distinct needles
@@ -1140,7 +1142,9 @@ fn test_rank(t: &Test<'_>) -> u8 {
 /// Selectivity score (higher is better; 0 = not indexable) and the anchor.
 fn anchor_of(field: u8, crit: u32, t: &Test<'_>) -> (u64, Anchor) {
     match *t {
-        Test::IntEq(value) => (1_000_000, Anchor::IntEq { field, value }),
+        // Integer equality is exact but its values (flags, session ids,
+        // access bits) are often common in events: last-resort anchor.
+        Test::IntEq(value) => (1, Anchor::IntEq { field, value }),
         Test::Str {
             op: StrOp::Equals,
             needle,

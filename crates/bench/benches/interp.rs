@@ -1,0 +1,238 @@
+//! Engine vs reference (vs Vectorscan with `--features vectorscan`).
+//!
+//! Run (short measurement: the machine is shared):
+//! `CARGO_TARGET_DIR=/work/target-interp cargo bench -p changuard-bench --bench interp`
+//! Sizes: `CHANGUARD_BENCH_SIZES=100,1000` to restrict. See docs/PERFORMANCE.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use changuard_bench::*;
+use changuard_interp::reference::Reference;
+use changuard_interp::{Engine, Verdict};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+fn sizes(default: &[usize]) -> Vec<usize> {
+    match std::env::var("CHANGUARD_BENCH_SIZES") {
+        Ok(s) => s
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .filter(|n| default.contains(n))
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+fn events() -> Vec<OwnedEvent> {
+    let mut e = process_events(64);
+    e.extend(pipe_events(64));
+    e
+}
+
+fn mixed(c: &mut Criterion, group_name: &str, regex: bool, with_reference: bool) {
+    let mut g = c.benchmark_group(group_name);
+    g.throughput(Throughput::Elements(events().len() as u64));
+    for n in sizes(&[100, 1_000, 10_000]) {
+        let specs = mixed_specs(n, regex);
+        let mut evs = events();
+        inject_hits(&mut evs, &specs, 8);
+        let bufs = build_all(&specs);
+        let tk = key().trusted_key();
+        let chans = validate_all(&bufs, &specs, &tk);
+        let engine = Engine::new(&chans).expect("engine");
+        let st = engine.stats();
+        let mut v = Verdict::new();
+        let mut matches = 0;
+        let mut fuel = 0;
+        for e in &evs {
+            engine.evaluate(&e.event(), &mut v);
+            matches += v.matches().len();
+            fuel += v.fuel_used;
+        }
+        eprintln!(
+            "[{group_name} n={n}] stats: {st:?}; {matches} matches over {} events; mean fuel/event {}",
+            evs.len(),
+            fuel / evs.len() as u64
+        );
+        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
+            b.iter(|| {
+                for e in &evs {
+                    engine.evaluate(black_box(&e.event()), &mut v);
+                }
+                black_box(v.matches().len())
+            })
+        });
+        if with_reference {
+            let reference = Reference::new(&chans).expect("reference");
+            let mut rv = Verdict::new();
+            for e in &evs {
+                engine.evaluate(&e.event(), &mut v);
+                reference.evaluate(&e.event(), &mut rv);
+                assert_eq!(v.matches(), rv.matches(), "engine and reference disagree");
+            }
+            g.bench_with_input(BenchmarkId::new("reference", n), &n, |b, _| {
+                b.iter(|| {
+                    for e in &evs {
+                        reference.evaluate(black_box(&e.event()), &mut rv);
+                    }
+                    black_box(rv.matches().len())
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn bench_mixed(c: &mut Criterion) {
+    mixed(c, "mixed_10pct_regex", true, true);
+}
+
+fn bench_literal(c: &mut Criterion) {
+    mixed(c, "literal_only", false, false);
+}
+
+fn bench_regex_only(c: &mut Criterion) {
+    let evs = pipe_events(64);
+    let mut g = c.benchmark_group("regex_only_pipe_name");
+    g.throughput(Throughput::Elements(evs.len() as u64));
+    for n in sizes(&[100, 1_000, 3_000]) {
+        let (specs, pats) = regex_only_specs(n);
+        let bufs = build_all(&specs);
+        let tk = key().trusted_key();
+        let chans = validate_all(&bufs, &specs, &tk);
+        let (bytes, count) = dfa_bytes(&chans);
+        eprintln!(
+            "[regex_only n={n}] {count} DFAs, {bytes} bytes, {} bytes/pattern",
+            bytes / count.max(1)
+        );
+        let engine = Engine::new(&chans).expect("engine");
+        let mut v = Verdict::new();
+        g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
+            b.iter(|| {
+                for e in &evs {
+                    engine.evaluate(black_box(&e.event()), &mut v);
+                }
+                black_box(v.matches().len())
+            })
+        });
+        #[cfg(feature = "vectorscan")]
+        vs::bench(&mut g, n, &pats, &evs, &engine);
+        #[cfg(not(feature = "vectorscan"))]
+        let _ = pats;
+    }
+    g.finish();
+}
+
+#[cfg(feature = "vectorscan")]
+mod vs {
+    use super::*;
+    use hyperscan::prelude::*;
+
+    pub fn bench(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        n: usize,
+        pats: &[String],
+        evs: &[OwnedEvent],
+        engine: &Engine<'_>,
+    ) {
+        let t = Instant::now();
+        let patterns: Vec<Pattern> = pats
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut pat = Pattern::with_flags(
+                    p.trim_start_matches("(?i)"),
+                    CompileFlags::CASELESS | CompileFlags::SINGLEMATCH | CompileFlags::UTF8,
+                )
+                .expect("pattern");
+                pat.id = Some(i);
+                pat
+            })
+            .collect();
+        let db: BlockDatabase = Patterns::from(patterns)
+            .build()
+            .expect("vectorscan compile");
+        let scratch = db.alloc_scratch().expect("scratch");
+        eprintln!(
+            "[regex_only n={n}] vectorscan compile {:?}, db {} bytes",
+            t.elapsed(),
+            db.size().unwrap_or(0)
+        );
+        // Same answers as the engine (count of matching patterns per event).
+        let mut v = Verdict::new();
+        for e in evs {
+            let hay = e.strs[0].as_bytes();
+            let mut ids = Vec::new();
+            db.scan(hay, &scratch, |id, _, _, _| {
+                ids.push(id);
+                Matching::Continue
+            })
+            .expect("scan");
+            engine.evaluate(&e.event(), &mut v);
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(
+                ids.len().min(changuard_interp::MAX_MATCHES),
+                v.matches().len(),
+                "pipe {:?}",
+                e.strs[0]
+            );
+        }
+        g.bench_with_input(BenchmarkId::new("vectorscan", n), &n, |b, _| {
+            b.iter(|| {
+                let mut hits = 0u32;
+                for e in evs {
+                    db.scan(black_box(e.strs[0].as_bytes()), &scratch, |_, _, _, _| {
+                        hits += 1;
+                        Matching::Continue
+                    })
+                    .expect("scan");
+                }
+                black_box(hits)
+            })
+        });
+    }
+}
+
+fn bench_load(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load_validate_and_build");
+    for n in sizes(&[100, 1_000, 10_000]) {
+        let specs = mixed_specs(n, true);
+        let t = Instant::now();
+        let bufs = build_all(&specs);
+        let build_time = t.elapsed();
+        let tk = key().trusted_key();
+        let chans = validate_all(&bufs, &specs, &tk);
+        let (bytes, count) = dfa_bytes(&chans);
+        let file_bytes: usize = bufs.iter().map(|b| b.as_ref().len()).sum();
+        let engine = Engine::new(&chans).expect("engine");
+        eprintln!(
+            "[load n={n}] {} files, {file_bytes} bytes; {count} DFAs, {bytes} bytes ({} bytes/pattern); engine index {} bytes; writer (build+sign) {build_time:?}",
+            bufs.len(),
+            bytes / count.max(1),
+            engine.stats().index_bytes
+        );
+        g.bench_with_input(BenchmarkId::new("validate+engine", n), &n, |b, _| {
+            b.iter(|| {
+                let chans = validate_all(&bufs, &specs, &tk);
+                let e = Engine::new(&chans).expect("engine");
+                black_box(e.stats().instances)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(10)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_mixed, bench_literal, bench_regex_only, bench_load
+}
+criterion_main!(benches);
