@@ -1,0 +1,544 @@
+//! keygen, build, validate, inspect.
+
+use crate::{keys, spec};
+use changuard_format::AlignedBytes;
+use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
+use changuard_format::{Rejection, Trust, TrustedKey, ValidChannel, limits, schema};
+use clap::Args;
+use serde_json::json;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Directory to write the key pair into.
+    #[arg(long)]
+    out: PathBuf,
+    /// File name stem of the key pair.
+    #[arg(long, default_value = "changuard")]
+    name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The TOML content spec.
+    spec: PathBuf,
+    /// Secret key file (from `changuard keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Output channel file. Defaults to `C-<channel>-<version>.chan` beside the spec.
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+    /// Write the file even if the validator rejects it (for test fixtures only;
+    /// the rejection is still printed and the exit code is still 1).
+    #[arg(long)]
+    allow_invalid: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Channel files to validate.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Trusted public key file(s).
+    #[arg(long = "pubkey", required = true)]
+    pubkeys: Vec<PathBuf>,
+    /// Channel the files are loaded as. Default: from the file name
+    /// (`C-<channel>-<version>.chan`), else the header's own claim.
+    #[arg(long)]
+    channel: Option<u32>,
+    /// One JSON object per file on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Channel file.
+    file: PathBuf,
+    /// Trusted public key file. Without it the structure is checked but the
+    /// signature is NOT verified (and the output says so).
+    #[arg(long = "pubkey")]
+    pubkey: Option<PathBuf>,
+    /// Channel the file is loaded as (default as for `validate`).
+    #[arg(long)]
+    channel: Option<u32>,
+    /// Print the content back as a TOML spec.
+    #[arg(long, conflicts_with = "json")]
+    spec: bool,
+    /// JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn keygen(a: &KeygenArgs) -> i32 {
+    match keys::generate(&a.out, &a.name) {
+        Ok((sk, pk)) => {
+            println!("secret key: {}\npublic key: {}", sk.display(), pk.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+pub fn build(a: &BuildArgs) -> i32 {
+    let src = match std::fs::read_to_string(&a.spec) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.spec.display());
+            return 2;
+        }
+    };
+    let spec = match spec::parse(&src) {
+        Ok(s) => s,
+        Err(e) => {
+            report_spec_error(&a.spec, &src, &e);
+            return 2;
+        }
+    };
+    let key = match keys::read_secret(&a.key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let bytes = match build::build(&spec, &key) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.spec.display());
+            return 2;
+        }
+    };
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.spec
+            .with_file_name(format!("C-{:08}-{:08}.chan", spec.channel, spec.version))
+    });
+    // The publishing pipeline runs the very validator the driver runs.
+    let aligned = AlignedBytes::from_slice(&bytes);
+    let keys = [key.trusted_key()];
+    let verdict = changuard_format::validate(aligned.as_ref(), &Trust::new(&keys), spec.channel);
+    if let Err(r) = verdict {
+        print_rejection(&out, aligned.as_ref(), &r);
+        if !a.allow_invalid {
+            eprintln!(
+                "not written: the validator rejects it (use --allow-invalid only for test fixtures)"
+            );
+            return 1;
+        }
+    }
+    if let Err(e) = write_atomically(&out, &bytes) {
+        eprintln!("error: {}: {e}", out.display());
+        return 2;
+    }
+    println!(
+        "wrote {} ({} bytes, channel {}, version {})",
+        out.display(),
+        bytes.len(),
+        spec.channel,
+        spec.version
+    );
+    i32::from(verdict.is_err())
+}
+
+/// Write to a temp file beside `path`, then rename: an interrupted build never
+/// leaves a half-written channel file where a loader might pick it up.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("chan.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn report_spec_error(path: &Path, src: &str, e: &spec::SpecError) {
+    use miette::{NamedSource, SourceSpan};
+    match &e.span {
+        Some(span) => {
+            let report = miette::miette!(
+                labels = vec![miette::LabeledSpan::at(
+                    SourceSpan::from(span.clone()),
+                    "here"
+                )],
+                "{}",
+                e.message
+            )
+            .with_source_code(NamedSource::new(
+                path.display().to_string(),
+                src.to_string(),
+            ));
+            eprintln!("{report:?}");
+        }
+        None => eprintln!("error: {}: {}", path.display(), e.message),
+    }
+}
+
+/// Read at most `MAX_FILE_LEN + 1` bytes into a 16-byte aligned buffer (the
+/// kernel reads into 16-aligned pool; DFAs need it). An oversized file is then
+/// rejected by the validator's first check without reading the rest.
+fn read_capped(path: &Path) -> std::io::Result<AlignedBytes> {
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    let cap = u64::try_from(limits::MAX_FILE_LEN)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    f.take(cap).read_to_end(&mut buf)?;
+    Ok(AlignedBytes::from_slice(&buf))
+}
+
+fn expected_channel(path: &Path, bytes: &[u8], flag: Option<u32>) -> (u32, &'static str) {
+    if let Some(c) = flag {
+        return (c, "--channel");
+    }
+    if let Some((c, _)) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_file_name)
+    {
+        return (c, "file name");
+    }
+    (
+        peek_channel(bytes).unwrap_or(0),
+        "header (unverified claim)",
+    )
+}
+
+/// The channel id the (unverified) header claims, for files whose name does
+/// not say which channel they are loaded as.
+fn peek_channel(bytes: &[u8]) -> Option<u32> {
+    let field = bytes.get(changuard_format::layout::header::CHANNEL)?;
+    Some(u32::from_le_bytes(field.try_into().ok()?))
+}
+
+/// `C-<channel>-<version>.chan`, decimal (docs/FORMAT.md), optionally after a
+/// descriptive prefix ending in `.` (`truncated.C-00000291-00000002.chan`), so
+/// fixtures can say what they are and still say which channel they are for.
+fn parse_file_name(name: &str) -> Option<(u32, u64)> {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".chan")?;
+    let canonical = stem.rsplit('.').next()?;
+    let rest = canonical.strip_prefix("c-")?;
+    let (c, v) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(c) || !digits(v) {
+        return None;
+    }
+    Some((c.parse().ok()?, v.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_file_name;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(parse_file_name("C-00000291-00000007.chan"), Some((291, 7)));
+        assert_eq!(parse_file_name("c-291-7.CHAN"), Some((291, 7)));
+        assert_eq!(
+            parse_file_name("truncated.C-00000291-00000002.chan"),
+            Some((291, 2))
+        );
+        assert_eq!(parse_file_name("C-00000291-00000007.chan.tmp"), None);
+        assert_eq!(parse_file_name("C-00000291.chan"), None);
+        assert_eq!(parse_file_name("C--1-2.chan"), None);
+        assert_eq!(parse_file_name("xC-1-2.chan"), None);
+        assert_eq!(parse_file_name("C-99999999999-1.chan"), None);
+    }
+}
+
+fn load_trust(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, String> {
+    paths.iter().map(|p| keys::read_public(p)).collect()
+}
+
+pub fn validate(a: &ValidateArgs) -> i32 {
+    let keys = match load_trust(&a.pubkeys) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let trust = Trust::new(&keys);
+    let (mut rejected, mut io_errors) = (0usize, 0usize);
+    for path in &a.files {
+        let bytes = match read_capped(path) {
+            Ok(b) => b,
+            Err(e) => {
+                io_errors += 1;
+                if a.json {
+                    println!(
+                        "{}",
+                        json!({"file": path.display().to_string(), "valid": false, "error": e.to_string()})
+                    );
+                } else {
+                    eprintln!("error: {}: {e}", path.display());
+                }
+                continue;
+            }
+        };
+        let (channel, from) = expected_channel(path, bytes.as_ref(), a.channel);
+        match changuard_format::validate(bytes.as_ref(), &trust, channel) {
+            Ok(v) => {
+                if a.json {
+                    println!(
+                        "{}",
+                        json!({"file": path.display().to_string(), "valid": true, "rule": null, "offset": null,
+                               "channel": v.channel(), "version": v.version(), "instances": v.instance_count()})
+                    );
+                } else {
+                    println!(
+                        "ok       {}  channel {} version {} ({} instances)",
+                        path.display(),
+                        v.channel(),
+                        v.version(),
+                        v.instance_count()
+                    );
+                }
+            }
+            Err(r) => {
+                rejected += 1;
+                if a.json {
+                    println!("{}", rejection_json(path, channel, from, &r));
+                } else {
+                    print_rejection(path, bytes.as_ref(), &r);
+                }
+            }
+        }
+    }
+    if !a.json {
+        eprintln!(
+            "{} file(s): {} valid, {} rejected, {} unreadable",
+            a.files.len(),
+            a.files.len() - rejected - io_errors,
+            rejected,
+            io_errors
+        );
+    }
+    if io_errors > 0 {
+        2
+    } else {
+        i32::from(rejected > 0)
+    }
+}
+
+fn rejection_json(path: &Path, channel: u32, from: &str, r: &Rejection) -> serde_json::Value {
+    json!({
+        "file": path.display().to_string(),
+        "valid": false,
+        "rule": r.rule.code(),
+        "rule_id": r.rule.id(),
+        "offset": r.offset,
+        "template": r.template.and_then(schema::template_type).map(|t| t.name),
+        "instance": r.instance,
+        "field": r.field,
+        "expected": r.expected,
+        "found": r.found,
+        "expected_channel": channel,
+        "expected_channel_from": from,
+        "message": r.to_string(),
+    })
+}
+
+/// Human form: the rule, the offset, and the bytes around it.
+fn print_rejection(path: &Path, bytes: &[u8], r: &Rejection) {
+    println!(
+        "REJECTED {}\n  rule:   {} (id {})\n  why:    {r}",
+        path.display(),
+        r.rule.code(),
+        r.rule.id()
+    );
+    let off = usize::try_from(r.offset).unwrap_or(usize::MAX);
+    let row = off & !15;
+    if let Some(chunk) = bytes.get(row..bytes.len().min(row.saturating_add(16))) {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        println!("  {row:#010x}  {}", hex.join(" "));
+        println!("  {:10}  {}^^", "", "   ".repeat(off - row));
+    } else {
+        println!(
+            "  (offset {:#x} is past the end of the {}-byte file)",
+            r.offset,
+            bytes.len()
+        );
+    }
+}
+
+pub fn inspect(a: &InspectArgs) -> i32 {
+    let bytes = match read_capped(&a.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.file.display());
+            return 2;
+        }
+    };
+    let (channel, from) = expected_channel(&a.file, bytes.as_ref(), a.channel);
+    let keys = match a
+        .pubkey
+        .as_ref()
+        .map(|p| load_trust(std::slice::from_ref(p)))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let verified = keys.is_some();
+    let result = match &keys {
+        Some(k) => changuard_format::validate(
+            AlignedBytes::from_slice(bytes.as_ref()),
+            &Trust::new(k),
+            channel,
+        ),
+        None => structure_only(bytes.as_ref(), channel),
+    };
+    let v = match result {
+        Ok(v) => v,
+        Err(r) => {
+            if a.json {
+                println!("{}", rejection_json(&a.file, channel, from, &r));
+            } else {
+                print_rejection(&a.file, bytes.as_ref(), &r);
+            }
+            return 1;
+        }
+    };
+    let spec = match build::to_spec(&v) {
+        Ok(s) => s,
+        Err(r) => {
+            print_rejection(&a.file, v.as_bytes(), &r);
+            return 1;
+        }
+    };
+    if a.spec {
+        print!("{}", spec::render(&spec));
+    } else if a.json {
+        println!("{}", inspect_json(&v, &spec, verified));
+    } else {
+        print_inspect(&v, &spec, verified);
+    }
+    0
+}
+
+/// Without a trusted key, check everything but the signature: re-sign a
+/// private copy with a throwaway key and validate the copy against that key.
+/// The caller says "NOT verified" in its output.
+fn structure_only(bytes: &[u8], channel: u32) -> Result<ValidChannel<AlignedBytes>, Rejection> {
+    let key = SigningKey::generate();
+    let mut copy = bytes.to_vec();
+    if build::sign(&mut copy, &key).is_err() {
+        // Too short for a trailer: let the validator name the rule.
+        return changuard_format::validate(
+            AlignedBytes::from_slice(bytes),
+            &Trust::new(&[]),
+            channel,
+        );
+    }
+    let keys = [key.trusted_key()];
+    changuard_format::validate(AlignedBytes::from_slice(&copy), &Trust::new(&keys), channel)
+}
+
+fn criterion_json(c: &CriterionSpec) -> serde_json::Value {
+    match c {
+        CriterionSpec::Any => json!({"kind": "any"}),
+        CriterionSpec::Str {
+            op,
+            value,
+            case_insensitive,
+        } => {
+            json!({"kind": op.name(), "value": value, "case_insensitive": case_insensitive})
+        }
+        CriterionSpec::IntEquals(v) => json!({"kind": "int-equals", "value": v}),
+        CriterionSpec::IntRange { lo, hi } => json!({"kind": "int-range", "lo": lo, "hi": hi}),
+        CriterionSpec::IntMask { mask, value } => {
+            json!({"kind": "int-mask", "mask": mask, "value": value})
+        }
+        CriterionSpec::Regex {
+            pattern,
+            case_insensitive,
+        } => {
+            json!({"kind": "regex", "pattern": pattern, "case_insensitive": case_insensitive})
+        }
+    }
+}
+
+fn inspect_json<B: AsRef<[u8]>>(
+    v: &ValidChannel<B>,
+    spec: &ChannelSpec,
+    verified: bool,
+) -> serde_json::Value {
+    let h = v.header();
+    let instances: Vec<serde_json::Value> = spec
+        .instances
+        .iter()
+        .map(|i| {
+            let t = schema::template_type(i.template);
+            let criteria: Vec<serde_json::Value> = i
+                .criteria
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let mut o = criterion_json(c);
+                    if let (Some(obj), Some(f)) = (o.as_object_mut(), t.and_then(|t| t.fields.get(k))) {
+                        obj.insert("field".into(), json!(f.name));
+                    }
+                    o
+                })
+                .collect();
+            json!({"id": i.id, "template": t.map(|t| t.name), "action": i.action.name(), "criteria": criteria})
+        })
+        .collect();
+    json!({
+        "channel": h.channel, "version": h.version, "format_version": h.format_version,
+        "schema_id": format!("{:#018x}", h.schema_id), "key_id": hex::encode(h.key_id.0),
+        "signature_verified": verified, "size": v.as_bytes().len(), "dfas": v.dfa_count(),
+        "instances": instances,
+    })
+}
+
+fn print_inspect<B: AsRef<[u8]>>(v: &ValidChannel<B>, spec: &ChannelSpec, verified: bool) {
+    let h = v.header();
+    println!(
+        "channel {}  version {}  format v{}",
+        h.channel, h.version, h.format_version
+    );
+    println!(
+        "schema  {:#018x}  key {}  size {} bytes",
+        h.schema_id,
+        hex::encode(h.key_id.0),
+        v.as_bytes().len()
+    );
+    println!(
+        "signature {}",
+        if verified {
+            "verified"
+        } else {
+            "NOT verified (no --pubkey): structure checked only"
+        }
+    );
+    println!(
+        "{} instance(s), {} DFA(s)",
+        spec.instances.len(),
+        v.dfa_count()
+    );
+    for i in &spec.instances {
+        let t = schema::template_type(i.template);
+        println!(
+            "\ninstance {}  {}  action {}",
+            i.id,
+            t.map(|t| t.name).unwrap_or("?"),
+            i.action.name()
+        );
+        for (k, c) in i.criteria.iter().enumerate() {
+            if *c == CriterionSpec::Any {
+                continue;
+            }
+            let name = t
+                .and_then(|t| t.fields.get(k))
+                .map(|f| f.name)
+                .unwrap_or("?");
+            println!("  {name:<26} {}", criterion_json(c));
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The `changuard` command-line tool, as a library so its pieces (spec
+//! parsing, key files, subcommands) are testable. The binary is `src/main.rs`.
+#![forbid(unsafe_code)]
+
+pub mod content_cmd;
+pub mod keys;
+pub mod spec;

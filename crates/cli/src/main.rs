@@ -1,0 +1,43 @@
+//! `changuard`: the content toolchain and the boot simulator.
+//!
+//! Exit codes, for every subcommand: 0 success, 1 content rejected or an
+//! invariant violated (the answer is "no"), 2 usage or I/O error (no answer).
+//! No input makes it panic; a panic (exit 101) is a bug.
+
+use changuard_cli::content_cmd;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "changuard",
+    version,
+    about = "Build, validate, inspect and replay changuard channel files; simulate the crash-safe loader"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a new Ed25519 key pair (`NAME.key`, `NAME.pub`).
+    Keygen(content_cmd::KeygenArgs),
+    /// Compile a TOML content spec into a signed channel file (validated before it is written).
+    Build(content_cmd::BuildArgs),
+    /// Validate channel files exactly as the driver does.
+    Validate(content_cmd::ValidateArgs),
+    /// Show a channel file's header, instances and criteria.
+    Inspect(content_cmd::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Keygen(a) => content_cmd::keygen(&a),
+        Command::Build(a) => content_cmd::build(&a),
+        Command::Validate(a) => content_cmd::validate(&a),
+        Command::Inspect(a) => content_cmd::inspect(&a),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
