@@ -46,9 +46,13 @@ fn parse_values(raw: &[String]) -> Result<Vec<Owned>, String> {
             if let Some(s) = v.strip_prefix("s:") {
                 Ok(Owned::Str(s.to_owned()))
             } else if let Some(n) = v.strip_prefix("i:") {
-                n.parse::<u64>().map(Owned::Int).map_err(|e| format!("value {i}: {e}"))
+                n.parse::<u64>()
+                    .map(Owned::Int)
+                    .map_err(|e| format!("value {i}: {e}"))
             } else {
-                Err(format!("value {i}: expected s:<text> or i:<number>, got {v:?}"))
+                Err(format!(
+                    "value {i}: expected s:<text> or i:<number>, got {v:?}"
+                ))
             }
         })
         .collect()
@@ -77,11 +81,16 @@ mod imp {
 }
 
 #[cfg(windows)]
+#[allow(unsafe_code)] // Win32 FFI; each block has its SAFETY comment.
 mod imp {
     use super::{DriverArgs, DriverCmd, Owned};
     use changuard_control::{ioctl, reload, status, submit};
-    use windows_sys::Win32::Foundation::{CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE};
-    use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING};
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
+    };
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
+    };
     use windows_sys::Win32::System::IO::DeviceIoControl;
 
     struct Device(HANDLE);
@@ -93,13 +102,28 @@ mod imp {
     }
 
     fn open() -> Result<Device, String> {
-        let path: Vec<u16> = ioctl::DEVICE_WIN32_PATH.encode_utf16().chain(Some(0)).collect();
+        let path: Vec<u16> = ioctl::DEVICE_WIN32_PATH
+            .encode_utf16()
+            .chain(Some(0))
+            .collect();
         // SAFETY: path is NUL-terminated UTF-16 alive for the call; other pointers null.
         let h = unsafe {
-            CreateFileW(path.as_ptr(), GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, std::ptr::null(), OPEN_EXISTING, 0, std::ptr::null_mut())
+            CreateFileW(
+                path.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                0,
+                std::ptr::null_mut(),
+            )
         };
         if h == INVALID_HANDLE_VALUE {
-            return Err(format!("cannot open {}: {}", ioctl::DEVICE_WIN32_PATH, std::io::Error::last_os_error()));
+            return Err(format!(
+                "cannot open {}: {}",
+                ioctl::DEVICE_WIN32_PATH,
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(Device(h))
     }
@@ -113,16 +137,27 @@ mod imp {
             DeviceIoControl(
                 dev.0,
                 code,
-                if input.is_empty() { std::ptr::null() } else { input.as_ptr().cast() },
+                if input.is_empty() {
+                    std::ptr::null()
+                } else {
+                    input.as_ptr().cast()
+                },
                 in_len,
-                if out.is_empty() { std::ptr::null_mut() } else { out.as_mut_ptr().cast() },
+                if out.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    out.as_mut_ptr().cast()
+                },
                 out_len,
                 &mut returned,
                 std::ptr::null_mut(),
             )
         };
         if ok == 0 {
-            return Err(format!("DeviceIoControl({code:#x}): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "DeviceIoControl({code:#x}): {}",
+                std::io::Error::last_os_error()
+            ));
         }
         usize::try_from(returned).map_err(|_| "bad length".to_string())
     }
@@ -144,7 +179,8 @@ mod imp {
                 let dev = open().map_err(io)?;
                 let mut buf = vec![0u8; status::MAX_REPLY_LEN];
                 let n = ioctl(&dev, ioctl::IOCTL_QUERY_STATUS, &[], &mut buf).map_err(io)?;
-                let reply = status::decode_status(&buf[..n]).map_err(|e| (1, format!("bad status reply: {e}")))?;
+                let reply = status::decode_status(&buf[..n])
+                    .map_err(|e| (1, format!("bad status reply: {e}")))?;
                 print_status(&reply, args.json);
             }
             DriverCmd::Reload => {
@@ -152,7 +188,11 @@ mod imp {
                 let mut req = [0u8; reload::RELOAD_REQUEST_LEN];
                 let n = reload::encode_reload(&mut req).map_err(|e| (1, e.to_string()))?;
                 ioctl(&dev, ioctl::IOCTL_RELOAD, &req[..n], &mut []).map_err(io)?;
-                if args.json { println!("{{\"reloaded\":true}}") } else { println!("reloaded") }
+                if args.json {
+                    println!("{{\"reloaded\":true}}")
+                } else {
+                    println!("reloaded")
+                }
             }
             DriverCmd::Submit { template, values } => {
                 let owned = super::parse_values(values).map_err(|e| (2, e))?;
@@ -164,18 +204,33 @@ mod imp {
                     })
                     .collect();
                 let mut req = vec![0u8; submit::MAX_REQUEST_LEN];
-                let n = submit::encode_submit(*template, &fields, &mut req).map_err(|e| (2, e.to_string()))?;
+                let n = submit::encode_submit(*template, &fields, &mut req)
+                    .map_err(|e| (2, e.to_string()))?;
                 let dev = open().map_err(io)?;
                 let mut out = [0u8; submit::REPLY_LEN];
                 let m = ioctl(&dev, ioctl::IOCTL_SUBMIT_EVENT, &req[..n], &mut out).map_err(io)?;
-                let r = submit::decode_reply(&out[..m]).map_err(|e| (1, format!("bad reply: {e}")))?;
+                let r =
+                    submit::decode_reply(&out[..m]).map_err(|e| (1, format!("bad reply: {e}")))?;
                 if args.json {
                     println!(
                         "{{\"outcome\":\"{}\",\"matches\":{},\"channel\":{},\"instance\":{},\"action\":{},\"faults\":{}}}",
-                        r.outcome.name(), r.matches, r.channel_id, r.instance, r.action, r.faults
+                        r.outcome.name(),
+                        r.matches,
+                        r.channel_id,
+                        r.instance,
+                        r.action,
+                        r.faults
                     );
                 } else {
-                    println!("{} (matches {}, first channel {} instance {} action {}, faults {})", r.outcome.name(), r.matches, r.channel_id, r.instance, r.action, r.faults);
+                    println!(
+                        "{} (matches {}, first channel {} instance {} action {}, faults {})",
+                        r.outcome.name(),
+                        r.matches,
+                        r.channel_id,
+                        r.instance,
+                        r.action,
+                        r.faults
+                    );
                 }
             }
         }
@@ -201,18 +256,33 @@ mod imp {
                 .collect();
             println!(
                 "{{\"flags\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},\"channels\":[{}]}}",
-                d.flags, d.events_seen, d.detections, d.eval_faults, d.reloads, d.reload_fallbacks, d.last_platform_status, chans.join(",")
+                d.flags,
+                d.events_seen,
+                d.detections,
+                d.eval_faults,
+                d.reloads,
+                d.reload_fallbacks,
+                d.last_platform_status,
+                chans.join(",")
             );
         } else {
-            println!("events {} detections {} faults {} reloads {} (fallbacks {}) flags {:#x}", d.events_seen, d.detections, d.eval_faults, d.reloads, d.reload_fallbacks, d.flags);
+            println!(
+                "events {} detections {} faults {} reloads {} (fallbacks {}) flags {:#x}",
+                d.events_seen, d.detections, d.eval_faults, d.reloads, d.reload_fallbacks, d.flags
+            );
             for c in r.channels() {
                 println!(
                     "channel {:>5}: {:<9} v{} lkg {} trial {} quarantined {:?} last-rejection {}",
-                    c.channel_id, c.source.name(), c.active_version,
+                    c.channel_id,
+                    c.source.name(),
+                    c.active_version,
                     c.lkg_version.map_or("-".into(), |v| v.to_string()),
                     c.trial_attempt.map_or("-".into(), |v| v.to_string()),
                     c.quarantined(),
-                    c.last_rejection.map_or("-".into(), |x| format!("{}/{}@{}", x.reason, x.rule, x.offset))
+                    c.last_rejection.map_or("-".into(), |x| format!(
+                        "{}/{}@{}",
+                        x.reason, x.rule, x.offset
+                    ))
                 );
             }
         }

@@ -4,7 +4,7 @@
 //! invariant violated (the answer is "no"), 2 usage or I/O error (no answer).
 //! No input makes it panic; a panic (exit 101) is a bug.
 
-use changuard_cli::content_cmd;
+use changuard_cli::{content_cmd, driver_cmd, replay_cmd};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -29,6 +29,10 @@ enum Command {
     Validate(content_cmd::ValidateArgs),
     /// Show a channel file's header, instances and criteria.
     Inspect(content_cmd::InspectArgs),
+    /// Run recorded sensor events (JSON lines) through the driver's interpreter.
+    Replay(replay_cmd::ReplayArgs),
+    /// Talk to the loaded driver (Windows only).
+    Driver(driver_cmd::DriverArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Build(a) => content_cmd::build(&a),
         Command::Validate(a) => content_cmd::validate(&a),
         Command::Inspect(a) => content_cmd::inspect(&a),
+        Command::Replay(a) => replay_cmd::run(&a),
+        Command::Driver(a) => driver_cmd::run(a),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
