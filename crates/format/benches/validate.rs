@@ -24,9 +24,11 @@ const PATTERNS: &[&str] = &[
 /// Realistic content of about `target` bytes: mostly distinct needles, a
 /// mix of int tests and wildcards, and a fixed set of regexes.
 fn content(target: usize, key: &SigningKey) -> Vec<u8> {
-    // ~ bytes per instance: 16 + 24 * 15 criteria avg + ~3 strings * 40.
-    let per = 520;
-    let n = target / per;
+    // ~490 bytes per instance (measured); regexes scale with size since
+    // each distinct one adds a DFA of 1-600 KiB.
+    let patterns = &PATTERNS[..if target < (1 << 20) { 1 } else if target < (8 << 20) { 3 } else { PATTERNS.len() }];
+    let per = 490;
+    let n = target.saturating_sub(if patterns.len() == PATTERNS.len() { 1_700_000 } else { 0 }) / per;
     let mut instances = Vec::with_capacity(n);
     for i in 0..n {
         let t = if i % 3 == 0 { &PROCESS_CREATE } else { &NAMED_PIPE_CREATE };
@@ -46,7 +48,7 @@ fn content(target: usize, key: &SigningKey) -> Vec<u8> {
                     case_insensitive: false,
                 },
                 (FieldType::Str, 2) => CriterionSpec::Regex {
-                    pattern: PATTERNS[(i + k) % PATTERNS.len()].to_string(),
+                    pattern: patterns[(i + k) % patterns.len()].to_string(),
                     case_insensitive: k % 2 == 0,
                 },
                 (FieldType::Int, 0) => CriterionSpec::IntEquals(i as u64),
