@@ -69,10 +69,13 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::fmt;
 
+use changuard_format::regex_automata::Anchored;
 use changuard_format::regex_automata::Input;
 use changuard_format::regex_automata::dfa::Automaton;
 use changuard_format::regex_automata::dfa::dense::DFA;
-use changuard_format::schema::{FieldType, TEMPLATE_TYPES, TemplateType};
+use changuard_format::regex_automata::util::primitives::StateID;
+use changuard_format::regex_automata::util::start;
+use changuard_format::schema::{FieldType, MAX_INPUTS, TEMPLATE_TYPES, TemplateType};
 use changuard_format::{Action, Criterion, StrOp, ValidChannel};
 
 use crate::event::{Event, Value};
@@ -188,6 +191,8 @@ pub struct EngineStats {
     pub always: u32,
     /// DFAs loaded.
     pub dfas: u32,
+    /// DFAs with at least one required byte class (prefiltered).
+    pub dfas_prefiltered: u32,
     /// Total serialized size of the loaded DFAs (bytes, borrowed, not copied).
     pub dfa_bytes: u64,
     /// Heap bytes of the engine's own tables.
@@ -299,9 +304,24 @@ pub struct Engine<'a> {
     insts: Vec<Inst>,
     crits: Vec<Crit<'a>>,
     kmp: Vec<u16>,
-    dfas: Vec<DFA<&'a [u32]>>,
+    dfas: Vec<DfaRec<'a>>,
     templates: Vec<TemplateIndex<'a>>,
     stats: EngineStats,
+}
+
+/// Most required byte classes kept per DFA.
+const REQ_MAX: usize = 4;
+/// Per-DFA analysis budget (states x classes x classes steps).
+const REQ_ANALYSIS_STEPS: usize = 1 << 21;
+
+/// A loaded DFA and the byte classes every match must contain (see
+/// [`required_classes`]): a field with no byte of a required class cannot
+/// match, so the DFA is not run (exact, not a heuristic).
+#[derive(Debug)]
+struct DfaRec<'a> {
+    dfa: DFA<&'a [u32]>,
+    req: [[u64; 4]; REQ_MAX],
+    nreq: usize,
 }
 
 struct Fuel {
@@ -419,7 +439,11 @@ impl<'a> Engine<'a> {
                 .stats
                 .dfa_bytes
                 .saturating_add(len64(dfa.write_to_len()));
-            self.dfas.push(dfa);
+            let (req, nreq) = required_classes(&dfa)?;
+            if nreq > 0 {
+                self.stats.dfas_prefiltered = self.stats.dfas_prefiltered.saturating_add(1);
+            }
+            self.dfas.push(DfaRec { dfa, req, nreq });
             self.stats.dfas = self.stats.dfas.saturating_add(1);
         }
         let n = ch.instance_count();
@@ -695,7 +719,10 @@ impl<'a> Engine<'a> {
     }
 
     fn cost_of(&self, tt: &TemplateType, ti: &TemplateIndex<'a>, cap: usize) -> Cost {
-        let mut probe = len64(tt.input_count());
+        // Type check, plus one byte-presence pass per string field (regex prefilter).
+        let str_fields = tt.fields.iter().filter(|f| f.ty == FieldType::Str).count();
+        let mut probe =
+            len64(tt.input_count()).saturating_add(len64(str_fields).saturating_mul(len64(cap)));
         let mut cand = 0u64;
         let cap64 = len64(cap);
         for fi in &ti.fields {
@@ -855,6 +882,8 @@ impl<'a> Engine<'a> {
             bad,
             fuel,
             verdict,
+            present: [[0; 4]; MAX_INPUTS],
+            present_done: 0,
         };
         for (f, fi) in ti.fields.iter().enumerate() {
             if cx.bad_field(f) {
@@ -1081,12 +1110,26 @@ impl<'a> Engine<'a> {
                 }
             }
             (Test::Regex(d), Value::Str(s)) => {
-                cx.fuel.charge(len64(s.len()).saturating_add(1))?;
-                let Some(dfa) = usize::try_from(d).ok().and_then(|d| self.dfas.get(d)) else {
+                let Some(rec) = usize::try_from(d).ok().and_then(|d| self.dfas.get(d)) else {
+                    cx.fuel.charge(1)?;
                     cx.verdict.fault();
                     return Ok(false);
                 };
-                match dfa.try_search_fwd(&Input::new(s).earliest(true)) {
+                if rec.nreq > 0 {
+                    if let Some(p) = cx.present(f, s.as_bytes())? {
+                        cx.fuel.charge(1)?;
+                        let missing = rec
+                            .req
+                            .iter()
+                            .take(rec.nreq)
+                            .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0));
+                        if missing {
+                            return Ok(false);
+                        }
+                    }
+                }
+                cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+                match rec.dfa.try_search_fwd(&Input::new(s).earliest(true)) {
                     Ok(m) => Ok(m.is_some()),
                     Err(_) => {
                         cx.verdict.fault();
@@ -1108,9 +1151,35 @@ struct Cx<'v, 'e, 'f> {
     bad: u64,
     fuel: &'f mut Fuel,
     verdict: &'f mut Verdict,
+    /// Per string field: which byte values occur (computed on first use).
+    present: [[u64; 4]; MAX_INPUTS],
+    present_done: u64,
 }
 
 impl Cx<'_, '_, '_> {
+    /// The byte-presence set of field `f` (value `s`), computed once per event.
+    fn present(&mut self, f: usize, s: &[u8]) -> Result<Option<[u64; 4]>, Exhausted> {
+        let bit = u32::try_from(f)
+            .ok()
+            .and_then(|f| 1u64.checked_shl(f))
+            .unwrap_or(0);
+        let Some(slot) = self.present.get_mut(f) else {
+            return Ok(None);
+        };
+        if self.present_done & bit == 0 {
+            self.fuel.charge(len64(s.len()))?;
+            let mut set = [0u64; 4];
+            for &b in s {
+                if let Some(w) = set.get_mut(usize::from(b >> 6)) {
+                    *w |= 1u64.wrapping_shl(u32::from(b & 63));
+                }
+            }
+            *slot = set;
+            self.present_done |= bit;
+        }
+        Ok(Some(*slot))
+    }
+
     fn bad_field(&self, f: usize) -> bool {
         let bit = u32::try_from(f)
             .ok()
@@ -1348,4 +1417,129 @@ fn choose_grams(
         }
     }
     Ok(out)
+}
+
+/// The byte classes that every match of `dfa` (searched unanchored from the
+/// start of a haystack, as the engine does) must contain at least one byte of.
+///
+/// Class `c` is required when, with every transition on `c` removed, no match
+/// state (and no quit state: a search error must still be reported) is
+/// reachable from the start state, counting the end-of-input transition. Exact,
+/// so the prefilter never changes a result. Skipped (no classes) for DFAs that
+/// match the empty string or whose analysis would exceed
+/// [`REQ_ANALYSIS_STEPS`]. Load time only; allocation is fallible.
+fn required_classes(dfa: &DFA<&[u32]>) -> Result<([[u64; 4]; REQ_MAX], usize), EngineError> {
+    let mut out = [[0u64; 4]; REQ_MAX];
+    let none = Ok((out, 0));
+    if dfa.has_empty() {
+        return none;
+    }
+    let cfg = start::Config::new().anchored(Anchored::No);
+    let Ok(start) = dfa.start_state(&cfg) else {
+        return none;
+    };
+    let classes = dfa.byte_classes();
+    let nclass = classes.alphabet_len().saturating_sub(1); // minus EOI
+    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
+    // Upper bound on state indexes: the transition table is part of memory_usage.
+    let states = (dfa.memory_usage() / 4)
+        .checked_shr(stride2)
+        .unwrap_or(0)
+        .saturating_add(1);
+    if states.saturating_mul(nclass).saturating_mul(nclass) > REQ_ANALYSIS_STEPS {
+        return none;
+    }
+    // A representative byte of every class, and each class's byte mask.
+    let mut rep: Vec<u8> = Vec::new();
+    rep.try_reserve_exact(nclass)?;
+    let mut masks: Vec<[u64; 4]> = Vec::new();
+    masks.try_reserve_exact(nclass)?;
+    for _ in 0..nclass {
+        rep.push(0);
+        masks.push([0; 4]);
+    }
+    let mut seen_class = [false; 256];
+    for b in 0..=255u8 {
+        let c = usize::from(classes.get(b));
+        if let (Some(seen), Some(r), Some(m)) =
+            (seen_class.get_mut(c), rep.get_mut(c), masks.get_mut(c))
+        {
+            if !*seen {
+                *seen = true;
+                *r = b;
+            }
+            if let Some(w) = m.get_mut(usize::from(b >> 6)) {
+                *w |= 1u64.wrapping_shl(u32::from(b & 63));
+            }
+        }
+    }
+    let idx = |s: StateID| s.as_usize().checked_shr(stride2).unwrap_or(usize::MAX);
+    let mut visited: Vec<bool> = Vec::new();
+    visited.try_reserve_exact(states)?;
+    visited.resize(states, false);
+    let mut stack: Vec<StateID> = Vec::new();
+    stack.try_reserve(states)?;
+    let mut n = 0usize;
+    for (c, mask) in masks.iter().enumerate() {
+        if n >= REQ_MAX {
+            break;
+        }
+        visited.iter_mut().for_each(|v| *v = false);
+        stack.clear();
+        let mut can_match = false;
+        let mut overflow = false;
+        stack.push(start);
+        match visited.get_mut(idx(start)) {
+            Some(v) => *v = true,
+            None => return none,
+        }
+        while let Some(s) = stack.pop() {
+            if dfa.is_match_state(s) || dfa.is_quit_state(s) {
+                can_match = true;
+                break;
+            }
+            let eoi = dfa.next_eoi_state(s);
+            if dfa.is_match_state(eoi) || dfa.is_quit_state(eoi) {
+                can_match = true;
+                break;
+            }
+            for (k, &b) in rep.iter().enumerate() {
+                if k == c {
+                    continue;
+                }
+                let t = dfa.next_state(s, b);
+                if dfa.is_dead_state(t) {
+                    continue;
+                }
+                match visited.get_mut(idx(t)) {
+                    Some(v) if !*v => {
+                        *v = true;
+                        if stack.len() >= states {
+                            overflow = true;
+                            break;
+                        }
+                        stack.push(t);
+                    }
+                    Some(_) => {}
+                    None => {
+                        overflow = true;
+                        break;
+                    }
+                }
+            }
+            if overflow {
+                break;
+            }
+        }
+        if overflow {
+            return none;
+        }
+        if !can_match {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = *mask;
+                n = n.saturating_add(1);
+            }
+        }
+    }
+    Ok((out, n))
 }

@@ -193,6 +193,7 @@ fn basic_detections_and_order() {
     let st = engine.stats();
     assert_eq!(st.instances, 5);
     assert_eq!(st.always, 1, "{st:?}"); // the regex-only instance
+    assert_eq!(st.dfas_prefiltered, 1, "{st:?}"); // needs '\\', 'a', 'p', '.', ...
 }
 
 fn all_any_specs(n: u32) -> Vec<changuard_format::build::ChannelSpec> {
@@ -323,4 +324,72 @@ fn wrong_value_type_is_a_fault_not_a_match() {
     engine.evaluate(&Event::NamedPipeCreate(pipe), &mut v);
     assert_eq!(v.faults, 5, "fields 1..=5 are strings given as ints");
     assert_eq!(v.matches().len(), 1);
+}
+
+#[test]
+fn regex_prefilter_is_exact() {
+    // Required classes skip the DFA only when a match is impossible.
+    let pc = &PROCESS_CREATE;
+    let pats = [
+        r"mimikatz",
+        r"(?i)MIMIKATZ",
+        r"a|b",
+        r"^\\x",
+        r"[0-9]{3}$",
+        r"é",
+        r"(?i)ß",
+        r"x*",
+        r"(foo|bar)baz",
+    ];
+    let specs = vec![spec(
+        1,
+        pats.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                inst(
+                    i as u32 + 1,
+                    pc,
+                    Action::Report,
+                    &[(
+                        "command_line",
+                        CriterionSpec::Regex {
+                            pattern: p.to_string(),
+                            case_insensitive: false,
+                        },
+                    )],
+                )
+            })
+            .collect(),
+    )];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    assert!(engine.stats().dfas_prefiltered >= 5, "{:?}", engine.stats());
+    for cmd in [
+        "mimikatz",
+        "MimiKatz.exe",
+        "mimikat",
+        "a",
+        "b",
+        "\\x",
+        "abc123",
+        "é",
+        "SS",
+        "ẞ",
+        "ß",
+        "",
+        "foobaz",
+        "barbaz",
+        "fooba",
+        "zzzz",
+    ] {
+        let mut vals = pc_event("");
+        vals[1] = Value::Str(cmd);
+        let ev = Event::ProcessCreate(vals);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        engine.evaluate(&ev, &mut a);
+        reference.evaluate(&ev, &mut b);
+        assert_eq!(a.matches(), b.matches(), "{cmd:?}");
+    }
 }
