@@ -5,7 +5,8 @@
 //!    then renamed back), validate it.
 //! 2. Open trial from the last boot? If the LKG copy already holds that version,
 //!    the promotion got past its rename: roll it forward. Else, at
-//!    `attempt >= MaxTrialBoots`, quarantine the version; else it may be retried.
+//!    `attempt >= MaxTrialBoots`, quarantine the version; else it may be retried,
+//!    and if it is not retried in this boot (superseded), it is quarantined too.
 //! 3. Choose a candidate by policy (never quarantined; Latest/NMinus1 never below
 //!    the floor; only newer than a valid LKG, since equal means "use the LKG").
 //! 4. Read it once (size cap checked by the platform before allocating), validate
@@ -404,6 +405,15 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
         let mut cand: Option<ValidChannel<P::Buf>> = None;
         if let Some(v) = chosen {
             cand = read_candidate(&mut r, setup, &config, channel, v, &mut out);
+        }
+
+        // An unfinished trial that is not retried now is quarantined: forgetting
+        // its attempt count would allow more than MaxTrialBoots crashes later (I3).
+        if let Some(t) = retry {
+            if cand.as_ref().is_none_or(|c| c.version() != t.version) {
+                cs.quarantine(t.version);
+                out.last_problem = Some(r.note(channel, t.version, t.attempt, Reason::TrialSuperseded));
+            }
         }
 
         // Trial bookkeeping for step 5.

@@ -153,6 +153,10 @@ pub enum Reason {
     PromotionRolledForward,
     /// Operator cleared quarantines (`ClearQuarantine` token changed).
     QuarantineCleared,
+    /// An unfinished trial below `MaxTrialBoots` was not retried (a newer
+    /// candidate was chosen, or it is gone): the version is quarantined, since its
+    /// attempt count would otherwise be forgotten (found by the random simulator).
+    TrialSuperseded,
     // ---- LKG (3xx) ----
     /// LKG copy activated.
     LkgActivated,
@@ -218,6 +222,7 @@ impl Reason {
             Reason::Quarantined => 214,
             Reason::PromotionRolledForward => 215,
             Reason::QuarantineCleared => 216,
+            Reason::TrialSuperseded => 217,
             Reason::LkgActivated => 301,
             Reason::LkgMissing => 302,
             Reason::LkgUnreadable => 303,
@@ -239,7 +244,7 @@ impl Reason {
     /// Stable kebab-case name (`--json`).
     pub const fn name(self) -> &'static str {
         match self {
-            Reason::Config(..) => "config-defaulted",
+            Reason::Config(..) => "config-value",
             Reason::NoCandidate => "no-candidate",
             Reason::DirUnreadable => "dir-unreadable",
             Reason::ListingTruncated => "listing-truncated",
@@ -256,6 +261,7 @@ impl Reason {
             Reason::Quarantined => "quarantined",
             Reason::PromotionRolledForward => "promotion-rolled-forward",
             Reason::QuarantineCleared => "quarantine-cleared",
+            Reason::TrialSuperseded => "trial-superseded",
             Reason::LkgActivated => "lkg-activated",
             Reason::LkgMissing => "lkg-missing",
             Reason::LkgUnreadable => "lkg-unreadable",

@@ -444,6 +444,9 @@ impl Machine {
                 self.disk.write(&n, &v);
                 self.disk.flush(&n);
                 self.model.state_tampered = true;
+                // Rot of a flushed record is outside the protocol's guarantees:
+                // the trial counts it held are gone, so I3 restarts from here.
+                self.model.crashes.clear();
             }
         }
     }

@@ -186,27 +186,65 @@ pub fn replay(actions: &[Action], mutation: Option<Mutation>) -> Option<String> 
     None
 }
 
-/// Shrink a violating trace: drop actions one at a time while it still violates
-/// (bounded number of replays).
+/// Shrink a violating trace (delta debugging: drop chunks, halving the chunk
+/// size, while the trace still violates), bounded in replays and time.
 pub fn shrink(actions: &[Action], mutation: Option<Mutation>) -> Vec<Action> {
+    let start = std::time::Instant::now();
     let mut cur = actions.to_vec();
-    let mut budget = 400usize;
-    let mut i = 0;
-    while i < cur.len() && budget > 0 {
-        let mut cand = cur.clone();
-        cand.remove(i);
-        budget -= 1;
-        if replay(&cand, mutation).is_some() {
-            cur = cand;
-        } else {
-            i += 1;
+    let mut chunk = cur.len().div_ceil(2).max(1);
+    let mut budget = 300usize;
+    while chunk >= 1 && budget > 0 && start.elapsed().as_secs() < 20 {
+        let mut i = 0;
+        let mut removed_any = false;
+        while i < cur.len() && budget > 0 {
+            let mut cand = cur.clone();
+            let end = (i + chunk).min(cand.len());
+            cand.drain(i..end);
+            budget -= 1;
+            if replay(&cand, mutation).is_some() {
+                cur = cand;
+                removed_any = true;
+            } else {
+                i += chunk;
+            }
         }
+        if chunk == 1 && !removed_any {
+            break;
+        }
+        chunk = if chunk == 1 { 1 } else { chunk / 2 };
     }
     cur
 }
 
+/// Replay `actions` and return the timeline with every decision (for reports).
+pub fn replay_timeline(actions: &[Action], mutation: Option<Mutation>) -> Vec<String> {
+    let mut m = new_machine(mutation);
+    let mut out = vec![];
+    let mut boot = 0u64;
+    for a in actions {
+        if !matches!(a, Action::Boot { .. }) {
+            out.push(format!("          {a:?}"));
+        }
+        let mut t = vec![];
+        let v = apply(&mut m, *a, Some(&mut t), boot);
+        if matches!(a, Action::Boot { .. }) {
+            boot += 1;
+        }
+        out.extend(t);
+        if !v.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
 /// Run a campaign of `boots` boots from `seed`.
-pub fn campaign(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline: bool, mut progress: impl FnMut(u64)) -> CampaignResult {
+pub fn campaign(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline: bool, progress: impl FnMut(u64)) -> CampaignResult {
+    campaign_opts(seed, boots, mutation, with_timeline, true, progress)
+}
+
+/// [`campaign`], optionally without shrinking the violating trace.
+pub fn campaign_opts(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline: bool, do_shrink: bool, mut progress: impl FnMut(u64)) -> CampaignResult {
     let mut rng = Rng::new(seed);
     let mut m = new_machine(mutation);
     let mut next_version = [1u64, 2u64];
@@ -227,7 +265,7 @@ pub fn campaign(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline
             }
             if !v.is_empty() {
                 res.violations = v;
-                res.trace = shrink(&log, mutation);
+                res.trace = if do_shrink { shrink(&log, mutation) } else { log };
                 res.crashes = m.model.total_crashes;
                 res.power_losses = m.model.power_losses;
                 res.timeline = timeline;

@@ -205,7 +205,7 @@ impl std::fmt::Display for Violation {
 }
 
 /// Max nested crashes per path (a crash, then a crash during recovery).
-pub const MAX_DEPTH: usize = 2;
+pub const MAX_DEPTH: usize = 5;
 
 struct Explorer<'a> {
     scenario: &'a Scenario,
@@ -218,6 +218,7 @@ fn key(m: &Machine, next_step: usize) -> u64 {
     let mut h = DefaultHasher::new();
     m.image().hash(&mut h);
     m.model.hash(&mut h);
+    m.registry.hash(&mut h);
     next_step.hash(&mut h);
     h.finish()
 }
@@ -292,10 +293,20 @@ impl Explorer<'_> {
     }
 }
 
-/// Explore every crash point and tear variant of `s` (nested up to [`MAX_DEPTH`]).
+/// Explore every crash point and tear variant of `s` (nested up to [`MAX_DEPTH`]),
+/// under `MaxTrialBoots` 1 (default) and 2.
 pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usize) -> Exhaustive {
     let mut ex = Explorer { scenario: s, seen: HashSet::new(), out: Exhaustive::default(), max_violations };
-    ex.explore(Machine::new(mutation), 0, vec![]);
+    for max_trial in [1u32, 2] {
+        let mut m = Machine::new(mutation);
+        if max_trial != 1 {
+            m.set_dword("MaxTrialBoots", max_trial);
+        }
+        ex.explore(m, 0, vec![]);
+        if !ex.out.violations.is_empty() {
+            break;
+        }
+    }
     ex.out
 }
 

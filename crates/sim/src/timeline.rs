@@ -23,6 +23,11 @@ pub fn line(boot_no: u64, r: &BootReport) -> String {
         BootEnd::PowerLoss(op) => format!("POWER LOSS after {op:?}"),
     };
     s.push_str(&format!(" => {end} ({} ops)", r.ops));
+    for d in &r.decisions {
+        if d.reason.is_problem() {
+            s.push_str(&format!("\n        ch {} v{} attempt {}: {}", d.channel, d.version, d.attempt, d.reason.name()));
+        }
+    }
     for v in &r.violations {
         s.push_str(&format!("\n      VIOLATION {v}"));
     }
