@@ -67,3 +67,11 @@ fn catches_skip_flush_on_lkg_write() {
 fn catches_lkg_in_place() {
     caught(Mutation::LkgInPlace, "routine-update");
 }
+
+#[test]
+fn july19_fleet_zero_crashes_all_on_valid_content() {
+    let f = scenario::july19_fleet(1_000, |_| {});
+    assert!(f.violations.is_empty(), "{:?}", &f.violations[..f.violations.len().min(5)]);
+    assert_eq!(f.crashes, 0);
+    assert_eq!(f.on_valid_content, 1_000);
+}
