@@ -96,7 +96,8 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
 /// # Panics
 /// If the writer refuses a spec (a simulator bug).
 pub fn bytes(channel: u32, version: u64, kind: Kind) -> Bytes {
-    static CACHE: OnceLock<Mutex<HashMap<(u32, u64, Kind), Bytes>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(u32, u64, Kind), Bytes>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(b) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(channel, version, kind)) {
         return b.clone();

@@ -19,7 +19,7 @@ impl Rng {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
     /// Next value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -28,7 +28,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// True with probability `pct`%.
     pub fn pct(&mut self, pct: u64) -> bool {
@@ -130,15 +130,15 @@ fn generate(rng: &mut Rng, next_version: &mut [u64; 2], dir: &mut Vec<(u32, u64)
         acts.push(Action::SetMaxTrialBoots([1, 2, 2, 7][rng.below(4) as usize]));
     }
     if rng.pct(1) {
-        acts.push(Action::ClearQuarantine(rng.next() as u32));
+        acts.push(Action::ClearQuarantine(rng.next_u64() as u32));
     }
     finish(rng, acts)
 }
 
 fn finish(rng: &mut Rng, mut acts: Vec<Action>) -> Vec<Action> {
-    let crash = rng.pct(12).then(|| (1 + rng.below(12), rng.next() as u32));
+    let crash = rng.pct(12).then(|| (1 + rng.below(12), rng.next_u64() as u32));
     let early = rng.pct(8);
-    acts.push(Action::Boot { crash, early, pick: rng.next() as u32 });
+    acts.push(Action::Boot { crash, early, pick: rng.next_u64() as u32 });
     acts
 }
 

@@ -409,7 +409,7 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
         let before = rng.below(4);
         for _ in 0..before {
             let crash = rng.pct(20).then(|| CrashAt::Nth(1 + rng.below(8)));
-            let r = m.boot(BootPlan { crash_at: crash, reboot_early: rng.pct(20) }, Some(rng.next() as u32), None);
+            let r = m.boot(BootPlan { crash_at: crash, reboot_early: rng.pct(20) }, Some(rng.next_u64() as u32), None);
             f.violations.extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
         }
         // 04:09 UTC: the update lands; some machines lose power while it is written.
@@ -421,7 +421,7 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
         let mut last = None;
         for i in 0..after {
             let crash = (i + 1 < after && rng.pct(15)).then(|| CrashAt::Nth(1 + rng.below(8)));
-            let r = m.boot(BootPlan { crash_at: crash, reboot_early: false }, Some(rng.next() as u32), None);
+            let r = m.boot(BootPlan { crash_at: crash, reboot_early: false }, Some(rng.next_u64() as u32), None);
             f.violations.extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
             last = Some(r);
         }
