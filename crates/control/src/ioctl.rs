@@ -26,13 +26,21 @@ pub const FILE_WRITE_ACCESS: u32 = 2;
 /// and round-trip every field through [`ctl_code_fields`].
 #[must_use]
 pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
-    ((device_type & 0xFFFF) << 16) | ((access & 0x3) << 14) | ((function & 0xFFF) << 2) | (method & 0x3)
+    ((device_type & 0xFFFF) << 16)
+        | ((access & 0x3) << 14)
+        | ((function & 0xFFF) << 2)
+        | (method & 0x3)
 }
 
 /// The inverse of [`ctl_code`]: `(device_type, function, method, access)`.
 #[must_use]
 pub const fn ctl_code_fields(code: u32) -> (u32, u32, u32, u32) {
-    (code >> 16, (code >> 2) & 0xFFF, code & 0x3, (code >> 14) & 0x3)
+    (
+        code >> 16,
+        (code >> 2) & 0xFFF,
+        code & 0x3,
+        (code >> 14) & 0x3,
+    )
 }
 
 /// Function numbers below 0x800 are reserved for Microsoft.
@@ -41,16 +49,30 @@ const FUNCTION_BASE: u32 = 0x800;
 /// Read the per-channel status ([`crate::status`]). Input: empty. Output: a
 /// status reply of at most [`crate::status::MAX_REPLY_LEN`] bytes.
 /// Read access is enough: it changes nothing.
-pub const IOCTL_QUERY_STATUS: u32 = ctl_code(FILE_DEVICE_CHANGUARD, FUNCTION_BASE, METHOD_BUFFERED, FILE_READ_ACCESS);
+pub const IOCTL_QUERY_STATUS: u32 = ctl_code(
+    FILE_DEVICE_CHANGUARD,
+    FUNCTION_BASE,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
 
 /// Run the load path again without a reboot. Input: a [`crate::reload`]
 /// request. Output: empty. Needs write access.
-pub const IOCTL_RELOAD: u32 = ctl_code(FILE_DEVICE_CHANGUARD, FUNCTION_BASE + 1, METHOD_BUFFERED, FILE_WRITE_ACCESS);
+pub const IOCTL_RELOAD: u32 = ctl_code(
+    FILE_DEVICE_CHANGUARD,
+    FUNCTION_BASE + 1,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
 
 /// Evaluate a synthetic event (tests). Input: a [`crate::submit`] request.
 /// Output: a [`crate::submit::SubmitReply`]. Needs write access.
-pub const IOCTL_SUBMIT_EVENT: u32 =
-    ctl_code(FILE_DEVICE_CHANGUARD, FUNCTION_BASE + 2, METHOD_BUFFERED, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+pub const IOCTL_SUBMIT_EVENT: u32 = ctl_code(
+    FILE_DEVICE_CHANGUARD,
+    FUNCTION_BASE + 2,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
 
 /// NT name of the control device (`WdfDeviceInitAssignName`).
 pub const DEVICE_NT_NAME: &str = "\\Device\\Changuard";
@@ -66,11 +88,20 @@ mod tests {
     #[test]
     fn ctl_code_matches_the_c_macro_on_known_values() {
         // FSCTL_GET_REPARSE_POINT = CTL_CODE(FILE_DEVICE_FILE_SYSTEM=9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS)
-        assert_eq!(ctl_code(9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS), 0x0009_00A8);
+        assert_eq!(
+            ctl_code(9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS),
+            0x0009_00A8
+        );
         // IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(FILE_DEVICE_DISK=7, 0, METHOD_BUFFERED, FILE_ANY_ACCESS)
-        assert_eq!(ctl_code(7, 0, METHOD_BUFFERED, FILE_ANY_ACCESS), 0x0007_0000);
+        assert_eq!(
+            ctl_code(7, 0, METHOD_BUFFERED, FILE_ANY_ACCESS),
+            0x0007_0000
+        );
         // IOCTL_STORAGE_QUERY_PROPERTY = CTL_CODE(0x2D, 0x500, METHOD_BUFFERED, FILE_ANY_ACCESS)
-        assert_eq!(ctl_code(0x2D, 0x500, METHOD_BUFFERED, FILE_ANY_ACCESS), 0x002D_1400);
+        assert_eq!(
+            ctl_code(0x2D, 0x500, METHOD_BUFFERED, FILE_ANY_ACCESS),
+            0x002D_1400
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub mod submit;
 mod wire;
 
 pub use ioctl::{
-    ctl_code, IOCTL_QUERY_STATUS, IOCTL_RELOAD, IOCTL_SUBMIT_EVENT, DEVICE_NT_NAME,
-    DEVICE_SYMLINK_NT_NAME, DEVICE_WIN32_PATH,
+    DEVICE_NT_NAME, DEVICE_SYMLINK_NT_NAME, DEVICE_WIN32_PATH, IOCTL_QUERY_STATUS, IOCTL_RELOAD,
+    IOCTL_SUBMIT_EVENT, ctl_code,
 };
 pub use wire::{DecodeError, DecodeErrorKind, EncodeError};

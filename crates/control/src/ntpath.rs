@@ -81,9 +81,10 @@ pub fn parse_reg_sz_path(data: &[u8], out: &mut [u16]) -> Result<usize, PathErro
 
 fn units_eq_ascii_ci(units: &[u16], ascii: &str) -> bool {
     units.len() == ascii.len()
-        && units.iter().zip(ascii.bytes()).all(|(u, a)| {
-            u8::try_from(*u).is_ok_and(|b| b.eq_ignore_ascii_case(&a))
-        })
+        && units
+            .iter()
+            .zip(ascii.bytes())
+            .all(|(u, a)| u8::try_from(*u).is_ok_and(|b| b.eq_ignore_ascii_case(&a)))
 }
 
 /// Checks an NT path: accepted prefix, components, characters.
@@ -112,7 +113,12 @@ pub fn check_nt_path(path: &[u16]) -> Result<(), PathError> {
         if comp.is_empty() || units_eq_ascii_ci(comp, ".") || units_eq_ascii_ci(comp, "..") {
             return Err(PathError::BadComponent);
         }
-        if comp.iter().any(|u| matches!(u8::try_from(*u), Ok(b':' | b'*' | b'?' | b'"' | b'<' | b'>' | b'|' | b'/')) || *u < 0x20) {
+        if comp.iter().any(|u| {
+            matches!(
+                u8::try_from(*u),
+                Ok(b':' | b'*' | b'?' | b'"' | b'<' | b'>' | b'|' | b'/')
+            ) || *u < 0x20
+        }) {
             return Err(PathError::BadCharacter);
         }
     }
@@ -129,7 +135,10 @@ pub fn join(dir: &[u16], name: &str, out: &mut [u16]) -> Result<usize, PathError
     if name.is_empty() || name == "." || name == ".." {
         return Err(PathError::BadComponent);
     }
-    if name.chars().any(|c| matches!(c, '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c < ' ') {
+    if name
+        .chars()
+        .any(|c| matches!(c, '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c < ' ')
+    {
         return Err(PathError::BadCharacter);
     }
     let mut n = 0usize;
@@ -193,15 +202,24 @@ mod tests {
 
     #[test]
     fn accepts_nt_paths() {
-        assert_eq!(parse(r"\??\C:\ProgramData\changuard\content"), Ok(r"\??\C:\ProgramData\changuard\content".into()));
-        assert_eq!(parse(r"\SystemRoot\changuard\content\"), Ok(r"\SystemRoot\changuard\content".into()));
+        assert_eq!(
+            parse(r"\??\C:\ProgramData\changuard\content"),
+            Ok(r"\??\C:\ProgramData\changuard\content".into())
+        );
+        assert_eq!(
+            parse(r"\SystemRoot\changuard\content\"),
+            Ok(r"\SystemRoot\changuard\content".into())
+        );
         assert_eq!(parse(r"\systemroot\x"), Ok(r"\systemroot\x".into()));
     }
 
     #[test]
     fn refuses_untrusted_shapes() {
         assert_eq!(parse(r"C:\x"), Err(PathError::NotAbsolute));
-        assert_eq!(parse(r"\Device\HarddiskVolume1\x"), Err(PathError::NotAbsolute));
+        assert_eq!(
+            parse(r"\Device\HarddiskVolume1\x"),
+            Err(PathError::NotAbsolute)
+        );
         assert_eq!(parse(r"\??\C:\a\..\Windows"), Err(PathError::BadComponent));
         assert_eq!(parse(r"\??\C:\a\\b"), Err(PathError::BadComponent));
         assert_eq!(parse(r"\??\C:\a\b:stream"), Err(PathError::BadCharacter));
@@ -209,10 +227,16 @@ mod tests {
         assert_eq!(parse(r"\??\UNC\server\share"), Err(PathError::NotAbsolute));
         assert_eq!(parse(""), Err(PathError::Empty));
         let mut out = [0u16; MAX_PATH_UNITS];
-        assert_eq!(parse_reg_sz_path(&[0x5c, 0, 0x41], &mut out), Err(PathError::OddLength));
+        assert_eq!(
+            parse_reg_sz_path(&[0x5c, 0, 0x41], &mut out),
+            Err(PathError::OddLength)
+        );
         let mut data = reg(r"\SystemRoot\a", true);
         data.extend_from_slice(&reg("b", false));
-        assert_eq!(parse_reg_sz_path(&data, &mut out), Err(PathError::EmbeddedNul));
+        assert_eq!(
+            parse_reg_sz_path(&data, &mut out),
+            Err(PathError::EmbeddedNul)
+        );
         let long = String::from(r"\SystemRoot\") + &"a".repeat(MAX_PATH_UNITS);
         assert_eq!(parse(&long), Err(PathError::TooLong));
     }
@@ -222,7 +246,10 @@ mod tests {
         let dir: Vec<u16> = r"\SystemRoot\changuard\lkg".encode_utf16().collect();
         let mut out = [0u16; MAX_PATH_UNITS];
         let n = join(&dir, "291.cgc", &mut out).unwrap();
-        assert_eq!(String::from_utf16(&out[..n]).unwrap(), r"\SystemRoot\changuard\lkg\291.cgc");
+        assert_eq!(
+            String::from_utf16(&out[..n]).unwrap(),
+            r"\SystemRoot\changuard\lkg\291.cgc"
+        );
         assert_eq!(join(&dir, "..", &mut out), Err(PathError::BadComponent));
         assert_eq!(join(&dir, r"a\b", &mut out), Err(PathError::BadCharacter));
         assert_eq!(join(&dir, "x", &mut out[..5]), Err(PathError::TooLong));

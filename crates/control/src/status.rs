@@ -10,7 +10,9 @@
 use zerocopy::byteorder::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::wire::{magic, reserved_zero, take, take_mut, DecodeError, DecodeErrorKind, EncodeError};
+use crate::wire::{
+    DecodeError, DecodeErrorKind, EncodeError, magic, reserved_zero, take, take_mut,
+};
 
 /// `"CGST"`.
 pub const STATUS_MAGIC: u32 = magic(*b"CGST");
@@ -237,15 +239,21 @@ impl ChannelStatus {
     /// The used part of `quarantined`.
     #[must_use]
     pub fn quarantined(&self) -> &[u64] {
-        self.quarantined.get(..usize::from(self.quarantined_count)).unwrap_or(&[])
+        self.quarantined
+            .get(..usize::from(self.quarantined_count))
+            .unwrap_or(&[])
     }
 
     fn to_wire(self) -> Result<ChannelStatusWire, EncodeError> {
         if usize::from(self.quarantined_count) > MAX_QUARANTINED {
-            return Err(EncodeError::TooMany { max: MAX_QUARANTINED });
+            return Err(EncodeError::TooMany {
+                max: MAX_QUARANTINED,
+            });
         }
         if self.source == Source::None && self.active_version != 0 {
-            return Err(EncodeError::ValueOutOfRange { what: "active_version without content" });
+            return Err(EncodeError::ValueOutOfRange {
+                what: "active_version without content",
+            });
         }
         let mut flags = 0u8;
         if self.lkg_version.is_some() {
@@ -261,7 +269,11 @@ impl ChannelStatus {
         for (dst, src) in quarantined.iter_mut().zip(self.quarantined()) {
             *dst = U64::new(*src);
         }
-        let rej = self.last_rejection.unwrap_or(Rejection { reason: 0, rule: 0, offset: 0 });
+        let rej = self.last_rejection.unwrap_or(Rejection {
+            reason: 0,
+            rule: 0,
+            offset: 0,
+        });
         Ok(ChannelStatusWire {
             channel_id: U32::new(self.channel_id),
             source: self.source.code(),
@@ -283,9 +295,18 @@ impl ChannelStatus {
 
     fn from_wire(w: &ChannelStatusWire, at: usize) -> Result<Self, DecodeError> {
         let field = |off: usize| at.saturating_add(off);
-        let source = Source::from_code(w.source)
-            .ok_or(DecodeError::new(DecodeErrorKind::BadEnum, "channel.source", field(4), 3, u64::from(w.source)))?;
-        reserved_zero(u64::from(w.flags & !CH_FLAGS_KNOWN), "channel.flags", field(5))?;
+        let source = Source::from_code(w.source).ok_or(DecodeError::new(
+            DecodeErrorKind::BadEnum,
+            "channel.source",
+            field(4),
+            3,
+            u64::from(w.source),
+        ))?;
+        reserved_zero(
+            u64::from(w.flags & !CH_FLAGS_KNOWN),
+            "channel.flags",
+            field(5),
+        )?;
         if usize::from(w.quarantined_count) > MAX_QUARANTINED {
             return Err(DecodeError::new(
                 DecodeErrorKind::TooMany,
@@ -297,28 +318,56 @@ impl ChannelStatus {
         }
         reserved_zero(u64::from(w.reserved0), "channel.reserved0", field(7))?;
         if source == Source::None {
-            reserved_zero(w.active_version.get(), "channel.active_version (no content)", field(8))?;
+            reserved_zero(
+                w.active_version.get(),
+                "channel.active_version (no content)",
+                field(8),
+            )?;
         }
         let has_lkg = w.flags & CH_FLAG_HAS_LKG != 0;
         if !has_lkg {
-            reserved_zero(w.lkg_version.get(), "channel.lkg_version (no lkg)", field(16))?;
+            reserved_zero(
+                w.lkg_version.get(),
+                "channel.lkg_version (no lkg)",
+                field(16),
+            )?;
         }
         let on_trial = w.flags & CH_FLAG_ON_TRIAL != 0;
         if !on_trial {
-            reserved_zero(u64::from(w.trial_attempt.get()), "channel.trial_attempt (not on trial)", field(24))?;
+            reserved_zero(
+                u64::from(w.trial_attempt.get()),
+                "channel.trial_attempt (not on trial)",
+                field(24),
+            )?;
         }
         let has_rej = w.flags & CH_FLAG_HAS_REJECTION != 0;
         if !has_rej {
-            reserved_zero(u64::from(w.reject_reason.get()), "channel.reject_reason (none)", field(28))?;
-            reserved_zero(u64::from(w.reject_rule.get()), "channel.reject_rule (none)", field(30))?;
-            reserved_zero(w.reject_offset.get(), "channel.reject_offset (none)", field(32))?;
+            reserved_zero(
+                u64::from(w.reject_reason.get()),
+                "channel.reject_reason (none)",
+                field(28),
+            )?;
+            reserved_zero(
+                u64::from(w.reject_rule.get()),
+                "channel.reject_rule (none)",
+                field(30),
+            )?;
+            reserved_zero(
+                w.reject_offset.get(),
+                "channel.reject_offset (none)",
+                field(32),
+            )?;
         }
         let mut quarantined = [0u64; MAX_QUARANTINED];
         for (i, (dst, src)) in quarantined.iter_mut().zip(w.quarantined.iter()).enumerate() {
             if i < usize::from(w.quarantined_count) {
                 *dst = src.get();
             } else {
-                reserved_zero(src.get(), "channel.quarantined (unused slot)", field(40usize.saturating_add(i.saturating_mul(8))))?;
+                reserved_zero(
+                    src.get(),
+                    "channel.quarantined (unused slot)",
+                    field(40usize.saturating_add(i.saturating_mul(8))),
+                )?;
             }
         }
         Ok(Self {
@@ -360,26 +409,39 @@ pub const fn reply_len(channels: usize) -> Option<usize> {
 /// `TooMany` for more than [`MAX_CHANNELS`] channels, `BufferTooSmall` when
 /// `out` cannot hold the reply, `TooMany`/`ValueOutOfRange` for a channel whose
 /// fields cannot be represented.
-pub fn encode_status(driver: &DriverStatus, channels: &[ChannelStatus], out: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode_status(
+    driver: &DriverStatus,
+    channels: &[ChannelStatus],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     let total = reply_len(channels.len()).ok_or(EncodeError::TooMany { max: MAX_CHANNELS })?;
     if out.len() < total {
         return Err(EncodeError::BufferTooSmall { needed: total });
     }
     if driver.flags & !DRIVER_FLAGS_KNOWN != 0 {
-        return Err(EncodeError::ValueOutOfRange { what: "driver.flags" });
+        return Err(EncodeError::ValueOutOfRange {
+            what: "driver.flags",
+        });
     }
     let header = StatusHeaderWire {
         magic: U32::new(STATUS_MAGIC),
         version: U16::new(STATUS_VERSION),
-        channel_count: U16::new(u16::try_from(channels.len()).map_err(|_| EncodeError::TooMany { max: MAX_CHANNELS })?),
-        total_len: U32::new(u32::try_from(total).map_err(|_| EncodeError::ValueOutOfRange { what: "total_len" })?),
+        channel_count: U16::new(
+            u16::try_from(channels.len())
+                .map_err(|_| EncodeError::TooMany { max: MAX_CHANNELS })?,
+        ),
+        total_len: U32::new(
+            u32::try_from(total).map_err(|_| EncodeError::ValueOutOfRange { what: "total_len" })?,
+        ),
         flags: U32::new(driver.flags),
         events_seen: U64::new(driver.events_seen),
         detections: U64::new(driver.detections),
         eval_faults: U64::new(driver.eval_faults),
         reloads: U32::new(driver.reloads),
         reload_fallbacks: U32::new(driver.reload_fallbacks),
-        last_platform_status: U32::new(u32::from_le_bytes(driver.last_platform_status.to_le_bytes())),
+        last_platform_status: U32::new(u32::from_le_bytes(
+            driver.last_platform_status.to_le_bytes(),
+        )),
         reserved: U32::new(0),
     };
     take_mut(out, 0, HEADER_LEN, total)?.copy_from_slice(header.as_bytes());
@@ -387,7 +449,9 @@ pub fn encode_status(driver: &DriverStatus, channels: &[ChannelStatus], out: &mu
     for ch in channels {
         let wire = ch.to_wire()?;
         take_mut(out, at, RECORD_LEN, total)?.copy_from_slice(wire.as_bytes());
-        at = at.checked_add(RECORD_LEN).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+        at = at
+            .checked_add(RECORD_LEN)
+            .ok_or(EncodeError::BufferTooSmall { needed: total })?;
     }
     Ok(total)
 }
@@ -422,16 +486,39 @@ impl StatusReply {
 /// Never, for any input.
 pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
     let hb = take(input, 0, HEADER_LEN, "status header")?;
-    let h = StatusHeaderWire::read_from_bytes(hb)
-        .map_err(|_| DecodeError::new(DecodeErrorKind::TooShort, "status header", 0, HEADER_LEN as u64, hb.len() as u64))?;
+    let h = StatusHeaderWire::read_from_bytes(hb).map_err(|_| {
+        DecodeError::new(
+            DecodeErrorKind::TooShort,
+            "status header",
+            0,
+            HEADER_LEN as u64,
+            hb.len() as u64,
+        )
+    })?;
     if h.magic.get() != STATUS_MAGIC {
-        return Err(DecodeError::new(DecodeErrorKind::BadMagic, "status.magic", 0, u64::from(STATUS_MAGIC), u64::from(h.magic.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadMagic,
+            "status.magic",
+            0,
+            u64::from(STATUS_MAGIC),
+            u64::from(h.magic.get()),
+        ));
     }
     if h.version.get() != STATUS_VERSION {
-        return Err(DecodeError::new(DecodeErrorKind::BadVersion, "status.version", 4, u64::from(STATUS_VERSION), u64::from(h.version.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadVersion,
+            "status.version",
+            4,
+            u64::from(STATUS_VERSION),
+            u64::from(h.version.get()),
+        ));
     }
     reserved_zero(u64::from(h.reserved.get()), "status.reserved", 52)?;
-    reserved_zero(u64::from(h.flags.get() & !DRIVER_FLAGS_KNOWN), "status.flags", 12)?;
+    reserved_zero(
+        u64::from(h.flags.get() & !DRIVER_FLAGS_KNOWN),
+        "status.flags",
+        12,
+    )?;
     let count = usize::from(h.channel_count.get());
     let expected = reply_len(count).ok_or(DecodeError::new(
         DecodeErrorKind::TooMany,
@@ -442,20 +529,45 @@ pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
     ))?;
     let declared = h.total_len.get();
     if u64::from(declared) != expected as u64 {
-        return Err(DecodeError::new(DecodeErrorKind::LengthMismatch, "status.total_len", 8, expected as u64, u64::from(declared)));
+        return Err(DecodeError::new(
+            DecodeErrorKind::LengthMismatch,
+            "status.total_len",
+            8,
+            expected as u64,
+            u64::from(declared),
+        ));
     }
     if input.len() < expected {
-        return Err(DecodeError::new(DecodeErrorKind::TooShort, "status records", HEADER_LEN, expected as u64, input.len() as u64));
+        return Err(DecodeError::new(
+            DecodeErrorKind::TooShort,
+            "status records",
+            HEADER_LEN,
+            expected as u64,
+            input.len() as u64,
+        ));
     }
     if input.len() > expected {
-        return Err(DecodeError::new(DecodeErrorKind::TrailingBytes, "status reply", expected, expected as u64, input.len() as u64));
+        return Err(DecodeError::new(
+            DecodeErrorKind::TrailingBytes,
+            "status reply",
+            expected,
+            expected as u64,
+            input.len() as u64,
+        ));
     }
     let mut channels = [ChannelStatus::empty(0); MAX_CHANNELS];
     let mut at = HEADER_LEN;
     for slot in channels.iter_mut().take(count) {
         let rb = take(input, at, RECORD_LEN, "channel record")?;
-        let w = ChannelStatusWire::read_from_bytes(rb)
-            .map_err(|_| DecodeError::new(DecodeErrorKind::TooShort, "channel record", at, RECORD_LEN as u64, rb.len() as u64))?;
+        let w = ChannelStatusWire::read_from_bytes(rb).map_err(|_| {
+            DecodeError::new(
+                DecodeErrorKind::TooShort,
+                "channel record",
+                at,
+                RECORD_LEN as u64,
+                rb.len() as u64,
+            )
+        })?;
         *slot = ChannelStatus::from_wire(&w, at)?;
         at = at.saturating_add(RECORD_LEN);
     }
@@ -480,12 +592,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> (DriverStatus, [ChannelStatus; 2]) {
-        let d = DriverStatus { flags: DRIVER_FLAG_EVENT_SOURCE, events_seen: 10, detections: 2, eval_faults: 0, reloads: 1, reload_fallbacks: 1, last_platform_status: -1_073_741_772 };
+        let d = DriverStatus {
+            flags: DRIVER_FLAG_EVENT_SOURCE,
+            events_seen: 10,
+            detections: 2,
+            eval_faults: 0,
+            reloads: 1,
+            reload_fallbacks: 1,
+            last_platform_status: -1_073_741_772,
+        };
         let mut a = ChannelStatus::empty(291);
         a.source = Source::Lkg;
         a.active_version = 7;
         a.lkg_version = Some(7);
-        a.last_rejection = Some(Rejection { reason: 5, rule: 12, offset: 0x40 });
+        a.last_rejection = Some(Rejection {
+            reason: 5,
+            rule: 12,
+            offset: 0x40,
+        });
         a.quarantined = [9, 8, 0, 0];
         a.quarantined_count = 2;
         let mut b = ChannelStatus::empty(2);
@@ -512,26 +636,56 @@ mod tests {
         let (d, chans) = sample();
         let mut buf = [0u8; MAX_REPLY_LEN];
         let n = encode_status(&d, &chans, &mut buf).unwrap();
-        assert_eq!(decode_status(&buf[..n - 1]).unwrap_err().kind, DecodeErrorKind::TooShort);
-        assert_eq!(decode_status(&buf[..n + 1]).unwrap_err().kind, DecodeErrorKind::TrailingBytes);
-        assert_eq!(decode_status(&buf[..10]).unwrap_err(), DecodeError::new(DecodeErrorKind::TooShort, "status header", 0, 56, 10));
+        assert_eq!(
+            decode_status(&buf[..n - 1]).unwrap_err().kind,
+            DecodeErrorKind::TooShort
+        );
+        assert_eq!(
+            decode_status(&buf[..n + 1]).unwrap_err().kind,
+            DecodeErrorKind::TrailingBytes
+        );
+        assert_eq!(
+            decode_status(&buf[..10]).unwrap_err(),
+            DecodeError::new(DecodeErrorKind::TooShort, "status header", 0, 56, 10)
+        );
         let mut bad = buf;
         bad[HEADER_LEN + 4] = 9; // source of record 0
         let e = decode_status(&bad[..n]).unwrap_err();
-        assert_eq!((e.kind, e.offset), (DecodeErrorKind::BadEnum, HEADER_LEN + 4));
+        assert_eq!(
+            (e.kind, e.offset),
+            (DecodeErrorKind::BadEnum, HEADER_LEN + 4)
+        );
         let mut bad = buf;
         bad[HEADER_LEN + RECORD_LEN + 40] = 1; // unused quarantine slot of record 1
         let e = decode_status(&bad[..n]).unwrap_err();
-        assert_eq!((e.kind, e.offset), (DecodeErrorKind::ReservedNonZero, HEADER_LEN + RECORD_LEN + 40));
+        assert_eq!(
+            (e.kind, e.offset),
+            (
+                DecodeErrorKind::ReservedNonZero,
+                HEADER_LEN + RECORD_LEN + 40
+            )
+        );
         let mut bad = buf;
         bad[6] = 17; // channel_count
-        assert_eq!(decode_status(&bad[..n]).unwrap_err().kind, DecodeErrorKind::TooMany);
+        assert_eq!(
+            decode_status(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::TooMany
+        );
         let mut bad = buf;
         bad[8] ^= 1; // total_len
-        assert_eq!(decode_status(&bad[..n]).unwrap_err().kind, DecodeErrorKind::LengthMismatch);
-        assert_eq!(encode_status(&d, &chans, &mut buf[..n - 1]), Err(EncodeError::BufferTooSmall { needed: n }));
+        assert_eq!(
+            decode_status(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::LengthMismatch
+        );
+        assert_eq!(
+            encode_status(&d, &chans, &mut buf[..n - 1]),
+            Err(EncodeError::BufferTooSmall { needed: n })
+        );
         let many = [ChannelStatus::empty(1); MAX_CHANNELS + 1];
-        assert_eq!(encode_status(&d, &many, &mut [0u8; 4096]), Err(EncodeError::TooMany { max: MAX_CHANNELS }));
+        assert_eq!(
+            encode_status(&d, &many, &mut [0u8; 4096]),
+            Err(EncodeError::TooMany { max: MAX_CHANNELS })
+        );
     }
 
     fn arb_channel() -> impl Strategy<Value = ChannelStatus> {
@@ -556,7 +710,11 @@ mod tests {
                     active_version: if source == Source::None { 0 } else { ver },
                     lkg_version: lkg,
                     trial_attempt: trial,
-                    last_rejection: rej.map(|(reason, rule, offset)| Rejection { reason, rule, offset }),
+                    last_rejection: rej.map(|(reason, rule, offset)| Rejection {
+                        reason,
+                        rule,
+                        offset,
+                    }),
                     quarantined,
                     quarantined_count: qn,
                     events: ev,

@@ -14,7 +14,9 @@
 use zerocopy::byteorder::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::wire::{magic, reserved_zero, take, take_mut, DecodeError, DecodeErrorKind, EncodeError};
+use crate::wire::{
+    DecodeError, DecodeErrorKind, EncodeError, magic, reserved_zero, take, take_mut,
+};
 
 /// `"CGEV"`.
 pub const SUBMIT_MAGIC: u32 = magic(*b"CGEV");
@@ -115,7 +117,10 @@ pub fn request_len(fields: &[FieldValue<'_>]) -> Result<usize, EncodeError> {
     for (index, f) in fields.iter().enumerate() {
         let len = f.payload_len();
         if len > MAX_STR_LEN {
-            return Err(EncodeError::StringTooLong { index, max: MAX_STR_LEN });
+            return Err(EncodeError::StringTooLong {
+                index,
+                max: MAX_STR_LEN,
+            });
         }
         // Bounded: <= 16 + 32 * 1028.
         total = total
@@ -130,7 +135,11 @@ pub fn request_len(fields: &[FieldValue<'_>]) -> Result<usize, EncodeError> {
 ///
 /// # Errors
 /// `TooMany`, `StringTooLong`, or `BufferTooSmall` when `out` is too short.
-pub fn encode_submit(template_id: u16, fields: &[FieldValue<'_>], out: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode_submit(
+    template_id: u16,
+    fields: &[FieldValue<'_>],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     let total = request_len(fields)?;
     if out.len() < total {
         return Err(EncodeError::BufferTooSmall { needed: total });
@@ -139,9 +148,13 @@ pub fn encode_submit(template_id: u16, fields: &[FieldValue<'_>], out: &mut [u8]
         magic: U32::new(SUBMIT_MAGIC),
         version: U16::new(SUBMIT_VERSION),
         template_id: U16::new(template_id),
-        field_count: U16::new(u16::try_from(fields.len()).map_err(|_| EncodeError::TooMany { max: MAX_FIELDS })?),
+        field_count: U16::new(
+            u16::try_from(fields.len()).map_err(|_| EncodeError::TooMany { max: MAX_FIELDS })?,
+        ),
         reserved: U16::new(0),
-        total_len: U32::new(u32::try_from(total).map_err(|_| EncodeError::ValueOutOfRange { what: "total_len" })?),
+        total_len: U32::new(
+            u32::try_from(total).map_err(|_| EncodeError::ValueOutOfRange { what: "total_len" })?,
+        ),
     };
     take_mut(out, 0, HEADER_LEN, total)?.copy_from_slice(header.as_bytes());
     let mut at = HEADER_LEN;
@@ -153,16 +166,23 @@ pub fn encode_submit(template_id: u16, fields: &[FieldValue<'_>], out: &mut [u8]
         let fh = FieldHeaderWire {
             kind,
             reserved: 0,
-            len: U16::new(u16::try_from(payload_len).map_err(|_| EncodeError::ValueOutOfRange { what: "field.len" })?),
+            len: U16::new(
+                u16::try_from(payload_len)
+                    .map_err(|_| EncodeError::ValueOutOfRange { what: "field.len" })?,
+            ),
         };
         take_mut(out, at, FIELD_HEADER_LEN, total)?.copy_from_slice(fh.as_bytes());
-        at = at.checked_add(FIELD_HEADER_LEN).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+        at = at
+            .checked_add(FIELD_HEADER_LEN)
+            .ok_or(EncodeError::BufferTooSmall { needed: total })?;
         let dst = take_mut(out, at, payload_len, total)?;
         match f {
             FieldValue::Str(s) => dst.copy_from_slice(s.as_bytes()),
             FieldValue::Int(v) => dst.copy_from_slice(&v.to_le_bytes()),
         }
-        at = at.checked_add(payload_len).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+        at = at
+            .checked_add(payload_len)
+            .ok_or(EncodeError::BufferTooSmall { needed: total })?;
     }
     Ok(total)
 }
@@ -181,46 +201,106 @@ pub fn encode_submit(template_id: u16, fields: &[FieldValue<'_>], out: &mut [u8]
 /// Never, for any input.
 pub fn decode_submit(input: &[u8]) -> Result<SubmitEvent<'_>, DecodeError> {
     let hb = take(input, 0, HEADER_LEN, "submit header")?;
-    let h = SubmitHeaderWire::read_from_bytes(hb)
-        .map_err(|_| DecodeError::new(DecodeErrorKind::TooShort, "submit header", 0, HEADER_LEN as u64, hb.len() as u64))?;
+    let h = SubmitHeaderWire::read_from_bytes(hb).map_err(|_| {
+        DecodeError::new(
+            DecodeErrorKind::TooShort,
+            "submit header",
+            0,
+            HEADER_LEN as u64,
+            hb.len() as u64,
+        )
+    })?;
     if h.magic.get() != SUBMIT_MAGIC {
-        return Err(DecodeError::new(DecodeErrorKind::BadMagic, "submit.magic", 0, u64::from(SUBMIT_MAGIC), u64::from(h.magic.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadMagic,
+            "submit.magic",
+            0,
+            u64::from(SUBMIT_MAGIC),
+            u64::from(h.magic.get()),
+        ));
     }
     if h.version.get() != SUBMIT_VERSION {
-        return Err(DecodeError::new(DecodeErrorKind::BadVersion, "submit.version", 4, u64::from(SUBMIT_VERSION), u64::from(h.version.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadVersion,
+            "submit.version",
+            4,
+            u64::from(SUBMIT_VERSION),
+            u64::from(h.version.get()),
+        ));
     }
     reserved_zero(u64::from(h.reserved.get()), "submit.reserved", 10)?;
     let count = usize::from(h.field_count.get());
     if count > MAX_FIELDS {
-        return Err(DecodeError::new(DecodeErrorKind::TooMany, "submit.field_count", 8, MAX_FIELDS as u64, count as u64));
+        return Err(DecodeError::new(
+            DecodeErrorKind::TooMany,
+            "submit.field_count",
+            8,
+            MAX_FIELDS as u64,
+            count as u64,
+        ));
     }
     let declared = h.total_len.get();
     if u64::from(declared) != input.len() as u64 || input.len() > MAX_REQUEST_LEN {
-        return Err(DecodeError::new(DecodeErrorKind::LengthMismatch, "submit.total_len", 12, input.len() as u64, u64::from(declared)));
+        return Err(DecodeError::new(
+            DecodeErrorKind::LengthMismatch,
+            "submit.total_len",
+            12,
+            input.len() as u64,
+            u64::from(declared),
+        ));
     }
     let mut fields = [FieldValue::Int(0); MAX_FIELDS];
     let mut at = HEADER_LEN;
     for slot in fields.iter_mut().take(count) {
         let fb = take(input, at, FIELD_HEADER_LEN, "field header")?;
-        let fh = FieldHeaderWire::read_from_bytes(fb)
-            .map_err(|_| DecodeError::new(DecodeErrorKind::TooShort, "field header", at, FIELD_HEADER_LEN as u64, fb.len() as u64))?;
-        reserved_zero(u64::from(fh.reserved), "field.reserved", at.saturating_add(1))?;
+        let fh = FieldHeaderWire::read_from_bytes(fb).map_err(|_| {
+            DecodeError::new(
+                DecodeErrorKind::TooShort,
+                "field header",
+                at,
+                FIELD_HEADER_LEN as u64,
+                fb.len() as u64,
+            )
+        })?;
+        reserved_zero(
+            u64::from(fh.reserved),
+            "field.reserved",
+            at.saturating_add(1),
+        )?;
         let len = usize::from(fh.len.get());
         let payload_at = at.saturating_add(FIELD_HEADER_LEN);
         *slot = match fh.kind {
             KIND_STR => {
                 if len > MAX_STR_LEN {
-                    return Err(DecodeError::new(DecodeErrorKind::StringTooLong, "field.len", at.saturating_add(2), MAX_STR_LEN as u64, len as u64));
+                    return Err(DecodeError::new(
+                        DecodeErrorKind::StringTooLong,
+                        "field.len",
+                        at.saturating_add(2),
+                        MAX_STR_LEN as u64,
+                        len as u64,
+                    ));
                 }
                 let p = take(input, payload_at, len, "string payload")?;
                 let s = core::str::from_utf8(p).map_err(|e| {
-                    DecodeError::new(DecodeErrorKind::BadUtf8, "string payload", payload_at.saturating_add(e.valid_up_to()), 0, 0)
+                    DecodeError::new(
+                        DecodeErrorKind::BadUtf8,
+                        "string payload",
+                        payload_at.saturating_add(e.valid_up_to()),
+                        0,
+                        0,
+                    )
                 })?;
                 FieldValue::Str(s)
             }
             KIND_INT => {
                 if len != 8 {
-                    return Err(DecodeError::new(DecodeErrorKind::BadFieldLength, "field.len", at.saturating_add(2), 8, len as u64));
+                    return Err(DecodeError::new(
+                        DecodeErrorKind::BadFieldLength,
+                        "field.len",
+                        at.saturating_add(2),
+                        8,
+                        len as u64,
+                    ));
                 }
                 let p = take(input, payload_at, 8, "int payload")?;
                 let mut le = [0u8; 8];
@@ -228,15 +308,31 @@ pub fn decode_submit(input: &[u8]) -> Result<SubmitEvent<'_>, DecodeError> {
                 FieldValue::Int(u64::from_le_bytes(le))
             }
             other => {
-                return Err(DecodeError::new(DecodeErrorKind::BadEnum, "field.kind", at, u64::from(KIND_INT), u64::from(other)));
+                return Err(DecodeError::new(
+                    DecodeErrorKind::BadEnum,
+                    "field.kind",
+                    at,
+                    u64::from(KIND_INT),
+                    u64::from(other),
+                ));
             }
         };
         at = payload_at.saturating_add(len);
     }
     if at != input.len() {
-        return Err(DecodeError::new(DecodeErrorKind::TrailingBytes, "submit request", at, at as u64, input.len() as u64));
+        return Err(DecodeError::new(
+            DecodeErrorKind::TrailingBytes,
+            "submit request",
+            at,
+            at as u64,
+            input.len() as u64,
+        ));
     }
-    Ok(SubmitEvent { template_id: h.template_id.get(), fields, count })
+    Ok(SubmitEvent {
+        template_id: h.template_id.get(),
+        fields,
+        count,
+    })
 }
 
 /// `"CGVR"`.
@@ -356,20 +452,48 @@ pub fn encode_reply(r: &SubmitReply, out: &mut [u8]) -> Result<usize, EncodeErro
 /// # Panics
 /// Never, for any input.
 pub fn decode_reply(input: &[u8]) -> Result<SubmitReply, DecodeError> {
-    let w = SubmitReplyWire::read_from_bytes(input)
-        .map_err(|_| DecodeError::new(DecodeErrorKind::LengthMismatch, "submit reply", 0, REPLY_LEN as u64, input.len() as u64))?;
+    let w = SubmitReplyWire::read_from_bytes(input).map_err(|_| {
+        DecodeError::new(
+            DecodeErrorKind::LengthMismatch,
+            "submit reply",
+            0,
+            REPLY_LEN as u64,
+            input.len() as u64,
+        )
+    })?;
     if w.magic.get() != REPLY_MAGIC {
-        return Err(DecodeError::new(DecodeErrorKind::BadMagic, "reply.magic", 0, u64::from(REPLY_MAGIC), u64::from(w.magic.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadMagic,
+            "reply.magic",
+            0,
+            u64::from(REPLY_MAGIC),
+            u64::from(w.magic.get()),
+        ));
     }
     if w.version.get() != REPLY_VERSION {
-        return Err(DecodeError::new(DecodeErrorKind::BadVersion, "reply.version", 4, u64::from(REPLY_VERSION), u64::from(w.version.get())));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadVersion,
+            "reply.version",
+            4,
+            u64::from(REPLY_VERSION),
+            u64::from(w.version.get()),
+        ));
     }
-    let outcome = Outcome::from_code(w.outcome)
-        .ok_or(DecodeError::new(DecodeErrorKind::BadEnum, "reply.outcome", 6, 2, u64::from(w.outcome)))?;
+    let outcome = Outcome::from_code(w.outcome).ok_or(DecodeError::new(
+        DecodeErrorKind::BadEnum,
+        "reply.outcome",
+        6,
+        2,
+        u64::from(w.outcome),
+    ))?;
     if outcome != Outcome::Match {
         reserved_zero(u64::from(w.action), "reply.action (no match)", 7)?;
         reserved_zero(u64::from(w.matches.get()), "reply.matches (no match)", 8)?;
-        reserved_zero(u64::from(w.channel_id.get()), "reply.channel_id (no match)", 12)?;
+        reserved_zero(
+            u64::from(w.channel_id.get()),
+            "reply.channel_id (no match)",
+            12,
+        )?;
         reserved_zero(u64::from(w.instance.get()), "reply.instance (no match)", 16)?;
     }
     Ok(SubmitReply {
@@ -390,7 +514,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_precise_errors() {
-        let fields = [FieldValue::Str("C:\\Windows\\System32\\cmd.exe"), FieldValue::Int(4242), FieldValue::Str("")];
+        let fields = [
+            FieldValue::Str("C:\\Windows\\System32\\cmd.exe"),
+            FieldValue::Int(4242),
+            FieldValue::Str(""),
+        ];
         let mut buf = [0u8; 256];
         let n = encode_submit(1, &fields, &mut buf).unwrap();
         assert_eq!(n, request_len(&fields).unwrap());
@@ -398,7 +526,10 @@ mod tests {
         assert_eq!(ev.template_id, 1);
         assert_eq!(ev.fields(), &fields);
 
-        assert_eq!(decode_submit(&buf[..n - 1]).unwrap_err().kind, DecodeErrorKind::LengthMismatch);
+        assert_eq!(
+            decode_submit(&buf[..n - 1]).unwrap_err().kind,
+            DecodeErrorKind::LengthMismatch
+        );
         let mut bad = buf;
         bad[HEADER_LEN] = 3; // kind of field 0
         let e = decode_submit(&bad[..n]).unwrap_err();
@@ -406,35 +537,73 @@ mod tests {
         let mut bad = buf;
         bad[HEADER_LEN + FIELD_HEADER_LEN] = 0xFF; // first byte of string payload
         let e = decode_submit(&bad[..n]).unwrap_err();
-        assert_eq!((e.kind, e.offset), (DecodeErrorKind::BadUtf8, HEADER_LEN + FIELD_HEADER_LEN));
+        assert_eq!(
+            (e.kind, e.offset),
+            (DecodeErrorKind::BadUtf8, HEADER_LEN + FIELD_HEADER_LEN)
+        );
         // int field with length 4
         let int_at = HEADER_LEN + FIELD_HEADER_LEN + 27;
         let mut bad = buf;
         bad[int_at + 2] = 4;
         let e = decode_submit(&bad[..n]).unwrap_err();
-        assert_eq!((e.kind, e.expected, e.found), (DecodeErrorKind::BadFieldLength, 8, 4));
+        assert_eq!(
+            (e.kind, e.expected, e.found),
+            (DecodeErrorKind::BadFieldLength, 8, 4)
+        );
         // one more field declared than present
         let mut bad = buf;
         bad[8] = 4;
-        assert_eq!(decode_submit(&bad[..n]).unwrap_err().kind, DecodeErrorKind::TooShort);
+        assert_eq!(
+            decode_submit(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::TooShort
+        );
         // one fewer field declared: the last field's bytes become trailing
         let mut bad = buf;
         bad[8] = 2;
-        assert_eq!(decode_submit(&bad[..n]).unwrap_err().kind, DecodeErrorKind::TrailingBytes);
+        assert_eq!(
+            decode_submit(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::TrailingBytes
+        );
         let long = "x".repeat(MAX_STR_LEN + 1);
-        assert_eq!(request_len(&[FieldValue::Str(&long)]), Err(EncodeError::StringTooLong { index: 0, max: MAX_STR_LEN }));
-        assert_eq!(encode_submit(1, &fields, &mut buf[..n - 1]), Err(EncodeError::BufferTooSmall { needed: n }));
+        assert_eq!(
+            request_len(&[FieldValue::Str(&long)]),
+            Err(EncodeError::StringTooLong {
+                index: 0,
+                max: MAX_STR_LEN
+            })
+        );
+        assert_eq!(
+            encode_submit(1, &fields, &mut buf[..n - 1]),
+            Err(EncodeError::BufferTooSmall { needed: n })
+        );
     }
 
     #[test]
     fn reply_round_trip() {
-        let r = SubmitReply { outcome: Outcome::Match, action: 1, matches: 2, channel_id: 291, instance: 20, faults: 0 };
+        let r = SubmitReply {
+            outcome: Outcome::Match,
+            action: 1,
+            matches: 2,
+            channel_id: 291,
+            instance: 20,
+            faults: 0,
+        };
         let mut buf = [0u8; REPLY_LEN];
         encode_reply(&r, &mut buf).unwrap();
         assert_eq!(decode_reply(&buf), Ok(r));
-        let none = SubmitReply { outcome: Outcome::NoMatch, action: 1, matches: 0, channel_id: 0, instance: 0, faults: 0 };
+        let none = SubmitReply {
+            outcome: Outcome::NoMatch,
+            action: 1,
+            matches: 0,
+            channel_id: 0,
+            instance: 0,
+            faults: 0,
+        };
         encode_reply(&none, &mut buf).unwrap();
-        assert_eq!(decode_reply(&buf).unwrap_err().kind, DecodeErrorKind::ReservedNonZero);
+        assert_eq!(
+            decode_reply(&buf).unwrap_err().kind,
+            DecodeErrorKind::ReservedNonZero
+        );
     }
 
     fn arb_field() -> impl Strategy<Value = (bool, String, u64)> {

@@ -75,7 +75,13 @@ impl DecodeError {
         expected: u64,
         found: u64,
     ) -> Self {
-        Self { kind, what, offset, expected, found }
+        Self {
+            kind,
+            what,
+            offset,
+            expected,
+            found,
+        }
     }
 }
 
@@ -125,16 +131,25 @@ pub enum EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BufferTooSmall { needed } => write!(f, "output buffer too small ({needed} bytes needed)"),
+            Self::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small ({needed} bytes needed)")
+            }
             Self::TooMany { max } => write!(f, "too many elements (max {max})"),
-            Self::StringTooLong { index, max } => write!(f, "field {index}: string longer than {max} bytes"),
+            Self::StringTooLong { index, max } => {
+                write!(f, "field {index}: string longer than {max} bytes")
+            }
             Self::ValueOutOfRange { what } => write!(f, "{what}: value out of range"),
         }
     }
 }
 
 /// `input[at..at+len]`, or `TooShort` naming `what`.
-pub(crate) fn take<'a>(input: &'a [u8], at: usize, len: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+pub(crate) fn take<'a>(
+    input: &'a [u8],
+    at: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     let end = at.checked_add(len).ok_or(DecodeError::new(
         DecodeErrorKind::TooShort,
         what,
@@ -152,17 +167,35 @@ pub(crate) fn take<'a>(input: &'a [u8], at: usize, len: usize, what: &'static st
 }
 
 /// `out[at..at+len]` for writing, or `BufferTooSmall { needed }`.
-pub(crate) fn take_mut(out: &mut [u8], at: usize, len: usize, needed: usize) -> Result<&mut [u8], EncodeError> {
-    let end = at.checked_add(len).ok_or(EncodeError::BufferTooSmall { needed })?;
-    out.get_mut(at..end).ok_or(EncodeError::BufferTooSmall { needed })
+pub(crate) fn take_mut(
+    out: &mut [u8],
+    at: usize,
+    len: usize,
+    needed: usize,
+) -> Result<&mut [u8], EncodeError> {
+    let end = at
+        .checked_add(len)
+        .ok_or(EncodeError::BufferTooSmall { needed })?;
+    out.get_mut(at..end)
+        .ok_or(EncodeError::BufferTooSmall { needed })
 }
 
 /// Fails with `ReservedNonZero` unless `value == 0`.
-pub(crate) fn reserved_zero(value: u64, what: &'static str, offset: usize) -> Result<(), DecodeError> {
+pub(crate) fn reserved_zero(
+    value: u64,
+    what: &'static str,
+    offset: usize,
+) -> Result<(), DecodeError> {
     if value == 0 {
         Ok(())
     } else {
-        Err(DecodeError::new(DecodeErrorKind::ReservedNonZero, what, offset, 0, value))
+        Err(DecodeError::new(
+            DecodeErrorKind::ReservedNonZero,
+            what,
+            offset,
+            0,
+            value,
+        ))
     }
 }
 

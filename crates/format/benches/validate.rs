@@ -6,7 +6,9 @@
 
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
-use changuard_format::{Action, AlignedBytes, FieldType, SCHEMA_ID, StrOp, Trust, TrustedKey, validate};
+use changuard_format::{
+    Action, AlignedBytes, FieldType, SCHEMA_ID, StrOp, Trust, TrustedKey, validate,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -26,12 +28,26 @@ const PATTERNS: &[&str] = &[
 fn content(target: usize, key: &SigningKey) -> Vec<u8> {
     // ~490 bytes per instance (measured); regexes scale with size since
     // each distinct one adds a DFA of 1-600 KiB.
-    let patterns = &PATTERNS[..if target < (1 << 20) { 1 } else if target < (8 << 20) { 3 } else { PATTERNS.len() }];
+    let patterns = &PATTERNS[..if target < (1 << 20) {
+        1
+    } else if target < (8 << 20) {
+        3
+    } else {
+        PATTERNS.len()
+    }];
     let per = 490;
-    let n = target.saturating_sub(if patterns.len() == PATTERNS.len() { 1_700_000 } else { 0 }) / per;
+    let n = target.saturating_sub(if patterns.len() == PATTERNS.len() {
+        1_700_000
+    } else {
+        0
+    }) / per;
     let mut instances = Vec::with_capacity(n);
     for i in 0..n {
-        let t = if i % 3 == 0 { &PROCESS_CREATE } else { &NAMED_PIPE_CREATE };
+        let t = if i % 3 == 0 {
+            &PROCESS_CREATE
+        } else {
+            &NAMED_PIPE_CREATE
+        };
         let criteria = t
             .fields
             .iter()
@@ -52,14 +68,30 @@ fn content(target: usize, key: &SigningKey) -> Vec<u8> {
                     case_insensitive: k % 2 == 0,
                 },
                 (FieldType::Int, 0) => CriterionSpec::IntEquals(i as u64),
-                (FieldType::Int, 1) => CriterionSpec::IntRange { lo: 0x1000, hi: 0x4000 + i as u64 },
-                (FieldType::Int, 2) => CriterionSpec::IntMask { mask: 0x0012_019f, value: 0x0000_0003 },
+                (FieldType::Int, 1) => CriterionSpec::IntRange {
+                    lo: 0x1000,
+                    hi: 0x4000 + i as u64,
+                },
+                (FieldType::Int, 2) => CriterionSpec::IntMask {
+                    mask: 0x0012_019f,
+                    value: 0x0000_0003,
+                },
                 _ => CriterionSpec::Any,
             })
             .collect();
-        instances.push(InstanceSpec { id: i as u32 + 1, template: t.id, action: Action::Report, criteria });
+        instances.push(InstanceSpec {
+            id: i as u32 + 1,
+            template: t.id,
+            action: Action::Report,
+            criteria,
+        });
     }
-    let spec = ChannelSpec { channel: 291, version: 1, schema_id: SCHEMA_ID, instances };
+    let spec = ChannelSpec {
+        channel: 291,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances,
+    };
     build(&spec, key).expect("bench content builds")
 }
 

@@ -91,7 +91,9 @@ impl Eq for AlignedBytes {}
 
 impl core::fmt::Debug for AlignedBytes {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AlignedBytes").field("len", &self.len).finish()
+        f.debug_struct("AlignedBytes")
+            .field("len", &self.len)
+            .finish()
     }
 }
 

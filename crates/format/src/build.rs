@@ -16,9 +16,9 @@
 //! crate's Unicode simple case folding, compiled into the DFA.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::string::{String, ToString};
 use std::vec::Vec;
-use std::fmt;
 
 use crate::content::{Action, Criterion, StrOp};
 use crate::error::{Rejection, Rule};
@@ -223,16 +223,28 @@ impl SigningKey {
 }
 
 fn put(buf: &mut [u8], at: usize, src: &[u8]) -> Result<(), BuildError> {
-    let end = at.checked_add(src.len()).ok_or(BuildError::TooLarge { what: "offset" })?;
+    let end = at
+        .checked_add(src.len())
+        .ok_or(BuildError::TooLarge { what: "offset" })?;
     buf.get_mut(at..end)
         .ok_or(BuildError::TooLarge { what: "offset" })?
         .copy_from_slice(src);
     Ok(())
 }
 
-fn field_put(buf: &mut [u8], base: usize, f: core::ops::Range<usize>, src: &[u8]) -> Result<(), BuildError> {
+fn field_put(
+    buf: &mut [u8],
+    base: usize,
+    f: core::ops::Range<usize>,
+    src: &[u8],
+) -> Result<(), BuildError> {
     debug_assert_eq!(f.len(), src.len());
-    put(buf, base.checked_add(f.start).ok_or(BuildError::TooLarge { what: "offset" })?, src)
+    put(
+        buf,
+        base.checked_add(f.start)
+            .ok_or(BuildError::TooLarge { what: "offset" })?,
+        src,
+    )
 }
 
 fn to_u32(x: usize, what: &'static str) -> Result<u32, BuildError> {
@@ -259,7 +271,12 @@ fn compile_regex(pattern: &str, ci: bool) -> Result<Vec<u8>, (bool, String)> {
                 .dfa_size_limit(Some(limit))
                 .determinize_size_limit(Some(limit)),
         )
-        .syntax(syntax::Config::new().unicode(true).utf8(true).case_insensitive(ci))
+        .syntax(
+            syntax::Config::new()
+                .unicode(true)
+                .utf8(true)
+                .case_insensitive(ci),
+        )
         .thompson(thompson::Config::new().nfa_size_limit(Some(limit)))
         .build(pattern)
         .map_err(|e| (e.is_size_limit_exceeded(), e.to_string()))?;
@@ -313,11 +330,28 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
 
     for (ii, inst) in spec.instances.iter().enumerate() {
         let mut rec = [0u8; layout::INSTANCE_LEN];
-        let cc = u16::try_from(inst.criteria.len()).map_err(|_| BuildError::TooLarge { what: "criteria count" })?;
+        let cc = u16::try_from(inst.criteria.len()).map_err(|_| BuildError::TooLarge {
+            what: "criteria count",
+        })?;
         field_put(&mut rec, 0, layout::instance::ID, &inst.id.to_le_bytes())?;
-        field_put(&mut rec, 0, layout::instance::TEMPLATE, &inst.template.to_le_bytes())?;
-        field_put(&mut rec, 0, layout::instance::CRITERIA_COUNT, &cc.to_le_bytes())?;
-        field_put(&mut rec, 0, layout::instance::FIRST_CRITERION, &to_u32(n_criteria, "criteria count")?.to_le_bytes())?;
+        field_put(
+            &mut rec,
+            0,
+            layout::instance::TEMPLATE,
+            &inst.template.to_le_bytes(),
+        )?;
+        field_put(
+            &mut rec,
+            0,
+            layout::instance::CRITERIA_COUNT,
+            &cc.to_le_bytes(),
+        )?;
+        field_put(
+            &mut rec,
+            0,
+            layout::instance::FIRST_CRITERION,
+            &to_u32(n_criteria, "criteria count")?.to_le_bytes(),
+        )?;
         field_put(&mut rec, 0, layout::instance::ACTION, &[inst.action.code()])?;
         instances.extend_from_slice(&rec);
 
@@ -343,7 +377,10 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
                         StrOp::Contains => kind::CONTAINS,
                     };
                     let (stored, flags) = if *case_insensitive {
-                        (value.to_ascii_lowercase(), layout::CRITERION_FLAG_CASE_INSENSITIVE)
+                        (
+                            value.to_ascii_lowercase(),
+                            layout::CRITERION_FLAG_CASE_INSENSITIVE,
+                        )
                     } else {
                         (value.clone(), 0)
                     };
@@ -367,22 +404,24 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
                                 len: pattern.len(),
                             });
                         }
-                        let blob = compile_regex(pattern, *case_insensitive).map_err(|(too_large, message)| {
-                            if too_large {
-                                BuildError::RegexTooLarge {
-                                    instance: ii,
-                                    field: fi,
-                                    pattern: pattern.clone(),
+                        let blob = compile_regex(pattern, *case_insensitive).map_err(
+                            |(too_large, message)| {
+                                if too_large {
+                                    BuildError::RegexTooLarge {
+                                        instance: ii,
+                                        field: fi,
+                                        pattern: pattern.clone(),
+                                    }
+                                } else {
+                                    BuildError::Regex {
+                                        instance: ii,
+                                        field: fi,
+                                        pattern: pattern.clone(),
+                                        message,
+                                    }
                                 }
-                            } else {
-                                BuildError::Regex {
-                                    instance: ii,
-                                    field: fi,
-                                    pattern: pattern.clone(),
-                                    message,
-                                }
-                            }
-                        })?;
+                            },
+                        )?;
                         let p = strings.intern(pattern)?;
                         let i = to_u32(dfas.len(), "dfa count")?;
                         dfas.push((blob, p, *case_insensitive));
@@ -399,7 +438,9 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             field_put(&mut rec, 0, layout::criterion::A, &a.to_le_bytes())?;
             field_put(&mut rec, 0, layout::criterion::B, &b.to_le_bytes())?;
             criteria.extend_from_slice(&rec);
-            n_criteria = n_criteria.checked_add(1).ok_or(BuildError::TooLarge { what: "criteria count" })?;
+            n_criteria = n_criteria.checked_add(1).ok_or(BuildError::TooLarge {
+                what: "criteria count",
+            })?;
         }
     }
 
@@ -408,10 +449,21 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
     let mut blob: Vec<u8> = Vec::new();
     for (s, folded) in &strings.list {
         let mut e = [0u8; layout::STRING_ENTRY_LEN];
-        let len = u16::try_from(s.len()).map_err(|_| BuildError::TooLarge { what: "string length" })?;
-        field_put(&mut e, 0, layout::string_entry::OFFSET, &to_u32(blob.len(), "string blob")?.to_le_bytes())?;
+        let len = u16::try_from(s.len()).map_err(|_| BuildError::TooLarge {
+            what: "string length",
+        })?;
+        field_put(
+            &mut e,
+            0,
+            layout::string_entry::OFFSET,
+            &to_u32(blob.len(), "string blob")?.to_le_bytes(),
+        )?;
         field_put(&mut e, 0, layout::string_entry::LEN, &len.to_le_bytes())?;
-        let flags: u16 = if *folded { layout::STRING_FLAG_FOLDED } else { 0 };
+        let flags: u16 = if *folded {
+            layout::STRING_FLAG_FOLDED
+        } else {
+            0
+        };
         field_put(&mut e, 0, layout::string_entry::FLAGS, &flags.to_le_bytes())?;
         strings_sec.extend_from_slice(&e);
         blob.extend_from_slice(s.as_bytes());
@@ -421,20 +473,41 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
     // DFAS: index then 8-aligned blobs (offsets relative to the section start,
     // which is itself 8-aligned).
     let mut dfa_sec: Vec<u8> = Vec::new();
-    let mut cursor = dfas.len().checked_mul(layout::DFA_ENTRY_LEN).ok_or(BuildError::TooLarge { what: "dfa count" })?;
+    let mut cursor = dfas
+        .len()
+        .checked_mul(layout::DFA_ENTRY_LEN)
+        .ok_or(BuildError::TooLarge { what: "dfa count" })?;
     let mut placed = Vec::new();
     for (b, _, _) in &dfas {
-        cursor = cursor.checked_add(layout::DFA_ALIGN - 1).ok_or(BuildError::TooLarge { what: "dfa offset" })?
+        cursor = cursor
+            .checked_add(layout::DFA_ALIGN - 1)
+            .ok_or(BuildError::TooLarge { what: "dfa offset" })?
             & !(layout::DFA_ALIGN - 1);
         placed.push(cursor);
-        cursor = cursor.checked_add(b.len()).ok_or(BuildError::TooLarge { what: "dfa offset" })?;
+        cursor = cursor
+            .checked_add(b.len())
+            .ok_or(BuildError::TooLarge { what: "dfa offset" })?;
     }
     for ((b, p, ci), off) in dfas.iter().zip(&placed) {
         let mut e = [0u8; layout::DFA_ENTRY_LEN];
-        field_put(&mut e, 0, layout::dfa_entry::OFFSET, &to_u32(*off, "dfa offset")?.to_le_bytes())?;
-        field_put(&mut e, 0, layout::dfa_entry::LEN, &to_u32(b.len(), "dfa length")?.to_le_bytes())?;
+        field_put(
+            &mut e,
+            0,
+            layout::dfa_entry::OFFSET,
+            &to_u32(*off, "dfa offset")?.to_le_bytes(),
+        )?;
+        field_put(
+            &mut e,
+            0,
+            layout::dfa_entry::LEN,
+            &to_u32(b.len(), "dfa length")?.to_le_bytes(),
+        )?;
         field_put(&mut e, 0, layout::dfa_entry::PATTERN, &p.to_le_bytes())?;
-        let flags: u32 = if *ci { layout::DFA_FLAG_CASE_INSENSITIVE } else { 0 };
+        let flags: u32 = if *ci {
+            layout::DFA_FLAG_CASE_INSENSITIVE
+        } else {
+            0
+        };
         field_put(&mut e, 0, layout::dfa_entry::FLAGS, &flags.to_le_bytes())?;
         dfa_sec.extend_from_slice(&e);
     }
@@ -457,21 +530,56 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         align8(&mut out);
         let mut e = [0u8; layout::SECTION_ENTRY_LEN];
         field_put(&mut e, 0, layout::section::KIND, &k.code().to_le_bytes())?;
-        field_put(&mut e, 0, layout::section::OFFSET, &to_u32(out.len(), "section offset")?.to_le_bytes())?;
-        field_put(&mut e, 0, layout::section::LENGTH, &to_u32(bytes.len(), "section length")?.to_le_bytes())?;
-        field_put(&mut e, 0, layout::section::COUNT, &to_u32(count, "section count")?.to_le_bytes())?;
+        field_put(
+            &mut e,
+            0,
+            layout::section::OFFSET,
+            &to_u32(out.len(), "section offset")?.to_le_bytes(),
+        )?;
+        field_put(
+            &mut e,
+            0,
+            layout::section::LENGTH,
+            &to_u32(bytes.len(), "section length")?.to_le_bytes(),
+        )?;
+        field_put(
+            &mut e,
+            0,
+            layout::section::COUNT,
+            &to_u32(count, "section count")?.to_le_bytes(),
+        )?;
         table.extend_from_slice(&e);
         out.extend_from_slice(bytes);
     }
     put(&mut out, layout::HEADER_LEN, &table)?;
-    let file_len = out.len().checked_add(layout::TRAILER_LEN).ok_or(BuildError::TooLarge { what: "file length" })?;
+    let file_len = out
+        .len()
+        .checked_add(layout::TRAILER_LEN)
+        .ok_or(BuildError::TooLarge {
+            what: "file length",
+        })?;
     {
         use layout::header as h;
         field_put(&mut out, 0, h::MAGIC, &layout::MAGIC)?;
-        field_put(&mut out, 0, h::VERSION, &layout::FORMAT_VERSION.to_le_bytes())?;
-        field_put(&mut out, 0, h::HEADER_LEN, &(layout::HEADER_LEN as u16).to_le_bytes())?;
+        field_put(
+            &mut out,
+            0,
+            h::VERSION,
+            &layout::FORMAT_VERSION.to_le_bytes(),
+        )?;
+        field_put(
+            &mut out,
+            0,
+            h::HEADER_LEN,
+            &(layout::HEADER_LEN as u16).to_le_bytes(),
+        )?;
         field_put(&mut out, 0, h::CHANNEL, &spec.channel.to_le_bytes())?;
-        field_put(&mut out, 0, h::SECTION_COUNT, &(sections.len() as u32).to_le_bytes())?;
+        field_put(
+            &mut out,
+            0,
+            h::SECTION_COUNT,
+            &(sections.len() as u32).to_le_bytes(),
+        )?;
         field_put(&mut out, 0, h::CONTENT_VERSION, &spec.version.to_le_bytes())?;
         field_put(&mut out, 0, h::SCHEMA_ID, &spec.schema_id.to_le_bytes())?;
         field_put(&mut out, 0, h::FILE_LEN, &(file_len as u64).to_le_bytes())?;
@@ -481,7 +589,6 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
     Ok(out)
 }
 
-
 /// (Re)compute the trailer of `bytes` in place: the last 72 bytes become
 /// `key`'s id and the Ed25519 signature over everything before them. Nothing
 /// else changes (the header's file length is not touched: see [`resign`]).
@@ -489,8 +596,13 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
 /// # Errors
 /// [`BuildError::TooShort`] if `bytes` is shorter than a trailer.
 pub fn sign(bytes: &mut [u8], key: &SigningKey) -> Result<(), BuildError> {
-    let body_end = bytes.len().checked_sub(layout::TRAILER_LEN).ok_or(BuildError::TooShort)?;
-    let (body, trailer) = bytes.split_at_mut_checked(body_end).ok_or(BuildError::TooShort)?;
+    let body_end = bytes
+        .len()
+        .checked_sub(layout::TRAILER_LEN)
+        .ok_or(BuildError::TooShort)?;
+    let (body, trailer) = bytes
+        .split_at_mut_checked(body_end)
+        .ok_or(BuildError::TooShort)?;
     let sig = key.sign_bytes(body);
     field_put(trailer, 0, layout::trailer::KEY_ID, &key.key_id().0)?;
     field_put(trailer, 0, layout::trailer::SIGNATURE, &sig)?;
@@ -545,7 +657,10 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
                 Criterion::IntRange { lo, hi } => CriterionSpec::IntRange { lo, hi },
                 Criterion::IntMask { mask, value } => CriterionSpec::IntMask { mask, value },
                 Criterion::Regex { dfa } => CriterionSpec::Regex {
-                    pattern: chan.dfa_pattern(dfa).ok_or_else(|| internal(i))?.to_string(),
+                    pattern: chan
+                        .dfa_pattern(dfa)
+                        .ok_or_else(|| internal(i))?
+                        .to_string(),
                     case_insensitive: chan.dfa_case_insensitive(dfa).ok_or_else(|| internal(i))?,
                 },
             });
@@ -572,7 +687,9 @@ pub mod raw {
     use crate::layout::{self, SectionKind};
     use crate::wire;
 
-    pub use crate::layout::{criterion, dfa_entry, header, instance, section, string_entry, trailer};
+    pub use crate::layout::{
+        criterion, dfa_entry, header, instance, section, string_entry, trailer,
+    };
 
     /// Offset of the section table entry for `kind`.
     pub fn section_entry(bytes: &[u8], kind: SectionKind) -> Option<usize> {

@@ -94,7 +94,11 @@ fn string_at(file: &[u8], strings: Span, index: u32) -> Option<&str> {
     let e = wire::record(strings.off, index as usize, layout::STRING_ENTRY_LEN)?;
     let off = wire::u32_at(file, e, layout::string_entry::OFFSET, "string offset").ok()?;
     let len = wire::u16_at(file, e, layout::string_entry::LEN, "string length").ok()?;
-    let blob = wire::record(strings.off, strings.count as usize, layout::STRING_ENTRY_LEN)?;
+    let blob = wire::record(
+        strings.off,
+        strings.count as usize,
+        layout::STRING_ENTRY_LEN,
+    )?;
     let start = blob.checked_add(off as usize)?;
     let s = wire::slice(file, start, len.into(), "string").ok()?;
     core::str::from_utf8(s).ok()
@@ -372,9 +376,8 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
 
     // 3. Trust: the key must be known and the signature must verify.
     let body_end = ck(len.checked_sub(layout::TRAILER_LEN), 0)?;
-    let key_id = KeyId(
-        wire::bytes_at(b, body_end, layout::trailer::KEY_ID, "key id").map_err(internal)?,
-    );
+    let key_id =
+        KeyId(wire::bytes_at(b, body_end, layout::trailer::KEY_ID, "key id").map_err(internal)?);
     let Some(key) = trust.key(key_id) else {
         return Err(rej(Rule::UnknownKey, body_end));
     };
@@ -389,7 +392,10 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     if !verified && !cfg!(fuzzing) {
         return Err(rej(
             Rule::BadSignature,
-            ck(body_end.checked_add(layout::trailer::SIGNATURE.start), body_end)?,
+            ck(
+                body_end.checked_add(layout::trailer::SIGNATURE.start),
+                body_end,
+            )?,
         ));
     }
 
@@ -456,23 +462,35 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
     let count_at = layout::header::SECTION_COUNT.start;
     let n = wire::u32_at(b, 0, layout::header::SECTION_COUNT, "section count").map_err(internal)?;
     if n > layout::MAX_SECTIONS {
-        return Err(rej(Rule::CountTooLarge, count_at).values(layout::MAX_SECTIONS.into(), n.into()));
+        return Err(
+            rej(Rule::CountTooLarge, count_at).values(layout::MAX_SECTIONS.into(), n.into())
+        );
     }
-    let table_end = ck(wire::record(layout::HEADER_LEN, n as usize, layout::SECTION_ENTRY_LEN), count_at)?;
+    let table_end = ck(
+        wire::record(layout::HEADER_LEN, n as usize, layout::SECTION_ENTRY_LEN),
+        count_at,
+    )?;
     if table_end > body_end {
-        return Err(rej(Rule::SectionOutOfRange, count_at).values(body_end as u64, table_end as u64));
+        return Err(
+            rej(Rule::SectionOutOfRange, count_at).values(body_end as u64, table_end as u64)
+        );
     }
     let mut spans: [Option<Span>; 4] = [None; 4];
     // End of the last thing laid out (the table, then each section in turn).
     let mut cursor = table_end;
     for k in 0..n as usize {
-        let e = ck(wire::record(layout::HEADER_LEN, k, layout::SECTION_ENTRY_LEN), count_at)?;
+        let e = ck(
+            wire::record(layout::HEADER_LEN, k, layout::SECTION_ENTRY_LEN),
+            count_at,
+        )?;
         let at = |r: core::ops::Range<usize>| e.saturating_add(r.start);
         let code = wire::u16_at(b, e, f::KIND, "section kind").map_err(internal)?;
         let Some(kind) = SectionKind::from_code(code) else {
             return Err(rej(Rule::BadSectionTable, at(f::KIND)).values(0, code.into()));
         };
-        let slot = spans.get_mut(kind.slot()).ok_or_else(|| rej(Rule::Internal, e))?;
+        let slot = spans
+            .get_mut(kind.slot())
+            .ok_or_else(|| rej(Rule::Internal, e))?;
         if slot.is_some() {
             return Err(rej(Rule::BadSectionTable, at(f::KIND)).values(0, code.into()));
         }
@@ -487,20 +505,27 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
             return Err(rej(Rule::SectionMisaligned, at(f::OFFSET)).values(0, off as u64));
         }
         if off < table_end || off > body_end {
-            return Err(rej(Rule::SectionOutOfRange, at(f::OFFSET)).values(body_end as u64, off as u64));
+            return Err(
+                rej(Rule::SectionOutOfRange, at(f::OFFSET)).values(body_end as u64, off as u64)
+            );
         }
         let end = ck(off.checked_add(slen), e)?;
         if end > body_end {
-            return Err(rej(Rule::SectionOutOfRange, at(f::LENGTH)).values(body_end as u64, end as u64));
+            return Err(
+                rej(Rule::SectionOutOfRange, at(f::LENGTH)).values(body_end as u64, end as u64)
+            );
         }
         if off < cursor {
             return Err(rej(Rule::SectionOverlap, at(f::OFFSET)).values(cursor as u64, off as u64));
         }
         let expected = ck(wire::align_up(cursor, layout::SECTION_ALIGN), e)?;
         if off != expected {
-            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64));
+            return Err(
+                rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64)
+            );
         }
-        let pad = wire::slice(b, cursor, off.saturating_sub(cursor), "padding").map_err(internal)?;
+        let pad =
+            wire::slice(b, cursor, off.saturating_sub(cursor), "padding").map_err(internal)?;
         if let Some(p) = wire::first_nonzero(pad, cursor) {
             return Err(rej(Rule::UnaccountedBytes, p));
         }
@@ -511,7 +536,9 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
         let (size, exact) = section_record(kind);
         let need = ck((count as usize).checked_mul(size), e)?;
         if (exact && slen != need) || slen < need {
-            return Err(rej(Rule::SectionLengthMismatch, at(f::LENGTH)).values(need as u64, slen as u64));
+            return Err(
+                rej(Rule::SectionLengthMismatch, at(f::LENGTH)).values(need as u64, slen as u64)
+            );
         }
         *slot = Some(Span {
             off,
@@ -525,9 +552,8 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
     }
     let mut out = [Span::default(); 4];
     for (kind, (dst, src)) in SectionKind::ALL.iter().zip(out.iter_mut().zip(spans)) {
-        *dst = src.ok_or_else(|| {
-            rej(Rule::BadSectionTable, count_at).values(kind.code().into(), 0)
-        })?;
+        *dst =
+            src.ok_or_else(|| rej(Rule::BadSectionTable, count_at).values(kind.code().into(), 0))?;
     }
     Ok(out)
 }
@@ -537,12 +563,17 @@ fn check_instances(b: &[u8], l: &Layout) -> R<()> {
     let mut next_criterion: u32 = 0;
     let mut prev_id: Option<u32> = None;
     for i in 0..l.instances.count {
-        let base = ck(wire::record(l.instances.off, i as usize, layout::INSTANCE_LEN), l.instances.off)?;
+        let base = ck(
+            wire::record(l.instances.off, i as usize, layout::INSTANCE_LEN),
+            l.instances.off,
+        )?;
         let at = |r: core::ops::Range<usize>| base.saturating_add(r.start);
         let t = wire::u16_at(b, base, f::TEMPLATE, "template").map_err(internal)?;
         let here = |r: Rejection| r.at_instance(Some(t), i);
         let Some(tt) = crate::schema::template_type(t) else {
-            return Err(here(rej(Rule::UnknownTemplate, at(f::TEMPLATE)).values(0, t.into())));
+            return Err(here(
+                rej(Rule::UnknownTemplate, at(f::TEMPLATE)).values(0, t.into()),
+            ));
         };
         let cc = wire::u16_at(b, base, f::CRITERIA_COUNT, "criteria count").map_err(internal)?;
         if usize::from(cc) != tt.input_count() {
@@ -551,7 +582,8 @@ fn check_instances(b: &[u8], l: &Layout) -> R<()> {
                     .values(tt.input_count() as u64, cc.into()),
             ));
         }
-        let first = wire::u32_at(b, base, f::FIRST_CRITERION, "first criterion").map_err(internal)?;
+        let first =
+            wire::u32_at(b, base, f::FIRST_CRITERION, "first criterion").map_err(internal)?;
         if first != next_criterion {
             return Err(here(
                 rej(Rule::CriteriaOutOfRange, at(f::FIRST_CRITERION))
@@ -568,12 +600,16 @@ fn check_instances(b: &[u8], l: &Layout) -> R<()> {
         let id = wire::u32_at(b, base, f::ID, "instance id").map_err(internal)?;
         if let Some(p) = prev_id {
             if id <= p {
-                return Err(here(rej(Rule::InstanceIdOrder, at(f::ID)).values(p.into(), id.into())));
+                return Err(here(
+                    rej(Rule::InstanceIdOrder, at(f::ID)).values(p.into(), id.into()),
+                ));
             }
         }
         let action = wire::u8_at(b, base, f::ACTION, "action").map_err(internal)?;
         if Action::from_code(action).is_none() {
-            return Err(here(rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into())));
+            return Err(here(
+                rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into()),
+            ));
         }
         let reserved = wire::field(b, base, f::RESERVED, "instance reserved").map_err(internal)?;
         if let Some(p) = wire::first_nonzero(reserved, at(f::RESERVED)) {
@@ -581,16 +617,25 @@ fn check_instances(b: &[u8], l: &Layout) -> R<()> {
         }
         for (k, field) in tt.fields.iter().enumerate() {
             let idx = ck((first as usize).checked_add(k), base)?;
-            let c = ck(wire::record(l.criteria.off, idx, layout::CRITERION_LEN), base)?;
+            let c = ck(
+                wire::record(l.criteria.off, idx, layout::CRITERION_LEN),
+                base,
+            )?;
             check_criterion(b, l, c, field.ty).map_err(|r| here(r).at_field(k as u16))?;
         }
         prev_id = Some(id);
         next_criterion = end;
     }
     if next_criterion != l.criteria.count {
-        let at = wire::record(l.criteria.off, next_criterion as usize, layout::CRITERION_LEN)
-            .unwrap_or(l.criteria.off);
-        return Err(rej(Rule::UnaccountedBytes, at).values(l.criteria.count.into(), next_criterion.into()));
+        let at = wire::record(
+            l.criteria.off,
+            next_criterion as usize,
+            layout::CRITERION_LEN,
+        )
+        .unwrap_or(l.criteria.off);
+        return Err(
+            rej(Rule::UnaccountedBytes, at).values(l.criteria.count.into(), next_criterion.into())
+        );
     }
     Ok(())
 }
@@ -618,12 +663,20 @@ fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
     };
     if let Some(want) = want {
         if want != ty {
-            return Err(rej(Rule::CriterionTypeMismatch, at(f::KIND)).values(ty.code().into(), k.into()));
+            return Err(
+                rej(Rule::CriterionTypeMismatch, at(f::KIND)).values(ty.code().into(), k.into())
+            );
         }
     }
-    let allowed_flags = if may_fold { layout::CRITERION_FLAG_CASE_INSENSITIVE } else { 0 };
+    let allowed_flags = if may_fold {
+        layout::CRITERION_FLAG_CASE_INSENSITIVE
+    } else {
+        0
+    };
     if flags & !allowed_flags != 0 {
-        return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed_flags.into(), flags.into()));
+        return Err(
+            rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed_flags.into(), flags.into())
+        );
     }
     if reserved != 0 {
         return Err(rej(Rule::ReservedNonZero, at(f::RESERVED)).values(0, reserved.into()));
@@ -638,9 +691,7 @@ fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
         return Err(rej(Rule::ReservedNonZero, at(f::B)).values(0, bb));
     }
     match k {
-        kind::INT_RANGE if a > bb => {
-            Err(rej(Rule::BadIntOperands, at(f::B)).values(a, bb))
-        }
+        kind::INT_RANGE if a > bb => Err(rej(Rule::BadIntOperands, at(f::B)).values(a, bb)),
         kind::INT_MASK if bb & !a != 0 => {
             Err(rej(Rule::BadIntOperands, at(f::B)).values(bb & a, bb))
         }
@@ -654,7 +705,10 @@ fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
             }
             if flags & layout::CRITERION_FLAG_CASE_INSENSITIVE != 0 {
                 // The string pass proves the FOLDED flag true; here we need it set.
-                let e = ck(wire::record(l.strings.off, index as usize, layout::STRING_ENTRY_LEN), c)?;
+                let e = ck(
+                    wire::record(l.strings.off, index as usize, layout::STRING_ENTRY_LEN),
+                    c,
+                )?;
                 let sflags = wire::u16_at(b, e, layout::string_entry::FLAGS, "string flags")
                     .map_err(internal)?;
                 if sflags & layout::STRING_FLAG_FOLDED == 0 {
@@ -669,7 +723,10 @@ fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
 
 fn check_strings(b: &[u8], s: Span) -> R<()> {
     use layout::string_entry as f;
-    let blob = ck(wire::record(s.off, s.count as usize, layout::STRING_ENTRY_LEN), s.off)?;
+    let blob = ck(
+        wire::record(s.off, s.count as usize, layout::STRING_ENTRY_LEN),
+        s.off,
+    )?;
     let blob_len = ck(s.len.checked_sub(blob.saturating_sub(s.off)), s.off)?;
     let mut running: usize = 0;
     for i in 0..s.count as usize {
@@ -679,14 +736,19 @@ fn check_strings(b: &[u8], s: Span) -> R<()> {
         let len = usize::from(wire::u16_at(b, e, f::LEN, "string length").map_err(internal)?);
         let flags = wire::u16_at(b, e, f::FLAGS, "string flags").map_err(internal)?;
         if off != running {
-            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(running as u64, off as u64));
+            return Err(
+                rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(running as u64, off as u64)
+            );
         }
         if len > limits::MAX_STRING_LEN as usize {
-            return Err(rej(Rule::StringTooLong, at(f::LEN)).values(limits::MAX_STRING_LEN.into(), len as u64));
+            return Err(rej(Rule::StringTooLong, at(f::LEN))
+                .values(limits::MAX_STRING_LEN.into(), len as u64));
         }
         let end = ck(off.checked_add(len), e)?;
         if end > blob_len {
-            return Err(rej(Rule::SectionOutOfRange, at(f::LEN)).values(blob_len as u64, end as u64));
+            return Err(
+                rej(Rule::SectionOutOfRange, at(f::LEN)).values(blob_len as u64, end as u64)
+            );
         }
         if flags & !layout::STRING_FLAG_FOLDED != 0 {
             return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(0, flags.into()));
@@ -694,7 +756,10 @@ fn check_strings(b: &[u8], s: Span) -> R<()> {
         let start = ck(blob.checked_add(off), e)?;
         let bytes = wire::slice(b, start, len, "string").map_err(internal)?;
         if let Err(u) = core::str::from_utf8(bytes) {
-            return Err(rej(Rule::StringNotUtf8, start.saturating_add(u.valid_up_to())));
+            return Err(rej(
+                Rule::StringNotUtf8,
+                start.saturating_add(u.valid_up_to()),
+            ));
         }
         if flags & layout::STRING_FLAG_FOLDED != 0 {
             if let Some(p) = bytes.iter().position(u8::is_ascii_uppercase) {
@@ -728,10 +793,14 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         }
         let expected = ck(wire::align_up(running, layout::DFA_ALIGN), e)?;
         if off != expected {
-            return Err(rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64));
+            return Err(
+                rej(Rule::UnaccountedBytes, at(f::OFFSET)).values(expected as u64, off as u64)
+            );
         }
         if len > limits::MAX_DFA_LEN as usize {
-            return Err(rej(Rule::DfaTooLarge, at(f::LEN)).values(limits::MAX_DFA_LEN.into(), len as u64));
+            return Err(
+                rej(Rule::DfaTooLarge, at(f::LEN)).values(limits::MAX_DFA_LEN.into(), len as u64)
+            );
         }
         total = total.saturating_add(len);
         if total > limits::MAX_TOTAL_DFA_LEN as usize {
@@ -750,7 +819,8 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
             return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(0, flags.into()));
         }
         let pad_at = ck(d.off.checked_add(running), e)?;
-        let pad = wire::slice(b, pad_at, off.saturating_sub(running), "dfa padding").map_err(internal)?;
+        let pad =
+            wire::slice(b, pad_at, off.saturating_sub(running), "dfa padding").map_err(internal)?;
         if let Some(p) = wire::first_nonzero(pad, pad_at) {
             return Err(rej(Rule::UnaccountedBytes, p));
         }

@@ -18,10 +18,7 @@ pub(crate) struct WireError {
 
 /// `base + field.start .. base + field.end`, checked.
 fn span(base: usize, field: Range<usize>, what: &'static str) -> Result<Range<usize>, WireError> {
-    let err = WireError {
-        what,
-        offset: base,
-    };
+    let err = WireError { what, offset: base };
     let start = base.checked_add(field.start).ok_or(err)?;
     let end = base.checked_add(field.end).ok_or(err)?;
     Ok(start..end)
@@ -64,22 +61,42 @@ fn array<const N: usize>(
 }
 
 /// A `u8` field.
-pub(crate) fn u8_at(bytes: &[u8], base: usize, f: Range<usize>, what: &'static str) -> Result<u8, WireError> {
+pub(crate) fn u8_at(
+    bytes: &[u8],
+    base: usize,
+    f: Range<usize>,
+    what: &'static str,
+) -> Result<u8, WireError> {
     array(bytes, base, f, what).map(u8::from_le_bytes)
 }
 
 /// A little-endian `u16` field.
-pub(crate) fn u16_at(bytes: &[u8], base: usize, f: Range<usize>, what: &'static str) -> Result<u16, WireError> {
+pub(crate) fn u16_at(
+    bytes: &[u8],
+    base: usize,
+    f: Range<usize>,
+    what: &'static str,
+) -> Result<u16, WireError> {
     array(bytes, base, f, what).map(u16::from_le_bytes)
 }
 
 /// A little-endian `u32` field.
-pub(crate) fn u32_at(bytes: &[u8], base: usize, f: Range<usize>, what: &'static str) -> Result<u32, WireError> {
+pub(crate) fn u32_at(
+    bytes: &[u8],
+    base: usize,
+    f: Range<usize>,
+    what: &'static str,
+) -> Result<u32, WireError> {
     array(bytes, base, f, what).map(u32::from_le_bytes)
 }
 
 /// A little-endian `u64` field.
-pub(crate) fn u64_at(bytes: &[u8], base: usize, f: Range<usize>, what: &'static str) -> Result<u64, WireError> {
+pub(crate) fn u64_at(
+    bytes: &[u8],
+    base: usize,
+    f: Range<usize>,
+    what: &'static str,
+) -> Result<u64, WireError> {
     array(bytes, base, f, what).map(u64::from_le_bytes)
 }
 
@@ -122,7 +139,10 @@ mod tests {
         assert_eq!(u32_at(&b, 5, 0..4, "x"), Ok(0x0908_0706));
         assert_eq!(
             u32_at(&b, 6, 0..4, "y"),
-            Err(WireError { what: "y", offset: 6 })
+            Err(WireError {
+                what: "y",
+                offset: 6
+            })
         );
         assert!(u64_at(&b, usize::MAX, 0..8, "z").is_err());
         assert!(slice(&b, usize::MAX, 2, "z").is_err());

@@ -18,26 +18,49 @@ fn inst(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     InstanceSpec {
         id,
         template: t.id,
-        action: if salt % 2 == 0 { Action::Report } else { Action::BlockCandidate },
+        action: if salt % 2 == 0 {
+            Action::Report
+        } else {
+            Action::BlockCandidate
+        },
         criteria: t
             .fields
             .iter()
             .enumerate()
             .map(|(k, f)| match (f.ty, (k + salt) % 5) {
                 (_, 0) => CriterionSpec::Any,
-                (FieldType::Str, 1) => CriterionSpec::Str { op: StrOp::Contains, value: format!("pipe\\x{salt}"), case_insensitive: true },
-                (FieldType::Str, 2) => CriterionSpec::Regex { pattern: "lsass\\.(dmp|exe)".into(), case_insensitive: true },
-                (FieldType::Str, _) => CriterionSpec::Str { op: StrOp::Suffix, value: "É.exe".into(), case_insensitive: false },
+                (FieldType::Str, 1) => CriterionSpec::Str {
+                    op: StrOp::Contains,
+                    value: format!("pipe\\x{salt}"),
+                    case_insensitive: true,
+                },
+                (FieldType::Str, 2) => CriterionSpec::Regex {
+                    pattern: "lsass\\.(dmp|exe)".into(),
+                    case_insensitive: true,
+                },
+                (FieldType::Str, _) => CriterionSpec::Str {
+                    op: StrOp::Suffix,
+                    value: "É.exe".into(),
+                    case_insensitive: false,
+                },
                 (FieldType::Int, 1) => CriterionSpec::IntEquals(salt as u64),
                 (FieldType::Int, 2) => CriterionSpec::IntRange { lo: 2, hi: 9 },
-                (FieldType::Int, _) => CriterionSpec::IntMask { mask: 0xf0, value: 0x30 },
+                (FieldType::Int, _) => CriterionSpec::IntMask {
+                    mask: 0xf0,
+                    value: 0x30,
+                },
             })
             .collect(),
     }
 }
 
 fn seeds() -> Vec<(&'static str, ChannelSpec)> {
-    let spec = |instances| ChannelSpec { channel: FUZZ_CHANNEL, version: 1, schema_id: SCHEMA_ID, instances };
+    let spec = |instances| ChannelSpec {
+        channel: FUZZ_CHANNEL,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances,
+    };
     vec![
         ("empty", spec(vec![])),
         ("one-process", spec(vec![inst(1, &PROCESS_CREATE, 0)])),
@@ -64,12 +87,22 @@ fn fuzz_seeds_are_current() {
     }
     for (name, spec) in seeds() {
         let bytes = build(&spec, &key).unwrap();
-        validate(&AlignedBytes::from_slice(&bytes)[..], &Trust::new(&keys), FUZZ_CHANNEL).unwrap();
+        validate(
+            &AlignedBytes::from_slice(&bytes)[..],
+            &Trust::new(&keys),
+            FUZZ_CHANNEL,
+        )
+        .unwrap();
         let path = dir.join(format!("{name}.chan"));
         if write {
             std::fs::write(&path, &bytes).unwrap();
         } else if let Ok(committed) = std::fs::read(&path) {
-            assert_eq!(committed, bytes, "{} is stale: rerun with CHANGUARD_WRITE_SEEDS=1", path.display());
+            assert_eq!(
+                committed,
+                bytes,
+                "{} is stale: rerun with CHANGUARD_WRITE_SEEDS=1",
+                path.display()
+            );
         }
     }
 }

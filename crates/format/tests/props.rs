@@ -11,7 +11,9 @@ use changuard_format::build::{
 };
 use changuard_format::layout::{self, SectionKind};
 use changuard_format::schema::TEMPLATE_TYPES;
-use changuard_format::{Action, AlignedBytes, FieldType, Rejection, SCHEMA_ID, StrOp, Trust, ValidChannel, validate};
+use changuard_format::{
+    Action, AlignedBytes, FieldType, Rejection, SCHEMA_ID, StrOp, Trust, ValidChannel, validate,
+};
 use common::*;
 use proptest::prelude::*;
 
@@ -42,7 +44,11 @@ fn criterion(ty: FieldType) -> BoxedStrategy<CriterionSpec> {
                     op,
                     // The writer folds case-insensitive needles; specs that
                     // round-trip are already folded.
-                    value: if ci { value.to_ascii_lowercase() } else { value },
+                    value: if ci {
+                        value.to_ascii_lowercase()
+                    } else {
+                        value
+                    },
                     case_insensitive: ci,
                 }
             }),
@@ -69,23 +75,30 @@ fn criterion(ty: FieldType) -> BoxedStrategy<CriterionSpec> {
 }
 
 fn instance() -> impl Strategy<Value = (u32, InstanceSpec)> {
-    (0..TEMPLATE_TYPES.len(), 1u32..1000, prop_oneof![
-        Just(Action::Report),
-        Just(Action::BlockCandidate),
-        Just(Action::TestCrash)
-    ])
-    .prop_flat_map(|(t, delta, action)| {
-        let tt = &TEMPLATE_TYPES[t];
-        let crits: Vec<_> = tt.fields.iter().map(|f| criterion(f.ty)).collect();
-        crits.prop_map(move |criteria| {
-            (delta, InstanceSpec {
-                id: 0,
-                template: tt.id,
-                action,
-                criteria,
+    (
+        0..TEMPLATE_TYPES.len(),
+        1u32..1000,
+        prop_oneof![
+            Just(Action::Report),
+            Just(Action::BlockCandidate),
+            Just(Action::TestCrash)
+        ],
+    )
+        .prop_flat_map(|(t, delta, action)| {
+            let tt = &TEMPLATE_TYPES[t];
+            let crits: Vec<_> = tt.fields.iter().map(|f| criterion(f.ty)).collect();
+            crits.prop_map(move |criteria| {
+                (
+                    delta,
+                    InstanceSpec {
+                        id: 0,
+                        template: tt.id,
+                        action,
+                        criteria,
+                    },
+                )
             })
         })
-    })
 }
 
 fn spec() -> impl Strategy<Value = ChannelSpec> {
@@ -129,7 +142,10 @@ fn base() -> &'static Vec<u8> {
 /// (offset, width) of every count/offset/length field in `b`: editing any of
 /// them to another value must be rejected even when re-signed.
 fn structural_fields(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut f = vec![(layout::header::SECTION_COUNT.start, 4), (layout::header::FILE_LEN.start, 8)];
+    let mut f = vec![
+        (layout::header::SECTION_COUNT.start, 4),
+        (layout::header::FILE_LEN.start, 8),
+    ];
     for k in SectionKind::ALL {
         let e = raw::section_entry(b, k).unwrap();
         f.push((e + layout::section::OFFSET.start, 4));

@@ -19,7 +19,12 @@ fn built_content_validates_and_decodes_to_its_spec() {
     let mut want = spec();
     for i in &mut want.instances {
         for c in &mut i.criteria {
-            if let CriterionSpec::Str { value, case_insensitive: true, .. } = c {
+            if let CriterionSpec::Str {
+                value,
+                case_insensitive: true,
+                ..
+            } = c
+            {
                 *value = value.to_ascii_lowercase();
             }
         }
@@ -53,7 +58,9 @@ fn replay_291_21_criteria_rejected() {
         assert_eq!(r.offset, at as u64);
         assert_eq!(
             r.to_string(),
-            format!("criteria-count-mismatch at offset {at:#x}: template NamedPipeCreate instance 1: 21 criteria, sensor supplies 20")
+            format!(
+                "criteria-count-mismatch at offset {at:#x}: template NamedPipeCreate instance 1: 21 criteria, sensor supplies 20"
+            )
         );
     }
 }

@@ -108,7 +108,11 @@ fn trust() {
 
     // Signed by another key whose id is not trusted.
     let mut b = built();
-    sign(&mut b, &changuard_format::build::SigningKey::from_seed([9; 32])).unwrap();
+    sign(
+        &mut b,
+        &changuard_format::build::SigningKey::from_seed([9; 32]),
+    )
+    .unwrap();
     expect_raw(&b, Rule::UnknownKey, t);
 }
 
@@ -381,5 +385,8 @@ fn wrong_expected_channel() {
     let buf = AlignedBytes::from_slice(&built());
     let keys = trusted();
     let r = validate(&buf[..], &Trust::new(&keys), 292).expect_err("wrong channel");
-    assert_eq!((r.rule, r.offset, r.expected, r.found), (Rule::WrongChannel, 16, 292, 291));
+    assert_eq!(
+        (r.rule, r.offset, r.expected, r.found),
+        (Rule::WrongChannel, 16, 292, 291)
+    );
 }

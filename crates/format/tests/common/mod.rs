@@ -35,7 +35,10 @@ pub fn criterion_for(ty: FieldType, k: usize) -> CriterionSpec {
         },
         (FieldType::Int, 1) => CriterionSpec::IntEquals(4),
         (FieldType::Int, 2) => CriterionSpec::IntRange { lo: 1, hi: 100 },
-        (FieldType::Int, _) => CriterionSpec::IntMask { mask: 0xff, value: 0x12 },
+        (FieldType::Int, _) => CriterionSpec::IntMask {
+            mask: 0xff,
+            value: 0x12,
+        },
     }
 }
 
