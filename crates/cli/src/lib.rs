@@ -6,4 +6,5 @@ pub mod content_cmd;
 pub mod driver_cmd;
 pub mod keys;
 pub mod replay_cmd;
+pub mod simulate_cmd;
 pub mod spec;

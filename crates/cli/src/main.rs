@@ -4,7 +4,7 @@
 //! invariant violated (the answer is "no"), 2 usage or I/O error (no answer).
 //! No input makes it panic; a panic (exit 101) is a bug.
 
-use changuard_cli::{content_cmd, driver_cmd, replay_cmd};
+use changuard_cli::{content_cmd, driver_cmd, replay_cmd, simulate_cmd};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -31,6 +31,8 @@ enum Command {
     Inspect(content_cmd::InspectArgs),
     /// Run recorded sensor events (JSON lines) through the driver's interpreter.
     Replay(replay_cmd::ReplayArgs),
+    /// Boot-simulate the crash-safe loader: scenarios, exhaustive crash points, random campaigns.
+    Simulate(simulate_cmd::SimulateArgs),
     /// Talk to the loaded driver (Windows only).
     Driver(driver_cmd::DriverArgs),
 }
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => content_cmd::validate(&a),
         Command::Inspect(a) => content_cmd::inspect(&a),
         Command::Replay(a) => replay_cmd::run(&a),
+        Command::Simulate(a) => simulate_cmd::run(&a),
         Command::Driver(a) => driver_cmd::run(a),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))

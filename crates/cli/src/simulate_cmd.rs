@@ -56,7 +56,10 @@ pub struct SimulateArgs {
 }
 
 fn parse_mutation(s: &str) -> Option<Mutation> {
-    Mutation::ALL.iter().copied().find(|m| kebab(&format!("{m:?}")) == s)
+    Mutation::ALL
+        .iter()
+        .copied()
+        .find(|m| kebab(&format!("{m:?}")) == s)
 }
 
 fn kebab(s: &str) -> String {
@@ -93,8 +96,10 @@ fn bar(len: u64, json: bool, what: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template(&format!("{what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} ({{eta}})"))
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&format!(
+            "{what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} ({{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
 }
@@ -118,7 +123,10 @@ fn final_json(chs: &[ChannelView]) -> Value {
 }
 
 fn print_final(chs: &[ChannelView]) {
-    println!("  {:<8} {:<10} {:>8} {:>8} {:>6}  quarantined", "channel", "source", "active", "lkg", "floor");
+    println!(
+        "  {:<8} {:<10} {:>8} {:>8} {:>6}  quarantined",
+        "channel", "source", "active", "lkg", "floor"
+    );
     for c in chs {
         println!(
             "  {:<8} {:<10} {:>8} {:>8} {:>6}  {:?}",
@@ -133,7 +141,16 @@ fn print_final(chs: &[ChannelView]) {
 }
 
 fn crashes_in(reports: &[&BootReport]) -> u64 {
-    reports.iter().map(|r| if let BootEnd::Crashed(v) = &r.end { v.len() as u64 } else { 0 }).sum()
+    reports
+        .iter()
+        .map(|r| {
+            if let BootEnd::Crashed(v) = &r.end {
+                v.len() as u64
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 /// Run `changuard simulate`. Returns the process exit code.
@@ -170,7 +187,12 @@ pub fn run(args: &SimulateArgs) -> i32 {
     2
 }
 
-fn run_scenario(args: &SimulateArgs, s: &scenario::Scenario, mutation: Option<Mutation>, started: Instant) -> i32 {
+fn run_scenario(
+    args: &SimulateArgs,
+    s: &scenario::Scenario,
+    mutation: Option<Mutation>,
+    started: Instant,
+) -> i32 {
     let boots: Vec<(String, BootReport)> = match &args.crash_trace {
         Some(t) => match parse_trace(t) {
             Some(tr) => scenario::replay(s, mutation, &tr),
@@ -179,12 +201,21 @@ fn run_scenario(args: &SimulateArgs, s: &scenario::Scenario, mutation: Option<Mu
                 return 2;
             }
         },
-        None => scenario::run(s, mutation).boots.into_iter().map(|(_, l, r)| (l, r)).collect(),
+        None => scenario::run(s, mutation)
+            .boots
+            .into_iter()
+            .map(|(_, l, r)| (l, r))
+            .collect(),
     };
     let reports: Vec<&BootReport> = boots.iter().map(|(_, r)| r).collect();
     let mut violations: Vec<String> = reports.iter().flat_map(|r| r.violations.clone()).collect();
     let crashes = crashes_in(&reports);
-    let final_channels = reports.iter().rev().find(|r| !r.channels.is_empty()).map(|r| r.channels.clone()).unwrap_or_default();
+    let final_channels = reports
+        .iter()
+        .rev()
+        .find(|r| !r.channels.is_empty())
+        .map(|r| r.channels.clone())
+        .unwrap_or_default();
     let fleet = (s.name == "july-19").then(|| {
         let pb = bar(args.fleet, args.json, "july-19 fleet");
         let f = scenario::july19_fleet(args.fleet, |n| pb.set_position(n));
@@ -230,7 +261,13 @@ fn run_scenario(args: &SimulateArgs, s: &scenario::Scenario, mutation: Option<Mu
                 f.machines, f.boots, f.power_losses, f.crashes, f.on_valid_content, f.machines
             );
         }
-        println!("\n{} boots, {} crashes, {} invariant violations ({:.1?})", reports.len(), crashes, violations.len(), started.elapsed());
+        println!(
+            "\n{} boots, {} crashes, {} invariant violations ({:.1?})",
+            reports.len(),
+            crashes,
+            violations.len(),
+            started.elapsed()
+        );
         for v in &violations {
             println!("VIOLATION {v}");
         }
@@ -240,9 +277,15 @@ fn run_scenario(args: &SimulateArgs, s: &scenario::Scenario, mutation: Option<Mu
 
 fn run_random(args: &SimulateArgs, mutation: Option<Mutation>, started: Instant) -> i32 {
     let pb = bar(args.boots, args.json, "random");
-    let r = random::campaign(args.seed, args.boots, mutation, false, |n| pb.set_position(n));
+    let r = random::campaign(args.seed, args.boots, mutation, false, |n| {
+        pb.set_position(n)
+    });
     pb.finish_and_clear();
-    let replay_lines = if r.violations.is_empty() { vec![] } else { random::replay_timeline(&r.trace, mutation) };
+    let replay_lines = if r.violations.is_empty() {
+        vec![]
+    } else {
+        random::replay_timeline(&r.trace, mutation)
+    };
     if args.json {
         println!(
             "{}",
@@ -278,7 +321,11 @@ fn run_random(args: &SimulateArgs, mutation: Option<Mutation>, started: Instant)
             println!("VIOLATION (seed {}): {v}", r.seed);
         }
         if !replay_lines.is_empty() {
-            println!("minimal trace ({} actions), replay with --seed {}:", r.trace.len(), r.seed);
+            println!(
+                "minimal trace ({} actions), replay with --seed {}:",
+                r.trace.len(),
+                r.seed
+            );
             for l in &replay_lines {
                 println!("  {l}");
             }
@@ -303,7 +350,14 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
         worst = worst.max(ex.max_crashes_per_version);
         violations.extend(ex.violations.iter().map(ToString::to_string));
         violations.extend(run.violations.iter().cloned());
-        rows.push((s.name, ex.crash_states, ex.boots, ex.crashes, ex.violations.len(), run.final_view.clone()));
+        rows.push((
+            s.name,
+            ex.crash_states,
+            ex.boots,
+            ex.crashes,
+            ex.violations.len(),
+            run.final_view.clone(),
+        ));
         if let Some(v) = run.final_view {
             finals.push((s.name, v));
         }
@@ -330,10 +384,19 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
             })
         );
     } else {
-        println!("{:<28} {:>12} {:>8} {:>8} {:>10}  final (no crash injected)", "scenario", "crash states", "boots", "crashes", "violations");
+        println!(
+            "{:<28} {:>12} {:>8} {:>8} {:>10}  final (no crash injected)",
+            "scenario", "crash states", "boots", "crashes", "violations"
+        );
         for (n, st, b, c, v, f) in &rows {
             let fin = f.as_ref().map_or("-".to_owned(), |f| {
-                format!("{} {} lkg {} q {:?}", f.source.name(), f.active_version.map_or("-".into(), |v| format!("v{v}")), f.lkg_version.map_or("-".into(), |v| format!("v{v}")), f.quarantined)
+                format!(
+                    "{} {} lkg {} q {:?}",
+                    f.source.name(),
+                    f.active_version.map_or("-".into(), |v| format!("v{v}")),
+                    f.lkg_version.map_or("-".into(), |v| format!("v{v}")),
+                    f.quarantined
+                )
             });
             println!("{n:<28} {st:>12} {b:>8} {c:>8} {v:>10}  {fin}");
         }
@@ -355,8 +418,14 @@ mod tests {
 
     #[test]
     fn mutation_names_and_traces_parse() {
-        assert_eq!(parse_mutation("no-quarantine"), Some(Mutation::NoQuarantine));
-        assert_eq!(parse_mutation("raise-floor-before-lkg-durable"), Some(Mutation::RaiseFloorBeforeLkgDurable));
+        assert_eq!(
+            parse_mutation("no-quarantine"),
+            Some(Mutation::NoQuarantine)
+        );
+        assert_eq!(
+            parse_mutation("raise-floor-before-lkg-durable"),
+            Some(Mutation::RaiseFloorBeforeLkgDurable)
+        );
         assert_eq!(parse_trace("3:1:0,4:4:3"), Some(vec![(3, 1, 0), (4, 4, 3)]));
         assert_eq!(parse_trace("3:1"), None);
     }

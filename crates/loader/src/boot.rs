@@ -93,7 +93,10 @@ macro_rules! mutated {
         #[cfg(feature = "mutations")]
         let r = $setup.mutated(Mutation::$m);
         #[cfg(not(feature = "mutations"))]
-        let r = { let _ = &$setup; false };
+        let r = {
+            let _ = &$setup;
+            false
+        };
         r
     }};
 }
@@ -225,7 +228,12 @@ struct Rec<'a, P> {
 }
 impl<P: Platform> Rec<'_, P> {
     fn note(&mut self, channel: u32, version: u64, attempt: u32, reason: Reason) -> Decision {
-        let d = Decision { channel, version, attempt, reason };
+        let d = Decision {
+            channel,
+            version,
+            attempt,
+            reason,
+        };
         self.p.report(&d);
         d
     }
@@ -236,7 +244,10 @@ type Pending<B> = (usize, Option<ValidChannel<B>>, Option<ValidChannel<B>>);
 
 /// Versions of one channel seen in the directory.
 fn versions_of(entries: &[(u32, u64)], channel: u32) -> impl Iterator<Item = u64> + '_ {
-    entries.iter().filter(move |(c, _)| *c == channel).map(|(_, v)| *v)
+    entries
+        .iter()
+        .filter(move |(c, _)| *c == channel)
+        .map(|(_, v)| *v)
 }
 
 /// Run the boot algorithm. Never fails and never panics: every problem is a
@@ -342,13 +353,19 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
     if channels.try_reserve_exact(set_len).is_err() {
         // Cannot even hold the outcomes: run with no content (promise 3).
         Rec { p: &mut *p }.note(0, 0, 0, Reason::NoContent);
-        return Loader { channels, phase: Err(LoadError::NoMemory) };
+        return Loader {
+            channels,
+            phase: Err(LoadError::NoMemory),
+        };
     }
 
     // Phase A: per channel, LKG, trial bookkeeping, candidate choice and validation.
     let mut pending: Vec<Pending<P::Buf>> = Vec::new();
     if pending.try_reserve_exact(set_len).is_err() {
-        return Loader { channels, phase: Err(LoadError::NoMemory) };
+        return Loader {
+            channels,
+            phase: Err(LoadError::NoMemory),
+        };
     }
     for &channel in set.get(..set_len).unwrap_or(&[]) {
         let mut out = ChannelOutcome {
@@ -383,7 +400,12 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
                 cs.lkg_version = t.version;
                 cs.floor = cs.floor.max(t.version);
                 cs.trial = None;
-                r.note(channel, t.version, t.attempt, Reason::PromotionRolledForward);
+                r.note(
+                    channel,
+                    t.version,
+                    t.attempt,
+                    Reason::PromotionRolledForward,
+                );
             } else if t.attempt >= config.max_trial_boots && !mutated!(setup, NoQuarantine) {
                 cs.quarantine(t.version);
                 cs.trial = None;
@@ -412,7 +434,8 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
         if let Some(t) = retry {
             if cand.as_ref().is_none_or(|c| c.version() != t.version) {
                 cs.quarantine(t.version);
-                out.last_problem = Some(r.note(channel, t.version, t.attempt, Reason::TrialSuperseded));
+                out.last_problem =
+                    Some(r.note(channel, t.version, t.attempt, Reason::TrialSuperseded));
             }
         }
 
@@ -431,7 +454,10 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
                     }
                     _ => 1,
                 };
-                cs.trial = Some(Trial { version: v, attempt });
+                cs.trial = Some(Trial {
+                    version: v,
+                    attempt,
+                });
             }
             None => cs.trial = None,
         }
@@ -460,7 +486,9 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
 
     // Phase C: activation, down the fallback chain.
     for (idx, cand, lkg) in pending {
-        let Some(out) = channels.get_mut(idx) else { continue };
+        let Some(out) = channels.get_mut(idx) else {
+            continue;
+        };
         let channel = out.channel;
         let mut r = Rec { p: &mut *p };
         let trial = st.get(channel).and_then(|c| c.trial);
@@ -478,7 +506,8 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
                     continue;
                 }
                 _ => {
-                    out.last_problem = Some(r.note(channel, c.version(), 0, Reason::TrialNotRecorded));
+                    out.last_problem =
+                        Some(r.note(channel, c.version(), 0, Reason::TrialNotRecorded));
                 }
             }
         }
@@ -496,7 +525,9 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
                     out.active = Some(g);
                     continue;
                 }
-                Err(rej) => out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenRejected(rej))),
+                Err(rej) => {
+                    out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenRejected(rej)))
+                }
             },
             Ok(None) => {
                 r.note(channel, 0, 0, Reason::GoldenMissing);
@@ -509,17 +540,35 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
         }
     }
 
-    Loader { channels, phase: Ok(Phase::Booted(Booted { config, state: st, store, state_durable })) }
+    Loader {
+        channels,
+        phase: Ok(Phase::Booted(Booted {
+            config,
+            state: st,
+            store,
+            state_durable,
+        })),
+    }
 }
 
-fn activate_trial<B>(out: &mut ChannelOutcome<B>, c: ValidChannel<B>, t: Trial, _proof: &TrialDurable) {
+fn activate_trial<B>(
+    out: &mut ChannelOutcome<B>,
+    c: ValidChannel<B>,
+    t: Trial,
+    _proof: &TrialDurable,
+) {
     out.source = Source::Candidate;
     out.active = Some(c);
     out.trial_attempt = Some(t.attempt);
     out.promotion = Promotion::Pending;
 }
 
-fn read_lkg<P: Platform>(r: &mut Rec<'_, P>, setup: &Setup<'_>, channel: u32, out: &mut ChannelOutcome<P::Buf>) -> Option<ValidChannel<P::Buf>> {
+fn read_lkg<P: Platform>(
+    r: &mut Rec<'_, P>,
+    setup: &Setup<'_>,
+    channel: u32,
+    out: &mut ChannelOutcome<P::Buf>,
+) -> Option<ValidChannel<P::Buf>> {
     let mut first: Option<Reason> = None;
     for which in [LkgFile::Current, LkgFile::Temp] {
         match r.p.lkg_read(channel, which, MAX_FILE_LEN) {
@@ -529,7 +578,8 @@ fn read_lkg<P: Platform>(r: &mut Rec<'_, P>, setup: &Setup<'_>, channel: u32, ou
                         // Interrupted rename: put it back under its name before
                         // anything may overwrite Temp (L3).
                         r.note(channel, v.version(), 0, Reason::LkgRecoveredFromTemp);
-                        let ok = r.p.lkg_rename_temp(channel).is_ok() && r.p.lkg_sync(channel).is_ok();
+                        let ok =
+                            r.p.lkg_rename_temp(channel).is_ok() && r.p.lkg_sync(channel).is_ok();
                         out.lkg_needs_repair = !ok;
                     }
                     return Some(v);
@@ -542,7 +592,11 @@ fn read_lkg<P: Platform>(r: &mut Rec<'_, P>, setup: &Setup<'_>, channel: u32, ou
             },
             Err(e) => {
                 if which == LkgFile::Current {
-                    first = Some(if e.kind == IoErrorKind::NotFound { Reason::LkgMissing } else { Reason::LkgUnreadable });
+                    first = Some(if e.kind == IoErrorKind::NotFound {
+                        Reason::LkgMissing
+                    } else {
+                        Reason::LkgUnreadable
+                    });
                 }
             }
         }
@@ -571,7 +625,12 @@ fn choose<P: Platform>(
     if policy == Policy::Pinned {
         pin = config.pin_for(r.p, channel, &mut |p: &mut P, d: Decision| p.report(&d));
         if pin.is_none() {
-            r.note(channel, 0, 0, Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::PinMissing));
+            r.note(
+                channel,
+                0,
+                0,
+                Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::PinMissing),
+            );
             policy = Policy::Latest;
         }
     }
@@ -592,7 +651,9 @@ fn choose<P: Platform>(
         }
         (Policy::NMinus1, _) => {
             let newest = versions_of(entries, channel).max()?;
-            versions_of(entries, channel).filter(|&v| v < newest && allowed(v)).max()
+            versions_of(entries, channel)
+                .filter(|&v| v < newest && allowed(v))
+                .max()
         }
         _ => versions_of(entries, channel).filter(|&v| allowed(v)).max(),
     };
@@ -612,10 +673,17 @@ fn read_candidate<P: Platform>(
     out: &mut ChannelOutcome<P::Buf>,
 ) -> Option<ValidChannel<P::Buf>> {
     let name = FileName::new(channel, v);
-    let buf = match r.p.read_content(config.content_dir.as_str(), name.as_str(), MAX_FILE_LEN) {
+    let buf = match r
+        .p
+        .read_content(config.content_dir.as_str(), name.as_str(), MAX_FILE_LEN)
+    {
         Ok(b) => b,
         Err(e) => {
-            let reason = if e.kind == IoErrorKind::TooLarge { Reason::CandidateTooLarge } else { Reason::CandidateUnreadable };
+            let reason = if e.kind == IoErrorKind::TooLarge {
+                Reason::CandidateTooLarge
+            } else {
+                Reason::CandidateUnreadable
+            };
             out.last_problem = Some(r.note(channel, v, 0, reason));
             return None;
         }
@@ -668,11 +736,19 @@ impl<B: AsRef<[u8]>> Loader<B> {
 
     /// Is anything on trial waiting for promotion?
     pub fn promotion_pending(&self) -> bool {
-        matches!(self.phase, Ok(Phase::Booted(_))) && self.channels.iter().any(|c| c.promotion == Promotion::Pending)
+        matches!(self.phase, Ok(Phase::Booted(_)))
+            && self
+                .channels
+                .iter()
+                .any(|c| c.promotion == Promotion::Pending)
     }
 
     /// The health proof: uptime >= `HealthWindowSeconds` and the caller saw no fault.
-    pub fn health_confirmed<P: Platform>(&self, p: &mut P, faulted: bool) -> Option<HealthConfirmed> {
+    pub fn health_confirmed<P: Platform>(
+        &self,
+        p: &mut P,
+        faulted: bool,
+    ) -> Option<HealthConfirmed> {
         let window = self.config()?.health_window_secs;
         (!faulted && p.uptime_secs() >= u64::from(window)).then_some(HealthConfirmed(()))
     }
@@ -684,8 +760,16 @@ impl<B: AsRef<[u8]>> Loader<B> {
     /// # Errors
     /// `Misuse` when not in `Booted`; `Platform` when the state record could not
     /// be written; the sticky error if one is already stored.
-    pub fn promote<P: Platform>(&mut self, p: &mut P, setup: &Setup<'_>, proof: HealthConfirmed) -> Result<(), LoadError> {
-        let phase = core::mem::replace(&mut self.phase, Err(LoadError::Unreachable("promotion in progress")));
+    pub fn promote<P: Platform>(
+        &mut self,
+        p: &mut P,
+        setup: &Setup<'_>,
+        proof: HealthConfirmed,
+    ) -> Result<(), LoadError> {
+        let phase = core::mem::replace(
+            &mut self.phase,
+            Err(LoadError::Unreachable("promotion in progress")),
+        );
         let next = match phase {
             Ok(Phase::Booted(b)) => promote(b, p, setup, &mut self.channels, proof),
             Ok(Phase::Promoted(_)) => Err(LoadError::Misuse("promote: already promoted this boot")),
@@ -712,9 +796,14 @@ fn promote<P: Platform, B: AsRef<[u8]>>(
     _proof: HealthConfirmed,
 ) -> Result<Phase, LoadError> {
     if !b.state_durable {
-        return Err(LoadError::Misuse("promote: trial record not durable this boot"));
+        return Err(LoadError::Misuse(
+            "promote: trial record not durable this boot",
+        ));
     }
-    for out in channels.iter_mut().filter(|c| c.promotion == Promotion::Pending) {
+    for out in channels
+        .iter_mut()
+        .filter(|c| c.promotion == Promotion::Pending)
+    {
         let channel = out.channel;
         let Some(active) = out.active.as_ref() else {
             out.promotion = Promotion::Failed;
@@ -724,20 +813,24 @@ fn promote<P: Platform, B: AsRef<[u8]>>(
         if out.lkg_needs_repair {
             // Temp holds the only LKG copy: never overwrite it (L3).
             out.promotion = Promotion::Failed;
-            out.last_problem = Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
+            out.last_problem =
+                Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
             continue;
         }
         if mutated!(setup, RaiseFloorBeforeLkgDurable) {
             if let Some(cs) = b.state.get_or_insert(channel) {
                 cs.floor = cs.floor.max(version);
             }
-            b.store.persist(p, &mut b.state, true).map_err(LoadError::Platform)?;
+            b.store
+                .persist(p, &mut b.state, true)
+                .map_err(LoadError::Platform)?;
         }
         let token = match copy_to_lkg(p, setup, channel, version, active.as_bytes()) {
             Ok(t) => t,
             Err(_) => {
                 out.promotion = Promotion::Failed;
-                out.last_problem = Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
+                out.last_problem =
+                    Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
                 continue;
             }
         };
@@ -747,11 +840,20 @@ fn promote<P: Platform, B: AsRef<[u8]>>(
         out.promotion = Promotion::Done;
         Rec { p: &mut *p }.note(channel, version, 0, Reason::Promoted);
     }
-    Ok(Phase::Promoted(Promoted { config: b.config, state: b.state }))
+    Ok(Phase::Promoted(Promoted {
+        config: b.config,
+        state: b.state,
+    }))
 }
 
 /// Steps 1: temp, flush, rename, sync. Only this makes an [`LkgDurable`].
-fn copy_to_lkg<P: Platform>(p: &mut P, setup: &Setup<'_>, channel: u32, version: u64, bytes: &[u8]) -> Result<LkgDurable, LoadError> {
+fn copy_to_lkg<P: Platform>(
+    p: &mut P,
+    setup: &Setup<'_>,
+    channel: u32,
+    version: u64,
+    bytes: &[u8],
+) -> Result<LkgDurable, LoadError> {
     let e = LoadError::Platform;
     if mutated!(setup, LkgInPlace) {
         // Broken on purpose: the "temp" is renamed first, then rewritten in place.
@@ -775,12 +877,22 @@ fn copy_to_lkg<P: Platform>(p: &mut P, setup: &Setup<'_>, channel: u32, version:
 
 /// Steps 2 and 3: record the LKG, close the trial, then raise the floor (L4).
 fn record_lkg<P: Platform>(b: &mut Booted, p: &mut P, proof: LkgDurable) -> Result<(), LoadError> {
-    let cs = b.state.get_or_insert(proof.channel).ok_or(LoadError::Unreachable("promoted channel not in state"))?;
+    let cs = b
+        .state
+        .get_or_insert(proof.channel)
+        .ok_or(LoadError::Unreachable("promoted channel not in state"))?;
     cs.lkg_version = proof.version;
     cs.trial = None;
-    b.store.persist(p, &mut b.state, true).map_err(LoadError::Platform)?;
-    let cs = b.state.get_or_insert(proof.channel).ok_or(LoadError::Unreachable("promoted channel not in state"))?;
+    b.store
+        .persist(p, &mut b.state, true)
+        .map_err(LoadError::Platform)?;
+    let cs = b
+        .state
+        .get_or_insert(proof.channel)
+        .ok_or(LoadError::Unreachable("promoted channel not in state"))?;
     cs.floor = cs.floor.max(proof.version);
-    b.store.persist(p, &mut b.state, true).map_err(LoadError::Platform)?;
+    b.store
+        .persist(p, &mut b.state, true)
+        .map_err(LoadError::Platform)?;
     Ok(())
 }

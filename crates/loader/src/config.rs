@@ -28,7 +28,8 @@ pub const MAX_PATH_LEN: usize = 200;
 /// Default content directory.
 pub const DEFAULT_CONTENT_DIR: &str = "C:\\ProgramData\\changuard\\Content";
 /// Default allowed roots (the %ProgramData% equivalent and the driver's own tree).
-pub const DEFAULT_ALLOWED_ROOTS: &[&str] = &["C:\\ProgramData\\changuard\\", "\\SystemRoot\\changuard\\"];
+pub const DEFAULT_ALLOWED_ROOTS: &[&str] =
+    &["C:\\ProgramData\\changuard\\", "\\SystemRoot\\changuard\\"];
 /// Default `MaxTrialBoots`.
 pub const DEFAULT_MAX_TRIAL_BOOTS: u32 = 1;
 /// Default `HealthWindowSeconds`.
@@ -105,7 +106,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            content_dir: PathBuf::new(DEFAULT_CONTENT_DIR).unwrap_or(PathBuf { buf: [0; MAX_PATH_LEN], len: 0 }),
+            content_dir: PathBuf::new(DEFAULT_CONTENT_DIR).unwrap_or(PathBuf {
+                buf: [0; MAX_PATH_LEN],
+                len: 0,
+            }),
             policy: Policy::Latest,
             pinned_global: None,
             max_trial_boots: DEFAULT_MAX_TRIAL_BOOTS,
@@ -179,7 +183,9 @@ pub fn decode_dword(ty: RegType, data: &[u8]) -> Result<u32, ConfigProblem> {
 /// Wrong type or size.
 pub fn decode_u64(ty: RegType, data: &[u8]) -> Result<u64, ConfigProblem> {
     match (ty, data) {
-        (RegType::Qword, [a, b, c, d, e, f, g, h]) => Ok(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h])),
+        (RegType::Qword, [a, b, c, d, e, f, g, h]) => {
+            Ok(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))
+        }
         (RegType::Dword, _) => decode_dword(ty, data).map(u64::from),
         (RegType::Qword, _) => Err(ConfigProblem::WrongSize),
         _ => Err(ConfigProblem::WrongType),
@@ -187,7 +193,10 @@ pub fn decode_u64(ty: RegType, data: &[u8]) -> Result<u64, ConfigProblem> {
 }
 
 fn eq_ignore_case_prefix(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len() && s.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
+    s.len() >= prefix.len()
+        && s.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Check a content directory path against the rules and the allowed roots.
@@ -209,7 +218,13 @@ pub fn check_path(p: &str, roots: &[&str]) -> Result<(), ConfigProblem> {
     if p.contains('/') {
         return Err(ConfigProblem::DevicePath);
     }
-    for dev in ["\\\\", "\\??\\", "\\Device\\", "\\GLOBAL??\\", "\\DosDevices\\"] {
+    for dev in [
+        "\\\\",
+        "\\??\\",
+        "\\Device\\",
+        "\\GLOBAL??\\",
+        "\\DosDevices\\",
+    ] {
         if eq_ignore_case_prefix(p, dev) {
             return Err(ConfigProblem::DevicePath);
         }
@@ -228,10 +243,18 @@ pub fn check_path(p: &str, roots: &[&str]) -> Result<(), ConfigProblem> {
     let body = body.strip_suffix('\\').unwrap_or(body);
     if !body.is_empty() {
         for comp in body.split('\\') {
-            if comp.is_empty() || comp.contains("..") || comp == "." || comp.ends_with('.') || comp.ends_with(' ') {
+            if comp.is_empty()
+                || comp.contains("..")
+                || comp == "."
+                || comp.ends_with('.')
+                || comp.ends_with(' ')
+            {
                 return Err(ConfigProblem::DotDot);
             }
-            if comp.bytes().any(|c| matches!(c, b'*' | b'?' | b'"' | b'<' | b'>' | b'|')) {
+            if comp
+                .bytes()
+                .any(|c| matches!(c, b'*' | b'?' | b'"' | b'<' | b'>' | b'|'))
+            {
                 return Err(ConfigProblem::BadCharacter);
             }
         }
@@ -240,7 +263,11 @@ pub fn check_path(p: &str, roots: &[&str]) -> Result<(), ConfigProblem> {
         let bare = root.strip_suffix('\\').unwrap_or(root);
         p.eq_ignore_ascii_case(bare) || eq_ignore_case_prefix(p, root)
     });
-    if under { Ok(()) } else { Err(ConfigProblem::OutsideRoots) }
+    if under {
+        Ok(())
+    } else {
+        Err(ConfigProblem::OutsideRoots)
+    }
 }
 
 /// Parse a policy keyword (ASCII case-insensitive).
@@ -309,10 +336,22 @@ impl Config {
     ///
     /// # Panics
     /// Never: every problem becomes a default plus a decision.
-    pub fn read<P: Platform>(p: &mut P, roots: &[&str], note: &mut dyn FnMut(&mut P, Decision)) -> Config {
+    pub fn read<P: Platform>(
+        p: &mut P,
+        roots: &[&str],
+        note: &mut dyn FnMut(&mut P, Decision),
+    ) -> Config {
         let mut c = Config::default();
         let mut rec = |p: &mut P, key: ConfigKey, problem: ConfigProblem| {
-            note(p, Decision { channel: 0, version: 0, attempt: 0, reason: Reason::Config(key, problem) });
+            note(
+                p,
+                Decision {
+                    channel: 0,
+                    version: 0,
+                    attempt: 0,
+                    reason: Reason::Config(key, problem),
+                },
+            );
         };
 
         let mut buf = [0u8; REG_BUF_LEN];
@@ -321,11 +360,13 @@ impl Config {
             Err(e) => rec(p, ConfigKey::ContentDirectory, e),
             Ok(Some((ty, len))) => {
                 let mut ascii = [0u8; REG_BUF_LEN];
-                let parsed = decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
-                    let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[])).map_err(|_| ConfigProblem::BadCharacter)?;
-                    check_path(s, roots)?;
-                    PathBuf::new(s).ok_or(ConfigProblem::WrongSize)
-                });
+                let parsed =
+                    decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
+                        let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[]))
+                            .map_err(|_| ConfigProblem::BadCharacter)?;
+                        check_path(s, roots)?;
+                        PathBuf::new(s).ok_or(ConfigProblem::WrongSize)
+                    });
                 match parsed {
                     Ok(path) => c.content_dir = path,
                     Err(e) => rec(p, ConfigKey::ContentDirectory, e),
@@ -339,10 +380,12 @@ impl Config {
             Err(e) => rec(p, ConfigKey::Policy, e),
             Ok(Some((ty, len))) => {
                 let mut ascii = [0u8; REG_BUF_LEN];
-                let parsed = decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
-                    let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[])).map_err(|_| ConfigProblem::BadCharacter)?;
-                    parse_policy(s)
-                });
+                let parsed =
+                    decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
+                        let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[]))
+                            .map_err(|_| ConfigProblem::BadCharacter)?;
+                        parse_policy(s)
+                    });
                 match parsed {
                     Ok(pol) => c.policy = pol,
                     Err(e) => rec(p, ConfigKey::Policy, e),
@@ -356,12 +399,18 @@ impl Config {
             Err(e) => rec(p, ConfigKey::PinnedVersion, e),
         }
 
-        match raw_dword(p, ConfigKey::MaxTrialBoots.name()).and_then(|v| v.map(check_max_trial_boots).transpose()) {
+        match raw_dword(p, ConfigKey::MaxTrialBoots.name())
+            .and_then(|v| v.map(check_max_trial_boots).transpose())
+        {
             Ok(None) => {}
             Ok(Some((n, warn))) => {
                 c.max_trial_boots = n;
                 if warn {
-                    rec(p, ConfigKey::MaxTrialBoots, ConfigProblem::AcceptedWithWarning);
+                    rec(
+                        p,
+                        ConfigKey::MaxTrialBoots,
+                        ConfigProblem::AcceptedWithWarning,
+                    );
                 }
             }
             Err(e) => rec(p, ConfigKey::MaxTrialBoots, e),
@@ -383,7 +432,12 @@ impl Config {
 
     /// The pinned version for `channel`: `Pinned.<channel>` if set and usable,
     /// else `PinnedVersion`. Problems with `Pinned.<channel>` are reported.
-    pub fn pin_for<P: Platform>(&self, p: &mut P, channel: u32, note: &mut dyn FnMut(&mut P, Decision)) -> Option<u64> {
+    pub fn pin_for<P: Platform>(
+        &self,
+        p: &mut P,
+        channel: u32,
+        note: &mut dyn FnMut(&mut P, Decision),
+    ) -> Option<u64> {
         let mut name = [0u8; 24];
         let prefix = b"Pinned.";
         let mut len = 0usize;
@@ -416,12 +470,28 @@ impl Config {
         match raw_u64(p, name) {
             Ok(Some(v)) if v != 0 => Some(v),
             Ok(Some(_)) => {
-                note(p, Decision { channel, version: 0, attempt: 0, reason: Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::OutOfRange) });
+                note(
+                    p,
+                    Decision {
+                        channel,
+                        version: 0,
+                        attempt: 0,
+                        reason: Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::OutOfRange),
+                    },
+                );
                 self.pinned_global
             }
             Ok(None) => self.pinned_global,
             Err(e) => {
-                note(p, Decision { channel, version: 0, attempt: 0, reason: Reason::Config(ConfigKey::PinnedVersion, e) });
+                note(
+                    p,
+                    Decision {
+                        channel,
+                        version: 0,
+                        attempt: 0,
+                        reason: Reason::Config(ConfigKey::PinnedVersion, e),
+                    },
+                );
                 self.pinned_global
             }
         }
@@ -445,21 +515,54 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(check_path("C:\\ProgramData\\changuard\\Content", R), Ok(()));
-        assert_eq!(check_path("c:\\programdata\\CHANGUARD\\Content\\", R), Ok(()));
+        assert_eq!(
+            check_path("c:\\programdata\\CHANGUARD\\Content\\", R),
+            Ok(())
+        );
         assert_eq!(check_path("C:\\ProgramData\\changuard", R), Ok(()));
         assert_eq!(check_path("\\SystemRoot\\changuard\\content", R), Ok(()));
         assert_eq!(check_path("Content", R), Err(ConfigProblem::Relative));
         assert_eq!(check_path("C:Content", R), Err(ConfigProblem::Relative));
-        assert_eq!(check_path("\\\\.\\PhysicalDrive0", R), Err(ConfigProblem::DevicePath));
-        assert_eq!(check_path("\\\\?\\GLOBALROOT\\Device\\X", R), Err(ConfigProblem::DevicePath));
-        assert_eq!(check_path("\\Device\\HarddiskVolume1\\x", R), Err(ConfigProblem::DevicePath));
-        assert_eq!(check_path("\\??\\C:\\ProgramData\\changuard\\x", R), Err(ConfigProblem::DevicePath));
-        assert_eq!(check_path("\\\\server\\share\\x", R), Err(ConfigProblem::DevicePath));
-        assert_eq!(check_path("C:\\ProgramData\\changuard\\..\\..\\Windows", R), Err(ConfigProblem::DotDot));
-        assert_eq!(check_path("C:\\ProgramData\\changuard\\x:stream", R), Err(ConfigProblem::AlternateStream));
-        assert_eq!(check_path("C:\\Windows\\System32", R), Err(ConfigProblem::OutsideRoots));
-        assert_eq!(check_path("C:\\ProgramData\\changuardX", R), Err(ConfigProblem::OutsideRoots));
-        assert_eq!(check_path("C:/ProgramData/changuard/x", R), Err(ConfigProblem::DevicePath));
+        assert_eq!(
+            check_path("\\\\.\\PhysicalDrive0", R),
+            Err(ConfigProblem::DevicePath)
+        );
+        assert_eq!(
+            check_path("\\\\?\\GLOBALROOT\\Device\\X", R),
+            Err(ConfigProblem::DevicePath)
+        );
+        assert_eq!(
+            check_path("\\Device\\HarddiskVolume1\\x", R),
+            Err(ConfigProblem::DevicePath)
+        );
+        assert_eq!(
+            check_path("\\??\\C:\\ProgramData\\changuard\\x", R),
+            Err(ConfigProblem::DevicePath)
+        );
+        assert_eq!(
+            check_path("\\\\server\\share\\x", R),
+            Err(ConfigProblem::DevicePath)
+        );
+        assert_eq!(
+            check_path("C:\\ProgramData\\changuard\\..\\..\\Windows", R),
+            Err(ConfigProblem::DotDot)
+        );
+        assert_eq!(
+            check_path("C:\\ProgramData\\changuard\\x:stream", R),
+            Err(ConfigProblem::AlternateStream)
+        );
+        assert_eq!(
+            check_path("C:\\Windows\\System32", R),
+            Err(ConfigProblem::OutsideRoots)
+        );
+        assert_eq!(
+            check_path("C:\\ProgramData\\changuardX", R),
+            Err(ConfigProblem::OutsideRoots)
+        );
+        assert_eq!(
+            check_path("C:/ProgramData/changuard/x", R),
+            Err(ConfigProblem::DevicePath)
+        );
     }
 
     #[test]
@@ -467,12 +570,24 @@ mod tests {
         let mut out = [0u8; REG_BUF_LEN];
         let d = sz("Latest");
         assert_eq!(decode_sz(RegType::Sz, &d, &mut out), Ok(6));
-        assert_eq!(decode_sz(RegType::ExpandSz, &d, &mut out), Err(ConfigProblem::WrongType));
-        assert_eq!(decode_sz(RegType::Sz, d.get(..d.len() - 2).unwrap(), &mut out), Err(ConfigProblem::NotTerminated));
-        assert_eq!(decode_sz(RegType::Sz, d.get(..d.len() - 1).unwrap(), &mut out), Err(ConfigProblem::WrongSize));
+        assert_eq!(
+            decode_sz(RegType::ExpandSz, &d, &mut out),
+            Err(ConfigProblem::WrongType)
+        );
+        assert_eq!(
+            decode_sz(RegType::Sz, d.get(..d.len() - 2).unwrap(), &mut out),
+            Err(ConfigProblem::NotTerminated)
+        );
+        assert_eq!(
+            decode_sz(RegType::Sz, d.get(..d.len() - 1).unwrap(), &mut out),
+            Err(ConfigProblem::WrongSize)
+        );
         let mut emb = sz("La");
         emb.extend_from_slice(&sz("x"));
-        assert_eq!(decode_sz(RegType::Sz, &emb, &mut out), Err(ConfigProblem::NotTerminated));
+        assert_eq!(
+            decode_sz(RegType::Sz, &emb, &mut out),
+            Err(ConfigProblem::NotTerminated)
+        );
         assert_eq!(parse_policy("nminus1"), Ok(Policy::NMinus1));
         assert_eq!(parse_policy("Newest"), Err(ConfigProblem::UnknownKeyword));
         assert_eq!(check_max_trial_boots(0), Err(ConfigProblem::OutOfRange));

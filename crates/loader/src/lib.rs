@@ -51,9 +51,9 @@ pub mod platform;
 pub mod reason;
 pub mod state;
 
-pub use boot::{ChannelOutcome, HealthConfirmed, Loader, Promotion, Setup, Source, boot};
 #[cfg(feature = "mutations")]
 pub use boot::Mutation;
+pub use boot::{ChannelOutcome, HealthConfirmed, Loader, Promotion, Setup, Source, boot};
 pub use error::LoadError;
 pub use platform::{IoError, IoErrorKind, LkgFile, Platform, RegType, RegValue};
 pub use reason::{Decision, Reason};

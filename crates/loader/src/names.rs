@@ -30,7 +30,9 @@ fn digits(s: &str) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))?;
+        v = v
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
     }
     Some(v)
 }
@@ -101,7 +103,10 @@ mod tests {
     #[test]
     fn examples() {
         assert_eq!(parse("C-00000291-00000007.chan"), Some((291, 7)));
-        assert_eq!(parse("C-00000291-123456789012.chan"), Some((291, 123_456_789_012)));
+        assert_eq!(
+            parse("C-00000291-123456789012.chan"),
+            Some((291, 123_456_789_012))
+        );
         for bad in [
             "C-0000291-00000007.chan",
             "C-00000291-0000007.chan",

@@ -77,15 +77,27 @@ pub struct IoError {
 impl IoError {
     /// An error of `kind` with no native status.
     pub const fn new(kind: IoErrorKind) -> IoError {
-        IoError { kind, status: 0, size: 0 }
+        IoError {
+            kind,
+            status: 0,
+            size: 0,
+        }
     }
     /// `kind` with native `status`.
     pub const fn with_status(kind: IoErrorKind, status: i32) -> IoError {
-        IoError { kind, status, size: 0 }
+        IoError {
+            kind,
+            status,
+            size: 0,
+        }
     }
     /// A `TooLarge` error for an object of `size` bytes.
     pub const fn too_large(size: u64) -> IoError {
-        IoError { kind: IoErrorKind::TooLarge, status: 0, size }
+        IoError {
+            kind: IoErrorKind::TooLarge,
+            status: 0,
+            size,
+        }
     }
 }
 
@@ -181,7 +193,11 @@ pub trait Platform {
     /// parse, and `read_content` refuses non-regular files with `WrongKind`.
     ///
     /// Durability: read-only. `NotFound` when `dir` does not exist.
-    fn list_content(&mut self, dir: &str, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), IoError>;
+    fn list_content(
+        &mut self,
+        dir: &str,
+        visit: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), IoError>;
 
     /// Read regular file `dir\name` whole, **once**: open it, query its size,
     /// and if the size exceeds `cap` return [`IoError::too_large`] without

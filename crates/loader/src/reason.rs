@@ -195,6 +195,16 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The validator's rejection behind this reason, if it is one.
+    pub const fn rejection(self) -> Option<Rejection> {
+        match self {
+            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
     /// Stable numeric code.
     pub const fn code(self) -> u16 {
         match self {
@@ -285,7 +295,9 @@ impl Reason {
     pub const fn detail(self) -> u16 {
         match self {
             Reason::Config(_, p) => p.code(),
-            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => r.rule.id(),
+            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
+                r.rule.id()
+            }
             _ => 0,
         }
     }
@@ -293,7 +305,9 @@ impl Reason {
     /// Byte offset for rejections, else 0 (status `reject_offset`).
     pub const fn offset(self) -> u64 {
         match self {
-            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => r.offset,
+            Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
+                r.offset
+            }
             _ => 0,
         }
     }
@@ -327,4 +341,19 @@ pub struct Decision {
     pub attempt: u32,
     /// Why.
     pub reason: Reason,
+}
+
+impl core::fmt::Display for Reason {
+    /// The stable name, then the detail an operator needs: the registry value
+    /// and problem for configuration reasons, the rule and offset for rejections.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())?;
+        match *self {
+            Reason::Config(key, problem) => write!(f, ": {} {}", key.name(), problem.name()),
+            _ => match self.rejection() {
+                Some(r) => write!(f, ": {r}"),
+                None => Ok(()),
+            },
+        }
+    }
 }

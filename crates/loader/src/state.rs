@@ -69,11 +69,20 @@ pub struct ChannelState {
 impl ChannelState {
     /// Fresh state for `channel`.
     pub const fn new(channel: u32) -> ChannelState {
-        ChannelState { channel, floor: 0, lkg_version: 0, trial: None, quarantined: [0; MAX_QUARANTINED], quarantined_len: 0 }
+        ChannelState {
+            channel,
+            floor: 0,
+            lkg_version: 0,
+            trial: None,
+            quarantined: [0; MAX_QUARANTINED],
+            quarantined_len: 0,
+        }
     }
     /// Quarantined versions (ascending).
     pub fn quarantined(&self) -> &[u64] {
-        self.quarantined.get(..usize::from(self.quarantined_len)).unwrap_or(&[])
+        self.quarantined
+            .get(..usize::from(self.quarantined_len))
+            .unwrap_or(&[])
     }
     /// Is `v` quarantined?
     pub fn is_quarantined(&self, v: u64) -> bool {
@@ -125,7 +134,12 @@ pub struct State {
 
 impl Default for State {
     fn default() -> State {
-        State { generation: 0, clear_token: None, channels: [ChannelState::new(0); MAX_CHANNELS], len: 0 }
+        State {
+            generation: 0,
+            clear_token: None,
+            channels: [ChannelState::new(0); MAX_CHANNELS],
+            len: 0,
+        }
     }
 }
 
@@ -163,7 +177,9 @@ impl State {
         w.put(&MAGIC);
         w.put(&FORMAT.to_le_bytes());
         w.put(&u16::try_from(self.len).unwrap_or(0).to_le_bytes());
-        let total = HEADER_LEN.saturating_add(self.len.saturating_mul(ENTRY_LEN)).saturating_add(4);
+        let total = HEADER_LEN
+            .saturating_add(self.len.saturating_mul(ENTRY_LEN))
+            .saturating_add(4);
         w.put(&u32::try_from(total).unwrap_or(0).to_le_bytes());
         w.put(&self.generation.to_le_bytes());
         w.put(&u32::from(self.clear_token.is_some()).to_le_bytes());
@@ -174,7 +190,10 @@ impl State {
             w.put(&[0, 0]);
             w.put(&c.floor.to_le_bytes());
             w.put(&c.lkg_version.to_le_bytes());
-            let t = c.trial.unwrap_or(Trial { version: 0, attempt: 0 });
+            let t = c.trial.unwrap_or(Trial {
+                version: 0,
+                attempt: 0,
+            });
             w.put(&t.version.to_le_bytes());
             w.put(&t.attempt.to_le_bytes());
             w.put(&[0; 4]);
@@ -199,7 +218,12 @@ impl State {
         }
         let count = usize::from(u16::from_le_bytes(r.take()?));
         let total = usize::try_from(u32::from_le_bytes(r.take()?)).ok()?;
-        if count > MAX_CHANNELS || total != HEADER_LEN.checked_add(count.checked_mul(ENTRY_LEN)?)?.checked_add(4)? {
+        if count > MAX_CHANNELS
+            || total
+                != HEADER_LEN
+                    .checked_add(count.checked_mul(ENTRY_LEN)?)?
+                    .checked_add(4)?
+        {
             return None;
         }
         if bytes.len() < total {
@@ -211,7 +235,10 @@ impl State {
         if CRC.checksum(body) != crc {
             return None;
         }
-        let mut s = State { generation: u64::from_le_bytes(r.take()?), ..State::default() };
+        let mut s = State {
+            generation: u64::from_le_bytes(r.take()?),
+            ..State::default()
+        };
         let flags = u32::from_le_bytes(r.take()?);
         let token = u32::from_le_bytes(r.take()?);
         if flags & !1 != 0 {
@@ -231,13 +258,20 @@ impl State {
             for slot in &mut q {
                 *slot = u64::from_le_bytes(r.take()?);
             }
-            if tflag > 1 || usize::from(qlen) > MAX_QUARANTINED || channel == 0 || s.get(channel).is_some() {
+            if tflag > 1
+                || usize::from(qlen) > MAX_QUARANTINED
+                || channel == 0
+                || s.get(channel).is_some()
+            {
                 return None;
             }
             let c = s.get_or_insert(channel)?;
             c.floor = floor;
             c.lkg_version = lkg_version;
-            c.trial = (tflag == 1).then_some(Trial { version: tv, attempt: ta });
+            c.trial = (tflag == 1).then_some(Trial {
+                version: tv,
+                attempt: ta,
+            });
             c.quarantined = q;
             c.quarantined_len = qlen;
         }
@@ -302,8 +336,16 @@ pub fn recover<P: Platform>(p: &mut P) -> Recovered {
         }
     }
     match best {
-        Some((slot, state)) => Recovered { state, slot: Some(slot), ignored },
-        None => Recovered { state: State::default(), slot: None, ignored },
+        Some((slot, state)) => Recovered {
+            state,
+            slot: Some(slot),
+            ignored,
+        },
+        None => Recovered {
+            state: State::default(),
+            slot: None,
+            ignored,
+        },
     }
 }
 
@@ -317,7 +359,10 @@ pub struct Store {
 impl Store {
     /// Continue from what recovery found.
     pub fn new(r: &Recovered) -> Store {
-        Store { newest_slot: r.slot, generation: r.state.generation }
+        Store {
+            newest_slot: r.slot,
+            generation: r.state.generation,
+        }
     }
     /// Generation of the newest durable record.
     pub fn generation(&self) -> u64 {
@@ -329,8 +374,18 @@ impl Store {
     ///
     /// # Errors
     /// The platform error; the previous newest record is untouched.
-    pub fn persist<P: Platform>(&mut self, p: &mut P, state: &mut State, flush: bool) -> Result<(), crate::platform::IoError> {
-        let next = self.generation.checked_add(1).ok_or(crate::platform::IoError::new(crate::platform::IoErrorKind::Io))?;
+    pub fn persist<P: Platform>(
+        &mut self,
+        p: &mut P,
+        state: &mut State,
+        flush: bool,
+    ) -> Result<(), crate::platform::IoError> {
+        let next = self
+            .generation
+            .checked_add(1)
+            .ok_or(crate::platform::IoError::new(
+                crate::platform::IoErrorKind::Io,
+            ))?;
         let slot = match self.newest_slot {
             Some(s) => s.wrapping_add(1) % STATE_SLOTS,
             None => 0,
@@ -354,11 +409,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> State {
-        let mut s = State { generation: 9, clear_token: Some(3), ..State::default() };
+        let mut s = State {
+            generation: 9,
+            clear_token: Some(3),
+            ..State::default()
+        };
         let c = s.get_or_insert(291).unwrap();
         c.floor = 6;
         c.lkg_version = 6;
-        c.trial = Some(Trial { version: 7, attempt: 1 });
+        c.trial = Some(Trial {
+            version: 7,
+            attempt: 1,
+        });
         c.quarantine(5);
         s.get_or_insert(17).unwrap().floor = 1;
         s

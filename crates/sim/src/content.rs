@@ -65,10 +65,23 @@ fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {
 
 fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
     let mut never = any_of(&PROCESS_CREATE);
-    if let Some(i) = PROCESS_CREATE.fields.iter().position(|f| f.ty == FieldType::Str) {
-        never[i] = CriterionSpec::Str { op: StrOp::Contains, value: "never-matches-at-boot.exe".into(), case_insensitive: true };
+    if let Some(i) = PROCESS_CREATE
+        .fields
+        .iter()
+        .position(|f| f.ty == FieldType::Str)
+    {
+        never[i] = CriterionSpec::Str {
+            op: StrOp::Contains,
+            value: "never-matches-at-boot.exe".into(),
+            case_insensitive: true,
+        };
     }
-    let mut instances = vec![InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: never }];
+    let mut instances = vec![InstanceSpec {
+        id: 1,
+        template: PROCESS_CREATE.id,
+        action: Action::Report,
+        criteria: never,
+    }];
     match kind {
         Kind::Poison => instances.push(InstanceSpec {
             id: 2,
@@ -79,14 +92,23 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
         Kind::July19 => {
             let mut c = any_of(&NAMED_PIPE_CREATE);
             c.push(CriterionSpec::Any);
-            instances.push(InstanceSpec { id: 2, template: NAMED_PIPE_CREATE.id, action: Action::Report, criteria: c });
+            instances.push(InstanceSpec {
+                id: 2,
+                template: NAMED_PIPE_CREATE.id,
+                action: Action::Report,
+                criteria: c,
+            });
         }
         _ => {}
     }
     ChannelSpec {
         channel,
         version,
-        schema_id: if kind == Kind::WrongSchema { SCHEMA_ID ^ 0x1 } else { SCHEMA_ID },
+        schema_id: if kind == Kind::WrongSchema {
+            SCHEMA_ID ^ 0x1
+        } else {
+            SCHEMA_ID
+        },
         instances,
     }
 }
@@ -99,7 +121,11 @@ pub fn bytes(channel: u32, version: u64, kind: Kind) -> Bytes {
     type Cache = Mutex<HashMap<(u32, u64, Kind), Bytes>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(b) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(channel, version, kind)) {
+    if let Some(b) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(channel, version, kind))
+    {
         return b.clone();
     }
     let base = match kind {
@@ -117,7 +143,10 @@ pub fn bytes(channel: u32, version: u64, kind: Kind) -> Bytes {
         _ => {}
     }
     let b: Bytes = Arc::from(v);
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert((channel, version, kind), b.clone());
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((channel, version, kind), b.clone());
     b
 }
 

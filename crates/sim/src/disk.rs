@@ -88,7 +88,13 @@ impl Disk {
         for (name, data) in image {
             let ino = d.next;
             d.next += 1;
-            d.inodes.insert(ino, Inode { durable: data.clone(), volatile: data.clone() });
+            d.inodes.insert(
+                ino,
+                Inode {
+                    durable: data.clone(),
+                    volatile: data.clone(),
+                },
+            );
             d.ns_durable.insert(name.clone(), ino);
             d.ns_volatile.insert(name.clone(), ino);
         }
@@ -97,12 +103,18 @@ impl Disk {
 
     /// Volatile view (what reads see now).
     pub fn read(&self, name: &str) -> Option<Bytes> {
-        self.ns_volatile.get(name).and_then(|i| self.inodes.get(i)).map(|n| n.volatile.clone())
+        self.ns_volatile
+            .get(name)
+            .and_then(|i| self.inodes.get(i))
+            .map(|n| n.volatile.clone())
     }
 
     /// Names in volatile namespace with `prefix`.
     pub fn list(&self, prefix: &str) -> Vec<String> {
-        self.ns_volatile.keys().filter_map(|k| k.strip_prefix(prefix).map(str::to_owned)).collect()
+        self.ns_volatile
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+            .collect()
     }
 
     /// Create or truncate `name` and write `data` (volatile).
@@ -117,7 +129,13 @@ impl Disk {
             None => {
                 let ino = self.next;
                 self.next += 1;
-                self.inodes.insert(ino, Inode { durable: Arc::from(&[][..]), volatile: data });
+                self.inodes.insert(
+                    ino,
+                    Inode {
+                        durable: Arc::from(&[][..]),
+                        volatile: data,
+                    },
+                );
                 self.ns_volatile.insert(name.to_owned(), ino);
             }
         }
@@ -125,7 +143,9 @@ impl Disk {
 
     /// Make `name`'s data and directory entry durable. False if absent.
     pub fn flush(&mut self, name: &str) -> bool {
-        let Some(ino) = self.ns_volatile.get(name).copied() else { return false };
+        let Some(ino) = self.ns_volatile.get(name).copied() else {
+            return false;
+        };
         if let Some(n) = self.inodes.get_mut(&ino) {
             n.durable = n.volatile.clone();
         }
@@ -135,8 +155,12 @@ impl Disk {
 
     /// Rename `src` over `dst` (volatile). False if `src` is absent.
     pub fn rename(&mut self, src: &str, dst: &str) -> bool {
-        let Some(ino) = self.ns_volatile.remove(src) else { return false };
-        if self.ns_volatile.insert(dst.to_owned(), ino).is_some() || self.ns_durable.contains_key(dst) {
+        let Some(ino) = self.ns_volatile.remove(src) else {
+            return false;
+        };
+        if self.ns_volatile.insert(dst.to_owned(), ino).is_some()
+            || self.ns_durable.contains_key(dst)
+        {
             self.pending_replace.push((src.to_owned(), dst.to_owned()));
         }
         true
@@ -162,7 +186,11 @@ impl Disk {
     }
 
     fn dirty(&self) -> Vec<u32> {
-        self.inodes.iter().filter(|(_, n)| n.durable != n.volatile).map(|(i, _)| *i).collect()
+        self.inodes
+            .iter()
+            .filter(|(_, n)| n.durable != n.volatile)
+            .map(|(i, _)| *i)
+            .collect()
     }
 
     /// Every crash outcome of the current state (bounded: at most 3 dirty inodes
@@ -200,7 +228,10 @@ impl Disk {
         let mut out = vec![];
         for n in &names {
             for d in &datas {
-                out.push(Variant { data: d.clone(), names: *n });
+                out.push(Variant {
+                    data: d.clone(),
+                    names: *n,
+                });
             }
         }
         out
@@ -208,7 +239,10 @@ impl Disk {
 
     /// The worst plain outcome: every unflushed write and unsynced rename lost.
     pub fn lose_everything_volatile() -> Variant {
-        Variant { data: vec![], names: NameFate::Old }
+        Variant {
+            data: vec![],
+            names: NameFate::Old,
+        }
     }
 
     /// Apply a crash variant and return the canonical surviving image.
@@ -217,7 +251,11 @@ impl Disk {
         let dirty = self.dirty();
         let mut data: BTreeMap<u32, Bytes> = BTreeMap::new();
         for (ino, n) in &self.inodes {
-            let fate = dirty.iter().position(|d| d == ino).and_then(|i| v.data.get(i).copied()).unwrap_or(DataFate::Lost);
+            let fate = dirty
+                .iter()
+                .position(|d| d == ino)
+                .and_then(|i| v.data.get(i).copied())
+                .unwrap_or(DataFate::Lost);
             let bytes = if n.durable == n.volatile {
                 n.durable.clone()
             } else {
@@ -283,9 +321,18 @@ mod tests {
         d.flush("tmp");
         d.rename("tmp", "cur");
         let outs: Vec<Image> = d.variants().iter().map(|v| d.crash(v)).collect();
-        assert!(outs.iter().any(|i| i.get("cur").map(|b| &**b) == Some(&b"v1"[..]) && i.contains_key("tmp")));
-        assert!(outs.iter().any(|i| i.get("cur").map(|b| &**b) == Some(&b"v2"[..]) && !i.contains_key("tmp")));
-        assert!(outs.iter().any(|i| !i.contains_key("cur") && i.contains_key("tmp")));
+        assert!(
+            outs.iter()
+                .any(|i| i.get("cur").map(|b| &**b) == Some(&b"v1"[..]) && i.contains_key("tmp"))
+        );
+        assert!(
+            outs.iter()
+                .any(|i| i.get("cur").map(|b| &**b) == Some(&b"v2"[..]) && !i.contains_key("tmp"))
+        );
+        assert!(
+            outs.iter()
+                .any(|i| !i.contains_key("cur") && i.contains_key("tmp"))
+        );
         d.sync();
         for v in d.variants() {
             assert_eq!(&*d.crash(&v)["cur"], b"v2");

@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 
-use changuard_format::{Trust, ValidChannel, validate};
 use changuard_format::AlignedBytes;
+use changuard_format::{Trust, ValidChannel, validate};
 use changuard_interp::{Engine, Verdict};
 use changuard_loader::platform::{LkgFile, RegValue};
-use changuard_loader::{Decision, IoError, IoErrorKind, Mutation, Platform, RegType, Setup, Source};
+use changuard_loader::{
+    Decision, IoError, IoErrorKind, Mutation, Platform, RegType, Setup, Source,
+};
 
 use crate::content;
 use crate::disk::{Bytes, Disk, Image, Variant};
@@ -56,7 +58,16 @@ pub enum Op {
 impl Op {
     /// Does it change the disk (a crash point follows it)?
     pub const fn mutates(self) -> bool {
-        matches!(self, Op::StateWrite | Op::StateFlush | Op::LkgWriteTemp | Op::LkgFlushTemp | Op::LkgRename | Op::LkgSync | Op::LkgDeleteTemp)
+        matches!(
+            self,
+            Op::StateWrite
+                | Op::StateFlush
+                | Op::LkgWriteTemp
+                | Op::LkgFlushTemp
+                | Op::LkgRename
+                | Op::LkgSync
+                | Op::LkgDeleteTemp
+        )
     }
 }
 
@@ -127,7 +138,10 @@ impl SimPlatform<'_, '_> {
         }
     }
     fn read_capped(&self, name: &str, cap: usize) -> Result<AlignedBytes, IoError> {
-        let b = self.disk.read(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let b = self
+            .disk
+            .read(name)
+            .ok_or(IoError::new(IoErrorKind::NotFound))?;
         if b.len() > cap {
             return Err(IoError::too_large(b.len() as u64));
         }
@@ -140,13 +154,23 @@ impl Platform for SimPlatform<'_, '_> {
 
     fn read_param(&mut self, name: &str, out: &mut [u8]) -> Result<RegValue, IoError> {
         self.op(Op::ReadParam)?;
-        let (ty, data) = self.registry.get(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let (ty, data) = self
+            .registry
+            .get(name)
+            .ok_or(IoError::new(IoErrorKind::NotFound))?;
         let n = data.len().min(out.len());
         out[..n].copy_from_slice(&data[..n]);
-        Ok(RegValue { ty: RegType::from_raw(*ty), len: data.len() })
+        Ok(RegValue {
+            ty: RegType::from_raw(*ty),
+            len: data.len(),
+        })
     }
 
-    fn list_content(&mut self, dir: &str, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), IoError> {
+    fn list_content(
+        &mut self,
+        dir: &str,
+        visit: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), IoError> {
         self.op(Op::List)?;
         if !dir.eq_ignore_ascii_case(CONTENT_DIR) {
             return Err(IoError::new(IoErrorKind::NotFound));
@@ -185,7 +209,10 @@ impl Platform for SimPlatform<'_, '_> {
 
     fn state_read(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, IoError> {
         self.op(Op::StateRead)?;
-        let b = self.disk.read(&format!("state/{slot}")).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let b = self
+            .disk
+            .read(&format!("state/{slot}"))
+            .ok_or(IoError::new(IoErrorKind::NotFound))?;
         let n = b.len().min(out.len());
         out[..n].copy_from_slice(&b[..n]);
         Ok(n)
@@ -202,17 +229,27 @@ impl Platform for SimPlatform<'_, '_> {
         self.op(Op::StateFlush)?;
         let ok = self.disk.flush(&format!("state/{slot}"));
         self.after(Op::StateFlush);
-        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(IoError::new(IoErrorKind::NotFound))
+        }
     }
 
-    fn lkg_read(&mut self, channel: u32, which: LkgFile, cap: usize) -> Result<AlignedBytes, IoError> {
+    fn lkg_read(
+        &mut self,
+        channel: u32,
+        which: LkgFile,
+        cap: usize,
+    ) -> Result<AlignedBytes, IoError> {
         self.op(Op::LkgRead)?;
         self.read_capped(&Self::lkg_name(channel, which), cap)
     }
 
     fn lkg_write_temp(&mut self, channel: u32, data: &[u8]) -> Result<(), IoError> {
         self.op(Op::LkgWriteTemp)?;
-        self.disk.write(&Self::lkg_name(channel, LkgFile::Temp), data);
+        self.disk
+            .write(&Self::lkg_name(channel, LkgFile::Temp), data);
         self.after(Op::LkgWriteTemp);
         Ok(())
     }
@@ -221,14 +258,25 @@ impl Platform for SimPlatform<'_, '_> {
         self.op(Op::LkgFlushTemp)?;
         let ok = self.disk.flush(&Self::lkg_name(channel, LkgFile::Temp));
         self.after(Op::LkgFlushTemp);
-        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(IoError::new(IoErrorKind::NotFound))
+        }
     }
 
     fn lkg_rename_temp(&mut self, channel: u32) -> Result<(), IoError> {
         self.op(Op::LkgRename)?;
-        let ok = self.disk.rename(&Self::lkg_name(channel, LkgFile::Temp), &Self::lkg_name(channel, LkgFile::Current));
+        let ok = self.disk.rename(
+            &Self::lkg_name(channel, LkgFile::Temp),
+            &Self::lkg_name(channel, LkgFile::Current),
+        );
         self.after(Op::LkgRename);
-        if ok { Ok(()) } else { Err(IoError::new(IoErrorKind::NotFound)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(IoError::new(IoErrorKind::NotFound))
+        }
     }
 
     fn lkg_sync(&mut self, _channel: u32) -> Result<(), IoError> {
@@ -373,7 +421,9 @@ pub fn oracle(bytes: &[u8], channel: u32) -> Option<u64> {
         return v;
     }
     let a = AlignedBytes::from_slice(bytes);
-    let v = validate(&a[..], &Trust::new(content::trusted()), channel).ok().map(|c| c.version());
+    let v = validate(&a[..], &Trust::new(content::trusted()), channel)
+        .ok()
+        .map(|c| c.version());
     CACHE.with(|c| c.borrow_mut().insert(key, v));
     v
 }
@@ -385,7 +435,10 @@ impl Machine {
             disk: Disk::default(),
             registry: BTreeMap::new(),
             golden: BTreeMap::new(),
-            model: Model { max_trial_ever: 1, ..Model::default() },
+            model: Model {
+                max_trial_ever: 1,
+                ..Model::default()
+            },
             mutation,
             health_window: u64::from(changuard_loader::config::DEFAULT_HEALTH_WINDOW_SECS),
         }
@@ -393,15 +446,22 @@ impl Machine {
 
     /// The update agent delivers a file durably.
     pub fn deliver(&mut self, channel: u32, version: u64, kind: content::Kind) {
-        let name = format!("{CONTENT_PREFIX}{}", changuard_loader::names::FileName::new(channel, version).as_str());
-        self.disk.write(&name, &content::bytes(channel, version, kind));
+        let name = format!(
+            "{CONTENT_PREFIX}{}",
+            changuard_loader::names::FileName::new(channel, version).as_str()
+        );
+        self.disk
+            .write(&name, &content::bytes(channel, version, kind));
         self.disk.flush(&name);
         self.disk.sync();
     }
 
     /// Power is cut while the agent writes: half the file reached the disk.
     pub fn deliver_torn(&mut self, channel: u32, version: u64) {
-        let name = format!("{CONTENT_PREFIX}{}", changuard_loader::names::FileName::new(channel, version).as_str());
+        let name = format!(
+            "{CONTENT_PREFIX}{}",
+            changuard_loader::names::FileName::new(channel, version).as_str()
+        );
         let b = content::bytes(channel, version, content::Kind::Good);
         self.disk.write(&name, &b[..b.len() / 2]);
         self.disk.flush(&name);
@@ -453,7 +513,8 @@ impl Machine {
 
     /// Set a DWORD parameter.
     pub fn set_dword(&mut self, name: &str, v: u32) {
-        self.registry.insert(name.to_owned(), (4, v.to_le_bytes().to_vec()));
+        self.registry
+            .insert(name.to_owned(), (4, v.to_le_bytes().to_vec()));
         if name == "MaxTrialBoots" && (v == 1 || v == 2) {
             self.model.max_trial_ever = self.model.max_trial_ever.max(v);
         }
@@ -480,7 +541,9 @@ impl Machine {
         let v = match pick {
             Some(i) => {
                 let all = self.disk.variants();
-                all.get(i as usize % all.len().max(1)).cloned().unwrap_or_else(Disk::lose_everything_volatile)
+                all.get(i as usize % all.len().max(1))
+                    .cloned()
+                    .unwrap_or_else(Disk::lose_everything_volatile)
             }
             None => Disk::lose_everything_volatile(),
         };
@@ -503,19 +566,37 @@ impl Machine {
 
     /// Run one boot. After a poison crash or an injected power loss, unflushed
     /// state is lost according to `crash_variant` (default: all of it).
-    pub fn boot(&mut self, plan: BootPlan, crash_pick: Option<u32>, probe: Option<Probe<'_>>) -> BootReport {
+    pub fn boot(
+        &mut self,
+        plan: BootPlan,
+        crash_pick: Option<u32>,
+        probe: Option<Probe<'_>>,
+    ) -> BootReport {
         let trusted = content::trusted();
-        let setup = Setup { trust: Trust::new(trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS, mutation: self.mutation };
+        let setup = Setup {
+            trust: Trust::new(trusted),
+            allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS,
+            mutation: self.mutation,
+        };
         let on_disk = self.disk.list(CONTENT_PREFIX);
         // Reference facts at boot start.
-        let mut channels_seen: BTreeSet<u32> = on_disk.iter().filter_map(|n| changuard_loader::names::parse(n).map(|x| x.0)).collect();
+        let mut channels_seen: BTreeSet<u32> = on_disk
+            .iter()
+            .filter_map(|n| changuard_loader::names::parse(n).map(|x| x.0))
+            .collect();
         channels_seen.extend(self.golden.keys().copied());
-        let lkg_at_start: BTreeMap<u32, Option<u64>> = channels_seen.iter().map(|c| (*c, self.lkg_oracle(*c))).collect();
+        let lkg_at_start: BTreeMap<u32, Option<u64>> = channels_seen
+            .iter()
+            .map(|c| (*c, self.lkg_oracle(*c)))
+            .collect();
         let dir_at_start: Vec<(u32, u64, Option<u64>)> = on_disk
             .iter()
             .filter_map(|n| {
                 let (c, v) = changuard_loader::names::parse(n)?;
-                let ok = self.disk.read(&format!("{CONTENT_PREFIX}{n}")).and_then(|b| oracle(&b, c));
+                let ok = self
+                    .disk
+                    .read(&format!("{CONTENT_PREFIX}{n}"))
+                    .and_then(|b| oracle(&b, c));
                 Some((c, v, ok))
             })
             .collect();
@@ -534,16 +615,30 @@ impl Machine {
             probe,
         };
         let mut loader = changuard_loader::boot(&mut p, &setup);
-        let mut report = BootReport { end: BootEnd::Healthy, channels: vec![], decisions: vec![], ops: 0, on_disk, violations: vec![] };
+        let mut report = BootReport {
+            end: BootEnd::Healthy,
+            channels: vec![],
+            decisions: vec![],
+            ops: 0,
+            on_disk,
+            violations: vec![],
+        };
         let state_after_boot = loader.state().copied();
 
-        let finish_power_loss = |p: SimPlatform<'_, '_>, mut report: BootReport| -> (BootReport, bool) {
-            let last = p.log.iter().rev().find(|o| o.mutates()).copied().unwrap_or(Op::StateWrite);
-            report.end = BootEnd::PowerLoss(last);
-            report.ops = p.ops;
-            report.decisions = p.decisions;
-            (report, true)
-        };
+        let finish_power_loss =
+            |p: SimPlatform<'_, '_>, mut report: BootReport| -> (BootReport, bool) {
+                let last = p
+                    .log
+                    .iter()
+                    .rev()
+                    .find(|o| o.mutates())
+                    .copied()
+                    .unwrap_or(Op::StateWrite);
+                report.end = BootEnd::PowerLoss(last);
+                report.ops = p.ops;
+                report.decisions = p.decisions;
+                (report, true)
+            };
         if p.crashed {
             let (r, _) = finish_power_loss(p, report);
             self.model.power_losses += 1;
@@ -552,7 +647,11 @@ impl Machine {
         }
 
         // Activation: the real engine over exactly what the loader validated.
-        let views: Vec<ValidChannel<&[u8]>> = loader.channels().iter().filter_map(|c| c.active.as_ref().map(ValidChannel::as_view)).collect();
+        let views: Vec<ValidChannel<&[u8]>> = loader
+            .channels()
+            .iter()
+            .filter_map(|c| c.active.as_ref().map(ValidChannel::as_view))
+            .collect();
         let mut faulted = false;
         let mut crashed_by: Vec<(u32, u64)> = vec![];
         match Engine::new(&views) {
@@ -563,7 +662,9 @@ impl Machine {
                     engine.evaluate(&ev, &mut verdict);
                     for m in verdict.matches() {
                         if m.action == changuard_format::Action::TestCrash {
-                            if let Some(c) = loader.channels().iter().find(|c| c.channel == m.channel) {
+                            if let Some(c) =
+                                loader.channels().iter().find(|c| c.channel == m.channel)
+                            {
                                 if let Some(v) = c.active_version() {
                                     if !crashed_by.contains(&(m.channel, v)) {
                                         crashed_by.push((m.channel, v));
@@ -582,24 +683,36 @@ impl Machine {
         for c in loader.channels() {
             if let Some(a) = &c.active {
                 if oracle(a.as_bytes(), c.channel) != Some(a.version()) {
-                    report.violations.push(format!("I1 channel {} active v{} does not validate", c.channel, a.version()));
+                    report.violations.push(format!(
+                        "I1 channel {} active v{} does not validate",
+                        c.channel,
+                        a.version()
+                    ));
                 }
             }
         }
         if p.ops > MAX_OPS_PER_BOOT {
-            report.violations.push(format!("I6 {} platform ops in one boot > {MAX_OPS_PER_BOOT}", p.ops));
+            report.violations.push(format!(
+                "I6 {} platform ops in one boot > {MAX_OPS_PER_BOOT}",
+                p.ops
+            ));
         }
 
         let mut promoted: BTreeSet<u32> = BTreeSet::new();
         if !crashed_by.is_empty() {
             report.end = BootEnd::Crashed(crashed_by.clone());
             for (c, v) in &crashed_by {
-                let on_trial = loader.channels().iter().any(|o| o.channel == *c && o.trial_attempt.is_some());
+                let on_trial = loader
+                    .channels()
+                    .iter()
+                    .any(|o| o.channel == *c && o.trial_attempt.is_some());
                 if on_trial {
                     *self.model.crashes.entry((*c, *v)).or_default() += 1;
                 } else {
                     // Poison outside a trial would be a crash of proven content.
-                    report.violations.push(format!("I3 channel {c} v{v} crashed the machine while not on trial"));
+                    report.violations.push(format!(
+                        "I3 channel {c} v{v} crashed the machine while not on trial"
+                    ));
                 }
                 self.model.total_crashes += 1;
             }
@@ -608,10 +721,17 @@ impl Machine {
         } else {
             p.uptime = self.health_window;
             if let Some(proof) = loader.health_confirmed(&mut p, faulted) {
-                let pending: Vec<u32> = loader.channels().iter().filter(|c| c.promotion == changuard_loader::Promotion::Pending).map(|c| c.channel).collect();
+                let pending: Vec<u32> = loader
+                    .channels()
+                    .iter()
+                    .filter(|c| c.promotion == changuard_loader::Promotion::Pending)
+                    .map(|c| c.channel)
+                    .collect();
                 let _ = loader.promote(&mut p, &setup, proof);
                 for c in loader.channels() {
-                    if pending.contains(&c.channel) && c.promotion == changuard_loader::Promotion::Done {
+                    if pending.contains(&c.channel)
+                        && c.promotion == changuard_loader::Promotion::Done
+                    {
                         promoted.insert(c.channel);
                     }
                 }
@@ -647,7 +767,9 @@ impl Machine {
         let max_trial = self.model.max_trial_ever;
         for ((c, v), n) in &self.model.crashes {
             if *n > max_trial {
-                report.violations.push(format!("I3 channel {c} v{v} crashed {n} times > MaxTrialBoots {max_trial}"));
+                report.violations.push(format!(
+                    "I3 channel {c} v{v} crashed {n} times > MaxTrialBoots {max_trial}"
+                ));
             }
         }
         let latest = !self.registry.contains_key("Policy");
@@ -657,24 +779,37 @@ impl Machine {
             if view.source == Source::Candidate {
                 if let Some(v) = view.active_version {
                     if view.quarantined.contains(&v) {
-                        report.violations.push(format!("I3 channel {c} quarantined v{v} is active"));
+                        report
+                            .violations
+                            .push(format!("I3 channel {c} quarantined v{v} is active"));
                     }
                 }
             }
             // I2: once an LKG exists it is never lost.
-            if self.model.lkg_ever.contains(&c) && !self.model.lkg_tampered.contains(&c) && lkg0.is_none() {
-                report.violations.push(format!("I2 channel {c} had an LKG, none valid at boot"));
+            if self.model.lkg_ever.contains(&c)
+                && !self.model.lkg_tampered.contains(&c)
+                && lkg0.is_none()
+            {
+                report
+                    .violations
+                    .push(format!("I2 channel {c} had an LKG, none valid at boot"));
             }
             // I5: floor never decreases, never above the LKG.
             let seen = self.model.floor_seen.get(&c).copied().unwrap_or(0);
             if view.floor < seen && !self.model.state_tampered {
-                report.violations.push(format!("I5 channel {c} floor decreased {seen} -> {}", view.floor));
+                report.violations.push(format!(
+                    "I5 channel {c} floor decreased {seen} -> {}",
+                    view.floor
+                ));
             }
             if latest {
                 let lkg_now = self.lkg_oracle(c);
                 if let Some(l) = lkg_now.or(lkg0) {
                     if view.floor > l && !self.model.lkg_tampered.contains(&c) {
-                        report.violations.push(format!("I5 channel {c} floor {} above LKG v{l}", view.floor));
+                        report.violations.push(format!(
+                            "I5 channel {c} floor {} above LKG v{l}",
+                            view.floor
+                        ));
                     }
                 }
             }
@@ -685,7 +820,9 @@ impl Machine {
                 let q0: Vec<u64> = st0.map(|s| s.quarantined().to_vec()).unwrap_or_default();
                 let choice = dir_at_start
                     .iter()
-                    .filter(|(cc, v, _)| *cc == c && !q0.contains(v) && *v >= floor0 && lkg0.is_none_or(|l| *v > l))
+                    .filter(|(cc, v, _)| {
+                        *cc == c && !q0.contains(v) && *v >= floor0 && lkg0.is_none_or(|l| *v > l)
+                    })
                     .max_by_key(|(_, v, _)| *v);
                 let expected = match choice {
                     Some((_, v, Some(_))) => Some(*v),

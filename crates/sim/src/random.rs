@@ -127,7 +127,9 @@ fn generate(rng: &mut Rng, next_version: &mut [u64; 2], dir: &mut Vec<(u32, u64)
         acts.push(Action::TearState);
     }
     if rng.pct(2) {
-        acts.push(Action::SetMaxTrialBoots([1, 2, 2, 7][rng.below(4) as usize]));
+        acts.push(Action::SetMaxTrialBoots(
+            [1, 2, 2, 7][rng.below(4) as usize],
+        ));
     }
     if rng.pct(1) {
         acts.push(Action::ClearQuarantine(rng.next_u64() as u32));
@@ -136,19 +138,33 @@ fn generate(rng: &mut Rng, next_version: &mut [u64; 2], dir: &mut Vec<(u32, u64)
 }
 
 fn finish(rng: &mut Rng, mut acts: Vec<Action>) -> Vec<Action> {
-    let crash = rng.pct(12).then(|| (1 + rng.below(12), rng.next_u64() as u32));
+    let crash = rng
+        .pct(12)
+        .then(|| (1 + rng.below(12), rng.next_u64() as u32));
     let early = rng.pct(8);
-    acts.push(Action::Boot { crash, early, pick: rng.next_u64() as u32 });
+    acts.push(Action::Boot {
+        crash,
+        early,
+        pick: rng.next_u64() as u32,
+    });
     acts
 }
 
 /// Apply one action; for boots, return the boot's violations.
-fn apply(m: &mut Machine, a: Action, timeline: Option<&mut Vec<String>>, boot_no: u64) -> Vec<String> {
+fn apply(
+    m: &mut Machine,
+    a: Action,
+    timeline: Option<&mut Vec<String>>,
+    boot_no: u64,
+) -> Vec<String> {
     match a {
         Action::Deliver(c, v, k) => m.deliver(c, v, k),
         Action::DeliverTorn(c, v) => m.deliver_torn(c, v),
         Action::Delete(c, v) => {
-            let n = format!("content/{}", changuard_loader::names::FileName::new(c, v).as_str());
+            let n = format!(
+                "content/{}",
+                changuard_loader::names::FileName::new(c, v).as_str()
+            );
             m.disk.delete(&n);
             m.disk.sync();
         }
@@ -157,7 +173,10 @@ fn apply(m: &mut Machine, a: Action, timeline: Option<&mut Vec<String>>, boot_no
         Action::SetMaxTrialBoots(n) => m.set_dword("MaxTrialBoots", n),
         Action::ClearQuarantine(t) => m.set_dword("ClearQuarantine", t),
         Action::Boot { crash, early, pick } => {
-            let plan = BootPlan { crash_at: crash.map(|(n, _)| CrashAt::Nth(n)), reboot_early: early };
+            let plan = BootPlan {
+                crash_at: crash.map(|(n, _)| CrashAt::Nth(n)),
+                reboot_early: early,
+            };
             let r = m.boot(plan, Some(crash.map_or(pick, |(_, p)| p)), None);
             if let Some(t) = timeline {
                 t.push(crate::timeline::line(boot_no, &r));
@@ -170,7 +189,8 @@ fn apply(m: &mut Machine, a: Action, timeline: Option<&mut Vec<String>>, boot_no
 
 fn new_machine(mutation: Option<Mutation>) -> Machine {
     let mut m = Machine::new(mutation);
-    m.golden.insert(17, crate::content::bytes(17, 1, Kind::Good));
+    m.golden
+        .insert(17, crate::content::bytes(17, 1, Kind::Good));
     m
 }
 
@@ -239,17 +259,33 @@ pub fn replay_timeline(actions: &[Action], mutation: Option<Mutation>) -> Vec<St
 }
 
 /// Run a campaign of `boots` boots from `seed`.
-pub fn campaign(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline: bool, progress: impl FnMut(u64)) -> CampaignResult {
+pub fn campaign(
+    seed: u64,
+    boots: u64,
+    mutation: Option<Mutation>,
+    with_timeline: bool,
+    progress: impl FnMut(u64),
+) -> CampaignResult {
     campaign_opts(seed, boots, mutation, with_timeline, true, progress)
 }
 
 /// [`campaign`], optionally without shrinking the violating trace.
-pub fn campaign_opts(seed: u64, boots: u64, mutation: Option<Mutation>, with_timeline: bool, do_shrink: bool, mut progress: impl FnMut(u64)) -> CampaignResult {
+pub fn campaign_opts(
+    seed: u64,
+    boots: u64,
+    mutation: Option<Mutation>,
+    with_timeline: bool,
+    do_shrink: bool,
+    mut progress: impl FnMut(u64),
+) -> CampaignResult {
     let mut rng = Rng::new(seed);
     let mut m = new_machine(mutation);
     let mut next_version = [1u64, 2u64];
     let mut dir = vec![];
-    let mut res = CampaignResult { seed, ..CampaignResult::default() };
+    let mut res = CampaignResult {
+        seed,
+        ..CampaignResult::default()
+    };
     let mut log: Vec<Action> = vec![];
     let mut timeline = vec![];
     while res.boots < boots {
@@ -265,7 +301,11 @@ pub fn campaign_opts(seed: u64, boots: u64, mutation: Option<Mutation>, with_tim
             }
             if !v.is_empty() {
                 res.violations = v;
-                res.trace = if do_shrink { shrink(&log, mutation) } else { log };
+                res.trace = if do_shrink {
+                    shrink(&log, mutation)
+                } else {
+                    log
+                };
                 res.crashes = m.model.total_crashes;
                 res.power_losses = m.model.power_losses;
                 res.timeline = timeline;

@@ -55,32 +55,87 @@ const BASELINE: [Step; 2] = [Step::Deliver(6, Kind::Good), Step::Boot];
 fn with_baseline(name: &'static str, description: &'static str, rest: &[Step]) -> Scenario {
     let mut steps = BASELINE.to_vec();
     steps.extend_from_slice(rest);
-    Scenario { name, description, steps, baseline_len: BASELINE.len() }
+    Scenario {
+        name,
+        description,
+        steps,
+        baseline_len: BASELINE.len(),
+    }
 }
 
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
     use Step::*;
     vec![
-        Scenario { name: "first-install", description: "fresh machine, v6 delivered: trial, health window, promotion", steps: BASELINE.to_vec(), baseline_len: 0 },
-        with_baseline("routine-update", "v7 delivered over LKG v6: trial, promotion", &[Deliver(7, Kind::Good), Boot]),
-        with_baseline("corrupt-update", "v7 truncated: rejected, LKG v6", &[Deliver(7, Kind::Truncated), Boot]),
-        with_baseline("bad-signature", "v7 with a flipped signature byte: rejected, LKG v6", &[Deliver(7, Kind::BadSig), Boot]),
-        with_baseline("wrong-schema", "v7 signed for another schema: rejected, LKG v6", &[Deliver(7, Kind::WrongSchema), Boot]),
-        with_baseline("july-19", "the 291 replay: NamedPipeCreate instance with 21 criteria, rejected before interpretation", &[Deliver(7, Kind::July19), Boot]),
-        with_baseline("poison-update", "valid v7 that crashes the machine: one crash, quarantined, LKG v6", &[Deliver(7, Kind::Poison), Boot, Boot]),
+        Scenario {
+            name: "first-install",
+            description: "fresh machine, v6 delivered: trial, health window, promotion",
+            steps: BASELINE.to_vec(),
+            baseline_len: 0,
+        },
+        with_baseline(
+            "routine-update",
+            "v7 delivered over LKG v6: trial, promotion",
+            &[Deliver(7, Kind::Good), Boot],
+        ),
+        with_baseline(
+            "corrupt-update",
+            "v7 truncated: rejected, LKG v6",
+            &[Deliver(7, Kind::Truncated), Boot],
+        ),
+        with_baseline(
+            "bad-signature",
+            "v7 with a flipped signature byte: rejected, LKG v6",
+            &[Deliver(7, Kind::BadSig), Boot],
+        ),
+        with_baseline(
+            "wrong-schema",
+            "v7 signed for another schema: rejected, LKG v6",
+            &[Deliver(7, Kind::WrongSchema), Boot],
+        ),
+        with_baseline(
+            "july-19",
+            "the 291 replay: NamedPipeCreate instance with 21 criteria, rejected before interpretation",
+            &[Deliver(7, Kind::July19), Boot],
+        ),
+        with_baseline(
+            "poison-update",
+            "valid v7 that crashes the machine: one crash, quarantined, LKG v6",
+            &[Deliver(7, Kind::Poison), Boot, Boot],
+        ),
         with_baseline(
             "update-during-trial",
             "v7 on trial, rebooted before its health window, v8 arrives: v7 quarantined (unfinished trial), v8 trial + promotion",
-            &[Deliver(7, Kind::Good), BootEarlyReboot, Deliver(8, Kind::Good), Boot],
+            &[
+                Deliver(7, Kind::Good),
+                BootEarlyReboot,
+                Deliver(8, Kind::Good),
+                Boot,
+            ],
         ),
-        with_baseline("lkg-corrupted", "LKG copy rotten and v7 truncated: no content for the channel, driver still up", &[CorruptLkg, Deliver(7, Kind::Truncated), Boot]),
-        with_baseline("state-record-torn", "newest state slot torn: the older slot is used, v7 trial + promotion", &[TearState, Deliver(7, Kind::Good), Boot]),
-        with_baseline("power-loss-during-update", "v7 torn by power loss while delivered: rejected, LKG v6", &[DeliverTorn(7), Boot]),
+        with_baseline(
+            "lkg-corrupted",
+            "LKG copy rotten and v7 truncated: no content for the channel, driver still up",
+            &[CorruptLkg, Deliver(7, Kind::Truncated), Boot],
+        ),
+        with_baseline(
+            "state-record-torn",
+            "newest state slot torn: the older slot is used, v7 trial + promotion",
+            &[TearState, Deliver(7, Kind::Good), Boot],
+        ),
+        with_baseline(
+            "power-loss-during-update",
+            "v7 torn by power loss while delivered: rejected, LKG v6",
+            &[DeliverTorn(7), Boot],
+        ),
         with_baseline(
             "power-loss-during-promotion",
             "power cut after the LKG temp copy is flushed: v7 quarantined (unfinished trial), LKG v6 intact",
-            &[Deliver(7, Kind::Good), BootPowerLossAfter(Op::LkgFlushTemp), Boot],
+            &[
+                Deliver(7, Kind::Good),
+                BootPowerLossAfter(Op::LkgFlushTemp),
+                Boot,
+            ],
         ),
     ]
 }
@@ -114,8 +169,18 @@ fn apply(m: &mut Machine, step: Step) -> Option<BootPlan> {
         Step::CorruptLkg => m.corrupt_lkg(CHANNEL),
         Step::TearState => m.tear_newest_state(),
         Step::Boot => return Some(BootPlan::default()),
-        Step::BootEarlyReboot => return Some(BootPlan { reboot_early: true, ..BootPlan::default() }),
-        Step::BootPowerLossAfter(op) => return Some(BootPlan { crash_at: Some(CrashAt::After(op)), ..BootPlan::default() }),
+        Step::BootEarlyReboot => {
+            return Some(BootPlan {
+                reboot_early: true,
+                ..BootPlan::default()
+            });
+        }
+        Step::BootPowerLossAfter(op) => {
+            return Some(BootPlan {
+                crash_at: Some(CrashAt::After(op)),
+                ..BootPlan::default()
+            });
+        }
     }
     None
 }
@@ -125,14 +190,27 @@ fn apply(m: &mut Machine, step: Step) -> Option<BootPlan> {
 const SETTLE_BOOTS: usize = 4;
 
 fn settled(r: &BootReport) -> bool {
-    r.end == BootEnd::Healthy && r.channels.iter().all(|c| c.trial_attempt.is_none() || c.promoted)
+    r.end == BootEnd::Healthy
+        && r.channels
+            .iter()
+            .all(|c| c.trial_attempt.is_none() || c.promoted)
 }
 
 /// Run `steps[from..]` on `m`, then settle. Crash points may be probed.
-pub fn run_from(mut m: Machine, steps: &[Step], from: usize, baseline_len: usize, label: &str) -> Run {
+pub fn run_from(
+    mut m: Machine,
+    steps: &[Step],
+    from: usize,
+    baseline_len: usize,
+    label: &str,
+) -> Run {
     let mut boots = vec![];
     let mut violations = vec![];
-    let mut crashes_at_baseline = if from >= baseline_len { Some(m.model.total_crashes) } else { None };
+    let mut crashes_at_baseline = if from >= baseline_len {
+        Some(m.model.total_crashes)
+    } else {
+        None
+    };
     for (i, step) in steps.iter().enumerate().skip(from) {
         if i == baseline_len && crashes_at_baseline.is_none() {
             crashes_at_baseline = Some(m.model.total_crashes);
@@ -160,9 +238,22 @@ pub fn run_from(mut m: Machine, steps: &[Step], from: usize, baseline_len: usize
             }
         }
     }
-    let final_channels = boots.last().map(|(_, _, r)| r.channels.clone()).unwrap_or_default();
-    let final_view = final_channels.iter().find(|c| c.channel == CHANNEL).cloned();
-    Run { boots, final_view, final_channels, case_crashes: m.model.total_crashes - base, violations, machine: m }
+    let final_channels = boots
+        .last()
+        .map(|(_, _, r)| r.channels.clone())
+        .unwrap_or_default();
+    let final_view = final_channels
+        .iter()
+        .find(|c| c.channel == CHANNEL)
+        .cloned();
+    Run {
+        boots,
+        final_view,
+        final_channels,
+        case_crashes: m.model.total_crashes - base,
+        violations,
+        machine: m,
+    }
 }
 
 /// Run a scenario with no injected crash.
@@ -198,8 +289,16 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "scenario {}: {}\n  replay: changuard simulate --scenario {} --crash-trace ", self.scenario, self.message, self.scenario)?;
-        let parts: Vec<String> = self.trace.iter().map(|(s, k, v)| format!("{s}:{k}:{v}")).collect();
+        write!(
+            f,
+            "scenario {}: {}\n  replay: changuard simulate --scenario {} --crash-trace ",
+            self.scenario, self.message, self.scenario
+        )?;
+        let parts: Vec<String> = self
+            .trace
+            .iter()
+            .map(|(s, k, v)| format!("{s}:{k}:{v}"))
+            .collect();
         write!(f, "{}", parts.join(","))
     }
 }
@@ -259,7 +358,11 @@ impl Explorer<'_> {
                 self.out.crashes += v.len() as u64;
             }
             for v in &r.violations {
-                self.out.violations.push(Violation { scenario: self.scenario.name, trace: trace.clone(), message: format!("boot at step {i}: {v}") });
+                self.out.violations.push(Violation {
+                    scenario: self.scenario.name,
+                    trace: trace.clone(),
+                    message: format!("boot at step {i}: {v}"),
+                });
             }
             let worst = m.model.crashes.values().copied().max().unwrap_or(0);
             self.out.max_crashes_per_version = self.out.max_crashes_per_version.max(worst);
@@ -296,7 +399,12 @@ impl Explorer<'_> {
 /// Explore every crash point and tear variant of `s` (nested up to [`MAX_DEPTH`]),
 /// under `MaxTrialBoots` 1 (default) and 2.
 pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usize) -> Exhaustive {
-    let mut ex = Explorer { scenario: s, seen: HashSet::new(), out: Exhaustive::default(), max_violations };
+    let mut ex = Explorer {
+        scenario: s,
+        seen: HashSet::new(),
+        out: Exhaustive::default(),
+        max_violations,
+    };
     for max_trial in [1u32, 2] {
         let mut m = Machine::new(mutation);
         if max_trial != 1 {
@@ -311,7 +419,11 @@ pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usiz
 }
 
 /// Replay a crash trace (from [`Violation`]) and return the boot reports.
-pub fn replay(s: &Scenario, mutation: Option<Mutation>, trace: &[(usize, u64, usize)]) -> Vec<(String, BootReport)> {
+pub fn replay(
+    s: &Scenario,
+    mutation: Option<Mutation>,
+    trace: &[(usize, u64, usize)],
+) -> Vec<(String, BootReport)> {
     let mut m = Machine::new(mutation);
     let mut out = vec![];
     let steps = &s.steps;
@@ -330,7 +442,11 @@ pub fn replay(s: &Scenario, mutation: Option<Mutation>, trace: &[(usize, u64, us
             BootPlan::default()
         };
         let crash = trace.iter().find(|(si, _, _)| *si == i).copied();
-        let label = if i < steps.len() { format!("step {i} {:?}", steps[i]) } else { format!("settle {}", i - steps.len()) };
+        let label = if i < steps.len() {
+            format!("step {i} {:?}", steps[i])
+        } else {
+            format!("settle {}", i - steps.len())
+        };
         match crash {
             Some((_, k, vi)) => {
                 let mut snap: Option<Disk> = None;
@@ -348,7 +464,10 @@ pub fn replay(s: &Scenario, mutation: Option<Mutation>, trace: &[(usize, u64, us
                     m.model.power_losses += 1;
                     let mut r2 = r.clone();
                     r2.end = BootEnd::PowerLoss(Op::StateWrite);
-                    out.push((format!("{label} (power loss after mutating op {k}, variant {vi})"), r2));
+                    out.push((
+                        format!("{label} (power loss after mutating op {k}, variant {vi})"),
+                        r2,
+                    ));
                     i += 1;
                     continue;
                 }
@@ -394,7 +513,10 @@ pub struct Fleet {
 /// Run the fleet replay.
 pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
     use crate::random::Rng;
-    let mut f = Fleet { machines, ..Fleet::default() };
+    let mut f = Fleet {
+        machines,
+        ..Fleet::default()
+    };
     for seed in 0..machines {
         let mut rng = Rng::new(seed);
         let mut m = Machine::new(None);
@@ -405,12 +527,21 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
         // Online with v6 (installed, booted past its health window), then a few
         // more boots: some rebooted early, some with power cuts.
         let r = m.boot(BootPlan::default(), None, None);
-        f.violations.extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
+        f.violations
+            .extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
         let before = rng.below(4);
         for _ in 0..before {
             let crash = rng.pct(20).then(|| CrashAt::Nth(1 + rng.below(8)));
-            let r = m.boot(BootPlan { crash_at: crash, reboot_early: rng.pct(20) }, Some(rng.next_u64() as u32), None);
-            f.violations.extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
+            let r = m.boot(
+                BootPlan {
+                    crash_at: crash,
+                    reboot_early: rng.pct(20),
+                },
+                Some(rng.next_u64() as u32),
+                None,
+            );
+            f.violations
+                .extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
         }
         // 04:09 UTC: the update lands; some machines lose power while it is written.
         if rng.pct(5) {
@@ -421,8 +552,16 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
         let mut last = None;
         for i in 0..after {
             let crash = (i + 1 < after && rng.pct(15)).then(|| CrashAt::Nth(1 + rng.below(8)));
-            let r = m.boot(BootPlan { crash_at: crash, reboot_early: false }, Some(rng.next_u64() as u32), None);
-            f.violations.extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
+            let r = m.boot(
+                BootPlan {
+                    crash_at: crash,
+                    reboot_early: false,
+                },
+                Some(rng.next_u64() as u32),
+                None,
+            );
+            f.violations
+                .extend(r.violations.iter().map(|v| format!("machine {seed}: {v}")));
             last = Some(r);
         }
         let last = match last {
@@ -430,10 +569,19 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
             _ => m.boot(BootPlan::default(), None, None),
         };
         if let Some(c) = last.channels.iter().find(|c| c.channel == CHANNEL) {
-            if c.active_version == Some(6) && matches!(c.source, changuard_loader::Source::Lkg | changuard_loader::Source::Candidate) {
+            if c.active_version == Some(6)
+                && matches!(
+                    c.source,
+                    changuard_loader::Source::Lkg | changuard_loader::Source::Candidate
+                )
+            {
                 f.on_valid_content += 1;
             } else {
-                f.violations.push(format!("machine {seed}: ends on {:?} ({})", c.active_version, c.source.name()));
+                f.violations.push(format!(
+                    "machine {seed}: ends on {:?} ({})",
+                    c.active_version,
+                    c.source.name()
+                ));
             }
         }
         f.boots += m.model.boots;

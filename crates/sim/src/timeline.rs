@@ -11,7 +11,8 @@ pub fn line(boot_no: u64, r: &BootReport) -> String {
             c.channel,
             c.source.name(),
             c.active_version.map_or("-".to_owned(), |v| format!("v{v}")),
-            c.trial_attempt.map_or(String::new(), |a| format!(" trial#{a}")),
+            c.trial_attempt
+                .map_or(String::new(), |a| format!(" trial#{a}")),
             if c.promoted { " promoted" } else { "" },
             c.last_problem.map_or(String::new(), |p| format!(" ({p})")),
         ));
@@ -19,13 +20,28 @@ pub fn line(boot_no: u64, r: &BootReport) -> String {
     let end = match &r.end {
         BootEnd::Healthy => "healthy".to_owned(),
         BootEnd::RebootedEarly => "rebooted before health window".to_owned(),
-        BootEnd::Crashed(v) => format!("CRASH by {}", v.iter().map(|(c, v)| format!("ch {c} v{v}")).collect::<Vec<_>>().join(", ")),
+        BootEnd::Crashed(v) => format!(
+            "CRASH by {}",
+            v.iter()
+                .map(|(c, v)| format!("ch {c} v{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         BootEnd::PowerLoss(op) => format!("POWER LOSS after {op:?}"),
     };
     s.push_str(&format!(" => {end} ({} ops)", r.ops));
     for d in &r.decisions {
         if d.reason.is_problem() {
-            s.push_str(&format!("\n        ch {} v{} attempt {}: {}", d.channel, d.version, d.attempt, d.reason.name()));
+            // Version 0 means "no version concerned" (e.g. no LKG exists yet).
+            let version = if d.version == 0 {
+                "-".to_owned()
+            } else {
+                format!("v{}", d.version)
+            };
+            s.push_str(&format!(
+                "\n        ch {} {version} attempt {}: {}",
+                d.channel, d.attempt, d.reason
+            ));
         }
     }
     for v in &r.violations {

@@ -11,9 +11,17 @@ fn exhaustive_all_scenarios_zero_violations() {
         for v in &ex.violations {
             eprintln!("{v}");
         }
-        assert!(ex.violations.is_empty(), "{}: {} violations", s.name, ex.violations.len());
+        assert!(
+            ex.violations.is_empty(),
+            "{}: {} violations",
+            s.name,
+            ex.violations.len()
+        );
         assert!(ex.max_crashes_per_version <= 2, "{}", s.name);
-        eprintln!("{:<28} crash states {:>6} boots {:>7}", s.name, ex.crash_states, ex.boots);
+        eprintln!(
+            "{:<28} crash states {:>6} boots {:>7}",
+            s.name, ex.crash_states, ex.boots
+        );
         states += ex.crash_states;
     }
     eprintln!("total distinct crash states: {states}");
@@ -28,7 +36,11 @@ fn caught(m: Mutation, scenario_name: &str) {
         .violations
         .first()
         .map(|msg| (msg.clone(), vec![]))
-        .or_else(|| ex.violations.first().map(|v| (v.to_string(), v.trace.clone())))
+        .or_else(|| {
+            ex.violations
+                .first()
+                .map(|v| (v.to_string(), v.trace.clone()))
+        })
         .unwrap_or_else(|| panic!("{m:?} not caught in {scenario_name}"));
     eprintln!("{m:?} caught: {}", v.0);
     // Replayable: the trace reproduces a violation.
@@ -40,7 +52,10 @@ fn caught(m: Mutation, scenario_name: &str) {
     );
     // And the same trace is clean without the mutation.
     let clean = scenario::replay(&s, None, &v.1);
-    assert!(clean.iter().all(|(_, r)| r.violations.is_empty()), "{m:?}: trace violates even without the mutation");
+    assert!(
+        clean.iter().all(|(_, r)| r.violations.is_empty()),
+        "{m:?}: trace violates even without the mutation"
+    );
 }
 
 #[test]
@@ -71,7 +86,11 @@ fn catches_lkg_in_place() {
 #[test]
 fn july19_fleet_zero_crashes_all_on_valid_content() {
     let f = scenario::july19_fleet(1_000, |_| {});
-    assert!(f.violations.is_empty(), "{:?}", &f.violations[..f.violations.len().min(5)]);
+    assert!(
+        f.violations.is_empty(),
+        "{:?}",
+        &f.violations[..f.violations.len().min(5)]
+    );
     assert_eq!(f.crashes, 0);
     assert_eq!(f.on_valid_content, 1_000);
 }

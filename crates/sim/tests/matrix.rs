@@ -27,7 +27,12 @@ fn every_matrix_case_matches_the_simulator() {
         let v = run.final_view.clone().expect("channel 291 present");
         let e = &case["expect"];
         let got_q: Vec<u64> = v.quarantined.clone();
-        let want_q: Vec<u64> = e["quarantined"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        let want_q: Vec<u64> = e["quarantined"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
         let ok = e["active_version"].as_u64() == v.active_version
             && e["active_source"].as_str() == Some(v.source.name())
             && e["lkg_version"].as_u64() == v.lkg_version
@@ -45,7 +50,10 @@ fn every_matrix_case_matches_the_simulator() {
         }
         // The scenario that expects a crash must actually produce it (the poison really runs).
         if e["max_crashes"].as_u64() == Some(1) {
-            assert_eq!(run.case_crashes, 1, "{name}: poison did not crash the simulated machine");
+            assert_eq!(
+                run.case_crashes, 1,
+                "{name}: poison did not crash the simulated machine"
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -15,12 +15,23 @@ fn same_seed_same_run() {
 fn campaign_has_no_violations() {
     // CI runs the 100,000-boot campaign through `changuard simulate --random`;
     // this is the quick one (more in release: CHANGUARD_SIM_BOOTS).
-    let boots = std::env::var("CHANGUARD_SIM_BOOTS").ok().and_then(|s| s.parse().ok()).unwrap_or(3_000);
+    let boots = std::env::var("CHANGUARD_SIM_BOOTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000);
     for seed in [1u64, 2, 3] {
         let r = random::campaign(seed, boots, None, false, |_| {});
-        assert!(r.violations.is_empty(), "seed {seed}: {:?}\ntrace: {:?}", r.violations, r.trace);
+        assert!(
+            r.violations.is_empty(),
+            "seed {seed}: {:?}\ntrace: {:?}",
+            r.violations,
+            r.trace
+        );
         assert!(r.max_crashes_per_version <= 2);
-        assert!(r.crashes > 0 && r.power_losses > 0, "campaign exercised nothing");
+        assert!(
+            r.crashes > 0 && r.power_losses > 0,
+            "campaign exercised nothing"
+        );
     }
 }
 
@@ -28,6 +39,14 @@ fn campaign_has_no_violations() {
 fn random_catches_no_quarantine() {
     let r = random::campaign(11, 5_000, Some(Mutation::NoQuarantine), false, |_| {});
     assert!(!r.violations.is_empty(), "NoQuarantine not caught");
-    assert!(random::replay(&r.trace, Some(Mutation::NoQuarantine)).is_some(), "shrunk trace does not replay");
-    eprintln!("NoQuarantine: {:?}, trace of {} actions: {:?}", r.violations, r.trace.len(), r.trace);
+    assert!(
+        random::replay(&r.trace, Some(Mutation::NoQuarantine)).is_some(),
+        "shrunk trace does not replay"
+    );
+    eprintln!(
+        "NoQuarantine: {:?}, trace of {} actions: {:?}",
+        r.violations,
+        r.trace.len(),
+        r.trace
+    );
 }
