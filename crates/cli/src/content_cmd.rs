@@ -227,26 +227,6 @@ fn parse_file_name(name: &str) -> Option<(u32, u64)> {
     Some((c.parse().ok()?, v.parse().ok()?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_file_name;
-
-    #[test]
-    fn file_names() {
-        assert_eq!(parse_file_name("C-00000291-00000007.chan"), Some((291, 7)));
-        assert_eq!(parse_file_name("c-291-7.CHAN"), Some((291, 7)));
-        assert_eq!(
-            parse_file_name("truncated.C-00000291-00000002.chan"),
-            Some((291, 2))
-        );
-        assert_eq!(parse_file_name("C-00000291-00000007.chan.tmp"), None);
-        assert_eq!(parse_file_name("C-00000291.chan"), None);
-        assert_eq!(parse_file_name("C--1-2.chan"), None);
-        assert_eq!(parse_file_name("xC-1-2.chan"), None);
-        assert_eq!(parse_file_name("C-99999999999-1.chan"), None);
-    }
-}
-
 fn load_trust(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, String> {
     paths.iter().map(|p| keys::read_public(p)).collect()
 }
@@ -540,5 +520,25 @@ fn print_inspect<B: AsRef<[u8]>>(v: &ValidChannel<B>, spec: &ChannelSpec, verifi
                 .unwrap_or("?");
             println!("  {name:<26} {}", criterion_json(c));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_file_name;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(parse_file_name("C-00000291-00000007.chan"), Some((291, 7)));
+        assert_eq!(parse_file_name("c-291-7.CHAN"), Some((291, 7)));
+        assert_eq!(
+            parse_file_name("truncated.C-00000291-00000002.chan"),
+            Some((291, 2))
+        );
+        assert_eq!(parse_file_name("C-00000291-00000007.chan.tmp"), None);
+        assert_eq!(parse_file_name("C-00000291.chan"), None);
+        assert_eq!(parse_file_name("C--1-2.chan"), None);
+        assert_eq!(parse_file_name("xC-1-2.chan"), None);
+        assert_eq!(parse_file_name("C-99999999999-1.chan"), None);
     }
 }
