@@ -113,52 +113,9 @@ pub struct ChannelStatusWire {
     pub faults: U64,
 }
 
-/// Where a channel's active content came from (the fallback chain).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// No content: the channel is off (the sensor still runs).
-    None,
-    /// The newest candidate allowed by policy (possibly on trial).
-    Candidate,
-    /// The last-known-good copy.
-    Lkg,
-    /// Golden content embedded in the driver image.
-    Golden,
-}
-
-impl Source {
-    /// Wire code.
-    #[must_use]
-    pub const fn code(self) -> u8 {
-        match self {
-            Self::None => 0,
-            Self::Candidate => 1,
-            Self::Lkg => 2,
-            Self::Golden => 3,
-        }
-    }
-    /// Decodes a wire code.
-    #[must_use]
-    pub const fn from_code(code: u8) -> Option<Self> {
-        match code {
-            0 => Some(Self::None),
-            1 => Some(Self::Candidate),
-            2 => Some(Self::Lkg),
-            3 => Some(Self::Golden),
-            _ => None,
-        }
-    }
-    /// Stable name (`--json`).
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Candidate => "candidate",
-            Self::Lkg => "lkg",
-            Self::Golden => "golden",
-        }
-    }
-}
+/// Where a channel's active content came from: the loader's own type, so the
+/// wire codes cannot drift from what the loader decided.
+pub use changuard_loader::Source;
 
 /// The last reason a channel stepped down the fallback chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

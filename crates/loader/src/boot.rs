@@ -124,6 +124,16 @@ impl Source {
             Source::Golden => 3,
         }
     }
+    /// Decodes a wire code.
+    pub const fn from_code(code: u8) -> Option<Source> {
+        match code {
+            0 => Some(Source::None),
+            1 => Some(Source::Candidate),
+            2 => Some(Source::Lkg),
+            3 => Some(Source::Golden),
+            _ => None,
+        }
+    }
     /// Stable name.
     pub const fn name(self) -> &'static str {
         match self {
