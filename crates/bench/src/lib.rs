@@ -20,7 +20,7 @@ impl Rng {
         Rng(seed | 1)
     }
     /// Next value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -30,7 +30,7 @@ impl Rng {
     }
     /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// Pick one.
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
@@ -141,7 +141,7 @@ pub fn mixed_specs(n: usize, regex: bool) -> Vec<ChannelSpec> {
                         pc,
                         &mut c,
                         "command_line",
-                        st(StrOp::Contains, format!("{:08x}", r.next() as u32)),
+                        st(StrOp::Contains, format!("{:08x}", r.next_u64() as u32)),
                     );
                 }
                 (60..=74, _) => {
@@ -389,11 +389,11 @@ pub fn process_events(n: usize) -> Vec<OwnedEvent> {
             };
             let cmd = format!(
                 r#""{image}" --type=renderer --field-trial-handle={},{} --lang=en-US --{} /{}:{} {}"#,
-                r.next() % 100_000,
-                r.next(),
-                { let k = (r.next() % 200) as usize; word(&mut r, k) },
-                { let k = (r.next() % 200) as usize; word(&mut r, k) },
-                r.next() % 9999,
+                r.next_u64() % 100_000,
+                r.next_u64(),
+                { let k = (r.next_u64() % 200) as usize; word(&mut r, k) },
+                { let k = (r.next_u64() % 200) as usize; word(&mut r, k) },
+                r.next_u64() % 9999,
                 if k % 3 == 0 { "-enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoA" } else { "" }
             );
             OwnedEvent {
@@ -420,10 +420,10 @@ pub fn pipe_events(n: usize) -> Vec<OwnedEvent> {
                     r"\Device\NamedPipe\mojo.{}.{}.{}",
                     r.below(9000),
                     r.below(9000),
-                    r.next()
+                    r.next_u64()
                 ),
                 1 => {
-                    let k = (r.next() % 300) as usize;
+                    let k = (r.next_u64() % 300) as usize;
                     format!(
                         r"\Device\NamedPipe\{}_{:x}",
                         word(&mut r, k),
@@ -434,7 +434,7 @@ pub fn pipe_events(n: usize) -> Vec<OwnedEvent> {
                 _ => format!(
                     r"\Device\NamedPipe\crashpad_{}_{}",
                     r.below(9000),
-                    r.next() % 100_000
+                    r.next_u64() % 100_000
                 ),
             };
             OwnedEvent {
