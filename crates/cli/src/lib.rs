@@ -4,6 +4,7 @@
 
 pub mod content_cmd;
 pub mod driver_cmd;
+pub mod files;
 pub mod keys;
 pub mod replay_cmd;
 pub mod simulate_cmd;

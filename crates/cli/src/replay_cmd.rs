@@ -32,10 +32,10 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use changuard_format::schema::{self, FieldType, TemplateType};
-use changuard_format::{AlignedBytes, Trust, TrustedKey, ValidChannel, layout, validate};
+use changuard_format::{AlignedBytes, Trust, ValidChannel, validate};
 use changuard_interp::{Engine, Event, Value, Verdict};
 use serde_json::{Map, Value as Json, json};
 
@@ -82,44 +82,8 @@ pub fn run_to(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> i3
     }
 }
 
-/// Parse a public key file: one line of 64 hex characters.
-fn read_pubkey(path: &Path) -> Result<TrustedKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let line = text.trim();
-    let bad = || {
-        format!(
-            "{}: public key must be one line of 64 hex characters",
-            path.display()
-        )
-    };
-    if line.len() != 64 || !line.is_ascii() {
-        return Err(bad());
-    }
-    let mut key = [0u8; 32];
-    for (k, byte) in key.iter_mut().enumerate() {
-        let pair = line.get(2 * k..2 * k + 2).ok_or_else(bad)?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-    }
-    Ok(TrustedKey::new(key))
-}
-
-/// The channel id a content file is validated for (see the module docs).
-fn channel_of(path: &Path, bytes: &[u8]) -> Option<u32> {
-    let from_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix("C-"))
-        .and_then(|n| n.strip_suffix(".chan"))
-        .and_then(|n| n.split_once('-'))
-        .and_then(|(ch, _)| ch.parse::<u32>().ok());
-    from_name.or_else(|| {
-        let b = bytes.get(layout::header::CHANNEL)?;
-        Some(u32::from_le_bytes(b.try_into().ok()?))
-    })
-}
-
 fn replay(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
-    let key = read_pubkey(&args.pubkey)?;
+    let key = crate::keys::read_public(&args.pubkey)?;
     let keys = [key];
     let trust = Trust::new(&keys);
     let events_text = std::fs::read_to_string(&args.events)
@@ -127,22 +91,14 @@ fn replay(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
 
     let mut bufs: Vec<(PathBuf, AlignedBytes)> = Vec::new();
     for path in &args.content {
-        let b = AlignedBytes::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let b = crate::files::read_capped(path).map_err(|e| format!("{}: {e}", path.display()))?;
         bufs.push((path.clone(), b));
     }
     let mut code = EXIT_OK;
     let mut chans: Vec<ValidChannel<&[u8]>> = Vec::new();
     for (path, b) in &bufs {
         let bytes: &[u8] = b.as_ref();
-        let Some(channel) = channel_of(path, bytes) else {
-            let _ = writeln!(
-                err,
-                "{}: rejected: too short to hold a header",
-                path.display()
-            );
-            code = EXIT_INVALID;
-            continue;
-        };
+        let (channel, _) = crate::files::expected_channel(path, bytes, None);
         match validate(bytes, &trust, channel) {
             Ok(v) if chans.iter().any(|c| c.channel() == v.channel()) => {
                 let _ = writeln!(
@@ -407,6 +363,7 @@ mod tests {
     use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
     use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
     use changuard_format::{Action, SCHEMA_ID, StrOp};
+    use std::path::Path;
 
     fn inst(
         id: u32,
