@@ -86,9 +86,15 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 if command -v cargo-fuzz >/dev/null 2>&1; then
   for target in $(cd fuzz && cargo fuzz list); do
+    # libFuzzer writes new inputs into the first corpus directory: a gitignored
+    # scratch one, with the committed seeds (if any) read after it.
+    mkdir -p fuzz/corpus/"$target"
+    seeds=()
+    [ -d fuzz/seeds/"$target" ] && seeds=(fuzz/seeds/"$target")
     # -s none: no sanitizer, so a stable toolchain works (RUSTC_BOOTSTRAP for -Z flags).
-    RUSTC_BOOTSTRAP=1 cargo fuzz run -s none --fuzz-dir fuzz "$target" fuzz/seeds/"$target" -- \
-      -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 2>&1 | tail -n 3
+    # A crash exits non-zero and, with pipefail, fails the run; the input is in fuzz/artifacts.
+    RUSTC_BOOTSTRAP=1 cargo fuzz run -s none --fuzz-dir fuzz "$target" fuzz/corpus/"$target" "${seeds[@]}" -- \
+      -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 2>&1 | tail -n 2
   done
   ok "fuzz smoke"
 else
