@@ -60,7 +60,7 @@ for t in x86_64-pc-windows-msvc x86_64-unknown-none; do
 done
 
 stage "driver/: every unsafe block carries // SAFETY:"
-bash scripts/check-unsafe-safety.sh driver
+bash scripts/check-unsafe-safety.sh
 ok "SAFETY comments"
 
 stage "PowerShell scripts parse under a real PowerShell grammar"
