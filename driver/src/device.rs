@@ -1,5 +1,6 @@
 //! WDF objects: the `Parameters` key, the control device with its symbolic
-//! link and IOCTL queue, and the passive-level promotion timer.
+//! link and IOCTL queue, and the passive-level promotion timer (created here,
+//! owned and armed by `sensor` with the loader's health window).
 //!
 //! Module invariants:
 //! - D1: a [`ParamsKey`] holds a WDFKEY from `WdfDriverOpenParametersRegistryKey`,
@@ -188,8 +189,12 @@ fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATU
 }
 
 /// Creates the one-shot, passive-level promotion timer parented to `device`
-/// and starts it for `seconds`.
-pub fn start_promotion_timer(device: WDFDEVICE, seconds: u32) -> Result<wdk::wdf::Timer, NTSTATUS> {
+/// (deleted with it). Not started: `sensor::set_promotion_timer` arms it for the
+/// loader's `HealthWindowSeconds` when a trial is open.
+///
+/// # Errors
+/// The `WdfTimerCreate` status.
+pub fn create_promotion_timer(device: WDFDEVICE) -> Result<wdk::wdf::Timer, NTSTATUS> {
     const TSIZE: usize = core::mem::size_of::<WDF_TIMER_CONFIG>();
     const { assert!(TSIZE <= u32::MAX as usize) }
     #[allow(clippy::cast_possible_truncation)]
@@ -203,11 +208,7 @@ pub fn start_promotion_timer(device: WDFDEVICE, seconds: u32) -> Result<wdk::wdf
     };
     let mut attrs = object_attributes(true);
     attrs.ParentObject = device.cast();
-    let timer = wdk::wdf::Timer::create(&mut cfg, &mut attrs)?;
-    // Relative due time in 100 ns units (negative).
-    let due = -(i64::from(seconds).saturating_mul(10_000_000));
-    let _already_queued = timer.start(due);
-    Ok(timer)
+    wdk::wdf::Timer::create(&mut cfg, &mut attrs)
 }
 
 /// `EvtTimerFunc`, at PASSIVE_LEVEL (ExecutionLevel passive on the timer).
@@ -292,11 +293,8 @@ fn query_status(request: WDFREQUEST, input_len: usize, output_len: usize) -> Res
         return Err(wdk_sys::STATUS_INVALID_PARAMETER);
     }
     let mut reply = [0u8; status::MAX_REPLY_LEN];
-    let n = {
-        let mut g = sensor::Guard::acquire().ok_or(wdk_sys::STATUS_DEVICE_NOT_READY)?;
-        let s = g.shared();
-        status::encode_status(&s.book.driver, s.book.channels(), &mut reply).map_err(|_| wdk_sys::STATUS_INTERNAL_ERROR)?
-    };
+    // From the loader's ChannelOutcomes + counters + engine stats (status.rs), under the sensor lock.
+    let n = sensor::encode_status(&mut reply)?;
     if output_len < n {
         return Err(wdk_sys::STATUS_BUFFER_TOO_SMALL);
     }

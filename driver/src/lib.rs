@@ -23,8 +23,9 @@ use wdk_sys::{
     WDFDRIVER, _WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver, call_unsafe_wdf_function_binding,
 };
 
+mod active;
 mod device;
-mod glue;
+mod keys;
 mod nt;
 mod platform;
 mod sensor;
@@ -33,11 +34,6 @@ mod status;
 #[cfg(not(test))]
 #[global_allocator]
 static GLOBAL_ALLOCATOR: WdkAllocator = WdkAllocator;
-
-/// Default health window when `Parameters\HealthWindowSeconds` is absent or
-/// unusable (the loader validates the configured value; the timer only needs
-/// an upper bound on when to ask it).
-const DEFAULT_HEALTH_WINDOW_SECS: u32 = 300;
 
 /// `DriverEntry`.
 ///
@@ -82,7 +78,7 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     device::set_driver(wdf_driver);
 
     if let Err(s) = sensor::init() {
-        // No lock means no shared state: stay loaded, do nothing (never fail on this).
+        // No locks means no shared state: stay loaded, do nothing (never fail on this).
         wdk::println!("changuard: WdfWaitLockCreate failed {s:#x}; sensor disabled");
         return wdk_sys::STATUS_SUCCESS;
     }
@@ -95,9 +91,10 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     }
 
     match device::create_control_device(wdf_driver) {
-        Ok(dev) => match device::start_promotion_timer(dev, DEFAULT_HEALTH_WINDOW_SECS) {
-            // The timer is parented to the device and deleted with it.
-            Ok(timer) => core::mem::forget(timer),
+        // The timer is parented to the device and deleted with it; the sensor keeps
+        // it to arm it for the loader's health window (and to stop it at unload).
+        Ok(dev) => match device::create_promotion_timer(dev) {
+            Ok(timer) => sensor::set_promotion_timer(timer),
             Err(s) => wdk::println!("changuard: promotion timer failed {s:#x}; trial stays open this boot"),
         },
         Err(s) => wdk::println!("changuard: control device failed {s:#x}; no IOCTLs, no promotion this boot"),
@@ -105,8 +102,9 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     wdk_sys::STATUS_SUCCESS
 }
 
-/// `EvtDriverUnload` (PASSIVE_LEVEL): unregister the event source first, then
-/// drop the content. WDF deletes the device, queue, timer and lock after this.
+/// `EvtDriverUnload` (PASSIVE_LEVEL): unregister the event source, stop the
+/// promotion timer, then drop the content. WDF deletes the device, queue,
+/// timer and locks after this.
 unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     sensor::shutdown();
 }

@@ -8,7 +8,11 @@
 //!   `OBJ_KERNEL_HANDLE`, owned exclusively; it is closed exactly once, in `Drop`.
 //! - I3: a [`PoolBuf`] owns `len` bytes (`len >= 1`) from `ExAllocatePool2`
 //!   (non-paged, zeroed, 16-byte aligned on x64), freed exactly once in `Drop`;
-//!   `filled <= len` bytes have been written by a completed read.
+//!   `filled <= len` bytes have been written by a completed read. Ownership is
+//!   through a raw `NonNull` (not a `Box`): moving a `PoolBuf`, or a `&mut` to
+//!   it, moves/covers only its (ptr, len, filled) header, never the bytes, and
+//!   the bytes are written only through `as_mut_ptr`/`fill_from` (`&mut self`)
+//!   before the buffer is handed to `validate`. active.rs A1/A2 rely on this.
 
 use changuard_control::ntpath::{self, MAX_PATH_UNITS};
 use changuard_loader::platform::{IoError, IoErrorKind};

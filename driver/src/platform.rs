@@ -13,7 +13,7 @@
 //! - `\SystemRoot\changuard\lkg\C-<channel>.lkg|.tmp`: the LKG store.
 
 use changuard_loader::platform::{IoError, IoErrorKind, LkgFile, Platform, RegType, RegValue, STATE_SLOTS};
-use changuard_loader::reason::Decision;
+use changuard_loader::reason::{Decision, Reason};
 use wdk_sys::{
     BOOLEAN, DELETE, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TAG_INFORMATION,
     FILE_DIRECTORY_FILE, FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_LIST_DIRECTORY,
@@ -34,7 +34,6 @@ use wdk_sys::{
 };
 
 use crate::nt::{io_error, nt_success, object_attributes, KernelHandle, NtPath, PoolBuf};
-use crate::status::StatusBook;
 
 /// The LKG store directory (driver-private; see docs/DRIVER.md for its ACL).
 pub const LKG_PARENT: &str = "\\SystemRoot\\changuard";
@@ -344,19 +343,28 @@ fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
     Ok(buf)
 }
 
-/// The kernel platform for one loader run.
+/// The kernel platform for one loader run (boot/reload, or one promotion).
+/// The status itself comes from the loader's `ChannelOutcome`s (status.rs);
+/// `report` only logs and notes what the outcomes do not carry.
 pub struct KernelPlatform<'a> {
     params: &'a RegKey,
-    status: &'a mut StatusBook,
     state: Option<RegKey>,
     temp: Option<(u32, File)>,
     renamed: Option<(u32, File)>,
+    config_defaulted: bool,
 }
 
 impl<'a> KernelPlatform<'a> {
-    /// A platform over the open `Parameters` key, reporting into `status`.
-    pub fn new(params: &'a RegKey, status: &'a mut StatusBook) -> Self {
-        Self { params, status, state: None, temp: None, renamed: None }
+    /// A platform over the open `Parameters` key.
+    pub fn new(params: &'a RegKey) -> Self {
+        Self { params, state: None, temp: None, renamed: None, config_defaulted: false }
+    }
+
+    /// Whether the loader reported an unusable `Parameters` value (defaults used):
+    /// `DRIVER_FLAG_CONFIG_DEFAULTED`.
+    #[must_use]
+    pub const fn config_defaulted(&self) -> bool {
+        self.config_defaulted
     }
 
     fn state_key(&mut self) -> Result<&RegKey, IoError> {
@@ -588,7 +596,9 @@ impl Platform for KernelPlatform<'_> {
     }
 
     fn report(&mut self, decision: &Decision) {
-        self.status.record(decision);
+        if matches!(decision.reason, Reason::Config(..)) {
+            self.config_defaulted = true;
+        }
         if decision.reason.is_problem() {
             wdk::println!(
                 "changuard: channel {} v{} attempt {}: {} ({})",

@@ -1,29 +1,98 @@
-//! The driver's status book: per-channel status fed by the loader's decisions,
-//! served by `IOCTL_QUERY_STATUS` (encoded by `changuard-control`) and
-//! mirrored under `Parameters\Status` for `reg query`.
+//! The driver's status book, derived from the loader's per-channel outcomes
+//! (`ChannelOutcome` fields and the state record's quarantine list), plus the
+//! evaluation counters and the engine's load-time stats. It is served by
+//! `IOCTL_QUERY_STATUS` (encoded by `changuard_control::status::encode_status`)
+//! and mirrored under `Parameters\Status` for `reg query`.
 //!
-//! Safe code only: the book is plain data guarded by the sensor's lock.
+//! Safe code only: the book is plain data guarded by the sensor lock. It is
+//! `Copy` so the control plane can take a snapshot under the lock and write
+//! the registry outside it.
 
-use changuard_control::status::{ChannelStatus, DriverStatus, MAX_CHANNELS, MAX_QUARANTINED, Rejection, Source};
-use changuard_loader::reason::{Decision, Reason};
+use changuard_control::status::{
+    self as wire, ChannelStatus, DriverStatus, MAX_CHANNELS, MAX_QUARANTINED, Rejection, Source,
+};
+use changuard_control::EncodeError;
+use changuard_interp::EngineStats;
+use changuard_loader::{ChannelOutcome, Decision, Loader};
 
 use crate::platform::RegKey;
 
-/// Per-channel status, at most `MAX_CHANNELS` channels, no allocation.
+/// Per-channel status (at most `MAX_CHANNELS`), driver counters, engine stats. No allocation.
+#[derive(Clone, Copy)]
 pub struct StatusBook {
     channels: [ChannelStatus; MAX_CHANNELS],
     count: usize,
     /// Driver-wide part.
     pub driver: DriverStatus,
+    /// Load-time statistics of the active engine (zero when there is none).
+    pub engine: EngineStats,
+}
+
+impl Default for StatusBook {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The status rejection of a loader decision.
+const fn rejection(d: &Decision) -> Rejection {
+    Rejection { reason: d.reason.code(), rule: d.reason.detail(), offset: d.reason.offset() }
+}
+
+/// One channel's record from its loader outcome. `quarantined` is the state
+/// record's list (ascending); the newest `MAX_QUARANTINED` are reported, newest first.
+#[must_use]
+pub fn channel_status<B: AsRef<[u8]>>(out: &ChannelOutcome<B>, quarantined: &[u64]) -> ChannelStatus {
+    let mut ch = ChannelStatus::empty(out.channel);
+    // `changuard_control::status::Source` is the loader's `Source` (one type).
+    ch.source = out.source;
+    // The wire requires active_version == 0 when there is no content.
+    ch.active_version = if out.source == Source::None { 0 } else { out.active_version().unwrap_or(0) };
+    if out.active.is_none() {
+        ch.source = Source::None;
+        ch.active_version = 0;
+    }
+    ch.lkg_version = out.lkg_version;
+    ch.trial_attempt = out.trial_attempt;
+    ch.last_rejection = out.last_problem.as_ref().map(rejection);
+    for (dst, v) in ch.quarantined.iter_mut().zip(quarantined.iter().rev()) {
+        *dst = *v;
+        ch.quarantined_count = ch.quarantined_count.saturating_add(1);
+    }
+    debug_assert!(usize::from(ch.quarantined_count) <= MAX_QUARANTINED);
+    ch
 }
 
 impl StatusBook {
     /// Empty book.
     #[must_use]
     pub const fn new() -> Self {
-        Self { channels: [ChannelStatus::empty(0); MAX_CHANNELS], count: 0, driver: DriverStatus {
-            flags: 0, events_seen: 0, detections: 0, eval_faults: 0, reloads: 0, reload_fallbacks: 0, last_platform_status: 0,
-        } }
+        Self {
+            channels: [ChannelStatus::empty(0); MAX_CHANNELS],
+            count: 0,
+            driver: DriverStatus {
+                flags: 0,
+                events_seen: 0,
+                detections: 0,
+                eval_faults: 0,
+                reloads: 0,
+                reload_fallbacks: 0,
+                last_platform_status: 0,
+            },
+            engine: EngineStats {
+                channels: 0,
+                instances: 0,
+                anchored_int: 0,
+                anchored_equals: 0,
+                anchored_affix: 0,
+                anchored_contains: 0,
+                always: 0,
+                dfas: 0,
+                dfas_prefiltered: 0,
+                dfa_bytes: 0,
+                index_bytes: 0,
+            },
+        }
     }
 
     /// The used records.
@@ -32,89 +101,85 @@ impl StatusBook {
         self.channels.get(..self.count).unwrap_or(&[])
     }
 
-    /// The record of `channel`, created if there is room.
+    /// The record of `channel`, if it has one.
     pub fn channel_mut(&mut self, channel: u32) -> Option<&mut ChannelStatus> {
-        let pos = self.channels().iter().position(|c| c.channel_id == channel);
-        let idx = match pos {
-            Some(i) => i,
-            None => {
-                let slot = self.channels.get_mut(self.count)?;
-                *slot = ChannelStatus::empty(channel);
-                let i = self.count;
-                self.count = self.count.saturating_add(1);
-                i
-            }
-        };
+        let idx = self.channels().iter().position(|c| c.channel_id == channel)?;
         self.channels.get_mut(idx)
     }
 
-    /// Applies one loader decision to the book.
-    pub fn record(&mut self, d: &Decision) {
-        if d.channel == 0 {
-            return; // driver-wide (configuration): reflected by DRIVER_FLAG_CONFIG_DEFAULTED
-        }
-        let Some(ch) = self.channel_mut(d.channel) else { return };
-        match d.reason {
-            Reason::OnTrial | Reason::TrialRetried => {
-                ch.source = Source::Candidate;
-                ch.active_version = d.version;
-                ch.trial_attempt = Some(d.attempt);
+    /// Rebuilds the per-channel records from `loader`'s outcomes. With
+    /// `keep_counters` (same content, e.g. after promotion) each channel keeps
+    /// its events/detections/faults; otherwise (new content) they restart at 0.
+    /// Channels in `excluded` (refused by the engine) are reported with no
+    /// active content and one fault.
+    pub fn refresh<B: AsRef<[u8]>>(&mut self, loader: &Loader<B>, excluded: &[u32], keep_counters: bool) {
+        let old = *self;
+        self.count = 0;
+        let state = loader.state();
+        for out in loader.channels() {
+            let Some(slot) = self.channels.get_mut(self.count) else { break };
+            let q = state.and_then(|s| s.get(out.channel)).map_or(&[][..], |c| c.quarantined());
+            let mut ch = channel_status(out, q);
+            let prev = old.channels().iter().find(|c| c.channel_id == out.channel).filter(|_| keep_counters);
+            if let Some(prev) = prev {
+                ch.events = prev.events;
+                ch.detections = prev.detections;
+                ch.faults = prev.faults;
             }
-            Reason::Proven | Reason::PromotionRolledForward => {
-                ch.source = Source::Candidate;
-                ch.active_version = d.version;
-                ch.trial_attempt = None;
-                ch.lkg_version = Some(d.version);
-            }
-            Reason::LkgActivated | Reason::LkgRecoveredFromTemp => {
-                ch.source = Source::Lkg;
-                ch.active_version = d.version;
-                ch.lkg_version = Some(d.version);
-                ch.trial_attempt = None;
-            }
-            Reason::GoldenActivated => {
-                ch.source = Source::Golden;
-                ch.active_version = d.version;
-                ch.trial_attempt = None;
-            }
-            Reason::NoContent => {
+            if excluded.contains(&out.channel) {
                 ch.source = Source::None;
                 ch.active_version = 0;
-                ch.trial_attempt = None;
+                ch.faults = ch.faults.max(1);
             }
-            Reason::Promoted => {
-                ch.lkg_version = Some(d.version);
-                ch.trial_attempt = None;
-            }
-            Reason::Quarantined => {
-                if usize::from(ch.quarantined_count) < MAX_QUARANTINED {
-                    if let Some(slot) = ch.quarantined.get_mut(usize::from(ch.quarantined_count)) {
-                        *slot = d.version;
-                        ch.quarantined_count = ch.quarantined_count.saturating_add(1);
-                    }
-                }
-            }
-            _ => {}
-        }
-        if d.reason.is_problem() {
-            ch.last_rejection = Some(Rejection { reason: d.reason.code(), rule: d.reason.detail(), offset: d.reason.offset() });
+            *slot = ch;
+            self.count = self.count.saturating_add(1);
         }
     }
 
+    /// Forgets every channel record (no loader: nothing loaded).
+    pub fn clear_channels(&mut self) {
+        self.count = 0;
+    }
+
+    /// Whether any channel stepped down the fallback chain or was refused.
+    #[must_use]
+    pub fn any_fallback(&self) -> bool {
+        self.channels().iter().any(|c| c.last_rejection.is_some() || (c.source == Source::None && c.faults > 0))
+    }
+
+    /// Whether `channel`'s active content is on trial.
+    #[must_use]
+    pub fn on_trial(&self, channel: u32) -> bool {
+        self.channels().iter().any(|c| c.channel_id == channel && c.trial_attempt.is_some())
+    }
+
+    /// `IOCTL_QUERY_STATUS` reply into `out` (control crate encoder).
+    ///
+    /// # Errors
+    /// The encoder's error (buffer too small, unrepresentable record).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        wire::encode_status(&self.driver, self.channels(), out)
+    }
+
     /// Mirrors the book under `Parameters\Status` (best effort: a failure is
-    /// counted in the status, never fatal). Values:
-    /// `Reloads`, `EventsSeen`, `Detections` (REG_DWORD, saturated) and one
-    /// `Channel<id>` REG_SZ per channel, e.g.
-    /// `source=lkg active=7 lkg=7 trial=- reject=206/12@64 quarantined=9,8`.
+    /// reported by the return value, never fatal). Values:
+    /// `Reloads`, `EventsSeen`, `Detections`, `EvalFaults`, `Flags`, `Instances`,
+    /// `Dfas` (`REG_DWORD`, saturated) and one `Channel<id>` `REG_SZ` per channel, e.g.
+    /// `source=lkg active=7 lkg=7 trial=- reject=206/12@64 quarantined=9,8 events=5 detections=1 faults=0`.
+    /// Called outside the sensor lock (registry I/O), on a snapshot.
+    #[must_use]
     pub fn publish(&self, status_key: &RegKey) -> bool {
         let sat = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         let mut ok = status_key.set_dword("Reloads", self.driver.reloads).is_ok();
         ok &= status_key.set_dword("EventsSeen", sat(self.driver.events_seen)).is_ok();
         ok &= status_key.set_dword("Detections", sat(self.driver.detections)).is_ok();
+        ok &= status_key.set_dword("EvalFaults", sat(self.driver.eval_faults)).is_ok();
         ok &= status_key.set_dword("Flags", self.driver.flags).is_ok();
+        ok &= status_key.set_dword("Instances", self.engine.instances).is_ok();
+        ok &= status_key.set_dword("Dfas", self.engine.dfas).is_ok();
         for ch in self.channels() {
             let mut name = wdk::fmt::FormatBuffer::<32>::new();
-            let mut text = wdk::fmt::FormatBuffer::<256>::new();
+            let mut text = wdk::fmt::FormatBuffer::<320>::new();
             let _ = core::fmt::Write::write_fmt(&mut name, format_args!("Channel{}", ch.channel_id));
             let _ = core::fmt::Write::write_fmt(
                 &mut text,
@@ -137,6 +202,10 @@ impl StatusBook {
                 let sep = if i == 0 { "" } else { "," };
                 let _ = core::fmt::Write::write_fmt(&mut text, format_args!("{sep}{q}"));
             }
+            let _ = core::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(" events={} detections={} faults={}", ch.events, ch.detections, ch.faults),
+            );
             ok &= status_key.set_sz(name.as_str(), text.as_str()).is_ok();
         }
         ok

@@ -1,0 +1,156 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+use std::collections::BTreeMap;
+use changuard_loader::platform::*;
+use changuard_loader::reason::Decision;
+use changuard_interp::{Event, Value, Verdict};
+use crate::active::Active;
+use crate::nt::PoolBuf;
+use crate::status::StatusBook;
+
+#[derive(Default)]
+struct Mem { files: BTreeMap<String, Vec<u8>>, lkg: BTreeMap<(u32, bool), Vec<u8>>, slots: [Option<Vec<u8>>; 2], uptime: u64, params: BTreeMap<String, u32> }
+impl Platform for Mem {
+    type Buf = PoolBuf;
+    fn read_param(&mut self, name: &str, out: &mut [u8]) -> Result<RegValue, IoError> {
+        let v = self.params.get(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        out[..4].copy_from_slice(&v.to_le_bytes());
+        Ok(RegValue { ty: RegType::Dword, len: 4 })
+    }
+    fn list_content(&mut self, _dir: &str, visit: &mut dyn FnMut(&str) -> bool) -> Result<(), IoError> {
+        for n in self.files.keys() { if !visit(n) { break; } }
+        Ok(())
+    }
+    fn read_content(&mut self, _dir: &str, name: &str, cap: usize) -> Result<PoolBuf, IoError> {
+        let d = self.files.get(name).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        if d.len() > cap { return Err(IoError::too_large(d.len() as u64)); }
+        PoolBuf::from_slice(d).ok_or(IoError::new(IoErrorKind::NoMemory))
+    }
+    fn golden(&mut self, _c: u32, _cap: usize) -> Result<Option<PoolBuf>, IoError> { Ok(None) }
+    fn golden_channel(&mut self, _i: usize) -> Option<u32> { None }
+    fn state_read(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, IoError> {
+        let s = self.slots[slot as usize].as_ref().ok_or(IoError::new(IoErrorKind::NotFound))?;
+        let n = s.len().min(out.len()); out[..n].copy_from_slice(&s[..n]); Ok(n)
+    }
+    fn state_write(&mut self, slot: u8, data: &[u8]) -> Result<(), IoError> { self.slots[slot as usize] = Some(data.to_vec()); Ok(()) }
+    fn state_flush(&mut self, _slot: u8) -> Result<(), IoError> { Ok(()) }
+    fn lkg_read(&mut self, c: u32, w: LkgFile, _cap: usize) -> Result<PoolBuf, IoError> {
+        let d = self.lkg.get(&(c, w == LkgFile::Temp)).ok_or(IoError::new(IoErrorKind::NotFound))?;
+        PoolBuf::from_slice(d).ok_or(IoError::new(IoErrorKind::NoMemory))
+    }
+    fn lkg_write_temp(&mut self, c: u32, data: &[u8]) -> Result<(), IoError> { self.lkg.insert((c, true), data.to_vec()); Ok(()) }
+    fn lkg_flush_temp(&mut self, _c: u32) -> Result<(), IoError> { Ok(()) }
+    fn lkg_rename_temp(&mut self, c: u32) -> Result<(), IoError> {
+        let d = self.lkg.remove(&(c, true)).ok_or(IoError::new(IoErrorKind::NotFound))?; self.lkg.insert((c, false), d); Ok(())
+    }
+    fn lkg_sync(&mut self, _c: u32) -> Result<(), IoError> { Ok(()) }
+    fn lkg_delete_temp(&mut self, c: u32) -> Result<(), IoError> { self.lkg.remove(&(c, true)); Ok(()) }
+    fn uptime_secs(&mut self) -> u64 { self.uptime }
+    fn report(&mut self, _d: &Decision) {}
+}
+
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::schema::PROCESS_CREATE;
+use changuard_format::{Action, SCHEMA_ID, StrOp, Trust, TrustedKey};
+
+fn key() -> SigningKey { SigningKey::from_seed([7; 32]) }
+
+fn chan(channel: u32, version: u64) -> Vec<u8> {
+    let mut crit: Vec<CriterionSpec> = PROCESS_CREATE.fields.iter().map(|_| CriterionSpec::Any).collect();
+    crit[0] = CriterionSpec::Str { op: StrOp::Contains, value: "cmd.exe".into(), case_insensitive: true };
+    let mut crit2: Vec<CriterionSpec> = PROCESS_CREATE.fields.iter().map(|_| CriterionSpec::Any).collect();
+    crit2[1] = CriterionSpec::Regex { pattern: "who(ami|is)".into(), case_insensitive: true };
+    let spec = ChannelSpec { channel, version, schema_id: SCHEMA_ID, instances: vec![
+        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit },
+        InstanceSpec { id: 2, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit2 },
+    ] };
+    build(&spec, &key()).unwrap()
+}
+
+fn mem() -> Mem {
+    let mut m = Mem::default();
+    m.files.insert("C-00000291-00000002.chan".into(), chan(291, 2));
+    m.files.insert("C-00000300-00000001.chan".into(), chan(300, 1));
+    m
+}
+
+fn event() -> Event<'static> {
+    let values = [Value::Str("C:\\Windows\\System32\\cmd.exe"), Value::Str("cmd /c whoami"), Value::Str(""), Value::Str(""),
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+    Event::from_values(changuard_format::schema::PROCESS_CREATE.id, &values).unwrap()
+}
+
+#[test]
+fn boot_build_evaluate_promote_reload_unload() {
+    let _compiled = crate::keys::Keys::load().setup(); // keys.rs + build.rs output type-check
+    let trusted: [TrustedKey; 1] = [key().trusted_key()];
+    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let mut p = mem();
+    let loader = changuard_loader::boot(&mut p, &setup);
+    assert!(loader.channels().iter().all(|c| c.active.is_some()), "{:?}", loader.channels().iter().map(|c| (c.channel, c.source, c.last_problem)).collect::<Vec<_>>());
+    assert!(loader.promotion_pending());
+    let active = Active::build(loader).ok().unwrap();
+    assert!(active.excluded().ids().is_empty());
+    assert_eq!(active.channel_ids().count(), 2);
+    let mut book = StatusBook::new();
+    book.refresh(active.loader().unwrap(), active.excluded().ids(), false);
+    assert_eq!(book.channels().len(), 2);
+    assert!(book.channels().iter().all(|c| c.trial_attempt == Some(1)));
+    let mut v = Verdict::new();
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v.matches().len(), 4, "{v:?}");
+    assert_eq!(v.faults, 0);
+    let before = v.clone();
+    // Move the whole Active (as into the driver's static): views must stay valid.
+    let moved = Box::new(active);
+    let mut active = *moved;
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v, before);
+    // Promotion with the loader lent out while the engine keeps evaluating.
+    let mut lent = active.lend_loader().unwrap();
+    assert!(active.lend_loader().is_none());
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v, before);
+    p.uptime = 10;
+    assert!(lent.health_confirmed(&mut p, false).is_none(), "window not passed");
+    p.uptime = u64::from(lent.health_window_secs().unwrap());
+    assert!(lent.health_confirmed(&mut p, true).is_none(), "faulted");
+    let proof = lent.health_confirmed(&mut p, false).unwrap();
+    lent.promote(&mut p, &setup, proof).unwrap();
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v, before);
+    assert!(active.restore_loader(lent));
+    assert!(active.buffers_intact());
+    let l = active.loader().unwrap();
+    assert!(!l.promotion_pending());
+    book.refresh(l, active.excluded().ids(), true);
+    assert!(book.channels().iter().all(|c| c.trial_attempt.is_none() && c.lkg_version.is_some()));
+    let mut out = [0u8; changuard_control::status::MAX_REPLY_LEN];
+    let n = book.encode(&mut out).unwrap();
+    let r = changuard_control::status::decode_status(&out[..n]).unwrap();
+    assert_eq!(r.channels().len(), 2);
+    // Reload: new content fully built, swapped, old dropped (engine, views, loader).
+    let loader2 = changuard_loader::boot(&mut p, &setup);
+    let new = Active::build(loader2).ok().unwrap();
+    let old = core::mem::replace(&mut active, new);
+    drop(old);
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v.matches(), before.matches());
+    drop(active);
+}
+
+#[test]
+fn wrong_active_refuses_and_leaks() {
+    if std::env::var_os("SKIP_LEAK_TEST").is_some() { return; }
+    let trusted: [TrustedKey; 1] = [key().trusted_key()];
+    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let mut a = Active::build(changuard_loader::boot(&mut mem(), &setup)).ok().unwrap();
+    let mut b = Active::build(changuard_loader::boot(&mut mem(), &setup)).ok().unwrap();
+    let lent = a.lend_loader().unwrap();
+    assert!(!b.restore_loader(lent)); // refused; the loader leaks instead of being freed
+    let mut v = Verdict::new();
+    a.evaluate(&event(), &mut v); // a's buffers are still alive (leaked, not freed)
+    assert_eq!(v.matches().len(), 4);
+    assert!(!a.buffers_intact()); // no loader to check against
+    drop(a);
+    drop(b);
+}
