@@ -63,6 +63,13 @@ stage "driver/: every unsafe block carries // SAFETY:"
 bash scripts/check-unsafe-safety.sh
 ok "SAFETY comments"
 
+stage "driver/: the WDK-free modules (active content lifetimes, status, keys) compiled and run on the host"
+# driver/hostcheck compiles driver/src/{active,status,keys}.rs against the real portable
+# crates with a stub for the few wdk items they use; the rest of driver/ needs the WDK.
+(cd driver/hostcheck && CHANGUARD_TRUSTED_PUBKEYS=../../examples/keys/TEST-ONLY-changuard.pub \
+   cargo test --locked --release)
+ok "driver host check"
+
 stage "PowerShell scripts parse under a real PowerShell grammar"
 bash scripts/check-ps.sh
 ok "PowerShell parse"
