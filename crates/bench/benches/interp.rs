@@ -41,6 +41,10 @@ fn mixed(c: &mut Criterion, group_name: &str, regex: bool, with_reference: bool)
         let chans = validate_all(&bufs, &specs, &tk);
         let engine = Engine::new(&chans).expect("engine");
         let st = engine.stats();
+        eprintln!(
+            "[{group_name} n={n}] literals: {:?}",
+            engine.literal_stats()
+        );
         let mut v = Verdict::new();
         let mut matches = 0;
         let mut fuel = 0;
@@ -106,6 +110,11 @@ fn bench_regex_only(c: &mut Criterion) {
             bytes / count.max(1)
         );
         let engine = Engine::new(&chans).expect("engine");
+        eprintln!(
+            "[regex_only n={n}] stats: {:?}; literals: {:?}",
+            engine.stats(),
+            engine.literal_stats()
+        );
         let mut v = Verdict::new();
         g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
             b.iter(|| {

@@ -257,35 +257,228 @@ fn align8(v: &mut Vec<u8>) {
     }
 }
 
+/// The one syntax configuration changuard compiles (and analyses) regexes with.
+fn syntax_config(ci: bool) -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(true)
+        .utf8(true)
+        .case_insensitive(ci)
+}
+
 /// Compile `pattern` the one way changuard compiles regexes; the serialized
 /// little-endian DFA without leading padding.
 fn compile_regex(pattern: &str, ci: bool) -> Result<Vec<u8>, (bool, String)> {
-    use regex_automata::dfa::{StartKind, dense};
-    use regex_automata::nfa::thompson;
-    use regex_automata::util::syntax;
     let limit = limits::MAX_DFA_LEN as usize;
-    let dfa = dense::Builder::new()
-        .configure(
-            dense::Config::new()
-                .start_kind(StartKind::Unanchored)
-                .dfa_size_limit(Some(limit))
-                .determinize_size_limit(Some(limit)),
-        )
-        .syntax(
-            syntax::Config::new()
-                .unicode(true)
-                .utf8(true)
-                .case_insensitive(ci),
-        )
-        .thompson(thompson::Config::new().nfa_size_limit(Some(limit)))
-        .build(pattern)
-        .map_err(|e| (e.is_size_limit_exceeded(), e.to_string()))?;
+    let dfa = dense_dfa(pattern, ci)?;
     let (bytes, pad) = dfa.to_bytes_little_endian();
     let blob = bytes.get(pad..).unwrap_or(&[]).to_vec();
     if blob.len() > limit {
         return Err((true, String::from("serialized DFA too large")));
     }
     Ok(blob)
+}
+
+/// The dense DFA [`compile_regex`] serializes.
+fn dense_dfa(
+    pattern: &str,
+    ci: bool,
+) -> Result<regex_automata::dfa::dense::DFA<Vec<u32>>, (bool, String)> {
+    use regex_automata::dfa::{StartKind, dense};
+    use regex_automata::nfa::thompson;
+    let limit = limits::MAX_DFA_LEN as usize;
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .start_kind(StartKind::Unanchored)
+                .dfa_size_limit(Some(limit))
+                .determinize_size_limit(Some(limit)),
+        )
+        .syntax(syntax_config(ci))
+        .thompson(thompson::Config::new().nfa_size_limit(Some(limit)))
+        .build(pattern)
+        .map_err(|e| (e.is_size_limit_exceeded(), e.to_string()))
+}
+
+/// A regex's required literal, as [`build`] lays it out in the DFA entry
+/// (docs/FORMAT.md, "Required literals").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralHint {
+    /// The literal; ASCII-lower-cased when `folded`.
+    pub text: String,
+    /// To be found ASCII case-insensitively.
+    pub folded: bool,
+}
+
+/// Shortest literal [`required_literal`] returns.
+pub const MIN_LITERAL_LEN: usize = 3;
+
+/// One byte of a literal run: exact, or an ASCII letter in either case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Atom {
+    Exact(u8),
+    Fold(u8),
+}
+
+#[derive(Default)]
+struct Runs {
+    cur: Vec<Atom>,
+    done: Vec<Vec<Atom>>,
+}
+
+impl Runs {
+    fn cut(&mut self) {
+        if !self.cur.is_empty() {
+            self.done.push(std::mem::take(&mut self.cur));
+        }
+    }
+}
+
+/// The bytes a class stands for when it is one literal character: one code
+/// point (exact), or exactly the two cases of one ASCII letter (folded).
+/// Anything else, e.g. `(?i)k` = `[Kk\u{212A}]` (KELVIN SIGN) or `(?i)s` =
+/// `[Ssſ]`, is not a literal: an ASCII-case-insensitive search for `k` or
+/// `s` would miss the non-ASCII variants the DFA matches.
+fn class_atoms(c: &regex_syntax::hir::Class) -> Option<Vec<Atom>> {
+    use regex_syntax::hir::Class;
+    let pair = |lo: u32, hi: u32| -> Option<Vec<Atom>> {
+        let (lo, hi) = (u8::try_from(lo).ok()?, u8::try_from(hi).ok()?);
+        (lo.is_ascii_uppercase() && hi == lo.to_ascii_lowercase())
+            .then(|| std::vec![Atom::Fold(hi)])
+    };
+    match c {
+        Class::Unicode(u) => {
+            let r = u.ranges();
+            match r {
+                [one] if one.start() == one.end() => {
+                    let mut buf = [0u8; 4];
+                    Some(
+                        one.start()
+                            .encode_utf8(&mut buf)
+                            .bytes()
+                            .map(Atom::Exact)
+                            .collect(),
+                    )
+                }
+                [a, b] if a.start() == a.end() && b.start() == b.end() => {
+                    pair(u32::from(a.start()), u32::from(b.start()))
+                }
+                _ => None,
+            }
+        }
+        Class::Bytes(bc) => match bc.ranges() {
+            [one] if one.start() == one.end() => Some(std::vec![Atom::Exact(one.start())]),
+            [a, b] if a.start() == a.end() && b.start() == b.end() => {
+                pair(a.start().into(), b.start().into())
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Collect the literal runs of `h` that every match of `h` contains. A run
+/// grows through literals, single-character classes, captures, exactly-once
+/// repetitions and zero-width assertions (they consume nothing), and is cut
+/// by anything else. Inside a repetition with `min >= 1` the sub-expression's
+/// own runs are required too; nothing inside an alternation or an optional
+/// repetition is. Recursion depth is bounded by regex-syntax's nest limit
+/// (writer only, never in the kernel).
+fn literal_runs(h: &regex_syntax::hir::Hir, r: &mut Runs) {
+    use regex_syntax::hir::HirKind;
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(lit) => r.cur.extend(lit.0.iter().map(|&b| Atom::Exact(b))),
+        HirKind::Class(c) => match class_atoms(c) {
+            Some(atoms) => r.cur.extend(atoms),
+            None => r.cut(),
+        },
+        HirKind::Capture(cap) => literal_runs(&cap.sub, r),
+        HirKind::Concat(items) => {
+            for it in items {
+                literal_runs(it, r);
+            }
+        }
+        HirKind::Repetition(rep) if rep.min == 1 && rep.max == Some(1) => {
+            literal_runs(&rep.sub, r);
+        }
+        HirKind::Repetition(rep) => {
+            r.cut();
+            if rep.min >= 1 {
+                let mut inner = Runs::default();
+                literal_runs(&rep.sub, &mut inner);
+                inner.cut();
+                r.done.extend(inner.done);
+            }
+        }
+        HirKind::Alternation(_) => r.cut(),
+    }
+}
+
+/// Distinct bytes: a crude "rarer-looking" tie-break (`----` is commoner
+/// than `-urlcache`).
+fn distinct_bytes(s: &[u8]) -> usize {
+    let mut seen = [0u64; 4];
+    s.iter()
+        .filter(|&&b| {
+            let bit = 1u64 << (b & 63);
+            seen.get_mut(usize::from(b >> 6))
+                .is_some_and(|w| !std::mem::replace(w, *w | bit) & bit != 0)
+        })
+        .count()
+}
+
+/// The required literal of `pattern` (compiled with `case_insensitive` the way
+/// [`build`] compiles it): the longest literal that every match contains,
+/// taken from a run of the pattern's top-level concatenation (see
+/// [`literal_runs`]); ties go to the one with more distinct bytes, then the
+/// first. A run with an ASCII-case-insensitive letter is folded (all of it
+/// ASCII-lower-cased; finding it case-insensitively is weaker, hence still
+/// sound). Truncated to [`limits::MAX_DFA_LITERAL_LEN`] bytes at a character
+/// boundary (a prefix of a required literal is required). `None` when the
+/// pattern does not parse or no run is at least [`MIN_LITERAL_LEN`] bytes.
+///
+/// Soundness (every haystack the DFA matches contains the literal) is what the
+/// engine relies on; `tests::required_literal_is_sound` checks it against the
+/// compiled DFA on random patterns and haystacks.
+pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<LiteralHint> {
+    let hir =
+        regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive)).ok()?;
+    let mut runs = Runs::default();
+    literal_runs(&hir, &mut runs);
+    runs.cut();
+    let mut best: Option<LiteralHint> = None;
+    for run in runs.done {
+        let folded = run.iter().any(|a| matches!(a, Atom::Fold(_)));
+        let bytes: Vec<u8> = run
+            .iter()
+            .map(|a| match *a {
+                Atom::Fold(b) => b,
+                Atom::Exact(b) if folded => b.to_ascii_lowercase(),
+                Atom::Exact(b) => b,
+            })
+            .collect();
+        let Ok(mut text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let cap = limits::MAX_DFA_LITERAL_LEN as usize;
+        if text.len() > cap {
+            let end = (0..=cap)
+                .rev()
+                .find(|&e| text.is_char_boundary(e))
+                .unwrap_or(0);
+            text.truncate(end);
+        }
+        if text.len() < MIN_LITERAL_LEN {
+            continue;
+        }
+        let better = best.as_ref().is_none_or(|b| {
+            (text.len(), distinct_bytes(text.as_bytes()))
+                > (b.text.len(), distinct_bytes(b.text.as_bytes()))
+        });
+        if better {
+            best = Some(LiteralHint { text, folded });
+        }
+    }
+    best
 }
 
 #[derive(Default)]
@@ -321,8 +514,9 @@ impl Strings {
 /// [`BuildError::TooLarge`] when counts or offsets overflow their fields.
 pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError> {
     let mut strings = Strings::default();
-    // (blob, pattern string index, case-insensitive)
-    let mut dfas: Vec<(Vec<u8>, u32, bool)> = Vec::new();
+    // (blob, pattern string index, case-insensitive, literal string index + folded)
+    type DfaOut = (Vec<u8>, u32, bool, Option<(u32, bool)>);
+    let mut dfas: Vec<DfaOut> = Vec::new();
     let mut dfa_index: HashMap<(String, bool), u32> = HashMap::new();
     let mut instances: Vec<u8> = Vec::new();
     let mut criteria: Vec<u8> = Vec::new();
@@ -423,8 +617,13 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
                             },
                         )?;
                         let p = strings.intern(pattern)?;
+                        // Derived (to_spec drops it, build recomputes it).
+                        let lit = match required_literal(pattern, *case_insensitive) {
+                            Some(h) => Some((strings.intern(&h.text)?, h.folded)),
+                            None => None,
+                        };
                         let i = to_u32(dfas.len(), "dfa count")?;
-                        dfas.push((blob, p, *case_insensitive));
+                        dfas.push((blob, p, *case_insensitive, lit));
                         dfa_index.insert(key, i);
                         i
                     };
@@ -478,7 +677,7 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         .checked_mul(layout::DFA_ENTRY_LEN)
         .ok_or(BuildError::TooLarge { what: "dfa count" })?;
     let mut placed = Vec::new();
-    for (b, _, _) in &dfas {
+    for (b, _, _, _) in &dfas {
         cursor = cursor
             .checked_add(layout::DFA_ALIGN - 1)
             .ok_or(BuildError::TooLarge { what: "dfa offset" })?
@@ -488,7 +687,7 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             .checked_add(b.len())
             .ok_or(BuildError::TooLarge { what: "dfa offset" })?;
     }
-    for ((b, p, ci), off) in dfas.iter().zip(&placed) {
+    for ((b, p, ci, lit), off) in dfas.iter().zip(&placed) {
         let mut e = [0u8; layout::DFA_ENTRY_LEN];
         field_put(
             &mut e,
@@ -503,15 +702,30 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             &to_u32(b.len(), "dfa length")?.to_le_bytes(),
         )?;
         field_put(&mut e, 0, layout::dfa_entry::PATTERN, &p.to_le_bytes())?;
-        let flags: u32 = if *ci {
+        let mut flags: u32 = if *ci {
             layout::DFA_FLAG_CASE_INSENSITIVE
         } else {
             0
         };
+        let literal = match lit {
+            Some((s, folded)) => {
+                if *folded {
+                    flags |= layout::DFA_FLAG_LITERAL_FOLDED;
+                }
+                *s
+            }
+            None => layout::NO_LITERAL,
+        };
         field_put(&mut e, 0, layout::dfa_entry::FLAGS, &flags.to_le_bytes())?;
+        field_put(
+            &mut e,
+            0,
+            layout::dfa_entry::LITERAL,
+            &literal.to_le_bytes(),
+        )?;
         dfa_sec.extend_from_slice(&e);
     }
-    for ((b, _, _), off) in dfas.iter().zip(&placed) {
+    for ((b, _, _, _), off) in dfas.iter().zip(&placed) {
         dfa_sec.resize(*off, 0);
         dfa_sec.extend_from_slice(b);
     }
@@ -765,5 +979,232 @@ pub mod raw {
     /// Overwrite `src.len()` bytes at `at`; `false` if out of range.
     pub fn put(bytes: &mut [u8], at: usize, src: &[u8]) -> bool {
         super::put(bytes, at, src).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex_automata::Input;
+    use regex_automata::dfa::Automaton;
+    use std::{eprintln, format};
+
+    fn lit(p: &str, ci: bool) -> Option<(String, bool)> {
+        required_literal(p, ci).map(|h| (h.text, h.folded))
+    }
+    fn some(t: &str, folded: bool) -> Option<(String, bool)> {
+        Some((t.to_string(), folded))
+    }
+
+    #[test]
+    fn example_patterns() {
+        // examples/content: the Cobalt Strike pipe family has no required
+        // literal but `\` (alternation).
+        assert_eq!(
+            lit(
+                r"\\(msagent_|postex_|status_|postex_ssh_)[0-9a-f]{2,4}$",
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            lit(r"(?i)-urlcache.*https?://", false),
+            some("-urlcache", true)
+        );
+        assert_eq!(
+            lit(r"\\MSSE-[0-9]{1,5}-server$", false),
+            some("-server", false)
+        );
+        assert_eq!(
+            lit(r"(?i)\\(winword|excel|powerpnt)\.exe$", false),
+            some(".exe", true)
+        );
+        assert_eq!(
+            lit(
+                r"(?i)\s-(e|ec|enc|encodedcommand)\s+[A-Za-z0-9+/=]{20,}",
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            lit(
+                r"(?i)\\appdata\\local\\temp\\[^\\]*[^\x00-\x7f][^\\]*\.exe$",
+                false
+            ),
+            some(r"\appdata\local\temp\", true)
+        );
+        // (?i)k and (?i)s also match KELVIN SIGN and LONG S: they cut runs.
+        assert_eq!(lit(r"(?i)mimikatz", false), some("mimi", true));
+        assert_eq!(lit(r"(?i)powershell", false), some("power", true));
+        assert_eq!(lit(r"(?i-u)powershell", false), some("powershell", true));
+        // A two-case ASCII class folds the run; exact letters around it too.
+        assert_eq!(lit(r"[Mm]imiKatz", false), some("mimikatz", true));
+        assert_eq!(lit(r"lsass\.(dmp|exe)", false), some("lsass.", false));
+        assert_eq!(lit(r"(?i)mimikatz|lsass\.dmp", false), None);
+        // Optional and alternated parts are never required; ties: more distinct bytes.
+        assert_eq!(lit(r"foo(bar)?baz", false), some("baz", false));
+        assert_eq!(lit(r"x(abc|abd)y", false), None);
+        assert_eq!(lit(r"(?:zz)*abc", false), some("abc", false));
+        // Inside a repetition with min >= 1, the sub-expression's runs count.
+        assert_eq!(lit(r"(-enc\s)+[a-z]", false), some("-enc", false));
+        assert_eq!(lit(r"(-enc\s)*[a-z]", false), None);
+        // Zero-width assertions do not cut; captures are inlined.
+        assert_eq!(lit(r"^c:\\(win)dows\b", false), some(r"c:\windows", false));
+        // Non-ASCII literals stay exact (and UTF-8).
+        assert_eq!(lit(r"счет_\d+", false), some("счет_", false));
+        assert_eq!(lit(r"(?i)é\.exe", false), some(".exe", true));
+        // Too short, or does not parse.
+        assert_eq!(lit(r"ab", false), None);
+        assert_eq!(lit(r"(", false), None);
+        // Capped at MAX_DFA_LITERAL_LEN, at a character boundary.
+        let long = "é".repeat(200);
+        let h = required_literal(&long, false).unwrap();
+        assert_eq!(h.text.len(), 256);
+        assert!(h.text.chars().all(|c| c == 'é'));
+    }
+
+    /// Tiny deterministic PRNG (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const CHARS: &[char] = &[
+        'a', 'b', 'k', 's', 'K', 'S', 'e', 'x', '-', '\\', '1', '.', 'é', 'É', 'ſ', '\u{212A}',
+    ];
+
+    /// A random pattern and a haystack made to match it often: each node
+    /// renders its regex source and appends one sample of what it matches
+    /// (with case variants, Kelvin sign and long s, when case-insensitive).
+    fn gen_node(r: &mut Rng, depth: u32, ci: bool, re: &mut String, sample: &mut String) {
+        let pick = if depth == 0 { r.below(3) } else { r.below(10) };
+        match pick {
+            0 | 1 => {
+                let c = CHARS[r.below(CHARS.len())];
+                re.push_str(&regex_syntax::escape(&c.to_string()));
+                let v = if ci {
+                    match (c, r.below(4)) {
+                        ('k' | 'K', 0) => '\u{212A}',
+                        ('s' | 'S', 0) => 'ſ',
+                        (c, 1) => c.to_ascii_uppercase(),
+                        (c, 2) => c.to_ascii_lowercase(),
+                        (c, _) => c,
+                    }
+                } else {
+                    c
+                };
+                sample.push(v);
+            }
+            2 => {
+                re.push_str("[a-e]");
+                sample.push(['a', 'c', 'e'][r.below(3)]);
+            }
+            3 => {
+                let n = 1 + r.below(3);
+                for _ in 0..n {
+                    gen_node(r, depth - 1, ci, re, sample);
+                }
+            }
+            4 => {
+                re.push_str("(?:");
+                let take = r.below(2);
+                let (mut a, mut b) = (String::new(), String::new());
+                gen_node(r, depth - 1, ci, re, &mut a);
+                re.push('|');
+                gen_node(r, depth - 1, ci, re, &mut b);
+                re.push(')');
+                sample.push_str(if take == 0 { &a } else { &b });
+            }
+            5 | 6 => {
+                let (op, min) =
+                    [("?", 0), ("*", 0), ("+", 1), ("{2}", 2), ("{1,3}", 1)][r.below(5)];
+                re.push_str("(?:");
+                let mut one = String::new();
+                gen_node(r, depth - 1, ci, re, &mut one);
+                re.push(')');
+                re.push_str(op);
+                for _ in 0..min.max(r.below(2)) {
+                    sample.push_str(&one);
+                }
+            }
+            7 => {
+                re.push('(');
+                gen_node(r, depth - 1, ci, re, sample);
+                re.push(')');
+            }
+            8 => {
+                re.push_str(["^", "$", r"(?-u:\b)"][r.below(3)]);
+            }
+            _ => {
+                let n = 2 + r.below(4);
+                for _ in 0..n {
+                    gen_node(r, depth - 1, ci, re, sample);
+                }
+            }
+        }
+    }
+
+    /// Soundness of the extractor against regex-automata itself: whenever the
+    /// DFA (compiled exactly as `build` compiles it) matches a haystack, the
+    /// haystack contains the literal (ASCII case-insensitively if folded).
+    #[test]
+    fn required_literal_is_sound() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut with_literal, mut checked) = (0u32, 0u32);
+        for case in 0..20_000 {
+            let ci = r.below(2) == 0;
+            let (mut re, mut sample) = (String::new(), String::new());
+            gen_node(&mut r, 4, ci, &mut re, &mut sample);
+            let Ok(dfa) = dense_dfa(&re, ci) else {
+                continue;
+            };
+            let Some(h) = required_literal(&re, ci) else {
+                continue;
+            };
+            with_literal += 1;
+            assert!(h.text.len() >= MIN_LITERAL_LEN);
+            assert!(!h.folded || !h.text.bytes().any(|b| b.is_ascii_uppercase()));
+            for k in 0..8 {
+                let noise = |r: &mut Rng| -> String {
+                    (0..r.below(4))
+                        .map(|_| CHARS[r.below(CHARS.len())])
+                        .collect()
+                };
+                let hay = match k {
+                    0 => sample.clone(),
+                    1..=5 => format!("{}{sample}{}", noise(&mut r), noise(&mut r)),
+                    _ => noise(&mut r) + &noise(&mut r) + &noise(&mut r),
+                };
+                let m = dfa.try_search_fwd(&Input::new(&hay)).unwrap().is_some();
+                if !m {
+                    continue;
+                }
+                checked += 1;
+                let contains = if h.folded {
+                    hay.to_ascii_lowercase().contains(&h.text)
+                } else {
+                    hay.contains(&h.text)
+                };
+                assert!(
+                    contains,
+                    "case {case}: pattern {re:?} (ci {ci}) matches {hay:?}, which lacks {h:?}"
+                );
+            }
+        }
+        eprintln!("patterns with a literal: {with_literal}, matching haystacks checked: {checked}");
+        assert!(
+            with_literal > 800 && checked > 3000,
+            "{with_literal} {checked}"
+        );
     }
 }

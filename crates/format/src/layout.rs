@@ -23,8 +23,9 @@ pub const INSTANCE_LEN: usize = 16;
 pub const CRITERION_LEN: usize = 24;
 /// Length of one STRINGS index entry.
 pub const STRING_ENTRY_LEN: usize = 8;
-/// Length of one DFAS index entry.
-pub const DFA_ENTRY_LEN: usize = 16;
+/// Length of one DFAS index entry (a multiple of 8, so the blobs after the
+/// index stay 8-aligned).
+pub const DFA_ENTRY_LEN: usize = 24;
 /// Every serialized DFA starts at a multiple of this (relative to the file start).
 pub const DFA_ALIGN: usize = 8;
 /// Length of the trailer (key id + signature).
@@ -157,13 +158,26 @@ pub mod dfa_entry {
     pub const LEN: Range<usize> = 4..8;
     /// u32 index of the regex source in STRINGS.
     pub const PATTERN: Range<usize> = 8..12;
-    /// u32 flags ([`super::DFA_FLAG_CASE_INSENSITIVE`]).
+    /// u32 flags ([`super::DFA_FLAG_CASE_INSENSITIVE`],
+    /// [`super::DFA_FLAG_LITERAL_FOLDED`]).
     pub const FLAGS: Range<usize> = 12..16;
+    /// u32 index in STRINGS of the required-literal hint, or
+    /// [`super::NO_LITERAL`]: a literal every match of the pattern contains
+    /// (ASCII case-insensitively when [`super::DFA_FLAG_LITERAL_FOLDED`]).
+    pub const LITERAL: Range<usize> = 16..20;
+    /// u32 reserved (0).
+    pub const RESERVED: Range<usize> = 20..24;
 }
 
 /// DFA flag bit 0: compiled case-insensitively (informational; the folding is
 /// in the DFA).
 pub const DFA_FLAG_CASE_INSENSITIVE: u32 = 1;
+/// DFA flag bit 1: the required literal is ASCII-folded (no upper-case ASCII
+/// letter; the string must carry [`STRING_FLAG_FOLDED`]) and is to be found
+/// ASCII case-insensitively. Only allowed with a literal.
+pub const DFA_FLAG_LITERAL_FOLDED: u32 = 2;
+/// `dfa_entry::LITERAL` value for "no required-literal hint".
+pub const NO_LITERAL: u32 = u32::MAX;
 
 /// Trailer fields (offsets from the trailer start, `file_len - 72`).
 pub mod trailer {

@@ -52,4 +52,4 @@ mod wire;
 pub use content::{Action, Criterion, StrOp};
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
-pub use validate::{Header, Instance, Instances, ValidChannel, validate};
+pub use validate::{Header, Instance, Instances, RequiredLiteral, ValidChannel, validate};

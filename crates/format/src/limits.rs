@@ -18,3 +18,6 @@ pub const MAX_DFAS: u32 = 16_384;
 pub const MAX_DFA_LEN: u32 = 1024 * 1024;
 /// Largest total of all serialized DFAs, in bytes.
 pub const MAX_TOTAL_DFA_LEN: u32 = 8 * 1024 * 1024;
+/// Longest required-literal hint of a DFA, in bytes (a prefix of a required
+/// literal is required too, so the writer truncates longer ones).
+pub const MAX_DFA_LITERAL_LEN: u32 = 256;

@@ -196,8 +196,29 @@ fn instance_at<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<Instan
     })
 }
 
-/// The index entry of DFA `index`: (blob, pattern index, flags).
-fn dfa_entry<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<(&'a [u8], u32, u32)> {
+/// A DFA's required-literal hint (docs/FORMAT.md, "Required literals"): the
+/// writer's claim that every haystack the DFA matches contains `text`
+/// (ASCII case-insensitively when `folded`). Validation proves the string is
+/// in range, UTF-8, at most [`limits::MAX_DFA_LITERAL_LEN`] bytes and, when
+/// `folded`, free of ASCII upper-case letters; it does **not** prove the claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequiredLiteral<'a> {
+    /// The literal (already ASCII-lower-cased when `folded`).
+    pub text: &'a str,
+    /// Match it ASCII case-insensitively.
+    pub folded: bool,
+}
+
+/// The decoded index entry of one DFA.
+struct DfaEntry<'a> {
+    blob: &'a [u8],
+    pattern: u32,
+    flags: u32,
+    literal: u32,
+}
+
+/// The index entry of DFA `index`.
+fn dfa_entry<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<DfaEntry<'a>> {
     use layout::dfa_entry as f;
     let d = layout.dfas;
     if index >= d.count {
@@ -208,9 +229,15 @@ fn dfa_entry<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<(&'a [u8
     let len = wire::u32_at(file, e, f::LEN, "dfa length").ok()?;
     let pattern = wire::u32_at(file, e, f::PATTERN, "dfa pattern").ok()?;
     let flags = wire::u32_at(file, e, f::FLAGS, "dfa flags").ok()?;
+    let literal = wire::u32_at(file, e, f::LITERAL, "dfa literal").ok()?;
     let start = d.off.checked_add(off as usize)?;
     let blob = wire::slice(file, start, len as usize, "dfa").ok()?;
-    Some((blob, pattern, flags))
+    Some(DfaEntry {
+        blob,
+        pattern,
+        flags,
+        literal,
+    })
 }
 
 impl<B: AsRef<[u8]>> ValidChannel<B> {
@@ -272,22 +299,37 @@ impl<B: AsRef<[u8]>> ValidChannel<B> {
     /// load each DFA once when building an engine). Searches must be
     /// unanchored (`Anchored::No`, the default `Input`): see docs/FORMAT.md.
     pub fn dfa(&self, index: u32) -> Option<DFA<&[u32]>> {
-        let (blob, _, _) = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
-        DFA::from_bytes(blob).ok().map(|(dfa, _)| dfa)
+        let e = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
+        DFA::from_bytes(e.blob).ok().map(|(dfa, _)| dfa)
     }
     /// The serialized bytes of DFA `index` (aligned as the file buffer is).
     pub fn dfa_bytes(&self, index: u32) -> Option<&[u8]> {
-        dfa_entry(self.bytes.as_ref(), &self.layout, index).map(|(b, _, _)| b)
+        dfa_entry(self.bytes.as_ref(), &self.layout, index).map(|e| e.blob)
     }
     /// The regex source DFA `index` was compiled from.
     pub fn dfa_pattern(&self, index: u32) -> Option<&str> {
-        let (_, pattern, _) = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
-        self.string(pattern)
+        let e = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
+        self.string(e.pattern)
     }
     /// Whether DFA `index` was compiled case-insensitively.
     pub fn dfa_case_insensitive(&self, index: u32) -> Option<bool> {
         dfa_entry(self.bytes.as_ref(), &self.layout, index)
-            .map(|(_, _, flags)| flags & layout::DFA_FLAG_CASE_INSENSITIVE != 0)
+            .map(|e| e.flags & layout::DFA_FLAG_CASE_INSENSITIVE != 0)
+    }
+    /// The required-literal hint of DFA `index`: `None` if `index` is out of
+    /// range (or on a validator bug), `Some(None)` if the DFA has no hint.
+    /// The hint is the signer's claim, not proven by validation: see
+    /// [`RequiredLiteral`].
+    pub fn dfa_literal(&self, index: u32) -> Option<Option<RequiredLiteral<'_>>> {
+        let e = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
+        if e.literal == layout::NO_LITERAL {
+            return Some(None);
+        }
+        let text = self.string(e.literal)?;
+        Some(Some(RequiredLiteral {
+            text,
+            folded: e.flags & layout::DFA_FLAG_LITERAL_FOLDED != 0,
+        }))
     }
 }
 
@@ -775,6 +817,43 @@ fn check_strings(b: &[u8], s: Span) -> R<()> {
     Ok(())
 }
 
+/// A DFA's required-literal hint: string in range, not over
+/// [`limits::MAX_DFA_LITERAL_LEN`], and marked FOLDED when the DFA flag says so
+/// (the string pass, which runs first, proved every string UTF-8 and every
+/// FOLDED flag true). Whether the literal really is required is *not*
+/// checked here (docs/FORMAT.md, "Required literals").
+fn check_dfa_literal(
+    b: &[u8],
+    strings: Span,
+    literal: u32,
+    flags: u32,
+    at_literal: usize,
+    at_flags: usize,
+) -> R<()> {
+    if literal >= strings.count {
+        return Err(
+            rej(Rule::StringOutOfRange, at_literal).values(strings.count.into(), literal.into())
+        );
+    }
+    let e = ck(
+        wire::record(strings.off, literal as usize, layout::STRING_ENTRY_LEN),
+        at_literal,
+    )?;
+    let len = wire::u16_at(b, e, layout::string_entry::LEN, "string length").map_err(internal)?;
+    if u32::from(len) > limits::MAX_DFA_LITERAL_LEN {
+        return Err(rej(Rule::StringTooLong, at_literal)
+            .values(limits::MAX_DFA_LITERAL_LEN.into(), len.into()));
+    }
+    if flags & layout::DFA_FLAG_LITERAL_FOLDED != 0 {
+        let sflags =
+            wire::u16_at(b, e, layout::string_entry::FLAGS, "string flags").map_err(internal)?;
+        if sflags & layout::STRING_FLAG_FOLDED == 0 {
+            return Err(rej(Rule::NeedleNotFolded, at_flags).values(1, sflags.into()));
+        }
+    }
+    Ok(())
+}
+
 fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
     use layout::dfa_entry as f;
     // Relative to the section start: the index, then the blobs.
@@ -815,8 +894,23 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
             return Err(rej(Rule::StringOutOfRange, at(f::PATTERN))
                 .values(strings.count.into(), pattern.into()));
         }
-        if flags & !layout::DFA_FLAG_CASE_INSENSITIVE != 0 {
-            return Err(rej(Rule::ReservedNonZero, at(f::FLAGS)).values(0, flags.into()));
+        let literal = wire::u32_at(b, e, f::LITERAL, "dfa literal").map_err(internal)?;
+        let reserved = wire::u32_at(b, e, f::RESERVED, "dfa reserved").map_err(internal)?;
+        let allowed = if literal == layout::NO_LITERAL {
+            layout::DFA_FLAG_CASE_INSENSITIVE
+        } else {
+            layout::DFA_FLAG_CASE_INSENSITIVE | layout::DFA_FLAG_LITERAL_FOLDED
+        };
+        if flags & !allowed != 0 {
+            return Err(
+                rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed.into(), flags.into())
+            );
+        }
+        if literal != layout::NO_LITERAL {
+            check_dfa_literal(b, strings, literal, flags, at(f::LITERAL), at(f::FLAGS))?;
+        }
+        if reserved != 0 {
+            return Err(rej(Rule::ReservedNonZero, at(f::RESERVED)).values(0, reserved.into()));
         }
         let pad_at = ck(d.off.checked_add(running), e)?;
         let pad =

@@ -390,3 +390,109 @@ fn wrong_expected_channel() {
         (Rule::WrongChannel, 16, 292, 291)
     );
 }
+
+/// The required-literal hint of DFA entries (docs/FORMAT.md, "Required
+/// literals"): index in range or NONE, length cap, FOLDED when flagged,
+/// reserved word zero. Its own fixture: DFA 0 has a folded literal, DFA 1 an
+/// exact one with an upper-case letter, DFA 2 none; string 300 bytes long.
+#[test]
+fn dfa_literal_hint() {
+    use changuard_format::build::{ChannelSpec, CriterionSpec, build};
+    use changuard_format::schema::PROCESS_CREATE;
+    use changuard_format::{SCHEMA_ID, StrOp};
+    let re = |p: &str| CriterionSpec::Regex {
+        pattern: p.into(),
+        case_insensitive: false,
+    };
+    let mut criteria = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+    criteria[0] = re(r"(?i)-urlcache.*https?://");
+    criteria[1] = re(r"\\msse-[0-9]{1,5}-Server$");
+    criteria[2] = re(r"x|y");
+    criteria[3] = CriterionSpec::Str {
+        op: StrOp::Contains,
+        value: "a".repeat(300),
+        case_insensitive: false,
+    };
+    let spec = ChannelSpec {
+        channel: CHANNEL,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances: vec![changuard_format::build::InstanceSpec {
+            id: 1,
+            template: PROCESS_CREATE.id,
+            action: changuard_format::Action::Report,
+            criteria,
+        }],
+    };
+    let good = build(&spec, &key()).unwrap();
+    {
+        let buf = AlignedBytes::from_slice(&good);
+        let keys = trusted();
+        let v = validate(&buf[..], &Trust::new(&keys), CHANNEL).expect("valid");
+        let l = |d| {
+            v.dfa_literal(d)
+                .unwrap()
+                .map(|l| (l.text.to_string(), l.folded))
+        };
+        assert_eq!(l(0), Some(("-urlcache".into(), true)));
+        assert_eq!(l(1), Some(("-Server".into(), false)));
+        assert_eq!(l(2), None);
+        assert_eq!(v.dfa_literal(3), None);
+    }
+    let (_, _, nstrings) = raw::section(&good, SectionKind::Strings).unwrap();
+    let long = (0..nstrings as usize)
+        .find(|&i| {
+            let e = raw::string_entry(&good, i).unwrap();
+            u16::from_le_bytes([good[e + 4], good[e + 5]]) == 300
+        })
+        .unwrap() as u32;
+    let f = |d: usize, r: std::ops::Range<usize>| raw::dfa_entry(&good, d).unwrap() + r.start;
+    use layout::dfa_entry as de;
+    // (rule, expected offset, u32 field written, value)
+    let cases = [
+        (
+            Rule::StringOutOfRange,
+            f(0, de::LITERAL),
+            f(0, de::LITERAL),
+            nstrings,
+        ),
+        (
+            Rule::StringTooLong,
+            f(0, de::LITERAL),
+            f(0, de::LITERAL),
+            long,
+        ),
+        (
+            Rule::NeedleNotFolded,
+            f(1, de::FLAGS),
+            f(1, de::FLAGS),
+            layout::DFA_FLAG_LITERAL_FOLDED,
+        ),
+        (
+            Rule::ReservedNonZero,
+            f(2, de::FLAGS),
+            f(2, de::FLAGS),
+            layout::DFA_FLAG_LITERAL_FOLDED,
+        ),
+        (Rule::ReservedNonZero, f(0, de::FLAGS), f(0, de::FLAGS), 4),
+        (
+            Rule::ReservedNonZero,
+            f(1, de::RESERVED),
+            f(1, de::RESERVED),
+            1,
+        ),
+    ];
+    for (rule, at, field, value) in cases {
+        let mut b = good.clone();
+        put_u32(&mut b, field, value);
+        sign(&mut b, &key()).unwrap();
+        expect_raw(&b, rule, at);
+    }
+    // An in-range hint the writer would not have chosen is accepted: the
+    // validator checks the hint's shape, not that it is required (the signer
+    // vouches for that, and the engine proves it before using it).
+    let mut b = good.clone();
+    put_u32(&mut b, f(2, de::LITERAL), 0);
+    sign(&mut b, &key()).unwrap();
+    check(&b).expect("a well-formed hint is the signer's claim");
+}

@@ -32,10 +32,18 @@
 //! - **contains**: each needle's rarest 4-byte (folded) gram; a 64 Kbit bloom
 //!   filter and a sorted gram table; each field position costs one bit test.
 //!
+//! - **regex with a required literal**: the DFA entry's literal hint (at least
+//!   4 bytes), once [`literal_required`] has *proven* at load that every
+//!   haystack the DFA matches contains it, is indexed exactly like a contains
+//!   needle (ranked just below a contains needle of the same length); the
+//!   DFA still decides. Unproven hints are ignored (docs/FORMAT.md, "Required
+//!   literals": the hint is the signer's claim).
+//!
 //! Instances without an indexable criterion go in the per-template *always*
-//! list. Regex criteria are never anchors (the format carries single-pattern
-//! DFAs only); a regex is evaluated only for candidate instances, after that
-//! instance's cheaper criteria matched. See docs/PERFORMANCE.md.
+//! list (regex-only instances without a proven literal among them, still
+//! behind the byte-class prefilter). A regex is evaluated only for candidate
+//! instances, after that instance's cheaper criteria matched. See
+//! docs/PERFORMANCE.md.
 //!
 //! All load-time allocation goes through `try_reserve`; the total is linear in
 //! the validated content (itself capped by `changuard_format::limits`).
@@ -307,6 +315,7 @@ pub struct Engine<'a> {
     dfas: Vec<DfaRec<'a>>,
     templates: Vec<TemplateIndex<'a>>,
     stats: EngineStats,
+    lit_stats: LiteralStats,
 }
 
 /// Most required byte classes kept per DFA.
@@ -322,6 +331,29 @@ struct DfaRec<'a> {
     dfa: DFA<&'a [u32]>,
     req: [[u64; 4]; REQ_MAX],
     nreq: usize,
+    /// The content's required-literal hint, kept only when it is at least
+    /// [`LIT_MIN`] bytes and [`literal_required`] proved it (folded or not:
+    /// the gram index folds anyway, and the DFA confirms every candidate).
+    lit: Option<&'a [u8]>,
+}
+
+/// Shortest required literal used as an anchor (one 4-byte gram).
+const LIT_MIN: usize = 4;
+/// Per-DFA budget of the required-literal proof (states x literal x alphabet).
+const LIT_ANALYSIS_STEPS: usize = 1 << 22;
+
+/// Required-literal hints of the loaded DFAs (docs/PERFORMANCE.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiteralStats {
+    /// DFAs whose entry carries a hint.
+    pub hints: u32,
+    /// Hints of at least 4 bytes that the load-time analysis proved required.
+    pub proven: u32,
+    /// Hints of at least 4 bytes not proven (unsound, or over the analysis
+    /// budget): ignored, so their instances stay on the always list.
+    pub unproven: u32,
+    /// Instances anchored on a regex's required literal.
+    pub anchors: u32,
 }
 
 struct Fuel {
@@ -393,6 +425,7 @@ impl<'a> Engine<'a> {
             dfas: Vec::new(),
             templates: Vec::new(),
             stats: EngineStats::default(),
+            lit_stats: LiteralStats::default(),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
         let mut order: Vec<usize> = Vec::new();
@@ -443,7 +476,29 @@ impl<'a> Engine<'a> {
             if nreq > 0 {
                 self.stats.dfas_prefiltered = self.stats.dfas_prefiltered.saturating_add(1);
             }
-            self.dfas.push(DfaRec { dfa, req, nreq });
+            let hint = ch
+                .dfa_literal(d)
+                .ok_or(bad(d, "dfa literal does not decode"))?;
+            let mut lit = None;
+            if let Some(h) = hint {
+                let ls = &mut self.lit_stats;
+                ls.hints = ls.hints.saturating_add(1);
+                let text = h.text.as_bytes();
+                if text.len() >= LIT_MIN {
+                    if literal_required(&dfa, text, h.folded)? {
+                        ls.proven = ls.proven.saturating_add(1);
+                        lit = Some(text);
+                    } else {
+                        ls.unproven = ls.unproven.saturating_add(1);
+                    }
+                }
+            }
+            self.dfas.push(DfaRec {
+                dfa,
+                req,
+                nreq,
+                lit,
+            });
             self.stats.dfas = self.stats.dfas.saturating_add(1);
         }
         let n = ch.instance_count();
@@ -546,11 +601,28 @@ impl<'a> Engine<'a> {
                         .ok()
                         .and_then(|p| crit_start.checked_add(p))
                         .ok_or(bad(i, "criteria"))?;
-                    let (score, anchor) = anchor_of(c.field, idx, &c.test);
+                    let (score, anchor) = anchor_of(c.field, idx, &c.test, |d| {
+                        usize::try_from(d)
+                            .ok()
+                            .and_then(|d| self.dfas.get(d))
+                            .and_then(|r| r.lit)
+                    });
                     if score > best_score {
                         best_score = score;
                         best = anchor;
                     }
+                }
+            }
+            if let Anchor::Contains { crit, .. } = best {
+                if matches!(
+                    self.crit(crit),
+                    Some(Crit {
+                        test: Test::Regex(_),
+                        ..
+                    })
+                ) {
+                    let ls = &mut self.lit_stats;
+                    ls.anchors = ls.anchors.saturating_add(1);
                 }
             }
             self.insts.push(Inst {
@@ -616,12 +688,27 @@ impl<'a> Engine<'a> {
                             }
                         }
                         Anchor::Contains { field, crit } if field == fu8 => {
-                            if let Some(Crit {
-                                test: Test::Str { needle, .. },
-                                ..
-                            }) = self.crit(crit)
-                            {
-                                try_push(&mut contains, (needle, g))?;
+                            // A contains needle, or a regex's proven required
+                            // literal: the gram index only selects candidates;
+                            // every criterion (the DFA too) is still checked.
+                            let needle = match self.crit(crit) {
+                                Some(Crit {
+                                    test: Test::Str { needle, .. },
+                                    ..
+                                }) => Some(needle),
+                                Some(Crit {
+                                    test: Test::Regex(d),
+                                    ..
+                                }) => usize::try_from(d)
+                                    .ok()
+                                    .and_then(|d| self.dfas.get(d))
+                                    .and_then(|r| r.lit),
+                                _ => None,
+                            };
+                            match needle {
+                                Some(n) => try_push(&mut contains, (n, g))?,
+                                // Cannot happen (anchor_of saw it); fail safe.
+                                None => try_push(&mut ti.always, g)?,
                             }
                         }
                         _ => {}
@@ -820,6 +907,12 @@ impl<'a> Engine<'a> {
     /// Load-time statistics.
     pub fn stats(&self) -> EngineStats {
         self.stats
+    }
+
+    /// Required-literal hints: how many there were, were proven, and anchor
+    /// instances (those are also counted in [`EngineStats::anchored_contains`]).
+    pub fn literal_stats(&self) -> LiteralStats {
+        self.lit_stats
     }
 
     /// The load-time worst-case cost of evaluating one event of `template`
@@ -1209,8 +1302,24 @@ fn test_rank(t: &Test<'_>) -> u8 {
 }
 
 /// Selectivity score (higher is better; 0 = not indexable) and the anchor.
-fn anchor_of(field: u8, crit: u32, t: &Test<'_>) -> (u64, Anchor) {
+/// `lit` gives a DFA's proven required literal.
+fn anchor_of<'a>(
+    field: u8,
+    crit: u32,
+    t: &Test<'a>,
+    lit: impl Fn(u32) -> Option<&'a [u8]>,
+) -> (u64, Anchor) {
     match *t {
+        // A regex with a proven required literal: a contains anchor on the
+        // literal (ranked just below a contains needle of the same length,
+        // whose candidates need no DFA scan).
+        Test::Regex(d) => match lit(d) {
+            Some(l) if l.len() >= LIT_MIN => (
+                len64(l.len()).saturating_mul(8).saturating_sub(17).max(1),
+                Anchor::Contains { field, crit },
+            ),
+            _ => (0, Anchor::None),
+        },
         // Integer equality is exact but its values (flags, session ids,
         // access bits) are often common in events: last-resort anchor.
         Test::IntEq(value) => (1, Anchor::IntEq { field, value }),
@@ -1542,4 +1651,153 @@ fn required_classes(dfa: &DFA<&[u32]>) -> Result<([[u64; 4]; REQ_MAX], usize), E
         }
     }
     Ok((out, n))
+}
+
+/// Whether every haystack `dfa` matches (searched unanchored from the start of
+/// the haystack, as the engine does) contains `lit` (ASCII case-insensitively
+/// when `folded`). This is what anchoring a regex on its literal needs; the
+/// content's hint is the signer's claim, so the engine proves it before use.
+///
+/// Exact: a search over the product of the DFA with the KMP automaton of
+/// `lit` ("how much of `lit` was just seen"), pruning every path on which
+/// `lit` has occurred. The literal is required iff no match state (and no quit
+/// state: a search error must still be reported) is reachable, counting the
+/// end-of-input transition. The alphabet is the DFA's byte classes refined by
+/// the literal's bytes (one representative per (class, literal byte or
+/// "other") pair). Returns `false` (unproven: the caller does not anchor on
+/// it) when the product would exceed [`LIT_ANALYSIS_STEPS`]. Load time only;
+/// allocation is fallible.
+fn literal_required(dfa: &DFA<&[u32]>, lit: &[u8], folded: bool) -> Result<bool, EngineError> {
+    let m = lit.len();
+    let fold = |b: u8| if folded { b.to_ascii_lowercase() } else { b };
+    if m == 0 {
+        return Ok(true);
+    }
+    if m > usize::from(u16::MAX) {
+        return Ok(false);
+    }
+    let cfg = start::Config::new().anchored(Anchored::No);
+    let Ok(start) = dfa.start_state(&cfg) else {
+        return Ok(false);
+    };
+    // Alphabet: (class, literal byte or 256) pairs, one representative byte each.
+    let classes = dfa.byte_classes();
+    let mut keys: Vec<(u16, u16, u8)> = Vec::new();
+    keys.try_reserve_exact(256)?;
+    for b in 0..=255u8 {
+        let fb = fold(b);
+        let k = if lit.contains(&fb) {
+            u16::from(fb)
+        } else {
+            256
+        };
+        keys.push((u16::from(classes.get(b)), k, b));
+    }
+    keys.sort_unstable();
+    keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let nrep = keys.len();
+    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
+    let states = (dfa.memory_usage() / 4)
+        .checked_shr(stride2)
+        .unwrap_or(0)
+        .saturating_add(1);
+    let Some(product) = states.checked_mul(m) else {
+        return Ok(false);
+    };
+    if product.saturating_mul(nrep) > LIT_ANALYSIS_STEPS {
+        return Ok(false);
+    }
+    // KMP: failure function, then next[k * nrep + r] for k < m.
+    let mut fail: Vec<usize> = Vec::new();
+    fail.try_reserve_exact(m)?;
+    fail.push(0);
+    let mut k = 0usize;
+    for q in 1..m {
+        let c = lit.get(q).copied().map(fold);
+        // Bounded: k strictly decreases.
+        for _ in 0..m {
+            if k == 0 || lit.get(k).copied().map(fold) == c {
+                break;
+            }
+            k = fail.get(k.saturating_sub(1)).copied().unwrap_or(0);
+        }
+        if lit.get(k).copied().map(fold) == c {
+            k = k.saturating_add(1);
+        }
+        fail.push(k);
+    }
+    let mut next: Vec<u16> = Vec::new();
+    next.try_reserve_exact(m.saturating_mul(nrep))?;
+    for kk in 0..m {
+        for &(_, lb, _) in &keys {
+            let mut k = kk;
+            let c = u8::try_from(lb).ok();
+            let mut out = 0usize;
+            if c.is_some() {
+                for _ in 0..=m {
+                    if lit.get(k).copied().map(fold) == c {
+                        out = k.saturating_add(1);
+                        break;
+                    }
+                    if k == 0 {
+                        break;
+                    }
+                    k = fail.get(k.saturating_sub(1)).copied().unwrap_or(0);
+                }
+            }
+            next.push(u16::try_from(out).unwrap_or(u16::MAX));
+        }
+    }
+    let idx = |s: StateID, k: usize| {
+        s.as_usize()
+            .checked_shr(stride2)
+            .and_then(|i| i.checked_mul(m))
+            .and_then(|i| i.checked_add(k))
+    };
+    let mut visited: Vec<u64> = Vec::new();
+    let words = product.div_ceil(64);
+    visited.try_reserve_exact(words)?;
+    visited.resize(words, 0);
+    let mut mark = |i: usize| -> Option<bool> {
+        let w = visited.get_mut(i.checked_shr(6)?)?;
+        let bit = 1u64.wrapping_shl(u32::try_from(i & 63).ok()?);
+        let new = *w & bit == 0;
+        *w |= bit;
+        Some(new)
+    };
+    let mut stack: Vec<(StateID, u16)> = Vec::new();
+    stack.try_reserve(states.min(1024))?;
+    match idx(start, 0).and_then(&mut mark) {
+        Some(_) => try_push(&mut stack, (start, 0))?,
+        None => return Ok(false),
+    }
+    // Bounded: each (state, k) pair is pushed at most once.
+    while let Some((s, k)) = stack.pop() {
+        if dfa.is_match_state(s) || dfa.is_quit_state(s) {
+            return Ok(false);
+        }
+        let eoi = dfa.next_eoi_state(s);
+        if dfa.is_match_state(eoi) || dfa.is_quit_state(eoi) {
+            return Ok(false);
+        }
+        let row = usize::from(k).saturating_mul(nrep);
+        for (r, &(_, _, b)) in keys.iter().enumerate() {
+            let t = dfa.next_state(s, b);
+            if dfa.is_dead_state(t) {
+                continue;
+            }
+            let Some(&k2) = row.checked_add(r).and_then(|i| next.get(i)) else {
+                return Ok(false);
+            };
+            if usize::from(k2) >= m {
+                continue; // the literal occurred on this path
+            }
+            match idx(t, usize::from(k2)).and_then(&mut mark) {
+                Some(true) => try_push(&mut stack, (t, k2))?,
+                Some(false) => {}
+                None => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
 }

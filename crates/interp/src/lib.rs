@@ -45,6 +45,6 @@ mod strops;
 pub mod text;
 mod verdict;
 
-pub use engine::{Cost, Engine, EngineConfig, EngineError, EngineStats};
+pub use engine::{Cost, Engine, EngineConfig, EngineError, EngineStats, LiteralStats};
 pub use event::{Event, Value};
 pub use verdict::{MAX_MATCHES, Match, Verdict};

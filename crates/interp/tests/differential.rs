@@ -192,7 +192,15 @@ fn basic_detections_and_order() {
     assert!(!v.fuel_exhausted);
     let st = engine.stats();
     assert_eq!(st.instances, 5);
-    assert_eq!(st.always, 1, "{st:?}"); // the regex-only instance
+    // The regex-only instance is anchored on its required literal
+    // `\appdata\` (folded; `\users\` is cut by (?i)s, which also matches ſ).
+    assert_eq!(st.always, 0, "{st:?}");
+    let ls = engine.literal_stats();
+    assert_eq!(
+        (ls.hints, ls.proven, ls.unproven, ls.anchors),
+        (1, 1, 0, 1),
+        "{ls:?}"
+    );
     assert_eq!(st.dfas_prefiltered, 1, "{st:?}"); // needs '\\', 'a', 'p', '.', ...
 }
 
@@ -385,6 +393,190 @@ fn regex_prefilter_is_exact() {
         "zzzz",
     ] {
         let mut vals = pc_event("");
+        vals[1] = Value::Str(cmd);
+        let ev = Event::ProcessCreate(vals);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        engine.evaluate(&ev, &mut a);
+        reference.evaluate(&ev, &mut b);
+        assert_eq!(a.matches(), b.matches(), "{cmd:?}");
+    }
+}
+
+/// Field strings for the regex-literal tests: case variants, KELVIN SIGN and
+/// LONG S (which (?i)k / (?i)s match), other non-ASCII, near misses.
+const LIT_FIELDS: &[&str] = &[
+    "",
+    "certutil -urlcache -f http://x/y",
+    "CERTUTIL -URLCACHE -F HTTPS://X/Y",
+    "certutil -UrlCache https://",
+    "certutil -urlcach https://",
+    "-urlcache",
+    r"\\.\pipe\MSSE-123-server",
+    r"\\.\pipe\msse-123-server",
+    r"\\.\pipe\MSSE-123-SERVER",
+    r"\\.\pipe\MSSE--server",
+    "mimikatz.exe",
+    "MIMIKATZ",
+    "mimiKatz",
+    "mimi\u{212A}atz",
+    "mimikatſ",
+    "MIMI\u{212A}ATZ and mimi",
+    "powerſhell -enc",
+    "POWERSHELL -ENC",
+    "PowerShell.exe -EncodedCommand",
+    r"C:\Users\Олег\AppData\Local\Temp\счет_2024.exe",
+    r"c:\users\олег\appdata\local\temp\счет_2024.EXE",
+    r"C:\USERS\X\APPDATA\LOCAL\TEMP\É.exe",
+    r"C:\Users\x\AppData\Local\Temp\plain.exe",
+    "счет_42",
+    "СЧЕТ_42",
+    "😀pipe😀",
+    "éxe.exe",
+    "ÉXE.EXE",
+];
+
+const LIT_PATTERNS: &[(&str, bool)] = &[
+    (r"-urlcache.*https?://", true),
+    (r"\\MSSE-[0-9]{1,5}-server$", false),
+    (r"(?i)mimikatz", false),
+    (r"mimikatz", true),
+    (r"(?i)power[s]hell.*-enc", false),
+    (r"(?i-u)powershell", false),
+    (
+        r"(?i)\\appdata\\local\\temp\\[^\\]*[^\x00-\x7f][^\\]*\.exe$",
+        false,
+    ),
+    (r"счет_\d+", false),
+    (r"(?i)счет_\d+", false),
+    (r"😀pipe", false),
+    (r"(?i)éxe\.exe", false),
+    (r"[Mm]imi[Kk]atz", false),
+];
+
+fn lit_specs() -> Vec<changuard_format::build::ChannelSpec> {
+    let pc = &PROCESS_CREATE;
+    let re = |p: &str, ci: bool| CriterionSpec::Regex {
+        pattern: p.to_string(),
+        case_insensitive: ci,
+    };
+    let mut insts = Vec::new();
+    for (i, &(p, ci)) in LIT_PATTERNS.iter().enumerate() {
+        let id = 10 * i as u32;
+        // Regex-only, on two fields.
+        insts.push(inst(
+            id + 1,
+            pc,
+            Action::Report,
+            &[("command_line", re(p, ci))],
+        ));
+        insts.push(inst(
+            id + 2,
+            pc,
+            Action::Report,
+            &[("image_path", re(p, ci))],
+        ));
+        // Regex + a short literal (regex literal wins the anchor) ...
+        insts.push(inst(
+            id + 3,
+            pc,
+            Action::Report,
+            &[
+                ("command_line", re(p, ci)),
+                ("image_path", s(StrOp::Contains, ".e", true)),
+            ],
+        ));
+        // ... and regex + a long suffix (the suffix wins).
+        insts.push(inst(
+            id + 4,
+            pc,
+            Action::Report,
+            &[
+                ("command_line", re(p, ci)),
+                (
+                    "parent_image_path",
+                    s(StrOp::Suffix, "\\explorer.exe", true),
+                ),
+            ],
+        ));
+    }
+    vec![spec(5, insts)]
+}
+
+/// Regex criteria anchored on their required literal (case-insensitive ones,
+/// non-ASCII fields and literals, Kelvin sign and long s) agree with the
+/// reference on every combination of fields.
+#[test]
+fn regex_literal_anchors_equal_reference() {
+    let specs = lit_specs();
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    let ls = engine.literal_stats();
+    assert_eq!(ls.unproven, 0, "{ls:?}");
+    assert!(ls.proven >= 10 && ls.anchors >= 20, "{ls:?}");
+    let mut matched = 0;
+    for cmd in LIT_FIELDS {
+        for image in LIT_FIELDS {
+            for parent in ["", r"C:\Windows\EXPLORER.EXE"] {
+                let mut vals = pc_event(image);
+                vals[1] = Value::Str(cmd);
+                vals[2] = Value::Str(parent);
+                let ev = Event::ProcessCreate(vals);
+                let (mut a, mut b) = (Verdict::new(), Verdict::new());
+                engine.evaluate(&ev, &mut a);
+                reference.evaluate(&ev, &mut b);
+                assert!(!a.fuel_exhausted);
+                assert_eq!(a.matches(), b.matches(), "cmd {cmd:?} image {image:?}");
+                matched += a.matches().len();
+            }
+        }
+    }
+    assert!(matched > 200, "{matched}");
+}
+
+/// A forged hint (a literal the pattern does not require, re-signed: the
+/// validator accepts its shape) is caught by the engine's load-time proof and
+/// ignored, so it cannot hide a detection.
+#[test]
+fn unsound_literal_hint_is_not_used() {
+    use changuard_format::build::{raw, sign};
+    use changuard_format::layout;
+    let specs = lit_specs();
+    let k = key();
+    let mut bytes = changuard_format::build::build(&specs[0], &k).unwrap();
+    // Point every DFA's hint at string 0 (the first pattern's source, which
+    // no pattern requires) and mark it not folded.
+    let (_, _, ndfa) = raw::section(&bytes, layout::SectionKind::Dfas).unwrap();
+    for d in 0..ndfa as usize {
+        let e = raw::dfa_entry(&bytes, d).unwrap();
+        assert!(raw::put(
+            &mut bytes,
+            e + layout::dfa_entry::LITERAL.start,
+            &0u32.to_le_bytes()
+        ));
+        let fl = u32::from_le_bytes(bytes[e + 12..e + 16].try_into().unwrap())
+            & !layout::DFA_FLAG_LITERAL_FOLDED;
+        assert!(raw::put(
+            &mut bytes,
+            e + layout::dfa_entry::FLAGS.start,
+            &fl.to_le_bytes()
+        ));
+    }
+    sign(&mut bytes, &k).unwrap();
+    let bufs = vec![changuard_format::AlignedBytes::from_slice(&bytes)];
+    let chans = validate_all(&bufs, &specs, &k.trusted_key());
+    assert_eq!(
+        chans[0].dfa_literal(0).unwrap().unwrap().text,
+        LIT_PATTERNS[0].0
+    );
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    let ls = engine.literal_stats();
+    assert_eq!((ls.proven, ls.anchors), (0, 0), "{ls:?}");
+    assert_eq!(ls.unproven, ndfa, "{ls:?}");
+    for cmd in LIT_FIELDS {
+        let mut vals = pc_event(cmd);
         vals[1] = Value::Str(cmd);
         let ev = Event::ProcessCreate(vals);
         let (mut a, mut b) = (Verdict::new(), Verdict::new());

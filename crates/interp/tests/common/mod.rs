@@ -142,6 +142,13 @@ const PATTERNS: &[&str] = &[
     r"\.exe$",
     "^$",
     "b{3,}",
+    // Required literals of >= 4 bytes (regex anchors): folded, exact, non-ASCII.
+    r"(?i)c:\\windows",
+    r"pipe[0-9]*\.exe",
+    r"(?i)\.EXE$",
+    r"😀pipe",
+    r"(cmd)+\.exe",
+    r"ÉWindows",
 ];
 
 pub fn criterion(ty: FieldType) -> BoxedStrategy<CriterionSpec> {
