@@ -40,11 +40,12 @@
 //!   `Active::loader` is `&`, and [`LentLoader`] exposes only
 //!   `health_confirmed` and `promote`. A `LentLoader` that is dropped without
 //!   being given back *leaks* its loader instead of freeing the buffers.
-//! - A4: `Active`'s fields are declared `engine`, `views`, `loader`, and Rust
-//!   drops fields in declaration order. The engine (which borrows the views and
-//!   the bytes) goes first, then the views (which borrow the bytes), then the
-//!   loader (which frees the bytes). `Active` has no `Drop` impl that could
-//!   observe a half-dropped state.
+//! - A4: `Active`'s fields are declared `engine`, `solo`, `views`, `loader`,
+//!   and Rust drops fields in declaration order. The engines (which borrow the
+//!   views and the bytes) go first, then the views (which borrow the bytes),
+//!   then the loader (which frees the bytes). `Active` has no `Drop` impl that
+//!   could observe a half-dropped state. `solo` may also be cleared earlier
+//!   ([`Active::restore_loader`]): dropping an engine early only ends a borrow.
 //! - A5: `views` is a `Vec` filled once (capacity reserved with
 //!   `try_reserve_exact`, so no reallocation) before the engine is built, and
 //!   never touched again except by `&self` reads. Its heap buffer does not
@@ -62,24 +63,37 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use changuard_format::ValidChannel;
 use changuard_interp::{Engine, EngineError, EngineStats, Event, Verdict};
 use changuard_loader::limits::MAX_CHANNELS;
-use changuard_loader::{HealthConfirmed, LoadError, Loader, Platform, Setup};
+use changuard_loader::{HealthConfirmed, LoadError, Loader, Platform, Promotion, Setup};
 
 use crate::nt::PoolBuf;
 
 /// Source of [`Active`] identities (never reused within a boot).
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
-/// Channels whose validated content the engine refused (an
-/// `EngineError::Inconsistent`/`DuplicateChannel`: a validator/engine
-/// disagreement, i.e. a bug, reported instead of panicking).
+/// A set of at most `MAX_CHANNELS` channel ids, no allocation. Used for the
+/// channels the engine refused ([`Excluded`]) and for the channels an
+/// evaluation fault is attributed to ([`Active::attribute_faults`]).
 #[derive(Clone, Copy)]
-pub struct Excluded {
+pub struct ChannelSet {
     ids: [u32; MAX_CHANNELS],
     len: usize,
 }
 
-impl Excluded {
-    const fn new() -> Self {
+/// Channels whose validated content the engine refused (an
+/// `EngineError::Inconsistent`/`DuplicateChannel`: a validator/engine
+/// disagreement, i.e. a bug, reported instead of panicking).
+pub type Excluded = ChannelSet;
+
+impl Default for ChannelSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChannelSet {
+    /// The empty set.
+    #[must_use]
+    pub const fn new() -> Self {
         Self { ids: [0; MAX_CHANNELS], len: 0 }
     }
 
@@ -97,7 +111,7 @@ impl Excluded {
 
     /// Adds `channel`; `false` if it was already there or there is no room
     /// (then the caller stops retrying).
-    fn insert(&mut self, channel: u32) -> bool {
+    pub fn insert(&mut self, channel: u32) -> bool {
         if self.contains(channel) {
             return false;
         }
@@ -106,6 +120,21 @@ impl Excluded {
         self.len = self.len.saturating_add(1);
         true
     }
+
+    /// Adds every id of `other` (as far as there is room).
+    pub fn extend(&mut self, other: &Self) {
+        for &c in other.ids() {
+            let _ = self.insert(c);
+        }
+    }
+}
+
+/// A one-channel engine over one of [`Active`]'s views, used only to attribute
+/// evaluation faults to channels while a trial is open.
+struct Solo {
+    channel: u32,
+    /// Borrows one element of `Active::views` (A5) and its pool bytes (A1).
+    engine: Engine<'static>,
 }
 
 /// The engine could not be built at all: the loader is handed back so the
@@ -117,16 +146,22 @@ pub struct BuildFailed {
     pub error: EngineError,
 }
 
-/// The active content: engine, views, loader, in this drop order (A4).
+/// The active content: engine, solo engines, views, loader, in this drop order (A4).
 pub struct Active {
     /// Borrows `views` (A5) and the pool bytes (A1).
     engine: Engine<'static>,
+    /// While a trial is open: one engine per evaluated channel, over a
+    /// one-element subslice of `views` (fault attribution). Dropped once no
+    /// promotion is pending.
+    solo: Vec<Solo>,
     /// One view per engine channel; borrows the pool bytes (A1). Never mutated (A5).
     views: Vec<ValidChannel<&'static [u8]>>,
     /// Owns the pool bytes. `None` only while lent for promotion ([`LentLoader`]).
     loader: Option<Loader<PoolBuf>>,
     generation: u64,
     excluded: Excluded,
+    /// Channels evaluated whose content is on trial (fault attribution fallback).
+    trial: ChannelSet,
 }
 
 impl Active {
@@ -174,16 +209,24 @@ impl Active {
             // 1. A5: the slice is the heap buffer of `views`. It is filled, its capacity
             //    never changes, and it is never mutated again. It does not move when
             //    `views` moves into the Active.
-            // 2. A4: `views` is dropped after `engine` (field order). On the error paths
-            //    the engine does not exist (`Engine::new` failed), so nothing else holds
-            //    this slice.
+            // 2. A4: `views` is dropped after `engine` and the `solo` engines (field
+            //    order), the only other holders of this slice or its subslices. On the
+            //    error paths no engine exists (`Engine::new` failed), so nothing else
+            //    holds this slice.
             // 3. as_ptr/len describe `len` initialized elements of one allocation.
             let all: &'static [ValidChannel<&'static [u8]>] =
                 unsafe { &*core::ptr::slice_from_raw_parts(views.as_ptr(), views.len()) };
             match Engine::new(all) {
                 Ok(engine) => {
                     let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Self { engine, views, loader: Some(loader), generation, excluded });
+                    let mut trial = ChannelSet::new();
+                    for out in loader.channels() {
+                        if out.promotion == Promotion::Pending && all.iter().any(|v| v.channel() == out.channel) {
+                            let _ = trial.insert(out.channel);
+                        }
+                    }
+                    let solo = if trial.ids().is_empty() { Vec::new() } else { solo_engines(all) };
+                    return Ok(Self { engine, solo, views, loader: Some(loader), generation, excluded, trial });
                 }
                 Err(e @ (EngineError::Inconsistent { channel, .. } | EngineError::DuplicateChannel(channel))) => {
                     last = e;
@@ -205,6 +248,43 @@ impl Active {
     /// Evaluates one event (no allocation; fuel-bounded; `&self`).
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
         self.engine.evaluate(event, verdict);
+    }
+
+    /// The channels `verdict` (this Active's verdict for `event`) faulted on,
+    /// for per-channel health (promise 3: one channel's fault never withholds
+    /// another channel's promotion). No allocation; at most one fuel-bounded
+    /// evaluation per channel, and only when the verdict has a fault.
+    /// - Faults that are the event's own (a value of the wrong type for its
+    ///   field: counted once per evaluation whatever the content) blame no channel.
+    /// - Otherwise each channel's solo engine re-evaluates the event; the
+    ///   channels that fault (or run out of fuel) alone are blamed.
+    /// - A channel on trial without a solo engine (its build failed), or every
+    ///   channel on trial when no solo engine reproduces the fault, is blamed:
+    ///   a content fault is never left unattributed.
+    #[must_use]
+    pub fn attribute_faults(&self, event: &Event<'_>, verdict: &Verdict) -> ChannelSet {
+        let mut blamed = ChannelSet::new();
+        let own = event_faults(event);
+        let content_fault = |v: &Verdict| v.faults > own || v.fuel_exhausted;
+        if !content_fault(verdict) {
+            return blamed;
+        }
+        let mut alone = Verdict::new();
+        for s in &self.solo {
+            s.engine.evaluate(event, &mut alone);
+            if content_fault(&alone) {
+                let _ = blamed.insert(s.channel);
+            }
+        }
+        for &c in self.trial.ids() {
+            if !self.solo.iter().any(|s| s.channel == c) {
+                let _ = blamed.insert(c);
+            }
+        }
+        if blamed.ids().is_empty() {
+            blamed = self.trial;
+        }
+        blamed
     }
 
     /// The engine's load-time statistics.
@@ -245,6 +325,11 @@ impl Active {
             return false;
         }
         self.loader = lent.loader.take();
+        if !self.loader.as_ref().is_some_and(Loader::promotion_pending) {
+            // No trial left to judge: free the attribution engines (A4: early drop is fine).
+            self.solo.clear();
+            self.trial = ChannelSet::new();
+        }
         self.loader.is_some()
     }
 
@@ -282,19 +367,26 @@ impl LentLoader {
         self.loader.as_ref().and_then(Loader::config).map(|c| c.health_window_secs)
     }
 
-    /// `Loader::health_confirmed`.
-    pub fn health_confirmed<P: Platform>(&self, p: &mut P, faulted: bool) -> Option<HealthConfirmed> {
-        self.loader.as_ref()?.health_confirmed(p, faulted)
+    /// `Loader::health_confirmed` (machine level: uptime past the window).
+    pub fn health_confirmed<P: Platform>(&self, p: &mut P) -> Option<HealthConfirmed> {
+        self.loader.as_ref()?.health_confirmed(p)
     }
 
-    /// `Loader::promote` (LKG copy, state record, floor). Only reads the
-    /// active buffers (A3).
+    /// `Loader::promote` (LKG copy, state record, floor) of every channel on
+    /// trial except those in `faulted` (not promoted; the next boot quarantines
+    /// them at `MaxTrialBoots`). Only reads the active buffers (A3).
     ///
     /// # Errors
     /// The loader's sticky `LoadError`.
-    pub fn promote<P: Platform>(&mut self, p: &mut P, setup: &Setup<'_>, proof: HealthConfirmed) -> Result<(), LoadError> {
+    pub fn promote<P: Platform>(
+        &mut self,
+        p: &mut P,
+        setup: &Setup<'_>,
+        proof: HealthConfirmed,
+        faulted: &[u32],
+    ) -> Result<(), LoadError> {
         match self.loader.as_mut() {
-            Some(l) => l.promote(p, setup, proof),
+            Some(l) => l.promote(p, setup, proof, faulted),
             None => Err(LoadError::Unreachable("lent loader missing")),
         }
     }
@@ -308,4 +400,36 @@ impl Drop for LentLoader {
             core::mem::forget(l);
         }
     }
+}
+
+/// One engine per channel of `all`, each over a one-element subslice of it
+/// (no new lifetime extension: a subslice of the same `'static` slice, A5).
+/// A channel whose solo engine cannot be built (allocation) gets none; fault
+/// attribution then blames it conservatively.
+fn solo_engines(all: &'static [ValidChannel<&'static [u8]>]) -> Vec<Solo> {
+    let mut solo: Vec<Solo> = Vec::new();
+    if solo.try_reserve_exact(all.len()).is_err() {
+        return solo;
+    }
+    for (i, v) in all.iter().enumerate() {
+        let Some(one) = all.get(i..=i) else { continue };
+        if let Ok(engine) = Engine::new(one) {
+            // Cannot reallocate: capacity reserved above for every channel.
+            solo.push(Solo { channel: v.channel(), engine });
+        }
+    }
+    solo
+}
+
+/// Faults an evaluation of `event` counts whatever the content: one per value
+/// whose type is not its schema field's (the engine's type-fault rule).
+fn event_faults(event: &Event<'_>) -> u32 {
+    let fields = event.template().fields;
+    let bad = event
+        .values()
+        .iter()
+        .enumerate()
+        .filter(|(k, v)| fields.get(*k).is_none_or(|f| f.ty != v.field_type()))
+        .count();
+    u32::try_from(bad).unwrap_or(u32::MAX)
 }

@@ -7,7 +7,7 @@
 //! there: the process-notify routine, the passive-level IOCTL queue and
 //! promotion timer, DriverEntry, EvtDriverUnload.
 //! - The **sensor lock** guards [`Shared`]: the [`Active`] content, the status
-//!   book, the fault flag. The data plane (process notify, `IOCTL_SUBMIT_EVENT`)
+//!   book, the per-channel fault set. The data plane (process notify, `IOCTL_SUBMIT_EVENT`)
 //!   holds it for a whole evaluation: it is exclusive and short, with
 //!   fuel-bounded evaluation, no I/O and no allocation. The control plane
 //!   holds it only for microseconds: a swap, a lend/restore, a snapshot.
@@ -51,7 +51,7 @@ use wdk_sys::{
     WDFWAITLOCK, WDFWAITLOCK__, call_unsafe_wdf_function_binding, ntddk::PsSetCreateProcessNotifyRoutineEx,
 };
 
-use crate::active::{Active, BuildFailed};
+use crate::active::{Active, BuildFailed, ChannelSet};
 use crate::keys::Keys;
 use crate::nt::nt_success;
 use crate::platform::{KernelPlatform, RegKey};
@@ -71,9 +71,11 @@ pub struct Shared {
     pub book: StatusBook,
     /// `Parameters\TestHooks == 1` (only consulted with the `test-hooks` feature).
     pub test_hooks: bool,
-    /// An evaluation against the current content faulted, or the engine refused
-    /// a channel: the health window is not passed, so promotion is withheld.
-    pub faulted: bool,
+    /// Channels whose current content the engine refused or an evaluation
+    /// faulted on (per channel, [`Active::attribute_faults`]): their promotion is
+    /// withheld and their trial stays open; every other channel on trial is
+    /// promoted after the health window (promise 3).
+    pub faulted: ChannelSet,
 }
 
 /// State guarded by the control lock.
@@ -154,7 +156,7 @@ impl<T> Drop for LockGuard<'_, T> {
 }
 
 static SENSOR: Locked<Shared> =
-    Locked::new(Shared { active: None, book: StatusBook::new(), test_hooks: false, faulted: false });
+    Locked::new(Shared { active: None, book: StatusBook::new(), test_hooks: false, faulted: ChannelSet::new() });
 static CONTROL: Locked<Control> = Locked::new(Control { timer: None });
 static NOTIFY_REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -180,7 +182,8 @@ struct Loaded {
     config_defaulted: bool,
     /// `Some(health window)` when a trial waits for promotion.
     promotion_window: Option<u32>,
-    faulted: bool,
+    /// Channels the engine refused (faulted from the start).
+    faulted: ChannelSet,
 }
 
 /// The loader and the engine build: all the I/O of a load, under the control
@@ -193,7 +196,7 @@ fn load_content(driver: WDFDRIVER) -> Loaded {
         test_hooks: false,
         config_defaulted: false,
         promotion_window: None,
-        faulted: false,
+        faulted: ChannelSet::new(),
     };
     let Some(params) = open_params(driver) else {
         wdk::println!("changuard: Parameters key unavailable; no content");
@@ -216,7 +219,7 @@ fn load_content(driver: WDFDRIVER) -> Loaded {
                 loaded.promotion_window = l.config().filter(|_| l.promotion_pending()).map(|c| c.health_window_secs);
             }
             loaded.book.engine = active.stats();
-            loaded.faulted = !active.excluded().ids().is_empty();
+            loaded.faulted = *active.excluded();
             loaded.active = Some(active);
         }
         Err(BuildFailed { loader, error }) => {
@@ -314,7 +317,7 @@ pub fn set_promotion_timer(timer: wdk::wdf::Timer) {
 enum Step {
     /// `Parameters` could not be opened: try again later.
     NoPlatform,
-    /// Not healthy yet (uptime below the window) or faulted.
+    /// Not healthy yet (uptime below the window, or no longer `Booted`).
     NotYet { uptime: u64, window: u32 },
     /// `Loader::promote` ran.
     Ran(Result<(), LoadError>),
@@ -324,6 +327,9 @@ enum Step {
 /// loader (sensor lock, microseconds), `health_confirmed` + `promote` with
 /// file/registry I/O under the control lock only while the engine keeps
 /// evaluating, give the loader back and refresh the status (sensor lock).
+/// Health is per channel: the channels in `Shared::faulted` when the loader is
+/// lent are not promoted (`faulted-during-trial`, their trial stays open and
+/// the next boot quarantines them at `MaxTrialBoots`); the others are.
 pub fn promote(driver: WDFDRIVER) {
     let Some(mut ctl) = CONTROL.acquire() else { return };
     let (mut lent, faulted) = {
@@ -343,10 +349,10 @@ pub fn promote(driver: WDFDRIVER) {
         None => Step::NoPlatform,
         Some(params) => {
             let mut platform = KernelPlatform::new(params.key());
-            match lent.health_confirmed(&mut platform, faulted) {
+            match lent.health_confirmed(&mut platform) {
                 Some(proof) => {
                     let keys = Keys::load();
-                    Step::Ran(lent.promote(&mut platform, &keys.setup(), proof))
+                    Step::Ran(lent.promote(&mut platform, &keys.setup(), proof, faulted.ids()))
                 }
                 None => Step::NotYet { uptime: changuard_loader::Platform::uptime_secs(&mut platform), window },
             }
@@ -383,12 +389,14 @@ pub fn promote(driver: WDFDRIVER) {
         wdk::println!("changuard: loader replaced an active buffer during promotion; content disabled");
     }
     drop(old);
-    match step {
-        Step::Ran(Ok(())) => wdk::println!("changuard: health window passed; trial content promoted to LKG"),
-        Step::Ran(Err(e)) => wdk::println!("changuard: promotion failed ({}); trial stays open", e.blame()),
-        Step::NotYet { .. } if faulted => {
-            wdk::println!("changuard: evaluation faults seen; promotion withheld, trial stays open");
+    if matches!(step, Step::Ran(_)) {
+        for c in faulted.ids() {
+            wdk::println!("changuard: channel {c}: faults seen; not promoted (a trial stays open)");
         }
+    }
+    match step {
+        Step::Ran(Ok(())) => wdk::println!("changuard: health window passed; healthy trial content promoted to LKG"),
+        Step::Ran(Err(e)) => wdk::println!("changuard: promotion failed ({}); trial stays open", e.blame()),
         Step::NotYet { uptime, window } => {
             let left = u64::from(window).saturating_sub(uptime);
             arm(ctl.get(), u32::try_from(left).unwrap_or(window));
@@ -521,9 +529,17 @@ pub fn evaluate(event: &Event<'_>) -> Option<Verdict> {
         }
     }
     if verdict.faults > 0 || verdict.fuel_exhausted {
-        // Health: any fault against this content withholds its promotion.
-        *faulted = true;
+        // Health, per channel: a fault withholds the promotion of the channels it is
+        // attributed to, never of the others (promise 3). Rare path: at most one
+        // fuel-bounded solo evaluation per channel, no allocation.
         book.driver.eval_faults = book.driver.eval_faults.saturating_add(u64::from(verdict.faults.max(1)));
+        let blamed = active.attribute_faults(event, &verdict);
+        for &c in blamed.ids() {
+            if let Some(ch) = book.channel_mut(c) {
+                ch.faults = ch.faults.saturating_add(1);
+            }
+        }
+        faulted.extend(&blamed);
     }
     if !verdict.is_empty() {
         book.driver.detections = book.driver.detections.saturating_add(1);

@@ -14,7 +14,7 @@ use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningK
 use changuard_format::schema::PROCESS_CREATE;
 use changuard_format::{Action, AlignedBytes, SCHEMA_ID, Trust, TrustedKey, validate};
 use changuard_loader::platform::{LkgFile, RegValue};
-use changuard_loader::{Decision, IoError, IoErrorKind, Platform, RegType, Setup};
+use changuard_loader::{Decision, IoError, IoErrorKind, Platform, Promotion, RegType, Setup};
 use libfuzzer_sys::fuzz_target;
 
 fn fixtures() -> &'static (Vec<Vec<u8>>, [TrustedKey; 1]) {
@@ -178,7 +178,36 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(re.version(), a.version());
         }
     }
-    if let Some(proof) = loader.health_confirmed(&mut p, false) {
-        let _ = loader.promote(&mut p, &setup, proof);
+    if let Some(proof) = loader.health_confirmed(&mut p) {
+        // An arbitrary per-channel fault set (ids on trial or not): a faulted
+        // channel is never promoted, the others are promoted or fail on their own.
+        let mut faulted = [0u32; changuard_loader::limits::MAX_CHANNELS];
+        let mut n = 0usize;
+        for c in loader.channels() {
+            if bool::arbitrary(&mut p.u).unwrap_or(false) {
+                faulted[n] = c.channel;
+                n += 1;
+            }
+        }
+        if let Ok(stray) = u32::arbitrary(&mut p.u) {
+            if n < faulted.len() {
+                faulted[n] = stray;
+                n += 1;
+            }
+        }
+        let faulted = &faulted[..n];
+        let pending: Vec<u32> = loader
+            .channels()
+            .iter()
+            .filter(|c| c.promotion == Promotion::Pending)
+            .map(|c| c.channel)
+            .collect();
+        let promoted = loader.promote(&mut p, &setup, proof, faulted).is_ok();
+        for c in loader.channels().iter().filter(|_| promoted) {
+            if faulted.contains(&c.channel) && pending.contains(&c.channel) {
+                assert_eq!(c.promotion, Promotion::Failed, "faulted channel {} promoted", c.channel);
+                assert!(c.trial_attempt.is_some(), "faulted channel {} trial closed", c.channel);
+            }
+        }
     }
 });

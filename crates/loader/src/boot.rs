@@ -16,7 +16,16 @@
 //! 6. Activate: candidate -> LKG -> golden -> none, recording each step down.
 //!
 //! # Promotion (after the health window, [`HealthConfirmed`])
-//! For each channel whose active content is on trial:
+//! Health is per channel: [`HealthConfirmed`] proves only the machine-level
+//! condition (uptime past the window, still `Booted`); the caller names the
+//! channels whose content made the interpreter fault during the window. Those
+//! are not promoted (`Promotion::Failed`, [`Reason::FaultedDuringTrial`]) and
+//! their trial stays open, so the next boot quarantines them at `MaxTrialBoots`
+//! like a crash: content that passed validation yet made the interpreter fault
+//! is not trusted. One channel's fault never withholds another's promotion
+//! (promise 3).
+//!
+//! For each other channel whose active content is on trial:
 //! 1. write LKG temp, flush it, rename it over Current, sync (-> [`LkgDurable`]);
 //! 2. state: `lkg_version = V`, trial closed; write + flush;
 //! 3. state: `floor = max(floor, V)`; write + flush.
@@ -149,7 +158,8 @@ impl Source {
 #[derive(Debug)]
 pub struct TrialDurable(());
 
-/// Proof that the health window passed without fault (only [`Loader::health_confirmed`] makes it).
+/// Proof that the machine stayed up for the health window in this boot (only
+/// [`Loader::health_confirmed`] makes it). Faults are per channel ([`Loader::promote`]).
 #[derive(Debug)]
 pub struct HealthConfirmed(());
 
@@ -753,17 +763,23 @@ impl<B: AsRef<[u8]>> Loader<B> {
                 .any(|c| c.promotion == Promotion::Pending)
     }
 
-    /// The health proof: uptime >= `HealthWindowSeconds` and the caller saw no fault.
-    pub fn health_confirmed<P: Platform>(
-        &self,
-        p: &mut P,
-        faulted: bool,
-    ) -> Option<HealthConfirmed> {
-        let window = self.config()?.health_window_secs;
-        (!faulted && p.uptime_secs() >= u64::from(window)).then_some(HealthConfirmed(()))
+    /// The machine-level health proof: still `Booted` (no promotion ran, no
+    /// sticky error) and uptime >= `HealthWindowSeconds`. It says nothing about
+    /// faults: those are per channel, passed to [`Loader::promote`].
+    pub fn health_confirmed<P: Platform>(&self, p: &mut P) -> Option<HealthConfirmed> {
+        let Ok(Phase::Booted(b)) = &self.phase else {
+            return None;
+        };
+        let window = b.config.health_window_secs;
+        (p.uptime_secs() >= u64::from(window)).then_some(HealthConfirmed(()))
     }
 
-    /// Promote every channel on trial to LKG (module docs, "Promotion").
+    /// Promote every channel on trial to LKG (module docs, "Promotion"), except
+    /// the channels in `faulted` (the interpreter counted a fault against their
+    /// content during the health window): those get `Promotion::Failed` and a
+    /// [`Reason::FaultedDuringTrial`] decision, and their trial stays open, so
+    /// the next boot quarantines them at `MaxTrialBoots`. Ids in `faulted` that
+    /// are not on trial are ignored.
     /// Transition `Booted -> Promoted`; a failure to persist the state record is
     /// sticky (no more transitions this boot; the active content stays active).
     ///
@@ -775,13 +791,14 @@ impl<B: AsRef<[u8]>> Loader<B> {
         p: &mut P,
         setup: &Setup<'_>,
         proof: HealthConfirmed,
+        faulted: &[u32],
     ) -> Result<(), LoadError> {
         let phase = core::mem::replace(
             &mut self.phase,
             Err(LoadError::Unreachable("promotion in progress")),
         );
         let next = match phase {
-            Ok(Phase::Booted(b)) => promote(b, p, setup, &mut self.channels, proof),
+            Ok(Phase::Booted(b)) => promote(b, p, setup, &mut self.channels, proof, faulted),
             Ok(Phase::Promoted(_)) => Err(LoadError::Misuse("promote: already promoted this boot")),
             Err(e) => Err(e),
         };
@@ -804,6 +821,7 @@ fn promote<P: Platform, B: AsRef<[u8]>>(
     setup: &Setup<'_>,
     channels: &mut [ChannelOutcome<B>],
     _proof: HealthConfirmed,
+    faulted: &[u32],
 ) -> Result<Phase, LoadError> {
     if !b.state_durable {
         return Err(LoadError::Misuse(
@@ -820,6 +838,19 @@ fn promote<P: Platform, B: AsRef<[u8]>>(
             continue;
         };
         let version = active.version();
+        if faulted.contains(&channel) {
+            // Not trusted: the trial stays open (state untouched), so the next
+            // boot counts this attempt and quarantines at MaxTrialBoots.
+            out.promotion = Promotion::Failed;
+            let attempt = out.trial_attempt.unwrap_or(0);
+            out.last_problem = Some(Rec { p: &mut *p }.note(
+                channel,
+                version,
+                attempt,
+                Reason::FaultedDuringTrial,
+            ));
+            continue;
+        }
         if out.lkg_needs_repair {
             // Temp holds the only LKG copy: never overwrite it (L3).
             out.promotion = Promotion::Failed;

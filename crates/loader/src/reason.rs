@@ -183,6 +183,12 @@ pub enum Reason {
     /// Promotion failed at a platform step; the trial stays open and will be retried
     /// (or quarantined at next boot, per MaxTrialBoots).
     PromotionFailed,
+    /// The interpreter counted a fault against this channel's content during the
+    /// health window: it is not promoted, its trial stays open, and the next boot
+    /// quarantines it (at `MaxTrialBoots`). Content that passed validation but
+    /// still made the interpreter fault is not trusted. Other channels are
+    /// promoted normally (promise 3).
+    FaultedDuringTrial,
     // ---- state record (6xx) ----
     /// No valid state record slot: started from an empty state.
     StateRecordLost,
@@ -244,6 +250,7 @@ impl Reason {
             Reason::NoContent => 404,
             Reason::Promoted => 501,
             Reason::PromotionFailed => 502,
+            Reason::FaultedDuringTrial => 503,
             Reason::StateRecordLost => 601,
             Reason::StateSlotIgnored => 602,
             Reason::StateWriteFailed => 603,
@@ -283,6 +290,7 @@ impl Reason {
             Reason::NoContent => "no-content",
             Reason::Promoted => "promoted",
             Reason::PromotionFailed => "promotion-failed",
+            Reason::FaultedDuringTrial => "faulted-during-trial",
             Reason::StateRecordLost => "state-record-lost",
             Reason::StateSlotIgnored => "state-slot-ignored",
             Reason::StateWriteFailed => "state-write-failed",

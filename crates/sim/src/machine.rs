@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use changuard_format::AlignedBytes;
 use changuard_format::{Trust, ValidChannel, validate};
-use changuard_interp::{Engine, Verdict};
+use changuard_interp::{Engine, EngineError, Verdict};
 use changuard_loader::platform::{LkgFile, RegValue};
 use changuard_loader::{
     Decision, IoError, IoErrorKind, Mutation, Platform, RegType, Setup, Source,
@@ -345,6 +345,13 @@ pub struct Machine {
     pub mutation: Option<Mutation>,
     /// Health window used (matches the config default unless set).
     pub health_window: u64,
+    /// Sim-only knob: `(channel, version)` content that the simulated
+    /// interpreter counts a fault against during the health window whenever it
+    /// is active. Validated content never faults the real engine (a fault means
+    /// a validator/engine bug), so this stands in for one, like poison stands
+    /// in for a crash. The loader then withholds that channel's promotion
+    /// (`faulted-during-trial`) and promotes the others.
+    pub faulting: BTreeSet<(u32, u64)>,
 }
 
 /// One channel after a boot (for timelines, JSON and the matrix).
@@ -409,6 +416,74 @@ pub struct BootPlan {
     pub reboot_early: bool,
 }
 
+/// Evaluate the boot events with the real engine over `views`: the
+/// `(channel, version)` pairs whose `TestCrash` instance matched, and the
+/// channels the interpreter faulted on (per channel, promise 3).
+///
+/// Attribution: a channel the engine refuses (`Inconsistent`,
+/// `DuplicateChannel`) is faulted and the engine is rebuilt without it (as the
+/// driver does); a verdict with faults or fuel exhaustion is re-evaluated
+/// against each channel alone, and the channels that fault alone are blamed.
+/// If none does (or no engine can be built at all), every channel evaluated is
+/// blamed: a fault is never left unattributed.
+fn run_engine(views: &[ValidChannel<&[u8]>]) -> (Vec<(u32, u64)>, BTreeSet<u32>) {
+    let mut crashed_by: Vec<(u32, u64)> = vec![];
+    let mut faulted: BTreeSet<u32> = BTreeSet::new();
+    for _ in 0..=views.len() {
+        let subset: Vec<ValidChannel<&[u8]>> = views
+            .iter()
+            .filter(|v| !faulted.contains(&v.channel()))
+            .copied()
+            .collect();
+        let engine = match Engine::new(&subset) {
+            Ok(e) => e,
+            Err(
+                EngineError::Inconsistent { channel, .. } | EngineError::DuplicateChannel(channel),
+            ) if !faulted.contains(&channel) => {
+                faulted.insert(channel);
+                continue;
+            }
+            Err(_) => {
+                faulted.extend(subset.iter().map(ValidChannel::channel));
+                break;
+            }
+        };
+        let mut verdict = Verdict::default();
+        for ev in content::boot_events() {
+            verdict.clear();
+            engine.evaluate(&ev, &mut verdict);
+            for m in verdict.matches() {
+                if m.action == changuard_format::Action::TestCrash {
+                    if let Some(c) = subset.iter().find(|c| c.channel() == m.channel) {
+                        if !crashed_by.contains(&(m.channel, c.version())) {
+                            crashed_by.push((m.channel, c.version()));
+                        }
+                    }
+                }
+            }
+            if verdict.faults > 0 || verdict.fuel_exhausted {
+                let mut blamed = false;
+                for v in &subset {
+                    let mut alone = Verdict::default();
+                    if let Ok(solo) = Engine::new(std::slice::from_ref(v)) {
+                        solo.evaluate(&ev, &mut alone);
+                        if alone.faults == 0 && !alone.fuel_exhausted {
+                            continue;
+                        }
+                    }
+                    faulted.insert(v.channel());
+                    blamed = true;
+                }
+                if !blamed {
+                    faulted.extend(subset.iter().map(ValidChannel::channel));
+                }
+            }
+        }
+        break;
+    }
+    (crashed_by, faulted)
+}
+
 /// Oracle: does `bytes` validate as `channel`, and which version.
 pub fn oracle(bytes: &[u8], channel: u32) -> Option<u64> {
     thread_local! {
@@ -441,6 +516,7 @@ impl Machine {
             },
             mutation,
             health_window: u64::from(changuard_loader::config::DEFAULT_HEALTH_WINDOW_SECS),
+            faulting: BTreeSet::new(),
         }
     }
 
@@ -652,30 +728,12 @@ impl Machine {
             .iter()
             .filter_map(|c| c.active.as_ref().map(ValidChannel::as_view))
             .collect();
-        let mut faulted = false;
-        let mut crashed_by: Vec<(u32, u64)> = vec![];
-        match Engine::new(&views) {
-            Ok(engine) => {
-                let mut verdict = Verdict::default();
-                for ev in content::boot_events() {
-                    verdict.clear();
-                    engine.evaluate(&ev, &mut verdict);
-                    for m in verdict.matches() {
-                        if m.action == changuard_format::Action::TestCrash {
-                            if let Some(c) =
-                                loader.channels().iter().find(|c| c.channel == m.channel)
-                            {
-                                if let Some(v) = c.active_version() {
-                                    if !crashed_by.contains(&(m.channel, v)) {
-                                        crashed_by.push((m.channel, v));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+        let (crashed_by, mut faulted) = run_engine(&views);
+        // Sim-only knob: content marked as faulting faults whenever it is active.
+        for v in &views {
+            if self.faulting.contains(&(v.channel(), v.version())) {
+                faulted.insert(v.channel());
             }
-            Err(_) => faulted = true,
         }
         drop(views);
 
@@ -720,14 +778,15 @@ impl Machine {
             report.end = BootEnd::RebootedEarly;
         } else {
             p.uptime = self.health_window;
-            if let Some(proof) = loader.health_confirmed(&mut p, faulted) {
+            if let Some(proof) = loader.health_confirmed(&mut p) {
                 let pending: Vec<u32> = loader
                     .channels()
                     .iter()
                     .filter(|c| c.promotion == changuard_loader::Promotion::Pending)
                     .map(|c| c.channel)
                     .collect();
-                let _ = loader.promote(&mut p, &setup, proof);
+                let faulted: Vec<u32> = faulted.iter().copied().collect();
+                let _ = loader.promote(&mut p, &setup, proof, &faulted);
                 for c in loader.channels() {
                     if pending.contains(&c.channel)
                         && c.promotion == changuard_loader::Promotion::Done

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use changuard_loader::platform::*;
 use changuard_loader::reason::Decision;
 use changuard_interp::{Event, Value, Verdict};
-use crate::active::Active;
+use crate::active::{Active, ChannelSet};
 use crate::nt::PoolBuf;
 use crate::status::StatusBook;
 
@@ -111,11 +111,10 @@ fn boot_build_evaluate_promote_reload_unload() {
     active.evaluate(&event(), &mut v);
     assert_eq!(v, before);
     p.uptime = 10;
-    assert!(lent.health_confirmed(&mut p, false).is_none(), "window not passed");
+    assert!(lent.health_confirmed(&mut p).is_none(), "window not passed");
     p.uptime = u64::from(lent.health_window_secs().unwrap());
-    assert!(lent.health_confirmed(&mut p, true).is_none(), "faulted");
-    let proof = lent.health_confirmed(&mut p, false).unwrap();
-    lent.promote(&mut p, &setup, proof).unwrap();
+    let proof = lent.health_confirmed(&mut p).unwrap();
+    lent.promote(&mut p, &setup, proof, &[]).unwrap();
     active.evaluate(&event(), &mut v);
     assert_eq!(v, before);
     assert!(active.restore_loader(lent));
@@ -153,4 +152,92 @@ fn wrong_active_refuses_and_leaks() {
     assert!(!a.buffers_intact()); // no loader to check against
     drop(a);
     drop(b);
+}
+
+/// A channel with one integer criterion only: no string is ever scanned.
+fn int_chan(channel: u32, version: u64) -> Vec<u8> {
+    let mut crit: Vec<CriterionSpec> = PROCESS_CREATE.fields.iter().map(|_| CriterionSpec::Any).collect();
+    let k = PROCESS_CREATE.fields.iter().position(|f| f.ty == changuard_format::schema::FieldType::Int).unwrap();
+    crit[k] = CriterionSpec::IntEquals(4);
+    let spec = ChannelSpec { channel, version, schema_id: SCHEMA_ID, instances: vec![
+        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit },
+    ] };
+    build(&spec, &key()).unwrap()
+}
+
+fn long_event(cmd: &'static str) -> Event<'static> {
+    let values = [Value::Str("C:\\Windows\\System32\\cmd.exe"), Value::Str(cmd), Value::Str(""), Value::Str(""),
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+    Event::from_values(changuard_format::schema::PROCESS_CREATE.id, &values).unwrap()
+}
+
+/// Promise 3: a fault attributable to one channel on trial withholds only that
+/// channel's promotion; the other channel on trial is promoted in the same boot.
+#[test]
+fn per_channel_health_promotes_the_healthy_channel() {
+    let trusted: [TrustedKey; 1] = [key().trusted_key()];
+    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let mut p = Mem::default();
+    p.files.insert("C-00000291-00000002.chan".into(), chan(291, 2));
+    p.files.insert("C-00000300-00000001.chan".into(), int_chan(300, 1));
+    let active = Active::build(changuard_loader::boot(&mut p, &setup)).ok().unwrap();
+    let mut active = *Box::new(active);
+    let mut faulted = ChannelSet::new();
+
+    // A clean event blames nobody.
+    let mut v = Verdict::new();
+    active.evaluate(&event(), &mut v);
+    assert_eq!(v.faults, 0);
+    assert!(active.attribute_faults(&event(), &v).ids().is_empty());
+
+    // A wrongly typed event is the event's fault, not the content's: nobody is blamed.
+    let bad_values = [Value::Int(1), Value::Str("x"), Value::Str(""), Value::Str(""),
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+    let bad = Event::from_values(PROCESS_CREATE.id, &bad_values).unwrap();
+    active.evaluate(&bad, &mut v);
+    assert!(v.faults > 0, "{v:?}");
+    assert!(active.attribute_faults(&bad, &v).ids().is_empty());
+
+    // A field far beyond the engine's cost bound exhausts channel 291's fuel
+    // (contains + regex scans); channel 300 never scans strings.
+    let huge: &'static str = Box::leak("whoam ".repeat(200_000).into_boxed_str());
+    let ev = long_event(huge);
+    active.evaluate(&ev, &mut v);
+    assert!(v.fuel_exhausted || v.faults > 0, "{v:?}");
+    let blamed = active.attribute_faults(&ev, &v);
+    assert_eq!(blamed.ids(), &[291], "only channel 291 faults alone");
+    faulted.extend(&blamed);
+
+    let mut lent = active.lend_loader().unwrap();
+    p.uptime = u64::from(lent.health_window_secs().unwrap());
+    let proof = lent.health_confirmed(&mut p).unwrap();
+    lent.promote(&mut p, &setup, proof, faulted.ids()).unwrap();
+    assert!(active.restore_loader(lent));
+    assert!(active.buffers_intact());
+    let l = active.loader().unwrap();
+    let c291 = l.channels().iter().find(|c| c.channel == 291).unwrap();
+    let c300 = l.channels().iter().find(|c| c.channel == 300).unwrap();
+    assert_eq!(c300.promotion, changuard_loader::Promotion::Done);
+    assert_eq!(c300.lkg_version, Some(1));
+    assert_eq!(c291.promotion, changuard_loader::Promotion::Failed);
+    assert_eq!(c291.trial_attempt, Some(1), "trial stays open");
+    assert_eq!(c291.last_problem.unwrap().reason, changuard_loader::Reason::FaultedDuringTrial);
+    assert_eq!(c291.last_problem.unwrap().reason.code(), 503);
+    let mut book = StatusBook::new();
+    book.refresh(l, active.excluded().ids(), false);
+    let s291 = book.channels().iter().find(|c| c.channel_id == 291).unwrap();
+    assert_eq!(s291.last_rejection.unwrap().reason, 503);
+    // No trial left: the attribution engines are gone and nothing is blamed.
+    active.evaluate(&ev, &mut v);
+    assert!(active.attribute_faults(&ev, &v).ids().is_empty());
+
+    // Next boot (MaxTrialBoots = 1): 291 v2 is quarantined, 300 v1 is the LKG.
+    let l2 = changuard_loader::boot(&mut p, &setup);
+    let c291 = l2.channels().iter().find(|c| c.channel == 291).unwrap();
+    assert!(c291.active.is_none());
+    assert!(l2.state().unwrap().get(291).unwrap().quarantined().contains(&2));
+    let c300 = l2.channels().iter().find(|c| c.channel == 300).unwrap();
+    assert_eq!(c300.active_version(), Some(1));
+    assert_eq!(c300.source, changuard_loader::Source::Lkg);
+    drop(active);
 }
