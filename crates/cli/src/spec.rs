@@ -169,13 +169,16 @@ fn instance(inst: &Spanned<InstanceToml>) -> Result<InstanceSpec, SpecError> {
             for (name, c) in &i.criteria {
                 let idx = template.field_index(name.get_ref()).ok_or_else(|| {
                     let known: Vec<&str> = template.fields.iter().map(|f| f.name).collect();
+                    let hint = match nearest(name.get_ref(), &known) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("inputs: {}", known.join(", ")),
+                    };
                     SpecError::at(
                         name.span(),
                         format!(
-                            "template {} has no input `{}` (inputs: {})",
+                            "template {} has no input `{}` ({hint})",
                             template.name,
-                            name.get_ref(),
-                            known.join(", ")
+                            name.get_ref()
                         ),
                     )
                 })?;
@@ -194,6 +197,32 @@ fn instance(inst: &Spanned<InstanceToml>) -> Result<InstanceSpec, SpecError> {
         action,
         criteria,
     })
+}
+
+/// The known name closest to `word` by edit distance, if it is close (a typo).
+fn nearest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut diag = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let next = (diag + usize::from(ca != *cb))
+                    .min(row[j] + 1)
+                    .min(row[j + 1] + 1);
+                diag = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[b.len()]
+    }
+    known
+        .iter()
+        .map(|k| (distance(word, k), *k))
+        .filter(|(d, _)| *d <= 2.max(word.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 fn criterion(
