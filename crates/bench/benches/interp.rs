@@ -95,41 +95,87 @@ fn bench_literal(c: &mut Criterion) {
     mixed(c, "literal_only", false, false);
 }
 
-fn bench_regex_only(c: &mut Criterion) {
-    let evs = pipe_events(64);
-    let mut g = c.benchmark_group("regex_only_pipe_name");
+/// Regex-only content on one string field (`field`: its index among the
+/// template's string fields), engine vs Vectorscan (with the feature).
+fn regex_only(
+    c: &mut Criterion,
+    group_name: &str,
+    evs: &[OwnedEvent],
+    field: usize,
+    specs_for: fn(usize) -> (Vec<changuard_format::build::ChannelSpec>, Vec<String>),
+) {
+    let mut g = c.benchmark_group(group_name);
     g.throughput(Throughput::Elements(evs.len() as u64));
     for n in sizes(&[100, 1_000, 3_000]) {
-        let (specs, pats) = regex_only_specs(n);
+        let (specs, pats) = specs_for(n);
         let bufs = build_all(&specs);
         let tk = key().trusted_key();
         let chans = validate_all(&bufs, &specs, &tk);
         let (bytes, count) = dfa_bytes(&chans);
         eprintln!(
-            "[regex_only n={n}] {count} DFAs, {bytes} bytes, {} bytes/pattern",
+            "[{group_name} n={n}] {count} DFAs, {bytes} bytes, {} bytes/pattern",
             bytes / count.max(1)
         );
         let engine = Engine::new(&chans).expect("engine");
-        eprintln!(
-            "[regex_only n={n}] stats: {:?}; literals: {:?}",
-            engine.stats(),
-            engine.literal_stats()
-        );
         let mut v = Verdict::new();
+        let mut matches = 0;
+        let mut fuel = 0;
+        for e in evs {
+            engine.evaluate(&e.event(), &mut v);
+            matches += v.matches().len();
+            fuel += v.fuel_used;
+        }
+        eprintln!(
+            "[{group_name} n={n}] stats: {:?}; literals: {:?}; {matches} matches over {} events; mean fuel/event {}",
+            engine.stats(),
+            engine.literal_stats(),
+            evs.len(),
+            fuel / evs.len() as u64
+        );
         g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
             b.iter(|| {
-                for e in &evs {
+                for e in evs {
                     engine.evaluate(black_box(&e.event()), &mut v);
                 }
                 black_box(v.matches().len())
             })
         });
         #[cfg(feature = "vectorscan")]
-        vs::bench(&mut g, n, &pats, &evs, &engine);
+        vs::bench(&mut g, group_name, n, &pats, evs, field, &engine);
         #[cfg(not(feature = "vectorscan"))]
-        let _ = pats;
+        let _ = (pats, field);
     }
     g.finish();
+}
+
+fn bench_regex_only(c: &mut Criterion) {
+    regex_only(
+        c,
+        "regex_only_pipe_name",
+        &pipe_events(64),
+        0,
+        regex_only_specs,
+    );
+}
+
+fn bench_regex_only_command_line(c: &mut Criterion) {
+    let evs = cmdline_events(64);
+    let lens: Vec<usize> = evs.iter().map(|e| e.strs[1].len()).collect();
+    eprintln!(
+        "[regex_only_command_line] {} events, command_line bytes min {} mean {} max {}, {} non-ASCII",
+        evs.len(),
+        lens.iter().min().unwrap_or(&0),
+        lens.iter().sum::<usize>() / lens.len().max(1),
+        lens.iter().max().unwrap_or(&0),
+        evs.iter().filter(|e| !e.strs[1].is_ascii()).count()
+    );
+    regex_only(
+        c,
+        "regex_only_command_line",
+        &evs,
+        1,
+        regex_only_command_line_specs,
+    );
 }
 
 #[cfg(feature = "vectorscan")]
@@ -137,11 +183,15 @@ mod vs {
     use super::*;
     use hyperscan::prelude::*;
 
+    /// `pats` as the content builds them: `(?i)` prefix = case-insensitive.
+    /// Scans string field `field` of every event.
     pub fn bench(
         g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        group_name: &str,
         n: usize,
         pats: &[String],
         evs: &[OwnedEvent],
+        field: usize,
         engine: &Engine<'_>,
     ) {
         let t = Instant::now();
@@ -149,11 +199,13 @@ mod vs {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let mut pat = Pattern::with_flags(
-                    p.trim_start_matches("(?i)"),
-                    CompileFlags::CASELESS | CompileFlags::SINGLEMATCH | CompileFlags::UTF8,
-                )
-                .expect("pattern");
+                let (p, flags) = match p.strip_prefix("(?i)") {
+                    Some(p) => (p, CompileFlags::CASELESS),
+                    None => (p.as_str(), CompileFlags::empty()),
+                };
+                let mut pat =
+                    Pattern::with_flags(p, flags | CompileFlags::SINGLEMATCH | CompileFlags::UTF8)
+                        .expect("pattern");
                 pat.id = Some(i);
                 pat
             })
@@ -163,14 +215,14 @@ mod vs {
             .expect("vectorscan compile");
         let scratch = db.alloc_scratch().expect("scratch");
         eprintln!(
-            "[regex_only n={n}] vectorscan compile {:?}, db {} bytes",
+            "[{group_name} n={n}] vectorscan compile {:?}, db {} bytes",
             t.elapsed(),
             db.size().unwrap_or(0)
         );
         // Same answers as the engine (count of matching patterns per event).
         let mut v = Verdict::new();
         for e in evs {
-            let hay = e.strs[0].as_bytes();
+            let hay = e.strs[field].as_bytes();
             let mut ids = Vec::new();
             db.scan(hay, &scratch, |id, _, _, _| {
                 ids.push(id);
@@ -183,18 +235,22 @@ mod vs {
             assert_eq!(
                 ids.len().min(changuard_interp::MAX_MATCHES),
                 v.matches().len(),
-                "pipe {:?}",
-                e.strs[0]
+                "{group_name}: {:?}",
+                e.strs[field]
             );
         }
         g.bench_with_input(BenchmarkId::new("vectorscan", n), &n, |b, _| {
             b.iter(|| {
                 let mut hits = 0u32;
                 for e in evs {
-                    db.scan(black_box(e.strs[0].as_bytes()), &scratch, |_, _, _, _| {
-                        hits += 1;
-                        Matching::Continue
-                    })
+                    db.scan(
+                        black_box(e.strs[field].as_bytes()),
+                        &scratch,
+                        |_, _, _, _| {
+                            hits += 1;
+                            Matching::Continue
+                        },
+                    )
                     .expect("scan");
                 }
                 black_box(hits)
@@ -242,6 +298,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_mixed, bench_literal, bench_regex_only, bench_load
+    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_command_line, bench_load
 }
 criterion_main!(benches);
