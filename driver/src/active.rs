@@ -57,6 +57,7 @@
 //!   dropped only after the swap under the sensor lock, so no evaluation is in
 //!   flight on it.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -65,7 +66,7 @@ use changuard_interp::{Engine, EngineError, EngineStats, Event, Verdict};
 use changuard_loader::limits::MAX_CHANNELS;
 use changuard_loader::{HealthConfirmed, LoadError, Loader, Platform, Promotion, Setup};
 
-use crate::nt::PoolBuf;
+use crate::nt::{PoolBuf, try_box};
 
 /// Source of [`Active`] identities (never reused within a boot).
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -141,7 +142,7 @@ struct Solo {
 /// caller can report its outcomes and then drop it (no engine borrows it).
 pub struct BuildFailed {
     /// The loader, unchanged.
-    pub loader: Loader<PoolBuf>,
+    pub loader: Box<Loader<PoolBuf>>,
     /// Why.
     pub error: EngineError,
 }
@@ -157,7 +158,9 @@ pub struct Active {
     /// One view per engine channel; borrows the pool bytes (A1). Never mutated (A5).
     views: Vec<ValidChannel<&'static [u8]>>,
     /// Owns the pool bytes. `None` only while lent for promotion ([`LentLoader`]).
-    loader: Option<Loader<PoolBuf>>,
+    /// Boxed so that lending, restoring and installing move a pointer, not the
+    /// loader's state (kernel stack, docs/DRIVER.md).
+    loader: Option<Box<Loader<PoolBuf>>>,
     generation: u64,
     excluded: Excluded,
     /// Channels evaluated whose content is on trial (fault attribution fallback).
@@ -170,13 +173,12 @@ impl Active {
     /// (promise 3: one channel's failure never disables the others). At most
     /// `MAX_CHANNELS + 1` attempts.
     ///
+    /// The result is pool-allocated (fallibly), so installing it moves a pointer.
+    ///
     /// # Errors
     /// [`BuildFailed`] (loader handed back) when an allocation fails or no
     /// engine can be built.
-    // The Err carries the ~2 KiB Loader by value once per load; boxing it would need
-    // an infallible allocation, which in the kernel is worse than a large move.
-    #[allow(clippy::result_large_err)]
-    pub fn build(loader: Loader<PoolBuf>) -> Result<Self, BuildFailed> {
+    pub fn build(loader: Box<Loader<PoolBuf>>) -> Result<Box<Self>, BuildFailed> {
         let mut excluded = Excluded::new();
         let mut last = EngineError::OutOfMemory;
         for _ in 0..=MAX_CHANNELS {
@@ -226,7 +228,19 @@ impl Active {
                         }
                     }
                     let solo = if trial.ids().is_empty() { Vec::new() } else { solo_engines(all) };
-                    return Ok(Self { engine, solo, views, loader: Some(loader), generation, excluded, trial });
+                    let active = Self { engine, solo, views, loader: None, generation, excluded, trial };
+                    return match try_box(active) {
+                        Ok(mut active) => {
+                            active.loader = Some(loader);
+                            Ok(active)
+                        }
+                        // A4: the engines drop before the views, and both before `loader`
+                        // is handed back (it was never moved into the Active).
+                        Err(active) => {
+                            drop(active);
+                            Err(BuildFailed { loader, error: EngineError::OutOfMemory })
+                        }
+                    };
                 }
                 Err(e @ (EngineError::Inconsistent { channel, .. } | EngineError::DuplicateChannel(channel))) => {
                     last = e;
@@ -306,8 +320,8 @@ impl Active {
 
     /// The loader (for status and `promotion_pending`); `None` while lent.
     #[must_use]
-    pub const fn loader(&self) -> Option<&Loader<PoolBuf>> {
-        self.loader.as_ref()
+    pub fn loader(&self) -> Option<&Loader<PoolBuf>> {
+        self.loader.as_deref()
     }
 
     /// Lends the loader for promotion. The engine keeps evaluating while the
@@ -325,7 +339,7 @@ impl Active {
             return false;
         }
         self.loader = lent.loader.take();
-        if !self.loader.as_ref().is_some_and(Loader::promotion_pending) {
+        if !self.loader.as_deref().is_some_and(Loader::promotion_pending) {
             // No trial left to judge: free the attribution engines (A4: early drop is fine).
             self.solo.clear();
             self.trial = ChannelSet::new();
@@ -356,7 +370,7 @@ impl Active {
 /// ([`Active::restore_loader`]), it leaks the loader rather than free
 /// buffers an engine may still read (A3).
 pub struct LentLoader {
-    loader: Option<Loader<PoolBuf>>,
+    loader: Option<Box<Loader<PoolBuf>>>,
     generation: u64,
 }
 
@@ -364,7 +378,7 @@ impl LentLoader {
     /// `Loader::config().health_window_secs`, if the loader has a config.
     #[must_use]
     pub fn health_window_secs(&self) -> Option<u32> {
-        self.loader.as_ref().and_then(Loader::config).map(|c| c.health_window_secs)
+        self.loader.as_deref().and_then(Loader::config).map(|c| c.health_window_secs)
     }
 
     /// `Loader::health_confirmed` (machine level: uptime past the window).

@@ -1,20 +1,20 @@
-//! WDF objects: the `Parameters` key, the control device with its symbolic
-//! link and IOCTL queue, and the passive-level promotion timer (created here,
-//! owned and armed by `sensor` with the loader's health window).
+//! WDF objects: the control device with its symbolic link and IOCTL queue,
+//! and the passive-level promotion timer (created here, owned and armed by
+//! lifecycle.rs with the loader's health window). IOCTL buffers are decoded by
+//! `changuard-control`; the work is lifecycle.rs's (reload) and sensor.rs's
+//! (status, submit).
 //!
-//! Module invariants:
-//! - D1: a [`ParamsKey`] holds a WDFKEY from `WdfDriverOpenParametersRegistryKey`,
-//!   closed once with `WdfRegistryClose` in Drop; its WDM handle is borrowed, never closed by us.
-//! - D2: `DRIVER` holds the WDFDRIVER from DriverEntry, valid until unload.
+//! Module invariant:
+//! - D1: `DRIVER` holds the WDFDRIVER from `DriverEntry`, valid until unload.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use changuard_control::{ioctl, reload, status, submit};
 use changuard_interp::{Event, Value};
 use wdk_sys::{
-    KEY_READ, KEY_WRITE, NTSTATUS, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING, WDF_IO_QUEUE_CONFIG,
+    NTSTATUS, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING, WDF_IO_QUEUE_CONFIG,
     WDF_NO_HANDLE, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES, WDF_TIMER_CONFIG, WDFDEVICE, WDFDRIVER,
-    WDFDRIVER__, WDFKEY, WDFQUEUE, WDFREQUEST, WDFTIMER,
+    WDFDRIVER__, WDFQUEUE, WDFREQUEST, WDFTIMER,
     _WDF_DEVICE_IO_TYPE::WdfDeviceIoBuffered,
     _WDF_EXECUTION_LEVEL::{WdfExecutionLevelInheritFromParent, WdfExecutionLevelPassive},
     _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchSequential,
@@ -23,18 +23,18 @@ use wdk_sys::{
     call_unsafe_wdf_function_binding,
 };
 
-use crate::nt::{KernelHandle, NtPath, nt_success};
-use crate::platform::RegKey;
+use crate::lifecycle;
+use crate::nt::{NtPath, nt_success};
 use crate::sensor;
 
 static DRIVER: AtomicPtr<WDFDRIVER__> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Records the WDFDRIVER (D2).
+/// Records the WDFDRIVER (D1).
 pub fn set_driver(d: WDFDRIVER) {
     DRIVER.store(d, Ordering::Release);
 }
 
-/// The WDFDRIVER (D2).
+/// The WDFDRIVER (D1).
 pub fn driver() -> WDFDRIVER {
     DRIVER.load(Ordering::Acquire)
 }
@@ -53,59 +53,6 @@ fn object_attributes(passive: bool) -> WDF_OBJECT_ATTRIBUTES {
     }
 }
 
-/// The driver's `Parameters` key (D1), usable with `Zw*` through [`ParamsKey::key`].
-pub struct ParamsKey {
-    wdf: WDFKEY,
-    key: core::mem::ManuallyDrop<RegKey>,
-}
-
-impl ParamsKey {
-    /// `WdfDriverOpenParametersRegistryKey` + `WdfRegistryWdmGetHandle` (PASSIVE_LEVEL).
-    pub fn open(driver: WDFDRIVER) -> Result<Self, NTSTATUS> {
-        let mut wdf: WDFKEY = core::ptr::null_mut();
-        // SAFETY:
-        // 1. D2: driver is the live WDFDRIVER.
-        // 2. wdf is valid for writes; no attributes; PASSIVE_LEVEL (all callers).
-        let status: NTSTATUS = unsafe {
-            call_unsafe_wdf_function_binding!(
-                WdfDriverOpenParametersRegistryKey,
-                driver,
-                KEY_READ | KEY_WRITE,
-                WDF_NO_OBJECT_ATTRIBUTES,
-                &mut wdf
-            )
-        };
-        if !nt_success(status) {
-            return Err(status);
-        }
-        // SAFETY: 1. wdf is a valid, open WDFKEY (the call above succeeded).
-        let h = unsafe { call_unsafe_wdf_function_binding!(WdfRegistryWdmGetHandle, wdf) };
-        // SAFETY:
-        // 1. h is the WDM handle of the open WDFKEY, valid until WdfRegistryClose.
-        // 2. The RegKey is wrapped in ManuallyDrop and never dropped, so ZwClose is never
-        //    called on it: WDF closes the handle in WdfRegistryClose (D1).
-        let key = core::mem::ManuallyDrop::new(RegKey::from_handle(unsafe { KernelHandle::from_raw(h) }));
-        Ok(Self { wdf, key })
-    }
-
-    /// The key for `Zw*` calls.
-    pub fn key(&self) -> &RegKey {
-        &self.key
-    }
-
-    /// Creates/opens `Parameters\<name>`.
-    pub fn subkey(&self, name: &str) -> Result<RegKey, changuard_loader::platform::IoError> {
-        RegKey::create_under(self.key.raw(), name)
-    }
-}
-
-impl Drop for ParamsKey {
-    fn drop(&mut self) {
-        // SAFETY: 1. D1: self.wdf is open and closed exactly once, here. 2. PASSIVE_LEVEL.
-        unsafe { call_unsafe_wdf_function_binding!(WdfRegistryClose, self.wdf) };
-    }
-}
-
 /// SDDL for the control device: SYSTEM and Administrators only (the
 /// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` string; wdmsec.h is not in the bindings).
 const CONTROL_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
@@ -116,10 +63,10 @@ pub fn create_control_device(driver: WDFDRIVER) -> Result<WDFDEVICE, NTSTATUS> {
     let mut sddl = NtPath::from_str(CONTROL_SDDL)?;
     let sddl_us: UNICODE_STRING = sddl.as_unicode();
     // SAFETY:
-    // 1. D2: driver is the live WDFDRIVER; sddl_us points to `sddl`, alive for the call
+    // 1. D1: driver is the live WDFDRIVER; sddl_us points to `sddl`, alive for the call
     //    (WDF copies the string). 2. PASSIVE_LEVEL (DriverEntry).
     let mut init: PWDFDEVICE_INIT =
-        unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &sddl_us) };
+        unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &raw const sddl_us) };
     if init.is_null() {
         return Err(wdk_sys::STATUS_INSUFFICIENT_RESOURCES);
     }
@@ -137,10 +84,12 @@ pub fn create_control_device(driver: WDFDRIVER) -> Result<WDFDEVICE, NTSTATUS> {
 }
 
 fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATUS> {
+    const QSIZE: usize = core::mem::size_of::<WDF_IO_QUEUE_CONFIG>();
+    const { assert!(QSIZE <= u32::MAX as usize) }
     let mut name = NtPath::from_str(ioctl::DEVICE_NT_NAME)?;
     let name_us = name.as_unicode();
     // SAFETY: 1. *init is a valid, unconsumed WDFDEVICE_INIT. 2. name_us is valid for the call.
-    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, *init, &name_us) };
+    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, *init, &raw const name_us) };
     if !nt_success(status) {
         return Err(status);
     }
@@ -152,20 +101,18 @@ fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATU
     // SAFETY:
     // 1. init points to a valid WDFDEVICE_INIT pointer; on success WDF consumes it and
     //    sets it to NULL. 2. attrs and device are valid for the call.
-    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceCreate, init, &mut attrs, &mut device) };
+    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceCreate, init, &raw mut attrs, &raw mut device) };
     if !nt_success(status) {
         return Err(status);
     }
     let mut link = NtPath::from_str(ioctl::DEVICE_SYMLINK_NT_NAME)?;
     let link_us = link.as_unicode();
     // SAFETY: 1. device is the valid WDFDEVICE just created. 2. link_us valid for the call.
-    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceCreateSymbolicLink, device, &link_us) };
+    let status: NTSTATUS = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceCreateSymbolicLink, device, &raw const link_us) };
     if !nt_success(status) {
         return Err(status); // the device is deleted with the driver
     }
     // WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE(&config, WdfIoQueueDispatchSequential), by hand.
-    const QSIZE: usize = core::mem::size_of::<WDF_IO_QUEUE_CONFIG>();
-    const { assert!(QSIZE <= u32::MAX as usize) }
     #[allow(clippy::cast_possible_truncation)]
     let mut qcfg = WDF_IO_QUEUE_CONFIG {
         Size: QSIZE as ULONG,
@@ -178,7 +125,7 @@ fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATU
     let mut queue: WDFQUEUE = core::ptr::null_mut();
     // SAFETY: 1. device is valid; qcfg is a fully initialized config; queue valid for writes.
     let status: NTSTATUS = unsafe {
-        call_unsafe_wdf_function_binding!(WdfIoQueueCreate, device, &mut qcfg, WDF_NO_OBJECT_ATTRIBUTES, &mut queue)
+        call_unsafe_wdf_function_binding!(WdfIoQueueCreate, device, &raw mut qcfg, WDF_NO_OBJECT_ATTRIBUTES, &raw mut queue)
     };
     if !nt_success(status) {
         return Err(status);
@@ -189,7 +136,7 @@ fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATU
 }
 
 /// Creates the one-shot, passive-level promotion timer parented to `device`
-/// (deleted with it). Not started: `sensor::set_promotion_timer` arms it for the
+/// (deleted with it). Not started: `lifecycle::set_promotion_timer` arms it for the
 /// loader's `HealthWindowSeconds` when a trial is open.
 ///
 /// # Errors
@@ -205,15 +152,17 @@ pub fn create_promotion_timer(device: WDFDEVICE) -> Result<wdk::wdf::Timer, NTST
         AutomaticSerialization: 0, // our own lock serializes
         TolerableDelay: 0,
         UseHighResolutionTimer: 0, // must be FALSE for passive-level timers
+        // wdftimer.h declares `DECLSPEC_ALIGN(8) BOOLEAN UseHighResolutionTimer`: bindgen pads.
+        ..WDF_TIMER_CONFIG::default()
     };
     let mut attrs = object_attributes(true);
     attrs.ParentObject = device.cast();
     wdk::wdf::Timer::create(&mut cfg, &mut attrs)
 }
 
-/// `EvtTimerFunc`, at PASSIVE_LEVEL (ExecutionLevel passive on the timer).
+/// `EvtTimerFunc`, at `PASSIVE_LEVEL` (`ExecutionLevel` passive on the timer).
 unsafe extern "C" fn evt_promotion_timer(_timer: WDFTIMER) {
-    sensor::promote(driver());
+    lifecycle::promote(driver());
 }
 
 /// Completes `request` with `status` and `info` bytes.
@@ -224,7 +173,7 @@ fn complete(request: WDFREQUEST, status: NTSTATUS, info: usize) {
 }
 
 /// Copies the request's input buffer into `buf`; returns the length.
-/// METHOD_BUFFERED shares one system buffer between input and output, so the
+/// `METHOD_BUFFERED` shares one system buffer between input and output, so the
 /// input is copied out before any output is written (no aliasing).
 fn input(request: WDFREQUEST, len: usize, buf: &mut [u8]) -> Result<usize, NTSTATUS> {
     if len == 0 {
@@ -237,7 +186,7 @@ fn input(request: WDFREQUEST, len: usize, buf: &mut [u8]) -> Result<usize, NTSTA
     let mut got: usize = 0;
     // SAFETY: 1. request is live; ptr and got are valid for writes; minimum size `len`.
     let status: NTSTATUS =
-        unsafe { call_unsafe_wdf_function_binding!(WdfRequestRetrieveInputBuffer, request, len, &mut ptr, &mut got) };
+        unsafe { call_unsafe_wdf_function_binding!(WdfRequestRetrieveInputBuffer, request, len, &raw mut ptr, &raw mut got) };
     if !nt_success(status) || ptr.is_null() || got != len {
         return Err(if nt_success(status) { wdk_sys::STATUS_INVALID_PARAMETER } else { status });
     }
@@ -255,7 +204,7 @@ fn output(request: WDFREQUEST, data: &[u8]) -> Result<usize, NTSTATUS> {
     let mut got: usize = 0;
     // SAFETY: 1. request is live; ptr/got valid for writes; minimum size data.len().
     let status: NTSTATUS = unsafe {
-        call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputBuffer, request, data.len(), &mut ptr, &mut got)
+        call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputBuffer, request, data.len(), &raw mut ptr, &raw mut got)
     };
     if !nt_success(status) || ptr.is_null() || got < data.len() {
         return Err(if nt_success(status) { wdk_sys::STATUS_BUFFER_TOO_SMALL } else { status });
@@ -267,7 +216,7 @@ fn output(request: WDFREQUEST, data: &[u8]) -> Result<usize, NTSTATUS> {
     Ok(data.len())
 }
 
-/// `EvtIoDeviceControl`, at PASSIVE_LEVEL (device ExecutionLevel passive).
+/// `EvtIoDeviceControl`, at `PASSIVE_LEVEL` (device `ExecutionLevel` passive).
 /// Converts raw values, calls the portable crates, maps results to NTSTATUS.
 unsafe extern "C" fn evt_io_device_control(
     _queue: WDFQUEUE,
@@ -292,20 +241,40 @@ fn query_status(request: WDFREQUEST, input_len: usize, output_len: usize) -> Res
     if input_len != 0 {
         return Err(wdk_sys::STATUS_INVALID_PARAMETER);
     }
-    let mut reply = [0u8; status::MAX_REPLY_LEN];
-    // From the loader's ChannelOutcomes + counters + engine stats (status.rs), under the sensor lock.
-    let n = sensor::encode_status(&mut reply)?;
-    if output_len < n {
+    if output_len < status::HEADER_LEN {
         return Err(wdk_sys::STATUS_BUFFER_TOO_SMALL);
     }
-    output(request, reply.get(..n).ok_or(wdk_sys::STATUS_INTERNAL_ERROR)?)
+    // Encoded straight into the system buffer (no input to alias, checked above):
+    // the largest reply does not belong on the stack.
+    let out = output_buffer(request, status::HEADER_LEN)?;
+    // From the loader's ChannelOutcomes + counters + engine stats (status.rs), under the sensor lock.
+    sensor::encode_status(out)
+}
+
+/// The request's output buffer (at least `min` bytes) as a slice. The caller
+/// must not use it after completing the request, and must not hold a view of
+/// the input buffer (`METHOD_BUFFERED` shares one system buffer).
+fn output_buffer<'r>(request: WDFREQUEST, min: usize) -> Result<&'r mut [u8], NTSTATUS> {
+    let mut ptr: wdk_sys::PVOID = core::ptr::null_mut();
+    let mut got: usize = 0;
+    // SAFETY: 1. request is live; ptr/got valid for writes; minimum size `min`.
+    let status: NTSTATUS =
+        unsafe { call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputBuffer, request, min, &raw mut ptr, &raw mut got) };
+    if !nt_success(status) || ptr.is_null() || got < min {
+        return Err(if nt_success(status) { wdk_sys::STATUS_BUFFER_TOO_SMALL } else { status });
+    }
+    // SAFETY:
+    // 1. ptr is valid for reads and writes of `got` bytes until the request completes
+    //    (WDF contract), which the dispatcher does only after the caller's last use.
+    // 2. The caller holds no other reference into the system buffer (doc above).
+    Ok(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<u8>(), got) })
 }
 
 fn do_reload(request: WDFREQUEST, input_len: usize) -> Result<usize, NTSTATUS> {
     let mut buf = [0u8; reload::RELOAD_REQUEST_LEN];
     let n = input(request, input_len, &mut buf)?;
     reload::decode_reload(buf.get(..n).unwrap_or(&[])).map_err(|_| wdk_sys::STATUS_INVALID_PARAMETER)?;
-    sensor::load(driver());
+    lifecycle::load(driver());
     Ok(0)
 }
 
@@ -341,14 +310,10 @@ fn submit_event(request: WDFREQUEST, input_len: usize, output_len: usize) -> Res
             .ok_or(wdk_sys::STATUS_INVALID_PARAMETER)?;
         match sensor::evaluate(&event) {
             None => submit::SubmitReply { outcome: submit::Outcome::NoContent, action: 0, matches: 0, channel_id: 0, instance: 0, faults: 0 },
-            Some(v) => {
-                let first = v.matches().first().copied();
-                let matches = u32::try_from(v.matches().len()).unwrap_or(u32::MAX);
-                match first {
-                    Some(m) => submit::SubmitReply { outcome: submit::Outcome::Match, action: m.action.code(), matches, channel_id: m.channel, instance: m.instance, faults: v.faults },
-                    None => submit::SubmitReply { outcome: submit::Outcome::NoMatch, action: 0, matches: 0, channel_id: 0, instance: 0, faults: v.faults },
-                }
-            }
+            Some(v) => match v.first {
+                Some(m) => submit::SubmitReply { outcome: submit::Outcome::Match, action: m.action.code(), matches: v.matches, channel_id: m.channel, instance: m.instance, faults: v.faults },
+                None => submit::SubmitReply { outcome: submit::Outcome::NoMatch, action: 0, matches: 0, channel_id: 0, instance: 0, faults: v.faults },
+            },
         }
     };
     let mut out = [0u8; submit::REPLY_LEN];

@@ -7,8 +7,8 @@
 //! call those crates, and map results to NTSTATUS. Every `unsafe` block holds
 //! one operation and a `// SAFETY:` comment (scripts/check-unsafe-safety.sh).
 //!
-//! Promise: no content problem can fail DriverEntry or bugcheck the machine.
-//! DriverEntry fails only if WDF itself cannot create the driver object.
+//! Promise: no content problem can fail `DriverEntry` or bugcheck the machine.
+//! `DriverEntry` fails only if WDF itself cannot create the driver object.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -25,10 +25,15 @@ use wdk_sys::{
 
 mod active;
 mod device;
+mod events;
 mod keys;
+mod lifecycle;
+mod lock;
 mod nt;
+mod params;
 mod platform;
 mod sensor;
+mod stack;
 mod status;
 
 #[cfg(not(test))]
@@ -66,8 +71,8 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
             driver as PDRIVER_OBJECT,
             registry_path,
             WDF_NO_OBJECT_ATTRIBUTES,
-            &mut config,
-            &mut wdf_driver
+            &raw mut config,
+            &raw mut wdf_driver
         )
     };
     if !nt::nt_success(status) {
@@ -77,16 +82,16 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     }
     device::set_driver(wdf_driver);
 
-    if let Err(s) = sensor::init() {
+    if let Err(s) = lifecycle::init() {
         // No locks means no shared state: stay loaded, do nothing (never fail on this).
         wdk::println!("changuard: WdfWaitLockCreate failed {s:#x}; sensor disabled");
         return wdk_sys::STATUS_SUCCESS;
     }
 
     // Content: the loader applies the fallback chain; this never fails.
-    sensor::load(wdf_driver);
+    lifecycle::load(wdf_driver);
 
-    if let Err(s) = sensor::start_events() {
+    if let Err(s) = lifecycle::start_events() {
         wdk::println!("changuard: PsSetCreateProcessNotifyRoutineEx failed {s:#x}; no event source");
     }
 
@@ -94,7 +99,7 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
         // The timer is parented to the device and deleted with it; the sensor keeps
         // it to arm it for the loader's health window (and to stop it at unload).
         Ok(dev) => match device::create_promotion_timer(dev) {
-            Ok(timer) => sensor::set_promotion_timer(timer),
+            Ok(timer) => lifecycle::set_promotion_timer(timer),
             Err(s) => wdk::println!("changuard: promotion timer failed {s:#x}; trial stays open this boot"),
         },
         Err(s) => wdk::println!("changuard: control device failed {s:#x}; no IOCTLs, no promotion this boot"),
@@ -102,9 +107,9 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     wdk_sys::STATUS_SUCCESS
 }
 
-/// `EvtDriverUnload` (PASSIVE_LEVEL): unregister the event source, stop the
+/// `EvtDriverUnload` (`PASSIVE_LEVEL)`: unregister the event source, stop the
 /// promotion timer, then drop the content. WDF deletes the device, queue,
 /// timer and locks after this.
 unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
-    sensor::shutdown();
+    lifecycle::shutdown();
 }

@@ -14,6 +14,9 @@
 //!   the bytes are written only through `as_mut_ptr`/`fill_from` (`&mut self`)
 //!   before the buffer is handed to `validate`. active.rs A1/A2 rely on this.
 
+use alloc::alloc::Layout;
+use alloc::boxed::Box;
+
 use changuard_control::ntpath::{self, MAX_PATH_UNITS};
 use changuard_loader::platform::{IoError, IoErrorKind};
 use wdk_sys::{
@@ -22,7 +25,7 @@ use wdk_sys::{
     ntddk::{ExAllocatePool2, ExFreePool, ZwClose},
 };
 
-/// Pool tag `"CgCh"` (reads as "CgCh" in `!pool`/poolmon).
+/// Pool tag `"CgCh"` (reads as "`CgCh`" in `!pool`/poolmon).
 pub const POOL_TAG: ULONG = u32::from_le_bytes(*b"CgCh");
 
 /// `NT_SUCCESS`.
@@ -32,7 +35,7 @@ pub const fn nt_success(status: NTSTATUS) -> bool {
 }
 
 /// Maps an NTSTATUS to the loader's error kinds (the only branch it takes is
-/// NotFound vs the rest; the status is kept for telemetry).
+/// `NotFound` vs the rest; the status is kept for telemetry).
 #[must_use]
 pub fn io_error(status: NTSTATUS) -> IoError {
     let kind = match status {
@@ -75,12 +78,15 @@ impl NtPath {
     /// # Errors
     /// `STATUS_OBJECT_NAME_INVALID` for a bad name, `STATUS_NAME_TOO_LONG` when too long.
     pub fn join(dir: &str, name: &str) -> Result<Self, NTSTATUS> {
-        let d = Self::from_str(dir)?;
-        let mut p = Self { units: [0; MAX_PATH_UNITS], len: 0 };
-        p.len = ntpath::join(d.units(), name, &mut p.units).map_err(|e| match e {
+        // One buffer: `dir` first, then `\` + `name` validated and appended by
+        // `ntpath::join` into the rest (a second 1 KiB path would double the frame).
+        let mut p = Self::from_str(dir)?;
+        let tail = p.units.get_mut(p.len..).ok_or(wdk_sys::STATUS_NAME_TOO_LONG)?;
+        let added = ntpath::join(&[], name, tail).map_err(|e| match e {
             ntpath::PathError::TooLong => wdk_sys::STATUS_NAME_TOO_LONG,
             _ => wdk_sys::STATUS_OBJECT_NAME_INVALID,
         })?;
+        p.len = p.len.checked_add(added).filter(|n| *n <= MAX_PATH_UNITS).ok_or(wdk_sys::STATUS_NAME_TOO_LONG)?;
         Ok(p)
     }
 
@@ -116,6 +122,28 @@ pub fn object_attributes(name: &mut UNICODE_STRING, root: HANDLE) -> OBJECT_ATTR
         SecurityDescriptor: core::ptr::null_mut(),
         SecurityQualityOfService: core::ptr::null_mut(),
     }
+}
+
+/// Moves `value` into a pool allocation of the global allocator (`WdkAllocator`:
+/// non-paged pool), or hands it back when the allocation fails. `Box::new`
+/// would bugcheck on failure instead.
+///
+/// # Errors
+/// `value`, unchanged, when the allocation fails.
+pub fn try_box<T>(value: T) -> Result<Box<T>, T> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Ok(Box::new(value)); // a zero-sized Box never allocates
+    }
+    // SAFETY: 1. layout has a non-zero size (checked above).
+    let raw = unsafe { alloc::alloc::alloc(layout) }.cast::<T>();
+    let Some(ptr) = core::ptr::NonNull::new(raw) else { return Err(value) };
+    // SAFETY: 1. ptr is non-null, allocated for Layout::new::<T>() (size and alignment
+    // of T), and uninitialized: writing does not drop anything.
+    unsafe { ptr.as_ptr().write(value) };
+    // SAFETY: 1. ptr was allocated by the global allocator with T's layout and holds
+    // an initialized T; the Box becomes its only owner (ptr is not used again).
+    Ok(unsafe { Box::from_raw(ptr.as_ptr()) })
 }
 
 /// An owned kernel handle (I2).

@@ -1,6 +1,6 @@
 //! `changuard_loader::platform::Platform` over `Zw*` registry and file APIs.
 //!
-//! Everything here runs at PASSIVE_LEVEL (DriverEntry, the passive-level
+//! Everything here runs at `PASSIVE_LEVEL` (`DriverEntry`, the passive-level
 //! promotion timer, the RELOAD IOCTL on a passive-level queue) and outside any
 //! lock: synchronous file I/O completes through APCs, so it must never run in a
 //! guarded region.
@@ -8,7 +8,7 @@
 //! Layout on the machine:
 //! - `HKLM\SYSTEM\CurrentControlSet\Services\changuard\Parameters`: operator
 //!   configuration (read through [`Platform::read_param`]).
-//! - `Parameters\State` values `Slot0`/`Slot1` (REG_BINARY): the loader's state
+//! - `Parameters\State` values `Slot0`/`Slot1` (`REG_BINARY)`: the loader's state
 //!   record, written with `ZwSetValueKey` and made durable with `ZwFlushKey`.
 //! - `\SystemRoot\changuard\lkg\C-<channel>.lkg|.tmp`: the LKG store.
 
@@ -20,7 +20,7 @@ use wdk_sys::{
     FILE_NAMES_INFORMATION, FILE_NON_DIRECTORY_FILE, FILE_OPEN, FILE_OPEN_IF, FILE_OPEN_REPARSE_POINT,
     FILE_OVERWRITE_IF, FILE_RENAME_INFORMATION, FILE_SHARE_READ, FILE_STANDARD_INFORMATION,
     FILE_SYNCHRONOUS_IO_NONALERT, FILE_TRAVERSE, FILE_WRITE_THROUGH, HANDLE, IO_STATUS_BLOCK, KEY_READ,
-    KEY_VALUE_PARTIAL_INFORMATION, KEY_WRITE, LARGE_INTEGER, NTSTATUS, REG_BINARY, REG_DWORD,
+    KEY_VALUE_PARTIAL_INFORMATION, KEY_WRITE, LARGE_INTEGER, REG_BINARY, REG_DWORD,
     REG_OPTION_NON_VOLATILE, REG_SZ, SYNCHRONIZE, ULONG, UNICODE_STRING,
     _FILE_INFORMATION_CLASS::{
         FileAttributeTagInformation, FileNamesInformation, FileRenameInformation, FileStandardInformation,
@@ -68,7 +68,7 @@ impl RegKey {
         // 2. root is a valid key handle (the Parameters key) or null with an absolute name.
         // 3. Class is null (allowed); PASSIVE_LEVEL (module rule).
         let status = unsafe {
-            ZwCreateKey(&mut h, access, &mut oa, 0, core::ptr::null_mut(), REG_OPTION_NON_VOLATILE, &mut disposition)
+            ZwCreateKey(&raw mut h, access, &raw mut oa, 0, core::ptr::null_mut(), REG_OPTION_NON_VOLATILE, &raw mut disposition)
         };
         if !nt_success(status) {
             return Err(io_error(status));
@@ -112,7 +112,7 @@ impl RegKey {
         // 2. buf is valid for writes of buf_len bytes and outlives the call.
         // 3. result_len is valid for writes; PASSIVE_LEVEL (module rule).
         let status = unsafe {
-            ZwQueryValueKey(self.raw(), &mut us, KeyValuePartialInformation, buf.as_mut_ptr().cast(), buf_len, &mut result_len)
+            ZwQueryValueKey(self.raw(), &raw mut us, KeyValuePartialInformation, buf.as_mut_ptr().cast(), buf_len, &raw mut result_len)
         };
         // STATUS_BUFFER_OVERFLOW: partial data, header complete (value longer than `out`).
         if !nt_success(status) && status != wdk_sys::STATUS_BUFFER_OVERFLOW {
@@ -141,7 +141,7 @@ impl RegKey {
         // 1. self.raw() is a valid key handle; `us` points to `path`'s live buffer.
         // 2. data is valid for reads of len bytes (ZwSetValueKey only reads it).
         // 3. PASSIVE_LEVEL (module rule).
-        let status = unsafe { ZwSetValueKey(self.raw(), &mut us, 0, ty, data.as_ptr().cast_mut().cast(), len) };
+        let status = unsafe { ZwSetValueKey(self.raw(), &raw mut us, 0, ty, data.as_ptr().cast_mut().cast(), len) };
         if nt_success(status) { Ok(()) } else { Err(io_error(status)) }
     }
 
@@ -152,12 +152,12 @@ impl RegKey {
         if nt_success(status) { Ok(()) } else { Err(io_error(status)) }
     }
 
-    /// Writes a REG_DWORD.
+    /// Writes a `REG_DWORD`.
     pub fn set_dword(&self, name: &str, v: u32) -> Result<(), IoError> {
         self.set(name, REG_DWORD, &v.to_le_bytes())
     }
 
-    /// Writes an ASCII string as REG_SZ (NUL-terminated UTF-16).
+    /// Writes an ASCII string as `REG_SZ` (NUL-terminated UTF-16).
     pub fn set_sz(&self, name: &str, s: &str) -> Result<(), IoError> {
         let mut buf = [0u8; 1024];
         let mut n = 0usize;
@@ -174,7 +174,7 @@ impl RegKey {
 struct File(KernelHandle);
 
 /// Create options shared by every open: never follow a reparse point
-/// (FILE_OPEN_REPARSE_POINT opens the point itself, which we then refuse),
+/// (`FILE_OPEN_REPARSE_POINT` opens the point itself, which we then refuse),
 /// synchronous non-alertable I/O.
 const OPEN_OPTS: ULONG = FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_REPARSE_POINT;
 
@@ -191,10 +191,10 @@ impl File {
         //    usable from user mode; PASSIVE_LEVEL (module rule).
         let status = unsafe {
             ZwCreateFile(
-                &mut h,
+                &raw mut h,
                 access | SYNCHRONIZE,
-                &mut oa,
-                &mut iosb,
+                &raw mut oa,
+                &raw mut iosb,
                 core::ptr::null_mut(),
                 FILE_ATTRIBUTE_NORMAL,
                 share,
@@ -219,7 +219,7 @@ impl File {
         // 1. self.0 is a valid file handle; info is valid for writes of size_of::<T>() bytes.
         // 2. Callers pair each class with its matching WDK structure T.
         // 3. PASSIVE_LEVEL (module rule).
-        let status = unsafe { ZwQueryInformationFile(self.0.raw(), &mut iosb, (&raw mut info).cast(), len, class) };
+        let status = unsafe { ZwQueryInformationFile(self.0.raw(), &raw mut iosb, (&raw mut info).cast(), len, class) };
         if nt_success(status) { Ok(info) } else { Err(io_error(status)) }
     }
 
@@ -238,7 +238,7 @@ impl File {
         u64::try_from(size).map_err(|_| IoError::new(IoErrorKind::Io))
     }
 
-    /// The one read: size -> cap check -> one allocation -> one ZwReadFile.
+    /// The one read: size -> cap check -> one allocation -> one `ZwReadFile`.
     fn read_whole(&self, cap: usize) -> Result<PoolBuf, IoError> {
         let size = self.regular_size()?;
         let len = usize::try_from(size).map_err(|_| IoError::too_large(size))?;
@@ -260,10 +260,10 @@ impl File {
                 core::ptr::null_mut(),
                 None,
                 core::ptr::null_mut(),
-                &mut iosb,
+                &raw mut iosb,
                 buf.as_mut_ptr().cast(),
                 ulen,
-                &mut offset,
+                &raw mut offset,
                 core::ptr::null_mut(),
             )
         };
@@ -271,8 +271,10 @@ impl File {
             return Err(io_error(status));
         }
         if usize::try_from(iosb.Information).ok() != Some(len) || self.regular_size()? != size {
-            // Shorter than at open, or it grew while we read: being written, refuse.
-            return Err(IoError::with_status(IoErrorKind::Io, wdk_sys::STATUS_FILE_CHANGED));
+            // Shorter than at open, or it grew while we read: being written, refuse. (The open
+            // shares read access only, so this is a second guard; wdk-sys has no
+            // STATUS_FILE_CHANGED, and STATUS_FILE_INVALID says "no longer valid".)
+            return Err(IoError::with_status(IoErrorKind::Io, wdk_sys::STATUS_FILE_INVALID));
         }
         buf.set_filled(len);
         Ok(buf)
@@ -292,10 +294,10 @@ impl File {
                 core::ptr::null_mut(),
                 None,
                 core::ptr::null_mut(),
-                &mut iosb,
+                &raw mut iosb,
                 data.as_ptr().cast_mut().cast(),
                 len,
-                &mut offset,
+                &raw mut offset,
                 core::ptr::null_mut(),
             )
         };
@@ -311,7 +313,7 @@ impl File {
     fn flush(&self) -> Result<(), IoError> {
         let mut iosb = IO_STATUS_BLOCK::default();
         // SAFETY: 1. self.0 is a valid handle opened with write access. 2. iosb valid. 3. PASSIVE_LEVEL.
-        let status = unsafe { ZwFlushBuffersFile(self.0.raw(), &mut iosb) };
+        let status = unsafe { ZwFlushBuffersFile(self.0.raw(), &raw mut iosb) };
         if nt_success(status) { Ok(()) } else { Err(io_error(status)) }
     }
 }
@@ -426,7 +428,7 @@ impl Platform for KernelPlatform<'_> {
                     core::ptr::null_mut(),
                     None,
                     core::ptr::null_mut(),
-                    &mut iosb,
+                    &raw mut iosb,
                     buf.as_mut_ptr().cast(),
                     cap,
                     FileNamesInformation,
@@ -465,13 +467,11 @@ impl Platform for KernelPlatform<'_> {
                     }
                     n = n.saturating_add(ch.encode_utf8(dst).len());
                 }
-                if ok {
-                    if let Ok(name) = core::str::from_utf8(utf8.get(..n).unwrap_or(&[])) {
-                        if !visit(name) {
+                if ok
+                    && let Ok(name) = core::str::from_utf8(utf8.get(..n).unwrap_or(&[]))
+                        && !visit(name) {
                             return Ok(());
                         }
-                    }
-                }
                 if next == 0 {
                     break;
                 }
@@ -556,7 +556,7 @@ impl Platform for KernelPlatform<'_> {
         // 1. f is a valid file handle opened with DELETE access (required for rename).
         // 2. info holds a FILE_RENAME_INFORMATION of len bytes (rename_info) and outlives the call.
         // 3. iosb valid; PASSIVE_LEVEL.
-        let status = unsafe { ZwSetInformationFile(f.0.raw(), &mut iosb, info.as_mut_ptr().cast(), len, FileRenameInformation) };
+        let status = unsafe { ZwSetInformationFile(f.0.raw(), &raw mut iosb, info.as_mut_ptr().cast(), len, FileRenameInformation) };
         if !nt_success(status) {
             return Err(io_error(status));
         }
@@ -565,11 +565,10 @@ impl Platform for KernelPlatform<'_> {
     }
 
     fn lkg_sync(&mut self, channel: u32) -> Result<(), IoError> {
-        if let Some((c, f)) = self.renamed.take() {
-            if c == channel {
+        if let Some((c, f)) = self.renamed.take()
+            && c == channel {
                 f.flush()?;
             }
-        }
         Self::ensure_lkg_dir()?.flush()
     }
 
@@ -581,7 +580,7 @@ impl Platform for KernelPlatform<'_> {
         let mut us = p.as_unicode();
         let mut oa = object_attributes(&mut us, core::ptr::null_mut());
         // SAFETY: 1. oa is valid, its name points to p's live buffer. 2. PASSIVE_LEVEL.
-        let status = unsafe { ZwDeleteFile(&mut oa) };
+        let status = unsafe { ZwDeleteFile(&raw mut oa) };
         match io_error(status).kind {
             _ if nt_success(status) => Ok(()),
             IoErrorKind::NotFound => Ok(()),

@@ -13,6 +13,12 @@ pub mod status;
 /// Stand-ins for the WDK-dependent modules (same shape as driver/src/nt.rs, platform.rs).
 pub mod nt {
     use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+    use alloc::boxed::Box;
+    /// Same contract as driver/src/nt.rs `try_box` (the host allocator does not fail here).
+    #[allow(clippy::unnecessary_wraps)]
+    pub fn try_box<T>(value: T) -> Result<Box<T>, T> {
+        Ok(Box::new(value))
+    }
     pub struct PoolBuf {
         ptr: core::ptr::NonNull<u8>,
         len: usize,

@@ -88,7 +88,7 @@ fn boot_build_evaluate_promote_reload_unload() {
     let loader = changuard_loader::boot(&mut p, &setup);
     assert!(loader.channels().iter().all(|c| c.active.is_some()), "{:?}", loader.channels().iter().map(|c| (c.channel, c.source, c.last_problem)).collect::<Vec<_>>());
     assert!(loader.promotion_pending());
-    let active = Active::build(loader).ok().unwrap();
+    let active = Active::build(Box::new(loader)).ok().unwrap();
     assert!(active.excluded().ids().is_empty());
     assert_eq!(active.channel_ids().count(), 2);
     let mut book = StatusBook::new();
@@ -129,7 +129,7 @@ fn boot_build_evaluate_promote_reload_unload() {
     assert_eq!(r.channels().len(), 2);
     // Reload: new content fully built, swapped, old dropped (engine, views, loader).
     let loader2 = changuard_loader::boot(&mut p, &setup);
-    let new = Active::build(loader2).ok().unwrap();
+    let new = Active::build(Box::new(loader2)).ok().unwrap();
     let old = core::mem::replace(&mut active, new);
     drop(old);
     active.evaluate(&event(), &mut v);
@@ -142,8 +142,8 @@ fn wrong_active_refuses_and_leaks() {
     if std::env::var_os("SKIP_LEAK_TEST").is_some() { return; }
     let trusted: [TrustedKey; 1] = [key().trusted_key()];
     let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
-    let mut a = Active::build(changuard_loader::boot(&mut mem(), &setup)).ok().unwrap();
-    let mut b = Active::build(changuard_loader::boot(&mut mem(), &setup)).ok().unwrap();
+    let mut a = Active::build(Box::new(changuard_loader::boot(&mut mem(), &setup))).ok().unwrap();
+    let mut b = Active::build(Box::new(changuard_loader::boot(&mut mem(), &setup))).ok().unwrap();
     let lent = a.lend_loader().unwrap();
     assert!(!b.restore_loader(lent)); // refused; the loader leaks instead of being freed
     let mut v = Verdict::new();
@@ -180,7 +180,7 @@ fn per_channel_health_promotes_the_healthy_channel() {
     let mut p = Mem::default();
     p.files.insert("C-00000291-00000002.chan".into(), chan(291, 2));
     p.files.insert("C-00000300-00000001.chan".into(), int_chan(300, 1));
-    let active = Active::build(changuard_loader::boot(&mut p, &setup)).ok().unwrap();
+    let active = Active::build(Box::new(changuard_loader::boot(&mut p, &setup))).ok().unwrap();
     let mut active = *Box::new(active);
     let mut faulted = ChannelSet::new();
 
