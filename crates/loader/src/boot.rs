@@ -48,7 +48,7 @@ use crate::limits::{MAX_CHANNELS, MAX_DIR_ENTRIES};
 use crate::names::{self, FileName};
 use crate::platform::{IoErrorKind, LkgFile, Platform};
 use crate::reason::{ConfigKey, ConfigProblem, Decision, Reason};
-use crate::state::{self, ChannelState, State, Store, Trial};
+use crate::state::{self, ChannelState, Heap, Recovered, State, Store, Trial};
 
 /// Deliberate protocol bugs (feature `mutations`, for the simulator only).
 #[cfg(feature = "mutations")]
@@ -222,8 +222,8 @@ pub enum Phase {
 /// State of [`Phase::Booted`].
 #[derive(Debug)]
 pub struct Booted {
-    config: Config,
-    state: State,
+    config: Heap<Config>,
+    state: Heap<State>,
     store: Store,
     state_durable: bool,
 }
@@ -231,8 +231,8 @@ pub struct Booted {
 /// State of [`Phase::Promoted`].
 #[derive(Debug)]
 pub struct Promoted {
-    config: Config,
-    state: State,
+    config: Heap<Config>,
+    state: Heap<State>,
 }
 
 /// The loader after boot: the active content per channel (owned here, borrowed
@@ -273,20 +273,40 @@ fn versions_of(entries: &[(u32, u64)], channel: u32) -> impl Iterator<Item = u64
 /// Run the boot algorithm. Never fails and never panics: every problem is a
 /// recorded decision and a step down the fallback chain (promise 3).
 pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
-    let config = Config::read(p, setup.allowed_roots, &mut |p: &mut P, d: Decision| {
+    // Configuration and state record live on the heap (kernel stack budget).
+    // Without memory for them (or for the slot buffer) nothing can be read, so
+    // nothing may be written either (S1): run with no content, as when the
+    // outcomes cannot be held (promise 3).
+    let no_memory = |p: &mut P| {
+        Rec { p: &mut *p }.note(0, 0, 0, Reason::NoContent);
+        Loader {
+            channels: Vec::new(),
+            phase: Err(LoadError::NoMemory),
+        }
+    };
+    let Some(mut config) = Heap::new(Config::default()) else {
+        return no_memory(p);
+    };
+    config.read_into(p, setup.allowed_roots, &mut |p: &mut P, d: Decision| {
         p.report(&d);
     });
 
     // State record: newest valid slot.
-    let recovered = state::recover(p);
-    let mut st = recovered.state;
+    let Ok(recovered) = state::recover(p) else {
+        return no_memory(p);
+    };
     let mut store = Store::new(&recovered);
+    let Recovered {
+        state: mut st,
+        slot: recovered_slot,
+        ignored: recovered_ignored,
+    } = recovered;
     let mut dirty = false;
     {
         let mut r = Rec { p: &mut *p };
-        if recovered.slot.is_none() && recovered.ignored > 0 {
+        if recovered_slot.is_none() && recovered_ignored > 0 {
             r.note(0, 0, 0, Reason::StateRecordLost);
-        } else if recovered.ignored > 0 {
+        } else if recovered_ignored > 0 {
             r.note(0, 0, 0, Reason::StateSlotIgnored);
         }
         if let Some(token) = config.clear_token {
@@ -739,8 +759,8 @@ impl<B: AsRef<[u8]>> Loader<B> {
     /// The in-memory state record (for status and the simulator).
     pub fn state(&self) -> Option<&State> {
         match &self.phase {
-            Ok(Phase::Booted(b)) => Some(&b.state),
-            Ok(Phase::Promoted(p)) => Some(&p.state),
+            Ok(Phase::Booted(b)) => Some(&*b.state),
+            Ok(Phase::Promoted(p)) => Some(&*p.state),
             Err(_) => None,
         }
     }
@@ -748,8 +768,8 @@ impl<B: AsRef<[u8]>> Loader<B> {
     /// The effective configuration.
     pub fn config(&self) -> Option<&Config> {
         match &self.phase {
-            Ok(Phase::Booted(b)) => Some(&b.config),
-            Ok(Phase::Promoted(p)) => Some(&p.config),
+            Ok(Phase::Booted(b)) => Some(&*b.config),
+            Ok(Phase::Promoted(p)) => Some(&*p.config),
             Err(_) => None,
         }
     }

@@ -80,6 +80,20 @@ impl PathBuf {
         buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
         Some(PathBuf { buf, len: s.len() })
     }
+    /// Replace the path with `s` in place if it fits (else leave it and return
+    /// `false`): no ~200-byte `PathBuf` temporaries on the stack.
+    pub fn set(&mut self, s: &str) -> bool {
+        let Some(dst) = self.buf.get_mut(..s.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(s.as_bytes());
+        // Zero the tail, as `new` leaves it (equality compares the whole buffer).
+        if let Some(tail) = self.buf.get_mut(s.len()..) {
+            tail.fill(0);
+        }
+        self.len = s.len();
+        true
+    }
     /// The path.
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
@@ -315,17 +329,28 @@ fn read_raw<P: Platform>(
     }
 }
 
-fn raw_u64<P: Platform>(p: &mut P, name: &str) -> Result<Option<u64>, ConfigProblem> {
-    let mut buf = [0u8; REG_BUF_LEN];
-    match read_raw(p, name, &mut buf)? {
+/// `buf` is scratch (zeroed here): one buffer serves every read of a caller,
+/// so its frame holds one `REG_BUF_LEN` buffer, not one per value.
+fn raw_u64<P: Platform>(
+    p: &mut P,
+    name: &str,
+    buf: &mut [u8; REG_BUF_LEN],
+) -> Result<Option<u64>, ConfigProblem> {
+    buf.fill(0);
+    match read_raw(p, name, buf)? {
         None => Ok(None),
         Some((ty, len)) => decode_u64(ty, buf.get(..len).unwrap_or(&[])).map(Some),
     }
 }
 
-fn raw_dword<P: Platform>(p: &mut P, name: &str) -> Result<Option<u32>, ConfigProblem> {
-    let mut buf = [0u8; REG_BUF_LEN];
-    match read_raw(p, name, &mut buf)? {
+/// As [`raw_u64`], for a `REG_DWORD`.
+fn raw_dword<P: Platform>(
+    p: &mut P,
+    name: &str,
+    buf: &mut [u8; REG_BUF_LEN],
+) -> Result<Option<u32>, ConfigProblem> {
+    buf.fill(0);
+    match read_raw(p, name, buf)? {
         None => Ok(None),
         Some((ty, len)) => decode_dword(ty, buf.get(..len).unwrap_or(&[])).map(Some),
     }
@@ -342,6 +367,27 @@ impl Config {
         note: &mut dyn FnMut(&mut P, Decision),
     ) -> Config {
         let mut c = Config::default();
+        c.read_into(p, roots, note);
+        c
+    }
+
+    /// [`Config::read`] into `self` (reset to the defaults first), so a caller
+    /// can keep the configuration off the stack.
+    ///
+    /// # Panics
+    /// Never: every problem becomes a default plus a decision.
+    // Not inlined: its two registry buffers (2 x 404 bytes) are dead once it
+    // returns, so they must not sit in `boot`'s frame while `boot` goes on to
+    // validate content (the deepest call chain of the loader).
+    #[inline(never)]
+    pub fn read_into<P: Platform>(
+        &mut self,
+        p: &mut P,
+        roots: &[&str],
+        note: &mut dyn FnMut(&mut P, Decision),
+    ) {
+        let c = self;
+        *c = Config::default();
         let mut rec = |p: &mut P, key: ConfigKey, problem: ConfigProblem| {
             note(
                 p,
@@ -354,32 +400,37 @@ impl Config {
             );
         };
 
+        // One raw and one decoded buffer for every value (zeroed before each
+        // use): seven values with buffers of their own made a ~1.5 KiB frame.
         let mut buf = [0u8; REG_BUF_LEN];
+        let mut ascii = [0u8; REG_BUF_LEN];
         match read_raw(p, ConfigKey::ContentDirectory.name(), &mut buf) {
             Ok(None) => {}
             Err(e) => rec(p, ConfigKey::ContentDirectory, e),
             Ok(Some((ty, len))) => {
-                let mut ascii = [0u8; REG_BUF_LEN];
                 let parsed =
                     decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
                         let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[]))
                             .map_err(|_| ConfigProblem::BadCharacter)?;
                         check_path(s, roots)?;
-                        PathBuf::new(s).ok_or(ConfigProblem::WrongSize)
+                        if c.content_dir.set(s) {
+                            Ok(())
+                        } else {
+                            Err(ConfigProblem::WrongSize)
+                        }
                     });
-                match parsed {
-                    Ok(path) => c.content_dir = path,
-                    Err(e) => rec(p, ConfigKey::ContentDirectory, e),
+                if let Err(e) = parsed {
+                    rec(p, ConfigKey::ContentDirectory, e);
                 }
             }
         }
 
-        let mut buf = [0u8; REG_BUF_LEN];
+        buf.fill(0);
         match read_raw(p, ConfigKey::Policy.name(), &mut buf) {
             Ok(None) => {}
             Err(e) => rec(p, ConfigKey::Policy, e),
             Ok(Some((ty, len))) => {
-                let mut ascii = [0u8; REG_BUF_LEN];
+                ascii.fill(0);
                 let parsed =
                     decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
                         let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[]))
@@ -393,13 +444,13 @@ impl Config {
             }
         }
 
-        match raw_u64(p, ConfigKey::PinnedVersion.name()) {
+        match raw_u64(p, ConfigKey::PinnedVersion.name(), &mut buf) {
             Ok(Some(0)) => rec(p, ConfigKey::PinnedVersion, ConfigProblem::OutOfRange),
             Ok(v) => c.pinned_global = v,
             Err(e) => rec(p, ConfigKey::PinnedVersion, e),
         }
 
-        match raw_dword(p, ConfigKey::MaxTrialBoots.name())
+        match raw_dword(p, ConfigKey::MaxTrialBoots.name(), &mut buf)
             .and_then(|v| v.map(check_max_trial_boots).transpose())
         {
             Ok(None) => {}
@@ -416,22 +467,24 @@ impl Config {
             Err(e) => rec(p, ConfigKey::MaxTrialBoots, e),
         }
 
-        match raw_dword(p, ConfigKey::HealthWindowSeconds.name()) {
+        match raw_dword(p, ConfigKey::HealthWindowSeconds.name(), &mut buf) {
             Ok(None) => {}
             Ok(Some(v)) if HEALTH_WINDOW_RANGE.contains(&v) => c.health_window_secs = v,
             Ok(Some(_)) => rec(p, ConfigKey::HealthWindowSeconds, ConfigProblem::OutOfRange),
             Err(e) => rec(p, ConfigKey::HealthWindowSeconds, e),
         }
 
-        match raw_dword(p, ConfigKey::ClearQuarantine.name()) {
+        match raw_dword(p, ConfigKey::ClearQuarantine.name(), &mut buf) {
             Ok(v) => c.clear_token = v,
             Err(e) => rec(p, ConfigKey::ClearQuarantine, e),
         }
-        c
     }
 
     /// The pinned version for `channel`: `Pinned.<channel>` if set and usable,
     /// else `PinnedVersion`. Problems with `Pinned.<channel>` are reported.
+    // Not inlined, for the reason given on `read`: its 404-byte registry buffer
+    // stays out of `boot`'s frame.
+    #[inline(never)]
     pub fn pin_for<P: Platform>(
         &self,
         p: &mut P,
@@ -467,7 +520,8 @@ impl Config {
             }
         }
         let name = core::str::from_utf8(name.get(..len).unwrap_or(&[])).unwrap_or("Pinned.");
-        match raw_u64(p, name) {
+        let mut buf = [0u8; REG_BUF_LEN];
+        match raw_u64(p, name, &mut buf) {
             Ok(Some(v)) if v != 0 => Some(v),
             Ok(Some(_)) => {
                 note(

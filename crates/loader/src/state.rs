@@ -28,7 +28,11 @@
 //! - S5: `trial.attempt` is in `1..=MaxTrialBoots` and was durable before the
 //!   version was activated.
 
-use crate::platform::{MAX_STATE_LEN, Platform, STATE_SLOTS};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+
+use crate::platform::{IoError, IoErrorKind, MAX_STATE_LEN, Platform, STATE_SLOTS};
 
 /// Quarantined versions remembered per channel (the newest ones).
 pub const MAX_QUARANTINED: usize = 8;
@@ -132,14 +136,18 @@ pub struct State {
     len: usize,
 }
 
+/// The empty record, as a constant: copying it (into the heap) is a copy from
+/// read-only data, not a ~1.7 KiB value assembled on the stack first.
+const EMPTY: State = State {
+    generation: 0,
+    clear_token: None,
+    channels: [ChannelState::new(0); MAX_CHANNELS],
+    len: 0,
+};
+
 impl Default for State {
     fn default() -> State {
-        State {
-            generation: 0,
-            clear_token: None,
-            channels: [ChannelState::new(0); MAX_CHANNELS],
-            len: 0,
-        }
+        EMPTY
     }
 }
 
@@ -212,6 +220,17 @@ impl State {
     /// # Panics
     /// Never, for any input.
     pub fn decode(bytes: &[u8]) -> Option<State> {
+        let mut s = State::default();
+        s.decode_from(bytes)?;
+        Some(s)
+    }
+
+    /// [`State::decode`] in place (no ~1.7 KiB `State` temporary on the stack).
+    /// On `None`, `self` is unspecified (a mix of fresh and decoded entries).
+    ///
+    /// # Panics
+    /// Never, for any input.
+    pub fn decode_from(&mut self, bytes: &[u8]) -> Option<()> {
         let mut r = Reader { b: bytes, at: 0 };
         if r.take::<4>()? != MAGIC || u16::from_le_bytes(r.take()?) != FORMAT {
             return None;
@@ -235,10 +254,15 @@ impl State {
         if CRC.checksum(body) != crc {
             return None;
         }
-        let mut s = State {
-            generation: u64::from_le_bytes(r.take()?),
-            ..State::default()
-        };
+        // Reset in place to `State::default()` (unused entries included: the
+        // derived equality compares them), then fill.
+        let s = self;
+        s.generation = u64::from_le_bytes(r.take()?);
+        s.clear_token = None;
+        s.len = 0;
+        for c in &mut s.channels {
+            *c = ChannelState::new(0);
+        }
         let flags = u32::from_le_bytes(r.take()?);
         let token = u32::from_le_bytes(r.take()?);
         if flags & !1 != 0 {
@@ -275,7 +299,44 @@ impl State {
             c.quarantined = q;
             c.quarantined_len = qlen;
         }
-        Some(s)
+        Some(())
+    }
+}
+
+/// A value on the heap, allocated fallibly (`Box::new` would abort the
+/// kernel on exhaustion). The loader keeps its ~1.7 KiB [`State`] and its
+/// [`crate::config::Config`] here, so no frame holds copies of them (the x64
+/// kernel stack is 24 KiB). Not `Clone`: cloning a `Box` allocates infallibly.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Heap<T>(Box<[T; 1]>);
+
+impl<T> Heap<T> {
+    /// Move `value` to the heap; `None` when the allocation fails.
+    // Always inlined, so a value built in the call (`Heap::new(State::default())`)
+    // is written straight into the allocation, not built on the stack and copied.
+    #[inline(always)]
+    pub fn new(value: T) -> Option<Heap<T>> {
+        let mut v: Vec<T> = Vec::new();
+        v.try_reserve_exact(1).ok()?;
+        v.push(value);
+        // Capacity is exactly 1: no reallocation.
+        let b: Box<[T; 1]> = v.into_boxed_slice().try_into().ok()?;
+        Some(Heap(b))
+    }
+}
+
+impl<T> Deref for Heap<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        let [v] = &*self.0;
+        v
+    }
+}
+
+impl<T> DerefMut for Heap<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        let [v] = &mut *self.0;
+        v
     }
 }
 
@@ -306,47 +367,60 @@ impl Reader<'_> {
 }
 
 /// What recovery found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Recovered {
     /// The newest valid record, or a fresh one.
-    pub state: State,
+    pub state: Heap<State>,
     /// Slot it came from (`None`: no valid slot).
     pub slot: Option<u8>,
     /// Slots that were present but invalid (torn or rotten).
     pub ignored: u8,
 }
 
+/// A zeroed [`MAX_STATE_LEN`]-byte slot buffer on the heap (4 KiB is a sixth
+/// of the kernel stack: never on it); `NoMemory` when the pool is exhausted.
+fn slot_buf() -> Result<Vec<u8>, IoError> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(MAX_STATE_LEN)
+        .map_err(|_| IoError::new(IoErrorKind::NoMemory))?;
+    // Within the reservation: no reallocation.
+    buf.resize(MAX_STATE_LEN, 0);
+    Ok(buf)
+}
+
 /// Load the newest valid slot.
-pub fn recover<P: Platform>(p: &mut P) -> Recovered {
-    let mut best: Option<(u8, State)> = None;
+///
+/// # Errors
+/// `NoMemory` when the record or slot buffers cannot be allocated: nothing was
+/// read, so the caller must not write a record either (it could overwrite the
+/// newest one, S1).
+pub fn recover<P: Platform>(p: &mut P) -> Result<Recovered, IoError> {
+    let no_memory = || IoError::new(IoErrorKind::NoMemory);
+    // `best` holds the newest valid record so far; `scratch` takes each slot.
+    let mut best = Heap::new(State::default()).ok_or_else(no_memory)?;
+    let mut scratch = Heap::new(State::default()).ok_or_else(no_memory)?;
+    let mut best_slot: Option<u8> = None;
     let mut ignored = 0u8;
-    let mut buf = [0u8; MAX_STATE_LEN];
+    let mut buf = slot_buf()?;
     for slot in 0..STATE_SLOTS {
         let n = match p.state_read(slot, &mut buf) {
             Ok(n) => n,
             Err(_) => continue,
         };
-        match State::decode(buf.get(..n).unwrap_or(&[])) {
-            Some(s) => match &best {
-                Some((_, b)) if b.generation >= s.generation => {}
-                Some(_) => best = Some((slot, s)),
-                None => best = Some((slot, s)),
-            },
-            None => ignored = ignored.saturating_add(1),
+        if scratch.decode_from(buf.get(..n).unwrap_or(&[])).is_none() {
+            ignored = ignored.saturating_add(1);
+            continue;
+        }
+        if best_slot.is_none() || scratch.generation > best.generation {
+            core::mem::swap(&mut best, &mut scratch);
+            best_slot = Some(slot);
         }
     }
-    match best {
-        Some((slot, state)) => Recovered {
-            state,
-            slot: Some(slot),
-            ignored,
-        },
-        None => Recovered {
-            state: State::default(),
-            slot: None,
-            ignored,
-        },
-    }
+    Ok(Recovered {
+        state: best,
+        slot: best_slot,
+        ignored,
+    })
 }
 
 /// Writes records so the newest valid slot is never overwritten (S1, S2).
@@ -373,26 +447,29 @@ impl Store {
     /// `flush`, the record is durable and becomes the newest.
     ///
     /// # Errors
-    /// The platform error; the previous newest record is untouched.
+    /// The platform error, or `NoMemory` when the encode buffer cannot be
+    /// allocated; either way the previous newest record is untouched.
     pub fn persist<P: Platform>(
         &mut self,
         p: &mut P,
         state: &mut State,
         flush: bool,
-    ) -> Result<(), crate::platform::IoError> {
+    ) -> Result<(), IoError> {
         let next = self
             .generation
             .checked_add(1)
-            .ok_or(crate::platform::IoError::new(
-                crate::platform::IoErrorKind::Io,
-            ))?;
+            .ok_or(IoError::new(IoErrorKind::Io))?;
         let slot = match self.newest_slot {
             Some(s) => s.wrapping_add(1) % STATE_SLOTS,
             None => 0,
         };
+        let mut buf = slot_buf()?;
+        let out: &mut [u8; MAX_STATE_LEN] = buf
+            .as_mut_slice()
+            .try_into()
+            .map_err(|_| IoError::new(IoErrorKind::NoMemory))?;
         state.generation = next;
-        let mut buf = [0u8; MAX_STATE_LEN];
-        let n = state.encode(&mut buf);
+        let n = state.encode(out);
         p.state_write(slot, buf.get(..n).unwrap_or(&[]))?;
         if flush {
             p.state_flush(slot)?;
