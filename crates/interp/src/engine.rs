@@ -450,6 +450,61 @@ impl<'a> Engine<'a> {
         Ok(e)
     }
 
+    /// Load DFA `d` of `ch`, append its record to `dfas`, then analyse it there.
+    ///
+    /// A DFA value is ~700 bytes and every move of it is a stack copy: it is
+    /// moved once, into the (reserved) vector, and analysed there by reference
+    /// (it used to be copied into a local, then into a record, then pushed). Not
+    /// inlined, so none of it sits in `with_config`'s frame while that builds
+    /// the indexes.
+    #[inline(never)]
+    fn load_dfa(&mut self, ch: &'a ValidChannel<&'a [u8]>, d: u32) -> Result<(), EngineError> {
+        let channel = ch.channel();
+        let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
+            channel,
+            index,
+            what,
+        };
+        let Some(dfa) = ch.dfa(d) else {
+            return Err(bad(d, "dfa does not load"));
+        };
+        self.dfas.push(DfaRec {
+            dfa,
+            req: [[0; 4]; REQ_MAX],
+            nreq: 0,
+            lit: None,
+        });
+        let rec = self.dfas.last_mut().ok_or(bad(d, "dfa does not load"))?;
+        let stats = &mut self.stats;
+        stats.dfas = stats.dfas.saturating_add(1);
+        stats.dfa_bytes = stats
+            .dfa_bytes
+            .saturating_add(len64(rec.dfa.write_to_len()));
+        let (req, nreq) = required_classes(&rec.dfa)?;
+        rec.req = req;
+        rec.nreq = nreq;
+        if nreq > 0 {
+            stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
+        }
+        let hint = ch
+            .dfa_literal(d)
+            .ok_or(bad(d, "dfa literal does not decode"))?;
+        if let Some(h) = hint {
+            let ls = &mut self.lit_stats;
+            ls.hints = ls.hints.saturating_add(1);
+            let text = h.text.as_bytes();
+            if text.len() >= LIT_MIN {
+                if literal_required(&rec.dfa, text, h.folded)? {
+                    ls.proven = ls.proven.saturating_add(1);
+                    rec.lit = Some(text);
+                } else {
+                    ls.unproven = ls.unproven.saturating_add(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn load_channel(
         &mut self,
         ch: &'a ValidChannel<&'a [u8]>,
@@ -467,39 +522,7 @@ impl<'a> Engine<'a> {
         self.dfas
             .try_reserve(usize::try_from(ndfa).map_err(|_| bad(NONE, "dfa count"))?)?;
         for d in 0..ndfa {
-            let dfa = ch.dfa(d).ok_or(bad(d, "dfa does not load"))?;
-            self.stats.dfa_bytes = self
-                .stats
-                .dfa_bytes
-                .saturating_add(len64(dfa.write_to_len()));
-            let (req, nreq) = required_classes(&dfa)?;
-            if nreq > 0 {
-                self.stats.dfas_prefiltered = self.stats.dfas_prefiltered.saturating_add(1);
-            }
-            let hint = ch
-                .dfa_literal(d)
-                .ok_or(bad(d, "dfa literal does not decode"))?;
-            let mut lit = None;
-            if let Some(h) = hint {
-                let ls = &mut self.lit_stats;
-                ls.hints = ls.hints.saturating_add(1);
-                let text = h.text.as_bytes();
-                if text.len() >= LIT_MIN {
-                    if literal_required(&dfa, text, h.folded)? {
-                        ls.proven = ls.proven.saturating_add(1);
-                        lit = Some(text);
-                    } else {
-                        ls.unproven = ls.unproven.saturating_add(1);
-                    }
-                }
-            }
-            self.dfas.push(DfaRec {
-                dfa,
-                req,
-                nreq,
-                lit,
-            });
-            self.stats.dfas = self.stats.dfas.saturating_add(1);
+            self.load_dfa(ch, d)?;
         }
         let n = ch.instance_count();
         let n_us = usize::try_from(n).map_err(|_| bad(NONE, "instance count"))?;
@@ -936,20 +959,42 @@ impl<'a> Engine<'a> {
     ///
     /// Allocates nothing; never panics.
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
+        self.evaluate_in(event, verdict, &mut EvalScratch::new());
+    }
+
+    /// [`Engine::evaluate`] with the per-event working memory supplied by the
+    /// caller, for callers whose stack is tight (a kernel notify routine keeps
+    /// one [`EvalScratch`] under its lock).
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_in(&self, event: &Event<'_>, verdict: &mut Verdict, scratch: &mut EvalScratch) {
         let fuel = self.max_fuel_per_event(event.template());
-        self.evaluate_with_fuel(event, fuel, verdict);
+        self.evaluate_with_fuel_in(event, fuel, verdict, scratch);
     }
 
     /// Evaluate `event` with an explicit fuel budget. Clears `verdict` first.
     ///
     /// Allocates nothing; never panics.
     pub fn evaluate_with_fuel(&self, event: &Event<'_>, fuel: u64, verdict: &mut Verdict) {
+        self.evaluate_with_fuel_in(event, fuel, verdict, &mut EvalScratch::new());
+    }
+
+    /// [`Engine::evaluate_with_fuel`] with caller-supplied working memory.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_with_fuel_in(
+        &self,
+        event: &Event<'_>,
+        fuel: u64,
+        verdict: &mut Verdict,
+        scratch: &mut EvalScratch,
+    ) {
         verdict.clear();
         let mut fuel = Fuel {
             left: fuel,
             used: 0,
         };
-        let r = self.run(event, &mut fuel, verdict);
+        let r = self.run(event, &mut fuel, verdict, scratch);
         verdict.fuel_used = fuel.used;
         verdict.fuel_exhausted = r.is_err();
         verdict.finish();
@@ -960,6 +1005,7 @@ impl<'a> Engine<'a> {
         event: &Event<'_>,
         fuel: &mut Fuel,
         verdict: &mut Verdict,
+        scratch: &mut EvalScratch,
     ) -> Result<(), Exhausted> {
         let tt = event.template();
         let Some(ti) = self.template_index(tt) else {
@@ -975,7 +1021,7 @@ impl<'a> Engine<'a> {
             bad,
             fuel,
             verdict,
-            present: [[0; 4]; MAX_INPUTS],
+            present: &mut scratch.present,
             present_done: 0,
         };
         for (f, fi) in ti.fields.iter().enumerate() {
@@ -1239,13 +1285,39 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Per-event working memory of an evaluation (640 bytes): the byte-presence
+/// set of each string field, filled on first use. Its contents never carry
+/// over from one evaluation to the next (each run tracks which entries it
+/// filled), so one value can be reused for every evaluation.
+#[derive(Debug)]
+pub struct EvalScratch {
+    present: [[u64; 4]; MAX_INPUTS],
+}
+
+impl EvalScratch {
+    /// Fresh working memory.
+    #[must_use]
+    pub const fn new() -> EvalScratch {
+        EvalScratch {
+            present: [[0; 4]; MAX_INPUTS],
+        }
+    }
+}
+
+impl Default for EvalScratch {
+    fn default() -> EvalScratch {
+        EvalScratch::new()
+    }
+}
+
 struct Cx<'v, 'e, 'f> {
     vals: &'v [Value<'e>],
     bad: u64,
     fuel: &'f mut Fuel,
     verdict: &'f mut Verdict,
-    /// Per string field: which byte values occur (computed on first use).
-    present: [[u64; 4]; MAX_INPUTS],
+    /// Per string field: which byte values occur (computed on first use;
+    /// `present_done` says which entries belong to this event).
+    present: &'f mut [[u64; 4]; MAX_INPUTS],
     present_done: u64,
 }
 
@@ -1536,7 +1608,10 @@ fn choose_grams(
 /// reachable from the start state, counting the end-of-input transition. Exact,
 /// so the prefilter never changes a result. Skipped (no classes) for DFAs that
 /// match the empty string or whose analysis would exceed
-/// [`REQ_ANALYSIS_STEPS`]. Load time only; allocation is fallible.
+/// [`REQ_ANALYSIS_STEPS`]. Load time only; allocation is fallible. Not inlined:
+/// its class tables are a frame of their own, not part of the caller's, which
+/// already holds a ~700-byte DFA record.
+#[inline(never)]
 fn required_classes(dfa: &DFA<&[u32]>) -> Result<([[u64; 4]; REQ_MAX], usize), EngineError> {
     let mut out = [[0u64; 4]; REQ_MAX];
     let none = Ok((out, 0));
