@@ -480,8 +480,8 @@ impl<'a> Engine<'a> {
         stats.dfa_bytes = stats
             .dfa_bytes
             .saturating_add(len64(rec.dfa.write_to_len()));
-        let (req, nreq) = required_classes(&rec.dfa)?;
-        rec.req = req;
+        let DfaRec { dfa, req, .. } = rec;
+        let nreq = required_classes(dfa, req)?;
         rec.nreq = nreq;
         if nreq > 0 {
             stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
@@ -1612,9 +1612,14 @@ fn choose_grams(
 /// its class tables are a frame of their own, not part of the caller's, which
 /// already holds a ~700-byte DFA record.
 #[inline(never)]
-fn required_classes(dfa: &DFA<&[u32]>) -> Result<([[u64; 4]; REQ_MAX], usize), EngineError> {
-    let mut out = [[0u64; 4]; REQ_MAX];
-    let none = Ok((out, 0));
+fn required_classes(
+    dfa: &DFA<&[u32]>,
+    out: &mut [[u64; 4]; REQ_MAX],
+) -> Result<usize, EngineError> {
+    // Written in place (the caller's record), not returned by value: one copy
+    // fewer in two frames of the deepest part of a kernel load.
+    *out = [[0u64; 4]; REQ_MAX];
+    let none = Ok(0);
     if dfa.has_empty() {
         return none;
     }
@@ -1725,7 +1730,7 @@ fn required_classes(dfa: &DFA<&[u32]>) -> Result<([[u64; 4]; REQ_MAX], usize), E
             }
         }
     }
-    Ok((out, n))
+    Ok(n)
 }
 
 /// Whether every haystack `dfa` matches (searched unanchored from the start of
