@@ -16,9 +16,14 @@
 # non-WDF NT prototypes (Zw*, Ps*, Ex*) come from mingw-w64, not the WDK:
 # docs/DRIVER.md "What the Linux type-check proves" lists every deviation.
 #
-# Usage: scripts/typecheck-driver.sh [--no-apt] [--check-only]
+# Then the kernel stack check: the driver's worst-case stack depth per entry point from
+# its own msvc code (scripts/stack_depth.py), release and dev profiles, against the
+# budgets in docs/DRIVER.md "Kernel stack".
+#
+# Usage: scripts/typecheck-driver.sh [--no-apt] [--check-only] [--no-stack]
 #   --no-apt      do not apt-get the compilers/headers (they must be installed)
-#   --check-only  skip clippy
+#   --check-only  cargo check only (no clippy, no stack check)
+#   --no-stack    skip the stack check
 # Env: KMDF_HEADERS (a checkout's src/publicinc/wdf/kmdf/1.33), CACHE (default
 # target/wdk-linux), LLVM (default 16).
 # Prints "SKIPPED: <why>" and exits 0 when the KMDF headers or the tools cannot be had.
@@ -28,11 +33,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
 HERE="$REPO/scripts/wdk-linux"
-DO_APT=1; CLIPPY=1
+DO_APT=1; CLIPPY=1; STACK=1
 for a in "$@"; do
   case "$a" in
-    --no-apt) DO_APT=0;; --check-only) CLIPPY=0;;
-    *) echo "usage: $0 [--no-apt] [--check-only]" >&2; exit 2;;
+    --no-apt) DO_APT=0;; --check-only) CLIPPY=0; STACK=0;; --no-stack) STACK=0;;
+    *) echo "usage: $0 [--no-apt] [--check-only] [--no-stack]" >&2; exit 2;;
   esac
 done
 CACHE="${CACHE:-$REPO/target/wdk-linux}"
@@ -116,9 +121,47 @@ if [ "$CLIPPY" = 1 ]; then
     cargo clippy -q --target "$TARGET" ${features:+--features "$features"} -- -D warnings
   done
 fi
+if [ "$STACK" = 1 ]; then
+  # Kernel stack budgets, from the msvc code itself (scripts/stack_depth.py): the driver
+  # as a static library (the same LTO'd code as changuard.sys, no link), one .text
+  # section per object so every function has a distinct address, for both profiles.
+  for profile in release dev; do
+    echo "---- stack depth, $profile profile (x86_64-pc-windows-msvc unwind data + call graph)"
+    RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$WS/driver/target-stack" \
+      RUSTFLAGS="-C target-feature=+crt-static -Zfunction-sections=no" \
+      cargo rustc -q --target "$TARGET" --profile "$profile" --lib --crate-type staticlib
+    dir=$profile; [ "$profile" = dev ] && dir=debug
+    python3 "$REPO/scripts/stack_depth.py" --json \
+      --budget DriverEntry=6144 --budget lifecycle::load=6144 --budget lifecycle::promote=6144 \
+      --budget evt_io_device_control=6144 --budget evt_promotion_timer=6144 --budget evt_driver_unload=6144 \
+      --budget on_process_notify=4096 --peak-budget on_process_notify=4096 \
+      --peak-budget lifecycle::load=32768 --peak-budget lifecycle::promote=32768 \
+      --peak-budget DriverEntry=12288 --peak-budget evt_io_device_control=12288 \
+      --peak-budget evt_promotion_timer=12288 --peak-budget evt_driver_unload=12288 \
+      "target-stack/$TARGET/$dir/changuard.lib" > "$CACHE/stack-$profile.json" || stack_rc=1
+    python3 - "$CACHE/stack-$profile.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{'entry point':58} {'at-windows':>10} {'budget':>6} {'peak':>6} {'budget':>6}")
+for e in sorted(r["entries"], key=lambda e: -e["at_windows"]):
+    flag = "  OVER" if e["entry"] in r["over_budget"] + r["over_peak_budget"] else ""
+    print(f"{e['entry'][:58]:58} {e['at_windows']:>10} {e['budget'] or '-':>6} {e['peak']:>6} {e['peak_budget'] or '-':>6}{flag}")
+for k in r["missing_entry_points"]:
+    print(f"no entry point matches '{k}'")
+for c in r["recursion"]:
+    print(f"recursion: {c}")
+PY
+  done
+  # The check can fail: a budget below DriverEntry's own frame must be reported.
+  if python3 "$REPO/scripts/stack_depth.py" --budget DriverEntry=64 "target-stack/$TARGET/release/changuard.lib" >/dev/null; then
+    echo "stack_depth.py self-test: a 64-byte budget passed"; exit 1
+  fi
+  [ "${stack_rc:-0}" = 0 ] || { echo "driver stack: over budget (details: python3 scripts/stack_depth.py -v <lib>)"; exit 1; }
+fi
 out=$(ls -dt target/$TARGET/debug/build/wdk-sys-*/out 2>/dev/null | while read -r d; do [ -f "$d/types.rs" ] && echo "$d" && break; done)
 src=$(cargo metadata --format-version 1 -q --filter-platform "$TARGET" \
   | python3 -c 'import json,sys; print([p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="wdk-sys"][0])')
 [ -n "$out" ] && printf 'WDK_SYS_OUT=%s\nWDK_SYS_SRC=%s\n' "$WS/driver/$out" "$(dirname "$src")/src" > "$CACHE/bindings.env"
 [ "$CLIPPY" = 1 ] && what="check + clippy" || what="check"
+[ "$STACK" = 1 ] && what="$what + stack budgets"
 echo "driver type-check: ok ($what, both feature sets, $TARGET)"

@@ -62,7 +62,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use changuard_format::ValidChannel;
-use changuard_interp::{Engine, EngineError, EngineStats, Event, Verdict};
+use changuard_interp::{Engine, EngineError, EngineStats, EvalScratch, Event, Verdict};
 use changuard_loader::limits::MAX_CHANNELS;
 use changuard_loader::{HealthConfirmed, LoadError, Loader, Platform, Promotion, Setup};
 
@@ -220,27 +220,11 @@ impl Active {
                 unsafe { &*core::ptr::slice_from_raw_parts(views.as_ptr(), views.len()) };
             match Engine::new(all) {
                 Ok(engine) => {
-                    let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
-                    let mut trial = ChannelSet::new();
-                    for out in loader.channels() {
-                        if out.promotion == Promotion::Pending && all.iter().any(|v| v.channel() == out.channel) {
-                            let _ = trial.insert(out.channel);
-                        }
-                    }
+                    let trial = trial_channels(&loader, all);
+                    // Built here, not inside `assemble`: each is an engine build, as deep as
+                    // the one above, and must not stack on assemble's frame.
                     let solo = if trial.ids().is_empty() { Vec::new() } else { solo_engines(all) };
-                    let active = Self { engine, solo, views, loader: None, generation, excluded, trial };
-                    return match try_box(active) {
-                        Ok(mut active) => {
-                            active.loader = Some(loader);
-                            Ok(active)
-                        }
-                        // A4: the engines drop before the views, and both before `loader`
-                        // is handed back (it was never moved into the Active).
-                        Err(active) => {
-                            drop(active);
-                            Err(BuildFailed { loader, error: EngineError::OutOfMemory })
-                        }
-                    };
+                    return Self::assemble(engine, solo, views, loader, excluded, trial);
                 }
                 Err(e @ (EngineError::Inconsistent { channel, .. } | EngineError::DuplicateChannel(channel))) => {
                     last = e;
@@ -248,7 +232,7 @@ impl Active {
                     if !excluded.insert(channel) {
                         break;
                     }
-                    wdk::println!("changuard: engine refused channel {channel}; rebuilding without it");
+                    note_refused(channel);
                 }
                 Err(e) => {
                     drop(views);
@@ -259,9 +243,38 @@ impl Active {
         Err(BuildFailed { loader, error: last })
     }
 
-    /// Evaluates one event (no allocation; fuel-bounded; `&self`).
-    pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
-        self.engine.evaluate(event, verdict);
+    /// The engines were built: the identity and one pool allocation. Out of
+    /// line, so none of this is on the stack while an engine is built (the
+    /// deepest part of a load).
+    #[inline(never)]
+    fn assemble(
+        engine: Engine<'static>,
+        solo: Vec<Solo>,
+        views: Vec<ValidChannel<&'static [u8]>>,
+        loader: Box<Loader<PoolBuf>>,
+        excluded: Excluded,
+        trial: ChannelSet,
+    ) -> Result<Box<Self>, BuildFailed> {
+        let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
+        let active = Self { engine, solo, views, loader: None, generation, excluded, trial };
+        match try_box(active) {
+            Ok(mut active) => {
+                active.loader = Some(loader);
+                Ok(active)
+            }
+            // A4: the engines drop before the views, and both before `loader`
+            // is handed back (it was never moved into the Active).
+            Err(active) => {
+                drop(active);
+                Err(BuildFailed { loader, error: EngineError::OutOfMemory })
+            }
+        }
+    }
+
+    /// Evaluates one event (no allocation; fuel-bounded; `&self`), with the
+    /// caller's working memory (sensor.rs keeps it off the notify stack).
+    pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict, scratch: &mut EvalScratch) {
+        self.engine.evaluate_in(event, verdict, scratch);
     }
 
     /// The channels `verdict` (this Active's verdict for `event`) faulted on,
@@ -270,23 +283,29 @@ impl Active {
     /// evaluation per channel, and only when the verdict has a fault.
     /// - Faults that are the event's own (a value of the wrong type for its
     ///   field: counted once per evaluation whatever the content) blame no channel.
-    /// - Otherwise each channel's solo engine re-evaluates the event; the
+    /// - Otherwise each channel's solo engine re-evaluates the event (into the
+    ///   caller's `alone` verdict and `scratch`, so no 1 KiB of locals); the
     ///   channels that fault (or run out of fuel) alone are blamed.
     /// - A channel on trial without a solo engine (its build failed), or every
     ///   channel on trial when no solo engine reproduces the fault, is blamed:
     ///   a content fault is never left unattributed.
     #[must_use]
-    pub fn attribute_faults(&self, event: &Event<'_>, verdict: &Verdict) -> ChannelSet {
+    pub fn attribute_faults(
+        &self,
+        event: &Event<'_>,
+        verdict: &Verdict,
+        alone: &mut Verdict,
+        scratch: &mut EvalScratch,
+    ) -> ChannelSet {
         let mut blamed = ChannelSet::new();
         let own = event_faults(event);
         let content_fault = |v: &Verdict| v.faults > own || v.fuel_exhausted;
         if !content_fault(verdict) {
             return blamed;
         }
-        let mut alone = Verdict::new();
         for s in &self.solo {
-            s.engine.evaluate(event, &mut alone);
-            if content_fault(&alone) {
+            s.engine.evaluate_in(event, alone, scratch);
+            if content_fault(alone) {
                 let _ = blamed.insert(s.channel);
             }
         }
@@ -416,10 +435,29 @@ impl Drop for LentLoader {
     }
 }
 
+/// The channels of `all` whose content is on trial (fault attribution).
+fn trial_channels(loader: &Loader<PoolBuf>, all: &[ValidChannel<&'static [u8]>]) -> ChannelSet {
+    let mut trial = ChannelSet::new();
+    for out in loader.channels() {
+        if out.promotion == Promotion::Pending && all.iter().any(|v| v.channel() == out.channel) {
+            let _ = trial.insert(out.channel);
+        }
+    }
+    trial
+}
+
+#[cold]
+#[inline(never)]
+fn note_refused(channel: u32) {
+    wdk::println!("changuard: engine refused channel {channel}; rebuilding without it");
+}
+
 /// One engine per channel of `all`, each over a one-element subslice of it
 /// (no new lifetime extension: a subslice of the same `'static` slice, A5).
 /// A channel whose solo engine cannot be built (allocation) gets none; fault
 /// attribution then blames it conservatively.
+// Out of line: its engine builds are not on the main build's stack path.
+#[inline(never)]
 fn solo_engines(all: &'static [ValidChannel<&'static [u8]>]) -> Vec<Solo> {
     let mut solo: Vec<Solo> = Vec::new();
     if solo.try_reserve_exact(all.len()).is_err() {

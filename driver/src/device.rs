@@ -274,8 +274,7 @@ fn do_reload(request: WDFREQUEST, input_len: usize) -> Result<usize, NTSTATUS> {
     let mut buf = [0u8; reload::RELOAD_REQUEST_LEN];
     let n = input(request, input_len, &mut buf)?;
     reload::decode_reload(buf.get(..n).unwrap_or(&[])).map_err(|_| wdk_sys::STATUS_INVALID_PARAMETER)?;
-    lifecycle::load(driver());
-    Ok(0)
+    if lifecycle::load(driver()) { Ok(0) } else { Err(wdk_sys::STATUS_INSUFFICIENT_RESOURCES) }
 }
 
 fn submit_event(request: WDFREQUEST, input_len: usize, output_len: usize) -> Result<usize, NTSTATUS> {

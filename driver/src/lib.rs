@@ -89,7 +89,9 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
     }
 
     // Content: the loader applies the fallback chain; this never fails.
-    lifecycle::load(wdf_driver);
+    if !lifecycle::load(wdf_driver) {
+        wdk::println!("changuard: content not loaded this boot (no stack); IOCTL_RELOAD retries");
+    }
 
     if let Err(s) = lifecycle::start_events() {
         wdk::println!("changuard: PsSetCreateProcessNotifyRoutineEx failed {s:#x}; no event source");

@@ -35,14 +35,14 @@ use crate::active::{Active, BuildFailed, ChannelSet};
 use crate::events;
 use crate::keys::Keys;
 use crate::lock::Locked;
-use crate::nt::try_box;
+use crate::nt::{PoolBuf, try_box};
 use crate::params::ParamsKey;
 use crate::platform::KernelPlatform;
 use crate::sensor::SENSOR;
 use crate::stack::run_expanded;
 use crate::status::StatusBook;
 
-/// Retry delay when promotion could not even open `Parameters`.
+/// Retry delay when promotion could not open `Parameters` or get a stack.
 const PROMOTION_RETRY_SECS: u32 = 60;
 
 /// State guarded by the control lock.
@@ -84,7 +84,7 @@ struct Loaded {
 fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
     let mut out =
         Loaded { active: None, test_hooks: false, config_defaulted: false, promotion_window: None, faulted: ChannelSet::new() };
-    *book = StatusBook::new();
+    book.reset();
     let Ok(params) = ParamsKey::open(driver) else {
         wdk::println!("changuard: Parameters key unavailable; no content");
         return out;
@@ -95,9 +95,8 @@ fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
         out.test_hooks =
             v.ty == changuard_loader::platform::RegType::Dword && v.len == 4 && u32::from_le_bytes(hooks) == 1;
     }
-    let keys = Keys::load();
     let mut platform = KernelPlatform::new(key);
-    let loader = match try_box(changuard_loader::boot(&mut platform, &keys.setup())) {
+    let loader = match run_loader(&mut platform) {
         Ok(loader) => loader,
         Err(loader) => {
             wdk::println!("changuard: no memory for the loader; no content is evaluated");
@@ -125,8 +124,17 @@ fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
     out
 }
 
+/// The loader's boot run, out of line: its locals (and the loader crate's,
+/// when inlined) are off the stack before the engine is built, the other deep
+/// part of a load (measured: docs/DRIVER.md "Kernel stack").
+#[inline(never)]
+fn run_loader(platform: &mut KernelPlatform<'_>) -> Result<Box<Loader<PoolBuf>>, Loader<PoolBuf>> {
+    let keys = Keys::load();
+    try_box(changuard_loader::boot(platform, &keys.setup()))
+}
+
 /// Status when no engine runs: every channel the loader activated is excluded.
-fn refresh_all_excluded(book: &mut StatusBook, loader: &Loader<crate::nt::PoolBuf>) {
+fn refresh_all_excluded(book: &mut StatusBook, loader: &Loader<PoolBuf>) {
     let mut all = [0u32; MAX_CHANNELS];
     let mut n = 0usize;
     for (slot, out) in all.iter_mut().zip(loader.channels().iter().filter(|c| c.active.is_some())) {
@@ -140,8 +148,11 @@ fn refresh_all_excluded(book: &mut StatusBook, loader: &Loader<crate::nt::PoolBu
 /// content fully (control lock only), swap it in under the sensor lock, drop
 /// the old content after the swap (sensor.rs S1), mirror the status, arm the
 /// promotion timer. Never fails: every failure ends in the fallback chain.
-pub fn load(driver: WDFDRIVER) {
-    run_expanded(|| load_here(driver));
+///
+/// Returns `false` when no expanded stack could be had (stack.rs): nothing
+/// changed, the current content (or none, at boot) stays.
+pub fn load(driver: WDFDRIVER) -> bool {
+    run_expanded(|| load_here(driver))
 }
 
 fn load_here(driver: WDFDRIVER) {
@@ -247,7 +258,12 @@ enum Step {
 /// (`faulted-during-trial`, their trial stays open and the next boot
 /// quarantines them at `MaxTrialBoots`); the others are.
 pub fn promote(driver: WDFDRIVER) {
-    run_expanded(|| promote_here(driver));
+    if !run_expanded(|| promote_here(driver)) {
+        // Nothing was lent or written: try again later, the trial stays open meanwhile.
+        if let Some(mut ctl) = CONTROL.acquire() {
+            arm(ctl.get(), PROMOTION_RETRY_SECS);
+        }
+    }
 }
 
 fn promote_here(driver: WDFDRIVER) {

@@ -2,7 +2,8 @@
 //! attributes, owned kernel handles, owned pool buffers, NTSTATUS mapping.
 //!
 //! Module invariants (cited by the SAFETY comments below):
-//! - I1: a [`NtPath`] always holds `len <= MAX_PATH_UNITS` initialized units,
+//! - I1: a [`NtPath`] always holds `len <= MAX_PATH_UNITS` initialized units of its
+//!   `MAX_PATH_UNITS`-unit buffer,
 //!   and `len * 2` fits the `u16` length of a `UNICODE_STRING`.
 //! - I2: a [`KernelHandle`] holds a handle opened by this module with
 //!   `OBJ_KERNEL_HANDLE`, owned exclusively; it is closed exactly once, in `Drop`.
@@ -11,11 +12,12 @@
 //!   `filled <= len` bytes have been written by a completed read. Ownership is
 //!   through a raw `NonNull` (not a `Box`): moving a `PoolBuf`, or a `&mut` to
 //!   it, moves/covers only its (ptr, len, filled) header, never the bytes, and
-//!   the bytes are written only through `as_mut_ptr`/`fill_from` (`&mut self`)
+//!   the bytes are written only through `as_mut_ptr`/`bytes_mut` (`&mut self`)
 //!   before the buffer is handed to `validate`. active.rs A1/A2 rely on this.
 
 use alloc::alloc::Layout;
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use changuard_control::ntpath::{self, MAX_PATH_UNITS};
 use changuard_loader::platform::{IoError, IoErrorKind};
@@ -54,21 +56,30 @@ pub fn io_error(status: NTSTATUS) -> IoError {
     IoError::with_status(kind, status)
 }
 
-/// A counted UTF-16 NT path in a fixed buffer (I1). Kept small enough for the
-/// stack (1 KiB) and never allocated.
+/// A counted UTF-16 NT path (I1) in a pool buffer of [`MAX_PATH_UNITS`] units:
+/// a 1 KiB array was the largest local of most control-plane frames (measured
+/// by `scripts/stack_depth.py`), and paths are built only on the control plane.
 pub struct NtPath {
-    units: [u16; MAX_PATH_UNITS],
+    units: Box<[u16]>,
     len: usize,
 }
 
 impl NtPath {
+    /// An empty path with room for `MAX_PATH_UNITS` units (fallible allocation).
+    fn empty() -> Result<Self, NTSTATUS> {
+        let mut v: Vec<u16> = Vec::new();
+        v.try_reserve_exact(MAX_PATH_UNITS).map_err(|_| wdk_sys::STATUS_INSUFFICIENT_RESOURCES)?;
+        v.resize(MAX_PATH_UNITS, 0); // within the reserved capacity: no reallocation
+        Ok(Self { units: v.into_boxed_slice(), len: 0 })
+    }
+
     /// Encodes an ASCII/UTF-8 path (the loader's names are ASCII).
     ///
     /// # Errors
     /// `STATUS_NAME_TOO_LONG` / `STATUS_OBJECT_NAME_INVALID` when it does not fit
-    /// or contains a NUL.
+    /// or contains a NUL; `STATUS_INSUFFICIENT_RESOURCES` without pool.
     pub fn from_str(s: &str) -> Result<Self, NTSTATUS> {
-        let mut p = Self { units: [0; MAX_PATH_UNITS], len: 0 };
+        let mut p = Self::empty()?;
         p.len = ntpath::utf16(s, &mut p.units).map_err(|_| wdk_sys::STATUS_NAME_TOO_LONG)?;
         Ok(p)
     }
@@ -76,10 +87,11 @@ impl NtPath {
     /// `dir` + `\` + `name`, with `name` a single plain component.
     ///
     /// # Errors
-    /// `STATUS_OBJECT_NAME_INVALID` for a bad name, `STATUS_NAME_TOO_LONG` when too long.
+    /// `STATUS_OBJECT_NAME_INVALID` for a bad name, `STATUS_NAME_TOO_LONG` when too long,
+    /// `STATUS_INSUFFICIENT_RESOURCES` without pool.
     pub fn join(dir: &str, name: &str) -> Result<Self, NTSTATUS> {
         // One buffer: `dir` first, then `\` + `name` validated and appended by
-        // `ntpath::join` into the rest (a second 1 KiB path would double the frame).
+        // `ntpath::join` into the rest.
         let mut p = Self::from_str(dir)?;
         let tail = p.units.get_mut(p.len..).ok_or(wdk_sys::STATUS_NAME_TOO_LONG)?;
         let added = ntpath::join(&[], name, tail).map_err(|e| match e {
@@ -227,17 +239,14 @@ impl PoolBuf {
         self.filled = n.min(self.len);
     }
 
-    /// Copies `data` in (golden content, tests); `data.len()` must equal the capacity.
-    pub fn fill_from(&mut self, data: &[u8]) -> Result<(), IoError> {
-        if data.len() != self.len {
-            return Err(IoError::new(IoErrorKind::Io));
-        }
-        // SAFETY:
-        // 1. I3: self.ptr is valid for writes of self.len == data.len() bytes.
-        // 2. data is a separate borrowed slice, so the ranges cannot overlap.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr(), data.len()) };
+    /// The whole allocation (zeroed at allocation), to be written in place, and
+    /// marked filled. For small structures built for one call (rename information).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.filled = self.len;
-        Ok(())
+        // SAFETY:
+        // 1. I3: ptr is valid for reads and writes of len bytes, all initialized (zeroed).
+        // 2. `&mut self` makes this the only reference to those bytes while it lives.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 

@@ -328,8 +328,9 @@ fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
     let name_bytes = target.units().len().checked_mul(2).ok_or(IoError::new(IoErrorKind::TooLarge))?;
     let total = NAME_AT.checked_add(name_bytes).ok_or(IoError::new(IoErrorKind::TooLarge))?;
     let total = total.max(core::mem::size_of::<FILE_RENAME_INFORMATION>());
-    let mut image = [0u8; 2048];
-    let img = image.get_mut(..total).ok_or(IoError::new(IoErrorKind::TooLarge))?;
+    // Built in place in the pool buffer (a stack image would be 2 KiB of frame).
+    let mut buf = PoolBuf::alloc(total)?;
+    let img = buf.bytes_mut();
     if let Some(b) = img.first_mut() {
         *b = 1; // ReplaceIfExists = TRUE; RootDirectory stays NULL (absolute target).
     }
@@ -340,8 +341,6 @@ fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
         let at = NAME_AT.saturating_add(i.saturating_mul(2));
         img.get_mut(at..at.saturating_add(2)).ok_or(IoError::new(IoErrorKind::Io))?.copy_from_slice(&u.to_le_bytes());
     }
-    let mut buf = PoolBuf::alloc(total)?;
-    buf.fill_from(img)?;
     Ok(buf)
 }
 

@@ -21,8 +21,7 @@
 use alloc::boxed::Box;
 
 use changuard_format::Action;
-use changuard_format::schema::PROCESS_CREATE;
-use changuard_interp::{Event, Match, Value, Verdict, text::utf16_to_utf8};
+use changuard_interp::{EvalScratch, Event, Match, Value, Verdict, text::utf16_to_utf8};
 use wdk_sys::NTSTATUS;
 
 use crate::active::{Active, ChannelSet};
@@ -48,15 +47,24 @@ pub struct Shared {
     /// withheld and their trial stays open; every other channel on trial is
     /// promoted after the health window (promise 3).
     pub faulted: ChannelSet,
-    /// Evaluation scratch (module docs: off the stack).
-    scratch: Scratch,
+    /// UTF-8 transcoding buffers of the process-notify path (module docs: off the stack).
+    text: Text,
+    /// Evaluation working memory (likewise).
+    work: Work,
 }
 
-/// Buffers one evaluation needs, reused under the lock.
-struct Scratch {
+/// Where a process creation's UTF-16 strings are transcoded to.
+struct Text {
     image: [u8; IMAGE_PATH_CAP],
     command_line: [u8; COMMAND_LINE_CAP],
+}
+
+/// What one evaluation writes besides the status book.
+struct Work {
     verdict: Verdict,
+    /// The one-channel verdict of fault attribution (active.rs).
+    alone: Verdict,
+    eval: EvalScratch,
 }
 
 /// The sensor lock and the state it guards.
@@ -65,7 +73,8 @@ pub static SENSOR: Locked<Shared> = Locked::new(Shared {
     book: StatusBook::new(),
     test_hooks: false,
     faulted: ChannelSet::new(),
-    scratch: Scratch { image: [0; IMAGE_PATH_CAP], command_line: [0; COMMAND_LINE_CAP], verdict: Verdict::new() },
+    text: Text { image: [0; IMAGE_PATH_CAP], command_line: [0; COMMAND_LINE_CAP] },
+    work: Work { verdict: Verdict::new(), alone: Verdict::new(), eval: EvalScratch::new() },
 });
 
 /// What an evaluation found, small enough to return by value.
@@ -97,11 +106,12 @@ pub struct ProcessCreation<'a> {
 /// and counts it. `None` when there is no lock or no content.
 pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared { active, book, test_hooks, faulted, scratch } = g.get();
+    let Shared { active, book, test_hooks, faulted, text, work } = g.get();
     let active = active.as_deref()?;
-    let image = utf16_to_utf8(p.image, &mut scratch.image).0;
-    let command_line = utf16_to_utf8(p.command_line, &mut scratch.command_line).0;
-    let values = [
+    let image = utf16_to_utf8(p.image, &mut text.image).0;
+    let command_line = utf16_to_utf8(p.command_line, &mut text.command_line).0;
+    // Built as the event itself (no separate values array to copy from).
+    let event = Event::ProcessCreate([
         Value::Str(image),
         Value::Str(command_line),
         Value::Str(""), // parent_image_path: not collected by this prototype
@@ -112,18 +122,17 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
         Value::Int(0), // session_id
         Value::Int(0), // integrity_level
         Value::Int(0), // token_elevated
-    ];
-    let event = Event::from_values(PROCESS_CREATE.id, &values)?;
-    Some(run(active, book, *test_hooks, faulted, &mut scratch.verdict, &event))
+    ]);
+    Some(run(active, book, *test_hooks, faulted, work, &event))
 }
 
 /// Evaluates an already decoded event (`IOCTL_SUBMIT_EVENT`) under the sensor
 /// lock. `None` when there is no lock or no content.
 pub fn evaluate(event: &Event<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared { active, book, test_hooks, faulted, scratch } = g.get();
+    let Shared { active, book, test_hooks, faulted, work, .. } = g.get();
     let active = active.as_deref()?;
-    Some(run(active, book, *test_hooks, faulted, &mut scratch.verdict, event))
+    Some(run(active, book, *test_hooks, faulted, work, event))
 }
 
 /// One evaluation and its accounting (sensor lock held by the caller).
@@ -132,11 +141,11 @@ fn run(
     book: &mut StatusBook,
     test_hooks: bool,
     faulted: &mut ChannelSet,
-    verdict: &mut Verdict,
+    work: &mut Work,
     event: &Event<'_>,
 ) -> Summary {
-    verdict.clear();
-    active.evaluate(event, verdict);
+    let Work { verdict, alone, eval } = work;
+    active.evaluate(event, verdict, eval);
     book.driver.events_seen = book.driver.events_seen.saturating_add(1);
     for id in active.channel_ids() {
         if let Some(ch) = book.channel_mut(id) {
@@ -148,7 +157,7 @@ fn run(
         // attributed to, never of the others (promise 3). Rare path: at most one
         // fuel-bounded solo evaluation per channel, no allocation.
         book.driver.eval_faults = book.driver.eval_faults.saturating_add(u64::from(verdict.faults.max(1)));
-        let blamed = active.attribute_faults(event, verdict);
+        let blamed = active.attribute_faults(event, verdict, alone, eval);
         for &c in blamed.ids() {
             if let Some(ch) = book.channel_mut(c) {
                 ch.faults = ch.faults.saturating_add(1);

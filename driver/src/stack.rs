@@ -5,7 +5,8 @@
 //! that calls us (`DriverEntry`'s system thread, an IOCTL's caller, the timer's
 //! work item) may have used part of its 24 KiB already. `KeExpandKernelStackAndCallout`
 //! runs the work on a stack with [`EXPANSION`] bytes free, so Windows gets
-//! everything our frames (at most 6 KiB, measured: docs/DRIVER.md) leave.
+//! everything our frames (at most 6 KiB above any call into Windows, measured by
+//! `scripts/stack_depth.py`: docs/DRIVER.md) leave.
 
 use wdk_sys::{MAXIMUM_EXPANSION_SIZE, PVOID, SIZE_T, ntddk::KeExpandKernelStackAndCallout};
 
@@ -16,10 +17,13 @@ use crate::nt::nt_success;
 /// stack is held only briefly.
 const EXPANSION: SIZE_T = MAXIMUM_EXPANSION_SIZE as SIZE_T;
 
-/// Runs `f` on an expanded stack. If the kernel cannot provide one (it
-/// allocates the stack, so it can fail under memory pressure), runs `f` on the
-/// current stack, where our frames are within the same budget, and returns
-/// `false`.
+/// Runs `f` on an expanded stack and returns whether it ran. The kernel
+/// allocates the stack, so this can fail under memory pressure; then `f` does
+/// not run at all: its deepest leaves (signature checks, index builds) need more
+/// than the 24 KiB stack leaves us (docs/DRIVER.md "Kernel stack"), and a
+/// double fault here would be a boot loop. The caller keeps its current
+/// content and reports or retries.
+#[must_use]
 pub fn run_expanded<F: FnOnce()>(f: F) -> bool {
     let mut slot: Option<F> = Some(f);
     // SAFETY:
@@ -29,15 +33,11 @@ pub fn run_expanded<F: FnOnce()>(f: F) -> bool {
     // 2. EXPANSION <= MAXIMUM_EXPANSION_SIZE; IRQL <= DISPATCH_LEVEL (every caller is
     //    at PASSIVE_LEVEL).
     let status = unsafe { KeExpandKernelStackAndCallout(Some(callout::<F>), (&raw mut slot).cast(), EXPANSION) };
-    match slot.take() {
-        // Not called (the expansion failed): run here.
-        Some(f) => {
-            wdk::println!("changuard: stack expansion failed {status:#x}; running on the current stack");
-            f();
-            false
-        }
-        None => nt_success(status),
+    if slot.is_some() {
+        wdk::println!("changuard: no expanded stack ({status:#x}); control-plane work skipped");
+        return false;
     }
+    nt_success(status)
 }
 
 /// The callout: takes `F` out of the slot and calls it (at most once).

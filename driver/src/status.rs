@@ -64,8 +64,10 @@ pub fn channel_status<B: AsRef<[u8]>>(out: &ChannelOutcome<B>, quarantined: &[u6
 }
 
 impl StatusBook {
-    /// Empty book.
+    /// Empty book. Only for static initializers (evaluated at compile time);
+    /// at run time [`StatusBook::reset`] empties a book in place.
     #[must_use]
+    #[allow(clippy::large_stack_arrays)] // const-evaluated into the statics' data
     pub const fn new() -> Self {
         Self {
             channels: [ChannelStatus::empty(0); MAX_CHANNELS],
@@ -134,6 +136,22 @@ impl StatusBook {
             *slot = ch;
             self.count = self.count.saturating_add(1);
         }
+    }
+
+    /// Empties the book in place (a `*self = Self::new()` would build the 2 KiB
+    /// value on the stack first). Channel records past `count` are never read.
+    pub fn reset(&mut self) {
+        self.count = 0;
+        self.driver = DriverStatus {
+            flags: 0,
+            events_seen: 0,
+            detections: 0,
+            eval_faults: 0,
+            reloads: 0,
+            reload_fallbacks: 0,
+            last_platform_status: 0,
+        };
+        self.engine = EngineStats::default();
     }
 
     /// Forgets every channel record (no loader: nothing loaded).

@@ -96,26 +96,26 @@ fn boot_build_evaluate_promote_reload_unload() {
     assert_eq!(book.channels().len(), 2);
     assert!(book.channels().iter().all(|c| c.trial_attempt == Some(1)));
     let mut v = Verdict::new();
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v.matches().len(), 4, "{v:?}");
     assert_eq!(v.faults, 0);
     let before = v.clone();
     // Move the whole Active (as into the driver's static): views must stay valid.
     let moved = Box::new(active);
     let mut active = *moved;
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v, before);
     // Promotion with the loader lent out while the engine keeps evaluating.
     let mut lent = active.lend_loader().unwrap();
     assert!(active.lend_loader().is_none());
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v, before);
     p.uptime = 10;
     assert!(lent.health_confirmed(&mut p).is_none(), "window not passed");
     p.uptime = u64::from(lent.health_window_secs().unwrap());
     let proof = lent.health_confirmed(&mut p).unwrap();
     lent.promote(&mut p, &setup, proof, &[]).unwrap();
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v, before);
     assert!(active.restore_loader(lent));
     assert!(active.buffers_intact());
@@ -132,7 +132,7 @@ fn boot_build_evaluate_promote_reload_unload() {
     let new = Active::build(Box::new(loader2)).ok().unwrap();
     let old = core::mem::replace(&mut active, new);
     drop(old);
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v.matches(), before.matches());
     drop(active);
 }
@@ -147,7 +147,7 @@ fn wrong_active_refuses_and_leaks() {
     let lent = a.lend_loader().unwrap();
     assert!(!b.restore_loader(lent)); // refused; the loader leaks instead of being freed
     let mut v = Verdict::new();
-    a.evaluate(&event(), &mut v); // a's buffers are still alive (leaked, not freed)
+    a.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new()); // a's buffers are still alive (leaked, not freed)
     assert_eq!(v.matches().len(), 4);
     assert!(!a.buffers_intact()); // no loader to check against
     drop(a);
@@ -186,25 +186,25 @@ fn per_channel_health_promotes_the_healthy_channel() {
 
     // A clean event blames nobody.
     let mut v = Verdict::new();
-    active.evaluate(&event(), &mut v);
+    active.evaluate(&event(), &mut v, &mut changuard_interp::EvalScratch::new());
     assert_eq!(v.faults, 0);
-    assert!(active.attribute_faults(&event(), &v).ids().is_empty());
+    assert!(active.attribute_faults(&event(), &v, &mut Verdict::new(), &mut changuard_interp::EvalScratch::new()).ids().is_empty());
 
     // A wrongly typed event is the event's fault, not the content's: nobody is blamed.
     let bad_values = [Value::Int(1), Value::Str("x"), Value::Str(""), Value::Str(""),
         Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
     let bad = Event::from_values(PROCESS_CREATE.id, &bad_values).unwrap();
-    active.evaluate(&bad, &mut v);
+    active.evaluate(&bad, &mut v, &mut changuard_interp::EvalScratch::new());
     assert!(v.faults > 0, "{v:?}");
-    assert!(active.attribute_faults(&bad, &v).ids().is_empty());
+    assert!(active.attribute_faults(&bad, &v, &mut Verdict::new(), &mut changuard_interp::EvalScratch::new()).ids().is_empty());
 
     // A field far beyond the engine's cost bound exhausts channel 291's fuel
     // (contains + regex scans); channel 300 never scans strings.
     let huge: &'static str = Box::leak("whoam ".repeat(200_000).into_boxed_str());
     let ev = long_event(huge);
-    active.evaluate(&ev, &mut v);
+    active.evaluate(&ev, &mut v, &mut changuard_interp::EvalScratch::new());
     assert!(v.fuel_exhausted || v.faults > 0, "{v:?}");
-    let blamed = active.attribute_faults(&ev, &v);
+    let blamed = active.attribute_faults(&ev, &v, &mut Verdict::new(), &mut changuard_interp::EvalScratch::new());
     assert_eq!(blamed.ids(), &[291], "only channel 291 faults alone");
     faulted.extend(&blamed);
 
@@ -228,8 +228,8 @@ fn per_channel_health_promotes_the_healthy_channel() {
     let s291 = book.channels().iter().find(|c| c.channel_id == 291).unwrap();
     assert_eq!(s291.last_rejection.unwrap().reason, 503);
     // No trial left: the attribution engines are gone and nothing is blamed.
-    active.evaluate(&ev, &mut v);
-    assert!(active.attribute_faults(&ev, &v).ids().is_empty());
+    active.evaluate(&ev, &mut v, &mut changuard_interp::EvalScratch::new());
+    assert!(active.attribute_faults(&ev, &v, &mut Verdict::new(), &mut changuard_interp::EvalScratch::new()).ids().is_empty());
 
     // Next boot (MaxTrialBoots = 1): 291 v2 is quarantined, 300 v1 is the LKG.
     let l2 = changuard_loader::boot(&mut p, &setup);
@@ -241,3 +241,4 @@ fn per_channel_health_promotes_the_healthy_channel() {
     assert_eq!(c300.source, changuard_loader::Source::Lkg);
     drop(active);
 }
+
