@@ -70,7 +70,7 @@ stage "driver/: the WDK-free modules (active content lifetimes, status, keys) co
    cargo test --locked --release)
 ok "driver host check"
 
-stage "driver/: cargo check + clippy -D warnings for x86_64-pc-windows-msvc against real wdk-sys bindings (both feature sets)"
+stage "driver/: cargo check + clippy -D warnings against real wdk-sys bindings (both feature sets), kernel stack budgets (release + dev)"
 # Real wdk-build/wdk-sys build scripts over Microsoft's KMDF 1.33 headers and mingw-w64's
 # kernel headers (docs/DRIVER.md says what this proves). SKIPPED without the KMDF headers.
 mkdir -p target
@@ -79,6 +79,15 @@ if grep -q '^SKIPPED' target/typecheck-driver.log; then
   SUMMARY+=("SKIPPED  driver type-check ($(grep -m1 '^SKIPPED' target/typecheck-driver.log | cut -d: -f3- | sed 's/^ //'))")
 else
   ok "driver type-check + clippy"
+fi
+
+# After the driver type-check, which installs LLVM 16 (llvm-readobj).
+stage "kernel crates: every function's stack frame <= 2 KiB for x86_64-pc-windows-msvc (x64 unwind data)"
+bash scripts/check-frames.sh 2>&1 | tee target/check-frames.log | grep -v '^   Compiling\|^    Finished'
+if grep -q '^SKIPPED' target/check-frames.log; then
+  SUMMARY+=("SKIPPED  frame sizes ($(grep -m1 '^SKIPPED' target/check-frames.log | cut -d: -f2- | sed 's/^ //'))")
+else
+  ok "frame sizes"
 fi
 
 stage "PowerShell scripts parse under a real PowerShell grammar"
