@@ -84,7 +84,24 @@ impl NtPath {
         Ok(p)
     }
 
-    /// `dir` + `\` + `name`, with `name` a single plain component.
+    /// The NT object name of a directory the loader validated
+    /// (`changuard_control::ntpath::nt_object_name`): `X:\...` becomes
+    /// `\GLOBAL??\X:\...`, `\SystemRoot\...` stays. `ZwCreateFile` refuses the
+    /// DOS form with `STATUS_OBJECT_PATH_SYNTAX_BAD`.
+    ///
+    /// # Errors
+    /// `STATUS_OBJECT_PATH_SYNTAX_BAD` for any other shape, `STATUS_NAME_TOO_LONG`,
+    /// `STATUS_INSUFFICIENT_RESOURCES` without pool.
+    pub fn directory(dir: &str) -> Result<Self, NTSTATUS> {
+        let mut p = Self::empty()?;
+        p.len = ntpath::nt_object_name(dir, &mut p.units).map_err(|e| match e {
+            ntpath::PathError::TooLong => wdk_sys::STATUS_NAME_TOO_LONG,
+            _ => wdk_sys::STATUS_OBJECT_PATH_SYNTAX_BAD,
+        })?;
+        Ok(p)
+    }
+
+    /// [`NtPath::directory`] of `dir`, then `\` + `name`, with `name` a single plain component.
     ///
     /// # Errors
     /// `STATUS_OBJECT_NAME_INVALID` for a bad name, `STATUS_NAME_TOO_LONG` when too long,
@@ -92,7 +109,7 @@ impl NtPath {
     pub fn join(dir: &str, name: &str) -> Result<Self, NTSTATUS> {
         // One buffer: `dir` first, then `\` + `name` validated and appended by
         // `ntpath::join` into the rest.
-        let mut p = Self::from_str(dir)?;
+        let mut p = Self::directory(dir)?;
         let tail = p.units.get_mut(p.len..).ok_or(wdk_sys::STATUS_NAME_TOO_LONG)?;
         let added = ntpath::join(&[], name, tail).map_err(|e| match e {
             ntpath::PathError::TooLong => wdk_sys::STATUS_NAME_TOO_LONG,

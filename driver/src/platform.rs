@@ -408,7 +408,7 @@ impl Platform for KernelPlatform<'_> {
         const NEXT_AT: usize = core::mem::offset_of!(FILE_NAMES_INFORMATION, NextEntryOffset);
         const NLEN_AT: usize = core::mem::offset_of!(FILE_NAMES_INFORMATION, FileNameLength);
         const NAME_AT: usize = core::mem::offset_of!(FILE_NAMES_INFORMATION, FileName);
-        let mut p = NtPath::from_str(dir).map_err(io_error)?;
+        let mut p = NtPath::directory(dir).map_err(io_error)?;
         let d = File::open(&mut p, FILE_LIST_DIRECTORY | FILE_TRAVERSE, FILE_OPEN, FILE_DIRECTORY_FILE, FILE_SHARE_READ | wdk_sys::FILE_SHARE_WRITE)?;
         let mut buf = PoolBuf::alloc(8192)?;
         let cap = ulong(buf.capacity())?;

@@ -2,10 +2,9 @@
 //! paths and to build `UNICODE_STRING`-ready UTF-16 buffers, so this logic is
 //! tested on the host instead of only in the kernel.
 //!
-//! The registry path is untrusted input (ARCHITECTURE.md, content security):
-//! [`parse_reg_sz_path`] accepts only an absolute NT path (`\??\C:\...` or
-//! `\SystemRoot\...`), without `.`/`..` components, stream or wildcard
-//! characters, embedded NULs, or more than [`MAX_PATH_UNITS`] UTF-16 units.
+//! The registry path is untrusted input (docs/THREAT-MODEL.md). The loader's
+//! `config::check_path` is the one validator of that value;
+//! [`nt_object_name`] maps what it accepts to the name `NtCreateFile` takes.
 
 /// Longest path the driver builds, in UTF-16 code units. `UNICODE_STRING`
 /// lengths are byte counts in a `u16`, so the hard limit is 32767 units; paths
@@ -34,96 +33,48 @@ pub enum PathError {
 
 const BACKSLASH: u16 = b'\\' as u16;
 
-/// Validates `REG_SZ`/`REG_EXPAND_SZ` data (UTF-16LE bytes, optionally
-/// NUL-terminated) as a directory path and decodes it into `out`; returns the
-/// number of UTF-16 units (a trailing backslash is removed).
+/// The object-manager name `NtCreateFile` takes for a directory the loader
+/// accepted. The loader's `config::check_path` is the one validator of the
+/// `ContentDirectory` value; it admits `X:\...` and `\SystemRoot\...` only.
+/// `NtCreateFile` refuses a DOS path like `C:\x` with no root directory
+/// (`STATUS_OBJECT_PATH_SYNTAX_BAD`), and `\??\` resolves through the
+/// caller's device map, so a drive letter is named through `\GLOBAL??\`,
+/// which is the same for every caller:
+///
+/// - `X:\rest` becomes `\GLOBAL??\X:\rest`;
+/// - `\SystemRoot\rest` stays as it is (an object-manager symbolic link).
+///
+/// Writes UTF-16 into `out` and returns the number of units.
 ///
 /// # Errors
-/// The first [`PathError`] rule that fails.
+/// `NotAbsolute` for any other shape (the loader never passes one: this is a
+/// second guard), `EmbeddedNul`, `TooLong`.
 ///
 /// # Panics
 /// Never, for any input.
-pub fn parse_reg_sz_path(data: &[u8], out: &mut [u16]) -> Result<usize, PathError> {
-    if data.len() % 2 != 0 {
-        return Err(PathError::OddLength);
-    }
-    let mut n = 0usize;
-    let mut saw_nul = false;
-    for pair in data.chunks_exact(2) {
-        let unit = match pair {
-            [lo, hi] => u16::from_le_bytes([*lo, *hi]),
-            _ => return Err(PathError::OddLength),
-        };
-        if unit == 0 {
-            saw_nul = true;
-            continue;
+pub fn nt_object_name(path: &str, out: &mut [u16]) -> Result<usize, PathError> {
+    let b = path.as_bytes();
+    let prefix = match b {
+        [d, b':', b'\\', ..] if d.is_ascii_alphabetic() => "\\GLOBAL??\\",
+        _ if b.len() >= SYSTEM_ROOT.len()
+            && b.get(..SYSTEM_ROOT.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(SYSTEM_ROOT.as_bytes())) =>
+        {
+            ""
         }
-        if saw_nul {
-            return Err(PathError::EmbeddedNul);
-        }
-        if n >= MAX_PATH_UNITS {
-            return Err(PathError::TooLong);
-        }
-        let slot = out.get_mut(n).ok_or(PathError::TooLong)?;
-        *slot = unit;
-        n = n.checked_add(1).ok_or(PathError::TooLong)?;
-    }
-    // Drop one trailing backslash ("\??\C:\dir\" == "\??\C:\dir").
-    if n > 1 && out.get(n.saturating_sub(1)) == Some(&BACKSLASH) {
-        n = n.saturating_sub(1);
-    }
-    if n == 0 {
-        return Err(PathError::Empty);
-    }
-    check_nt_path(out.get(..n).ok_or(PathError::TooLong)?)?;
-    Ok(n)
-}
-
-fn units_eq_ascii_ci(units: &[u16], ascii: &str) -> bool {
-    units.len() == ascii.len()
-        && units
-            .iter()
-            .zip(ascii.bytes())
-            .all(|(u, a)| u8::try_from(*u).is_ok_and(|b| b.eq_ignore_ascii_case(&a)))
-}
-
-/// Checks an NT path: accepted prefix, components, characters.
-///
-/// # Errors
-/// The first [`PathError`] rule that fails.
-pub fn check_nt_path(path: &[u16]) -> Result<(), PathError> {
-    // Components after the leading backslash.
-    let rest = match path.split_first() {
-        Some((&BACKSLASH, rest)) => rest,
         _ => return Err(PathError::NotAbsolute),
     };
-    let mut comps = rest.split(|u| *u == BACKSLASH);
-    let first = comps.next().ok_or(PathError::NotAbsolute)?;
-    if units_eq_ascii_ci(first, "??") {
-        // \??\X:\...
-        let drive = comps.next().ok_or(PathError::NotAbsolute)?;
-        let ok = matches!(drive, [l, c] if u8::try_from(*l).is_ok_and(|b| b.is_ascii_alphabetic()) && *c == u16::from(b':'));
-        if !ok {
-            return Err(PathError::NotAbsolute);
-        }
-    } else if !units_eq_ascii_ci(first, "SystemRoot") {
-        return Err(PathError::NotAbsolute);
+    let n = utf16(prefix, out)?;
+    let rest = out.get_mut(n..).ok_or(PathError::TooLong)?;
+    let m = utf16(path, rest)?;
+    let total = n.checked_add(m).ok_or(PathError::TooLong)?;
+    if total > MAX_PATH_UNITS {
+        return Err(PathError::TooLong);
     }
-    for comp in comps {
-        if comp.is_empty() || units_eq_ascii_ci(comp, ".") || units_eq_ascii_ci(comp, "..") {
-            return Err(PathError::BadComponent);
-        }
-        if comp.iter().any(|u| {
-            matches!(
-                u8::try_from(*u),
-                Ok(b':' | b'*' | b'?' | b'"' | b'<' | b'>' | b'|' | b'/')
-            ) || *u < 0x20
-        }) {
-            return Err(PathError::BadCharacter);
-        }
-    }
-    Ok(())
+    Ok(total)
 }
+
+const SYSTEM_ROOT: &str = "\\SystemRoot\\";
 
 /// Writes `dir` + `\` + `name` (ASCII/UTF-8 file name) as UTF-16 into `out`;
 /// returns the number of units. `name` must be a single component.
@@ -187,58 +138,72 @@ mod tests {
     use super::*;
     use std::{string::String, vec::Vec};
 
-    fn reg(s: &str, nul: bool) -> Vec<u8> {
-        let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        if nul {
-            v.extend_from_slice(&[0, 0]);
-        }
-        v
-    }
-    fn parse(s: &str) -> Result<String, PathError> {
+    fn name(s: &str) -> Result<String, PathError> {
         let mut out = [0u16; MAX_PATH_UNITS];
-        let n = parse_reg_sz_path(&reg(s, true), &mut out)?;
+        let n = nt_object_name(s, &mut out)?;
         Ok(String::from_utf16(&out[..n]).unwrap())
     }
 
     #[test]
-    fn accepts_nt_paths() {
+    fn drive_paths_are_named_through_global() {
         assert_eq!(
-            parse(r"\??\C:\ProgramData\changuard\content"),
-            Ok(r"\??\C:\ProgramData\changuard\content".into())
+            name(r"C:\ProgramData\changuard\Content"),
+            Ok(r"\GLOBAL??\C:\ProgramData\changuard\Content".into())
         );
+        assert_eq!(name(r"d:\x"), Ok(r"\GLOBAL??\d:\x".into()));
         assert_eq!(
-            parse(r"\SystemRoot\changuard\content\"),
+            name(r"\SystemRoot\changuard\content"),
             Ok(r"\SystemRoot\changuard\content".into())
         );
-        assert_eq!(parse(r"\systemroot\x"), Ok(r"\systemroot\x".into()));
+        assert_eq!(name(r"\systemroot\x"), Ok(r"\systemroot\x".into()));
     }
 
     #[test]
-    fn refuses_untrusted_shapes() {
-        assert_eq!(parse(r"C:\x"), Err(PathError::NotAbsolute));
-        assert_eq!(
-            parse(r"\Device\HarddiskVolume1\x"),
-            Err(PathError::NotAbsolute)
+    fn other_shapes_are_refused() {
+        for bad in [
+            r"C:x",
+            r"\??\C:\x",
+            r"\Device\HarddiskVolume1\x",
+            r"\\server\share",
+            r"relative\x",
+            "",
+            r"\SystemRootX\y",
+        ] {
+            assert_eq!(name(bad), Err(PathError::NotAbsolute), "{bad}");
+        }
+        assert_eq!(name("C:\\a\0b"), Err(PathError::EmbeddedNul));
+        let long = String::from(r"C:\") + &"a".repeat(MAX_PATH_UNITS);
+        assert_eq!(name(&long), Err(PathError::TooLong));
+    }
+
+    /// Every directory the loader's validator accepts has an NT name, with the
+    /// same tail: the two sides cannot disagree about a value.
+    #[test]
+    fn every_path_the_loader_accepts_has_a_name() {
+        use changuard_loader::config::{DEFAULT_ALLOWED_ROOTS, DEFAULT_CONTENT_DIR, check_path};
+        assert!(check_path(DEFAULT_CONTENT_DIR, DEFAULT_ALLOWED_ROOTS).is_ok());
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let comp = "[A-Za-z0-9_ .-]{1,12}";
+        let strat = (
+            proptest::prop_oneof![
+                proptest::strategy::Just(r"C:\ProgramData\changuard\"),
+                proptest::strategy::Just(r"\SystemRoot\changuard\")
+            ],
+            proptest::collection::vec(comp, 0..5),
         );
-        assert_eq!(parse(r"\??\C:\a\..\Windows"), Err(PathError::BadComponent));
-        assert_eq!(parse(r"\??\C:\a\\b"), Err(PathError::BadComponent));
-        assert_eq!(parse(r"\??\C:\a\b:stream"), Err(PathError::BadCharacter));
-        assert_eq!(parse(r"\??\C:\a\b*"), Err(PathError::BadCharacter));
-        assert_eq!(parse(r"\??\UNC\server\share"), Err(PathError::NotAbsolute));
-        assert_eq!(parse(""), Err(PathError::Empty));
-        let mut out = [0u16; MAX_PATH_UNITS];
-        assert_eq!(
-            parse_reg_sz_path(&[0x5c, 0, 0x41], &mut out),
-            Err(PathError::OddLength)
-        );
-        let mut data = reg(r"\SystemRoot\a", true);
-        data.extend_from_slice(&reg("b", false));
-        assert_eq!(
-            parse_reg_sz_path(&data, &mut out),
-            Err(PathError::EmbeddedNul)
-        );
-        let long = String::from(r"\SystemRoot\") + &"a".repeat(MAX_PATH_UNITS);
-        assert_eq!(parse(&long), Err(PathError::TooLong));
+        runner
+            .run(&strat, |(root, comps)| {
+                let p = std::format!("{root}{}", comps.join("\\"));
+                if check_path(&p, DEFAULT_ALLOWED_ROOTS).is_ok() {
+                    let n = name(&p).unwrap();
+                    proptest::prop_assert!(n.ends_with(&p));
+                    proptest::prop_assert!(
+                        n.starts_with(r"\GLOBAL??\") || n.starts_with(r"\SystemRoot\")
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
@@ -259,11 +224,10 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn any_registry_bytes_are_total(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1200)) {
+        fn any_string_is_total(s in "\\PC{0,600}") {
             let mut out = [0u16; MAX_PATH_UNITS];
-            if let Ok(n) = parse_reg_sz_path(&data, &mut out) {
+            if let Ok(n) = nt_object_name(&s, &mut out) {
                 proptest::prop_assert!(n <= MAX_PATH_UNITS);
-                proptest::prop_assert!(check_nt_path(&out[..n]).is_ok());
             }
         }
     }
