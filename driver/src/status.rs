@@ -142,15 +142,7 @@ impl StatusBook {
     /// value on the stack first). Channel records past `count` are never read.
     pub fn reset(&mut self) {
         self.count = 0;
-        self.driver = DriverStatus {
-            flags: 0,
-            events_seen: 0,
-            detections: 0,
-            eval_faults: 0,
-            reloads: 0,
-            reload_fallbacks: 0,
-            last_platform_status: 0,
-        };
+        self.driver = DriverStatus::default();
         self.engine = EngineStats::default();
     }
 
