@@ -81,6 +81,18 @@ else
   ok "driver type-check + clippy"
 fi
 
+stage "driver/: the whole driver on Linux against a model of Windows (DriverEntry to unload, IOCTLs, events, promotion, reboots, fault injection, stack probes)"
+# driver/harness compiles driver/src unmodified against twins of wdk-sys (the bindings
+# the type-check generated), wdk, wdk-alloc and wdk-panic; driver/harness/README.md.
+if [ -f target/wdk-linux/bindings.env ] && ! grep -q '^SKIPPED' target/typecheck-driver.log; then
+  (cd driver/harness && cargo test --locked --release \
+     && cargo test --locked --release --features test-hooks --test test_hooks)
+  cat driver/harness/target/stack-report-release.txt 2>/dev/null || true
+  ok "driver harness"
+else
+  skipped "driver harness" "no generated wdk-sys bindings (the driver type-check was skipped)"
+fi
+
 # After the driver type-check, which installs LLVM 16 (llvm-readobj).
 stage "kernel crates: every function's stack frame <= 2 KiB for x86_64-pc-windows-msvc (x64 unwind data)"
 bash scripts/check-frames.sh 2>&1 | tee target/check-frames.log | grep -v '^   Compiling\|^    Finished'

@@ -1,0 +1,3 @@
+//! WDF wrappers (host twin): the promotion timer.
+mod timer;
+pub use timer::Timer;
