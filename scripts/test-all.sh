@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
-FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-40}"
 SUMMARY=()
 stage() { echo; echo "==== $*"; }
 ok()      { SUMMARY+=("ok       $1"); }
