@@ -9,6 +9,8 @@
 //!   `WdfTimerStart`/`WdfTimerStop` through `call_unsafe_wdf_function_binding!`.
 #![no_std]
 
+// The same minimal FormatBuffer as driver/hostcheck's stand-in (one copy).
+#[path = "../../../hostcheck/wdk-stub/src/fmt.rs"]
 pub mod fmt;
 pub mod wdf;
 
