@@ -516,24 +516,32 @@ fn request<'a>(k: &'a mut Kernel, h: WDFREQUEST, api: &str) -> Result<&'a mut Re
     }
 }
 
-unsafe extern "C" fn wdf_request_retrieve_input_buffer(
+/// WdfRequestRetrieveInputBuffer / OutputBuffer: one METHOD_BUFFERED system
+/// buffer; `len` picks the input or output length of the request.
+///
+/// # Safety
+/// `buffer` and (when non-null) `length` are the caller's out parameters.
+unsafe fn retrieve_buffer(
+    api: &'static str,
     g: PWDF_DRIVER_GLOBALS,
     req: WDFREQUEST,
     min: usize,
     buffer: *mut PVOID,
     length: *mut usize,
+    len: fn(&RequestObj) -> usize,
 ) -> NTSTATUS {
-    let _e = enter("WdfRequestRetrieveInputBuffer");
-    check_globals("WdfRequestRetrieveInputBuffer", g);
+    let _e = enter(api);
+    check_globals(api, g);
     if buffer.is_null() {
-        fatal("WdfRequestRetrieveInputBuffer: Buffer is NULL".to_string());
+        fatal(format!("{api}: Buffer is NULL"));
     }
     let r = with_fatal(|k| {
-        let r = request(k, req, "WdfRequestRetrieveInputBuffer")?;
-        if r.input_len == 0 || min > r.input_len {
+        let r = request(k, req, api)?;
+        let n = len(r);
+        if n == 0 || min > n {
             return Ok(Err(st::BUFFER_TOO_SMALL));
         }
-        Ok(Ok((r.buffer, r.input_len)))
+        Ok(Ok((r.buffer, n)))
     });
     match r {
         Err(s) => s,
@@ -549,6 +557,17 @@ unsafe extern "C" fn wdf_request_retrieve_input_buffer(
         }
     }
 }
+
+unsafe extern "C" fn wdf_request_retrieve_input_buffer(
+    g: PWDF_DRIVER_GLOBALS,
+    req: WDFREQUEST,
+    min: usize,
+    buffer: *mut PVOID,
+    length: *mut usize,
+) -> NTSTATUS {
+    // SAFETY: the driver's out parameters, passed through.
+    unsafe { retrieve_buffer("WdfRequestRetrieveInputBuffer", g, req, min, buffer, length, |r| r.input_len) }
+}
 wdf_shim!(s_wdf_request_retrieve_input_buffer => wdf_request_retrieve_input_buffer);
 const _: PFN_WDFREQUESTRETRIEVEINPUTBUFFER = Some(wdf_request_retrieve_input_buffer);
 
@@ -559,31 +578,8 @@ unsafe extern "C" fn wdf_request_retrieve_output_buffer(
     buffer: *mut PVOID,
     length: *mut usize,
 ) -> NTSTATUS {
-    let _e = enter("WdfRequestRetrieveOutputBuffer");
-    check_globals("WdfRequestRetrieveOutputBuffer", g);
-    if buffer.is_null() {
-        fatal("WdfRequestRetrieveOutputBuffer: Buffer is NULL".to_string());
-    }
-    let r = with_fatal(|k| {
-        let r = request(k, req, "WdfRequestRetrieveOutputBuffer")?;
-        if r.output_len == 0 || min > r.output_len {
-            return Ok(Err(st::BUFFER_TOO_SMALL));
-        }
-        Ok(Ok((r.buffer, r.output_len)))
-    });
-    match r {
-        Err(s) => s,
-        Ok((b, n)) => {
-            // SAFETY: checked non-null / optional out parameters.
-            unsafe {
-                *buffer = b.cast();
-                if !length.is_null() {
-                    *length = n;
-                }
-            }
-            st::SUCCESS
-        }
-    }
+    // SAFETY: the driver's out parameters, passed through.
+    unsafe { retrieve_buffer("WdfRequestRetrieveOutputBuffer", g, req, min, buffer, length, |r| r.output_len) }
 }
 wdf_shim!(s_wdf_request_retrieve_output_buffer => wdf_request_retrieve_output_buffer);
 const _: PFN_WDFREQUESTRETRIEVEOUTPUTBUFFER = Some(wdf_request_retrieve_output_buffer);
