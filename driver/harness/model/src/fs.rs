@@ -13,6 +13,7 @@
 //! and so is NTFS by default: all comparisons fold ASCII case.
 use std::collections::BTreeMap;
 
+use crate::durable::Stable;
 use crate::status;
 
 /// The system volume's device name.
@@ -31,13 +32,17 @@ pub struct Node {
     pub reparse: bool,
     /// `ZwFlushBuffersFile` calls on it.
     pub flushes: u64,
+    /// Identity across renames (the file's MFT record): what durability is tracked by.
+    pub ino: u64,
 }
 
-/// The volume.
+/// The volume: what reads see now (`nodes`) and what a crash would keep (`stable`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fs {
-    /// Nodes by folded canonical path.
+    /// Nodes by folded canonical path: the volatile view every NT call sees.
     pub nodes: BTreeMap<String, Node>,
+    /// What is on stable storage (see [`crate::durable`]).
+    pub stable: Stable,
 }
 
 impl Default for Fs {
@@ -127,10 +132,11 @@ pub fn resolve(name: &str) -> Result<Resolved, i32> {
 impl Fs {
     /// A volume with `\Windows` and `\ProgramData`.
     pub fn new() -> Self {
-        let mut fs = Self { nodes: BTreeMap::new() };
-        fs.nodes.insert(fold(VOLUME), Node { path: VOLUME.to_string(), dir: true, ..Node::default() });
+        let mut fs = Self { nodes: BTreeMap::new(), stable: Stable::default() };
+        fs.nodes.insert(fold(VOLUME), Node { path: VOLUME.to_string(), dir: true, ino: 1, ..Node::default() });
         fs.mkdir_p("C:\\Windows");
         fs.mkdir_p("C:\\ProgramData");
+        fs.settle();
         fs
     }
 
@@ -156,27 +162,37 @@ impl Fs {
         self.nodes.get_mut(&fold(canonical))
     }
 
-    /// Creates a directory and its ancestors (test setup).
+    /// Creates a directory and its ancestors (test setup: durable at once, like
+    /// every setup helper here; the NT calls go through [`Fs::create`] and friends).
     pub fn mkdir_p(&mut self, name: &str) {
         let c = Self::canonical(name);
         let mut path = String::new();
         for comp in c[1..].split('\\') {
             path.push('\\');
             path.push_str(comp);
-            self.nodes.entry(fold(&path)).or_insert_with(|| Node { path: path.clone(), dir: true, ..Node::default() });
+            if self.node(&path).is_none() {
+                self.create(&path, true);
+            }
         }
+        self.name_durable(&c);
     }
 
-    /// Writes a whole file, creating its directory (test setup).
+    /// Writes a whole file, creating its directory (test setup: a completed,
+    /// flushed write by someone else, e.g. the update agent).
     pub fn write(&mut self, name: &str, data: &[u8]) {
         let c = Self::canonical(name);
         if let Some(p) = parent(&c) {
             let p = p.to_string();
             self.mkdir_p(&p);
         }
-        let node = self.nodes.entry(fold(&c)).or_insert_with(|| Node { path: c.clone(), ..Node::default() });
-        node.dir = false;
-        node.data = data.to_vec();
+        if self.node(&c).is_none() {
+            self.create(&c, false);
+        }
+        if let Some(node) = self.node_mut(&c) {
+            node.dir = false;
+            node.data = data.to_vec();
+        }
+        self.flush(&c);
     }
 
     /// A file's contents.
@@ -184,9 +200,11 @@ impl Fs {
         self.node(&Self::canonical(name)).filter(|n| !n.dir).map(|n| n.data.as_slice())
     }
 
-    /// Removes a file or an empty directory (test setup).
+    /// Removes a file or an empty directory (test setup: durable at once).
     pub fn remove(&mut self, name: &str) {
-        self.nodes.remove(&fold(&Self::canonical(name)));
+        let key = fold(&Self::canonical(name));
+        self.nodes.remove(&key);
+        self.stable.names.remove(&key);
     }
 
     /// Leaf names in a directory, in NTFS order (upper-case collation).

@@ -8,6 +8,7 @@
 //! What is modeled and what is not: README.md in driver/harness.
 #![allow(clippy::missing_panics_doc, clippy::missing_errors_doc)]
 
+pub mod durable;
 pub mod fs;
 pub mod machine;
 pub mod nt;

@@ -54,7 +54,8 @@ impl Machine {
             crate::probe::SIDE_STACKS.store(false, std::sync::atomic::Ordering::Relaxed);
         }
         let timeout_secs = std::env::var("CHANGUARD_HARNESS_BOOT_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-        Self { persist: Persist { registry: Registry::with_service(), fs: crate::fs::Fs::new() }, echo, boots: 0, timeout_secs }
+        let registry = Registry::with_service();
+        Self { persist: Persist { hive: registry.clone(), registry, fs: crate::fs::Fs::new() }, echo, boots: 0, timeout_secs }
     }
 
     /// Boots: forks a child that installs the kernel model over this machine's
@@ -102,7 +103,17 @@ impl Machine {
         match report {
             Some(r) => {
                 if let Some(p) = &r.persist {
-                    self.persist = p.clone();
+                    // A boot that ran to its end shut down cleanly (the cache and the
+                    // hive flushed); any other end is a crash that kept only what was
+                    // durable. Crash campaigns pick other outcomes with
+                    // `Persist::crash_images` on the report's disks.
+                    self.persist = if r.end == BootEnd::Completed {
+                        let mut p = p.clone();
+                        p.settle();
+                        p
+                    } else {
+                        p.worst_crash()
+                    };
                 }
                 r
             }
@@ -117,6 +128,7 @@ impl Machine {
                 log: Vec::new(),
                 violations: Vec::new(),
                 calls: Vec::new(),
+                driver_calls: 0,
             },
         }
     }
@@ -431,6 +443,27 @@ impl Session {
         with(|k| {
             k.faults.plan.insert(api.to_string(), (nth.max(1), status, repeat));
         });
+    }
+
+    /// Crashes the machine (power loss) on entry to the driver's `call`-th Windows
+    /// call of this boot, counting from the first (see [`Session::calls_so_far`]).
+    pub fn crash_at(&mut self, call: u64) {
+        with(|k| k.crash_at = Some(call));
+    }
+
+    /// Notes in the log how many Windows calls the driver has made so far, under
+    /// `name` ([`BootReport::mark`] reads it back): how crash campaigns learn where
+    /// a phase of the script begins.
+    pub fn mark(&mut self, name: &str) {
+        with(|k| {
+            let line = format!("{}{name} {}", crate::report::MARK, k.seq);
+            k.log.push(line);
+        });
+    }
+
+    /// Windows calls the driver has made so far this boot.
+    pub fn calls_so_far(&self) -> u64 {
+        with(|k| k.seq)
     }
 
     /// A copy of the disks now.

@@ -202,7 +202,9 @@ pub fn enter(api: &'static str) -> Entered {
     let pending = PENDING.replace(0);
     let switched = SWITCHED.replace(false);
     let outer = model_enter();
-    crate::state::count_call(api);
+    if let Some(call) = crate::state::count_call(api, outer == 0) {
+        crate::state::finish(crate::report::BootEnd::Crash { call, api: api.to_string() });
+    }
     if outer == 0 && pending != 0 {
         let seg = SEG.get();
         if seg != usize::MAX {

@@ -3,14 +3,17 @@
 //! findings, how it ended. Encoded with a small length-prefixed binary format.
 use std::collections::BTreeMap;
 
+use crate::durable::{Stable, StableEntry};
 use crate::fs::{Fs, Node};
 use crate::registry::{Key, Registry, Value};
 
-/// What survives a reboot: the registry and the volume.
+/// What survives a reboot: the registry and the volume (durability: `durable.rs`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Persist {
-    /// The registry.
+    /// The registry as every call sees it now.
     pub registry: Registry,
+    /// The registry as last flushed (what a crash keeps at worst).
+    pub hive: Registry,
     /// The system volume.
     pub fs: Fs,
 }
@@ -22,6 +25,15 @@ pub enum BootEnd {
     Completed,
     /// The test script panicked (an assertion in the child): the message.
     ScriptPanic(String),
+    /// The harness crashed the machine (power loss, or a bugcheck elsewhere) on
+    /// entry to Windows call number `call` (1-based, counting every call the
+    /// driver made this boot), `api`.
+    Crash {
+        /// Call number.
+        call: u64,
+        /// The call.
+        api: String,
+    },
     /// `KeBugCheckEx` was called.
     Bugcheck {
         /// Bugcheck code.
@@ -73,6 +85,8 @@ pub struct BootReport {
     pub violations: Vec<String>,
     /// Calls per Windows API.
     pub calls: Vec<(String, u64)>,
+    /// Windows calls the driver made (the numbers `Session::crash_at` takes).
+    pub driver_calls: u64,
 }
 
 impl BootReport {
@@ -102,7 +116,16 @@ impl BootReport {
     pub fn logged(&self, needle: &str) -> bool {
         self.log.iter().any(|l| l.contains(needle))
     }
+
+    /// The driver call count at `Session::mark(name)`.
+    pub fn mark(&self, name: &str) -> Option<u64> {
+        let prefix = format!("{MARK}{name} ");
+        self.log.iter().find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+    }
 }
+
+/// Log prefix of [`crate::Session::mark`] lines.
+pub const MARK: &str = "#harness-mark ";
 
 /// Encoder.
 #[derive(Default)]
@@ -129,9 +152,9 @@ impl Enc {
         self.u8(u8::from(b));
     }
 
-    fn persist(&mut self, p: &Persist) {
-        self.u64(p.registry.keys.len() as u64);
-        for (k, key) in &p.registry.keys {
+    fn registry(&mut self, r: &Registry) {
+        self.u64(r.keys.len() as u64);
+        for (k, key) in &r.keys {
             self.str(k);
             self.str(&key.path);
             self.u64(key.flushes);
@@ -143,6 +166,11 @@ impl Enc {
                 self.bytes(&v.data);
             }
         }
+    }
+
+    fn persist(&mut self, p: &Persist) {
+        self.registry(&p.registry);
+        self.registry(&p.hive);
         self.u64(p.fs.nodes.len() as u64);
         for (k, n) in &p.fs.nodes {
             self.str(k);
@@ -150,7 +178,26 @@ impl Enc {
             self.bool(n.dir);
             self.bool(n.reparse);
             self.u64(n.flushes);
+            self.u64(n.ino);
             self.bytes(&n.data);
+        }
+        let st = &p.fs.stable;
+        self.u64(st.names.len() as u64);
+        for (k, e) in &st.names {
+            self.str(k);
+            self.str(&e.path);
+            self.u64(e.ino);
+            self.bool(e.dir);
+            self.bool(e.reparse);
+        }
+        self.u64(st.data.len() as u64);
+        for (ino, d) in &st.data {
+            self.u64(*ino);
+            self.bytes(d);
+        }
+        self.u64(st.replaced.len() as u64);
+        for k in &st.replaced {
+            self.str(k);
         }
     }
 
@@ -176,6 +223,11 @@ impl Enc {
             BootEnd::Died(m) => {
                 self.u8(4);
                 self.str(m);
+            }
+            BootEnd::Crash { call, api } => {
+                self.u8(5);
+                self.u64(*call);
+                self.str(api);
             }
         }
         match &r.persist {
@@ -208,6 +260,7 @@ impl Enc {
             self.str(n);
             self.u64(*c);
         }
+        self.u64(r.driver_calls);
     }
 }
 
@@ -243,7 +296,7 @@ impl Dec<'_> {
         Some(self.u8()? != 0)
     }
 
-    fn persist(&mut self) -> Option<Persist> {
+    fn registry(&mut self) -> Option<Registry> {
         let mut registry = Registry::default();
         for _ in 0..self.u64()? {
             let k = self.str()?;
@@ -259,17 +312,41 @@ impl Dec<'_> {
             }
             registry.keys.insert(k, Key { path, values, flushes });
         }
-        let mut fs = Fs { nodes: BTreeMap::new() };
+        Some(registry)
+    }
+
+    fn persist(&mut self) -> Option<Persist> {
+        let registry = self.registry()?;
+        let hive = self.registry()?;
+        let mut fs = Fs { nodes: BTreeMap::new(), stable: Stable::default() };
         for _ in 0..self.u64()? {
             let k = self.str()?;
             let path = self.str()?;
             let dir = self.bool()?;
             let reparse = self.bool()?;
             let flushes = self.u64()?;
+            let ino = self.u64()?;
             let data = self.bytes()?;
-            fs.nodes.insert(k, Node { path, dir, data, reparse, flushes });
+            fs.nodes.insert(k, Node { path, dir, data, reparse, flushes, ino });
         }
-        Some(Persist { registry, fs })
+        for _ in 0..self.u64()? {
+            let k = self.str()?;
+            let path = self.str()?;
+            let ino = self.u64()?;
+            let dir = self.bool()?;
+            let reparse = self.bool()?;
+            fs.stable.names.insert(k, StableEntry { path, ino, dir, reparse });
+        }
+        for _ in 0..self.u64()? {
+            let ino = self.u64()?;
+            let d = self.bytes()?;
+            fs.stable.data.insert(ino, d);
+        }
+        for _ in 0..self.u64()? {
+            let k = self.str()?;
+            fs.stable.replaced.insert(k);
+        }
+        Some(Persist { registry, hive, fs })
     }
 
     /// Decodes a report.
@@ -287,6 +364,7 @@ impl Dec<'_> {
             }
             3 => BootEnd::Fatal(self.str()?),
             4 => BootEnd::Died(self.str()?),
+            5 => BootEnd::Crash { call: self.u64()?, api: self.str()? },
             _ => return None,
         };
         let persist = if self.u8()? == 1 { Some(self.persist()?) } else { None };
@@ -315,6 +393,7 @@ impl Dec<'_> {
         for _ in 0..self.u64()? {
             calls.push((self.str()?, self.u64()?));
         }
-        Some(BootReport { end, persist, stacks, log, violations, calls })
+        let driver_calls = self.u64()?;
+        Some(BootReport { end, persist, stacks, log, violations, calls, driver_calls })
     }
 }

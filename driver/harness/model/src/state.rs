@@ -241,13 +241,21 @@ pub struct Kernel {
     pub calls: BTreeMap<&'static str, u64>,
     /// Echo DbgPrint to stderr.
     pub echo: bool,
+    /// Windows calls from the driver so far (the numbers `crash_at` counts).
+    pub seq: u64,
+    /// Crash the machine on entry to this call number.
+    pub crash_at: Option<u64>,
 }
 
 impl Kernel {
     /// A kernel over `persist`, `uptime_secs` after boot.
-    pub fn new(persist: Persist, uptime_secs: u64, echo: bool) -> Self {
+    pub fn new(mut persist: Persist, uptime_secs: u64, echo: bool) -> Self {
         let t = uptime_secs * TICKS_PER_SEC;
+        // Whatever the test wrote before this boot is on disk.
+        persist.settle();
         Self {
+            seq: 0,
+            crash_at: None,
             persist,
             clock: Clock { interrupt: t, unbiased: t },
             handles: BTreeMap::new(),
@@ -348,6 +356,7 @@ impl Kernel {
             log,
             violations: self.violations.clone(),
             calls: self.calls.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+            driver_calls: self.seq,
         }
     }
 }
@@ -390,11 +399,17 @@ pub fn with_fatal<R>(f: impl FnOnce(&mut Kernel) -> Result<R, String>) -> R {
     }
 }
 
-pub(crate) fn count_call(api: &'static str) {
+/// Counts a call of `api`; for a call from the driver (`outer`), numbers it and
+/// says whether the planned crash is here (the caller ends the boot).
+pub(crate) fn count_call(api: &'static str, outer: bool) -> Option<u64> {
     let mut g = lock();
-    if let Some(k) = g.as_mut() {
-        *k.calls.entry(api).or_insert(0) += 1;
+    let k = g.as_mut()?;
+    *k.calls.entry(api).or_insert(0) += 1;
+    if !outer {
+        return None;
     }
+    k.seq += 1;
+    (k.crash_at == Some(k.seq)).then_some(k.seq)
 }
 
 /// Trace mode (`CHANGUARD_HARNESS_TRACE=1`): a backtrace at each new deepest call.
@@ -482,6 +497,7 @@ pub fn finish(end: BootEnd) -> ! {
         log: vec!["(kernel state unavailable: lock held)".to_string()],
         violations: Vec::new(),
         calls: Vec::new(),
+        driver_calls: 0,
     });
     if fd < 0 {
         raw_stderr(&format!("HARNESS (not in a boot child): {:?}\n", report.end));

@@ -12,7 +12,7 @@ use wdk_sys::{
 };
 
 use super::{object_attributes, set_iosb};
-use crate::fs::{self, Node};
+use crate::fs;
 use crate::probe::enter;
 use crate::state::{FileObj, Handle, Kernel, Obj, fatal, with_fatal};
 use crate::status as st;
@@ -178,7 +178,7 @@ unsafe extern "C" fn zw_create_file(
                     return Ok(Err(st::OBJECT_NAME_NOT_FOUND));
                 }
                 dir = want_dir;
-                k.persist.fs.nodes.insert(fs::fold(&res.path), Node { path: res.path.clone(), dir, ..Node::default() });
+                k.persist.fs.create(&res.path, dir);
                 info = FILE_CREATED;
             }
         }
@@ -230,8 +230,8 @@ unsafe extern "C" fn zw_delete_file(oa: POBJECT_ATTRIBUTES) -> NTSTATUS {
         if open_count(k, &n.path) > 0 {
             return Ok(st::SHARING_VIOLATION);
         }
-        let key = fs::fold(&n.path);
-        k.persist.fs.nodes.remove(&key);
+        let path = n.path.clone();
+        k.persist.fs.delete(&path);
         Ok(st::SUCCESS)
     })
 }

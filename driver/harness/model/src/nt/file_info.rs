@@ -147,10 +147,10 @@ unsafe extern "C" fn zw_set_information_file(
                 return Ok(st::ACCESS_DENIED);
             }
         }
-        let Some(mut node) = k.persist.fs.nodes.remove(&fs::fold(&o.path)) else { return Ok(st::OBJECT_NAME_NOT_FOUND) };
+        if !k.persist.fs.rename(&o.path, &target) {
+            return Ok(st::OBJECT_NAME_NOT_FOUND);
+        }
         let old = fs::fold(&o.path);
-        node.path = target.clone();
-        k.persist.fs.nodes.insert(fs::fold(&target), node);
         for hd in k.handles.values_mut() {
             if let Obj::File(f) = &mut hd.obj {
                 if fs::fold(&f.path) == old {

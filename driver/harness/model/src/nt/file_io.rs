@@ -149,6 +149,7 @@ unsafe extern "C" fn zw_flush_buffers_file(h: HANDLE, iosb: PIO_STATUS_BLOCK) ->
         if let Some(n) = k.persist.fs.node_mut(&o.path) {
             n.flushes += 1;
         }
+        k.persist.fs.flush(&o.path);
         Ok(st::SUCCESS)
     });
     // SAFETY: checked non-null.

@@ -207,6 +207,7 @@ unsafe extern "C" fn zw_flush_key(key: HANDLE) -> NTSTATUS {
         if let Some(key) = k.persist.registry.key_mut(&path) {
             key.flushes += 1;
         }
+        k.persist.flush_hive();
         Ok(st::SUCCESS)
     })
 }
