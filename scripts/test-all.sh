@@ -81,13 +81,14 @@ else
   ok "driver type-check + clippy"
 fi
 
-stage "driver/: the whole driver on Linux against a model of Windows (DriverEntry to unload, IOCTLs, events, promotion, reboots, fault injection, stack probes)"
+stage "driver/: the whole driver on Linux against a model of Windows (DriverEntry to unload, IOCTLs, events, promotion, reboots, fault injection, a power cut at every call, the boot-loop matrix, stack probes)"
 # driver/harness compiles driver/src unmodified against twins of wdk-sys (the bindings
 # the type-check generated), wdk, wdk-alloc and wdk-panic; driver/harness/README.md.
 if [ -f target/wdk-linux/bindings.env ] && ! grep -q '^SKIPPED' target/typecheck-driver.log; then
+  rm -f driver/harness/target/crash-points.txt
   (cd driver/harness && cargo test --locked --release \
-     && cargo test --locked --release --features test-hooks --test test_hooks)
-  cat driver/harness/target/stack-report-release.txt 2>/dev/null || true
+     && cargo test --locked --release --features test-hooks --test test_hooks --test matrix -- --nocapture)
+  cat driver/harness/target/stack-report-release.txt driver/harness/target/crash-points.txt 2>/dev/null || true
   ok "driver harness"
 else
   skipped "driver harness" "no generated wdk-sys bindings (the driver type-check was skipped)"

@@ -1,6 +1,7 @@
 //! Shared test helpers: the TEST-ONLY signing key, content, IOCTL encoding, status.
 #![allow(dead_code)]
 pub mod content;
+pub mod kit;
 pub mod scenario;
 
 use changuard_control::status::{StatusReply, decode_status, MAX_REPLY_LEN};
