@@ -10,6 +10,7 @@
 
 pub mod durable;
 pub mod fs;
+pub mod irql;
 pub mod machine;
 pub mod nt;
 pub mod probe;

@@ -272,11 +272,33 @@ impl Session {
         Self { drv, reg_units, reg, loaded: false }
     }
 
+    /// Runs `a` and `b` at the same time, each on its own OS thread with its own
+    /// session view (events, IOCTLs and timers need no DriverEntry state), as two
+    /// CPUs would call the driver: a process creation racing a RELOAD, say. The wait
+    /// locks block for real; lock-order and deadlock checks apply.
+    pub fn race(&mut self, a: impl FnOnce(&mut Session) + Send, b: impl FnOnce(&mut Session) + Send) {
+        std::thread::scope(|sc| {
+            let t = sc.spawn(move || a(&mut Session::new()));
+            b(&mut Session::new());
+            if let Err(e) = t.join() {
+                std::panic::resume_unwind(e);
+            }
+        });
+    }
+
     /// Runs a driver entry point as `path` on a fresh kernel thread (24 KiB stack limit).
     pub fn invoke<R>(&mut self, path: &str, f: impl FnOnce() -> R) -> R {
+        self.invoke_at(path, crate::irql::PASSIVE, f)
+    }
+
+    /// [`Session::invoke`] at IRQL `level` (checked at every call: `irql.rs`).
+    pub fn invoke_at<R>(&mut self, path: &str, level: u8, f: impl FnOnce() -> R) -> R {
         let seg = with(|k| k.seg(path, "entry", KERNEL_STACK));
-        let (r, hwm) = run_segment(seg, KERNEL_STACK, next_kthread(), f);
+        let kt = next_kthread();
+        with(|k| k.irql.insert(kt, level));
+        let (r, hwm) = run_segment(seg, KERNEL_STACK, kt, f);
         with(|k| {
+            k.irql.remove(&kt);
             if let Some(s) = k.stacks.get_mut(seg) {
                 s.row.runs += 1;
                 s.row.hwm = s.row.hwm.max(hwm as u64);
@@ -300,14 +322,15 @@ impl Session {
     /// system buffer of max(input, output) bytes). `label` names the stack path.
     /// `None` when there is no finished control device.
     pub fn ioctl(&mut self, label: &str, code: u32, input: &[u8], output_len: usize) -> Option<Ioctl> {
-        let (queue, evt) = wdf::ioctl_target()?;
+        let (queue, evt, passive) = wdf::ioctl_target()?;
         let evt = evt?;
         let mut system = vec![0u8; input.len().max(output_len).max(1)];
         system[..input.len()].copy_from_slice(input);
         let req = wdf::new_request(system.as_mut_ptr(), input.len(), output_len);
         let path = format!("ioctl:{label}");
         // SAFETY: the driver's EvtIoDeviceControl with a live queue and request.
-        self.invoke(&path, || unsafe { evt(queue as WDFQUEUE, req as WDFREQUEST, output_len, input.len(), code) });
+        let level = if passive { crate::irql::PASSIVE } else { crate::irql::DISPATCH };
+        self.invoke_at(&path, level, || unsafe { evt(queue as WDFQUEUE, req as WDFREQUEST, output_len, input.len(), code) });
         let done = wdf::finish_request(req);
         let Some((status, info)) = done else {
             with(|k| k.violation(format!("{path}: the request was not completed by EvtIoDeviceControl")));
@@ -370,9 +393,10 @@ impl Session {
     pub fn fire_timers(&mut self) -> usize {
         let due = wdf::due_timers();
         let n = due.len();
-        for (h, evt) in due {
+        for (h, evt, passive) in due {
             if let Some(f) = evt {
-                self.invoke("timer", || {
+                let level = if passive { crate::irql::PASSIVE } else { crate::irql::DISPATCH };
+                self.invoke_at("timer", level, || {
                     wdf::IN_TIMER.with(|c| c.set(h));
                     // SAFETY: the driver's EvtTimerFunc with its timer.
                     unsafe { f(h as WDFTIMER) };

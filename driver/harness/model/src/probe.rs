@@ -205,6 +205,9 @@ pub fn enter(api: &'static str) -> Entered {
     if let Some(call) = crate::state::count_call(api, outer == 0) {
         crate::state::finish(crate::report::BootEnd::Crash { call, api: api.to_string() });
     }
+    if outer == 0 {
+        crate::state::check_irql(api);
+    }
     if outer == 0 && pending != 0 {
         let seg = SEG.get();
         if seg != usize::MAX {

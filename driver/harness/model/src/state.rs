@@ -127,6 +127,8 @@ pub enum WdfObj {
         finished: bool,
         /// I/O type.
         io_type: Option<i32>,
+        /// Created with `WdfExecutionLevelPassive`.
+        passive: bool,
     },
     /// The default queue.
     Queue {
@@ -134,6 +136,8 @@ pub enum WdfObj {
         device: usize,
         /// EvtIoDeviceControl.
         evt: PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL,
+        /// Callbacks at PASSIVE_LEVEL (its own attributes or its device's).
+        passive: bool,
     },
     /// A timer.
     Timer {
@@ -245,6 +249,8 @@ pub struct Kernel {
     pub seq: u64,
     /// Crash the machine on entry to this call number.
     pub crash_at: Option<u64>,
+    /// IRQL per logical kernel thread running driver code.
+    pub irql: BTreeMap<u64, u8>,
 }
 
 impl Kernel {
@@ -256,6 +262,7 @@ impl Kernel {
         Self {
             seq: 0,
             crash_at: None,
+            irql: BTreeMap::new(),
             persist,
             clock: Clock { interrupt: t, unbiased: t },
             handles: BTreeMap::new(),
@@ -410,6 +417,17 @@ pub(crate) fn count_call(api: &'static str, outer: bool) -> Option<u64> {
     }
     k.seq += 1;
     (k.crash_at == Some(k.seq)).then_some(k.seq)
+}
+
+/// Verifier: the driver calls `api` at an IRQL above the documented maximum.
+pub(crate) fn check_irql(api: &'static str) {
+    let mut g = lock();
+    let Some(k) = g.as_mut() else { return };
+    let level = k.irql.get(&crate::probe::kthread()).copied().unwrap_or(crate::irql::PASSIVE);
+    let max = crate::irql::max_for(api);
+    if level > max {
+        k.violation(format!("{api} called at {}; its documented maximum is {}", crate::irql::name(level), crate::irql::name(max)));
+    }
 }
 
 /// Trace mode (`CHANGUARD_HARNESS_TRACE=1`): a backtrace at each new deepest call.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use wdk_sys::{
     __harness::{WDF_FUNCTION_TABLE_LEN, WDF_UNKNOWN_STUBS, set_unknown_wdf_hook},
-    _WDF_EXECUTION_LEVEL::WdfExecutionLevelPassive,
+    _WDF_EXECUTION_LEVEL::{WdfExecutionLevelInheritFromParent, WdfExecutionLevelPassive},
     _WDFFUNCENUM as IDX, ACCESS_MASK, BOOLEAN, HANDLE, LONGLONG, NTSTATUS, PCUNICODE_STRING, PDRIVER_OBJECT,
     PFN_WDFCONTROLDEVICEINITALLOCATE, PFN_WDFCONTROLFINISHINITIALIZING, PFN_WDFDEVICECREATE,
     PFN_WDFDEVICECREATESYMBOLICLINK, PFN_WDFDEVICEINITASSIGNNAME, PFN_WDFDEVICEINITFREE, PFN_WDFDEVICEINITSETIOTYPE,
@@ -388,7 +388,7 @@ const _: PFN_WDFDEVICEINITFREE = Some(wdf_device_init_free);
 unsafe extern "C" fn wdf_device_create(g: PWDF_DRIVER_GLOBALS, init: *mut PWDFDEVICE_INIT, attrs: PWDF_OBJECT_ATTRIBUTES, device: *mut WDFDEVICE) -> NTSTATUS {
     let _e = enter("WdfDeviceCreate");
     check_globals("WdfDeviceCreate", g);
-    check_attrs("WdfDeviceCreate", attrs);
+    let passive = check_attrs("WdfDeviceCreate", attrs).is_some_and(|a| a.ExecutionLevel == WdfExecutionLevelPassive);
     if init.is_null() || device.is_null() {
         fatal("WdfDeviceCreate: DeviceInit or Device is NULL".to_string());
     }
@@ -400,7 +400,7 @@ unsafe extern "C" fn wdf_device_create(g: PWDF_DRIVER_GLOBALS, init: *mut PWDFDE
         }
         match k.wdf.remove(&ih) {
             Some(WdfObj::DeviceInit { name, io_type }) => {
-                Ok(Ok(k.new_wdf(KIND_DEVICE, WdfObj::Device { name, link: None, finished: false, io_type })))
+                Ok(Ok(k.new_wdf(KIND_DEVICE, WdfObj::Device { name, link: None, finished: false, io_type, passive })))
             }
             Some(o) => {
                 k.wdf.insert(ih, o);
@@ -454,7 +454,7 @@ unsafe extern "C" fn wdf_io_queue_create(
 ) -> NTSTATUS {
     let _e = enter("WdfIoQueueCreate");
     check_globals("WdfIoQueueCreate", g);
-    check_attrs("WdfIoQueueCreate", attrs);
+    let own = check_attrs("WdfIoQueueCreate", attrs).map(|a| a.ExecutionLevel);
     if config.is_null() {
         fatal("WdfIoQueueCreate: Config is NULL".to_string());
     }
@@ -464,9 +464,14 @@ unsafe extern "C" fn wdf_io_queue_create(
         if cfg.Size as usize != core::mem::size_of::<WDF_IO_QUEUE_CONFIG>() {
             return Ok(Err(st::INFO_LENGTH_MISMATCH));
         }
-        if !matches!(obj(k, device as usize, "WdfIoQueueCreate")?, WdfObj::Device { .. }) {
+        let WdfObj::Device { passive: device_passive, .. } = *obj(k, device as usize, "WdfIoQueueCreate")? else {
             return Err("WdfIoQueueCreate: not a WDFDEVICE".to_string());
-        }
+        };
+        let passive = match own {
+            Some(l) if l == WdfExecutionLevelPassive => true,
+            Some(l) if l != WdfExecutionLevelInheritFromParent => false,
+            _ => device_passive,
+        };
         if cfg.DefaultQueue == 0 {
             return Err("WdfIoQueueCreate: only the default queue is modeled".to_string());
         }
@@ -476,7 +481,7 @@ unsafe extern "C" fn wdf_io_queue_create(
         if let Some(s) = k.faults.hit("WdfIoQueueCreate") {
             return Ok(Err(s));
         }
-        Ok(Ok(k.new_wdf(KIND_QUEUE, WdfObj::Queue { device: device as usize, evt: cfg.EvtIoDeviceControl })))
+        Ok(Ok(k.new_wdf(KIND_QUEUE, WdfObj::Queue { device: device as usize, evt: cfg.EvtIoDeviceControl, passive })))
     });
     match r {
         Err(s) => s,
@@ -625,10 +630,11 @@ unsafe extern "C" fn wdf_timer_create(g: PWDF_DRIVER_GLOBALS, config: PWDF_TIMER
         }
         let Some(a) = a else { return Ok(Err(STATUS_WDF_PARENT_NOT_SPECIFIED)) };
         let parent = a.ParentObject as usize;
-        if !matches!(k.wdf.get(&parent), Some(WdfObj::Device { .. } | WdfObj::Queue { .. })) {
-            return Ok(Err(STATUS_WDF_PARENT_NOT_SPECIFIED));
-        }
-        let passive = a.ExecutionLevel == WdfExecutionLevelPassive;
+        let parent_passive = match k.wdf.get(&parent) {
+            Some(WdfObj::Device { passive, .. } | WdfObj::Queue { passive, .. }) => *passive,
+            _ => return Ok(Err(STATUS_WDF_PARENT_NOT_SPECIFIED)),
+        };
+        let passive = a.ExecutionLevel == WdfExecutionLevelPassive || (a.ExecutionLevel == WdfExecutionLevelInheritFromParent && parent_passive);
         if passive && cfg.UseHighResolutionTimer != 0 {
             return Ok(Err(wdk_sys::STATUS_NOT_SUPPORTED));
         }
@@ -739,10 +745,10 @@ pub fn install() {
 // ---------------------------------------------------------------- harness side
 
 /// The default queue of a finished control device: (queue, EvtIoDeviceControl).
-pub fn ioctl_target() -> Option<(usize, wdk_sys::PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL)> {
+pub fn ioctl_target() -> Option<(usize, wdk_sys::PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL, bool)> {
     with(|k| {
         k.wdf.iter().find_map(|(h, o)| match o {
-            WdfObj::Queue { device, evt } if matches!(k.wdf.get(device), Some(WdfObj::Device { finished: true, .. })) => Some((*h, *evt)),
+            WdfObj::Queue { device, evt, passive } if matches!(k.wdf.get(device), Some(WdfObj::Device { finished: true, .. })) => Some((*h, *evt, *passive)),
             _ => None,
         })
     })
@@ -761,8 +767,8 @@ pub fn finish_request(h: usize) -> Option<(i32, usize)> {
     })
 }
 
-/// Timers due at the current interrupt time: (timer, callback); dequeued.
-pub fn due_timers() -> Vec<(usize, wdk_sys::PFN_WDF_TIMER)> {
+/// Timers due at the current interrupt time: (timer, callback, passive); dequeued.
+pub fn due_timers() -> Vec<(usize, wdk_sys::PFN_WDF_TIMER, bool)> {
     with(|k| {
         let now = k.clock.interrupt;
         let mut v = Vec::new();
@@ -770,11 +776,7 @@ pub fn due_timers() -> Vec<(usize, wdk_sys::PFN_WDF_TIMER)> {
             if let WdfObj::Timer { evt, due, passive, .. } = o {
                 if due.is_some_and(|d| d <= now) {
                     *due = None;
-                    if !*passive {
-                        // DISPATCH_LEVEL callbacks would need a different model (no waits).
-                        continue;
-                    }
-                    v.push((*h, *evt));
+                    v.push((*h, *evt, *passive));
                 }
             }
         }
