@@ -127,12 +127,25 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
 }
 
 /// Evaluates an already decoded event (`IOCTL_SUBMIT_EVENT`) under the sensor
-/// lock. `None` when there is no lock or no content.
+/// lock, as a dry run: no counter, no fault attribution, no test-hook action. A
+/// submitted event is an administrator's test traffic, not the machine's; letting
+/// it count would let it withhold (or hasten) a promotion. `None` when there is no
+/// lock or no content.
 pub fn evaluate(event: &Event<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared { active, book, test_hooks, faulted, work, .. } = g.get();
+    let Shared { active, work, .. } = g.get();
     let active = active.as_deref()?;
-    Some(run(active, book, *test_hooks, faulted, work, event))
+    let Work { verdict, eval, .. } = work;
+    active.evaluate(event, verdict, eval);
+    Some(summary(verdict))
+}
+
+fn summary(verdict: &Verdict) -> Summary {
+    Summary {
+        matches: u32::try_from(verdict.matches().len()).unwrap_or(u32::MAX),
+        first: verdict.matches().first().copied(),
+        faults: verdict.faults,
+    }
 }
 
 /// One evaluation and its accounting (sensor lock held by the caller).
@@ -178,11 +191,7 @@ fn run(
             test_crash(m.channel, m.instance);
         }
     }
-    Summary {
-        matches: u32::try_from(verdict.matches().len()).unwrap_or(u32::MAX),
-        first: verdict.matches().first().copied(),
-        faults: verdict.faults,
-    }
+    summary(verdict)
 }
 
 /// Encodes the `IOCTL_QUERY_STATUS` reply from the status book into `out`.

@@ -55,3 +55,33 @@ fn reload_during_trial_keeps_the_trial() {
     });
     r.assert_clean();
 }
+
+/// `IOCTL_SUBMIT_EVENT` is a dry run (issue 11, finding 7): an administrator's test
+/// traffic answers with the verdict but changes no counter and no channel's health,
+/// so it can neither withhold nor hasten a promotion.
+#[test]
+fn submitted_events_change_no_counter_and_no_health() {
+    let mut m = machine();
+    for (name, bytes) in channels(1) {
+        m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+    }
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        let before = status(s);
+        common::scenario::submitted_events(s);
+        let after = status(s);
+        assert_eq!(
+            (after.driver.events_seen, after.driver.detections, after.driver.eval_faults),
+            (before.driver.events_seen, before.driver.detections, before.driver.eval_faults),
+            "{:?}",
+            after.driver
+        );
+        for (a, b) in after.channels().iter().zip(before.channels()) {
+            assert_eq!((a.events, a.detections, a.faults), (b.events, b.detections, b.faults), "{a:?}");
+        }
+        assert!(s.run_timers_for(61) >= 1);
+        assert!(status(s).channels().iter().all(|c| c.lkg_version == Some(1)), "promoted as if nothing was submitted");
+        s.unload();
+    });
+    r.assert_clean();
+}
