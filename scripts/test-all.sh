@@ -94,6 +94,14 @@ else
   skipped "driver harness" "no generated wdk-sys bindings (the driver type-check was skipped)"
 fi
 
+stage "driver/: the harness model's file and registry calls against Wine's ntdll (known departures: docs/DRIVER.md \"Model versus Wine\")"
+bash scripts/wine-diff.sh 2>&1 | tee target/wine-diff.log
+if grep -q '^SKIPPED' target/wine-diff.log; then
+  SUMMARY+=("SKIPPED  model vs Wine ($(grep -m1 '^SKIPPED' target/wine-diff.log | cut -d: -f3- | sed 's/^ //'))")
+else
+  ok "model vs Wine"
+fi
+
 # After the driver type-check, which installs LLVM 16 (llvm-readobj).
 stage "kernel crates: every function's stack frame <= 2 KiB for x86_64-pc-windows-msvc (x64 unwind data)"
 bash scripts/check-frames.sh 2>&1 | tee target/check-frames.log | grep -v '^   Compiling\|^    Finished'

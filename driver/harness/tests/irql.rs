@@ -13,10 +13,12 @@ fn a_call_above_its_documented_irql_is_a_finding() {
     let r = m.boot(10, |s| {
         assert_eq!(s.driver_entry(ENTRY), 0);
         // KeQueryUnbiasedInterruptTime may be called at any level: no finding.
+        // SAFETY: no arguments; the model's implementation.
         s.invoke_at("probe-any", DISPATCH, || unsafe { wdk_sys::ntddk::KeQueryUnbiasedInterruptTime() });
         // ZwClose is PASSIVE_LEVEL only (the handle is bad too, which ends the boot).
-        s.invoke_at("probe-passive", DISPATCH, || unsafe {
-            let _ = wdk_sys::ntddk::ZwClose(core::ptr::null_mut());
+        s.invoke_at("probe-passive", DISPATCH, || {
+            // SAFETY: the model checks the handle (a bad one is a finding, not UB).
+            let _ = unsafe { wdk_sys::ntddk::ZwClose(core::ptr::null_mut()) };
         });
     });
     let irql: Vec<&String> = r.violations.iter().filter(|v| v.contains("_LEVEL")).collect();

@@ -328,8 +328,8 @@ impl Session {
         system[..input.len()].copy_from_slice(input);
         let req = wdf::new_request(system.as_mut_ptr(), input.len(), output_len);
         let path = format!("ioctl:{label}");
-        // SAFETY: the driver's EvtIoDeviceControl with a live queue and request.
         let level = if passive { crate::irql::PASSIVE } else { crate::irql::DISPATCH };
+        // SAFETY: the driver's EvtIoDeviceControl with a live queue and request.
         self.invoke_at(&path, level, || unsafe { evt(queue as WDFQUEUE, req as WDFREQUEST, output_len, input.len(), code) });
         let done = wdf::finish_request(req);
         let Some((status, info)) = done else {

@@ -52,6 +52,11 @@ pub(super) fn open_count(k: &Kernel, path: &str) -> usize {
 /// Resolves a file name (absolute, or relative to a directory handle).
 fn resolve_file(k: &Kernel, root: HANDLE, name: &str, api: &str) -> Result<Result<fs::Resolved, NTSTATUS>, String> {
     if root.is_null() {
+        // The object manager wants an absolute name here; an empty one is not
+        // (Wine's om.c tests, which pass on Windows: OBJECT_PATH_SYNTAX_BAD).
+        if name.is_empty() {
+            return Ok(Err(st::OBJECT_PATH_SYNTAX_BAD));
+        }
         return Ok(fs::resolve(name));
     }
     match k.handles.get(&(root as usize)) {

@@ -24,6 +24,30 @@ fn key_path(k: &Kernel, h: HANDLE, api: &str) -> Result<(String, u32), String> {
     }
 }
 
+/// The object manager's part of an absolute key name: the part after `\Registry`.
+/// Another root object is not found (`\Foobar`), or a path not found under it
+/// (`\Foobar\Machine`); an empty component there is invalid (`\\Registry`).
+fn registry_root(name: &str) -> Result<&str, NTSTATUS> {
+    let rest = name.strip_prefix('\\').unwrap_or(name);
+    let (first, tail) = rest.split_once('\\').map_or((rest, None), |(a, b)| (a, Some(b)));
+    if first.eq_ignore_ascii_case("Registry") {
+        return Ok(tail.unwrap_or(""));
+    }
+    Err(match (first.is_empty(), tail) {
+        (true, Some(_)) => st::OBJECT_NAME_INVALID,
+        (true, None) => st::OBJECT_TYPE_MISMATCH,
+        (false, Some(_)) => st::OBJECT_PATH_NOT_FOUND,
+        (false, None) => st::OBJECT_NAME_NOT_FOUND,
+    })
+}
+
+/// `base` + the components of `rest`: the registry's parse routine skips empty
+/// components (`a\\b`, a trailing `\`, and `""`, which names `base` itself), as
+/// Wine's tests of NtCreateKey observe on Windows.
+fn key_name(base: &str, rest: &str) -> String {
+    rest.split('\\').filter(|c| !c.is_empty()).fold(base.to_string(), |p, c| format!("{p}\\{c}"))
+}
+
 unsafe extern "C" fn zw_create_key(
     key_handle: PHANDLE,
     access: ACCESS_MASK,
@@ -48,20 +72,17 @@ unsafe extern "C" fn zw_create_key(
             if !name.starts_with('\\') {
                 return Ok(Err(st::OBJECT_PATH_SYNTAX_BAD));
             }
-            if !crate::registry::fold(&name).starts_with("\\REGISTRY\\") {
-                return Ok(Err(st::OBJECT_NAME_NOT_FOUND));
+            match registry_root(&name) {
+                Ok(rest) => (key_name("\\Registry", rest), u32::MAX),
+                Err(s) => return Ok(Err(s)),
             }
-            (name.clone(), u32::MAX)
         } else {
             if name.starts_with('\\') {
                 return Ok(Err(st::OBJECT_PATH_SYNTAX_BAD));
             }
             let (base, acc) = key_path(k, root, "ZwCreateKey")?;
-            (format!("{base}\\{name}"), acc)
+            (key_name(&base, &name), acc)
         };
-        if name.is_empty() || path.split('\\').skip(1).any(str::is_empty) {
-            return Ok(Err(st::OBJECT_NAME_INVALID));
-        }
         let exists = k.persist.registry.key(&path).is_some();
         if !exists && parent_access & KEY_CREATE_SUB_KEY == 0 {
             return Ok(Err(st::ACCESS_DENIED));
