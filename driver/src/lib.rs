@@ -81,6 +81,10 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
         return status;
     }
     device::set_driver(wdf_driver);
+    if cfg!(feature = "test-hooks") {
+        // Say it where every debugger and crash dump will show it.
+        wdk::println!("changuard {}: TEST-HOOKS BUILD, not for production", env!("CARGO_PKG_VERSION"));
+    }
 
     if let Err(s) = lifecycle::init() {
         // No locks means no shared state: stay loaded, do nothing (never fail on this).

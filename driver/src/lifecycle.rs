@@ -25,7 +25,7 @@
 use alloc::boxed::Box;
 
 use changuard_control::status::{
-    DRIVER_FLAG_CONFIG_DEFAULTED, DRIVER_FLAG_EVENT_SOURCE, DRIVER_FLAG_PROMOTION_DONE, DRIVER_FLAG_TEST_HOOKS_ARMED,
+    DRIVER_FLAG_CONFIG_DEFAULTED, DRIVER_FLAG_EVENT_SOURCE, DRIVER_FLAG_PROMOTION_DONE, DRIVER_FLAG_TEST_HOOKS_ARMED, DRIVER_FLAG_TEST_HOOKS_BUILD,
     MAX_CHANNELS,
 };
 use changuard_loader::{LoadError, Loader};
@@ -171,6 +171,9 @@ fn load_here(driver: WDFDRIVER) {
         s.test_hooks = loaded.test_hooks && cfg!(feature = "test-hooks");
         if s.test_hooks {
             drv.flags |= DRIVER_FLAG_TEST_HOOKS_ARMED;
+        }
+        if cfg!(feature = "test-hooks") {
+            drv.flags |= DRIVER_FLAG_TEST_HOOKS_BUILD;
         }
         if loaded.config_defaulted {
             drv.flags |= DRIVER_FLAG_CONFIG_DEFAULTED;

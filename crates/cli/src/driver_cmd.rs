@@ -255,8 +255,9 @@ mod imp {
                 })
                 .collect();
             println!(
-                "{{\"flags\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},\"channels\":[{}]}}",
+                "{{\"flags\":{},\"test_hooks_build\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},\"channels\":[{}]}}",
                 d.flags,
+                d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0,
                 d.events_seen,
                 d.detections,
                 d.eval_faults,
@@ -270,6 +271,10 @@ mod imp {
                 "events {} detections {} faults {} reloads {} (fallbacks {}) flags {:#x}",
                 d.events_seen, d.detections, d.eval_faults, d.reloads, d.reload_fallbacks, d.flags
             );
+            if d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0 {
+                let armed = d.flags & status::DRIVER_FLAG_TEST_HOOKS_ARMED != 0;
+                println!("WARNING: test-hooks build, not for production (TestHooks {})", if armed { "armed" } else { "off" });
+            }
             for c in r.channels() {
                 println!(
                     "channel {:>5}: {:<9} v{} lkg {} trial {} quarantined {:?} last-rejection {}",

@@ -40,7 +40,9 @@ pub const DRIVER_FLAG_EVENT_SOURCE: u32 = 1 << 1;
 pub const DRIVER_FLAG_PROMOTION_DONE: u32 = 1 << 2;
 /// Driver flag: the registry configuration was unusable and defaults were used.
 pub const DRIVER_FLAG_CONFIG_DEFAULTED: u32 = 1 << 3;
-const DRIVER_FLAGS_KNOWN: u32 = 0xF;
+/// Driver flag: this is a `test-hooks` build (never for production), armed or not.
+pub const DRIVER_FLAG_TEST_HOOKS_BUILD: u32 = 1 << 4;
+const DRIVER_FLAGS_KNOWN: u32 = 0x1F;
 
 const CH_FLAG_HAS_LKG: u8 = 1 << 0;
 const CH_FLAG_ON_TRIAL: u8 = 1 << 1;

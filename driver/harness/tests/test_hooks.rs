@@ -5,7 +5,7 @@
 #![cfg(feature = "test-hooks")]
 mod common;
 
-use changuard_control::status::{DRIVER_FLAG_TEST_HOOKS_ARMED, Source};
+use changuard_control::status::{DRIVER_FLAG_TEST_HOOKS_ARMED, DRIVER_FLAG_TEST_HOOKS_BUILD, Source};
 use changuard_kmodel::{BootEnd, ProcessCreate};
 use common::content::channels;
 use common::{CONTENT_DIR, ENTRY, PARAMETERS_KEY, machine, status};
@@ -19,7 +19,9 @@ fn test_crash_bugchecks_on_trial_then_reboot_quarantines() {
     }
     let r = m.boot(10, |s| {
         assert_eq!(s.driver_entry(ENTRY), 0);
-        assert_ne!(status(s).driver.flags & DRIVER_FLAG_TEST_HOOKS_ARMED, 0);
+        let flags = status(s).driver.flags;
+        assert_ne!(flags & DRIVER_FLAG_TEST_HOOKS_ARMED, 0);
+        assert_ne!(flags & DRIVER_FLAG_TEST_HOOKS_BUILD, 0, "a test-hooks build says so in QUERY_STATUS");
         // Instance 9 of channel 1001: TestCrash on this exact image path.
         s.process_create(&ProcessCreate::new("\\??\\C:\\crash\\now1.exe", "now1.exe", 42));
         panic!("not reached: the machine bugchecked");
