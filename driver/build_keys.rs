@@ -2,7 +2,7 @@
 // driver/build.rs and driver/hostcheck/build.rs through `include!`).
 //
 // `CHANGUARD_TRUSTED_PUBKEYS` is a `;`-separated list of `.pub` files as written by
-// `changuard keygen` (64 hex digits, optional trailing newline), at most 8. It is written
+// `changuard keygen` (the v1 format, or bare 64 hex digits), at most 8. It is written
 // to `$OUT_DIR/trusted_keys.rs` as `TRUSTED_PUBLIC_KEYS`. Unset means no key: every
 // channel file is rejected as `unknown-key` and each channel falls back to
 // LKG/golden/none (the driver still loads). A malformed file fails the build.
@@ -13,7 +13,17 @@ const MAX_KEYS: usize = 8;
 
 fn parse_pub(path: &str) -> Result<[u8; 32], String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let hex = text.trim();
+    // `changuard keygen` writes "changuard public key v1" / "key-id: .." / "public-key: <hex>";
+    // older files are the bare 64 hex digits. A secret key file is refused by name.
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.starts_with("changuard secret") {
+        return Err(format!("{path}: this is a secret signing key; pass the .pub file"));
+    }
+    let hex = if first == "changuard public key v1" {
+        text.lines().find_map(|l| l.trim().strip_prefix("public-key:")).map(str::trim).ok_or(format!("{path}: no public-key line"))?
+    } else {
+        text.trim()
+    };
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("{path}: expected 64 hex digits (an Ed25519 public key)"));
     }

@@ -1,10 +1,11 @@
 //! keygen, build, validate, inspect.
 
-use crate::files::{expected_channel, read_capped};
+use crate::files::{NameVerdict, check_name, expected_channel, loadable_name, read_capped};
 use crate::{keys, spec};
 use changuard_format::AlignedBytes;
 use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
-use changuard_format::{Rejection, Trust, TrustedKey, ValidChannel, schema};
+use changuard_format::layout;
+use changuard_format::{KeyId, Rejection, Rule, Trust, TrustedKey, ValidChannel, schema};
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -26,11 +27,13 @@ pub struct BuildArgs {
     /// Secret key file (from `changuard keygen`).
     #[arg(long)]
     key: PathBuf,
-    /// Output channel file. Defaults to `C-<channel>-<version>.chan` beside the spec.
+    /// Output channel file. Defaults to `C-<channel>-<version>.chan` beside the
+    /// spec; any other name is refused, since the loader would not load it.
     #[arg(short, long)]
     out: Option<PathBuf>,
-    /// Write the file even if the validator rejects it (for test fixtures only;
-    /// the rejection is still printed and the exit code is still 1).
+    /// Write the file even if the validator rejects it or the loader would
+    /// refuse its name (for test fixtures only; the problem is still printed
+    /// and the exit code is still 1).
     #[arg(long)]
     allow_invalid: bool,
 }
@@ -73,8 +76,13 @@ pub struct InspectArgs {
 
 pub fn keygen(a: &KeygenArgs) -> i32 {
     match keys::generate(&a.out, &a.name) {
-        Ok((sk, pk)) => {
-            println!("secret key: {}\npublic key: {}", sk.display(), pk.display());
+        Ok((sk, pk, id)) => {
+            println!(
+                "secret key: {}  (sign with `build --key`; keep it secret)\npublic key: {}  (trust with `validate --pubkey`)\nkey id:     {}",
+                sk.display(),
+                pk.display(),
+                keys::key_id_hex(id)
+            );
             0
         }
         Err(e) => {
@@ -99,6 +107,19 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.spec
+            .with_file_name(format!("C-{:08}-{:08}.chan", spec.channel, spec.version))
+    });
+    // A name the loader would not load is a file that silently never runs.
+    let name_problem = out_name_problem(&out, spec.channel, spec.version);
+    if let Some(p) = &name_problem {
+        eprintln!("{}: {p}", out.display());
+        if !a.allow_invalid {
+            eprintln!("not written (use --allow-invalid only for test fixtures)");
+            return 1;
+        }
+    }
     let key = match keys::read_secret(&a.key) {
         Ok(k) => k,
         Err(e) => {
@@ -113,16 +134,12 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
-    let out = a.out.clone().unwrap_or_else(|| {
-        a.spec
-            .with_file_name(format!("C-{:08}-{:08}.chan", spec.channel, spec.version))
-    });
     // The publishing pipeline runs the very validator the driver runs.
     let aligned = AlignedBytes::from_slice(&bytes);
     let keys = [key.trusted_key()];
     let verdict = changuard_format::validate(aligned.as_ref(), &Trust::new(&keys), spec.channel);
     if let Err(r) = verdict {
-        print_rejection(&out, aligned.as_ref(), &r);
+        print_rejection(&out, aligned.as_ref(), &r, &keys);
         if !a.allow_invalid {
             eprintln!(
                 "not written: the validator rejects it (use --allow-invalid only for test fixtures)"
@@ -141,7 +158,36 @@ pub fn build(a: &BuildArgs) -> i32 {
         spec.channel,
         spec.version
     );
-    i32::from(verdict.is_err())
+    i32::from(verdict.is_err() || name_problem.is_some())
+}
+
+/// Why the loader would not load `out` as `(channel, version)`, if it would not.
+fn out_name_problem(out: &Path, channel: u32, version: u64) -> Option<String> {
+    let Some(want) = loadable_name(channel, version) else {
+        return Some(format!(
+            "the spec's channel {channel} / version {version} cannot be loaded under any name \
+             (the loader needs channel 1..=99999999 and version >= 1: C-<8 digits>-<8..20 digits>.chan)"
+        ));
+    };
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name == want {
+        return None;
+    }
+    let why = match check_name(name) {
+        NameVerdict::Refused { why, .. } => why,
+        NameVerdict::Loadable { prefixed: true, .. } => {
+            "the loader loads exact names only, without a prefix".to_string()
+        }
+        NameVerdict::Loadable {
+            channel: c,
+            version: v,
+            ..
+        } => format!("the name says channel {c} version {v}"),
+        NameVerdict::NotChannelName => "the loader only loads C-<channel>-<version>.chan".into(),
+    };
+    Some(format!(
+        "the loader would not load this file as channel {channel} version {version}: {why}; name it {want}"
+    ))
 }
 
 /// Write to a temp file beside `path`, then rename: an interrupted build never
@@ -189,6 +235,28 @@ pub fn validate(a: &ValidateArgs) -> i32 {
     let trust = Trust::new(&keys);
     let (mut rejected, mut io_errors) = (0usize, 0usize);
     for path in &a.files {
+        // The loader reads nothing whose name it refuses: neither do we.
+        let verdict = check_name(path.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+        if let NameVerdict::Refused { why, canonical } = &verdict {
+            rejected += 1;
+            let fix = canonical
+                .as_ref()
+                .map_or(String::new(), |c| format!("; rename it {c}"));
+            let message = format!("the loader ignores a file with this name: {why}{fix}");
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"file": path.display().to_string(), "valid": false, "rule": "bad-file-name",
+                           "rule_id": null, "offset": null, "message": message})
+                );
+            } else {
+                println!(
+                    "REJECTED {}\n  rule:   bad-file-name (loader)\n  why:    {message}",
+                    path.display()
+                );
+            }
+            continue;
+        }
         let bytes = match read_capped(path) {
             Ok(b) => b,
             Err(e) => {
@@ -206,6 +274,34 @@ pub fn validate(a: &ValidateArgs) -> i32 {
         };
         let (channel, from) = expected_channel(path, bytes.as_ref(), a.channel);
         match changuard_format::validate(bytes.as_ref(), &trust, channel) {
+            Ok(v) if name_mismatch(&verdict, &v).is_some() => {
+                rejected += 1;
+                let (rule, expected, found) = name_mismatch(&verdict, &v).unwrap_or_default();
+                let at = if rule == "name-version-mismatch" {
+                    layout::header::CONTENT_VERSION.start
+                } else {
+                    layout::header::CHANNEL.start
+                };
+                let message = format!(
+                    "{rule} at offset {at:#x}: the file name says {expected}, the signed header says {found}; \
+                     the loader refuses it (rename it {})",
+                    loadable_name(v.channel(), v.version())
+                        .unwrap_or_else(|| "after its header".into())
+                );
+                if a.json {
+                    println!(
+                        "{}",
+                        json!({"file": path.display().to_string(), "valid": false, "rule": rule,
+                               "rule_id": null, "offset": at, "expected": expected, "found": found,
+                               "message": message})
+                    );
+                } else {
+                    println!(
+                        "REJECTED {}\n  rule:   {rule} (loader)\n  why:    {message}",
+                        path.display()
+                    );
+                }
+            }
             Ok(v) => {
                 if a.json {
                     println!(
@@ -226,9 +322,9 @@ pub fn validate(a: &ValidateArgs) -> i32 {
             Err(r) => {
                 rejected += 1;
                 if a.json {
-                    println!("{}", rejection_json(path, channel, from, &r));
+                    println!("{}", rejection_json(path, channel, from, &r, &keys));
                 } else {
-                    print_rejection(path, bytes.as_ref(), &r);
+                    print_rejection(path, bytes.as_ref(), &r, &keys);
                 }
             }
         }
@@ -249,8 +345,36 @@ pub fn validate(a: &ValidateArgs) -> i32 {
     }
 }
 
-fn rejection_json(path: &Path, channel: u32, from: &str, r: &Rejection) -> serde_json::Value {
-    json!({
+/// The loader's own check after validation: the name's channel and version
+/// must be the signed header's. `(rule, name says, header says)`.
+fn name_mismatch<B: AsRef<[u8]>>(
+    verdict: &NameVerdict,
+    v: &ValidChannel<B>,
+) -> Option<(&'static str, u64, u64)> {
+    let NameVerdict::Loadable {
+        channel, version, ..
+    } = *verdict
+    else {
+        return None;
+    };
+    if channel != v.channel() {
+        return Some(("name-channel-mismatch", channel.into(), v.channel().into()));
+    }
+    (version != v.version()).then_some(("name-version-mismatch", version, v.version()))
+}
+
+fn key_ids(keys: &[TrustedKey]) -> Vec<String> {
+    keys.iter().map(|k| keys::key_id_hex(k.id)).collect()
+}
+
+fn rejection_json(
+    path: &Path,
+    channel: u32,
+    from: &str,
+    r: &Rejection,
+    trusted: &[TrustedKey],
+) -> serde_json::Value {
+    let mut o = json!({
         "file": path.display().to_string(),
         "valid": false,
         "rule": r.rule.code(),
@@ -264,17 +388,36 @@ fn rejection_json(path: &Path, channel: u32, from: &str, r: &Rejection) -> serde
         "expected_channel": channel,
         "expected_channel_from": from,
         "message": r.to_string(),
-    })
+    });
+    if r.rule == Rule::UnknownKey {
+        if let Some(obj) = o.as_object_mut() {
+            obj.insert("key_id".into(), json!(format!("{:016x}", r.found)));
+            obj.insert("trusted_key_ids".into(), json!(key_ids(trusted)));
+        }
+    }
+    o
 }
 
 /// Human form: the rule, the offset, and the bytes around it.
-fn print_rejection(path: &Path, bytes: &[u8], r: &Rejection) {
+fn print_rejection(path: &Path, bytes: &[u8], r: &Rejection, trusted: &[TrustedKey]) {
     println!(
         "REJECTED {}\n  rule:   {} (id {})\n  why:    {r}",
         path.display(),
         r.rule.code(),
         r.rule.id()
     );
+    if r.rule == Rule::UnknownKey {
+        let ids = key_ids(trusted);
+        println!(
+            "  key:    signed by key id {:016x}; trusted: {} (pass that key's .pub with --pubkey)",
+            r.found,
+            if ids.is_empty() {
+                "none".into()
+            } else {
+                ids.join(", ")
+            }
+        );
+    }
     let off = usize::try_from(r.offset).unwrap_or(usize::MAX);
     let row = off & !15;
     if let Some(chunk) = bytes.get(row..bytes.len().min(row.saturating_add(16))) {
@@ -312,6 +455,9 @@ pub fn inspect(a: &InspectArgs) -> i32 {
         }
     };
     let verified = keys.is_some();
+    // The trailer's key id as the file states it: without --pubkey the copy
+    // validated below is re-signed with a throwaway key.
+    let key_id = trailer_key_id(bytes.as_ref());
     let result = match &keys {
         Some(k) => changuard_format::validate(
             AlignedBytes::from_slice(bytes.as_ref()),
@@ -323,10 +469,11 @@ pub fn inspect(a: &InspectArgs) -> i32 {
     let v = match result {
         Ok(v) => v,
         Err(r) => {
+            let trusted = keys.as_deref().unwrap_or(&[]);
             if a.json {
-                println!("{}", rejection_json(&a.file, channel, from, &r));
+                println!("{}", rejection_json(&a.file, channel, from, &r, trusted));
             } else {
-                print_rejection(&a.file, bytes.as_ref(), &r);
+                print_rejection(&a.file, bytes.as_ref(), &r, trusted);
             }
             return 1;
         }
@@ -334,18 +481,26 @@ pub fn inspect(a: &InspectArgs) -> i32 {
     let spec = match build::to_spec(&v) {
         Ok(s) => s,
         Err(r) => {
-            print_rejection(&a.file, v.as_bytes(), &r);
+            print_rejection(&a.file, v.as_bytes(), &r, &[]);
             return 1;
         }
     };
     if a.spec {
         print!("{}", spec::render(&spec));
     } else if a.json {
-        println!("{}", inspect_json(&v, &spec, verified));
+        println!("{}", inspect_json(&v, &spec, verified, key_id));
     } else {
-        print_inspect(&v, &spec, verified);
+        print_inspect(&v, &spec, verified, key_id);
     }
     0
+}
+
+/// The key id in the trailer of `bytes` (validation has checked the length).
+fn trailer_key_id(bytes: &[u8]) -> Option<KeyId> {
+    let t = bytes.len().checked_sub(layout::TRAILER_LEN)?;
+    let at = t.checked_add(layout::trailer::KEY_ID.start)?
+        ..t.checked_add(layout::trailer::KEY_ID.end)?;
+    Some(KeyId(bytes.get(at)?.try_into().ok()?))
 }
 
 /// Without a trusted key, check everything but the signature: re-sign a
@@ -394,6 +549,7 @@ fn inspect_json<B: AsRef<[u8]>>(
     v: &ValidChannel<B>,
     spec: &ChannelSpec,
     verified: bool,
+    key_id: Option<KeyId>,
 ) -> serde_json::Value {
     let h = v.header();
     let instances: Vec<serde_json::Value> = spec
@@ -418,13 +574,18 @@ fn inspect_json<B: AsRef<[u8]>>(
         .collect();
     json!({
         "channel": h.channel, "version": h.version, "format_version": h.format_version,
-        "schema_id": format!("{:#018x}", h.schema_id), "key_id": hex::encode(h.key_id.0),
+        "schema_id": format!("{:#018x}", h.schema_id), "key_id": key_id.map(keys::key_id_hex),
         "signature_verified": verified, "size": v.as_bytes().len(), "dfas": v.dfa_count(),
         "instances": instances,
     })
 }
 
-fn print_inspect<B: AsRef<[u8]>>(v: &ValidChannel<B>, spec: &ChannelSpec, verified: bool) {
+fn print_inspect<B: AsRef<[u8]>>(
+    v: &ValidChannel<B>,
+    spec: &ChannelSpec,
+    verified: bool,
+    key_id: Option<KeyId>,
+) {
     let h = v.header();
     println!(
         "channel {}  version {}  format v{}",
@@ -433,7 +594,7 @@ fn print_inspect<B: AsRef<[u8]>>(v: &ValidChannel<B>, spec: &ChannelSpec, verifi
     println!(
         "schema  {:#018x}  key {}  size {} bytes",
         h.schema_id,
-        hex::encode(h.key_id.0),
+        key_id.map_or_else(|| "?".into(), keys::key_id_hex),
         v.as_bytes().len()
     );
     println!(

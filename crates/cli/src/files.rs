@@ -58,9 +58,133 @@ pub fn parse_file_name(name: &str) -> Option<(u32, u64)> {
     Some((c.parse().ok()?, v.parse().ok()?))
 }
 
+/// What the loader would make of a file name (`crates/loader/src/names.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameVerdict {
+    /// No `C-<digits>-<digits>.chan` in it: not meant as a channel file, so
+    /// no name rules apply (the channel comes from `--channel` or the header).
+    NotChannelName,
+    /// The loader's grammar accepts it as `(channel, version)`. `prefixed`:
+    /// it carries a descriptive fixture prefix (`truncated.C-...chan`), which
+    /// the tools allow and the loader would not load (it lists exact names).
+    Loadable {
+        channel: u32,
+        version: u64,
+        prefixed: bool,
+    },
+    /// Meant as a channel file name, but the loader would ignore the file.
+    Refused {
+        /// Why, in the loader's terms.
+        why: String,
+        /// The name the loader would load for the same numbers, if any.
+        canonical: Option<String>,
+    },
+}
+
+/// Apply the loader's strict name grammar to `name` when it has the
+/// channel-file form (see [`NameVerdict`]).
+pub fn check_name(name: &str) -> NameVerdict {
+    use changuard_loader::names;
+    // Loose form first: where the `c-<digits>-<digits>.chan` part starts.
+    let lower = name.to_ascii_lowercase();
+    let Some(stem) = lower.strip_suffix(".chan") else {
+        return NameVerdict::NotChannelName;
+    };
+    let start = stem.rfind('.').map_or(0, |p| p.saturating_add(1));
+    let part = stem.get(start..).unwrap_or("");
+    let Some((ch, ver)) = part.strip_prefix("c-").and_then(|r| r.split_once('-')) else {
+        return NameVerdict::NotChannelName;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(ch) || !digits(ver) {
+        return NameVerdict::NotChannelName;
+    }
+    // ASCII lower-casing keeps byte positions, so `start` indexes `name` too.
+    let exact = name.get(start..).unwrap_or("");
+    if let Some((channel, version)) = names::parse(exact) {
+        return NameVerdict::Loadable {
+            channel,
+            version,
+            prefixed: start > 0,
+        };
+    }
+    let (c, v) = (ch.parse::<u64>().ok(), ver.parse::<u64>().ok());
+    let why = if !exact.starts_with("C-") || !exact.ends_with(".chan") {
+        "the loader matches `C-` and `.chan` exactly (upper-case C, lower-case chan)"
+    } else if ch.len() != 8 {
+        "the channel must be exactly 8 decimal digits"
+    } else if ver.len() < 8 || ver.len() > 20 {
+        "the version must be 8 to 20 decimal digits (zero-padded to 8)"
+    } else if v.is_none() {
+        "the version does not fit in 64 bits"
+    } else {
+        "channel 0 and version 0 are reserved (\"none\")"
+    };
+    let canonical = match (c.and_then(|c| u32::try_from(c).ok()), v) {
+        (Some(c), Some(v)) => {
+            let n = names::FileName::new(c, v);
+            names::parse(n.as_str()).map(|_| n.as_str().to_string())
+        }
+        _ => None,
+    };
+    NameVerdict::Refused {
+        why: why.to_string(),
+        canonical,
+    }
+}
+
+/// The exact name the loader loads for `(channel, version)`, or `None` when
+/// no name can carry them (channel 0 or over 8 digits, version 0).
+pub fn loadable_name(channel: u32, version: u64) -> Option<String> {
+    use changuard_loader::names;
+    let n = names::FileName::new(channel, version);
+    (names::parse(n.as_str()) == Some((channel, version))).then(|| n.as_str().to_string())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_file_name;
+    use super::{NameVerdict, check_name, loadable_name, parse_file_name};
+
+    #[test]
+    fn name_verdicts_follow_the_loader() {
+        assert_eq!(
+            check_name("C-00000291-00000007.chan"),
+            NameVerdict::Loadable {
+                channel: 291,
+                version: 7,
+                prefixed: false
+            }
+        );
+        assert_eq!(
+            check_name("truncated.C-00000291-00000002.chan"),
+            NameVerdict::Loadable {
+                channel: 291,
+                version: 2,
+                prefixed: true
+            }
+        );
+        for n in ["spec.toml", "x.chan", "C-00000291.chan", "C-291-x.chan"] {
+            assert_eq!(check_name(n), NameVerdict::NotChannelName, "{n}");
+        }
+        let refused = |n: &str| match check_name(n) {
+            NameVerdict::Refused { why, canonical } => (why, canonical),
+            other => panic!("{n}: {other:?}"),
+        };
+        let (why, canon) = refused("C-291-7.chan");
+        assert!(why.contains("8 decimal digits"), "{why}");
+        assert_eq!(canon.as_deref(), Some("C-00000291-00000007.chan"));
+        assert!(refused("c-00000291-00000007.chan").0.contains("exactly"));
+        assert!(refused("C-00000000-00000000.chan").0.contains("reserved"));
+        assert_eq!(refused("C-00000000-00000001.chan").1, None);
+        assert!(refused("C-100000000-00000001.chan").0.contains("8 decimal"));
+        assert_eq!(
+            loadable_name(291, 1).as_deref(),
+            Some("C-00000291-00000001.chan")
+        );
+        assert_eq!(loadable_name(0, 1), None);
+        assert_eq!(loadable_name(291, 0), None);
+        assert_eq!(loadable_name(100_000_000, 1), None);
+    }
 
     #[test]
     fn file_names() {

@@ -78,6 +78,17 @@ pub enum Rule {
     DfaTooLarge,
     /// Bytes not covered by any section, or unused trailing bytes.
     UnaccountedBytes,
+    /// The section table does not list the kinds in the one fixed order
+    /// (INSTANCES, CRITERIA, STRINGS, DFAS): another order would be a second
+    /// encoding of the same content.
+    SectionOrder,
+    /// A string's FOLDED flag is clear although it has no ASCII upper-case
+    /// letter: the flag is set exactly when the string has none.
+    FoldedFlagMismatch,
+    /// A serialized DFA's bytes that `DFA::from_bytes` does not check (leading
+    /// padding, label padding, the unused word, unknown flag bits) are not the
+    /// bytes the pinned builder writes.
+    DfaNotCanonical,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -118,6 +129,9 @@ impl Rule {
         Rule::BadDfa,
         Rule::DfaTooLarge,
         Rule::UnaccountedBytes,
+        Rule::SectionOrder,
+        Rule::FoldedFlagMismatch,
+        Rule::DfaNotCanonical,
         Rule::Internal,
     ];
 
@@ -156,6 +170,9 @@ impl Rule {
             Rule::BadDfa => 30,
             Rule::DfaTooLarge => 31,
             Rule::UnaccountedBytes => 32,
+            Rule::SectionOrder => 33,
+            Rule::FoldedFlagMismatch => 34,
+            Rule::DfaNotCanonical => 35,
             Rule::Internal => 255,
         }
     }
@@ -200,6 +217,9 @@ impl Rule {
             Rule::BadDfa => "bad-dfa",
             Rule::DfaTooLarge => "dfa-too-large",
             Rule::UnaccountedBytes => "unaccounted-bytes",
+            Rule::SectionOrder => "section-order",
+            Rule::FoldedFlagMismatch => "folded-flag-mismatch",
+            Rule::DfaNotCanonical => "dfa-not-canonical",
             Rule::Internal => "internal",
         }
     }
@@ -278,6 +298,9 @@ impl fmt::Display for Rejection {
                     self.found, self.expected
                 )
             }
+            // `found` is the trailer's key id, big-endian so it reads like the
+            // id's bytes in hex.
+            Rule::UnknownKey => write!(f, ": key id {:016x} is not trusted", self.found),
             _ if self.expected != 0 || self.found != 0 => {
                 write!(
                     f,

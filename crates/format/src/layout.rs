@@ -179,6 +179,29 @@ pub const DFA_FLAG_LITERAL_FOLDED: u32 = 2;
 /// `dfa_entry::LITERAL` value for "no required-literal hint".
 pub const NO_LITERAL: u32 = u32::MAX;
 
+/// The start of a serialized dense DFA (regex-automata =0.4.18,
+/// little-endian, leading padding dropped), offsets from the blob start. Only
+/// the fields `DFA::from_bytes` does not fully check are listed.
+pub mod dfa_blob {
+    use core::ops::Range;
+    /// `rust-regex-automata-dfa-dense`, NUL, NUL padding to a multiple of 4.
+    pub const LABEL: Range<usize> = 0..32;
+    /// u32 endianness check (checked by `from_bytes`).
+    pub const ENDIANNESS: Range<usize> = 32..36;
+    /// u32 serialization version (checked by `from_bytes`).
+    pub const VERSION: Range<usize> = 36..40;
+    /// u32 "unused space" the builder writes as 0; `from_bytes` ignores it.
+    pub const UNUSED: Range<usize> = 40..44;
+    /// u32 flag bits: bit 0 has-empty, bit 1 UTF-8, bit 2 always-anchored;
+    /// `from_bytes` ignores the others.
+    pub const FLAGS: Range<usize> = 44..48;
+}
+
+/// The exact label bytes the builder writes at the start of every DFA.
+pub const DFA_LABEL: [u8; 32] = *b"rust-regex-automata-dfa-dense\0\0\0";
+/// The flag bits regex-automata defines in a serialized DFA (bits 0..=2).
+pub const DFA_BLOB_KNOWN_FLAGS: u32 = 0b111;
+
 /// Trailer fields (offsets from the trailer start, `file_len - 72`).
 pub mod trailer {
     use core::ops::Range;

@@ -421,7 +421,8 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     let key_id =
         KeyId(wire::bytes_at(b, body_end, layout::trailer::KEY_ID, "key id").map_err(internal)?);
     let Some(key) = trust.key(key_id) else {
-        return Err(rej(Rule::UnknownKey, body_end));
+        // `found` carries the id so tools can name it next to the trusted ones.
+        return Err(rej(Rule::UnknownKey, body_end).values(0, u64::from_be_bytes(key_id.0)));
     };
     let sig: [u8; 64] =
         wire::bytes_at(b, body_end, layout::trailer::SIGNATURE, "signature").map_err(internal)?;
@@ -535,6 +536,12 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
             .ok_or_else(|| rej(Rule::Internal, e))?;
         if slot.is_some() {
             return Err(rej(Rule::BadSectionTable, at(f::KIND)).values(0, code.into()));
+        }
+        // One encoding per content: entry k is the k-th kind. Checked after
+        // "known, not a duplicate" so those keep their own rule.
+        if kind.slot() != k {
+            let want = SectionKind::ALL.get(k).map_or(0, |w| w.code());
+            return Err(rej(Rule::SectionOrder, at(f::KIND)).values(want.into(), code.into()));
         }
         let reserved = wire::u16_at(b, e, f::RESERVED, "section reserved").map_err(internal)?;
         if reserved != 0 {
@@ -803,10 +810,17 @@ fn check_strings(b: &[u8], s: Span) -> R<()> {
                 start.saturating_add(u.valid_up_to()),
             ));
         }
-        if flags & layout::STRING_FLAG_FOLDED != 0 {
-            if let Some(p) = bytes.iter().position(u8::is_ascii_uppercase) {
+        let has_upper = bytes.iter().position(u8::is_ascii_uppercase);
+        let folded = flags & layout::STRING_FLAG_FOLDED != 0;
+        if folded {
+            if let Some(p) = has_upper {
                 return Err(rej(Rule::NeedleNotFolded, start.saturating_add(p)));
             }
+        } else if has_upper.is_none() {
+            // The flag states a fact about the bytes, so it is set exactly
+            // when true: a clear flag on a folded string is a second encoding.
+            return Err(rej(Rule::FoldedFlagMismatch, at(f::FLAGS))
+                .values(layout::STRING_FLAG_FOLDED.into(), flags.into()));
         }
         running = end;
     }
@@ -932,11 +946,48 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         if !matches!(dfa.start_kind(), StartKind::Unanchored | StartKind::Both) {
             return Err(rej(Rule::BadDfa, start));
         }
+        check_dfa_prefix(blob, start)?;
         running = end;
     }
     if running != d.len {
         return Err(rej(Rule::UnaccountedBytes, d.off.saturating_add(running))
             .values(d.len as u64, running as u64));
+    }
+    Ok(())
+}
+
+/// The bytes at the start of a serialized DFA that `DFA::from_bytes` reads
+/// but does not check, pinned to what the builder writes (docs/FORMAT.md,
+/// "What regex-automata checks"). Runs after `from_bytes` accepted `blob`, so
+/// the prefix is there; `start` is the blob's file offset.
+fn check_dfa_prefix(blob: &[u8], start: usize) -> R<()> {
+    use layout::dfa_blob as f;
+    // `from_bytes` skips up to 7 leading zero bytes and ignores the label's
+    // NUL padding: requiring the exact label bytes at offset 0 pins both.
+    let label =
+        wire::field(blob, 0, f::LABEL, "dfa label").map_err(|_| rej(Rule::BadDfa, start))?;
+    if let Some(p) = label
+        .iter()
+        .zip(layout::DFA_LABEL.iter())
+        .position(|(got, want)| got != want)
+    {
+        let got = label.get(p).copied().unwrap_or(0);
+        let want = layout::DFA_LABEL.get(p).copied().unwrap_or(0);
+        return Err(
+            rej(Rule::DfaNotCanonical, start.saturating_add(p)).values(want.into(), got.into())
+        );
+    }
+    let at = |r: core::ops::Range<usize>| start.saturating_add(r.start);
+    let unused = wire::u32_at(blob, 0, f::UNUSED, "dfa unused word")
+        .map_err(|_| rej(Rule::BadDfa, start))?;
+    if unused != 0 {
+        return Err(rej(Rule::DfaNotCanonical, at(f::UNUSED)).values(0, unused.into()));
+    }
+    let flags =
+        wire::u32_at(blob, 0, f::FLAGS, "dfa flag bits").map_err(|_| rej(Rule::BadDfa, start))?;
+    if flags & !layout::DFA_BLOB_KNOWN_FLAGS != 0 {
+        return Err(rej(Rule::DfaNotCanonical, at(f::FLAGS))
+            .values(layout::DFA_BLOB_KNOWN_FLAGS.into(), flags.into()));
     }
     Ok(())
 }
