@@ -32,6 +32,7 @@ mod lock;
 mod nt;
 mod params;
 mod platform;
+mod security;
 mod sensor;
 mod stack;
 mod status;

@@ -50,9 +50,9 @@ impl ParamsKey {
         &self.key
     }
 
-    /// Creates/opens `Parameters\<name>`.
+    /// Creates/opens `Parameters\<name>`, readable by SYSTEM and Administrators only.
     pub fn subkey(&self, name: &str) -> Result<RegKey, changuard_loader::platform::IoError> {
-        RegKey::create_under(self.key.raw(), name)
+        RegKey::create_private(self.key.raw(), name)
     }
 }
 

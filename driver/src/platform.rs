@@ -21,7 +21,7 @@ use wdk_sys::{
     FILE_OVERWRITE_IF, FILE_RENAME_INFORMATION, FILE_SHARE_READ, FILE_STANDARD_INFORMATION,
     FILE_SYNCHRONOUS_IO_NONALERT, FILE_TRAVERSE, FILE_WRITE_THROUGH, HANDLE, IO_STATUS_BLOCK, KEY_READ,
     KEY_VALUE_PARTIAL_INFORMATION, KEY_WRITE, LARGE_INTEGER, REG_BINARY, REG_DWORD,
-    REG_OPTION_NON_VOLATILE, REG_SZ, SYNCHRONIZE, ULONG, UNICODE_STRING,
+    REG_OPTION_NON_VOLATILE, REG_SZ, SYNCHRONIZE, ULONG, UNICODE_STRING, WRITE_DAC,
     _FILE_INFORMATION_CLASS::{
         FileAttributeTagInformation, FileNamesInformation, FileRenameInformation, FileStandardInformation,
     },
@@ -34,6 +34,7 @@ use wdk_sys::{
 };
 
 use crate::nt::{io_error, nt_success, object_attributes, KernelHandle, NtPath, PoolBuf};
+use crate::security::Dacl;
 
 /// The LKG store directory (driver-private; see docs/DRIVER.md for its ACL).
 pub const LKG_PARENT: &str = "\\SystemRoot\\changuard";
@@ -84,9 +85,16 @@ impl RegKey {
         Self(h)
     }
 
-    /// `ZwCreateKey(root\name)` for read/write, non-volatile.
-    pub fn create_under(root: HANDLE, name: &str) -> Result<Self, IoError> {
-        Self::create(root, name, KEY_READ | KEY_WRITE)
+    /// `ZwCreateKey(root\name)` for read/write, non-volatile, then the key's DACL becomes SYSTEM (all) and
+    /// Administrators (read) only: the loader's record and the status mirror are
+    /// nobody else's business. A failure to protect is reported, not fatal (the key
+    /// still works; the service key's ACL already keeps Users from writing).
+    pub fn create_private(root: HANDLE, name: &str) -> Result<Self, IoError> {
+        let key = Self::create(root, name, KEY_READ | KEY_WRITE | WRITE_DAC)?;
+        if let Err(s) = Dacl::private_key().and_then(|d| d.apply(key.raw())) {
+            wdk::println!("changuard: could not restrict Parameters\\{name}: {s:#x}");
+        }
+        Ok(key)
     }
 
     /// The raw handle.
@@ -353,12 +361,14 @@ pub struct KernelPlatform<'a> {
     temp: Option<(u32, File)>,
     renamed: Option<(u32, File)>,
     config_defaulted: bool,
+    /// The LKG store's DACL was set by this platform (once is enough).
+    store_protected: bool,
 }
 
 impl<'a> KernelPlatform<'a> {
     /// A platform over the open `Parameters` key.
     pub fn new(params: &'a RegKey) -> Self {
-        Self { params, state: None, temp: None, renamed: None, config_defaulted: false }
+        Self { params, state: None, temp: None, renamed: None, config_defaulted: false, store_protected: false }
     }
 
     /// Whether the loader reported an unusable `Parameters` value (defaults used):
@@ -370,7 +380,7 @@ impl<'a> KernelPlatform<'a> {
 
     fn state_key(&mut self) -> Result<&RegKey, IoError> {
         if self.state.is_none() {
-            self.state = Some(RegKey::create(self.params.raw(), "State", KEY_READ | KEY_WRITE)?);
+            self.state = Some(RegKey::create_private(self.params.raw(), "State")?);
         }
         self.state.as_ref().ok_or(IoError::new(IoErrorKind::Io))
     }
@@ -385,11 +395,24 @@ impl<'a> KernelPlatform<'a> {
         NtPath::join(LKG_DIR, name.as_str()).map_err(io_error)
     }
 
-    fn ensure_lkg_dir() -> Result<File, IoError> {
+    /// Opens (creating if needed) the LKG store; the first time per platform, makes
+    /// its DACL SYSTEM-only, inherited by the files in it (security.rs).
+    fn ensure_lkg_dir(&mut self) -> Result<File, IoError> {
         for dir in [LKG_PARENT, LKG_DIR] {
             let mut p = NtPath::from_str(dir).map_err(io_error)?;
-            let f = File::open(&mut p, FILE_LIST_DIRECTORY | FILE_TRAVERSE | wdk_sys::FILE_ADD_FILE, FILE_OPEN_IF, FILE_DIRECTORY_FILE, FILE_SHARE_READ | wdk_sys::FILE_SHARE_WRITE)?;
+            let protect = dir == LKG_DIR && !self.store_protected;
+            let dac = if protect { WRITE_DAC } else { 0 };
+            let access = FILE_LIST_DIRECTORY | FILE_TRAVERSE | wdk_sys::FILE_ADD_FILE | dac;
+            let f = File::open(&mut p, access, FILE_OPEN_IF, FILE_DIRECTORY_FILE, FILE_SHARE_READ | wdk_sys::FILE_SHARE_WRITE)?;
             if dir == LKG_DIR {
+                if protect {
+                    match Dacl::store().and_then(|d| d.apply(f.0.raw())) {
+                        Ok(()) => self.store_protected = true,
+                        // Not fatal: an unprotected store still works; a user holding a
+                        // file open can only delay a promotion.
+                        Err(s) => wdk::println!("changuard: could not restrict the LKG store: {s:#x}"),
+                    }
+                }
                 return Ok(f);
             }
         }
@@ -524,7 +547,7 @@ impl Platform for KernelPlatform<'_> {
 
     fn lkg_write_temp(&mut self, channel: u32, data: &[u8]) -> Result<(), IoError> {
         self.temp = None;
-        let _dir = Self::ensure_lkg_dir()?;
+        let _dir = self.ensure_lkg_dir()?;
         let mut p = Self::lkg_path(channel, LkgFile::Temp)?;
         let f = File::open(&mut p, FILE_GENERIC_WRITE | DELETE, FILE_OVERWRITE_IF, FILE_NON_DIRECTORY_FILE | FILE_WRITE_THROUGH, 0)?;
         f.write_all(data)?;
@@ -568,7 +591,7 @@ impl Platform for KernelPlatform<'_> {
             && c == channel {
                 f.flush()?;
             }
-        Self::ensure_lkg_dir()?.flush()
+        self.ensure_lkg_dir()?.flush()
     }
 
     fn lkg_delete_temp(&mut self, channel: u32) -> Result<(), IoError> {

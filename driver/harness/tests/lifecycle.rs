@@ -85,3 +85,38 @@ fn submitted_events_change_no_counter_and_no_health() {
     });
     r.assert_clean();
 }
+
+/// Issue 11, findings 2 and 8: the LKG store is SYSTEM-only (a protected DACL that
+/// its files inherit), and `Parameters\State` and `Status` are SYSTEM (all) and
+/// Administrators (read) only, whether the driver created them or found them.
+#[test]
+fn store_and_private_keys_get_system_only_dacls() {
+    use changuard_kmodel::security::{CONTAINER_INHERIT, OBJECT_INHERIT};
+    let mut m = machine();
+    for (name, bytes) in channels(1).into_iter().take(2) {
+        m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+    }
+    // A store an older build left behind (inheriting \SystemRoot's DACL).
+    m.persist.fs.mkdir_p("\\SystemRoot\\changuard\\lkg");
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        assert!(s.run_timers_for(61) >= 1);
+        s.unload();
+    });
+    r.assert_clean();
+    let p = &m.persist;
+    let store = changuard_kmodel::fs::Fs::canonical("\\SystemRoot\\changuard\\lkg");
+    let d = p.effective_dacl(&store, true).expect("the store has a DACL");
+    assert!(d.protected, "{d:?}");
+    assert_eq!(d.aces.len(), 1, "{d:?}");
+    assert_eq!((d.aces[0].sid.as_str(), d.aces[0].mask, d.aces[0].flags), ("S-1-5-18", wdk_sys::FILE_ALL_ACCESS, OBJECT_INHERIT | CONTAINER_INHERIT));
+    let lkg = p.effective_dacl(&format!("{store}\\C-1000.lkg"), false).expect("inherited");
+    assert_eq!(lkg.aces.iter().map(|a| a.sid.as_str()).collect::<Vec<_>>(), ["S-1-5-18"], "{lkg:?}");
+    for key in ["State", "Status"] {
+        let path = format!("{}\\{key}", common::PARAMETERS_KEY);
+        let d = p.effective_dacl(&path, true).unwrap_or_else(|| panic!("{key} has no DACL"));
+        let got: Vec<(&str, u32)> = d.aces.iter().map(|a| (a.sid.as_str(), a.mask)).collect();
+        assert_eq!(got, [("S-1-5-18", wdk_sys::KEY_ALL_ACCESS), ("S-1-5-32-544", wdk_sys::KEY_READ)], "{key}");
+        assert!(d.protected, "{key}");
+    }
+}

@@ -266,7 +266,7 @@ impl Persist {
 
     /// The disks after a crash that kept nothing unflushed.
     pub fn worst_crash(&self) -> Persist {
-        Persist { registry: self.hive.clone(), hive: self.hive.clone(), fs: self.fs.crash(&FsVariant::WORST) }
+        Persist { registry: self.hive.clone(), hive: self.hive.clone(), fs: self.fs.crash(&FsVariant::WORST), security: self.security.clone() }
     }
 
     /// Every distinct crash outcome of the disks as they are now (each settled):
@@ -277,7 +277,7 @@ impl Persist {
         for v in self.fs.variants() {
             let fs = self.fs.crash(&v);
             for h in &hives {
-                let p = Persist { registry: (*h).clone(), hive: (*h).clone(), fs: fs.clone() };
+                let p = Persist { registry: (*h).clone(), hive: (*h).clone(), fs: fs.clone(), security: self.security.clone() };
                 if !out.contains(&p) {
                     out.push(p);
                 }

@@ -16,6 +16,7 @@ pub mod nt;
 pub mod probe;
 pub mod registry;
 pub mod report;
+pub mod security;
 pub mod state;
 pub mod status;
 pub mod wdf;

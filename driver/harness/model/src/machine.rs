@@ -55,7 +55,7 @@ impl Machine {
         }
         let timeout_secs = std::env::var("CHANGUARD_HARNESS_BOOT_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
         let registry = Registry::with_service();
-        Self { persist: Persist { hive: registry.clone(), registry, fs: crate::fs::Fs::new() }, echo, boots: 0, timeout_secs }
+        Self { persist: Persist { hive: registry.clone(), registry, fs: crate::fs::Fs::new(), security: std::collections::BTreeMap::new() }, echo, boots: 0, timeout_secs }
     }
 
     /// Boots: forks a child that installs the kernel model over this machine's
@@ -202,6 +202,7 @@ fn child(fd: i32, persist: Persist, uptime_secs: u64, echo: bool, script: impl F
     state::REPORT_FD.store(fd, std::sync::atomic::Ordering::Release);
     state::install(Kernel::new(persist, uptime_secs, echo));
     wdf::install();
+    nt::security::install();
     let mut session = Session::new();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script(&mut session)));
     let end = match r {

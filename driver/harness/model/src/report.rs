@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::durable::{Stable, StableEntry};
 use crate::fs::{Fs, Node};
+use crate::security::{Ace, Dacl};
 use crate::registry::{Key, Registry, Value};
 
 /// What survives a reboot: the registry and the volume (durability: `durable.rs`).
@@ -16,6 +17,8 @@ pub struct Persist {
     pub hive: Registry,
     /// The system volume.
     pub fs: Fs,
+    /// DACLs the driver set, by folded object path (files and keys).
+    pub security: BTreeMap<String, Dacl>,
 }
 
 /// How a boot ended.
@@ -199,6 +202,17 @@ impl Enc {
         for k in &st.replaced {
             self.str(k);
         }
+        self.u64(p.security.len() as u64);
+        for (k, d) in &p.security {
+            self.str(k);
+            self.bool(d.protected);
+            self.u64(d.aces.len() as u64);
+            for a in &d.aces {
+                self.str(&a.sid);
+                self.u32(a.mask);
+                self.u8(a.flags);
+            }
+        }
     }
 
     /// Encodes a report.
@@ -346,7 +360,17 @@ impl Dec<'_> {
             let k = self.str()?;
             fs.stable.replaced.insert(k);
         }
-        Some(Persist { registry, hive, fs })
+        let mut security = BTreeMap::new();
+        for _ in 0..self.u64()? {
+            let k = self.str()?;
+            let protected = self.bool()?;
+            let mut aces = Vec::new();
+            for _ in 0..self.u64()? {
+                aces.push(Ace { sid: self.str()?, mask: self.u32()?, flags: self.u8()? });
+            }
+            security.insert(k, Dacl { aces, protected });
+        }
+        Some(Persist { registry, hive, fs, security })
     }
 
     /// Decodes a report.

@@ -23,6 +23,7 @@ pub mod kernel;
 pub mod pool;
 pub mod process;
 pub mod registry;
+pub mod security;
 
 pub use pool::tag_name;
 pub use registry::map_key_access;
