@@ -273,7 +273,10 @@ mod imp {
             );
             if d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0 {
                 let armed = d.flags & status::DRIVER_FLAG_TEST_HOOKS_ARMED != 0;
-                println!("WARNING: test-hooks build, not for production (TestHooks {})", if armed { "armed" } else { "off" });
+                println!(
+                    "WARNING: test-hooks build, not for production (TestHooks {})",
+                    if armed { "armed" } else { "off" }
+                );
             }
             for c in r.channels() {
                 println!(
