@@ -128,7 +128,6 @@ fn recover(image: Persist, versions: &'static [u64], counted: Counted) -> Result
     let mut m = machine();
     m.persist = image;
     check_lkg_files(&m.persist, versions)?;
-    let errors: std::sync::Arc<Mutex<Vec<String>>> = std::sync::Arc::default();
     for boot in 1..=2 {
         let r = m.boot(10, |s| {
             assert_eq!(s.driver_entry(ENTRY), 0, "DriverEntry failed");
@@ -160,18 +159,16 @@ fn recover(image: Persist, versions: &'static [u64], counted: Counted) -> Result
             assert!(errs.is_empty(), "{}", errs.join("\n"));
         });
         if r.end != BootEnd::Completed || !r.violations.is_empty() {
-            errors.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+            return Err(format!(
                 "recovery boot {boot}: {:?}\n  violations: {:?}\n  log tail: {:?}",
                 r.end,
                 r.violations,
                 r.log.iter().rev().take(12).rev().collect::<Vec<_>>()
             ));
-            break;
         }
         check_lkg_files(&m.persist, versions)?;
     }
-    let errors = errors.lock().unwrap_or_else(|e| e.into_inner());
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    Ok(())
 }
 
 struct Sweep {
