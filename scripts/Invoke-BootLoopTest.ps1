@@ -18,6 +18,12 @@
            power-off-during-update     start writing the file in the guest, Stop-VM -TurnOff at half
            power-off-during-promotion  deliver, reboot, Stop-VM -TurnOff when the health window ends
            corrupt-lkg                 overwrite bytes of the LKG store files, copy a truncated kit file
+           reboot-during-trial         deliver, reboot, then reboot cleanly (shutdown /r) while the
+                                       content is still on trial (before the health window ends)
+           deliver-with-junk           copy the kit file, and a copy with one byte flipped
+                                       (-SignatureByteOffset) under the case's `junk` name
+           poison-many                 test-hooks build, TestHooks=1, copy every poison kit file of the
+                                       case's `content` list, reboot until the channel is stable
       3. reboots (or powers on) and waits, with a timeout, for a boot that stays up for
          HealthWindowSeconds + SettleSeconds (following any bugcheck/reboot chain);
       4. reads `changuard driver status --json` (or Parameters\Status) and the guest's
@@ -191,8 +197,8 @@ if (@($Case).Count -gt 0) {
 $kit = Resolve-ChanguardPath -Path $ContentKitPath
 $baselineFiles = @(@($matrix.baseline.content) | ForEach-Object { (Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $_).Path })
 foreach ($c in $cases) {
-    if ($null -ne $c.content) {
-        Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $c.content -CaseName $c.name | Out-Null
+    foreach ($name in @(@($c.content) | Where-Object { $null -ne $_ })) {
+        Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $name -CaseName $c.name | Out-Null
     }
 }
 
@@ -310,8 +316,11 @@ foreach ($c in $cases) {
     $since = $null
     $stage = Join-Path $caseDir 'staged'
     try {
-        if ($null -ne $c.content) {
-            $content = Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $c.content -CaseName $c.name
+        # `content` is one file name, or a list of them (poison-many).
+        $contentNames = @(@($c.content) | Where-Object { $null -ne $_ })
+        $contentFiles = @($contentNames | ForEach-Object { Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $_ -CaseName $c.name })
+        if ($contentFiles.Count -gt 0) {
+            $content = $contentFiles[0]
         }
         switch ($c.apply) {
             'first-install' {
@@ -462,6 +471,70 @@ Start-Sleep -Seconds 900
                 Copy-ChanguardToGuest -Session $ctx.Session -Path @($damaged) -GuestDirectory $GuestContentDirectory -GuestFileName $c.content -Confirm:$false
                 Remove-PSSession -Session $ctx.Session -ErrorAction SilentlyContinue
                 $final = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+            }
+            'reboot-during-trial' {
+                $restoreTo = Initialize-Baseline -Flavor standard
+                $ctx = Start-FromCheckpoint -Name $restoreTo
+                $since = $ctx.Since
+                Copy-ChanguardToGuest -Session $ctx.Session -Path @($content.Path) -GuestDirectory $GuestContentDirectory -GuestFileName $c.content -Confirm:$false
+                Remove-PSSession -Session $ctx.Session -ErrorAction SilentlyContinue
+                $trialBoot = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds 0 -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+                try {
+                    $st = Get-ChanguardGuestStatus -Session $trialBoot.Session -GuestCliPath $guestCli
+                    $cs = Get-ChanguardChannelStatus -Status $st.Status -Channel $channel
+                    $attempt = Get-ChanguardProperty -InputObject $cs -Name 'trial_attempt'
+                    $details.Add("Before the clean reboot: active $(Format-ChanguardValue (Get-ChanguardProperty -InputObject $cs -Name 'active_version')), trial_attempt $(Format-ChanguardValue $attempt).")
+                    if ($null -eq $attempt) {
+                        $details.Add('WARNING: the content was not on trial at the clean reboot (health window already over?); raise -HealthWindowSeconds.')
+                    }
+                } finally {
+                    Remove-PSSession -Session $trialBoot.Session -ErrorAction SilentlyContinue
+                }
+                # A clean reboot (shutdown /r) during the trial: the driver records the clean
+                # shutdown, so the next boot continues the trial instead of quarantining it.
+                $final = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+            }
+            'deliver-with-junk' {
+                $restoreTo = Initialize-Baseline -Flavor standard
+                $junkName = [string](Get-ChanguardProperty -InputObject $c -Name 'junk' -Default '')
+                if (-not $junkName) { throw "Matrix case '$($c.name)' uses apply 'deliver-with-junk' without a 'junk' file name." }
+                $junk = New-ChanguardMutatedFile -Path $content.Path -Mutation FlipByte -Offset $SignatureByteOffset -OutDirectory $stage
+                $details.Add("Junk: $($content.Path) with byte $SignatureByteOffset flipped, delivered as $junkName.")
+                $ctx = Start-FromCheckpoint -Name $restoreTo
+                $since = $ctx.Since
+                Copy-ChanguardToGuest -Session $ctx.Session -Path @($junk) -GuestDirectory $GuestContentDirectory -GuestFileName $junkName -Confirm:$false
+                Copy-ChanguardToGuest -Session $ctx.Session -Path @($content.Path) -GuestDirectory $GuestContentDirectory -GuestFileName $c.content -Confirm:$false
+                Remove-PSSession -Session $ctx.Session -ErrorAction SilentlyContinue
+                $final = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+            }
+            'poison-many' {
+                if (-not $TestHooksPackagePath) {
+                    $status = 'Skipped'
+                    $message = 'needs -TestHooksPackagePath (a driver built with the test-hooks feature)'
+                    break
+                }
+                $restoreTo = Initialize-Baseline -Flavor testhooks
+                $ctx = Start-FromCheckpoint -Name $restoreTo
+                $since = $ctx.Since
+                for ($i = 0; $i -lt $contentNames.Count; $i++) {
+                    Copy-ChanguardToGuest -Session $ctx.Session -Path @($contentFiles[$i].Path) -GuestDirectory $GuestContentDirectory -GuestFileName $contentNames[$i] -Confirm:$false
+                }
+                Remove-PSSession -Session $ctx.Session -ErrorAction SilentlyContinue
+                # Each round: the newest bad version bugchecks on trial, the VM reboots itself into
+                # a recovery boot on LKG (reason 221) and stays up. Stop when a round changes
+                # nothing: no trial open and the quarantine list as before.
+                $lastQuarantine = $null
+                for ($round = 1; $round -le ($contentNames.Count + 2); $round++) {
+                    if ($null -ne $final) { Remove-PSSession -Session $final.Session -ErrorAction SilentlyContinue }
+                    $final = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+                    $st = Get-ChanguardGuestStatus -Session $final.Session -GuestCliPath $guestCli
+                    $cs = Get-ChanguardChannelStatus -Status $st.Status -Channel $channel
+                    $quarantine = Format-ChanguardValue (Get-ChanguardProperty -InputObject $cs -Name 'quarantined' -Default @())
+                    $onTrial = $null -ne (Get-ChanguardProperty -InputObject $cs -Name 'trial_attempt')
+                    $details.Add("Round ${round}: active $(Format-ChanguardValue (Get-ChanguardProperty -InputObject $cs -Name 'active_version')), quarantined $quarantine, on trial $onTrial.")
+                    if (-not $onTrial -and $quarantine -eq $lastQuarantine) { break }
+                    $lastQuarantine = $quarantine
+                }
             }
             default {
                 throw "Matrix case '$($c.name)' uses apply '$($c.apply)', which this script does not implement."

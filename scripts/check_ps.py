@@ -14,7 +14,7 @@ What it checks, for every *.ps1 / *.psm1 / *.psd1 in the repository (target dirs
    in 5.1, like `-Encoding Byte`), and ambiguous aliases (`sc` is Set-Content in 5.1).
 5. Every call to a `Verb-Changuard*` function names a function defined in scripts/, and
    every `-Parameter` passed to it is a declared parameter (or a common parameter).
-6. scripts/bootloop-matrix.json: exact schema, the ten scenario names shared with
+6. scripts/bootloop-matrix.json: exact schema, the scenario names shared with
    `changuard simulate --scenario`, and every `apply` keyword implemented by
    Invoke-BootLoopTest.ps1.
 
@@ -52,6 +52,9 @@ SCENARIOS = [
     "power-loss-during-update",
     "power-loss-during-promotion",
     "lkg-corrupted",
+    "clean-reboot-during-trial",
+    "junk-highest-version",
+    "twenty-crashing-versions",
 ]
 APPLY_KEYWORDS = {
     "first-install",
@@ -62,9 +65,16 @@ APPLY_KEYWORDS = {
     "power-off-during-update",
     "power-off-during-promotion",
     "corrupt-lkg",
+    "reboot-during-trial",
+    "deliver-with-junk",
+    "poison-many",
 }
+# `content` is a list of file names for these keywords (a bare name or null otherwise).
+LIST_CONTENT_APPLY = {"poison-many"}
 ACTIVE_SOURCES = {"candidate", "lkg", "golden", "none"}
 CASE_KEYS = {"name", "sim_scenario", "description", "apply", "content", "expect"}
+# Optional keys, each required by exactly one apply keyword.
+OPTIONAL_CASE_KEYS = {"junk": "deliver-with-junk"}
 EXPECT_KEYS = {"active_version", "active_source", "max_crashes", "quarantined", "lkg_version"}
 COMMON_PARAMETERS = {
     "verbose", "debug", "erroraction", "warningaction", "informationaction", "errorvariable",
@@ -250,6 +260,11 @@ def call_findings(rel: str, tree, defs: dict[str, set[str]]) -> list[Finding]:
     return out
 
 
+def _bare(x: object) -> bool:
+    """A non-empty file name with no directory part."""
+    return isinstance(x, str) and bool(x) and "/" not in x and "\\" not in x
+
+
 def check_matrix(matrix_path: Path, bootloop_script: Path) -> list[Finding]:
     rel = str(matrix_path.relative_to(REPO_ROOT))
     out: list[Finding] = []
@@ -288,8 +303,9 @@ def check_matrix(matrix_path: Path, bootloop_script: Path) -> list[Finding]:
         if not isinstance(case, dict):
             bad(f"{where} must be an object")
             continue
-        if set(case) != CASE_KEYS:
-            bad(f"{where} keys {sorted(case)} != {sorted(CASE_KEYS)}")
+        optional = {k for k, a in OPTIONAL_CASE_KEYS.items() if case.get("apply") == a}
+        if set(case) != CASE_KEYS | optional:
+            bad(f"{where} keys {sorted(case)} != {sorted(CASE_KEYS | optional)}")
         name = case.get("name")
         where = f"cases[{i}] ({name})"
         if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]*$", name or ""):
@@ -311,8 +327,13 @@ def check_matrix(matrix_path: Path, bootloop_script: Path) -> list[Finding]:
         elif script_text and not re.search(r"^\s*'" + re.escape(apply) + r"'\s*\{", script_text, re.M):
             bad(f"{where}: apply {apply!r} has no `'{apply}' {{` switch arm in {bootloop_script.name}")
         content = case.get("content")
-        if content is not None and (not isinstance(content, str) or "/" in content or "\\" in content):
+        if apply in LIST_CONTENT_APPLY:
+            if not isinstance(content, list) or not content or not all(_bare(x) for x in content):
+                bad(f"{where}: content must be a non-empty list of bare file names")
+        elif content is not None and not _bare(content):
             bad(f"{where}: content must be a bare file name or null")
+        if "junk" in optional and not _bare(case.get("junk")):
+            bad(f"{where}: junk must be a bare file name")
         exp = case.get("expect")
         if not isinstance(exp, dict):
             bad(f"{where}: expect must be an object")

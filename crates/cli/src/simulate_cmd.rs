@@ -5,8 +5,9 @@
 //! ```text
 //! changuard simulate --scenario NAME        one scenario, boot by boot (july-19: + a 1,000-machine fleet)
 //! changuard simulate --random --boots N --seed S
-//! changuard simulate --exhaustive           every crash point x tear variant of every scenario
-//! ... [--json] [--mutation NAME] [--crash-trace STEP:OP:VARIANT,...]
+//! changuard simulate --exhaustive           every crash point x tear variant, clean reboot,
+//!                                           reload, power cut and promotion I/O failure of every scenario
+//! ... [--json] [--mutation NAME] [--crash-trace STEP:OP:VARIANT|STEP:ALT,...]
 //! ```
 //! Exit codes: 0 no invariant violated, 1 violations, 2 usage.
 
@@ -33,7 +34,9 @@ pub struct SimulateArgs {
     /// Seed of the random campaign (same seed, same run).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Crash at every I/O step and every tear variant of every scenario.
+    /// Crash at every I/O step and every tear variant of every scenario, and
+    /// branch every boot into a clean reboot, a reload, a power cut and every
+    /// promotion I/O failure.
     #[arg(long)]
     pub exhaustive: bool,
     /// Machines in the july-19 fleet replay.
@@ -41,10 +44,13 @@ pub struct SimulateArgs {
     pub fleet: u64,
     /// Inject a deliberate protocol bug (to see the simulator catch it):
     /// activate-before-persist, raise-floor-before-lkg-durable,
-    /// skip-flush-on-lkg-write, no-quarantine, lkg-in-place.
+    /// skip-flush-on-lkg-write, no-quarantine, lkg-in-place, count-clean-ends,
+    /// evict-quarantine.
     #[arg(long)]
     pub mutation: Option<String>,
-    /// Replay crash choices printed with a violation (`STEP:OP:VARIANT,...`), with `--scenario`.
+    /// Replay explorer choices printed with a violation (`STEP:OP:VARIANT` for a
+    /// power loss, `STEP:ALT` for reboot, reload, power-cut, fail-rename[-always], ...),
+    /// with `--scenario`.
     #[arg(long)]
     pub crash_trace: Option<String>,
     /// List the scenarios and exit.
@@ -75,19 +81,6 @@ fn kebab(s: &str) -> String {
         }
     }
     out
-}
-
-fn parse_trace(s: &str) -> Option<Vec<(usize, u64, usize)>> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut it = p.split(':');
-            let a = it.next()?.parse().ok()?;
-            let b = it.next()?.parse().ok()?;
-            let c = it.next()?.parse().ok()?;
-            it.next().is_none().then_some((a, b, c))
-        })
-        .collect()
 }
 
 fn bar(len: u64, json: bool, what: &str) -> ProgressBar {
@@ -194,10 +187,10 @@ fn run_scenario(
     started: Instant,
 ) -> i32 {
     let boots: Vec<(String, BootReport)> = match &args.crash_trace {
-        Some(t) => match parse_trace(t) {
+        Some(t) => match scenario::parse_trace(t) {
             Some(tr) => scenario::replay(s, mutation, &tr),
             None => {
-                eprintln!("error: --crash-trace wants STEP:OP:VARIANT[,...]");
+                eprintln!("error: --crash-trace wants STEP:OP:VARIANT or STEP:ALT[,...]");
                 return 2;
             }
         },
@@ -339,12 +332,17 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
     let pb = bar(all.len() as u64 * 1000, args.json, "exhaustive");
     let mut rows = vec![];
     let (mut states, mut boots, mut crashes, mut worst) = (0u64, 0u64, 0u64, 0u32);
+    let (mut alt_states, mut alt_boots) = (0u64, [0u64; 4]);
     let mut violations = vec![];
     let mut finals = vec![];
     for (i, s) in all.iter().enumerate() {
         let ex = scenario::exhaustive(s, mutation, 10);
         let run = scenario::run(s, mutation);
         states += ex.crash_states;
+        alt_states += ex.alt_states;
+        for (t, n) in alt_boots.iter_mut().zip(ex.alt_boots) {
+            *t += n;
+        }
         boots += ex.boots;
         crashes += ex.crashes;
         worst = worst.max(ex.max_crashes_per_version);
@@ -352,7 +350,7 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
         violations.extend(run.violations.iter().cloned());
         rows.push((
             s.name,
-            ex.crash_states,
+            ex.crash_states + ex.alt_states,
             ex.boots,
             ex.crashes,
             ex.violations.len(),
@@ -377,6 +375,14 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
                 "boots": boots,
                 "crashes": crashes,
                 "crash_states_explored": states,
+                "alternative_states_explored": alt_states,
+                "distinct_states_explored": states + alt_states,
+                "alternative_boots": {
+                    "clean_reboots": alt_boots[0],
+                    "reloads": alt_boots[1],
+                    "power_cuts": alt_boots[2],
+                    "promotion_io_failures": alt_boots[3],
+                },
                 "invariant_violations": violations,
                 "max_crashes_per_version": worst,
                 "final_active": fa,
@@ -385,8 +391,8 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
         );
     } else {
         println!(
-            "{:<28} {:>12} {:>8} {:>8} {:>10}  final (no crash injected)",
-            "scenario", "crash states", "boots", "crashes", "violations"
+            "{:<28} {:>12} {:>8} {:>8} {:>10}  final (nothing injected)",
+            "scenario", "states", "boots", "crashes", "violations"
         );
         for (n, st, b, c, v, f) in &rows {
             let fin = f.as_ref().map_or("-".to_owned(), |f| {
@@ -401,9 +407,14 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
             println!("{n:<28} {st:>12} {b:>8} {c:>8} {v:>10}  {fin}");
         }
         println!(
-            "\ntotal: {states} distinct crash states, {boots} boots, {crashes} crashes, max {worst} crashes per version, {} violations ({:.1?})",
+            "\ntotal: {} distinct states ({states} after a power loss, {alt_states} after a clean reboot, reload, power cut or promotion I/O failure), {boots} boots, {crashes} crashes, max {worst} crashes per version, {} violations ({:.1?})",
+            states + alt_states,
             violations.len(),
             started.elapsed()
+        );
+        println!(
+            "alternative boots: {} clean reboots, {} reloads, {} power cuts, {} promotion I/O failures",
+            alt_boots[0], alt_boots[1], alt_boots[2], alt_boots[3]
         );
         for v in violations.iter().take(20) {
             println!("VIOLATION {v}");
@@ -426,7 +437,14 @@ mod tests {
             parse_mutation("raise-floor-before-lkg-durable"),
             Some(Mutation::RaiseFloorBeforeLkgDurable)
         );
-        assert_eq!(parse_trace("3:1:0,4:4:3"), Some(vec![(3, 1, 0), (4, 4, 3)]));
+        use scenario::{Alt, Choice, format_trace, parse_trace};
+        let t = parse_trace("3:1:0,4:4:3,5:reload,6:fail-rename-always").unwrap();
+        assert_eq!(t[0], (3, Choice::Crash { op: 1, variant: 0 }));
+        assert_eq!(t[2], (5, Choice::Plan(Alt::Reload)));
+        assert_eq!(
+            format_trace(&t),
+            "3:1:0,4:4:3,5:reload,6:fail-rename-always"
+        );
         assert_eq!(parse_trace("3:1"), None);
     }
 }

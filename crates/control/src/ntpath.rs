@@ -3,8 +3,13 @@
 //! tested on the host instead of only in the kernel.
 //!
 //! The registry path is untrusted input (docs/THREAT-MODEL.md). The loader's
-//! `config::check_path` is the one validator of that value;
-//! [`nt_object_name`] maps what it accepts to the name `NtCreateFile` takes.
+//! `changuard_loader::path` is the one validator of directory paths: config
+//! parsing accepts `ContentDirectory` through it, and [`nt_object_name`] runs
+//! it again before mapping a path to the name `NtCreateFile` takes, so the two
+//! sides accept exactly the same set (issue 11 finding 6).
+
+use changuard_loader::path::{self, PathKind};
+use changuard_loader::reason::ConfigProblem;
 
 /// Longest path the driver builds, in UTF-16 code units. `UNICODE_STRING`
 /// lengths are byte counts in a `u16`, so the hard limit is 32767 units; paths
@@ -33,9 +38,9 @@ pub enum PathError {
 
 const BACKSLASH: u16 = b'\\' as u16;
 
-/// The object-manager name `NtCreateFile` takes for a directory the loader
-/// accepted. The loader's `config::check_path` is the one validator of the
-/// `ContentDirectory` value; it admits `X:\...` and `\SystemRoot\...` only.
+/// The object-manager name `NtCreateFile` takes for a directory that passes
+/// the loader's one path validator (`changuard_loader::path::check`, which
+/// also vets `ContentDirectory`); it admits `X:\...` and `\SystemRoot\...` only.
 /// `NtCreateFile` refuses a DOS path like `C:\x` with no root directory
 /// (`STATUS_OBJECT_PATH_SYNTAX_BAD`), and `\??\` resolves through the
 /// caller's device map, so a drive letter is named through `\GLOBAL??\`,
@@ -47,22 +52,16 @@ const BACKSLASH: u16 = b'\\' as u16;
 /// Writes UTF-16 into `out` and returns the number of units.
 ///
 /// # Errors
-/// `NotAbsolute` for any other shape (the loader never passes one: this is a
-/// second guard), `EmbeddedNul`, `TooLong`.
+/// What the validator refuses, mapped: `NotAbsolute` for another shape,
+/// `BadComponent` for an empty, `.` or `..` component, `BadCharacter`,
+/// `EmbeddedNul`, `TooLong`.
 ///
 /// # Panics
 /// Never, for any input.
 pub fn nt_object_name(path: &str, out: &mut [u16]) -> Result<usize, PathError> {
-    let b = path.as_bytes();
-    let prefix = match b {
-        [d, b':', b'\\', ..] if d.is_ascii_alphabetic() => "\\GLOBAL??\\",
-        _ if b.len() >= SYSTEM_ROOT.len()
-            && b.get(..SYSTEM_ROOT.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(SYSTEM_ROOT.as_bytes())) =>
-        {
-            ""
-        }
-        _ => return Err(PathError::NotAbsolute),
+    let prefix = match path::check(path).map_err(|e| refused(path, e))? {
+        PathKind::Drive => "\\GLOBAL??\\",
+        PathKind::SystemRoot => "",
     };
     let n = utf16(prefix, out)?;
     let rest = out.get_mut(n..).ok_or(PathError::TooLong)?;
@@ -74,7 +73,17 @@ pub fn nt_object_name(path: &str, out: &mut [u16]) -> Result<usize, PathError> {
     Ok(total)
 }
 
-const SYSTEM_ROOT: &str = "\\SystemRoot\\";
+/// The [`PathError`] for a path the validator refused with `problem`.
+fn refused(path: &str, problem: ConfigProblem) -> PathError {
+    match problem {
+        _ if path.contains('\0') => PathError::EmbeddedNul,
+        ConfigProblem::WrongSize if path.is_empty() => PathError::NotAbsolute,
+        ConfigProblem::WrongSize => PathError::TooLong,
+        ConfigProblem::DotDot => PathError::BadComponent,
+        ConfigProblem::BadCharacter | ConfigProblem::AlternateStream => PathError::BadCharacter,
+        _ => PathError::NotAbsolute,
+    }
+}
 
 /// Writes `dir` + `\` + `name` (ASCII/UTF-8 file name) as UTF-16 into `out`;
 /// returns the number of units. `name` must be a single component.
@@ -180,8 +189,8 @@ mod tests {
     /// same tail: the two sides cannot disagree about a value.
     #[test]
     fn every_path_the_loader_accepts_has_a_name() {
-        use changuard_loader::config::{DEFAULT_ALLOWED_ROOTS, DEFAULT_CONTENT_DIR, check_path};
-        assert!(check_path(DEFAULT_CONTENT_DIR, DEFAULT_ALLOWED_ROOTS).is_ok());
+        use changuard_loader::config::{DEFAULT_ALLOWED_ROOTS, DEFAULT_CONTENT_DIR};
+        assert!(path::check_under(DEFAULT_CONTENT_DIR, DEFAULT_ALLOWED_ROOTS).is_ok());
         let mut runner = proptest::test_runner::TestRunner::default();
         let comp = "[A-Za-z0-9_ .-]{1,12}";
         let strat = (
@@ -194,13 +203,47 @@ mod tests {
         runner
             .run(&strat, |(root, comps)| {
                 let p = std::format!("{root}{}", comps.join("\\"));
-                if check_path(&p, DEFAULT_ALLOWED_ROOTS).is_ok() {
+                if path::check_under(&p, DEFAULT_ALLOWED_ROOTS).is_ok() {
                     let n = name(&p).unwrap();
                     proptest::prop_assert!(n.ends_with(&p));
                     proptest::prop_assert!(
                         n.starts_with(r"\GLOBAL??\") || n.starts_with(r"\SystemRoot\")
                     );
                 }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Issue 11 finding 6: the driver's mapping and the loader's validator
+    /// accept exactly the same set. Before, the mapping took any `X:\` or
+    /// `\SystemRoot\` prefix, `..`, streams and empty components included.
+    #[test]
+    fn the_driver_and_the_loader_accept_the_same_paths() {
+        for bad in [
+            r"C:\ProgramData\changuard\..\..\Windows",
+            r"C:\ProgramData\changuard\x:stream",
+            r"C:\ProgramData\\changuard",
+            r"C:\ProgramData\changuard\x.",
+            r"C:\ProgramData\changuard\x ",
+            r"C:\ProgramData\changuard\*",
+            r"\SystemRoot\..\x",
+            "C:\\ProgramData\\changuard/x",
+        ] {
+            assert!(path::check(bad).is_err(), "{bad}");
+            assert!(name(bad).is_err(), "{bad}: the driver would open it");
+        }
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let strat = "(C:|c:|Z:|\\\\SystemRoot|\\\\systemroot|\\\\\\?\\?|\\\\Device)?(\\\\[A-Za-z0-9 .:*?/-]{0,6}){0,4}\\\\?";
+        runner
+            .run(&strat, |p| {
+                let mut out = [0u16; MAX_PATH_UNITS];
+                proptest::prop_assert_eq!(
+                    nt_object_name(&p, &mut out).is_ok(),
+                    path::check(&p).is_ok(),
+                    "{}",
+                    p
+                );
                 Ok(())
             })
             .unwrap();

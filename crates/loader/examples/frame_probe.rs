@@ -17,7 +17,7 @@ use core::hint::black_box;
 use changuard_format::{Trust, TrustedKey};
 use changuard_loader::platform::{IoError, IoErrorKind, LkgFile, Platform, RegType, RegValue};
 use changuard_loader::reason::Decision;
-use changuard_loader::{HealthConfirmed, LoadError, Loader, Setup, boot};
+use changuard_loader::{HealthConfirmed, LoadError, Loader, Resume, Setup, boot, reload};
 
 /// A platform the optimizer knows nothing about.
 #[derive(Debug)]
@@ -163,4 +163,39 @@ pub fn probe_promote(
         Some(h) => black_box(promote)(l, p, &setup, h, faulted),
         None => Ok(()),
     }
+}
+
+/// `IOCTL_RELOAD`: the running loader's `resume_into` (into static memory in
+/// the driver), then `reload`.
+#[inline(never)]
+pub fn probe_reload(
+    old: &Loader<Vec<u8>>,
+    p: &mut Opaque,
+    keys: &[TrustedKey],
+    roots: &[&str],
+    faulted: &[u32],
+    resume: &mut Resume,
+) -> Loader<Vec<u8>> {
+    let setup = Setup {
+        trust: Trust::new(keys),
+        allowed_roots: roots,
+        #[cfg(feature = "mutations")]
+        mutation: None,
+    };
+    let into: fn(&Loader<Vec<u8>>, &[u32], &mut Resume) = Loader::resume_into;
+    black_box(into)(old, faulted, resume);
+    let f: fn(&mut Opaque, &Setup<'_>, &Resume) -> Loader<Vec<u8>> = reload;
+    black_box(f)(p, &setup, resume)
+}
+
+/// The shutdown notification: `shutdown` (the clean-shutdown record).
+#[inline(never)]
+pub fn probe_shutdown(
+    l: &mut Loader<Vec<u8>>,
+    p: &mut Opaque,
+    faulted: &[u32],
+) -> Result<(), LoadError> {
+    type Shutdown = fn(&mut Loader<Vec<u8>>, &mut Opaque, &[u32]) -> Result<(), LoadError>;
+    let f: Shutdown = Loader::shutdown;
+    black_box(f)(l, p, faulted)
 }

@@ -1,53 +1,59 @@
-//! The boot algorithm and the promotion protocol.
+//! The boot algorithm (and reload): which content each channel runs.
 //!
 //! # Per channel, at every boot (channels are independent)
 //! 1. Read the LKG copy (Current, else Temp after an interrupted rename, which is
-//!    then renamed back), validate it.
+//!    then renamed back) and validate it; it must be the LKG the state record
+//!    names, or the trial whose promotion got past its rename ([`crate::lkg`]).
 //! 2. Open trial from the last boot? If the LKG copy already holds that version,
-//!    the promotion got past its rename: roll it forward. Else, at
-//!    `attempt >= MaxTrialBoots`, quarantine the version; else it may be retried,
-//!    and if it is not retried in this boot (superseded), it is quarantined too.
-//! 3. Choose a candidate by policy (never quarantined; Latest/NMinus1 never below
-//!    the floor; only newer than a valid LKG, since equal means "use the LKG").
-//! 4. Read it once (size cap checked by the platform before allocating), validate
-//!    it as this channel, check the name's version equals the signed one.
-//! 5. Record "V on trial, attempt k" for every channel at once and flush it
+//!    the promotion got past its rename: roll it forward. If its last boot ended
+//!    cleanly (the trial `survived`: a recorded shutdown, or a promotion that
+//!    failed on I/O after the health window) or it is still running in this boot
+//!    (a reload, [`reload`]), it may continue at the same attempt: nothing
+//!    crashed. Else it crashed: at `attempt >= MaxTrialBoots` it is quarantined;
+//!    below, it may be retried at `attempt + 1`. A trial that is not continued
+//!    is dropped if no crash was ever counted against it, else quarantined (its
+//!    crash count must not be forgotten, I3).
+//! 3. Choose a candidate by policy and read it, newest first until one
+//!    validates, within a per-boot budget ([`crate::candidate`]; never
+//!    quarantined; Latest/NMinus1 never below the floor and only newer than a
+//!    valid LKG, since equal means "use the LKG"). The directory listing is
+//!    bounded so junk cannot hide valid files ([`crate::listing`]).
+//! 4. Record "V on trial, attempt k" for every channel at once and flush it
 //!    (one state write), BEFORE anything is activated ([`TrialDurable`]).
-//! 6. Activate: candidate -> LKG -> golden -> none, recording each step down.
+//! 5. Activate: candidate -> LKG -> golden -> none, recording each step down.
 //!
-//! # Promotion (after the health window, [`HealthConfirmed`])
-//! Health is per channel: [`HealthConfirmed`] proves only the machine-level
-//! condition (uptime past the window, still `Booted`); the caller names the
-//! channels whose content made the interpreter fault during the window. Those
-//! are not promoted (`Promotion::Failed`, [`Reason::FaultedDuringTrial`]) and
-//! their trial stays open, so the next boot quarantines them at `MaxTrialBoots`
-//! like a crash: content that passed validation yet made the interpreter fault
-//! is not trusted. One channel's fault never withholds another's promotion
-//! (promise 3).
+//! Channels the loader knows (state record, golden content) come first; a
+//! channel named only by files in the directory is admitted into the state
+//! record only with a validated candidate (S6), so names of fake channels
+//! never crowd out a real one.
 //!
-//! For each other channel whose active content is on trial:
-//! 1. write LKG temp, flush it, rename it over Current, sync (-> [`LkgDurable`]);
-//! 2. state: `lkg_version = V`, trial closed; write + flush;
-//! 3. state: `floor = max(floor, V)`; write + flush.
+//! Promotion, the clean-shutdown record and reload support are in
+//! [`crate::promote`].
 //!
 //! # Invariants (checked by crates/sim after every boot)
 //! - L1: everything in [`ChannelOutcome::active`] passed `validate` in this boot.
-//! - L2: trial content is never activated unless its trial record is durable.
+//! - L2: trial content is never activated unless its trial record is durable
+//!   (with `survived` cleared: a crash in this boot counts).
 //! - L3: the only durable LKG copy is never overwritten before a newer copy is durable
 //!   (temp is written only while Current is valid, or after Temp was renamed back).
 //! - L4: the floor is raised only after the LKG copy of that version is durable,
 //!   so it never blocks the LKG; LKG activation ignores the floor anyway.
-//! - L5: bounded work: every loop is bounded by `MAX_DIR_ENTRIES` or `MAX_CHANNELS`.
+//! - L5: bounded work: every loop is bounded by `MAX_DIR_ENTRIES`,
+//!   `MAX_LISTED_CHANNELS`, `MAX_CHANNELS` or a candidate budget.
+//! - L6: a version is quarantined only when a crash was counted against it: a
+//!   clean shutdown, a reload or a promotion I/O failure never counts.
 
 use alloc::vec::Vec;
 use changuard_format::{Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
 
-use crate::config::{Config, Policy};
+use crate::candidate::{self, Walk};
+use crate::config::Config;
 use crate::error::LoadError;
-use crate::limits::{MAX_CHANNELS, MAX_DIR_ENTRIES};
-use crate::names::{self, FileName};
-use crate::platform::{IoErrorKind, LkgFile, Platform};
-use crate::reason::{ConfigKey, ConfigProblem, Decision, Reason};
+use crate::limits::{MAX_CANDIDATE_TRIES, MAX_CHANNELS, MAX_NEW_CHANNEL_TRIES};
+use crate::listing::Listing;
+use crate::lkg;
+use crate::platform::Platform;
+use crate::reason::{Decision, Reason};
 use crate::state::{self, ChannelState, Heap, Recovered, State, Store, Trial};
 
 /// Deliberate protocol bugs (feature `mutations`, for the simulator only).
@@ -64,6 +70,12 @@ pub enum Mutation {
     NoQuarantine,
     /// Promotion overwrites Current in place instead of temp + rename.
     LkgInPlace,
+    /// A trial whose last boot ended cleanly (shutdown, reload, promotion I/O
+    /// failure) is counted as crashed anyway (the behaviour before issue 11).
+    CountCleanEnds,
+    /// A full quarantine list drops its oldest version without raising the
+    /// quarantine floor (the behaviour before issue 11).
+    EvictQuarantine,
 }
 
 #[cfg(feature = "mutations")]
@@ -75,6 +87,8 @@ impl Mutation {
         Mutation::SkipFlushOnLkgWrite,
         Mutation::NoQuarantine,
         Mutation::LkgInPlace,
+        Mutation::CountCleanEnds,
+        Mutation::EvictQuarantine,
     ];
 }
 
@@ -92,22 +106,9 @@ pub struct Setup<'a> {
 
 #[cfg(feature = "mutations")]
 impl Setup<'_> {
-    fn mutated(&self, m: Mutation) -> bool {
+    pub(crate) fn mutated(&self, m: Mutation) -> bool {
         self.mutation == Some(m)
     }
-}
-
-macro_rules! mutated {
-    ($setup:expr, $m:ident) => {{
-        #[cfg(feature = "mutations")]
-        let r = $setup.mutated(Mutation::$m);
-        #[cfg(not(feature = "mutations"))]
-        let r = {
-            let _ = &$setup;
-            false
-        };
-        r
-    }};
 }
 
 /// Where a channel's active content came from (same codes as the control crate's `Source`).
@@ -161,25 +162,20 @@ pub struct TrialDurable(());
 /// Proof that the machine stayed up for the health window in this boot (only
 /// [`Loader::health_confirmed`] makes it). Faults are per channel ([`Loader::promote`]).
 #[derive(Debug)]
-pub struct HealthConfirmed(());
-
-/// Proof that a channel's LKG copy of a version is durable (only the LKG copy step makes it).
-#[derive(Debug)]
-pub struct LkgDurable {
-    channel: u32,
-    version: u64,
-}
+pub struct HealthConfirmed(pub(crate) ());
 
 /// Promotion progress of one channel in this boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Promotion {
     /// Nothing on trial.
     NotNeeded,
-    /// On trial, waiting for the health window.
+    /// On trial, waiting for the health window (or for a retry after an LKG
+    /// store I/O failure, [`Reason::PromotionFailed`]).
     Pending,
     /// Promoted to LKG.
     Done,
-    /// A promotion step failed (see the recorded decision).
+    /// Not promoted this boot: the content faulted ([`Reason::FaultedDuringTrial`]),
+    /// or the LKG store failed and no retry is left (see the recorded decision).
     Failed,
 }
 
@@ -200,7 +196,16 @@ pub struct ChannelOutcome<B> {
     pub last_problem: Option<Decision>,
     /// Promotion progress.
     pub promotion: Promotion,
-    lkg_needs_repair: bool,
+    /// Temp holds the only LKG copy and could not be renamed back: no
+    /// promotion may overwrite it this boot (L3).
+    pub(crate) lkg_needs_repair: bool,
+    /// The content faulted during its trial in this boot: its trial counts
+    /// as failed (never marked `survived`, never resumed by a reload).
+    pub(crate) faulted: bool,
+    /// A recovery boot for this channel (its trial did not survive the last
+    /// boot): only that version may run on trial in this boot, a reload
+    /// included ([`Reason::RecoveryBoot`] when it cannot).
+    pub(crate) recovery: bool,
 }
 
 impl<B: AsRef<[u8]>> ChannelOutcome<B> {
@@ -208,46 +213,75 @@ impl<B: AsRef<[u8]>> ChannelOutcome<B> {
     pub fn active_version(&self) -> Option<u64> {
         self.active.as_ref().map(ValidChannel::version)
     }
+
+    fn new(channel: u32) -> ChannelOutcome<B> {
+        ChannelOutcome {
+            channel,
+            source: Source::None,
+            active: None,
+            trial_attempt: None,
+            lkg_version: None,
+            last_problem: None,
+            promotion: Promotion::NotNeeded,
+            lkg_needs_repair: false,
+            faulted: false,
+            recovery: false,
+        }
+    }
 }
 
 /// The bookkeeping part of the loader state machine (STYLE 12).
 #[derive(Debug)]
 pub enum Phase {
-    /// Booted: content active, trials open, waiting for the health window.
+    /// Booted: content active, trials open, waiting for the health window
+    /// (or for a promotion retry).
     Booted(Booted),
-    /// Promotion ran (done or failed per channel); nothing left to do this boot.
-    Promoted(Promoted),
+    /// Promotion ran (done or failed per channel); only [`Loader::shutdown`] is left.
+    Promoted(Settled),
+    /// [`Loader::shutdown`] ran: nothing is left to do this boot.
+    ShutDown(Settled),
 }
 
 /// State of [`Phase::Booted`].
 #[derive(Debug)]
 pub struct Booted {
-    config: Heap<Config>,
-    state: Heap<State>,
-    store: Store,
-    state_durable: bool,
+    pub(crate) config: Heap<Config>,
+    pub(crate) state: Heap<State>,
+    pub(crate) store: Store,
+    pub(crate) state_durable: bool,
+    /// Promotion runs so far this boot ([`crate::limits::MAX_PROMOTION_TRIES`]).
+    pub(crate) promotion_tries: u32,
 }
 
-/// State of [`Phase::Promoted`].
+/// State of [`Phase::Promoted`] and [`Phase::ShutDown`].
 #[derive(Debug)]
-pub struct Promoted {
-    config: Heap<Config>,
-    state: Heap<State>,
+pub struct Settled {
+    pub(crate) config: Heap<Config>,
+    pub(crate) state: Heap<State>,
+    pub(crate) store: Store,
+    pub(crate) state_durable: bool,
 }
 
 /// The loader after boot: the active content per channel (owned here, borrowed
 /// by the caller's engine) and the sticky state machine.
 #[derive(Debug)]
 pub struct Loader<B> {
-    channels: Vec<ChannelOutcome<B>>,
-    phase: Result<Phase, LoadError>,
+    pub(crate) channels: Vec<ChannelOutcome<B>>,
+    pub(crate) phase: Result<Phase, LoadError>,
 }
 
-struct Rec<'a, P> {
-    p: &'a mut P,
+/// Reports decisions through the platform.
+pub(crate) struct Rec<'a, P> {
+    pub(crate) p: &'a mut P,
 }
 impl<P: Platform> Rec<'_, P> {
-    fn note(&mut self, channel: u32, version: u64, attempt: u32, reason: Reason) -> Decision {
+    pub(crate) fn note(
+        &mut self,
+        channel: u32,
+        version: u64,
+        attempt: u32,
+        reason: Reason,
+    ) -> Decision {
         let d = Decision {
             channel,
             version,
@@ -259,20 +293,90 @@ impl<P: Platform> Rec<'_, P> {
     }
 }
 
+/// What a reload carries over from the loader it replaces ([`Loader::resume`],
+/// [`reload`]): the trials running in this boot, `(channel, version,
+/// attempt)`, which continue; and the channels in a recovery boot, which
+/// start no new trial. At most `MAX_CHANNELS` each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    running: [(u32, u64, u32); MAX_CHANNELS],
+    len: usize,
+    recovering: [u32; MAX_CHANNELS],
+    recovering_len: usize,
+}
+
+impl Resume {
+    /// Nothing is running (a boot).
+    pub const fn none() -> Resume {
+        Resume {
+            running: [(0, 0, 0); MAX_CHANNELS],
+            len: 0,
+            recovering: [0; MAX_CHANNELS],
+            recovering_len: 0,
+        }
+    }
+
+    /// Add a channel in a recovery boot.
+    pub(crate) fn push_recovering(&mut self, channel: u32) {
+        if let Some(s) = self.recovering.get_mut(self.recovering_len) {
+            *s = channel;
+            self.recovering_len = self.recovering_len.saturating_add(1);
+        }
+    }
+
+    /// The channels in a recovery boot.
+    pub fn recovering(&self) -> &[u32] {
+        self.recovering.get(..self.recovering_len).unwrap_or(&[])
+    }
+
+    /// Add a running trial (ignored when full: it then counts like a crash).
+    pub(crate) fn push(&mut self, channel: u32, version: u64, attempt: u32) {
+        if let Some(s) = self.running.get_mut(self.len) {
+            *s = (channel, version, attempt);
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    /// The running trials.
+    pub fn running(&self) -> &[(u32, u64, u32)] {
+        self.running.get(..self.len).unwrap_or(&[])
+    }
+
+    fn contains(&self, channel: u32, t: &Trial) -> bool {
+        self.running().contains(&(channel, t.version, t.attempt))
+    }
+}
+
 /// A channel between phase A and C: outcome index, validated candidate, validated LKG.
 type Pending<B> = (usize, Option<ValidChannel<B>>, Option<ValidChannel<B>>);
-
-/// Versions of one channel seen in the directory.
-fn versions_of(entries: &[(u32, u64)], channel: u32) -> impl Iterator<Item = u64> + '_ {
-    entries
-        .iter()
-        .filter(move |(c, _)| *c == channel)
-        .map(|(_, v)| *v)
-}
 
 /// Run the boot algorithm. Never fails and never panics: every problem is a
 /// recorded decision and a step down the fallback chain (promise 3).
 pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
+    // A static, not a ~340-byte temporary in this frame (kernel stack).
+    static NOTHING_RUNNING: Resume = Resume::none();
+    boot_with(p, setup, &NOTHING_RUNNING)
+}
+
+/// `IOCTL_RELOAD`: run the boot algorithm again in the same boot. The trials
+/// in `resume` ([`Loader::resume`] of the loader being replaced) are still
+/// running, not crashed: they continue at the same attempt instead of opening
+/// a new one (issue 11 finding 1). Build the new loader before dropping the
+/// old one (its content stays active meanwhile).
+pub fn reload<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Loader<P::Buf> {
+    boot_with(p, setup, resume)
+}
+
+/// What phase A works with, besides the platform.
+struct Ctx<'a, 's> {
+    setup: &'a Setup<'s>,
+    config: &'a Config,
+    resume: &'a Resume,
+    /// No valid state record: any valid LKG copy is accepted ([`crate::lkg`]).
+    tofu: bool,
+}
+
+fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Loader<P::Buf> {
     // Configuration and state record live on the heap (kernel stack budget).
     // Without memory for them (or for the slot buffer) nothing can be read, so
     // nothing may be written either (S1): run with no content, as when the
@@ -321,48 +425,18 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
         }
     }
 
-    // Directory listing, bounded.
-    let mut entries: Vec<(u32, u64)> = Vec::new();
-    let mut seen = 0usize;
-    let mut truncated = false;
-    let mut oom = false;
-    let listed = p.list_content(config.content_dir.as_str(), &mut |name: &str| {
-        if seen >= MAX_DIR_ENTRIES {
-            truncated = true;
-            return false;
-        }
-        seen = seen.saturating_add(1);
-        if let Some(cv) = names::parse(name) {
-            if entries.try_reserve(1).is_err() {
-                oom = true;
-                return false;
-            }
-            entries.push(cv);
-        }
-        true
-    });
-    {
-        let mut r = Rec { p: &mut *p };
-        if listed.is_err() {
-            r.note(0, 0, 0, Reason::DirUnreadable);
-        }
-        if truncated || oom {
-            r.note(0, 0, 0, Reason::ListingTruncated);
-        }
-    }
-
-    // Channel set: directory, state record, golden; sorted, at most MAX_CHANNELS.
-    let mut set = [0u32; MAX_CHANNELS];
-    let mut set_len = 0usize;
+    // Known channels: state record, then golden; sorted, at most MAX_CHANNELS.
+    let mut known = [0u32; MAX_CHANNELS];
+    let mut known_len = 0usize;
     let mut too_many = false;
     let mut add = |c: u32| {
-        if c == 0 || set.get(..set_len).is_some_and(|s| s.contains(&c)) {
+        if c == 0 || known.get(..known_len).is_some_and(|s| s.contains(&c)) {
             return;
         }
-        match set.get_mut(set_len) {
+        match known.get_mut(known_len) {
             Some(slot) => {
                 *slot = c;
-                set_len = set_len.saturating_add(1);
+                known_len = known_len.saturating_add(1);
             }
             None => too_many = true,
         }
@@ -379,134 +453,47 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
     for c in golden_ids {
         add(c);
     }
-    for (c, _) in &entries {
-        add(*c);
-    }
-    if let Some(s) = set.get_mut(..set_len) {
+    if let Some(s) = known.get_mut(..known_len) {
         s.sort_unstable();
     }
-    if too_many {
-        Rec { p: &mut *p }.note(0, 0, 0, Reason::TooManyChannels);
+    let known = known.get(..known_len).unwrap_or(&[]);
+
+    // Directory listing, bounded; known channels are always tracked.
+    let Some(mut listing) = Listing::new(known) else {
+        return no_memory(p);
+    };
+    listing.read(p, config.content_dir.as_str());
+    {
+        let mut r = Rec { p: &mut *p };
+        if listing.unreadable {
+            r.note(0, 0, 0, Reason::DirUnreadable);
+        }
+        if listing.truncated {
+            r.note(0, 0, 0, Reason::ListingTruncated);
+        }
+        if too_many {
+            r.note(0, 0, 0, Reason::TooManyChannels);
+        }
     }
 
-    let mut channels: Vec<ChannelOutcome<P::Buf>> = Vec::new();
-    if channels.try_reserve_exact(set_len).is_err() {
+    let Some(mut building) = Building::new() else {
         // Cannot even hold the outcomes: run with no content (promise 3).
         Rec { p: &mut *p }.note(0, 0, 0, Reason::NoContent);
         return Loader {
-            channels,
+            channels: Vec::new(),
             phase: Err(LoadError::NoMemory),
         };
-    }
+    };
+    let ctx = Ctx {
+        setup,
+        config: &config,
+        resume,
+        tofu: recovered_slot.is_none(),
+    };
 
     // Phase A: per channel, LKG, trial bookkeeping, candidate choice and validation.
-    let mut pending: Vec<Pending<P::Buf>> = Vec::new();
-    if pending.try_reserve_exact(set_len).is_err() {
-        return Loader {
-            channels,
-            phase: Err(LoadError::NoMemory),
-        };
-    }
-    for &channel in set.get(..set_len).unwrap_or(&[]) {
-        let mut out = ChannelOutcome {
-            channel,
-            source: Source::None,
-            active: None,
-            trial_attempt: None,
-            lkg_version: None,
-            last_problem: None,
-            promotion: Promotion::NotNeeded,
-            lkg_needs_repair: false,
-        };
-        let mut r = Rec { p: &mut *p };
-
-        // 1. LKG copy.
-        let lkg = read_lkg(&mut r, setup, channel, &mut out);
-        let lkg_v = lkg.as_ref().map(ValidChannel::version);
-        out.lkg_version = lkg_v;
-
-        let Some(cs) = st.get_or_insert(channel) else {
-            out.last_problem = Some(r.note(channel, 0, 0, Reason::TooManyChannels));
-            channels.push(out);
-            pending.push((channels.len().saturating_sub(1), None, lkg));
-            continue;
-        };
-        let before = *cs;
-
-        // 2. Open trial from the last boot.
-        let mut retry: Option<Trial> = None;
-        if let Some(t) = cs.trial {
-            if lkg_v == Some(t.version) {
-                cs.lkg_version = t.version;
-                cs.floor = cs.floor.max(t.version);
-                cs.trial = None;
-                r.note(
-                    channel,
-                    t.version,
-                    t.attempt,
-                    Reason::PromotionRolledForward,
-                );
-            } else if t.attempt >= config.max_trial_boots && !mutated!(setup, NoQuarantine) {
-                cs.quarantine(t.version);
-                cs.trial = None;
-                out.last_problem = Some(r.note(channel, t.version, t.attempt, Reason::Quarantined));
-            } else {
-                retry = Some(t);
-            }
-        }
-        if let Some(v) = lkg_v {
-            if cs.lkg_version != v {
-                cs.lkg_version = v;
-            }
-        }
-
-        // 3. Candidate choice.
-        let chosen = choose(&mut r, &config, cs, &entries, lkg_v, &mut out);
-
-        // 4. Read + validate.
-        let mut cand: Option<ValidChannel<P::Buf>> = None;
-        if let Some(v) = chosen {
-            cand = read_candidate(&mut r, setup, &config, channel, v, &mut out);
-        }
-
-        // An unfinished trial that is not retried now is quarantined: forgetting
-        // its attempt count would allow more than MaxTrialBoots crashes later (I3).
-        if let Some(t) = retry {
-            if cand.as_ref().is_none_or(|c| c.version() != t.version) {
-                cs.quarantine(t.version);
-                out.last_problem =
-                    Some(r.note(channel, t.version, t.attempt, Reason::TrialSuperseded));
-            }
-        }
-
-        // Trial bookkeeping for step 5.
-        match &cand {
-            Some(c) if c.version() == cs.lkg_version && cs.lkg_version != 0 => {
-                cs.trial = None;
-                r.note(channel, c.version(), 0, Reason::Proven);
-            }
-            Some(c) => {
-                let v = c.version();
-                let attempt = match retry {
-                    Some(t) if t.version == v => {
-                        r.note(channel, v, t.attempt, Reason::TrialRetried);
-                        t.attempt.saturating_add(1)
-                    }
-                    _ => 1,
-                };
-                cs.trial = Some(Trial {
-                    version: v,
-                    attempt,
-                });
-            }
-            None => cs.trial = None,
-        }
-        if *cs != before {
-            dirty = true;
-        }
-        channels.push(out);
-        pending.push((channels.len().saturating_sub(1), cand, lkg));
-    }
+    dirty |= phase_a_known(p, &ctx, &mut st, known, &listing, &mut building);
+    dirty |= phase_a_new(p, &ctx, &mut st, &listing, &mut building);
 
     // Phase B: make every trial record durable before anything is activated.
     let mut durable: Option<TrialDurable> = None;
@@ -525,60 +512,7 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
     }
 
     // Phase C: activation, down the fallback chain.
-    for (idx, cand, lkg) in pending {
-        let Some(out) = channels.get_mut(idx) else {
-            continue;
-        };
-        let channel = out.channel;
-        let mut r = Rec { p: &mut *p };
-        let trial = st.get(channel).and_then(|c| c.trial);
-        if let Some(c) = cand {
-            match (&durable, trial) {
-                (Some(proof), Some(t)) if t.version == c.version() => {
-                    activate_trial(out, c, t, proof);
-                    r.note(channel, t.version, t.attempt, Reason::OnTrial);
-                    continue;
-                }
-                (_, None) => {
-                    // Proven: the LKG version, no trial needed.
-                    out.source = Source::Candidate;
-                    out.active = Some(c);
-                    continue;
-                }
-                _ => {
-                    out.last_problem =
-                        Some(r.note(channel, c.version(), 0, Reason::TrialNotRecorded));
-                }
-            }
-        }
-        if let Some(l) = lkg {
-            r.note(channel, l.version(), 0, Reason::LkgActivated);
-            out.source = Source::Lkg;
-            out.active = Some(l);
-            continue;
-        }
-        match r.p.golden(channel, MAX_FILE_LEN) {
-            Ok(Some(buf)) => match validate(buf, &setup.trust, channel) {
-                Ok(g) => {
-                    r.note(channel, g.version(), 0, Reason::GoldenActivated);
-                    out.source = Source::Golden;
-                    out.active = Some(g);
-                    continue;
-                }
-                Err(rej) => {
-                    out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenRejected(rej)))
-                }
-            },
-            Ok(None) => {
-                r.note(channel, 0, 0, Reason::GoldenMissing);
-            }
-            Err(_) => out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenMissing)),
-        }
-        let d = r.note(channel, 0, 0, Reason::NoContent);
-        if out.last_problem.is_none() {
-            out.last_problem = Some(d);
-        }
-    }
+    let channels = phase_c(p, setup, &st, building, durable.as_ref());
 
     Loader {
         channels,
@@ -587,7 +521,415 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
             state: st,
             store,
             state_durable,
+            promotion_tries: 0,
         })),
+    }
+}
+
+/// An opened outcome: the outcome, its candidate and LKG slots, and the
+/// scratch channel state.
+type Slots<'a, B> = (
+    &'a mut ChannelOutcome<B>,
+    &'a mut Option<ValidChannel<B>>,
+    &'a mut Option<ValidChannel<B>>,
+    &'a mut ChannelState,
+);
+
+/// The outcomes being built: one per channel with the candidate and LKG
+/// copy it takes to phase C, and the new channels whose files were all
+/// rejected (shown only if room remains). Heap only: `boot_with`'s frame
+/// stays small, and the validated copies are written straight into
+/// `pending` (kernel stack).
+struct Building<B> {
+    channels: Vec<ChannelOutcome<B>>,
+    pending: Vec<Pending<B>>,
+    failed: Vec<(u32, Option<Decision>)>,
+    /// A channel's state before phase A changed it (dirty check).
+    before: Heap<ChannelState>,
+}
+
+impl<B: AsRef<[u8]>> Building<B> {
+    /// Room for `MAX_CHANNELS` of each; `None` without memory.
+    fn new() -> Option<Building<B>> {
+        let mut b = Building {
+            channels: Vec::new(),
+            pending: Vec::new(),
+            failed: Vec::new(),
+            before: Heap::new(ChannelState::new(0))?,
+        };
+        b.channels.try_reserve_exact(MAX_CHANNELS).ok()?;
+        b.pending.try_reserve_exact(MAX_CHANNELS).ok()?;
+        b.failed.try_reserve_exact(MAX_CHANNELS).ok()?;
+        Some(b)
+    }
+
+    /// Open an outcome for `channel` (within the reserved capacity): the
+    /// outcome, and the candidate and LKG slots phase A fills in place.
+    fn open(&mut self, channel: u32) -> Option<Slots<'_, B>> {
+        if self.channels.len() >= MAX_CHANNELS {
+            return None;
+        }
+        self.channels.push(ChannelOutcome::new(channel));
+        let idx = self.channels.len().saturating_sub(1);
+        self.pending.push((idx, None, None));
+        let out = self.channels.last_mut()?;
+        let (_, cand, lkg) = self.pending.last_mut()?;
+        Some((out, cand, lkg, &mut self.before))
+    }
+
+    /// Take back the outcome just opened (a new channel whose files were all
+    /// rejected): kept as failed, shown only if room remains.
+    fn fail_last(&mut self) {
+        self.pending.pop();
+        if let Some(out) = self.channels.pop() {
+            if self.failed.len() < MAX_CHANNELS {
+                self.failed.push((out.channel, out.last_problem));
+            }
+        }
+    }
+}
+
+/// Phase A for the known channels (state record, golden content); `true`
+/// when the state record changed.
+#[inline(never)]
+fn phase_a_known<P: Platform>(
+    p: &mut P,
+    ctx: &Ctx<'_, '_>,
+    st: &mut State,
+    known: &[u32],
+    listing: &Listing,
+    b: &mut Building<P::Buf>,
+) -> bool {
+    let mut dirty = false;
+    for &channel in known {
+        let Some((out, cand, lkg, before)) = b.open(channel) else {
+            break;
+        };
+        match st.get_or_insert(channel) {
+            // The entry exists, or there is room: a golden-only channel's entry
+            // is dropped again below unless it recorded something (S6).
+            Some(cs) => {
+                *before = *cs;
+                known_channel(p, ctx, cs, listing, out, cand, lkg);
+                dirty |= *cs != *before;
+            }
+            None => {
+                out.last_problem =
+                    Some(Rec { p: &mut *p }.note(channel, 0, 0, Reason::TooManyChannels));
+            }
+        }
+        st.retain_recorded();
+    }
+    dirty
+}
+
+/// Phase A for the channels named only by the directory: admitted with a
+/// validated candidate only, while the state record and the outcomes have
+/// room (S6); `true` when one was admitted.
+#[inline(never)]
+fn phase_a_new<P: Platform>(
+    p: &mut P,
+    ctx: &Ctx<'_, '_>,
+    st: &mut State,
+    listing: &Listing,
+    b: &mut Building<P::Buf>,
+) -> bool {
+    let mut dirty = false;
+    for channel in listing.new_channels() {
+        let Some((out, cand, _, scratch)) = b.open(channel) else {
+            Rec { p: &mut *p }.note(channel, 0, 0, Reason::TooManyChannels);
+            continue;
+        };
+        if new_channel(p, ctx, st, listing, out, cand, scratch) {
+            dirty = true;
+        } else {
+            b.fail_last();
+        }
+    }
+    dirty
+}
+
+/// Phase C: activate every channel down the fallback chain, then show the
+/// new channels whose files were all rejected while room remains. Sorted by
+/// channel id.
+#[inline(never)]
+fn phase_c<P: Platform>(
+    p: &mut P,
+    setup: &Setup<'_>,
+    st: &State,
+    b: Building<P::Buf>,
+    durable: Option<&TrialDurable>,
+) -> Vec<ChannelOutcome<P::Buf>> {
+    let Building {
+        mut channels,
+        mut pending,
+        failed,
+        ..
+    } = b;
+    for (idx, cand, lkg) in pending.iter_mut() {
+        let Some(out) = channels.get_mut(*idx) else {
+            continue;
+        };
+        let trial = st.get(out.channel).and_then(|c| c.trial);
+        activate(p, setup, out, cand, lkg, trial, durable);
+    }
+    drop(pending);
+    for (id, problem) in failed {
+        if channels.len() >= MAX_CHANNELS {
+            break;
+        }
+        let mut out = ChannelOutcome::new(id);
+        let d = Rec { p: &mut *p }.note(id, 0, 0, Reason::NoContent);
+        out.last_problem = Some(problem.unwrap_or(d));
+        channels.push(out);
+    }
+    channels.sort_unstable_by_key(|c| c.channel);
+    channels
+}
+
+/// Phase A for a channel the loader knows (state record or golden content):
+/// its validated candidate and LKG copy go into `cand` and `lkg`.
+#[inline(never)]
+fn known_channel<P: Platform>(
+    p: &mut P,
+    ctx: &Ctx<'_, '_>,
+    cs: &mut ChannelState,
+    listing: &Listing,
+    out: &mut ChannelOutcome<P::Buf>,
+    cand: &mut Option<ValidChannel<P::Buf>>,
+    lkg: &mut Option<ValidChannel<P::Buf>>,
+) {
+    let channel = cs.channel;
+    let setup = ctx.setup;
+    let mut r = Rec { p: &mut *p };
+
+    // 1. LKG copy.
+    let expect = lkg::Expect::new(Some(&*cs), ctx.tofu);
+    let lkg_hash = lkg::read(&mut r, setup, channel, &expect, out, lkg);
+    let lkg_v = lkg.as_ref().map(ValidChannel::version);
+    out.lkg_version = lkg_v;
+
+    // 2. Open trial from the last boot: `(trial, clean)`. `crashed`: it did
+    // not end cleanly, so this is a recovery boot (step 3).
+    let mut open: Option<(Trial, bool)> = None;
+    // A reload in a recovery boot is still a recovery boot.
+    let mut crashed = ctx.resume.recovering().contains(&channel);
+    if let Some(t) = cs.trial {
+        let running = ctx.resume.contains(channel, &t);
+        if lkg_v == Some(t.version) {
+            if let Some(h) = lkg_hash {
+                cs.lkg_hash = h;
+            }
+            cs.lkg_version = t.version;
+            cs.floor = cs.floor.max(t.version);
+            cs.trial = None;
+            r.note(
+                channel,
+                t.version,
+                t.attempt,
+                Reason::PromotionRolledForward,
+            );
+        } else if (t.survived || running) && !mutated!(setup, CountCleanEnds) {
+            open = Some((t, true));
+        } else if t.attempt >= ctx.config.max_trial_boots && !mutated!(setup, NoQuarantine) {
+            quarantine(setup, cs, t.version);
+            cs.trial = None;
+            crashed = true;
+            out.last_problem = Some(r.note(channel, t.version, t.attempt, Reason::Quarantined));
+        } else {
+            open = Some((t, false));
+            crashed = true;
+        }
+    }
+    if let (Some(v), Some(h)) = (lkg_v, lkg_hash) {
+        // First use after a lost record, or a record from before hashes.
+        if cs.lkg_version != v || cs.lkg_hash != h {
+            cs.lkg_version = v;
+            cs.lkg_hash = h;
+        }
+    }
+
+    // 3. Candidate choice, read + validate, newest first. After a crash on
+    // trial content this is a recovery boot: only a retry of the same version
+    // (below MaxTrialBoots) may run on trial; another version waits for the
+    // next boot, so bad versions never crash two boots in a row (Windows
+    // sends a machine to WinRE after two failed boots).
+    let keep = open.map(|(t, _)| t.version);
+    let all = listing.versions(channel);
+    let present = match &keep {
+        _ if !crashed => all,
+        Some(v) if all.contains(v) => core::slice::from_ref(v),
+        _ => &[],
+    };
+    out.recovery = crashed;
+    if crashed && present.is_empty() {
+        r.note(channel, 0, 0, Reason::RecoveryBoot);
+    }
+    let walk = Walk {
+        present,
+        lkg_v,
+        tries: MAX_CANDIDATE_TRIES,
+        remember: true,
+    };
+    let cand_hash = candidate::pick(&mut r, setup, ctx.config, cs, &walk, out, cand);
+    let cand_v = cand.as_ref().map(ValidChannel::version);
+
+    // An unfinished trial that is not continued now: dropped if no crash was
+    // counted against it, else quarantined (forgetting its count would allow
+    // more than MaxTrialBoots crashes later, I3).
+    if let Some((t, clean)) = open {
+        if cand_v != Some(t.version) {
+            let counted = if clean {
+                t.attempt.saturating_sub(1)
+            } else {
+                t.counted_crashes()
+            };
+            if counted == 0 {
+                r.note(channel, t.version, t.attempt, Reason::TrialDropped);
+            } else {
+                quarantine(setup, cs, t.version);
+                out.last_problem =
+                    Some(r.note(channel, t.version, t.attempt, Reason::TrialSuperseded));
+            }
+        }
+    }
+
+    // Trial bookkeeping for phase B.
+    match (cand_v, cand_hash) {
+        (Some(v), _) if v == cs.lkg_version && cs.lkg_version != 0 => {
+            cs.trial = None;
+            r.note(channel, v, 0, Reason::Proven);
+        }
+        (Some(v), Some(hash)) => {
+            let attempt = match open {
+                Some((t, true)) if t.version == v => {
+                    r.note(channel, v, t.attempt, Reason::TrialContinued);
+                    t.attempt
+                }
+                Some((t, false)) if t.version == v => {
+                    r.note(channel, v, t.attempt, Reason::TrialRetried);
+                    t.attempt.saturating_add(1)
+                }
+                _ => 1,
+            };
+            // `survived` cleared: a crash in this boot must count (L2).
+            cs.trial = Some(Trial {
+                version: v,
+                attempt,
+                survived: false,
+                hash,
+            });
+        }
+        _ => cs.trial = None,
+    }
+}
+
+/// `cs.quarantine(v)` (or, mutated, the eviction it replaced).
+fn quarantine(setup: &Setup<'_>, cs: &mut ChannelState, v: u64) {
+    #[cfg(feature = "mutations")]
+    let floor = cs.quarantine_floor();
+    cs.quarantine(v);
+    if mutated!(setup, EvictQuarantine) {
+        #[cfg(feature = "mutations")]
+        cs.set_quarantine_floor(floor);
+    }
+}
+
+/// Phase A for a channel named only by the directory: its candidate (with a
+/// smaller budget, nothing remembered) goes into `cand`; the channel is
+/// admitted into `st` with its trial record only when it validated and the
+/// record has room (S6). `cs` is scratch. `true` when admitted.
+#[inline(never)]
+fn new_channel<P: Platform>(
+    p: &mut P,
+    ctx: &Ctx<'_, '_>,
+    st: &mut State,
+    listing: &Listing,
+    out: &mut ChannelOutcome<P::Buf>,
+    cand: &mut Option<ValidChannel<P::Buf>>,
+    cs: &mut ChannelState,
+) -> bool {
+    let channel = out.channel;
+    let mut r = Rec { p: &mut *p };
+    *cs = ChannelState::new(channel);
+    let walk = Walk {
+        present: listing.versions(channel),
+        lkg_v: None,
+        tries: MAX_NEW_CHANNEL_TRIES,
+        remember: false,
+    };
+    let Some(hash) = candidate::pick(&mut r, ctx.setup, ctx.config, cs, &walk, out, cand) else {
+        return false;
+    };
+    let Some(version) = cand.as_ref().map(ValidChannel::version) else {
+        return false;
+    };
+    let Some(entry) = st.get_or_insert(channel) else {
+        *cand = None;
+        out.last_problem = Some(r.note(channel, version, 0, Reason::TooManyChannels));
+        return false;
+    };
+    entry.trial = Some(Trial::first(version, hash));
+    true
+}
+
+/// Phase C for one channel: the candidate on trial (if its record is
+/// durable), or proven; else the LKG; else golden content; else none.
+// Not inlined: the golden read and its validation stay out of `boot_with`'s frame.
+#[inline(never)]
+fn activate<P: Platform>(
+    p: &mut P,
+    setup: &Setup<'_>,
+    out: &mut ChannelOutcome<P::Buf>,
+    cand: &mut Option<ValidChannel<P::Buf>>,
+    lkg: &mut Option<ValidChannel<P::Buf>>,
+    trial: Option<Trial>,
+    durable: Option<&TrialDurable>,
+) {
+    let channel = out.channel;
+    let mut r = Rec { p: &mut *p };
+    if let Some(c) = cand.take() {
+        match (durable, trial) {
+            (Some(proof), Some(t)) if t.version == c.version() => {
+                activate_trial(out, c, t, proof);
+                r.note(channel, t.version, t.attempt, Reason::OnTrial);
+                return;
+            }
+            (_, None) => {
+                // Proven: the LKG version, no trial needed.
+                out.source = Source::Candidate;
+                out.active = Some(c);
+                return;
+            }
+            _ => {
+                out.last_problem = Some(r.note(channel, c.version(), 0, Reason::TrialNotRecorded));
+            }
+        }
+    }
+    if let Some(l) = lkg.take() {
+        r.note(channel, l.version(), 0, Reason::LkgActivated);
+        out.source = Source::Lkg;
+        out.active = Some(l);
+        return;
+    }
+    match r.p.golden(channel, MAX_FILE_LEN) {
+        Ok(Some(buf)) => match validate(buf, &setup.trust, channel) {
+            Ok(g) => {
+                r.note(channel, g.version(), 0, Reason::GoldenActivated);
+                out.source = Source::Golden;
+                out.active = Some(g);
+                return;
+            }
+            Err(rej) => out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenRejected(rej))),
+        },
+        Ok(None) => {
+            r.note(channel, 0, 0, Reason::GoldenMissing);
+        }
+        Err(_) => out.last_problem = Some(r.note(channel, 0, 0, Reason::GoldenMissing)),
+    }
+    let d = r.note(channel, 0, 0, Reason::NoContent);
+    if out.last_problem.is_none() {
+        out.last_problem = Some(d);
     }
 }
 
@@ -601,148 +943,6 @@ fn activate_trial<B>(
     out.active = Some(c);
     out.trial_attempt = Some(t.attempt);
     out.promotion = Promotion::Pending;
-}
-
-fn read_lkg<P: Platform>(
-    r: &mut Rec<'_, P>,
-    setup: &Setup<'_>,
-    channel: u32,
-    out: &mut ChannelOutcome<P::Buf>,
-) -> Option<ValidChannel<P::Buf>> {
-    let mut first: Option<Reason> = None;
-    for which in [LkgFile::Current, LkgFile::Temp] {
-        match r.p.lkg_read(channel, which, MAX_FILE_LEN) {
-            Ok(buf) => match validate(buf, &setup.trust, channel) {
-                Ok(v) => {
-                    if which == LkgFile::Temp {
-                        // Interrupted rename: put it back under its name before
-                        // anything may overwrite Temp (L3).
-                        r.note(channel, v.version(), 0, Reason::LkgRecoveredFromTemp);
-                        let ok =
-                            r.p.lkg_rename_temp(channel).is_ok() && r.p.lkg_sync(channel).is_ok();
-                        out.lkg_needs_repair = !ok;
-                    }
-                    return Some(v);
-                }
-                Err(rej) => {
-                    if which == LkgFile::Current {
-                        first = Some(Reason::LkgRejected(rej));
-                    }
-                }
-            },
-            Err(e) => {
-                if which == LkgFile::Current {
-                    first = Some(if e.kind == IoErrorKind::NotFound {
-                        Reason::LkgMissing
-                    } else {
-                        Reason::LkgUnreadable
-                    });
-                }
-            }
-        }
-    }
-    if let Some(reason) = first {
-        let d = r.note(channel, 0, 0, reason);
-        if reason != Reason::LkgMissing {
-            out.last_problem = Some(d);
-        }
-    }
-    None
-}
-
-fn choose<P: Platform>(
-    r: &mut Rec<'_, P>,
-    config: &Config,
-    cs: &ChannelState,
-    entries: &[(u32, u64)],
-    lkg_v: Option<u64>,
-    out: &mut ChannelOutcome<P::Buf>,
-) -> Option<u64> {
-    let channel = cs.channel;
-    let allowed = |v: u64| !cs.is_quarantined(v) && v >= cs.floor && lkg_v.is_none_or(|l| v > l);
-    let mut policy = config.policy;
-    let mut pin = None;
-    if policy == Policy::Pinned {
-        pin = config.pin_for(r.p, channel, &mut |p: &mut P, d: Decision| p.report(&d));
-        if pin.is_none() {
-            r.note(
-                channel,
-                0,
-                0,
-                Reason::Config(ConfigKey::PinnedVersion, ConfigProblem::PinMissing),
-            );
-            policy = Policy::Latest;
-        }
-    }
-    let chosen = match (policy, pin) {
-        (Policy::Pinned, Some(v)) => {
-            if lkg_v == Some(v) {
-                return None;
-            }
-            if cs.is_quarantined(v) {
-                out.last_problem = Some(r.note(channel, v, 0, Reason::PinnedQuarantined));
-                return None;
-            }
-            if !versions_of(entries, channel).any(|x| x == v) {
-                out.last_problem = Some(r.note(channel, v, 0, Reason::PinnedMissing));
-                return None;
-            }
-            Some(v)
-        }
-        (Policy::NMinus1, _) => {
-            let newest = versions_of(entries, channel).max()?;
-            versions_of(entries, channel)
-                .filter(|&v| v < newest && allowed(v))
-                .max()
-        }
-        _ => versions_of(entries, channel).filter(|&v| allowed(v)).max(),
-    };
-    if chosen.is_none() && versions_of(entries, channel).any(|v| lkg_v.is_none_or(|l| v > l)) {
-        // Something newer exists but policy refused it (quarantined or below the floor).
-        out.last_problem = Some(r.note(channel, 0, 0, Reason::NoCandidate));
-    }
-    chosen
-}
-
-fn read_candidate<P: Platform>(
-    r: &mut Rec<'_, P>,
-    setup: &Setup<'_>,
-    config: &Config,
-    channel: u32,
-    v: u64,
-    out: &mut ChannelOutcome<P::Buf>,
-) -> Option<ValidChannel<P::Buf>> {
-    let name = FileName::new(channel, v);
-    let buf = match r
-        .p
-        .read_content(config.content_dir.as_str(), name.as_str(), MAX_FILE_LEN)
-    {
-        Ok(b) => b,
-        Err(e) => {
-            let reason = if e.kind == IoErrorKind::TooLarge {
-                Reason::CandidateTooLarge
-            } else {
-                Reason::CandidateUnreadable
-            };
-            out.last_problem = Some(r.note(channel, v, 0, reason));
-            return None;
-        }
-    };
-    if buf.as_ref().len() > MAX_FILE_LEN {
-        out.last_problem = Some(r.note(channel, v, 0, Reason::CandidateTooLarge));
-        return None;
-    }
-    match validate(buf, &setup.trust, channel) {
-        Ok(c) if c.version() == v => Some(c),
-        Ok(_) => {
-            out.last_problem = Some(r.note(channel, v, 0, Reason::NameVersionMismatch));
-            None
-        }
-        Err(rej) => {
-            out.last_problem = Some(r.note(channel, v, 0, Reason::CandidateRejected(rej)));
-            None
-        }
-    }
 }
 
 impl<B: AsRef<[u8]>> Loader<B> {
@@ -760,7 +960,7 @@ impl<B: AsRef<[u8]>> Loader<B> {
     pub fn state(&self) -> Option<&State> {
         match &self.phase {
             Ok(Phase::Booted(b)) => Some(&*b.state),
-            Ok(Phase::Promoted(p)) => Some(&*p.state),
+            Ok(Phase::Promoted(s) | Phase::ShutDown(s)) => Some(&*s.state),
             Err(_) => None,
         }
     }
@@ -769,191 +969,8 @@ impl<B: AsRef<[u8]>> Loader<B> {
     pub fn config(&self) -> Option<&Config> {
         match &self.phase {
             Ok(Phase::Booted(b)) => Some(&*b.config),
-            Ok(Phase::Promoted(p)) => Some(&*p.config),
+            Ok(Phase::Promoted(s) | Phase::ShutDown(s)) => Some(&*s.config),
             Err(_) => None,
         }
     }
-
-    /// Is anything on trial waiting for promotion?
-    pub fn promotion_pending(&self) -> bool {
-        matches!(self.phase, Ok(Phase::Booted(_)))
-            && self
-                .channels
-                .iter()
-                .any(|c| c.promotion == Promotion::Pending)
-    }
-
-    /// The machine-level health proof: still `Booted` (no promotion ran, no
-    /// sticky error) and uptime >= `HealthWindowSeconds`. It says nothing about
-    /// faults: those are per channel, passed to [`Loader::promote`].
-    pub fn health_confirmed<P: Platform>(&self, p: &mut P) -> Option<HealthConfirmed> {
-        let Ok(Phase::Booted(b)) = &self.phase else {
-            return None;
-        };
-        let window = b.config.health_window_secs;
-        (p.uptime_secs() >= u64::from(window)).then_some(HealthConfirmed(()))
-    }
-
-    /// Promote every channel on trial to LKG (module docs, "Promotion"), except
-    /// the channels in `faulted` (the interpreter counted a fault against their
-    /// content during the health window): those get `Promotion::Failed` and a
-    /// [`Reason::FaultedDuringTrial`] decision, and their trial stays open, so
-    /// the next boot quarantines them at `MaxTrialBoots`. Ids in `faulted` that
-    /// are not on trial are ignored.
-    /// Transition `Booted -> Promoted`; a failure to persist the state record is
-    /// sticky (no more transitions this boot; the active content stays active).
-    ///
-    /// # Errors
-    /// `Misuse` when not in `Booted`; `Platform` when the state record could not
-    /// be written; the sticky error if one is already stored.
-    pub fn promote<P: Platform>(
-        &mut self,
-        p: &mut P,
-        setup: &Setup<'_>,
-        proof: HealthConfirmed,
-        faulted: &[u32],
-    ) -> Result<(), LoadError> {
-        let phase = core::mem::replace(
-            &mut self.phase,
-            Err(LoadError::Unreachable("promotion in progress")),
-        );
-        let next = match phase {
-            Ok(Phase::Booted(b)) => promote(b, p, setup, &mut self.channels, proof, faulted),
-            Ok(Phase::Promoted(_)) => Err(LoadError::Misuse("promote: already promoted this boot")),
-            Err(e) => Err(e),
-        };
-        match next {
-            Ok(ph) => {
-                self.phase = Ok(ph);
-                Ok(())
-            }
-            Err(e) => {
-                self.phase = Err(e);
-                Err(e)
-            }
-        }
-    }
-}
-
-fn promote<P: Platform, B: AsRef<[u8]>>(
-    mut b: Booted,
-    p: &mut P,
-    setup: &Setup<'_>,
-    channels: &mut [ChannelOutcome<B>],
-    _proof: HealthConfirmed,
-    faulted: &[u32],
-) -> Result<Phase, LoadError> {
-    if !b.state_durable {
-        return Err(LoadError::Misuse(
-            "promote: trial record not durable this boot",
-        ));
-    }
-    for out in channels
-        .iter_mut()
-        .filter(|c| c.promotion == Promotion::Pending)
-    {
-        let channel = out.channel;
-        let Some(active) = out.active.as_ref() else {
-            out.promotion = Promotion::Failed;
-            continue;
-        };
-        let version = active.version();
-        if faulted.contains(&channel) {
-            // Not trusted: the trial stays open (state untouched), so the next
-            // boot counts this attempt and quarantines at MaxTrialBoots.
-            out.promotion = Promotion::Failed;
-            let attempt = out.trial_attempt.unwrap_or(0);
-            out.last_problem = Some(Rec { p: &mut *p }.note(
-                channel,
-                version,
-                attempt,
-                Reason::FaultedDuringTrial,
-            ));
-            continue;
-        }
-        if out.lkg_needs_repair {
-            // Temp holds the only LKG copy: never overwrite it (L3).
-            out.promotion = Promotion::Failed;
-            out.last_problem =
-                Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
-            continue;
-        }
-        if mutated!(setup, RaiseFloorBeforeLkgDurable) {
-            if let Some(cs) = b.state.get_or_insert(channel) {
-                cs.floor = cs.floor.max(version);
-            }
-            b.store
-                .persist(p, &mut b.state, true)
-                .map_err(LoadError::Platform)?;
-        }
-        let token = match copy_to_lkg(p, setup, channel, version, active.as_bytes()) {
-            Ok(t) => t,
-            Err(_) => {
-                out.promotion = Promotion::Failed;
-                out.last_problem =
-                    Some(Rec { p: &mut *p }.note(channel, version, 0, Reason::PromotionFailed));
-                continue;
-            }
-        };
-        record_lkg(&mut b, p, token)?;
-        out.lkg_version = Some(version);
-        out.trial_attempt = None;
-        out.promotion = Promotion::Done;
-        Rec { p: &mut *p }.note(channel, version, 0, Reason::Promoted);
-    }
-    Ok(Phase::Promoted(Promoted {
-        config: b.config,
-        state: b.state,
-    }))
-}
-
-/// Steps 1: temp, flush, rename, sync. Only this makes an [`LkgDurable`].
-fn copy_to_lkg<P: Platform>(
-    p: &mut P,
-    setup: &Setup<'_>,
-    channel: u32,
-    version: u64,
-    bytes: &[u8],
-) -> Result<LkgDurable, LoadError> {
-    let e = LoadError::Platform;
-    if mutated!(setup, LkgInPlace) {
-        // Broken on purpose: the "temp" is renamed first, then rewritten in place.
-        p.lkg_write_temp(channel, &[]).map_err(e)?;
-        p.lkg_rename_temp(channel).map_err(e)?;
-        p.lkg_sync(channel).map_err(e)?;
-        p.lkg_write_temp(channel, bytes).map_err(e)?;
-        p.lkg_flush_temp(channel).map_err(e)?;
-        p.lkg_rename_temp(channel).map_err(e)?;
-        p.lkg_sync(channel).map_err(e)?;
-        return Ok(LkgDurable { channel, version });
-    }
-    p.lkg_write_temp(channel, bytes).map_err(e)?;
-    if !mutated!(setup, SkipFlushOnLkgWrite) {
-        p.lkg_flush_temp(channel).map_err(e)?;
-    }
-    p.lkg_rename_temp(channel).map_err(e)?;
-    p.lkg_sync(channel).map_err(e)?;
-    Ok(LkgDurable { channel, version })
-}
-
-/// Steps 2 and 3: record the LKG, close the trial, then raise the floor (L4).
-fn record_lkg<P: Platform>(b: &mut Booted, p: &mut P, proof: LkgDurable) -> Result<(), LoadError> {
-    let cs = b
-        .state
-        .get_or_insert(proof.channel)
-        .ok_or(LoadError::Unreachable("promoted channel not in state"))?;
-    cs.lkg_version = proof.version;
-    cs.trial = None;
-    b.store
-        .persist(p, &mut b.state, true)
-        .map_err(LoadError::Platform)?;
-    let cs = b
-        .state
-        .get_or_insert(proof.channel)
-        .ok_or(LoadError::Unreachable("promoted channel not in state"))?;
-    cs.floor = cs.floor.max(proof.version);
-    b.store
-        .persist(p, &mut b.state, true)
-        .map_err(LoadError::Platform)?;
-    Ok(())
 }

@@ -18,13 +18,14 @@
 //!
 //! Allowed roots are configuration of the loader, passed by the platform owner
 //! ([`DEFAULT_ALLOWED_ROOTS`] in the driver): a content directory must be the
-//! root itself or below it. Comparison is ASCII case-insensitive.
+//! root itself or below it. Comparison is ASCII case-insensitive. The path
+//! rules are [`crate::path`]'s, the one validator the driver also applies
+//! before it opens a directory.
 
 use crate::platform::{IoErrorKind, Platform, RegType};
 use crate::reason::{ConfigKey, ConfigProblem, Decision, Reason};
 
-/// Longest accepted content directory path, in characters.
-pub const MAX_PATH_LEN: usize = 200;
+pub use crate::path::MAX_PATH_LEN;
 /// Default content directory.
 pub const DEFAULT_CONTENT_DIR: &str = "C:\\ProgramData\\changuard\\Content";
 /// Default allowed roots (the %ProgramData% equivalent and the driver's own tree).
@@ -206,84 +207,6 @@ pub fn decode_u64(ty: RegType, data: &[u8]) -> Result<u64, ConfigProblem> {
     }
 }
 
-fn eq_ignore_case_prefix(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len()
-        && s.as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
-}
-
-/// Check a content directory path against the rules and the allowed roots.
-///
-/// Accepted: `X:\a\b` (drive letter, colon, backslash) or `\SystemRoot\a\b`,
-/// printable ASCII, no `/`, no empty or `.` component and no `..` anywhere, no `:` other than the
-/// drive colon, no trailing `.` or space in a component, and at or below one of
-/// `roots` (each ends in `\`; the directory may equal the root without it).
-///
-/// # Errors
-/// The first problem found. # Panics: never.
-pub fn check_path(p: &str, roots: &[&str]) -> Result<(), ConfigProblem> {
-    if p.is_empty() || p.len() > MAX_PATH_LEN {
-        return Err(ConfigProblem::WrongSize);
-    }
-    if p.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
-        return Err(ConfigProblem::BadCharacter);
-    }
-    if p.contains('/') {
-        return Err(ConfigProblem::DevicePath);
-    }
-    for dev in [
-        "\\\\",
-        "\\??\\",
-        "\\Device\\",
-        "\\GLOBAL??\\",
-        "\\DosDevices\\",
-    ] {
-        if eq_ignore_case_prefix(p, dev) {
-            return Err(ConfigProblem::DevicePath);
-        }
-    }
-    let b = p.as_bytes();
-    let body = match b {
-        [d, b':', b'\\', ..] if d.is_ascii_alphabetic() => p.get(3..).unwrap_or(""),
-        _ if eq_ignore_case_prefix(p, "\\SystemRoot\\") => p.get(12..).unwrap_or(""),
-        [_, b':', ..] => return Err(ConfigProblem::Relative),
-        [b'\\', ..] => return Err(ConfigProblem::DevicePath),
-        _ => return Err(ConfigProblem::Relative),
-    };
-    if body.contains(':') {
-        return Err(ConfigProblem::AlternateStream);
-    }
-    let body = body.strip_suffix('\\').unwrap_or(body);
-    if !body.is_empty() {
-        for comp in body.split('\\') {
-            if comp.is_empty()
-                || comp.contains("..")
-                || comp == "."
-                || comp.ends_with('.')
-                || comp.ends_with(' ')
-            {
-                return Err(ConfigProblem::DotDot);
-            }
-            if comp
-                .bytes()
-                .any(|c| matches!(c, b'*' | b'?' | b'"' | b'<' | b'>' | b'|'))
-            {
-                return Err(ConfigProblem::BadCharacter);
-            }
-        }
-    }
-    let under = roots.iter().any(|root| {
-        let bare = root.strip_suffix('\\').unwrap_or(root);
-        p.eq_ignore_ascii_case(bare) || eq_ignore_case_prefix(p, root)
-    });
-    if under {
-        Ok(())
-    } else {
-        Err(ConfigProblem::OutsideRoots)
-    }
-}
-
 /// Parse a policy keyword (ASCII case-insensitive).
 ///
 /// # Errors
@@ -412,7 +335,7 @@ impl Config {
                     decode_sz(ty, buf.get(..len).unwrap_or(&[]), &mut ascii).and_then(|n| {
                         let s = core::str::from_utf8(ascii.get(..n).unwrap_or(&[]))
                             .map_err(|_| ConfigProblem::BadCharacter)?;
-                        check_path(s, roots)?;
+                        crate::path::check_under(s, roots)?;
                         if c.content_dir.set(s) {
                             Ok(())
                         } else {
@@ -567,59 +490,6 @@ mod tests {
     const R: &[&str] = DEFAULT_ALLOWED_ROOTS;
 
     #[test]
-    fn paths() {
-        assert_eq!(check_path("C:\\ProgramData\\changuard\\Content", R), Ok(()));
-        assert_eq!(
-            check_path("c:\\programdata\\CHANGUARD\\Content\\", R),
-            Ok(())
-        );
-        assert_eq!(check_path("C:\\ProgramData\\changuard", R), Ok(()));
-        assert_eq!(check_path("\\SystemRoot\\changuard\\content", R), Ok(()));
-        assert_eq!(check_path("Content", R), Err(ConfigProblem::Relative));
-        assert_eq!(check_path("C:Content", R), Err(ConfigProblem::Relative));
-        assert_eq!(
-            check_path("\\\\.\\PhysicalDrive0", R),
-            Err(ConfigProblem::DevicePath)
-        );
-        assert_eq!(
-            check_path("\\\\?\\GLOBALROOT\\Device\\X", R),
-            Err(ConfigProblem::DevicePath)
-        );
-        assert_eq!(
-            check_path("\\Device\\HarddiskVolume1\\x", R),
-            Err(ConfigProblem::DevicePath)
-        );
-        assert_eq!(
-            check_path("\\??\\C:\\ProgramData\\changuard\\x", R),
-            Err(ConfigProblem::DevicePath)
-        );
-        assert_eq!(
-            check_path("\\\\server\\share\\x", R),
-            Err(ConfigProblem::DevicePath)
-        );
-        assert_eq!(
-            check_path("C:\\ProgramData\\changuard\\..\\..\\Windows", R),
-            Err(ConfigProblem::DotDot)
-        );
-        assert_eq!(
-            check_path("C:\\ProgramData\\changuard\\x:stream", R),
-            Err(ConfigProblem::AlternateStream)
-        );
-        assert_eq!(
-            check_path("C:\\Windows\\System32", R),
-            Err(ConfigProblem::OutsideRoots)
-        );
-        assert_eq!(
-            check_path("C:\\ProgramData\\changuardX", R),
-            Err(ConfigProblem::OutsideRoots)
-        );
-        assert_eq!(
-            check_path("C:/ProgramData/changuard/x", R),
-            Err(ConfigProblem::DevicePath)
-        );
-    }
-
-    #[test]
     fn sz_decoding() {
         let mut out = [0u8; REG_BUF_LEN];
         let d = sz("Latest");
@@ -660,21 +530,10 @@ mod tests {
         }
 
         #[test]
-        fn accepted_paths_are_safe(s in "[A-Za-z\\\\:.?/ ]{0,60}|C:\\\\ProgramData\\\\changuard\\\\[A-Za-z\\\\:. ]{0,40}") {
-            if check_path(&s, R).is_ok() {
-                let lower = s.to_ascii_lowercase();
-                prop_assert!(lower.starts_with("c:\\programdata\\changuard") || lower.starts_with("\\systemroot\\changuard"));
-                prop_assert!(!s.contains(".."));
-                prop_assert!(!s[2..].contains(':'));
-                prop_assert!(!s.contains("\\\\"));
-            }
-        }
-
-        #[test]
         fn roundtrip_good_dirs(sub in proptest::collection::vec("[A-Za-z0-9_-]{1,12}", 0..5)) {
             let mut p = std::string::String::from("C:\\ProgramData\\changuard");
             for c in &sub { p.push('\\'); p.push_str(c); }
-            prop_assert_eq!(check_path(&p, R), Ok(()));
+            prop_assert!(crate::path::check_under(&p, R).is_ok());
             let mut out = [0u8; REG_BUF_LEN];
             let n = decode_sz(RegType::Sz, &sz(&p), &mut out).unwrap();
             prop_assert_eq!(&out[..n], p.as_bytes());

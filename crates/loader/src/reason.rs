@@ -153,10 +153,25 @@ pub enum Reason {
     PromotionRolledForward,
     /// Operator cleared quarantines (`ClearQuarantine` token changed).
     QuarantineCleared,
-    /// An unfinished trial below `MaxTrialBoots` was not retried (a newer
+    /// An unfinished trial with a counted crash was not continued (a newer
     /// candidate was chosen, or it is gone): the version is quarantined, since its
-    /// attempt count would otherwise be forgotten (found by the random simulator).
+    /// crash count would otherwise be forgotten (found by the random simulator).
     TrialSuperseded,
+    /// An unfinished trial whose last boot ended cleanly (a shutdown the driver
+    /// recorded, or a promotion that failed on I/O after the health window) or
+    /// that is still running in this boot (`IOCTL_RELOAD`): continued at the
+    /// same attempt, not counted as a crash (issue 11 finding 1).
+    TrialContinued,
+    /// An unfinished trial with no counted crash was not continued (a newer
+    /// candidate was chosen, or it is gone): dropped, not quarantined.
+    TrialDropped,
+    /// A file rejected in an earlier boot, unchanged (same version and content
+    /// hash): skipped without being validated again; an older version was tried.
+    CandidateKnownRejected,
+    /// The last boot did not end cleanly while this channel's content was on
+    /// trial: this boot runs the LKG (no new trial); newer candidates wait for
+    /// the next boot, so bad versions never crash two boots in a row.
+    RecoveryBoot,
     // ---- LKG (3xx) ----
     /// LKG copy activated.
     LkgActivated,
@@ -168,6 +183,11 @@ pub enum Reason {
     LkgRejected(Rejection),
     /// The LKG copy was found under the temp name (interrupted rename) and restored.
     LkgRecoveredFromTemp,
+    /// The LKG store holds a valid file that is neither the recorded LKG
+    /// (version and content hash) nor the trial being promoted: refused, never
+    /// activated and never renamed over the LKG copy (a downgrade, or a stale
+    /// temp copy; issue 11 finding 5).
+    LkgNotRecorded,
     // ---- golden / none (4xx) ----
     /// Golden content activated.
     GoldenActivated,
@@ -180,8 +200,10 @@ pub enum Reason {
     // ---- promotion (5xx) ----
     /// The trial version was copied to the LKG store and the floor raised.
     Promoted,
-    /// Promotion failed at a platform step; the trial stays open and will be retried
-    /// (or quarantined at next boot, per MaxTrialBoots).
+    /// Promotion failed at a platform step (an LKG store I/O failure). The
+    /// health window passed, so the trial is marked as having survived: no boot
+    /// counts it as a crash. Promotion is retried (this boot, at most
+    /// [`crate::limits::MAX_PROMOTION_TRIES`] times, and at the next boot).
     PromotionFailed,
     /// The interpreter counted a fault against this channel's content during the
     /// health window: it is not promoted, its trial stays open, and the next boot
@@ -196,7 +218,9 @@ pub enum Reason {
     StateSlotIgnored,
     /// The state record could not be written (decisions not persisted this boot).
     StateWriteFailed,
-    /// More channels than `MAX_CHANNELS`; the rest were ignored.
+    /// More channels with content, state or golden content than
+    /// `MAX_CHANNELS`; the rest were ignored. Names in the content directory
+    /// alone never count: a channel is admitted with a valid file only.
     TooManyChannels,
 }
 
@@ -239,11 +263,16 @@ impl Reason {
             Reason::PromotionRolledForward => 215,
             Reason::QuarantineCleared => 216,
             Reason::TrialSuperseded => 217,
+            Reason::TrialContinued => 218,
+            Reason::TrialDropped => 219,
+            Reason::CandidateKnownRejected => 220,
+            Reason::RecoveryBoot => 221,
             Reason::LkgActivated => 301,
             Reason::LkgMissing => 302,
             Reason::LkgUnreadable => 303,
             Reason::LkgRejected(_) => 304,
             Reason::LkgRecoveredFromTemp => 305,
+            Reason::LkgNotRecorded => 306,
             Reason::GoldenActivated => 401,
             Reason::GoldenMissing => 402,
             Reason::GoldenRejected(_) => 403,
@@ -279,11 +308,16 @@ impl Reason {
             Reason::PromotionRolledForward => "promotion-rolled-forward",
             Reason::QuarantineCleared => "quarantine-cleared",
             Reason::TrialSuperseded => "trial-superseded",
+            Reason::TrialContinued => "trial-continued",
+            Reason::TrialDropped => "trial-dropped",
+            Reason::CandidateKnownRejected => "candidate-known-rejected",
+            Reason::RecoveryBoot => "recovery-boot",
             Reason::LkgActivated => "lkg-activated",
             Reason::LkgMissing => "lkg-missing",
             Reason::LkgUnreadable => "lkg-unreadable",
             Reason::LkgRejected(_) => "lkg-rejected",
             Reason::LkgRecoveredFromTemp => "lkg-recovered-from-temp",
+            Reason::LkgNotRecorded => "lkg-not-recorded",
             Reason::GoldenActivated => "golden-activated",
             Reason::GoldenMissing => "golden-missing",
             Reason::GoldenRejected(_) => "golden-rejected",
@@ -332,6 +366,8 @@ impl Reason {
                 | Reason::Promoted
                 | Reason::QuarantineCleared
                 | Reason::PromotionRolledForward
+                | Reason::TrialContinued
+                | Reason::TrialDropped
         )
     }
 }

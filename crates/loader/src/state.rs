@@ -1,16 +1,25 @@
 //! The loader's persistent state record: per channel, the anti-rollback floor,
-//! the LKG version, the open trial and the quarantined versions.
+//! the LKG version and hash, the open trial, the quarantine and the files
+//! already rejected.
 //!
-//! # Framing (little-endian)
+//! # Framing (little-endian, format version 2)
 //! ```text
-//! 0  magic "CGSR"          4  format version u16 (1)   6  channel count u16 (<= 16)
+//! 0  magic "CGSR"          4  format version u16 (2)   6  channel count u16 (<= 16)
 //! 8  total length u32      12 generation u64            20 flags u32 (bit 0: clear token set)
 //! 24 clear token u32       28 channel entries (ENTRY_LEN each)
 //! ..  CRC-32 (ISO-HDLC) of every byte before it
-//! entry: channel u32, flags u8 (bit 0 trial open), quarantined count u8, reserved u16,
-//!        floor u64, lkg version u64, trial version u64, trial attempt u32, reserved u32,
-//!        quarantined [u64; MAX_QUARANTINED]
+//! entry: channel u32, flags u8 (bit 0 trial open, bit 1 trial survived its last boot),
+//!        quarantined count u8, rejected count u8, reserved u8,
+//!        floor u64, lkg version u64, lkg hash u64,
+//!        trial version u64, trial attempt u32, reserved u32, trial hash u64,
+//!        quarantine floor u64, quarantined [u64; MAX_QUARANTINED],
+//!        rejected [(version u64, hash u64); MAX_REJECTED]
 //! ```
+//! Format version 1 (issue 11 and before: no hashes, no quarantine floor, no
+//! rejected files, no survived bit; entry of [`ENTRY_LEN_V1`] bytes) is still
+//! decoded, so an update of the driver keeps every floor and quarantine; the
+//! next write is version 2. Hashes are [`crate::digest::content_hash`]; 0
+//! means "not recorded" (a version 1 record).
 //!
 //! # Slots and recovery (STYLE 15)
 //! The record lives in [`STATE_SLOTS`] slots. Each write goes to the slot that
@@ -23,10 +32,20 @@
 //! - S2: `generation` is strictly increasing across successful writes (monotonic counter).
 //! - S3: per channel, `floor` never decreases (monotonic counter) and is raised only
 //!   to a version whose LKG copy is already durable (promotion step 4).
-//! - S4: a version enters `quarantined` only from an unfinished trial at
-//!   `attempt >= MaxTrialBoots`, and leaves it only by the operator's `ClearQuarantine`.
-//! - S5: `trial.attempt` is in `1..=MaxTrialBoots` and was durable before the
-//!   version was activated.
+//! - S4: a version becomes quarantined only from a trial with a counted crash
+//!   (an unfinished trial at `attempt >= MaxTrialBoots` whose last boot did not
+//!   end cleanly, or a superseded trial with a counted crash), and stops being
+//!   quarantined only by the operator's `ClearQuarantine`: a version that does
+//!   not fit in the list is covered by the quarantine floor instead (every
+//!   version <= it is quarantined), so no quarantine is ever evicted. The
+//!   quarantine floor never decreases, except by `ClearQuarantine`.
+//! - S5: `trial.attempt` is in `1..=MaxTrialBoots`, was durable before the
+//!   version was activated, and is 1 + the boots on trial that did not end
+//!   cleanly (a clean shutdown, a reload or a promotion I/O failure sets
+//!   `survived` instead of counting).
+//! - S6: a channel enters the record only with a validated candidate (its trial),
+//!   an LKG, or an operator action; names in the content directory alone never
+//!   take an entry.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -34,25 +53,64 @@ use core::ops::{Deref, DerefMut};
 
 use crate::platform::{IoError, IoErrorKind, MAX_STATE_LEN, Platform, STATE_SLOTS};
 
-/// Quarantined versions remembered per channel (the newest ones).
+/// Quarantined versions listed per channel (the newest ones; older ones are
+/// covered by the quarantine floor).
 pub const MAX_QUARANTINED: usize = 8;
+/// Rejected candidate files remembered per channel (the newest versions).
+pub const MAX_REJECTED: usize = 4;
 /// Channels in the record.
 pub const MAX_CHANNELS: usize = crate::limits::MAX_CHANNELS;
 const MAGIC: [u8; 4] = *b"CGSR";
-const FORMAT: u16 = 1;
+const FORMAT: u16 = 2;
+const FORMAT_V1: u16 = 1;
 const HEADER_LEN: usize = 28;
 /// Encoded length of one channel entry.
-pub const ENTRY_LEN: usize = 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 8 * MAX_QUARANTINED;
+pub const ENTRY_LEN: usize =
+    4 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + 8 + 8 * MAX_QUARANTINED + 16 * MAX_REJECTED;
+/// Encoded length of one channel entry in format version 1.
+pub const ENTRY_LEN_V1: usize = 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 8 * MAX_QUARANTINED;
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 const _: () = assert!(HEADER_LEN + MAX_CHANNELS * ENTRY_LEN + 4 <= MAX_STATE_LEN);
 
-/// An open trial: `version` was activated for the `attempt`-th time.
+const TRIAL_OPEN: u8 = 1;
+const TRIAL_SURVIVED: u8 = 2;
+
+/// An open trial: `version` was activated, and `attempt - 1` boots on trial
+/// ended without a clean shutdown (a crash, a power loss, a fault).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Trial {
     /// Version on trial.
     pub version: u64,
-    /// Boots it has been activated in (>= 1).
+    /// 1 + the boots on trial that did not end cleanly (>= 1).
     pub attempt: u32,
+    /// The last boot that ran this trial ended cleanly (a shutdown the driver
+    /// was told of, or the health window passed and only the promotion I/O
+    /// failed): the next boot does not count it as a crash.
+    pub survived: bool,
+    /// [`crate::digest::content_hash`] of the file on trial (0: not recorded).
+    pub hash: u64,
+}
+
+impl Trial {
+    /// A first attempt of `version` with content hash `hash`.
+    pub const fn first(version: u64, hash: u64) -> Trial {
+        Trial {
+            version,
+            attempt: 1,
+            survived: false,
+            hash,
+        }
+    }
+    /// Crashes counted against it so far, if the current boot does not end
+    /// cleanly: `attempt - 1`, plus 1 when its last boot did not survive.
+    pub const fn counted_crashes(&self) -> u32 {
+        let before = self.attempt.saturating_sub(1);
+        if self.survived {
+            before
+        } else {
+            before.saturating_add(1)
+        }
+    }
 }
 
 /// One channel's persistent state.
@@ -64,10 +122,15 @@ pub struct ChannelState {
     pub floor: u64,
     /// Version of the durable LKG copy (0 = none).
     pub lkg_version: u64,
+    /// [`crate::digest::content_hash`] of the durable LKG copy (0 = not recorded).
+    pub lkg_hash: u64,
     /// Open trial.
     pub trial: Option<Trial>,
+    quarantine_floor: u64,
     quarantined: [u64; MAX_QUARANTINED],
     quarantined_len: u8,
+    rejected: [(u64, u64); MAX_REJECTED],
+    rejected_len: u8,
 }
 
 impl ChannelState {
@@ -77,22 +140,34 @@ impl ChannelState {
             channel,
             floor: 0,
             lkg_version: 0,
+            lkg_hash: 0,
             trial: None,
+            quarantine_floor: 0,
             quarantined: [0; MAX_QUARANTINED],
             quarantined_len: 0,
+            rejected: [(0, 0); MAX_REJECTED],
+            rejected_len: 0,
         }
     }
-    /// Quarantined versions (ascending).
+    /// Quarantined versions listed (ascending; the versions at or below
+    /// [`ChannelState::quarantine_floor`] are quarantined too).
     pub fn quarantined(&self) -> &[u64] {
         self.quarantined
             .get(..usize::from(self.quarantined_len))
             .unwrap_or(&[])
     }
-    /// Is `v` quarantined?
-    pub fn is_quarantined(&self, v: u64) -> bool {
-        self.quarantined().contains(&v)
+    /// Every version `<=` this is quarantined (0: none). Raised when the list
+    /// is full (S4), so a quarantine is never evicted.
+    pub const fn quarantine_floor(&self) -> u64 {
+        self.quarantine_floor
     }
-    /// Quarantine `v` (keeps the newest [`MAX_QUARANTINED`]; ascending order).
+    /// Is `v` quarantined (listed, or at or below the quarantine floor)?
+    pub fn is_quarantined(&self, v: u64) -> bool {
+        v <= self.quarantine_floor || self.quarantined().contains(&v)
+    }
+    /// Quarantine `v`. The list keeps the newest [`MAX_QUARANTINED`] versions;
+    /// when it is full, the oldest of the list and `v` leaves it and raises
+    /// the quarantine floor to itself, so it stays quarantined (S4).
     pub fn quarantine(&mut self, v: u64) {
         if self.is_quarantined(v) {
             return;
@@ -105,12 +180,13 @@ impl ChannelState {
             }
             self.quarantined_len = self.quarantined_len.saturating_add(1);
         } else if let Some(first) = items.first_mut() {
-            // Full: replace the oldest (smallest) if `v` is newer.
-            if v > *first {
-                *first = v;
-            } else {
+            // Full and sorted: `first` is the oldest listed.
+            if v < *first {
+                self.quarantine_floor = self.quarantine_floor.max(v);
                 return;
             }
+            self.quarantine_floor = self.quarantine_floor.max(*first);
+            *first = v;
         }
         let used = usize::from(self.quarantined_len);
         if let Some(u) = items.get_mut(..used) {
@@ -118,14 +194,59 @@ impl ChannelState {
         }
         self.quarantined = items;
     }
-    /// Forget every quarantine (operator `ClearQuarantine`).
+    /// Mutation `EvictQuarantine` only: put the quarantine floor back.
+    #[cfg(feature = "mutations")]
+    pub(crate) fn set_quarantine_floor(&mut self, floor: u64) {
+        self.quarantine_floor = floor;
+    }
+    /// Forget every quarantine and the quarantine floor (operator `ClearQuarantine`).
     pub fn clear_quarantine(&mut self) {
         self.quarantined = [0; MAX_QUARANTINED];
         self.quarantined_len = 0;
+        self.quarantine_floor = 0;
+    }
+    /// Remembered rejected files `(version, content hash)`, ascending by version.
+    pub fn rejected(&self) -> &[(u64, u64)] {
+        self.rejected
+            .get(..usize::from(self.rejected_len))
+            .unwrap_or(&[])
+    }
+    /// Was exactly this file (`version`, content `hash`) rejected before?
+    pub fn is_rejected(&self, version: u64, hash: u64) -> bool {
+        self.rejected().contains(&(version, hash))
+    }
+    /// Remember that the file `(version, hash)` failed validation. Keeps the
+    /// newest [`MAX_REJECTED`] versions (one entry per version: a new file of
+    /// the same version replaces the old entry). Forgetting one only costs a
+    /// validation: the file is rejected again.
+    pub fn remember_rejected(&mut self, version: u64, hash: u64) {
+        let len = usize::from(self.rejected_len);
+        let mut items = self.rejected;
+        if let Some(e) = items
+            .get_mut(..len)
+            .and_then(|u| u.iter_mut().find(|e| e.0 == version))
+        {
+            e.1 = hash;
+        } else if len < MAX_REJECTED {
+            if let Some(s) = items.get_mut(len) {
+                *s = (version, hash);
+            }
+            self.rejected_len = self.rejected_len.saturating_add(1);
+        } else if let Some(first) = items.first_mut() {
+            if version < first.0 {
+                return;
+            }
+            *first = (version, hash);
+        }
+        let used = usize::from(self.rejected_len);
+        if let Some(u) = items.get_mut(..used) {
+            u.sort_unstable();
+        }
+        self.rejected = items;
     }
 }
 
-/// The whole record (no allocation; ~1.7 KiB).
+/// The whole record (no allocation; ~3 KiB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct State {
     /// Generation of the record this was loaded from / last written.
@@ -137,7 +258,7 @@ pub struct State {
 }
 
 /// The empty record, as a constant: copying it (into the heap) is a copy from
-/// read-only data, not a ~1.7 KiB value assembled on the stack first.
+/// read-only data, not a ~3 KiB value assembled on the stack first.
 const EMPTY: State = State {
     generation: 0,
     clear_token: None,
@@ -179,7 +300,30 @@ impl State {
         self.channels.get_mut(idx)
     }
 
-    /// Encode into `out`; returns the length.
+    /// Drop the entries that record nothing (equal to a fresh
+    /// [`ChannelState`]): a channel keeps an entry only while it has something
+    /// to remember (S6).
+    pub fn retain_recorded(&mut self) {
+        let mut kept = 0usize;
+        for i in 0..self.len {
+            let Some(c) = self.channels.get(i).copied() else {
+                break;
+            };
+            if c == ChannelState::new(c.channel) {
+                continue;
+            }
+            if let Some(dst) = self.channels.get_mut(kept) {
+                *dst = c;
+            }
+            kept = kept.saturating_add(1);
+        }
+        for c in self.channels.get_mut(kept..).unwrap_or(&mut []) {
+            *c = ChannelState::new(0);
+        }
+        self.len = kept;
+    }
+
+    /// Encode into `out` (format version 2); returns the length.
     pub fn encode(&self, out: &mut [u8; MAX_STATE_LEN]) -> usize {
         let mut w = Writer { out, at: 0 };
         w.put(&MAGIC);
@@ -193,20 +337,35 @@ impl State {
         w.put(&u32::from(self.clear_token.is_some()).to_le_bytes());
         w.put(&self.clear_token.unwrap_or(0).to_le_bytes());
         for c in self.channels() {
-            w.put(&c.channel.to_le_bytes());
-            w.put(&[u8::from(c.trial.is_some()), c.quarantined_len]);
-            w.put(&[0, 0]);
-            w.put(&c.floor.to_le_bytes());
-            w.put(&c.lkg_version.to_le_bytes());
             let t = c.trial.unwrap_or(Trial {
                 version: 0,
                 attempt: 0,
+                survived: false,
+                hash: 0,
             });
+            let mut flags = 0u8;
+            if c.trial.is_some() {
+                flags |= TRIAL_OPEN;
+                if t.survived {
+                    flags |= TRIAL_SURVIVED;
+                }
+            }
+            w.put(&c.channel.to_le_bytes());
+            w.put(&[flags, c.quarantined_len, c.rejected_len, 0]);
+            w.put(&c.floor.to_le_bytes());
+            w.put(&c.lkg_version.to_le_bytes());
+            w.put(&c.lkg_hash.to_le_bytes());
             w.put(&t.version.to_le_bytes());
             w.put(&t.attempt.to_le_bytes());
             w.put(&[0; 4]);
+            w.put(&t.hash.to_le_bytes());
+            w.put(&c.quarantine_floor.to_le_bytes());
             for q in &c.quarantined {
                 w.put(&q.to_le_bytes());
+            }
+            for (v, h) in &c.rejected {
+                w.put(&v.to_le_bytes());
+                w.put(&h.to_le_bytes());
             }
         }
         let at = w.at;
@@ -225,22 +384,29 @@ impl State {
         Some(s)
     }
 
-    /// [`State::decode`] in place (no ~1.7 KiB `State` temporary on the stack).
-    /// On `None`, `self` is unspecified (a mix of fresh and decoded entries).
+    /// [`State::decode`] in place (no ~3 KiB `State` temporary on the stack).
+    /// Decodes format versions 2 and 1 (module docs). On `None`, `self` is
+    /// unspecified (a mix of fresh and decoded entries).
     ///
     /// # Panics
     /// Never, for any input.
     pub fn decode_from(&mut self, bytes: &[u8]) -> Option<()> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.take::<4>()? != MAGIC || u16::from_le_bytes(r.take()?) != FORMAT {
+        if r.take::<4>()? != MAGIC {
             return None;
         }
+        let entry_len = match u16::from_le_bytes(r.take()?) {
+            FORMAT => ENTRY_LEN,
+            FORMAT_V1 => ENTRY_LEN_V1,
+            _ => return None,
+        };
+        let v1 = entry_len == ENTRY_LEN_V1;
         let count = usize::from(u16::from_le_bytes(r.take()?));
         let total = usize::try_from(u32::from_le_bytes(r.take()?)).ok()?;
         if count > MAX_CHANNELS
             || total
                 != HEADER_LEN
-                    .checked_add(count.checked_mul(ENTRY_LEN)?)?
+                    .checked_add(count.checked_mul(entry_len)?)?
                     .checked_add(4)?
         {
             return None;
@@ -270,41 +436,88 @@ impl State {
         }
         s.clear_token = (flags & 1 != 0).then_some(token);
         for _ in 0..count {
-            let channel = u32::from_le_bytes(r.take()?);
-            let [tflag, qlen] = r.take::<2>()?;
-            let _ = r.take::<2>()?;
-            let floor = u64::from_le_bytes(r.take()?);
-            let lkg_version = u64::from_le_bytes(r.take()?);
-            let tv = u64::from_le_bytes(r.take()?);
-            let ta = u32::from_le_bytes(r.take()?);
-            let _ = r.take::<4>()?;
-            let mut q = [0u64; MAX_QUARANTINED];
-            for slot in &mut q {
-                *slot = u64::from_le_bytes(r.take()?);
-            }
-            if tflag > 1
-                || usize::from(qlen) > MAX_QUARANTINED
-                || channel == 0
-                || s.get(channel).is_some()
-            {
+            let e = if v1 {
+                decode_entry_v1(&mut r)?
+            } else {
+                decode_entry(&mut r)?
+            };
+            if e.channel == 0 || s.get(e.channel).is_some() {
                 return None;
             }
-            let c = s.get_or_insert(channel)?;
-            c.floor = floor;
-            c.lkg_version = lkg_version;
-            c.trial = (tflag == 1).then_some(Trial {
-                version: tv,
-                attempt: ta,
-            });
-            c.quarantined = q;
-            c.quarantined_len = qlen;
+            *s.get_or_insert(e.channel)? = e;
         }
         Some(())
     }
 }
 
+/// One format version 2 entry; `None` when malformed.
+fn decode_entry(r: &mut Reader<'_>) -> Option<ChannelState> {
+    let mut c = ChannelState::new(u32::from_le_bytes(r.take()?));
+    let [tflag, qlen, rlen, reserved] = r.take::<4>()?;
+    c.floor = u64::from_le_bytes(r.take()?);
+    c.lkg_version = u64::from_le_bytes(r.take()?);
+    c.lkg_hash = u64::from_le_bytes(r.take()?);
+    let tv = u64::from_le_bytes(r.take()?);
+    let ta = u32::from_le_bytes(r.take()?);
+    let treserved = r.take::<4>()?;
+    let th = u64::from_le_bytes(r.take()?);
+    c.quarantine_floor = u64::from_le_bytes(r.take()?);
+    for slot in &mut c.quarantined {
+        *slot = u64::from_le_bytes(r.take()?);
+    }
+    for slot in &mut c.rejected {
+        *slot = (u64::from_le_bytes(r.take()?), u64::from_le_bytes(r.take()?));
+    }
+    let open = tflag & TRIAL_OPEN != 0;
+    if tflag & !(TRIAL_OPEN | TRIAL_SURVIVED) != 0
+        || (!open && tflag != 0)
+        || reserved != 0
+        || treserved != [0; 4]
+        || usize::from(qlen) > MAX_QUARANTINED
+        || usize::from(rlen) > MAX_REJECTED
+    {
+        return None;
+    }
+    c.quarantined_len = qlen;
+    c.rejected_len = rlen;
+    c.trial = open.then_some(Trial {
+        version: tv,
+        attempt: ta,
+        survived: tflag & TRIAL_SURVIVED != 0,
+        hash: th,
+    });
+    Some(c)
+}
+
+/// One format version 1 entry (no hashes, no quarantine floor, no rejected
+/// files, no survived bit); `None` when malformed.
+fn decode_entry_v1(r: &mut Reader<'_>) -> Option<ChannelState> {
+    let mut c = ChannelState::new(u32::from_le_bytes(r.take()?));
+    let [tflag, qlen] = r.take::<2>()?;
+    let _ = r.take::<2>()?;
+    c.floor = u64::from_le_bytes(r.take()?);
+    c.lkg_version = u64::from_le_bytes(r.take()?);
+    let tv = u64::from_le_bytes(r.take()?);
+    let ta = u32::from_le_bytes(r.take()?);
+    let _ = r.take::<4>()?;
+    for slot in &mut c.quarantined {
+        *slot = u64::from_le_bytes(r.take()?);
+    }
+    if tflag > 1 || usize::from(qlen) > MAX_QUARANTINED {
+        return None;
+    }
+    c.quarantined_len = qlen;
+    c.trial = (tflag == 1).then_some(Trial {
+        version: tv,
+        attempt: ta,
+        survived: false,
+        hash: 0,
+    });
+    Some(c)
+}
+
 /// A value on the heap, allocated fallibly (`Box::new` would abort the
-/// kernel on exhaustion). The loader keeps its ~1.7 KiB [`State`] and its
+/// kernel on exhaustion). The loader keeps its ~3 KiB [`State`] and its
 /// [`crate::config::Config`] here, so no frame holds copies of them (the x64
 /// kernel stack is 24 KiB). Not `Clone`: cloning a `Box` allocates infallibly.
 #[derive(Debug, PartialEq, Eq)]
@@ -511,11 +724,15 @@ mod tests {
         let c = s.get_or_insert(291).unwrap();
         c.floor = 6;
         c.lkg_version = 6;
+        c.lkg_hash = 0x66;
         c.trial = Some(Trial {
             version: 7,
             attempt: 1,
+            survived: true,
+            hash: 0x77,
         });
         c.quarantine(5);
+        c.remember_rejected(u64::MAX, 0xAB);
         s.get_or_insert(17).unwrap().floor = 1;
         s
     }
@@ -525,17 +742,105 @@ mod tests {
         let s = sample();
         let mut buf = [0u8; MAX_STATE_LEN];
         let n = s.encode(&mut buf);
+        assert_eq!(n, HEADER_LEN + 2 * ENTRY_LEN + 4);
         assert_eq!(State::decode(&buf[..n]), Some(s));
         let mut c = ChannelState::new(1);
         for v in [9, 3, 12, 1, 2, 4, 5, 6, 7, 8, 30] {
             c.quarantine(v);
         }
-        assert_eq!(c.quarantined(), &[3, 4, 5, 6, 7, 8, 9, 12, 30][1..]);
+        assert_eq!(c.quarantined(), &[4, 5, 6, 7, 8, 9, 12, 30]);
+        // The three evicted from the list stay quarantined (S4).
+        assert_eq!(c.quarantine_floor(), 3);
+        assert!((1..=9).chain([12, 30]).all(|v| c.is_quarantined(v)));
+        assert!(!c.is_quarantined(10) && !c.is_quarantined(31));
+        c.clear_quarantine();
+        assert!(!c.is_quarantined(1) && c.quarantined().is_empty());
+    }
+
+    /// Issue 11 finding 4: 20 crashing versions, quarantined newest first or
+    /// oldest first, never become eligible again.
+    #[test]
+    fn twenty_quarantined_versions_all_stay_quarantined() {
+        for order in [
+            (7..=26).collect::<std::vec::Vec<u64>>(),
+            (7..=26).rev().collect(),
+        ] {
+            let mut c = ChannelState::new(291);
+            for &v in &order {
+                c.quarantine(v);
+                assert!(
+                    order
+                        .iter()
+                        .take_while(|&&x| x != v)
+                        .all(|&x| c.is_quarantined(x))
+                );
+            }
+            assert!((7..=26).all(|v| c.is_quarantined(v)), "{order:?}: {c:?}");
+            assert!(!c.is_quarantined(27));
+            assert_eq!(c.quarantined().len(), MAX_QUARANTINED);
+        }
+    }
+
+    #[test]
+    fn rejected_files_are_remembered_by_version_and_hash() {
+        let mut c = ChannelState::new(291);
+        c.remember_rejected(9, 1);
+        assert!(c.is_rejected(9, 1) && !c.is_rejected(9, 2));
+        c.remember_rejected(9, 2);
+        assert!(!c.is_rejected(9, 1) && c.is_rejected(9, 2));
+        for v in 10..20 {
+            c.remember_rejected(v, 0);
+        }
+        assert_eq!(c.rejected().len(), MAX_REJECTED);
+        assert!(c.is_rejected(19, 0) && !c.is_rejected(9, 2));
+        c.remember_rejected(3, 0);
+        assert!(!c.is_rejected(3, 0), "older than every remembered one");
+    }
+
+    /// A format version 1 record (before issue 11) still decodes: floors,
+    /// LKG versions, trials and quarantines survive a driver update.
+    #[test]
+    fn format_v1_decodes() {
+        let mut b = std::vec::Vec::new();
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&((HEADER_LEN + ENTRY_LEN_V1 + 4) as u32).to_le_bytes());
+        b.extend_from_slice(&5u64.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&291u32.to_le_bytes());
+        b.extend_from_slice(&[1, 1, 0, 0]);
+        b.extend_from_slice(&6u64.to_le_bytes());
+        b.extend_from_slice(&6u64.to_le_bytes());
+        b.extend_from_slice(&7u64.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&5u64.to_le_bytes());
+        b.extend_from_slice(&[0; 8 * (MAX_QUARANTINED - 1)]);
+        let crc = CRC.checksum(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        let s = State::decode(&b).unwrap();
+        let c = s.get(291).unwrap();
+        assert_eq!(
+            (s.generation, c.floor, c.lkg_version, c.lkg_hash),
+            (5, 6, 6, 0)
+        );
+        assert_eq!(
+            c.trial,
+            Some(Trial {
+                version: 7,
+                attempt: 1,
+                survived: false,
+                hash: 0
+            })
+        );
+        assert_eq!(c.quarantined(), &[5]);
     }
 
     proptest! {
         #[test]
-        fn torn_or_flipped_is_rejected(cut in 0usize..400, flip in 0usize..400, bit in 0u8..8) {
+        fn torn_or_flipped_is_rejected(cut in 0usize..440, flip in 0usize..440, bit in 0u8..8) {
             let s = sample();
             let mut buf = [0u8; MAX_STATE_LEN];
             let n = s.encode(&mut buf);
@@ -546,7 +851,7 @@ mod tests {
             }
         }
         #[test]
-        fn decode_total(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        fn decode_total(data in proptest::collection::vec(any::<u8>(), 0..1000)) {
             let _ = State::decode(&data);
         }
     }

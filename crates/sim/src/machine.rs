@@ -8,9 +8,11 @@ use std::hash::{Hash, Hasher};
 use changuard_format::AlignedBytes;
 use changuard_format::{Trust, ValidChannel, validate};
 use changuard_interp::{Engine, EngineError, Verdict};
+use changuard_loader::limits::{MAX_CANDIDATE_TRIES, MAX_NEW_CHANNEL_TRIES, MAX_PROMOTION_TRIES};
 use changuard_loader::platform::{LkgFile, RegValue};
+use changuard_loader::state::State;
 use changuard_loader::{
-    Decision, IoError, IoErrorKind, Mutation, Platform, RegType, Setup, Source,
+    Decision, IoError, IoErrorKind, Loader, Mutation, Platform, Reason, RegType, Setup, Source,
 };
 
 use crate::content;
@@ -80,6 +82,59 @@ pub enum CrashAt {
     After(Op),
 }
 
+/// An injected promotion I/O failure: the LKG store op `op` fails (as a
+/// sharing violation on the rename would) during promotion, once or for the
+/// whole boot. Nothing is changed on disk by the failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FailOp {
+    /// Which op fails (`LkgWriteTemp`, `LkgFlushTemp`, `LkgRename`, `LkgSync`).
+    pub op: Op,
+    /// Every call this boot (else only the first).
+    pub persistent: bool,
+}
+
+impl FailOp {
+    /// The LKG store ops a promotion makes, in order.
+    pub const PROMOTION_OPS: [Op; 4] = [
+        Op::LkgWriteTemp,
+        Op::LkgFlushTemp,
+        Op::LkgRename,
+        Op::LkgSync,
+    ];
+
+    /// Stable short name (`rename`, `rename-always`, ...).
+    pub fn name(&self) -> String {
+        let op = match self.op {
+            Op::LkgWriteTemp => "write-temp",
+            Op::LkgFlushTemp => "flush-temp",
+            Op::LkgRename => "rename",
+            Op::LkgSync => "sync",
+            other => return format!("{other:?}"),
+        };
+        if self.persistent {
+            format!("{op}-always")
+        } else {
+            op.to_owned()
+        }
+    }
+
+    /// Parse [`FailOp::name`].
+    pub fn parse(s: &str) -> Option<FailOp> {
+        let (op, persistent) = match s.strip_suffix("-always") {
+            Some(op) => (op, true),
+            None => (s, false),
+        };
+        let op = match op {
+            "write-temp" => Op::LkgWriteTemp,
+            "flush-temp" => Op::LkgFlushTemp,
+            "rename" => Op::LkgRename,
+            "sync" => Op::LkgSync,
+            _ => return None,
+        };
+        Some(FailOp { op, persistent })
+    }
+}
+
 /// Hook the explorer uses to snapshot the disk after each mutating op.
 pub type Probe<'a> = &'a mut dyn FnMut(u64, &Disk);
 
@@ -101,6 +156,10 @@ pub struct SimPlatform<'a, 'p> {
     /// Decisions reported this boot.
     pub decisions: Vec<Decision>,
     probe: Option<Probe<'p>>,
+    /// Injected I/O failure (set only while promotion runs).
+    fail: Option<FailOp>,
+    /// Calls failed by `fail`.
+    pub failed: u32,
 }
 
 fn dead() -> IoError {
@@ -114,6 +173,16 @@ impl SimPlatform<'_, '_> {
         }
         self.ops += 1;
         self.log.push(op);
+        if let Some(f) = self.fail {
+            if f.op == op && (f.persistent || self.failed == 0) {
+                self.failed += 1;
+                // A sharing violation: the call fails and changes nothing.
+                return Err(IoError::with_status(
+                    IoErrorKind::Io,
+                    0xC000_0043_u32 as i32,
+                ));
+            }
+        }
         Ok(())
     }
     /// After a mutating op was applied: maybe crash here.
@@ -328,6 +397,10 @@ pub struct Model {
     pub total_crashes: u64,
     /// Power losses injected.
     pub power_losses: u64,
+    /// `(channel, version)` whose trial was running (or recorded) in a boot
+    /// that did not end cleanly (a crash, a power loss, a fault, a rotten
+    /// state record): the only versions the loader may quarantine (I7).
+    pub unclean: BTreeSet<(u32, u64)>,
 }
 
 /// A machine.
@@ -367,8 +440,10 @@ pub struct ChannelView {
     pub trial_attempt: Option<u32>,
     /// LKG version after the boot.
     pub lkg_version: Option<u64>,
-    /// Quarantined versions.
+    /// Quarantined versions listed.
     pub quarantined: Vec<u64>,
+    /// Every version at or below it is quarantined too (0: none).
+    pub quarantine_floor: u64,
     /// Floor.
     pub floor: u64,
     /// Promoted this boot.
@@ -388,6 +463,8 @@ pub enum BootEnd {
     Crashed(Vec<(u32, u64)>),
     /// Power lost at an injected crash point (after `op`).
     PowerLoss(Op),
+    /// Power cut at the end of the boot, with nothing being written.
+    PowerCut,
 }
 
 /// What one boot did.
@@ -405,15 +482,29 @@ pub struct BootReport {
     pub on_disk: Vec<String>,
     /// Invariant violations found after this boot.
     pub violations: Vec<String>,
+    /// An `IOCTL_RELOAD` ran in this boot.
+    pub reloaded: bool,
+    /// Promotion calls failed by an injected I/O failure.
+    pub io_failures: u32,
+    /// The loader recorded a clean shutdown.
+    pub clean_shutdown: bool,
 }
 
-/// How the boot should go.
-#[derive(Clone, Copy, Debug, Default)]
+/// How the boot should go. A boot that neither crashes nor loses power ends
+/// with a clean shutdown the loader is told of ([`changuard_loader::Loader::shutdown`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BootPlan {
     /// Inject power loss here.
     pub crash_at: Option<CrashAt>,
-    /// Reboot before the health window.
+    /// End before the health window (no promotion).
     pub reboot_early: bool,
+    /// End with a power cut instead of the clean shutdown (while nothing is
+    /// being written: after promotion, or before the window with `reboot_early`).
+    pub power_cut: bool,
+    /// `IOCTL_RELOAD` once after activation, before the health window.
+    pub reload: bool,
+    /// Promotion I/O failure.
+    pub fail: Option<FailOp>,
 }
 
 /// Evaluate the boot events with the real engine over `views`: the
@@ -482,6 +573,21 @@ fn run_engine(views: &[ValidChannel<&[u8]>]) -> (Vec<(u32, u64)>, BTreeSet<u32>)
         break;
     }
     (crashed_by, faulted)
+}
+
+/// `(channel, version)` of every trial in a decodable state slot of `disk`
+/// (what a crash at this point may leave recorded).
+pub fn trials_on(disk: &Disk) -> BTreeSet<(u32, u64)> {
+    (0..2)
+        .filter_map(|slot| disk.read(&format!("state/{slot}")))
+        .filter_map(|b| State::decode(&b))
+        .flat_map(|s| {
+            s.channels()
+                .iter()
+                .filter_map(|c| c.trial.map(|t| (c.channel, t.version)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Oracle: does `bytes` validate as `channel`, and which version.
@@ -573,6 +679,25 @@ impl Machine {
                 }
             }
         }
+        // Rot of a record is an unclean end for every trial it may hold (I7),
+        // and the LKG copy may no longer match the record that is left: it is
+        // refused (issue 11 finding 5), so I2 is excused until the next
+        // promotion, as for rot of the LKG copy itself.
+        let had: Vec<u32> = self.model.lkg_ever.iter().copied().collect();
+        self.model.lkg_tampered.extend(had);
+        for slot in 0..2 {
+            if let Some(st) = self
+                .disk
+                .read(&format!("state/{slot}"))
+                .and_then(|b| State::decode(&b))
+            {
+                for c in st.channels() {
+                    if let Some(t) = c.trial {
+                        self.model.unclean.insert((c.channel, t.version));
+                    }
+                }
+            }
+        }
         if let Some((_, n)) = best {
             if let Some(b) = self.disk.read(&n) {
                 let half = b.len() / 2;
@@ -631,9 +756,39 @@ impl Machine {
         self.disk.crash(&Disk::lose_everything_volatile())
     }
 
+    /// The newest valid state record on disk (what the next boot recovers).
+    fn durable_state(&self) -> Option<State> {
+        (0..2)
+            .filter_map(|slot| self.disk.read(&format!("state/{slot}")))
+            .filter_map(|b| State::decode(&b))
+            .max_by_key(|s| s.generation)
+    }
+
+    /// The LKG version the next boot may use, by the rule of
+    /// docs/THREAT-MODEL.md (reimplemented here, not the loader's code): the
+    /// valid copy (Current, else Temp) that carries the recorded LKG or the
+    /// open trial (version and content hash); any valid copy when no state
+    /// record exists.
     fn lkg_oracle(&self, channel: u32) -> Option<u64> {
+        let st = self.durable_state();
+        let cs = st.as_ref().and_then(|s| s.get(channel));
+        let matches =
+            |(v, h): (u64, u64), version: u64, hash: u64| v == version && (h == 0 || h == hash);
         for n in [format!("lkg/{channel}.lkg"), format!("lkg/{channel}.tmp")] {
-            if let Some(v) = self.disk.read(&n).and_then(|b| oracle(&b, channel)) {
+            let Some(b) = self.disk.read(&n) else {
+                continue;
+            };
+            let Some(v) = oracle(&b, channel) else {
+                continue;
+            };
+            let hash = changuard_loader::digest::content_hash(&b);
+            let ok = st.is_none()
+                || cs.is_some_and(|c| {
+                    (c.lkg_version != 0 && matches((c.lkg_version, c.lkg_hash), v, hash))
+                        || c.trial
+                            .is_some_and(|t| matches((t.version, t.hash), v, hash))
+                });
+            if ok {
                 return Some(v);
             }
         }
@@ -641,7 +796,9 @@ impl Machine {
     }
 
     /// Run one boot. After a poison crash or an injected power loss, unflushed
-    /// state is lost according to `crash_variant` (default: all of it).
+    /// state is lost according to `crash_pick` (default: all of it). A boot that
+    /// neither crashes nor loses power ends with a clean shutdown the loader is
+    /// told of (its record is a crash point too).
     pub fn boot(
         &mut self,
         plan: BootPlan,
@@ -656,6 +813,7 @@ impl Machine {
         };
         let on_disk = self.disk.list(CONTENT_PREFIX);
         // Reference facts at boot start.
+        let state_at_start = self.durable_state();
         let mut channels_seen: BTreeSet<u32> = on_disk
             .iter()
             .filter_map(|n| changuard_loader::names::parse(n).map(|x| x.0))
@@ -664,6 +822,15 @@ impl Machine {
         let lkg_at_start: BTreeMap<u32, Option<u64>> = channels_seen
             .iter()
             .map(|c| (*c, self.lkg_oracle(*c)))
+            .collect();
+        let known_at_start = |c: u32| {
+            self.golden.contains_key(&c)
+                || state_at_start.as_ref().is_some_and(|s| s.get(c).is_some())
+        };
+        let known_at_start: BTreeSet<u32> = channels_seen
+            .iter()
+            .copied()
+            .filter(|c| known_at_start(*c))
             .collect();
         let dir_at_start: Vec<(u32, u64, Option<u64>)> = on_disk
             .iter()
@@ -689,8 +856,9 @@ impl Machine {
             uptime: 0,
             decisions: vec![],
             probe,
+            fail: None,
+            failed: 0,
         };
-        let mut loader = changuard_loader::boot(&mut p, &setup);
         let mut report = BootReport {
             end: BootEnd::Healthy,
             channels: vec![],
@@ -698,44 +866,69 @@ impl Machine {
             ops: 0,
             on_disk,
             violations: vec![],
+            reloaded: false,
+            io_failures: 0,
+            clean_shutdown: false,
         };
-        let state_after_boot = loader.state().copied();
+        // Every trial recorded or running in this boot: if the boot does not
+        // end cleanly, the loader may count each of them as crashed (I7).
+        let mut touched: BTreeSet<(u32, u64)> = BTreeSet::new();
+        let note_trials = |l: &Loader<AlignedBytes>, t: &mut BTreeSet<(u32, u64)>| {
+            if let Some(s) = l.state() {
+                t.extend(
+                    s.channels()
+                        .iter()
+                        .filter_map(|c| c.trial.map(|tr| (c.channel, tr.version))),
+                );
+            }
+        };
+        let mut loader = changuard_loader::boot(&mut p, &setup);
+        note_trials(&loader, &mut touched);
+        let mut state_after_boot = loader.state().copied();
 
-        let finish_power_loss =
-            |p: SimPlatform<'_, '_>, mut report: BootReport| -> (BootReport, bool) {
-                let last = p
-                    .log
-                    .iter()
-                    .rev()
-                    .find(|o| o.mutates())
-                    .copied()
-                    .unwrap_or(Op::StateWrite);
-                report.end = BootEnd::PowerLoss(last);
-                report.ops = p.ops;
-                report.decisions = p.decisions;
-                (report, true)
-            };
+        let finish_power_loss = |p: SimPlatform<'_, '_>, mut report: BootReport| -> BootReport {
+            let last = p
+                .log
+                .iter()
+                .rev()
+                .find(|o| o.mutates())
+                .copied()
+                .unwrap_or(Op::StateWrite);
+            report.end = BootEnd::PowerLoss(last);
+            report.ops = p.ops;
+            report.decisions = p.decisions;
+            report.io_failures = p.failed;
+            report
+        };
         if p.crashed {
-            let (r, _) = finish_power_loss(p, report);
+            let r = finish_power_loss(p, report);
+            self.model.unclean.extend(touched);
             self.model.power_losses += 1;
             self.crash_with(crash_pick);
             return r;
         }
 
         // Activation: the real engine over exactly what the loader validated.
-        let views: Vec<ValidChannel<&[u8]>> = loader
-            .channels()
-            .iter()
-            .filter_map(|c| c.active.as_ref().map(ValidChannel::as_view))
-            .collect();
-        let (crashed_by, mut faulted) = run_engine(&views);
-        // Sim-only knob: content marked as faulting faults whenever it is active.
-        for v in &views {
-            if self.faulting.contains(&(v.channel(), v.version())) {
-                faulted.insert(v.channel());
+        let (mut crashed_by, mut faulted) = evaluate(&self.faulting, &loader);
+        if plan.reload && crashed_by.is_empty() {
+            faulted_trials(&loader, &faulted, &mut self.model.unclean);
+            // IOCTL_RELOAD: the new content is built before the old is dropped.
+            report.reloaded = true;
+            let ids: Vec<u32> = faulted.iter().copied().collect();
+            let resume = loader.resume(&ids);
+            let next = changuard_loader::reload(&mut p, &setup, &resume);
+            drop(std::mem::replace(&mut loader, next));
+            note_trials(&loader, &mut touched);
+            state_after_boot = loader.state().copied();
+            if p.crashed {
+                let r = finish_power_loss(p, report);
+                self.model.unclean.extend(touched);
+                self.model.power_losses += 1;
+                self.crash_with(crash_pick);
+                return r;
             }
+            (crashed_by, faulted) = evaluate(&self.faulting, &loader);
         }
-        drop(views);
 
         // I1: everything active re-validates (the sim's own check of the same bytes).
         for c in loader.channels() {
@@ -756,9 +949,12 @@ impl Machine {
             ));
         }
 
+        let faulted_ids: Vec<u32> = faulted.iter().copied().collect();
+        faulted_trials(&loader, &faulted, &mut self.model.unclean);
         let mut promoted: BTreeSet<u32> = BTreeSet::new();
         if !crashed_by.is_empty() {
             report.end = BootEnd::Crashed(crashed_by.clone());
+            self.model.unclean.extend(touched.iter().copied());
             for (c, v) in &crashed_by {
                 let on_trial = loader
                     .channels()
@@ -774,19 +970,30 @@ impl Machine {
                 }
                 self.model.total_crashes += 1;
             }
-        } else if plan.reboot_early {
-            report.end = BootEnd::RebootedEarly;
         } else {
-            p.uptime = self.health_window;
-            if let Some(proof) = loader.health_confirmed(&mut p) {
+            if plan.reboot_early {
+                report.end = BootEnd::RebootedEarly;
+            } else {
+                p.uptime = self.health_window;
                 let pending: Vec<u32> = loader
                     .channels()
                     .iter()
                     .filter(|c| c.promotion == changuard_loader::Promotion::Pending)
                     .map(|c| c.channel)
                     .collect();
-                let faulted: Vec<u32> = faulted.iter().copied().collect();
-                let _ = loader.promote(&mut p, &setup, proof, &faulted);
+                // The driver retries a promotion whose LKG store step failed
+                // (bounded by the loader).
+                p.fail = plan.fail;
+                for _ in 0..MAX_PROMOTION_TRIES {
+                    let Some(proof) = loader.health_confirmed(&mut p) else {
+                        break;
+                    };
+                    let _ = loader.promote(&mut p, &setup, proof, &faulted_ids);
+                    if p.crashed || !loader.promotion_pending() {
+                        break;
+                    }
+                }
+                p.fail = None;
                 for c in loader.channels() {
                     if pending.contains(&c.channel)
                         && c.promotion == changuard_loader::Promotion::Done
@@ -795,8 +1002,25 @@ impl Machine {
                     }
                 }
             }
+            if plan.power_cut && !p.crashed {
+                // No shutdown notification: the boot did not end cleanly.
+                report.end = BootEnd::PowerCut;
+                report.ops = p.ops;
+                report.io_failures = p.failed;
+                report.decisions = std::mem::take(&mut p.decisions);
+                drop(p);
+                self.model.unclean.extend(touched);
+                self.model.power_losses += 1;
+                self.crash_with(crash_pick);
+                return report;
+            }
+            // The clean end of the boot: the shutdown notification.
+            if !p.crashed {
+                report.clean_shutdown = loader.shutdown(&mut p, &faulted_ids).is_ok();
+            }
             if p.crashed {
-                let (r, _) = finish_power_loss(p, report);
+                let r = finish_power_loss(p, report);
+                self.model.unclean.extend(touched);
                 self.model.power_losses += 1;
                 self.crash_with(crash_pick);
                 return r;
@@ -813,16 +1037,81 @@ impl Machine {
                 trial_attempt: c.trial_attempt,
                 lkg_version: c.lkg_version,
                 quarantined: cs.map(|s| s.quarantined().to_vec()).unwrap_or_default(),
+                quarantine_floor: cs.map_or(0, |s| s.quarantine_floor()),
                 floor: cs.map_or(0, |s| s.floor),
                 promoted: promoted.contains(&c.channel),
                 last_problem: c.last_problem.map(|d| d.reason.name()),
             });
         }
         report.ops = p.ops;
+        report.io_failures = p.failed;
         report.decisions = std::mem::take(&mut p.decisions);
         drop(p);
+        drop(loader);
 
-        // ---- invariants I2..I5 ----
+        self.check_invariants(
+            &mut report,
+            &Reference {
+                lkg_at_start: &lkg_at_start,
+                known_at_start: &known_at_start,
+                dir_at_start: &dir_at_start,
+                state_after_boot: state_after_boot.as_ref(),
+                crashed_by: &crashed_by,
+            },
+        );
+        self.model.boots += 1;
+
+        if !crashed_by.is_empty() {
+            // The bugcheck loses everything unflushed.
+            self.crash_with(crash_pick);
+        } else {
+            // Clean shutdown at the end of the boot.
+            self.disk.settle();
+        }
+        report
+    }
+}
+
+/// A fault on trial content counts like a crash: its trial is never marked
+/// survived nor resumed by a reload (I7).
+fn faulted_trials(
+    loader: &Loader<AlignedBytes>,
+    faulted: &BTreeSet<u32>,
+    unclean: &mut BTreeSet<(u32, u64)>,
+) {
+    for c in loader.channels() {
+        if faulted.contains(&c.channel) && c.trial_attempt.is_some() {
+            if let Some(v) = c.active_version() {
+                unclean.insert((c.channel, v));
+            }
+        }
+    }
+}
+
+/// The real engine over the loader's active content: who crashed the
+/// machine (poison), who faulted (the engine, or the `faulting` knob).
+fn evaluate(
+    faulting: &BTreeSet<(u32, u64)>,
+    loader: &Loader<AlignedBytes>,
+) -> (Vec<(u32, u64)>, BTreeSet<u32>) {
+    let views: Vec<ValidChannel<&[u8]>> = loader
+        .channels()
+        .iter()
+        .filter_map(|c| c.active.as_ref().map(ValidChannel::as_view))
+        .collect();
+    let (crashed_by, mut faulted) = run_engine(&views);
+    // Sim-only knob: content marked as faulting faults whenever it is active.
+    for v in &views {
+        if faulting.contains(&(v.channel(), v.version())) {
+            faulted.insert(v.channel());
+        }
+    }
+    (crashed_by, faulted)
+}
+
+impl Machine {
+    /// I2..I5 and I7 after a boot that did not lose power.
+    fn check_invariants(&mut self, report: &mut BootReport, at: &Reference<'_>) {
         let max_trial = self.model.max_trial_ever;
         for ((c, v), n) in &self.model.crashes {
             if *n > max_trial {
@@ -834,14 +1123,23 @@ impl Machine {
         let latest = !self.registry.contains_key("Policy");
         for view in &report.channels {
             let c = view.channel;
-            let lkg0 = lkg_at_start.get(&c).copied().flatten();
+            let lkg0 = at.lkg_at_start.get(&c).copied().flatten();
+            let st_now = at.state_after_boot.and_then(|s| s.get(c).copied());
             if view.source == Source::Candidate {
-                if let Some(v) = view.active_version {
-                    if view.quarantined.contains(&v) {
+                if let (Some(v), Some(cs)) = (view.active_version, st_now) {
+                    if cs.is_quarantined(v) && view.trial_attempt.is_some() {
                         report
                             .violations
                             .push(format!("I3 channel {c} quarantined v{v} is active"));
                     }
+                }
+            }
+            // I7: quarantined only after a boot on trial that did not end cleanly.
+            for q in &view.quarantined {
+                if !self.model.unclean.contains(&(c, *q)) {
+                    report.violations.push(format!(
+                        "I7 channel {c} v{q} quarantined, but no boot with it on trial ended uncleanly (a clean shutdown, reload or promotion failure was counted as a crash)"
+                    ));
                 }
             }
             // I2: once an LKG exists it is never lost.
@@ -872,22 +1170,62 @@ impl Machine {
                     }
                 }
             }
-            // I4: best valid content the policy allows (Latest, default policy only).
-            if latest && !crashed_by.iter().any(|(cc, _)| *cc == c) {
-                let st0 = state_after_boot.as_ref().and_then(|s| s.get(c).copied());
-                let floor0 = st0.map_or(0, |s| s.floor);
-                let q0: Vec<u64> = st0.map(|s| s.quarantined().to_vec()).unwrap_or_default();
-                let choice = dir_at_start
-                    .iter()
-                    .filter(|(cc, v, _)| {
-                        *cc == c && !q0.contains(v) && *v >= floor0 && lkg0.is_none_or(|l| *v > l)
-                    })
-                    .max_by_key(|(_, v, _)| *v);
-                let expected = match choice {
-                    Some((_, v, Some(_))) => Some(*v),
-                    _ => lkg0.or_else(|| self.golden.get(&c).and_then(|b| oracle(b, c))),
+            // I4: the newest valid content the policy allows (Latest, default
+            // policy only), tried newest first within the loader's budget.
+            if latest && !at.crashed_by.iter().any(|(cc, _)| *cc == c) {
+                let floor0 = st_now.map_or(0, |s| s.floor);
+                let allowed = |v: u64| {
+                    !st_now.is_some_and(|s| s.is_quarantined(v))
+                        && v >= floor0
+                        && lkg0.is_none_or(|l| v > l)
                 };
-                if view.active_version != expected {
+                let budget = if at.known_at_start.contains(&c) {
+                    MAX_CANDIDATE_TRIES
+                } else {
+                    MAX_NEW_CHANNEL_TRIES
+                };
+                let mut present: Vec<(u64, Option<u64>)> = at
+                    .dir_at_start
+                    .iter()
+                    .filter(|(cc, v, _)| *cc == c && allowed(*v))
+                    .map(|(_, v, ok)| (*v, *ok))
+                    .collect();
+                present.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+                let mut invalid = 0usize;
+                let mut found = None;
+                let mut relaxed = false;
+                for (v, ok) in present {
+                    if ok == Some(v) {
+                        found = Some(v);
+                        break;
+                    }
+                    invalid += 1;
+                    if invalid >= budget {
+                        relaxed = true;
+                        break;
+                    }
+                }
+                let fallback = lkg0.or_else(|| self.golden.get(&c).and_then(|b| oracle(b, c)));
+                // After a crash on trial content: a recovery boot (LKG), or a
+                // retry of the same version (MaxTrialBoots 2).
+                let decided = |want: Reason| {
+                    report
+                        .decisions
+                        .iter()
+                        .find(|d| d.channel == c && d.reason == want)
+                        .map(|d| d.version)
+                };
+                let found = match (decided(Reason::RecoveryBoot), decided(Reason::TrialRetried)) {
+                    (Some(_), _) => None,
+                    (None, Some(v)) => at
+                        .dir_at_start
+                        .iter()
+                        .any(|(cc, vv, ok)| *cc == c && *vv == v && *ok == Some(v))
+                        .then_some(v),
+                    (None, None) => found,
+                };
+                let expected = found.or(fallback);
+                if !relaxed && view.active_version != expected {
                     report.violations.push(format!(
                         "I4 channel {c}: active {:?} ({}), expected {:?}",
                         view.active_version,
@@ -911,15 +1249,14 @@ impl Machine {
         if report.channels.iter().any(|c| c.promoted) {
             self.model.state_tampered = false;
         }
-        self.model.boots += 1;
-
-        if !crashed_by.is_empty() {
-            // The bugcheck loses everything unflushed.
-            self.crash_with(crash_pick);
-        } else {
-            // Clean shutdown at the end of the boot.
-            self.disk.settle();
-        }
-        report
     }
+}
+
+/// What the reference knew at the start of a boot (for the invariants).
+struct Reference<'a> {
+    lkg_at_start: &'a BTreeMap<u32, Option<u64>>,
+    known_at_start: &'a BTreeSet<u32>,
+    dir_at_start: &'a [(u32, u64, Option<u64>)],
+    state_after_boot: Option<&'a State>,
+    crashed_by: &'a [(u32, u64)],
 }

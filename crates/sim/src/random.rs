@@ -1,13 +1,13 @@
 //! Seeded multi-boot campaigns: updates (good, poison, every kind of bad),
-//! power loss at random crash points with random tear variants, normal early
-//! reboots, bit rot, configuration changes. Everything derives from one seed:
+//! power loss at random crash points with random tear variants, clean early
+//! reboots, reloads, promotion I/O failures, bit rot, configuration changes. Everything derives from one seed:
 //! the same seed gives the same run. A violation stops the campaign and is
 //! reported with the seed and the (shrunk) action trace that replays it.
 
 use changuard_loader::Mutation;
 
 use crate::content::Kind;
-use crate::machine::{BootEnd, BootPlan, ChannelView, CrashAt, Machine};
+use crate::machine::{BootEnd, BootPlan, ChannelView, CrashAt, FailOp, Machine};
 
 /// SplitMix64: small, seedable, good enough for schedules.
 #[derive(Clone, Debug)]
@@ -60,8 +60,12 @@ pub enum Action {
     Boot {
         /// Power loss point.
         crash: Option<(u64, u32)>,
-        /// Normal reboot before the health window.
+        /// Clean reboot before the health window.
         early: bool,
+        /// `IOCTL_RELOAD` after activation.
+        reload: bool,
+        /// Promotion I/O failure.
+        fail: Option<FailOp>,
         /// Variant pick for a poison crash.
         pick: u32,
     },
@@ -142,9 +146,16 @@ fn finish(rng: &mut Rng, mut acts: Vec<Action>) -> Vec<Action> {
         .pct(12)
         .then(|| (1 + rng.below(12), rng.next_u64() as u32));
     let early = rng.pct(8);
+    let reload = rng.pct(5);
+    let fail = rng.pct(5).then(|| FailOp {
+        op: FailOp::PROMOTION_OPS[rng.below(4) as usize],
+        persistent: rng.pct(50),
+    });
     acts.push(Action::Boot {
         crash,
         early,
+        reload,
+        fail,
         pick: rng.next_u64() as u32,
     });
     acts
@@ -172,10 +183,19 @@ fn apply(
         Action::TearState => m.tear_newest_state(),
         Action::SetMaxTrialBoots(n) => m.set_dword("MaxTrialBoots", n),
         Action::ClearQuarantine(t) => m.set_dword("ClearQuarantine", t),
-        Action::Boot { crash, early, pick } => {
+        Action::Boot {
+            crash,
+            early,
+            reload,
+            fail,
+            pick,
+        } => {
             let plan = BootPlan {
                 crash_at: crash.map(|(n, _)| CrashAt::Nth(n)),
                 reboot_early: early,
+                power_cut: false,
+                reload,
+                fail,
             };
             let r = m.boot(plan, Some(crash.map_or(pick, |(_, p)| p)), None);
             if let Some(t) = timeline {

@@ -1,10 +1,19 @@
 //! Named scenarios (the boot-loop matrix shares their names) and the
-//! exhaustive crash explorer.
+//! exhaustive explorer.
 //!
 //! Every scenario is about channel 291. All but `first-install` start from the
 //! matrix baseline: v6 delivered on a fresh machine and booted past the health
 //! window (v6 active, promoted to LKG, floor 6). "Bad" scenarios deliver v7.
 //! (scripts/bootloop-matrix.json uses v6/v7; the scenario versions follow it.)
+//!
+//! The explorer branches, at every boot of a scenario, into a power loss after
+//! every mutating op with every tear variant (nested up to [`MAX_DEPTH`]), and
+//! at every plain `Boot` step into the other ways a boot can go: a clean
+//! reboot before the health window, an `IOCTL_RELOAD`, a power cut with
+//! nothing being written, and a promotion I/O failure at each LKG store step
+//! (once, or for the whole boot); crash points inside those boots (the
+//! clean-shutdown record, the reload's record, the failure's record) are
+//! explored too.
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -13,7 +22,9 @@ use changuard_loader::Mutation;
 
 use crate::content::Kind;
 use crate::disk::Disk;
-use crate::machine::{BootEnd, BootPlan, BootReport, ChannelView, CrashAt, Machine, Op};
+use crate::machine::{
+    BootEnd, BootPlan, BootReport, ChannelView, CrashAt, FailOp, Machine, Op, trials_on,
+};
 
 /// The channel scenarios are about.
 pub const CHANNEL: u32 = 291;
@@ -27,10 +38,19 @@ pub enum Step {
     DeliverTorn(u64),
     /// Boot past the health window.
     Boot,
-    /// Boot, then reboot normally before the health window.
+    /// Boot, then reboot cleanly before the health window.
     BootEarlyReboot,
     /// Boot; power is cut right after the first op of this kind.
     BootPowerLossAfter(Op),
+    /// Boot; power is cut before the health window, while nothing is written.
+    BootPowerCut,
+    /// Boot, `IOCTL_RELOAD` before the health window, then past it.
+    BootReload,
+    /// Boot past the health window; an LKG store step of the promotion fails;
+    /// then power is cut (no clean shutdown).
+    BootPromotionFailsThenPowerCut(FailOp),
+    /// The update agent delivers versions `from..=to`, all of this kind.
+    DeliverMany(u64, u64, Kind),
     /// Bit rot in the LKG copy.
     CorruptLkg,
     /// The newest state record slot is torn.
@@ -48,6 +68,9 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Steps that are the baseline (crashes there do not count for the case).
     pub baseline_len: usize,
+    /// Explorer bounds for this scenario: nested power losses per path, and
+    /// alternative boots per path ([`MAX_DEPTH`], [`MAX_ALTS`] by default).
+    pub explore: (usize, usize),
 }
 
 const BASELINE: [Step; 2] = [Step::Deliver(6, Kind::Good), Step::Boot];
@@ -60,6 +83,7 @@ fn with_baseline(name: &'static str, description: &'static str, rest: &[Step]) -
         description,
         steps,
         baseline_len: BASELINE.len(),
+        explore: (MAX_DEPTH, MAX_ALTS),
     }
 }
 
@@ -72,6 +96,7 @@ pub fn all() -> Vec<Scenario> {
             description: "fresh machine, v6 delivered: trial, health window, promotion",
             steps: BASELINE.to_vec(),
             baseline_len: 0,
+            explore: (MAX_DEPTH, MAX_ALTS),
         },
         with_baseline(
             "routine-update",
@@ -114,8 +139,54 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         with_baseline(
+            "clean-reboot-during-trial",
+            "v7 on trial, rebooted cleanly before its health window: the trial continues (attempt 1), v7 promoted at the next boot (issue 11 finding 1)",
+            &[Deliver(7, Kind::Good), BootEarlyReboot, Boot],
+        ),
+        with_baseline(
+            "crash-during-trial",
+            "v7 on trial, a clean reboot (not counted), then power cut before the health window: counted, v7 quarantined at MaxTrialBoots, LKG v6",
+            &[Deliver(7, Kind::Good), BootEarlyReboot, BootPowerCut, Boot],
+        ),
+        with_baseline(
+            "reload-during-trial",
+            "v7 on trial, IOCTL_RELOAD before the health window: the trial continues, v7 promoted in the same boot",
+            &[Deliver(7, Kind::Good), BootReload],
+        ),
+        with_baseline(
+            "promotion-io-failure",
+            "v7 passes its health window, the LKG rename fails all boot (a scanner holds the file), then power is cut: not a crash, v7 continues and is promoted at the next boot",
+            &[
+                Deliver(7, Kind::Good),
+                BootPromotionFailsThenPowerCut(FailOp {
+                    op: Op::LkgRename,
+                    persistent: true,
+                }),
+                Boot,
+            ],
+        ),
+        with_baseline(
+            "junk-highest-version",
+            "a badly signed C-00000291-18446744073709551615.chan and a valid v7: the junk is rejected (and remembered), v7 is tried next, trial + promotion (issue 11 finding 3)",
+            &[
+                Deliver(u64::MAX, Kind::BadSig),
+                Deliver(7, Kind::Good),
+                Boot,
+            ],
+        ),
+        Scenario {
+            // 20 boots deep: one power loss per path and no alternatives keep
+            // the exploration to seconds (the other scenarios cover those).
+            explore: (1, 0),
+            ..with_baseline(
+                "twenty-crashing-versions",
+                "v7..v26 all crash the machine, newest first: none crashes twice; after 8 are listed the quarantine floor covers every older one (never evicted, issue 11 finding 4), LKG v6",
+                &twenty_crashing(),
+            )
+        },
+        with_baseline(
             "lkg-corrupted",
-            "LKG copy rotten and v7 truncated: no content for the channel, driver still up",
+            "LKG copy rotten and v7 truncated: both rejected, the older v6 still in the directory runs (it is the recorded LKG version: proven, no trial)",
             &[CorruptLkg, Deliver(7, Kind::Truncated), Boot],
         ),
         with_baseline(
@@ -138,6 +209,12 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
     ]
+}
+
+fn twenty_crashing() -> Vec<Step> {
+    let mut steps = vec![Step::DeliverMany(7, 26, Kind::Poison)];
+    steps.extend(std::iter::repeat_n(Step::Boot, 20));
+    steps
 }
 
 /// Look a scenario up by name.
@@ -165,6 +242,31 @@ pub struct Run {
 fn apply(m: &mut Machine, step: Step) -> Option<BootPlan> {
     match step {
         Step::Deliver(v, k) => m.deliver(CHANNEL, v, k),
+        Step::DeliverMany(from, to, k) => {
+            for v in from..=to {
+                m.deliver(CHANNEL, v, k);
+            }
+        }
+        Step::BootPowerCut => {
+            return Some(BootPlan {
+                reboot_early: true,
+                power_cut: true,
+                ..BootPlan::default()
+            });
+        }
+        Step::BootReload => {
+            return Some(BootPlan {
+                reload: true,
+                ..BootPlan::default()
+            });
+        }
+        Step::BootPromotionFailsThenPowerCut(f) => {
+            return Some(BootPlan {
+                fail: Some(f),
+                power_cut: true,
+                ..BootPlan::default()
+            });
+        }
         Step::DeliverTorn(v) => m.deliver_torn(CHANNEL, v),
         Step::CorruptLkg => m.corrupt_lkg(CHANNEL),
         Step::TearState => m.tear_newest_state(),
@@ -264,8 +366,14 @@ pub fn run(s: &Scenario, mutation: Option<Mutation>) -> Run {
 /// Exhaustive exploration result.
 #[derive(Clone, Debug, Default)]
 pub struct Exhaustive {
-    /// Distinct post-crash states explored.
+    /// Distinct post-crash states explored (power loss after a mutating op).
     pub crash_states: u64,
+    /// Distinct states after an alternative boot ([`Alt`]: clean reboot,
+    /// reload, power cut, promotion I/O failure).
+    pub alt_states: u64,
+    /// Alternative boots run, per kind: clean reboots, reloads, power cuts,
+    /// promotion I/O failures.
+    pub alt_boots: [u64; 4],
     /// Boots executed.
     pub boots: u64,
     /// Crashes (poison) in all runs.
@@ -276,13 +384,129 @@ pub struct Exhaustive {
     pub violations: Vec<Violation>,
 }
 
+/// Another way a plain `Boot` step can go (explored as a branch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Alt {
+    /// A clean reboot before the health window.
+    Reboot,
+    /// `IOCTL_RELOAD` before the health window.
+    Reload,
+    /// A power cut before the health window, with nothing being written.
+    PowerCut,
+    /// A promotion I/O failure.
+    Fail(FailOp),
+}
+
+impl Alt {
+    /// Every alternative the explorer tries at a `Boot` step.
+    pub fn all() -> Vec<Alt> {
+        let mut v = vec![Alt::Reboot, Alt::Reload, Alt::PowerCut];
+        for op in FailOp::PROMOTION_OPS {
+            for persistent in [false, true] {
+                v.push(Alt::Fail(FailOp { op, persistent }));
+            }
+        }
+        v
+    }
+
+    fn plan(self, mut p: BootPlan) -> BootPlan {
+        match self {
+            Alt::Reboot => p.reboot_early = true,
+            Alt::Reload => p.reload = true,
+            Alt::PowerCut => {
+                p.reboot_early = true;
+                p.power_cut = true;
+            }
+            Alt::Fail(f) => p.fail = Some(f),
+        }
+        p
+    }
+
+    fn kind(self) -> usize {
+        match self {
+            Alt::Reboot => 0,
+            Alt::Reload => 1,
+            Alt::PowerCut => 2,
+            Alt::Fail(_) => 3,
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Alt::Reboot => "reboot".to_owned(),
+            Alt::Reload => "reload".to_owned(),
+            Alt::PowerCut => "power-cut".to_owned(),
+            Alt::Fail(f) => format!("fail-{}", f.name()),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Alt> {
+        match s {
+            "reboot" => Some(Alt::Reboot),
+            "reload" => Some(Alt::Reload),
+            "power-cut" => Some(Alt::PowerCut),
+            _ => FailOp::parse(s.strip_prefix("fail-")?).map(Alt::Fail),
+        }
+    }
+}
+
+/// One explorer choice at a scenario step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// Power loss right after the `op`-th mutating op, with tear variant `variant`.
+    Crash {
+        /// 1-based mutating op of the boot.
+        op: u64,
+        /// Index into the disk's crash variants at that point.
+        variant: usize,
+    },
+    /// The boot goes another way.
+    Plan(Alt),
+}
+
+/// A trace step: the scenario step index and the choice made there.
+pub type TraceStep = (usize, Choice);
+
+/// `STEP:OP:VARIANT` (a crash) or `STEP:ALT` (`reboot`, `reload`,
+/// `power-cut`, `fail-rename`, `fail-rename-always`, ...), comma-separated.
+pub fn format_trace(trace: &[TraceStep]) -> String {
+    let parts: Vec<String> = trace
+        .iter()
+        .map(|(s, c)| match c {
+            Choice::Crash { op, variant } => format!("{s}:{op}:{variant}"),
+            Choice::Plan(a) => format!("{s}:{}", a.name()),
+        })
+        .collect();
+    parts.join(",")
+}
+
+/// Parse [`format_trace`]'s output.
+pub fn parse_trace(s: &str) -> Option<Vec<TraceStep>> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut it = p.split(':');
+            let step = it.next()?.parse().ok()?;
+            let second = it.next()?;
+            let choice = match it.next() {
+                Some(v) => Choice::Crash {
+                    op: second.parse().ok()?,
+                    variant: v.parse().ok()?,
+                },
+                None => Choice::Plan(Alt::parse(second)?),
+            };
+            it.next().is_none().then_some((step, choice))
+        })
+        .collect()
+}
+
 /// A violation with the trace to replay it.
 #[derive(Clone, Debug)]
 pub struct Violation {
     /// Scenario.
     pub scenario: &'static str,
-    /// Crash choices from the scenario start: (step index, mutating op number, variant index).
-    pub trace: Vec<(usize, u64, usize)>,
+    /// Choices from the scenario start.
+    pub trace: Vec<TraceStep>,
     /// What was violated.
     pub message: String,
 }
@@ -291,24 +515,25 @@ impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "scenario {}: {}\n  replay: changuard simulate --scenario {} --crash-trace ",
-            self.scenario, self.message, self.scenario
-        )?;
-        let parts: Vec<String> = self
-            .trace
-            .iter()
-            .map(|(s, k, v)| format!("{s}:{k}:{v}"))
-            .collect();
-        write!(f, "{}", parts.join(","))
+            "scenario {}: {}\n  replay: changuard simulate --scenario {} --crash-trace {}",
+            self.scenario,
+            self.message,
+            self.scenario,
+            format_trace(&self.trace)
+        )
     }
 }
 
 /// Max nested crashes per path (a crash, then a crash during recovery).
 pub const MAX_DEPTH: usize = 5;
+/// Max alternative boots per path.
+pub const MAX_ALTS: usize = 1;
 
 struct Explorer<'a> {
     scenario: &'a Scenario,
     seen: HashSet<u64>,
+    /// `(state before a Boot step, alternative)` already explored.
+    alts_seen: HashSet<(u64, Alt)>,
     out: Exhaustive,
     max_violations: usize,
 }
@@ -322,17 +547,34 @@ fn key(m: &Machine, next_step: usize) -> u64 {
     h.finish()
 }
 
+/// The machine after a power loss right after a mutating op: the surviving
+/// image, and every trial recorded by then counts as unclean (I7).
+fn crashed(before: &Machine, disk: &Disk, variant: &crate::disk::Variant) -> Machine {
+    let mut c = before.clone();
+    c.model.unclean.extend(trials_on(disk));
+    c.disk = Disk::from_image(&disk.crash(variant));
+    c.model.power_losses += 1;
+    c
+}
+
 impl Explorer<'_> {
-    /// Run steps from `from` on `m`, and at every mutating op of every boot,
-    /// branch into every crash variant.
-    fn explore(&mut self, mut m: Machine, from: usize, trace: Vec<(usize, u64, usize)>) {
+    /// Run steps from `from` on `m`; at every mutating op of every boot,
+    /// branch into every crash variant; at every plain `Boot` step, into
+    /// every [`Alt`].
+    fn explore(&mut self, mut m: Machine, from: usize, trace: Vec<TraceStep>, alt: Option<Alt>) {
         if self.out.violations.len() >= self.max_violations {
             return;
         }
         let steps = self.scenario.steps.clone();
-        let depth = trace.len();
+        let crashes = trace
+            .iter()
+            .filter(|(_, c)| matches!(c, Choice::Crash { .. }))
+            .count();
+        let alts = trace.len() - crashes;
         let total = steps.len() + SETTLE_BOOTS;
         let mut i = from;
+        let mut alt = alt;
+        let first = from;
         while i < total {
             let plan = if i < steps.len() {
                 match apply(&mut m, steps[i]) {
@@ -345,9 +587,33 @@ impl Explorer<'_> {
             } else {
                 BootPlan::default()
             };
+            let plain = i < steps.len() && steps[i] == Step::Boot;
+            let this_alt = alt.take();
+            let plan = match this_alt {
+                Some(a) => a.plan(plan),
+                None => plan,
+            };
             let before = m.clone();
+            // Alternatives at this step, from the state before it (the step's
+            // delivery, if any, is redone by `explore`).
+            if plain
+                && alts < self.scenario.explore.1
+                && this_alt.is_none()
+                && plan == BootPlan::default()
+            {
+                let pre = key(&m, i);
+                for a in Alt::all() {
+                    if !self.alts_seen.insert((pre, a)) {
+                        continue;
+                    }
+                    let mut t = trace.clone();
+                    t.push((i, Choice::Plan(a)));
+                    self.out.alt_boots[a.kind()] += 1;
+                    self.explore(m.clone(), i, t, Some(a));
+                }
+            }
             let mut snaps: Vec<(u64, Disk)> = vec![];
-            let r = if depth < MAX_DEPTH {
+            let r = if crashes < self.scenario.explore.0 {
                 let mut probe = |k: u64, d: &Disk| snaps.push((k, d.clone()));
                 m.boot(plan, None, Some(&mut probe))
             } else {
@@ -372,18 +638,23 @@ impl Explorer<'_> {
             // Branch: power loss right after each mutating op of this boot.
             for (k, disk) in snaps {
                 for (vi, v) in disk.variants().iter().enumerate() {
-                    let mut c = before.clone();
-                    c.disk = Disk::from_image(&disk.crash(v));
-                    c.model.power_losses += 1;
+                    let c = crashed(&before, &disk, v);
                     let kk = key(&c, i + 1);
                     if !self.seen.insert(kk) {
                         continue;
                     }
                     self.out.crash_states += 1;
                     let mut t = trace.clone();
-                    t.push((i, k, vi));
-                    self.explore(c, i + 1, t);
+                    t.push((i, Choice::Crash { op: k, variant: vi }));
+                    self.explore(c, i + 1, t, None);
                 }
+            }
+            if this_alt.is_some() && i == first {
+                // A state an earlier path reached is explored from there already.
+                if !self.seen.insert(key(&m, i + 1)) {
+                    return;
+                }
+                self.out.alt_states += 1;
             }
             if i >= steps.len() && settled(&r) {
                 break;
@@ -396,12 +667,22 @@ impl Explorer<'_> {
     }
 }
 
-/// Explore every crash point and tear variant of `s` (nested up to [`MAX_DEPTH`]),
+/// The alternative chosen at step `i` in `trace`, if any.
+fn plan_alt(trace: &[TraceStep], i: usize) -> Option<Alt> {
+    trace.iter().find_map(|(s, c)| match c {
+        Choice::Plan(a) if *s == i => Some(*a),
+        _ => None,
+    })
+}
+
+/// Explore every crash point and tear variant of `s` (nested up to
+/// [`MAX_DEPTH`]) and every alternative boot (up to [`MAX_ALTS`] per path),
 /// under `MaxTrialBoots` 1 (default) and 2.
 pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usize) -> Exhaustive {
     let mut ex = Explorer {
         scenario: s,
         seen: HashSet::new(),
+        alts_seen: HashSet::new(),
         out: Exhaustive::default(),
         max_violations,
     };
@@ -410,7 +691,7 @@ pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usiz
         if max_trial != 1 {
             m.set_dword("MaxTrialBoots", max_trial);
         }
-        ex.explore(m, 0, vec![]);
+        ex.explore(m, 0, vec![], None);
         if !ex.out.violations.is_empty() {
             break;
         }
@@ -418,11 +699,11 @@ pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usiz
     ex.out
 }
 
-/// Replay a crash trace (from [`Violation`]) and return the boot reports.
+/// Replay a trace (from [`Violation`]) and return the boot reports.
 pub fn replay(
     s: &Scenario,
     mutation: Option<Mutation>,
-    trace: &[(usize, u64, usize)],
+    trace: &[TraceStep],
 ) -> Vec<(String, BootReport)> {
     let mut m = Machine::new(mutation);
     let mut out = vec![];
@@ -441,14 +722,22 @@ pub fn replay(
         } else {
             BootPlan::default()
         };
-        let crash = trace.iter().find(|(si, _, _)| *si == i).copied();
-        let label = if i < steps.len() {
+        let alt = plan_alt(trace, i);
+        let plan = alt.map_or(plan, |a| a.plan(plan));
+        let crash = trace.iter().find_map(|(si, c)| match c {
+            Choice::Crash { op, variant } if *si == i => Some((*op, *variant)),
+            _ => None,
+        });
+        let mut label = if i < steps.len() {
             format!("step {i} {:?}", steps[i])
         } else {
             format!("settle {}", i - steps.len())
         };
+        if let Some(a) = alt {
+            label.push_str(&format!(" (as {})", a.name()));
+        }
         match crash {
-            Some((_, k, vi)) => {
+            Some((k, vi)) => {
                 let mut snap: Option<Disk> = None;
                 let mut probe = |n: u64, d: &Disk| {
                     if n == k {
@@ -459,9 +748,7 @@ pub fn replay(
                 let r = m.boot(plan, None, Some(&mut probe));
                 if let Some(d) = snap {
                     let vs = d.variants();
-                    m = before;
-                    m.disk = Disk::from_image(&d.crash(&vs[vi % vs.len()]));
-                    m.model.power_losses += 1;
+                    m = crashed(&before, &d, &vs[vi % vs.len()]);
                     let mut r2 = r.clone();
                     r2.end = BootEnd::PowerLoss(Op::StateWrite);
                     out.push((
@@ -536,6 +823,7 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
                 BootPlan {
                     crash_at: crash,
                     reboot_early: rng.pct(20),
+                    ..BootPlan::default()
                 },
                 Some(rng.next_u64() as u32),
                 None,
@@ -555,7 +843,7 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
             let r = m.boot(
                 BootPlan {
                     crash_at: crash,
-                    reboot_early: false,
+                    ..BootPlan::default()
                 },
                 Some(rng.next_u64() as u32),
                 None,

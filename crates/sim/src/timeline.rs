@@ -28,7 +28,18 @@ pub fn line(boot_no: u64, r: &BootReport) -> String {
                 .join(", ")
         ),
         BootEnd::PowerLoss(op) => format!("POWER LOSS after {op:?}"),
+        BootEnd::PowerCut => "POWER CUT (no shutdown)".to_owned(),
     };
+    let mut end = end;
+    if r.reloaded {
+        end = format!("reloaded, {end}");
+    }
+    if r.io_failures > 0 {
+        end = format!("{} promotion I/O failure(s), {end}", r.io_failures);
+    }
+    if r.clean_shutdown {
+        end.push_str(", clean shutdown");
+    }
     s.push_str(&format!(" => {end} ({} ops)", r.ops));
     for d in &r.decisions {
         if d.reason.is_problem() {

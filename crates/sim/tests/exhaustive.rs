@@ -1,11 +1,14 @@
-//! Exhaustive crash exploration over every scenario (zero violations), and
-//! proof that the simulator catches deliberate protocol bugs with a replayable trace.
+//! Exhaustive exploration over every scenario (power losses at every
+//! mutating op, clean reboots, reloads, power cuts, promotion I/O failures:
+//! zero violations), and proof that the simulator catches deliberate protocol
+//! bugs with a replayable trace.
 
 use changuard_sim::{Mutation, scenario};
 
 #[test]
 fn exhaustive_all_scenarios_zero_violations() {
     let mut states = 0;
+    let mut alt_boots = 0;
     for s in scenario::all() {
         let ex = scenario::exhaustive(&s, None, 5);
         for v in &ex.violations {
@@ -19,13 +22,19 @@ fn exhaustive_all_scenarios_zero_violations() {
         );
         assert!(ex.max_crashes_per_version <= 2, "{}", s.name);
         eprintln!(
-            "{:<28} crash states {:>6} boots {:>7}",
-            s.name, ex.crash_states, ex.boots
+            "{:<28} crash states {:>6} other states {:>4} boots {:>7}",
+            s.name, ex.crash_states, ex.alt_states, ex.boots
         );
-        states += ex.crash_states;
+        states += ex.crash_states + ex.alt_states;
+        alt_boots += ex.alt_boots.iter().sum::<u64>();
     }
-    eprintln!("total distinct crash states: {states}");
-    assert!(states >= 10_000, "only {states} crash states explored");
+    eprintln!("total distinct states: {states}, alternative boots: {alt_boots}");
+    // 10,168 crash states before issue 11 added shutdowns, reloads and promotion failures.
+    assert!(states >= 10_168, "only {states} states explored");
+    assert!(
+        alt_boots > 0,
+        "no clean reboot, reload or promotion failure explored"
+    );
 }
 
 fn caught(m: Mutation, scenario_name: &str) {
@@ -81,6 +90,20 @@ fn catches_skip_flush_on_lkg_write() {
 #[test]
 fn catches_lkg_in_place() {
     caught(Mutation::LkgInPlace, "routine-update");
+}
+
+/// Issue 11 finding 1: counting a clean shutdown as a crash quarantines
+/// healthy content (invariant I7).
+#[test]
+fn catches_count_clean_ends() {
+    caught(Mutation::CountCleanEnds, "clean-reboot-during-trial");
+}
+
+/// Issue 11 finding 4: a quarantine evicted from a full list comes back and
+/// crashes the machine again (invariant I3).
+#[test]
+fn catches_evict_quarantine() {
+    caught(Mutation::EvictQuarantine, "twenty-crashing-versions");
 }
 
 #[test]
