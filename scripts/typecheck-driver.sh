@@ -134,6 +134,8 @@ if [ "$STACK" = 1 ]; then
     python3 "$REPO/scripts/stack_depth.py" --json \
       --budget DriverEntry=6144 --budget lifecycle::load=6144 --budget lifecycle::promote=6144 \
       --budget evt_io_device_control=6144 --budget evt_promotion_timer=6144 --budget evt_driver_unload=6144 \
+      --budget evt_shutdown=6144 --budget lifecycle::end_of_boot=6144 \
+      --peak-budget evt_shutdown=12288 --peak-budget lifecycle::end_of_boot=32768 \
       --budget on_process_notify=4096 --peak-budget on_process_notify=4096 \
       --peak-budget lifecycle::load=32768 --peak-budget lifecycle::promote=32768 \
       --peak-budget DriverEntry=12288 --peak-budget evt_io_device_control=12288 \

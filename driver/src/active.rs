@@ -32,13 +32,16 @@
 //!   passes `&mut self.channels` (a slice, so no element can be removed) to the
 //!   private `promote`. That function only reads `out.active.as_ref()` and
 //!   `active.as_bytes()`, and writes `promotion`, `last_problem`, `lkg_version`
-//!   and `trial_attempt`. It replaces `self.phase`, which holds no buffer. No
-//!   other `Loader` method takes `&mut self`. Checked against the tree at the
-//!   commit that introduced this file; re-check on every loader change (the
-//!   post-promotion check in `LentLoader::promote` catches a replaced buffer).
-//!   This module never hands out `&mut Loader` or a way to replace the loader:
-//!   `Active::loader` is `&`, and [`LentLoader`] exposes only
-//!   `health_confirmed` and `promote`. A `LentLoader` that is dropped without
+//!   and `trial_attempt`. It replaces `self.phase`, which holds no buffer.
+//!   `Loader::shutdown(&mut self, ..)` passes `&self.channels` (shared: no
+//!   write at all) to the private `shutdown` and replaces only `self.phase`.
+//!   No other `Loader` method takes `&mut self`. Checked against the tree at
+//!   the commit that introduced this file and again when `shutdown` was added
+//!   (issue 11); re-check on every loader change (the post-promotion check in
+//!   `LentLoader::promote` catches a replaced buffer). This module never hands
+//!   out `&mut Loader` or a way to replace the loader: `Active::loader` is `&`,
+//!   [`LentLoader`] exposes only `health_confirmed` and `promote`, and
+//!   [`Active::record_shutdown`] calls only `shutdown`. A `LentLoader` that is dropped without
 //!   being given back *leaks* its loader instead of freeing the buffers.
 //! - A4: `Active`'s fields are declared `engine`, `solo`, `views`, `loader`,
 //!   and Rust drops fields in declaration order. The engines (which borrow the
@@ -364,6 +367,20 @@ impl Active {
             self.trial = ChannelSet::new();
         }
         self.loader.is_some()
+    }
+
+    /// `Loader::shutdown`: the clean end of this boot; every trial running
+    /// now (not faulted, not in `faulted`) is recorded as having survived it.
+    /// Only reads the active buffers (A3). Call it once no event is evaluated
+    /// any more (the caller took this `Active` out of the sensor).
+    ///
+    /// # Errors
+    /// The loader's `LoadError` (`Misuse` while the loader is lent).
+    pub fn record_shutdown<P: Platform>(&mut self, p: &mut P, faulted: &[u32]) -> Result<(), LoadError> {
+        match self.loader.as_deref_mut() {
+            Some(l) => l.shutdown(p, faulted),
+            None => Err(LoadError::Misuse("shutdown: loader lent")),
+        }
     }
 
     /// A3 check after promotion: every view still points at the bytes of a

@@ -1,6 +1,7 @@
 //! WDF objects: the control device with its symbolic link and IOCTL queue,
-//! and the passive-level promotion timer (created here, owned and armed by
-//! lifecycle.rs with the loader's health window). IOCTL buffers are decoded by
+//! the passive-level promotion timer (created here, owned and armed by
+//! lifecycle.rs with the loader's health window) and the shutdown notification
+//! (the loader records a clean end of boot). IOCTL buffers are decoded by
 //! `changuard-control`; the work is lifecycle.rs's (reload) and sensor.rs's
 //! (status, submit).
 //!
@@ -12,10 +13,11 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use changuard_control::{ioctl, reload, status, submit};
 use changuard_interp::{Event, Value};
 use wdk_sys::{
-    NTSTATUS, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING, WDF_IO_QUEUE_CONFIG,
+    NTSTATUS, PWDFDEVICE_INIT, UCHAR, ULONG, ULONG_PTR, UNICODE_STRING, WDF_IO_QUEUE_CONFIG,
     WDF_NO_HANDLE, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES, WDF_TIMER_CONFIG, WDFDEVICE, WDFDRIVER,
     WDFDRIVER__, WDFQUEUE, WDFREQUEST, WDFTIMER,
     _WDF_DEVICE_IO_TYPE::WdfDeviceIoBuffered,
+    _WDF_DEVICE_SHUTDOWN_FLAGS::WdfDeviceShutdown,
     _WDF_EXECUTION_LEVEL::{WdfExecutionLevelInheritFromParent, WdfExecutionLevelPassive},
     _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchSequential,
     _WDF_SYNCHRONIZATION_SCOPE::WdfSynchronizationScopeInheritFromParent,
@@ -57,6 +59,13 @@ fn object_attributes(passive: bool) -> WDF_OBJECT_ATTRIBUTES {
 /// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` string; wdmsec.h is not in the bindings).
 const CONTROL_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 
+/// `WdfDeviceShutdown` as the UCHAR the call takes (the enum is a C int).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+const SHUTDOWN_FLAGS: UCHAR = {
+    assert!(WdfDeviceShutdown >= 0 && WdfDeviceShutdown <= 0xff);
+    WdfDeviceShutdown as UCHAR
+};
+
 /// Creates the control device, its symbolic link and default queue, and the
 /// promotion timer. Returns the timer (started by the caller) if all went well.
 pub fn create_control_device(driver: WDFDRIVER) -> Result<WDFDEVICE, NTSTATUS> {
@@ -95,6 +104,17 @@ fn configure_and_create(init: &mut PWDFDEVICE_INIT) -> Result<WDFDEVICE, NTSTATU
     }
     // SAFETY: 1. *init is a valid, unconsumed WDFDEVICE_INIT.
     unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitSetIoType, *init, WdfDeviceIoBuffered) };
+    // A clean shutdown is not a crash (issue 11 finding 1): the loader records it.
+    // SAFETY: 1. *init is a valid, unconsumed WDFDEVICE_INIT of a control device.
+    // 2. evt_shutdown has the EVT_WDF_DEVICE_SHUTDOWN_NOTIFICATION signature.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfControlDeviceInitSetShutdownNotification,
+            *init,
+            Some(evt_shutdown),
+            SHUTDOWN_FLAGS
+        );
+    };
     // Passive execution level: queue and timer callbacks run at PASSIVE_LEVEL.
     let mut attrs = object_attributes(true);
     let mut device: WDFDEVICE = WDF_NO_HANDLE.cast();
@@ -163,6 +183,12 @@ pub fn create_promotion_timer(device: WDFDEVICE) -> Result<wdk::wdf::Timer, NTST
 /// `EvtTimerFunc`, at `PASSIVE_LEVEL` (`ExecutionLevel` passive on the timer).
 unsafe extern "C" fn evt_promotion_timer(_timer: WDFTIMER) {
     lifecycle::promote(driver());
+}
+
+/// `EvtDeviceShutdownNotification` (`WdfDeviceShutdown`, at `PASSIVE_LEVEL`): the
+/// system is shutting down cleanly; the trials of this boot survived it.
+unsafe extern "C" fn evt_shutdown(_device: WDFDEVICE) {
+    lifecycle::end_of_boot(driver());
 }
 
 /// Completes `request` with `status` and `info` bytes.

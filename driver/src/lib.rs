@@ -115,8 +115,8 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
 }
 
 /// `EvtDriverUnload` (`PASSIVE_LEVEL)`: unregister the event source, stop the
-/// promotion timer, then drop the content. WDF deletes the device, queue,
-/// timer and locks after this.
-unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
-    lifecycle::shutdown();
+/// promotion timer, record a clean end of boot, then drop the content. WDF
+/// deletes the device, queue, timer and locks after this.
+unsafe extern "C" fn evt_driver_unload(driver: WDFDRIVER) {
+    lifecycle::end_of_boot(driver);
 }

@@ -28,7 +28,7 @@ use changuard_control::status::{
     DRIVER_FLAG_CONFIG_DEFAULTED, DRIVER_FLAG_EVENT_SOURCE, DRIVER_FLAG_PROMOTION_DONE, DRIVER_FLAG_TEST_HOOKS_ARMED, DRIVER_FLAG_TEST_HOOKS_BUILD,
     MAX_CHANNELS,
 };
-use changuard_loader::{LoadError, Loader};
+use changuard_loader::{LoadError, Loader, Resume};
 use wdk_sys::{NTSTATUS, WDFDRIVER};
 
 use crate::active::{Active, BuildFailed, ChannelSet};
@@ -42,7 +42,8 @@ use crate::sensor::SENSOR;
 use crate::stack::run_expanded;
 use crate::status::StatusBook;
 
-/// Retry delay when promotion could not open `Parameters` or get a stack.
+/// Retry delay when promotion could not open `Parameters`, get a stack, or
+/// store an LKG copy.
 const PROMOTION_RETRY_SECS: u32 = 60;
 
 /// State guarded by the control lock.
@@ -53,9 +54,13 @@ pub struct Control {
     /// mirrored to the registry after a swap (registry I/O is never done under
     /// the sensor lock, and 2 KiB does not belong on the stack).
     book: StatusBook,
+    /// What `IOCTL_RELOAD` carries over from the loader it replaces (the trials
+    /// running now continue instead of counting a new attempt); staged here,
+    /// off the stack, like the book.
+    resume: Resume,
 }
 
-static CONTROL: Locked<Control> = Locked::new(Control { timer: None, book: StatusBook::new() });
+static CONTROL: Locked<Control> = Locked::new(Control { timer: None, book: StatusBook::new(), resume: Resume::none() });
 
 /// Creates both locks (`DriverEntry`, before any callback is registered).
 ///
@@ -81,7 +86,8 @@ struct Loaded {
 /// lock only. Never fails: every failure is a step down the fallback chain,
 /// ending at "no content" (the driver stays loaded). Writes the new status
 /// book into `book`.
-fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
+/// `resume`: `Some` on `IOCTL_RELOAD` (the running loader's [`Loader::resume_into`]).
+fn load_content(driver: WDFDRIVER, book: &mut StatusBook, resume: Option<&Resume>) -> Loaded {
     let mut out =
         Loaded { active: None, test_hooks: false, config_defaulted: false, promotion_window: None, faulted: ChannelSet::new() };
     book.reset();
@@ -96,7 +102,7 @@ fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
             v.ty == changuard_loader::platform::RegType::Dword && v.len == 4 && u32::from_le_bytes(hooks) == 1;
     }
     let mut platform = KernelPlatform::new(key);
-    let loader = match run_loader(&mut platform) {
+    let loader = match run_loader(&mut platform, resume) {
         Ok(loader) => loader,
         Err(loader) => {
             wdk::println!("changuard: no memory for the loader; no content is evaluated");
@@ -128,9 +134,13 @@ fn load_content(driver: WDFDRIVER, book: &mut StatusBook) -> Loaded {
 /// when inlined) are off the stack before the engine is built, the other deep
 /// part of a load (measured: docs/DRIVER.md "Kernel stack").
 #[inline(never)]
-fn run_loader(platform: &mut KernelPlatform<'_>) -> Result<Box<Loader<PoolBuf>>, Loader<PoolBuf>> {
+fn run_loader(platform: &mut KernelPlatform<'_>, resume: Option<&Resume>) -> Result<Box<Loader<PoolBuf>>, Loader<PoolBuf>> {
     let keys = Keys::load();
-    try_box(changuard_loader::boot(platform, &keys.setup()))
+    let loader = match resume {
+        Some(r) => changuard_loader::reload(platform, &keys.setup(), r),
+        None => changuard_loader::boot(platform, &keys.setup()),
+    };
+    try_box(loader)
 }
 
 /// Status when no engine runs: every channel the loader activated is excluded.
@@ -158,7 +168,15 @@ pub fn load(driver: WDFDRIVER) -> bool {
 fn load_here(driver: WDFDRIVER) {
     let Some(mut ctl) = CONTROL.acquire() else { return };
     let c = ctl.get();
-    let loaded = load_content(driver, &mut c.book);
+    // IOCTL_RELOAD: the trials of the content running now continue in the new
+    // loader, and faulted ones count (issue 11 finding 1). At DriverEntry
+    // nothing runs yet: a boot.
+    let reloading = SENSOR.acquire().is_some_and(|mut g| {
+        let s = g.get();
+        let faulted = s.faulted;
+        s.active.as_deref().and_then(Active::loader).map(|l| l.resume_into(faulted.ids(), &mut c.resume)).is_some()
+    });
+    let loaded = load_content(driver, &mut c.book, reloading.then_some(&c.resume));
     let old = {
         let Some(mut g) = SENSOR.acquire() else { return };
         let s = g.get();
@@ -298,6 +316,7 @@ fn promote_here(driver: WDFDRIVER) {
             }
         }
     };
+    let mut retry = false;
     let old = {
         let Some(mut g) = SENSOR.acquire() else { return }; // cannot happen (lock.rs L1); `lent` then leaks
         let s = g.get();
@@ -308,6 +327,9 @@ fn promote_here(driver: WDFDRIVER) {
                 intact = active.buffers_intact();
                 if let Some(l) = active.loader() {
                     s.book.refresh(l, active.excluded().ids(), true);
+                    // An LKG store step failed and the loader has tries left (bounded
+                    // by MAX_PROMOTION_TRIES): a failed promotion is not a failed trial.
+                    retry = l.promotion_pending();
                 }
             }
         }
@@ -336,6 +358,10 @@ fn promote_here(driver: WDFDRIVER) {
         }
     }
     match step {
+        Step::Ran(_) if retry => {
+            wdk::println!("changuard: LKG store step failed; promotion retried in {PROMOTION_RETRY_SECS} s");
+            arm(c, PROMOTION_RETRY_SECS);
+        }
         Step::Ran(Ok(())) => wdk::println!("changuard: health window passed; healthy trial content promoted to LKG"),
         Step::Ran(Err(e)) => wdk::println!("changuard: promotion failed ({}); trial stays open", e.blame()),
         Step::NotYet { uptime, window } => {
@@ -347,9 +373,14 @@ fn promote_here(driver: WDFDRIVER) {
     publish(driver, &c.book);
 }
 
-/// Unload: unregister the event source, stop the timer (waiting for a running
-/// callback), then drop the content.
-pub fn shutdown() {
+/// The end of this boot, clean: the system shutdown notification, or unload.
+/// Unregister the event source, stop the timer (waiting for a running
+/// callback), take the content out of the sensor (no evaluation after this
+/// point), record the clean end with the loader (issue 11 finding 1: the
+/// trials running now survived; a crash after the record is not counted, as
+/// nothing runs any more), then drop the content. Idempotent: a second call
+/// finds no content.
+pub fn end_of_boot(driver: WDFDRIVER) {
     events::stop();
     // Take the timer under the control lock, stop it outside: its callback takes
     // the control lock, and WdfTimerStop(Wait = TRUE) waits for that callback.
@@ -358,7 +389,27 @@ pub fn shutdown() {
         let _was_queued = t.stop(true);
     }
     let Some(_ctl) = CONTROL.acquire() else { return };
-    let old = SENSOR.acquire().and_then(|mut g| g.get().active.take());
     // S1: taken under the sensor lock; no evaluation can be using it.
+    let Some((mut old, faulted)) = SENSOR.acquire().and_then(|mut g| {
+        let s = g.get();
+        let faulted = s.faulted;
+        s.active.take().map(|a| (a, faulted))
+    }) else {
+        return;
+    };
+    // Writing the state record is file and registry I/O: on an expanded stack.
+    let recorded = run_expanded(|| {
+        let r = ParamsKey::open(driver).map_err(|_| ()).and_then(|params| {
+            let mut platform = KernelPlatform::new(params.key());
+            old.record_shutdown(&mut platform, faulted.ids()).map_err(|e| wdk::println!("changuard: shutdown record failed ({})", e.blame()))
+        });
+        if r.is_err() {
+            // Safe: the next boot counts the open trials as crashed.
+            wdk::println!("changuard: clean shutdown not recorded; open trials count as an attempt");
+        }
+    });
+    if !recorded {
+        wdk::println!("changuard: clean shutdown not recorded (no stack); open trials count as an attempt");
+    }
     drop(old);
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use changuard_control::status::Source;
+use changuard_kmodel::BootEnd;
 use common::content::{channel_ids, channels, file_name};
 use common::{CONTENT_DIR, ENTRY, machine, reload, status};
 
@@ -32,13 +33,12 @@ fn sixteen_channels_trial_promotion_reboot_to_lkg() {
     assert!(ch.contains("lkg=2"), "{ch}");
 }
 
-/// An IOCTL_RELOAD while content is on trial must not count as a failed trial boot.
-/// Today it does: `lifecycle::load` runs `changuard_loader::boot` for RELOAD exactly as
-/// at boot, and `boot` treats the open trial record as "the last boot did not get to
-/// promotion" -> at MaxTrialBoots (default 1) every channel on trial is quarantined
-/// (reason 214) and the channel falls back (no LKG yet: no content at all).
+/// An IOCTL_RELOAD while content is on trial must not count as a failed trial boot
+/// (issue 11 finding 1). Before the fix it did: RELOAD ran `changuard_loader::boot`
+/// exactly as at boot, which took the open trial record for "the last boot did not
+/// get to promotion" and, at MaxTrialBoots (default 1), quarantined every channel on
+/// trial (reason 214). Now RELOAD hands the running trials to `changuard_loader::reload`.
 #[test]
-#[ignore = "driver bug: IOCTL_RELOAD during an open trial quarantines the trial content (see report)"]
 fn reload_during_trial_keeps_the_trial() {
     let mut m = machine();
     for (name, bytes) in channels(1) {
@@ -54,6 +54,51 @@ fn reload_during_trial_keeps_the_trial() {
         s.unload();
     });
     r.assert_clean();
+}
+
+/// Issue 11 finding 1 through the driver: a clean shutdown before the health window
+/// (the system calls the control device's shutdown notification) keeps the trial, and
+/// the next boot promotes it; a power cut at the same point counts the attempt, so at
+/// MaxTrialBoots (1) the next boot quarantines the version (no LKG yet: no content).
+#[test]
+fn a_clean_shutdown_keeps_the_trial_and_a_power_cut_does_not() {
+    for clean in [true, false] {
+        let mut m = machine();
+        for (name, bytes) in channels(1).into_iter().take(2) {
+            m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+        }
+        let r = m.boot(10, |s| {
+            assert_eq!(s.driver_entry(ENTRY), 0);
+            assert_eq!(s.run_timers_for(5), 0, "no promotion before the window");
+            if clean {
+                s.shutdown();
+            } else {
+                s.power_off();
+            }
+        });
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        assert_eq!(r.end, if clean { BootEnd::Completed } else { BootEnd::PowerOff });
+        assert!(!r.logged("clean shutdown not recorded"), "{:#?}", r.log);
+        let r = m.boot(10, |s| {
+            assert_eq!(s.driver_entry(ENTRY), 0);
+            let st = status(s);
+            assert_eq!(st.channels().len(), 2);
+            for c in st.channels() {
+                if clean {
+                    let got = (c.source, c.active_version, c.quarantined_count, c.trial_attempt);
+                    assert_eq!(got, (Source::Candidate, 1, 0, Some(1)), "clean: {c:?}");
+                } else {
+                    assert_eq!((c.source, c.quarantined_count), (Source::None, 1), "power cut: {c:?}");
+                }
+            }
+            // Nothing is on trial after the quarantine, so no promotion timer runs.
+            assert_eq!(s.run_timers_for(61) >= 1, clean);
+            let promoted = status(s).channels().iter().all(|c| c.lkg_version == Some(1));
+            assert_eq!(promoted, clean);
+            s.unload();
+        });
+        r.assert_clean();
+    }
 }
 
 /// `IOCTL_SUBMIT_EVENT` is a dry run (issue 11, finding 7): an administrator's test

@@ -204,8 +204,14 @@ fn child(fd: i32, persist: Persist, uptime_secs: u64, echo: bool, script: impl F
     wdf::install();
     nt::security::install();
     let mut session = Session::new();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script(&mut session)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        script(&mut session);
+        if session.loaded && !session.ended {
+            session.shutdown();
+        }
+    }));
     let end = match r {
+        Ok(()) if with(|k| k.power_off) => BootEnd::PowerOff,
         Ok(()) => BootEnd::Completed,
         Err(_) => BootEnd::ScriptPanic(PANIC_MSG.with(|m| m.borrow_mut().take()).unwrap_or_else(|| "script panicked".to_string())),
     };
@@ -257,6 +263,9 @@ pub struct Session {
     reg_units: Vec<u16>,
     reg: Box<UNICODE_STRING>,
     loaded: bool,
+    /// The system shutdown notifications ran (or [`Session::power_off`]):
+    /// the end of the boot does not run them again.
+    ended: bool,
 }
 
 fn unicode(units: &mut [u16]) -> UNICODE_STRING {
@@ -270,7 +279,7 @@ impl Session {
         let reg = Box::new(unicode(&mut reg_units));
         // SAFETY: DRIVER_OBJECT is plain data; all-zero is a valid (empty) value.
         let drv: Box<DRIVER_OBJECT> = Box::new(unsafe { core::mem::zeroed() });
-        Self { drv, reg_units, reg, loaded: false }
+        Self { drv, reg_units, reg, loaded: false, ended: false }
     }
 
     /// Runs `a` and `b` at the same time, each on its own OS thread with its own
@@ -460,6 +469,29 @@ impl Session {
             }
         });
         self.loaded = false;
+    }
+
+    /// A clean system shutdown: every finished control device's shutdown
+    /// notification (`WdfControlDeviceInitSetShutdownNotification`) runs at
+    /// PASSIVE_LEVEL, as Windows calls them before it flushes the caches and
+    /// hives. The driver is not unloaded. A script that ends normally gets this
+    /// at its end unless it called it, unloaded the driver, or called
+    /// [`Session::power_off`].
+    pub fn shutdown(&mut self) {
+        self.ended = true;
+        for (device, f) in wdf::shutdown_targets() {
+            if let Some(f) = f {
+                // SAFETY: the driver's EvtDeviceShutdownNotification with its WDFDEVICE.
+                self.invoke("EvtDeviceShutdownNotification", || unsafe { f(device as wdk_sys::WDFDEVICE) });
+            }
+        }
+    }
+
+    /// The machine loses power when the script ends: no shutdown notification,
+    /// and the disks keep only what was durable (the worst crash image).
+    pub fn power_off(&mut self) {
+        self.ended = true;
+        with(|k| k.power_off = true);
     }
 
     /// Makes the `nth` (1-based) next call of `api` fail with `status` (every call from

@@ -48,6 +48,9 @@ pub enum BootEnd {
     Fatal(String),
     /// The child died without a report (signal, stack overflow in a guard page).
     Died(String),
+    /// The script ended with `Session::power_off`: power lost, no shutdown
+    /// notification, only what was durable survives.
+    PowerOff,
 }
 
 /// One stack statistic: a driver entry point (or its expanded-stack callout).
@@ -238,6 +241,7 @@ impl Enc {
                 self.u8(4);
                 self.str(m);
             }
+            BootEnd::PowerOff => self.u8(6),
             BootEnd::Crash { call, api } => {
                 self.u8(5);
                 self.u64(*call);
@@ -389,6 +393,7 @@ impl Dec<'_> {
             3 => BootEnd::Fatal(self.str()?),
             4 => BootEnd::Died(self.str()?),
             5 => BootEnd::Crash { call: self.u64()?, api: self.str()? },
+            6 => BootEnd::PowerOff,
             _ => return None,
         };
         let persist = if self.u8()? == 1 { Some(self.persist()?) } else { None };

@@ -3,7 +3,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use wdk_sys::{PCREATE_PROCESS_NOTIFY_ROUTINE_EX, PFN_WDF_DRIVER_UNLOAD, PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL, PFN_WDF_TIMER};
+use wdk_sys::{
+    PCREATE_PROCESS_NOTIFY_ROUTINE_EX, PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION, PFN_WDF_DRIVER_UNLOAD, PFN_WDF_IO_QUEUE_IO_DEVICE_CONTROL, PFN_WDF_TIMER,
+};
 
 use crate::report::{BootEnd, BootReport, Enc, Persist, StackRow};
 
@@ -116,6 +118,8 @@ pub enum WdfObj {
         name: Option<String>,
         /// I/O type.
         io_type: Option<i32>,
+        /// `WdfControlDeviceInitSetShutdownNotification`.
+        shutdown: PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION,
     },
     /// A control device.
     Device {
@@ -129,6 +133,8 @@ pub enum WdfObj {
         io_type: Option<i32>,
         /// Created with `WdfExecutionLevelPassive`.
         passive: bool,
+        /// Called at a clean system shutdown (from its `WDFDEVICE_INIT`).
+        shutdown: PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION,
     },
     /// The default queue.
     Queue {
@@ -249,6 +255,8 @@ pub struct Kernel {
     pub seq: u64,
     /// Crash the machine on entry to this call number.
     pub crash_at: Option<u64>,
+    /// The boot ends in a power loss when the script ends (`Session::power_off`).
+    pub power_off: bool,
     /// IRQL per logical kernel thread running driver code.
     pub irql: BTreeMap<u64, u8>,
 }
@@ -262,6 +270,7 @@ impl Kernel {
         Self {
             seq: 0,
             crash_at: None,
+            power_off: false,
             irql: BTreeMap::new(),
             persist,
             clock: Clock { interrupt: t, unbiased: t },

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use wdk_sys::{
     __harness::{WDF_FUNCTION_TABLE_LEN, WDF_UNKNOWN_STUBS, set_unknown_wdf_hook},
+    _WDF_DEVICE_SHUTDOWN_FLAGS::{WdfDeviceLastChanceShutdown, WdfDeviceShutdown},
     _WDF_EXECUTION_LEVEL::{WdfExecutionLevelInheritFromParent, WdfExecutionLevelPassive},
     _WDFFUNCENUM as IDX, ACCESS_MASK, BOOLEAN, HANDLE, LONGLONG, NTSTATUS, PCUNICODE_STRING, PDRIVER_OBJECT,
-    PFN_WDFCONTROLDEVICEINITALLOCATE, PFN_WDFCONTROLFINISHINITIALIZING, PFN_WDFDEVICECREATE,
+    PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION, PFN_WDFCONTROLDEVICEINITALLOCATE, PFN_WDFCONTROLDEVICEINITSETSHUTDOWNNOTIFICATION,
+    PFN_WDFCONTROLFINISHINITIALIZING, PFN_WDFDEVICECREATE,
     PFN_WDFDEVICECREATESYMBOLICLINK, PFN_WDFDEVICEINITASSIGNNAME, PFN_WDFDEVICEINITFREE, PFN_WDFDEVICEINITSETIOTYPE,
     PFN_WDFDRIVERCREATE, PFN_WDFDRIVEROPENPARAMETERSREGISTRYKEY, PFN_WDFIOQUEUECREATE, PFN_WDFREGISTRYCLOSE,
     PFN_WDFREGISTRYWDMGETHANDLE, PFN_WDFREQUESTCOMPLETEWITHINFORMATION, PFN_WDFREQUESTRETRIEVEINPUTBUFFER,
@@ -23,7 +25,7 @@ use wdk_sys::{
     PFN_WDFWAITLOCKCREATE, PFN_WDFWAITLOCKRELEASE, PLONGLONG, PVOID, PWDF_DRIVER_CONFIG, PWDF_DRIVER_GLOBALS,
     PWDF_IO_QUEUE_CONFIG, PWDF_OBJECT_ATTRIBUTES, PWDF_TIMER_CONFIG, PWDFDEVICE_INIT, ULONG_PTR, UNICODE_STRING,
     WDF_DEVICE_IO_TYPE, WDF_DRIVER_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_OBJECT_ATTRIBUTES, WDF_TIMER_CONFIG, WDFDEVICE,
-    WDFDRIVER, WDFFUNC, WDFKEY, WDFQUEUE, WDFREQUEST, WDFTIMER, WDFWAITLOCK,
+    UCHAR, WDFDRIVER, WDFFUNC, WDFKEY, WDFQUEUE, WDFREQUEST, WDFTIMER, WDFWAITLOCK,
 };
 
 use crate::nt::us_string;
@@ -329,7 +331,7 @@ unsafe extern "C" fn wdf_control_device_init_allocate(g: PWDF_DRIVER_GLOBALS, dr
         if k.faults.hit("WdfControlDeviceInitAllocate").is_some() {
             return Ok(core::ptr::null_mut());
         }
-        Ok(k.new_wdf(KIND_INIT, WdfObj::DeviceInit { name: None, io_type: None }) as PWDFDEVICE_INIT)
+        Ok(k.new_wdf(KIND_INIT, WdfObj::DeviceInit { name: None, io_type: None, shutdown: None }) as PWDFDEVICE_INIT)
     })
 }
 wdf_shim!(s_wdf_control_device_init_allocate => wdf_control_device_init_allocate);
@@ -399,8 +401,8 @@ unsafe extern "C" fn wdf_device_create(g: PWDF_DRIVER_GLOBALS, init: *mut PWDFDE
             return Ok(Err(s));
         }
         match k.wdf.remove(&ih) {
-            Some(WdfObj::DeviceInit { name, io_type }) => {
-                Ok(Ok(k.new_wdf(KIND_DEVICE, WdfObj::Device { name, link: None, finished: false, io_type, passive })))
+            Some(WdfObj::DeviceInit { name, io_type, shutdown }) => {
+                Ok(Ok(k.new_wdf(KIND_DEVICE, WdfObj::Device { name, link: None, finished: false, io_type, passive, shutdown })))
             }
             Some(o) => {
                 k.wdf.insert(ih, o);
@@ -496,6 +498,34 @@ unsafe extern "C" fn wdf_io_queue_create(
 }
 wdf_shim!(s_wdf_io_queue_create => wdf_io_queue_create);
 const _: PFN_WDFIOQUEUECREATE = Some(wdf_io_queue_create);
+
+unsafe extern "C" fn wdf_control_device_init_set_shutdown_notification(
+    g: PWDF_DRIVER_GLOBALS,
+    init: PWDFDEVICE_INIT,
+    notification: PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION,
+    flags: UCHAR,
+) {
+    let _e = enter("WdfControlDeviceInitSetShutdownNotification");
+    check_globals("WdfControlDeviceInitSetShutdownNotification", g);
+    with_fatal(|k| {
+        let valid = i32::from(flags) & !(WdfDeviceShutdown | WdfDeviceLastChanceShutdown) == 0 && flags != 0;
+        if !valid {
+            k.violation(format!("WdfControlDeviceInitSetShutdownNotification: flags {flags:#x} are not WDF_DEVICE_SHUTDOWN_FLAGS"));
+        }
+        if notification.is_none() {
+            k.violation("WdfControlDeviceInitSetShutdownNotification: NULL notification".to_string());
+        }
+        match obj(k, init as usize, "WdfControlDeviceInitSetShutdownNotification")? {
+            WdfObj::DeviceInit { shutdown, .. } => {
+                *shutdown = notification;
+                Ok(())
+            }
+            _ => Err("WdfControlDeviceInitSetShutdownNotification: not a WDFDEVICE_INIT".to_string()),
+        }
+    });
+}
+wdf_shim!(s_wdf_control_device_init_set_shutdown_notification => wdf_control_device_init_set_shutdown_notification);
+const _: PFN_WDFCONTROLDEVICEINITSETSHUTDOWNNOTIFICATION = Some(wdf_control_device_init_set_shutdown_notification);
 
 unsafe extern "C" fn wdf_control_finish_initializing(g: PWDF_DRIVER_GLOBALS, device: WDFDEVICE) {
     let _e = enter("WdfControlFinishInitializing");
@@ -728,6 +758,7 @@ pub fn install() {
     slot!(WdfDeviceCreateSymbolicLinkTableIndex, s_wdf_device_create_symbolic_link);
     slot!(WdfIoQueueCreateTableIndex, s_wdf_io_queue_create);
     slot!(WdfControlFinishInitializingTableIndex, s_wdf_control_finish_initializing);
+    slot!(WdfControlDeviceInitSetShutdownNotificationTableIndex, s_wdf_control_device_init_set_shutdown_notification);
     slot!(WdfRequestRetrieveInputBufferTableIndex, s_wdf_request_retrieve_input_buffer);
     slot!(WdfRequestRetrieveOutputBufferTableIndex, s_wdf_request_retrieve_output_buffer);
     slot!(WdfRequestCompleteWithInformationTableIndex, s_wdf_request_complete_with_information);
@@ -781,6 +812,19 @@ pub fn due_timers() -> Vec<(usize, wdk_sys::PFN_WDF_TIMER, bool)> {
             }
         }
         v
+    })
+}
+
+/// The shutdown notifications of finished control devices: (device, callback).
+pub fn shutdown_targets() -> Vec<(usize, wdk_sys::PFN_WDF_DEVICE_SHUTDOWN_NOTIFICATION)> {
+    with(|k| {
+        k.wdf
+            .iter()
+            .filter_map(|(h, o)| match o {
+                WdfObj::Device { finished: true, shutdown: f @ Some(_), .. } => Some((*h, *f)),
+                _ => None,
+            })
+            .collect()
     })
 }
 
