@@ -26,10 +26,10 @@ impl Keys {
     /// Computes the key ids of the compiled-in keys.
     #[must_use]
     pub fn load() -> Self {
-        let mut keys = [TrustedKey { id: KeyId([0; 8]), public: [0; 32] }; MAX_KEYS];
+        let mut keys = [TrustedKey { id: KeyId([0; 8]), public: [0; 32], test_only: false }; MAX_KEYS];
         let mut len = 0usize;
-        for (slot, public) in keys.iter_mut().zip(TRUSTED_PUBLIC_KEYS) {
-            *slot = TrustedKey::new(*public);
+        for (slot, (public, test_only)) in keys.iter_mut().zip(TRUSTED_PUBLIC_KEYS) {
+            *slot = if *test_only { TrustedKey::new_test_only(*public) } else { TrustedKey::new(*public) };
             len = len.saturating_add(1);
         }
         Self { keys, len }

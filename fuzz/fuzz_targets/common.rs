@@ -16,8 +16,9 @@ pub fn key() -> SigningKey {
     SigningKey::from_seed(FUZZ_KEY_SEED)
 }
 
+/// Trusted as test-only: the structured targets generate `test-crash` too.
 pub fn trusted() -> [TrustedKey; 1] {
-    [key().trusted_key()]
+    [key().trusted_test_key()]
 }
 
 /// Everything the interpreter would touch must decode (no `None`), and every

@@ -18,6 +18,10 @@ pub struct KeygenArgs {
     /// File name stem of the key pair.
     #[arg(long, default_value = "changuard")]
     name: String,
+    /// Mark the pair test-only (`purpose: test-only`): only such a key may
+    /// sign content with the `test-crash` action. Never provision it in production.
+    #[arg(long)]
+    test_only: bool,
 }
 
 #[derive(Args, Debug)]
@@ -75,7 +79,7 @@ pub struct InspectArgs {
 }
 
 pub fn keygen(a: &KeygenArgs) -> i32 {
-    match keys::generate(&a.out, &a.name) {
+    match keys::generate(&a.out, &a.name, a.test_only) {
         Ok((sk, pk, id)) => {
             println!(
                 "secret key: {}  (sign with `build --key`; keep it secret)\npublic key: {}  (trust with `validate --pubkey`)\nkey id:     {}",
@@ -127,7 +131,7 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
-    let bytes = match build::build(&spec, &key) {
+    let bytes = match build::build(&spec, &key.key) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {}: {e}", a.spec.display());
@@ -136,7 +140,7 @@ pub fn build(a: &BuildArgs) -> i32 {
     };
     // The publishing pipeline runs the very validator the driver runs.
     let aligned = AlignedBytes::from_slice(&bytes);
-    let keys = [key.trusted_key()];
+    let keys = [key.trusted()];
     let verdict = changuard_format::validate(aligned.as_ref(), &Trust::new(&keys), spec.channel);
     if let Err(r) = verdict {
         print_rejection(&out, aligned.as_ref(), &r, &keys);
@@ -517,7 +521,8 @@ fn structure_only(bytes: &[u8], channel: u32) -> Result<ValidChannel<AlignedByte
             channel,
         );
     }
-    let keys = [key.trusted_key()];
+    // Structure only: the throwaway key may sign anything, test-crash included.
+    let keys = [key.trusted_test_key()];
     changuard_format::validate(AlignedBytes::from_slice(&copy), &Trust::new(&keys), channel)
 }
 

@@ -6,6 +6,10 @@
 //! - `<name>.pub`, public:
 //!   `changuard public key v1` / `key-id: <16 hex>` / `public-key: <64 hex>`
 //!
+//! A key made with `keygen --test-only` has a fourth line in both files,
+//! `purpose: test-only`: the validator accepts the `test-crash` action only
+//! from a key trusted with that mark (rule `test-action-needs-test-key`).
+//!
 //! One `name: value` per line, in that order, newline-terminated. The key id
 //! (the first 8 bytes of SHA-512 of the public key, as channel file trailers
 //! name it) is checked against the key on read, so an edited file is refused.
@@ -24,12 +28,35 @@ pub const SECRET_HEADER: &str = "changuard secret signing key v1";
 /// First line of a public key file.
 pub const PUBLIC_HEADER: &str = "changuard public key v1";
 
+/// The optional fourth line of a test-only key's files.
+pub const TEST_ONLY_LINE: &str = "purpose: test-only";
+
+/// A signing key and its mark.
+#[derive(Debug)]
+pub struct SecretKey {
+    /// The Ed25519 signing seed.
+    pub key: SigningKey,
+    /// Made with `keygen --test-only`.
+    pub test_only: bool,
+}
+
+impl SecretKey {
+    /// The public half as the driver would trust it (with its mark).
+    pub fn trusted(&self) -> TrustedKey {
+        if self.test_only {
+            self.key.trusted_test_key()
+        } else {
+            self.key.trusted_key()
+        }
+    }
+}
+
 /// What a key file holds.
 #[derive(Debug)]
 pub enum KeyFile {
     /// An Ed25519 signing seed.
-    Secret(SigningKey),
-    /// An Ed25519 public key.
+    Secret(SecretKey),
+    /// An Ed25519 public key (its `test_only` from the purpose line).
     Public(TrustedKey),
 }
 
@@ -75,6 +102,18 @@ fn field<'t>(path: &Path, lines: &[&'t str], line: usize, name: &str) -> Result<
         })
 }
 
+/// Lines 4.. of a v1 file: nothing, or exactly the test-only mark.
+fn test_only_mark(path: &Path, body: &[&str], kind: &str) -> Result<bool, String> {
+    match body.get(3..) {
+        Some([]) | None => Ok(false),
+        Some([l]) if *l == TEST_ONLY_LINE => Ok(true),
+        _ => Err(format!(
+            "{}: a {kind} key file has 3 lines, or 4 with `{TEST_ONLY_LINE}` last",
+            path.display()
+        )),
+    }
+}
+
 fn check_id(path: &Path, lines: &[&str], public: &[u8; 32]) -> Result<(), String> {
     let stated = KeyId(decode::<8>(
         path,
@@ -106,26 +145,21 @@ pub fn parse(path: &Path, text: &str) -> Result<(KeyFile, Format), String> {
     };
     match body.first().copied() {
         Some(SECRET_HEADER) => {
-            if body.len() != 3 {
-                return Err(format!(
-                    "{}: a secret key file has exactly 3 lines",
-                    path.display()
-                ));
-            }
+            let test_only = test_only_mark(path, &body, "secret")?;
             let key = SigningKey::from_seed(decode(path, "seed", field(path, &body, 2, "seed")?)?);
             check_id(path, &body, &key.public())?;
-            Ok((KeyFile::Secret(key), Format::V1))
+            Ok((KeyFile::Secret(SecretKey { key, test_only }), Format::V1))
         }
         Some(PUBLIC_HEADER) => {
-            if body.len() != 3 {
-                return Err(format!(
-                    "{}: a public key file has exactly 3 lines",
-                    path.display()
-                ));
-            }
+            let test_only = test_only_mark(path, &body, "public")?;
             let public = decode(path, "public-key", field(path, &body, 2, "public-key")?)?;
             check_id(path, &body, &public)?;
-            Ok((KeyFile::Public(TrustedKey::new(public)), Format::V1))
+            let key = if test_only {
+                TrustedKey::new_test_only(public)
+            } else {
+                TrustedKey::new(public)
+            };
+            Ok((KeyFile::Public(key), Format::V1))
         }
         Some(first)
             if body.len() == 1
@@ -135,7 +169,10 @@ pub fn parse(path: &Path, text: &str) -> Result<(KeyFile, Format), String> {
             let bytes = decode::<32>(path, "key", first)?;
             match path.extension().and_then(|e| e.to_str()) {
                 Some("key") => Ok((
-                    KeyFile::Secret(SigningKey::from_seed(bytes)),
+                    KeyFile::Secret(SecretKey {
+                        key: SigningKey::from_seed(bytes),
+                        test_only: false,
+                    }),
                     Format::Legacy,
                 )),
                 Some("pub") => Ok((KeyFile::Public(TrustedKey::new(bytes)), Format::Legacy)),
@@ -189,7 +226,7 @@ pub fn read_public(path: &Path) -> Result<TrustedKey, String> {
              key: pass --pubkey {} (the .pub file `changuard keygen` wrote beside it). Never copy \
              the .key file to where public keys go",
             path.display(),
-            key_id_hex(k.key_id()),
+            key_id_hex(k.key.key_id()),
             how(f),
             sibling(path, "pub").display()
         )),
@@ -202,7 +239,7 @@ pub fn read_public(path: &Path) -> Result<TrustedKey, String> {
 /// As [`parse`], and a public key file, with a message saying to pass the
 /// `.key` file instead (signing with a public key's bytes would produce files
 /// every validator rejects as `unknown-key`).
-pub fn read_secret(path: &Path) -> Result<SigningKey, String> {
+pub fn read_secret(path: &Path) -> Result<SecretKey, String> {
     match read(path)? {
         (KeyFile::Secret(k), _) => Ok(k),
         (KeyFile::Public(k), f) => Err(format!(
@@ -216,21 +253,31 @@ pub fn read_secret(path: &Path) -> Result<SigningKey, String> {
     }
 }
 
+fn mark(test_only: bool) -> String {
+    if test_only {
+        format!("{TEST_ONLY_LINE}\n")
+    } else {
+        String::new()
+    }
+}
+
 /// The text of a secret key file for `key`.
-pub fn secret_file_text(key: &SigningKey) -> String {
+pub fn secret_file_text(key: &SecretKey) -> String {
     format!(
-        "{SECRET_HEADER}\nkey-id: {}\nseed: {}\n",
-        key_id_hex(key.key_id()),
-        hex::encode(key.seed())
+        "{SECRET_HEADER}\nkey-id: {}\nseed: {}\n{}",
+        key_id_hex(key.key.key_id()),
+        hex::encode(key.key.seed()),
+        mark(key.test_only)
     )
 }
 
 /// The text of a public key file for `key`.
 pub fn public_file_text(key: &TrustedKey) -> String {
     format!(
-        "{PUBLIC_HEADER}\nkey-id: {}\npublic-key: {}\n",
+        "{PUBLIC_HEADER}\nkey-id: {}\npublic-key: {}\n{}",
         key_id_hex(key.id),
-        hex::encode(key.public)
+        hex::encode(key.public),
+        mark(key.test_only)
     )
 }
 
@@ -239,9 +286,16 @@ pub fn public_file_text(key: &TrustedKey) -> String {
 ///
 /// # Errors
 /// I/O errors, or `<name>.key` already exists.
-pub fn generate(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, KeyId), String> {
+pub fn generate(
+    dir: &Path,
+    name: &str,
+    test_only: bool,
+) -> Result<(PathBuf, PathBuf, KeyId), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let key = SigningKey::generate();
+    let key = SecretKey {
+        key: SigningKey::generate(),
+        test_only,
+    };
     let sk = dir.join(format!("{name}.key"));
     let pk = dir.join(format!("{name}.pub"));
     if sk.exists() {
@@ -263,9 +317,9 @@ pub fn generate(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, KeyId), Str
     use std::io::Write;
     f.write_all(secret_file_text(&key).as_bytes())
         .map_err(|e| format!("{}: {e}", sk.display()))?;
-    std::fs::write(&pk, public_file_text(&key.trusted_key()))
+    std::fs::write(&pk, public_file_text(&key.trusted()))
         .map_err(|e| format!("{}: {e}", pk.display()))?;
-    Ok((sk, pk, key.key_id()))
+    Ok((sk, pk, key.key.key_id()))
 }
 
 #[cfg(test)]
@@ -278,20 +332,30 @@ mod tests {
 
     #[test]
     fn v1_round_trip_and_kinds_are_not_interchangeable() {
+        for test_only in [false, true] {
+            let key = SecretKey {
+                key: SigningKey::from_seed([3; 32]),
+                test_only,
+            };
+            let sk = secret_file_text(&key);
+            let pk = public_file_text(&key.trusted());
+            assert!(sk.starts_with("changuard secret signing key v1\nkey-id: "));
+            assert!(pk.starts_with("changuard public key v1\nkey-id: "));
+            assert_eq!(sk.ends_with("purpose: test-only\n"), test_only, "{sk}");
+            match parse(&p("a.key"), &sk).unwrap() {
+                (KeyFile::Secret(k), Format::V1) => {
+                    assert_eq!((k.key.seed(), k.test_only), (key.key.seed(), test_only))
+                }
+                other => panic!("{other:?}"),
+            }
+            // The extension does not matter for v1 files; the first line does.
+            match parse(&p("a.key"), &pk).unwrap() {
+                (KeyFile::Public(k), Format::V1) => assert_eq!(k, key.trusted()),
+                other => panic!("{other:?}"),
+            }
+        }
         let key = SigningKey::from_seed([3; 32]);
-        let sk = secret_file_text(&key);
         let pk = public_file_text(&key.trusted_key());
-        assert!(sk.starts_with("changuard secret signing key v1\nkey-id: "));
-        assert!(pk.starts_with("changuard public key v1\nkey-id: "));
-        match parse(&p("a.key"), &sk).unwrap() {
-            (KeyFile::Secret(k), Format::V1) => assert_eq!(k.seed(), key.seed()),
-            other => panic!("{other:?}"),
-        }
-        // The extension does not matter for v1 files; the first line does.
-        match parse(&p("a.key"), &pk).unwrap() {
-            (KeyFile::Public(k), Format::V1) => assert_eq!(k, key.trusted_key()),
-            other => panic!("{other:?}"),
-        }
         // CRLF line ends (a file edited on Windows) read the same.
         assert!(parse(&p("a.pub"), &pk.replace('\n', "\r\n")).is_ok());
     }
@@ -299,7 +363,7 @@ mod tests {
     #[test]
     fn wrong_kind_messages_name_the_file_and_the_fix() {
         let dir = std::env::temp_dir().join(format!("changuard-keys-{}", std::process::id()));
-        let (sk, pk, id) = generate(&dir, "k").unwrap();
+        let (sk, pk, id) = generate(&dir, "k", false).unwrap();
         let e = read_secret(&pk).unwrap_err();
         assert!(e.contains("k.pub: this is a PUBLIC key"), "{e}");
         assert!(
@@ -310,8 +374,11 @@ mod tests {
         assert!(e.contains("k.key: this is a SECRET signing key"), "{e}");
         assert!(e.contains("--pubkey") && e.contains("k.pub"), "{e}");
         assert_eq!(read_public(&pk).unwrap().id, id);
-        assert_eq!(read_secret(&sk).unwrap().key_id(), id);
-        assert!(generate(&dir, "k").unwrap_err().contains("refusing"));
+        assert_eq!(read_secret(&sk).unwrap().key.key_id(), id);
+        assert!(generate(&dir, "k", true).unwrap_err().contains("refusing"));
+        let (tsk, tpk, _) = generate(&dir, "t", true).unwrap();
+        assert!(read_secret(&tsk).unwrap().test_only);
+        assert!(read_public(&tpk).unwrap().test_only);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -356,6 +423,9 @@ mod tests {
                 .contains("not a changuard key file")
         );
         assert!(parse(&p("a.pub"), &format!("{pk}extra: 1\n")).is_err());
+        let e = parse(&p("a.pub"), &format!("{pk}purpose: production\n")).unwrap_err();
+        assert!(e.contains("purpose: test-only"), "{e}");
+        assert!(parse(&p("a.pub"), &format!("{pk}{TEST_ONLY_LINE}\n{TEST_ONLY_LINE}\n")).is_err());
         assert!(
             parse(
                 &p("a.pub"),

@@ -21,7 +21,7 @@ fn update() -> bool {
 }
 
 fn test_key() -> SigningKey {
-    keys::read_secret(&root().join("keys/TEST-ONLY-changuard.key")).expect("test key")
+    keys::read_secret(&root().join("keys/TEST-ONLY-changuard.key")).expect("test key").key
 }
 
 fn build_spec(path: &Path, key: &SigningKey) -> (u32, u64, Vec<u8>) {
@@ -286,4 +286,25 @@ fn the_291_replay_message_names_template_instance_and_counts() {
     assert!(msg.contains("template NamedPipeCreate"), "{msg}");
     assert!(msg.contains("instance 0"), "{msg}");
     assert!(msg.contains("21 criteria, sensor supplies 20"), "{msg}");
+}
+
+/// Issue 11 finding 10: `test-crash` content validates only against a key whose
+/// `.pub` file carries `purpose: test-only` (as examples/keys' does); the same
+/// bytes trusted through an unmarked (production) key are rejected at the action.
+#[test]
+fn test_crash_content_needs_the_test_only_mark() {
+    let key = test_key();
+    let src = std::fs::read_to_string(root().join("content/process.toml")).unwrap();
+    let src = src.replacen("action = \"report\"", "action = \"test-crash\"", 1);
+    assert!(src.contains("test-crash"));
+    let s = spec::parse(&src).unwrap();
+    let b = build::build(&s, &key).unwrap();
+    let marked = keys::read_public(&root().join("keys/TEST-ONLY-changuard.pub")).unwrap();
+    assert!(marked.test_only);
+    let ok = changuard_format::validate(AlignedBytes::from_slice(&b), &Trust::new(&[marked]), s.channel);
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let production = [key.trusted_key()];
+    let r = changuard_format::validate(AlignedBytes::from_slice(&b), &Trust::new(&production), s.channel)
+        .unwrap_err();
+    assert_eq!((r.rule.code(), r.instance, r.found), ("test-action-needs-test-key", Some(0), 0xF0), "{r}");
 }

@@ -212,9 +212,13 @@ impl SigningKey {
     pub fn key_id(&self) -> KeyId {
         KeyId::of(&self.public())
     }
-    /// The public half, to put in a [`crate::Trust`].
+    /// The public half, to put in a [`crate::Trust`] (a production key).
     pub fn trusted_key(&self) -> TrustedKey {
         TrustedKey::new(self.public())
+    }
+    /// The public half trusted as a test-only key (may sign `test-crash`).
+    pub fn trusted_test_key(&self) -> TrustedKey {
+        TrustedKey::new_test_only(self.public())
     }
     fn sign_bytes(&self, msg: &[u8]) -> [u8; 64] {
         // Deterministic (RFC 8032): same key + same bytes = same file.

@@ -89,6 +89,9 @@ pub enum Rule {
     /// padding, label padding, the unused word, unknown flag bits) are not the
     /// bytes the pinned builder writes.
     DfaNotCanonical,
+    /// An instance has the `test-crash` action but the file is signed by a key
+    /// that is not marked test-only: production keys cannot ship a crash.
+    TestActionNeedsTestKey,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -132,6 +135,7 @@ impl Rule {
         Rule::SectionOrder,
         Rule::FoldedFlagMismatch,
         Rule::DfaNotCanonical,
+        Rule::TestActionNeedsTestKey,
         Rule::Internal,
     ];
 
@@ -173,6 +177,7 @@ impl Rule {
             Rule::SectionOrder => 33,
             Rule::FoldedFlagMismatch => 34,
             Rule::DfaNotCanonical => 35,
+            Rule::TestActionNeedsTestKey => 36,
             Rule::Internal => 255,
         }
     }
@@ -220,6 +225,7 @@ impl Rule {
             Rule::SectionOrder => "section-order",
             Rule::FoldedFlagMismatch => "folded-flag-mismatch",
             Rule::DfaNotCanonical => "dfa-not-canonical",
+            Rule::TestActionNeedsTestKey => "test-action-needs-test-key",
             Rule::Internal => "internal",
         }
     }

@@ -11,6 +11,10 @@ pub struct TrustedKey {
     pub id: KeyId,
     /// The 32-byte Ed25519 public key.
     pub public: [u8; 32],
+    /// Marked test-only by whoever provisioned it (a key file's
+    /// `purpose: test-only` line): only such a key may sign content with the
+    /// `test-crash` action (rule `test-action-needs-test-key`).
+    pub test_only: bool,
 }
 
 /// The set of trusted keys (compiled into the driver or provisioned).
@@ -45,11 +49,20 @@ impl KeyId {
 }
 
 impl TrustedKey {
-    /// Trust `public`, with its id computed by [`KeyId::of`].
+    /// Trust `public` (a production key), with its id computed by [`KeyId::of`].
     pub fn new(public: [u8; 32]) -> TrustedKey {
         TrustedKey {
             id: KeyId::of(&public),
             public,
+            test_only: false,
+        }
+    }
+
+    /// Trust `public` as a test-only key: it may also sign `test-crash` content.
+    pub fn new_test_only(public: [u8; 32]) -> TrustedKey {
+        TrustedKey {
+            test_only: true,
+            ..TrustedKey::new(public)
         }
     }
 }

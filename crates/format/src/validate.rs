@@ -474,7 +474,7 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     };
 
     // 6-8. Contents.
-    check_instances(b, &layout)?;
+    check_instances(b, &layout, key.test_only)?;
     check_strings(b, strings)?;
     check_dfas(b, dfas, strings)?;
     Ok(layout)
@@ -607,7 +607,7 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
     Ok(out)
 }
 
-fn check_instances(b: &[u8], l: &Layout) -> R<()> {
+fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
     use layout::instance as f;
     let mut next_criterion: u32 = 0;
     let mut prev_id: Option<u32> = None;
@@ -655,10 +655,19 @@ fn check_instances(b: &[u8], l: &Layout) -> R<()> {
             }
         }
         let action = wire::u8_at(b, base, f::ACTION, "action").map_err(internal)?;
-        if Action::from_code(action).is_none() {
-            return Err(here(
-                rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into()),
-            ));
+        match Action::from_code(action) {
+            None => {
+                return Err(here(
+                    rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into()),
+                ))
+            }
+            // Only a key marked test-only may ship a crash (issue 11 finding 10).
+            Some(Action::TestCrash) if !test_key => {
+                return Err(here(
+                    rej(Rule::TestActionNeedsTestKey, at(f::ACTION)).values(0, action.into()),
+                ))
+            }
+            Some(_) => {}
         }
         let reserved = wire::field(b, base, f::RESERVED, "instance reserved").map_err(internal)?;
         if let Some(p) = wire::first_nonzero(reserved, at(f::RESERVED)) {

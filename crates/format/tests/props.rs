@@ -123,7 +123,7 @@ fn spec() -> impl Strategy<Value = ChannelSpec> {
 
 fn check(bytes: &[u8]) -> Result<ChannelSpec, Rejection> {
     let buf = AlignedBytes::from_slice(bytes);
-    let keys = trusted();
+    let keys = trusted_test();
     let v: ValidChannel<&[u8]> = validate(&buf[..], &Trust::new(&keys), CHANNEL)?;
     // Accepted content must decode fully.
     for d in 0..v.dfa_count() {

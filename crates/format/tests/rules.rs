@@ -55,7 +55,23 @@ fn crit(b: &[u8], i: usize, k: usize) -> usize {
 fn every_rule_has_a_test() {
     // Keep in sync with the tests below and in canonical.rs (section-order,
     // folded-flag-mismatch, dfa-not-canonical); Internal is unreachable by design.
-    assert_eq!(Rule::ALL.len(), 36);
+    assert_eq!(Rule::ALL.len(), 37);
+}
+
+/// Issue 11 finding 10: `test-crash` only from a key trusted as test-only.
+#[test]
+fn test_crash_needs_a_test_only_key() {
+    let mut b = built();
+    let i = raw::instance(&b, 2).unwrap();
+    b[i + inf::ACTION.start] = changuard_format::Action::TestCrash.code();
+    sign(&mut b, &key()).unwrap();
+    expect_raw(&b, Rule::TestActionNeedsTestKey, i + 12);
+    let r = check(&b).unwrap_err();
+    assert_eq!((r.expected, r.found, r.instance), (0, 0xF0, Some(2)), "{r}");
+    let buf = AlignedBytes::from_slice(&b);
+    let keys = trusted_test();
+    let valid = validate(&buf[..], &Trust::new(&keys), CHANNEL).expect("a test-only key may sign it");
+    assert_eq!(valid.instances().nth(2).map(|x| x.action), Some(changuard_format::Action::TestCrash));
 }
 
 #[test]

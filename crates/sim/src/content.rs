@@ -53,10 +53,11 @@ pub fn key() -> &'static SigningKey {
     K.get_or_init(|| SigningKey::from_seed([0x5A; 32]))
 }
 
-/// The trusted keys (the sim key only).
+/// The trusted keys: the sim key only, trusted as test-only (its poison
+/// content carries `test-crash`).
 pub fn trusted() -> &'static [TrustedKey] {
     static T: OnceLock<[TrustedKey; 1]> = OnceLock::new();
-    T.get_or_init(|| [key().trusted_key()])
+    T.get_or_init(|| [key().trusted_test_key()])
 }
 
 fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {

@@ -15,6 +15,11 @@ pub fn trusted() -> [TrustedKey; 1] {
     [key().trusted_key()]
 }
 
+/// The same key trusted as test-only (it may sign `test-crash` content).
+pub fn trusted_test() -> [TrustedKey; 1] {
+    [key().trusted_test_key()]
+}
+
 /// A criterion of every kind that fits `ty`, chosen by `k`.
 pub fn criterion_for(ty: FieldType, k: usize) -> CriterionSpec {
     match (ty, k % 4) {

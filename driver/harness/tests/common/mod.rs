@@ -21,7 +21,8 @@ pub const CONTENT_DIR: &str = "\\SystemRoot\\changuard\\content";
 pub fn test_key() -> SigningKey {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/keys/TEST-ONLY-changuard.key"))
         .expect("examples/keys/TEST-ONLY-changuard.key");
-    let hex = text.trim();
+    // The v1 key file (`changuard keygen`): the seed is on its `seed:` line.
+    let hex = text.lines().find_map(|l| l.trim().strip_prefix("seed:")).map_or(text.trim(), str::trim);
     let mut seed = [0u8; 32];
     for (i, b) in seed.iter_mut().enumerate() {
         *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex key");
