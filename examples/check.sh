@@ -8,8 +8,8 @@ cargo build --release --locked -q -p changuard-cli
 BIN=target/release/changuard
 PUB=examples/keys/TEST-ONLY-changuard.pub
 
-echo "== good content"
-"$BIN" validate examples/content/*.chan --pubkey "$PUB"
+echo "== good content (with the publishing pipeline's --deep: each DFA is its shown source's)"
+"$BIN" validate --deep examples/content/*.chan --pubkey "$PUB"
 
 echo
 echo "== the 19 July 2024 replay, as an operator sees it"

@@ -5,6 +5,7 @@ use crate::{keys, spec};
 use changuard_format::AlignedBytes;
 use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
 use changuard_format::layout;
+use changuard_format::deep::{DeepMismatch, deep_check};
 use changuard_format::{KeyId, Rejection, Rule, Trust, TrustedKey, ValidChannel, schema};
 use clap::Args;
 use serde_json::json;
@@ -57,6 +58,11 @@ pub struct ValidateArgs {
     /// One JSON object per file on stdout.
     #[arg(long)]
     json: bool,
+    /// The publishing pipeline's check: also recompile every regex from the
+    /// source the file shows for it, with the pinned builder, and require the
+    /// same DFA bytes and literal hints (what runs is what is shown).
+    #[arg(long)]
+    deep: bool,
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +79,10 @@ pub struct InspectArgs {
     /// Print the content back as a TOML spec.
     #[arg(long, conflicts_with = "json")]
     spec: bool,
+    /// Recompile every regex from its shown source (as `validate --deep`) and
+    /// mark the result; without it the regex sources are marked unchecked.
+    #[arg(long)]
+    deep: bool,
     /// JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -306,12 +316,29 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                     );
                 }
             }
+            Ok(v) if a.deep && deep_check(&v).is_err() => {
+                rejected += 1;
+                let m = deep_check(&v).err().map(|m| m.to_string()).unwrap_or_default();
+                if a.json {
+                    println!(
+                        "{}",
+                        json!({"file": path.display().to_string(), "valid": false, "rule": "dfa-source-mismatch",
+                               "rule_id": null, "offset": null, "message": m})
+                    );
+                } else {
+                    println!(
+                        "REJECTED {}\n  rule:   dfa-source-mismatch (--deep)\n  why:    {m}",
+                        path.display()
+                    );
+                }
+            }
             Ok(v) => {
                 if a.json {
                     println!(
                         "{}",
                         json!({"file": path.display().to_string(), "valid": true, "rule": null, "offset": null,
-                               "channel": v.channel(), "version": v.version(), "instances": v.instance_count()})
+                               "channel": v.channel(), "version": v.version(), "instances": v.instance_count(),
+                               "deep": a.deep})
                     );
                 } else {
                     println!(
@@ -489,14 +516,53 @@ pub fn inspect(a: &InspectArgs) -> i32 {
             return 1;
         }
     };
+    let sources = if a.deep {
+        Sources::from(deep_check(&v))
+    } else {
+        Sources::Unchecked
+    };
     if a.spec {
+        if let Sources::Mismatch(m) = &sources {
+            // The spec would rebuild other content than the file runs.
+            eprintln!("error: {}: {m}; no spec printed", a.file.display());
+            return 1;
+        }
         print!("{}", spec::render(&spec));
     } else if a.json {
-        println!("{}", inspect_json(&v, &spec, verified, key_id));
+        println!("{}", inspect_json(&v, &spec, verified, key_id, &sources));
     } else {
-        print_inspect(&v, &spec, verified, key_id);
+        print_inspect(&v, &spec, verified, key_id, &sources);
     }
-    0
+    i32::from(matches!(sources, Sources::Mismatch(_)))
+}
+
+/// Whether the regex sources `inspect` shows are what runs.
+enum Sources {
+    /// Not checked (no `--deep`): a DFA may not be its shown source's.
+    Unchecked,
+    /// `--deep`: every DFA recompiled from its shown source, identical.
+    Checked(u32),
+    /// `--deep`: this DFA differs.
+    Mismatch(DeepMismatch),
+}
+
+impl From<Result<u32, DeepMismatch>> for Sources {
+    fn from(r: Result<u32, DeepMismatch>) -> Self {
+        r.map_or_else(Sources::Mismatch, Sources::Checked)
+    }
+}
+
+impl Sources {
+    fn describe(&self, dfas: u32) -> String {
+        match self {
+            _ if dfas == 0 => "no regexes".into(),
+            Sources::Unchecked => {
+                "NOT deep-checked: a DFA may not be what its shown source compiles to (use --deep)".into()
+            }
+            Sources::Checked(n) => format!("deep-checked: all {n} DFA(s) are their shown sources' output"),
+            Sources::Mismatch(m) => format!("MISMATCH: {m}"),
+        }
+    }
 }
 
 /// The key id in the trailer of `bytes` (validation has checked the length).
@@ -555,6 +621,7 @@ fn inspect_json<B: AsRef<[u8]>>(
     spec: &ChannelSpec,
     verified: bool,
     key_id: Option<KeyId>,
+    sources: &Sources,
 ) -> serde_json::Value {
     let h = v.header();
     let instances: Vec<serde_json::Value> = spec
@@ -581,6 +648,11 @@ fn inspect_json<B: AsRef<[u8]>>(
         "channel": h.channel, "version": h.version, "format_version": h.format_version,
         "schema_id": format!("{:#018x}", h.schema_id), "key_id": key_id.map(keys::key_id_hex),
         "signature_verified": verified, "size": v.as_bytes().len(), "dfas": v.dfa_count(),
+        "regex_sources": match sources {
+            Sources::Unchecked => json!("unchecked"),
+            Sources::Checked(_) => json!("deep-checked"),
+            Sources::Mismatch(m) => json!({"mismatch": {"dfa": m.dfa, "pattern": m.pattern, "message": m.to_string()}}),
+        },
         "instances": instances,
     })
 }
@@ -590,6 +662,7 @@ fn print_inspect<B: AsRef<[u8]>>(
     spec: &ChannelSpec,
     verified: bool,
     key_id: Option<KeyId>,
+    sources: &Sources,
 ) {
     let h = v.header();
     println!(
@@ -615,6 +688,7 @@ fn print_inspect<B: AsRef<[u8]>>(
         spec.instances.len(),
         v.dfa_count()
     );
+    println!("regex sources {}", sources.describe(v.dfa_count()));
     for i in &spec.instances {
         let t = schema::template_type(i.template);
         println!(

@@ -37,7 +37,22 @@ enum Command {
     Driver(driver_cmd::DriverArgs),
 }
 
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`changuard inspect f |
+/// head`) makes `println!` panic. Restore the default: the process ends
+/// quietly when the reader goes away, as Unix tools do.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    // SAFETY: signal(2) with a valid signal number and SIG_DFL, before any
+    // thread is started; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    default_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Keygen(a) => content_cmd::keygen(&a),

@@ -271,7 +271,7 @@ fn syntax_config(ci: bool) -> regex_automata::util::syntax::Config {
 
 /// Compile `pattern` the one way changuard compiles regexes; the serialized
 /// little-endian DFA without leading padding.
-fn compile_regex(pattern: &str, ci: bool) -> Result<Vec<u8>, (bool, String)> {
+pub(crate) fn compile_regex(pattern: &str, ci: bool) -> Result<Vec<u8>, (bool, String)> {
     let limit = limits::MAX_DFA_LEN as usize;
     let dfa = dense_dfa(pattern, ci)?;
     let (bytes, pad) = dfa.to_bytes_little_endian();

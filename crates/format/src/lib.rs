@@ -43,6 +43,8 @@ mod aligned;
     reason = "the writer: std, user mode only (the kernel build never enables `build`)"
 )]
 pub mod build;
+#[cfg(feature = "build")]
+pub mod deep;
 #[cfg(feature = "std")]
 pub use aligned::AlignedBytes;
 

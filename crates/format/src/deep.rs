@@ -1,0 +1,113 @@
+//! The publishing pipeline's deep check: what runs is what is shown.
+//!
+//! The validator proves a DFA is well formed, not that it is the DFA of the
+//! regex source the file shows next to it: the kernel cannot compile regexes.
+//! A signer could point a DFA's pattern index at any other string, and
+//! `inspect` (and a reviewer) would read a source the driver never runs. This
+//! check recompiles every DFA's source with the pinned builder (the one way
+//! [`crate::build::build`] compiles) and requires the serialized DFA and the
+//! required-literal hint to be byte for byte what the builder emits. It needs
+//! std and regex-syntax: host tools only (`changuard validate --deep`).
+
+use std::string::String;
+
+use crate::ValidChannel;
+use crate::build::{compile_regex, required_literal};
+
+/// The first DFA that is not what its shown source compiles to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeepMismatch {
+    /// DFA index.
+    pub dfa: u32,
+    /// The source the file shows for it.
+    pub pattern: String,
+    /// What differs.
+    pub what: Difference,
+}
+
+/// How a DFA differs from its source's compilation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Difference {
+    /// The serialized DFA: first differing byte (offset in the blob), or the
+    /// shorter length when one is a prefix of the other.
+    DfaBytes {
+        /// Offset in the blob.
+        at: usize,
+    },
+    /// The required-literal hint (text, folded): signed vs rebuilt.
+    Literal {
+        /// The file's hint.
+        signed: Option<(String, bool)>,
+        /// The builder's.
+        rebuilt: Option<(String, bool)>,
+    },
+    /// The builder cannot compile the source at all.
+    Uncompilable(String),
+    /// The validated file did not decode (a validator bug; fail closed).
+    Undecodable,
+}
+
+impl core::fmt::Display for DeepMismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (d, p) = (self.dfa, &self.pattern);
+        match &self.what {
+            Difference::DfaBytes { at } => write!(
+                f,
+                "DFA {d} is not the DFA of its shown source `{p}` (first difference at blob byte {at}): \
+                 what runs is not what inspect shows"
+            ),
+            Difference::Literal { signed, rebuilt } => write!(
+                f,
+                "DFA {d} (source `{p}`) carries the literal hint {signed:?}; its source gives {rebuilt:?}"
+            ),
+            Difference::Uncompilable(e) => write!(f, "DFA {d}: its source `{p}` does not compile: {e}"),
+            Difference::Undecodable => write!(f, "DFA {d} did not decode (validator bug)"),
+        }
+    }
+}
+
+/// Recompile every DFA of `v` from its source; `Ok(n)`: all `n` DFAs are
+/// exactly the builder's output for their sources (and literal hints).
+///
+/// # Errors
+/// The first DFA that differs, and how.
+pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismatch> {
+    let n = v.dfa_count();
+    for i in 0..n {
+        let undecodable = |pattern: &str| DeepMismatch {
+            dfa: i,
+            pattern: pattern.into(),
+            what: Difference::Undecodable,
+        };
+        let pattern = v.dfa_pattern(i).ok_or_else(|| undecodable(""))?;
+        let ci = v.dfa_case_insensitive(i).ok_or_else(|| undecodable(pattern))?;
+        let shown = v.dfa_bytes(i).ok_or_else(|| undecodable(pattern))?;
+        let mismatch = |what| DeepMismatch {
+            dfa: i,
+            pattern: pattern.into(),
+            what,
+        };
+        let rebuilt =
+            compile_regex(pattern, ci).map_err(|(_, e)| mismatch(Difference::Uncompilable(e)))?;
+        if rebuilt != shown {
+            let at = rebuilt
+                .iter()
+                .zip(shown)
+                .position(|(a, b)| a != b)
+                .unwrap_or(rebuilt.len().min(shown.len()));
+            return Err(mismatch(Difference::DfaBytes { at }));
+        }
+        let signed = v
+            .dfa_literal(i)
+            .ok_or_else(|| undecodable(pattern))?
+            .map(|l| (String::from(l.text), l.folded));
+        let want = required_literal(pattern, ci).map(|h| (h.text, h.folded));
+        if signed != want {
+            return Err(mismatch(Difference::Literal {
+                signed,
+                rebuilt: want,
+            }));
+        }
+    }
+    Ok(n)
+}
