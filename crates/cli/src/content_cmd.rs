@@ -4,8 +4,8 @@ use crate::files::{NameVerdict, check_name, expected_channel, loadable_name, rea
 use crate::{keys, spec};
 use changuard_format::AlignedBytes;
 use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
-use changuard_format::layout;
 use changuard_format::deep::{DeepMismatch, deep_check};
+use changuard_format::layout;
 use changuard_format::{KeyId, Rejection, Rule, Trust, TrustedKey, ValidChannel, schema};
 use clap::Args;
 use serde_json::json;
@@ -318,7 +318,10 @@ pub fn validate(a: &ValidateArgs) -> i32 {
             }
             Ok(v) if a.deep && deep_check(&v).is_err() => {
                 rejected += 1;
-                let m = deep_check(&v).err().map(|m| m.to_string()).unwrap_or_default();
+                let m = deep_check(&v)
+                    .err()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
                 if a.json {
                     println!(
                         "{}",
@@ -557,9 +560,12 @@ impl Sources {
         match self {
             _ if dfas == 0 => "no regexes".into(),
             Sources::Unchecked => {
-                "NOT deep-checked: a DFA may not be what its shown source compiles to (use --deep)".into()
+                "NOT deep-checked: a DFA may not be what its shown source compiles to (use --deep)"
+                    .into()
             }
-            Sources::Checked(n) => format!("deep-checked: all {n} DFA(s) are their shown sources' output"),
+            Sources::Checked(n) => {
+                format!("deep-checked: all {n} DFA(s) are their shown sources' output")
+            }
             Sources::Mismatch(m) => format!("MISMATCH: {m}"),
         }
     }

@@ -425,7 +425,13 @@ mod tests {
         assert!(parse(&p("a.pub"), &format!("{pk}extra: 1\n")).is_err());
         let e = parse(&p("a.pub"), &format!("{pk}purpose: production\n")).unwrap_err();
         assert!(e.contains("purpose: test-only"), "{e}");
-        assert!(parse(&p("a.pub"), &format!("{pk}{TEST_ONLY_LINE}\n{TEST_ONLY_LINE}\n")).is_err());
+        assert!(
+            parse(
+                &p("a.pub"),
+                &format!("{pk}{TEST_ONLY_LINE}\n{TEST_ONLY_LINE}\n")
+            )
+            .is_err()
+        );
         assert!(
             parse(
                 &p("a.pub"),

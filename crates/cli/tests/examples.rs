@@ -21,7 +21,9 @@ fn update() -> bool {
 }
 
 fn test_key() -> SigningKey {
-    keys::read_secret(&root().join("keys/TEST-ONLY-changuard.key")).expect("test key").key
+    keys::read_secret(&root().join("keys/TEST-ONLY-changuard.key"))
+        .expect("test key")
+        .key
 }
 
 fn build_spec(path: &Path, key: &SigningKey) -> (u32, u64, Vec<u8>) {
@@ -301,10 +303,22 @@ fn test_crash_content_needs_the_test_only_mark() {
     let b = build::build(&s, &key).unwrap();
     let marked = keys::read_public(&root().join("keys/TEST-ONLY-changuard.pub")).unwrap();
     assert!(marked.test_only);
-    let ok = changuard_format::validate(AlignedBytes::from_slice(&b), &Trust::new(&[marked]), s.channel);
+    let ok = changuard_format::validate(
+        AlignedBytes::from_slice(&b),
+        &Trust::new(&[marked]),
+        s.channel,
+    );
     assert!(ok.is_ok(), "{:?}", ok.err());
     let production = [key.trusted_key()];
-    let r = changuard_format::validate(AlignedBytes::from_slice(&b), &Trust::new(&production), s.channel)
-        .unwrap_err();
-    assert_eq!((r.rule.code(), r.instance, r.found), ("test-action-needs-test-key", Some(0), 0xF0), "{r}");
+    let r = changuard_format::validate(
+        AlignedBytes::from_slice(&b),
+        &Trust::new(&production),
+        s.channel,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (r.rule.code(), r.instance, r.found),
+        ("test-action-needs-test-key", Some(0), 0xF0),
+        "{r}"
+    );
 }

@@ -6,18 +6,23 @@
 //! `inspect` (and a reviewer) would read a source the driver never runs. This
 //! check recompiles every DFA's source with the pinned builder (the one way
 //! [`crate::build::build`] compiles) and requires the serialized DFA and the
-//! required-literal hint to be byte for byte what the builder emits. It needs
-//! std and regex-syntax: host tools only (`changuard validate --deep`).
+//! required-literal hint to be byte for byte what the builder emits, and no
+//! string or (pattern, case) DFA to appear twice (the writer deduplicates; a
+//! duplicate is a second encoding the kernel validator cannot afford to look
+//! for). It needs std and regex-syntax: host tools only (`changuard validate
+//! --deep`).
 
+use std::collections::HashMap;
 use std::string::String;
 
 use crate::ValidChannel;
 use crate::build::{compile_regex, required_literal};
 
-/// The first DFA that is not what its shown source compiles to.
+/// The first DFA that is not what its shown source compiles to (or the
+/// first duplicate).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeepMismatch {
-    /// DFA index.
+    /// DFA index (`u32::MAX` for a duplicate string).
     pub dfa: u32,
     /// The source the file shows for it.
     pub pattern: String,
@@ -43,6 +48,14 @@ pub enum Difference {
     },
     /// The builder cannot compile the source at all.
     Uncompilable(String),
+    /// The same string (or the same pattern and case for a DFA) appears
+    /// again at this index: the writer would have reused the first.
+    Duplicate {
+        /// The string index (for a string) or the DFA index (for a DFA).
+        index: u32,
+        /// The first one.
+        first: u32,
+    },
     /// The validated file did not decode (a validator bug; fail closed).
     Undecodable,
 }
@@ -60,7 +73,13 @@ impl core::fmt::Display for DeepMismatch {
                 f,
                 "DFA {d} (source `{p}`) carries the literal hint {signed:?}; its source gives {rebuilt:?}"
             ),
-            Difference::Uncompilable(e) => write!(f, "DFA {d}: its source `{p}` does not compile: {e}"),
+            Difference::Uncompilable(e) => {
+                write!(f, "DFA {d}: its source `{p}` does not compile: {e}")
+            }
+            Difference::Duplicate { index, first } => write!(
+                f,
+                "`{p}` appears twice (index {index} repeats index {first}): the writer stores it once"
+            ),
             Difference::Undecodable => write!(f, "DFA {d} did not decode (validator bug)"),
         }
     }
@@ -72,6 +91,19 @@ impl core::fmt::Display for DeepMismatch {
 /// # Errors
 /// The first DFA that differs, and how.
 pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismatch> {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    for s in 0..v.string_count() {
+        let text = v.string(s).unwrap_or("");
+        if let Some(&first) = seen.get(text) {
+            return Err(DeepMismatch {
+                dfa: u32::MAX,
+                pattern: text.into(),
+                what: Difference::Duplicate { index: s, first },
+            });
+        }
+        seen.insert(text, s);
+    }
+    let mut sources: HashMap<(&str, bool), u32> = HashMap::new();
     let n = v.dfa_count();
     for i in 0..n {
         let undecodable = |pattern: &str| DeepMismatch {
@@ -80,13 +112,19 @@ pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismat
             what: Difference::Undecodable,
         };
         let pattern = v.dfa_pattern(i).ok_or_else(|| undecodable(""))?;
-        let ci = v.dfa_case_insensitive(i).ok_or_else(|| undecodable(pattern))?;
+        let ci = v
+            .dfa_case_insensitive(i)
+            .ok_or_else(|| undecodable(pattern))?;
         let shown = v.dfa_bytes(i).ok_or_else(|| undecodable(pattern))?;
         let mismatch = |what| DeepMismatch {
             dfa: i,
             pattern: pattern.into(),
             what,
         };
+        if let Some(&first) = sources.get(&(pattern, ci)) {
+            return Err(mismatch(Difference::Duplicate { index: i, first }));
+        }
+        sources.insert((pattern, ci), i);
         let rebuilt =
             compile_regex(pattern, ci).map_err(|(_, e)| mismatch(Difference::Uncompilable(e)))?;
         if rebuilt != shown {

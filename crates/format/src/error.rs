@@ -92,6 +92,10 @@ pub enum Rule {
     /// An instance has the `test-crash` action but the file is signed by a key
     /// that is not marked test-only: production keys cannot ship a crash.
     TestActionNeedsTestKey,
+    /// Strings or DFAs are not numbered in the order the criteria first use
+    /// them (a new regex's DFA: its pattern, then its literal), or one is
+    /// used by nothing: another numbering of the same content.
+    FirstUseOrder,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -136,6 +140,7 @@ impl Rule {
         Rule::FoldedFlagMismatch,
         Rule::DfaNotCanonical,
         Rule::TestActionNeedsTestKey,
+        Rule::FirstUseOrder,
         Rule::Internal,
     ];
 
@@ -178,6 +183,7 @@ impl Rule {
             Rule::FoldedFlagMismatch => 34,
             Rule::DfaNotCanonical => 35,
             Rule::TestActionNeedsTestKey => 36,
+            Rule::FirstUseOrder => 37,
             Rule::Internal => 255,
         }
     }
@@ -226,6 +232,7 @@ impl Rule {
             Rule::FoldedFlagMismatch => "folded-flag-mismatch",
             Rule::DfaNotCanonical => "dfa-not-canonical",
             Rule::TestActionNeedsTestKey => "test-action-needs-test-key",
+            Rule::FirstUseOrder => "first-use-order",
             Rule::Internal => "internal",
         }
     }

@@ -477,7 +477,89 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     check_instances(b, &layout, key.test_only)?;
     check_strings(b, strings)?;
     check_dfas(b, dfas, strings)?;
+    check_first_use_order(b, &layout)?;
     Ok(layout)
+}
+
+/// One encoding per content (issue 13): strings and DFAs are numbered in the
+/// order the writer first uses them, walking the criteria in order (a new
+/// regex's DFA names its pattern string, then its literal string), and every
+/// one is used. Any other numbering of the same content would be a second
+/// encoding. Runs last: every index is already known to be in range. One
+/// linear pass, no allocation.
+fn check_first_use_order(b: &[u8], l: &Layout) -> R<()> {
+    use layout::criterion as f;
+    use layout::dfa_entry as d;
+    let (mut next_string, mut next_dfa) = (0u32, 0u32);
+    for c in 0..l.criteria.count as usize {
+        let base = ck(
+            wire::record(l.criteria.off, c, layout::CRITERION_LEN),
+            l.criteria.off,
+        )?;
+        let k = wire::u8_at(b, base, f::KIND, "criterion kind").map_err(internal)?;
+        let index = wire::u32_at(b, base, f::INDEX, "criterion index").map_err(internal)?;
+        let at = base.saturating_add(f::INDEX.start);
+        match k {
+            kind::EQUALS | kind::PREFIX | kind::SUFFIX | kind::CONTAINS => {
+                claim(&mut next_string, index, at)?;
+            }
+            kind::REGEX if index == next_dfa => {
+                claim(&mut next_dfa, index, at)?;
+                let e = ck(
+                    wire::record(l.dfas.off, index as usize, layout::DFA_ENTRY_LEN),
+                    at,
+                )?;
+                let pattern = wire::u32_at(b, e, d::PATTERN, "dfa pattern").map_err(internal)?;
+                claim(
+                    &mut next_string,
+                    pattern,
+                    e.saturating_add(d::PATTERN.start),
+                )?;
+                let literal = wire::u32_at(b, e, d::LITERAL, "dfa literal").map_err(internal)?;
+                if literal != layout::NO_LITERAL {
+                    claim(
+                        &mut next_string,
+                        literal,
+                        e.saturating_add(d::LITERAL.start),
+                    )?;
+                }
+            }
+            kind::REGEX => claim(&mut next_dfa, index, at)?,
+            _ => {}
+        }
+    }
+    if next_string != l.strings.count {
+        let e = ck(
+            wire::record(
+                l.strings.off,
+                next_string as usize,
+                layout::STRING_ENTRY_LEN,
+            ),
+            l.strings.off,
+        )?;
+        return Err(rej(Rule::FirstUseOrder, e).values(next_string.into(), l.strings.count.into()));
+    }
+    if next_dfa != l.dfas.count {
+        let e = ck(
+            wire::record(l.dfas.off, next_dfa as usize, layout::DFA_ENTRY_LEN),
+            l.dfas.off,
+        )?;
+        return Err(rej(Rule::FirstUseOrder, e).values(next_dfa.into(), l.dfas.count.into()));
+    }
+    Ok(())
+}
+
+/// A use of string or DFA `index` where `*next` is the next unused number:
+/// an earlier one, or exactly the next (which it then claims).
+fn claim(next: &mut u32, index: u32, at: usize) -> R<()> {
+    if index == *next {
+        *next = next.saturating_add(1);
+        Ok(())
+    } else if index < *next {
+        Ok(())
+    } else {
+        Err(rej(Rule::FirstUseOrder, at).values((*next).into(), index.into()))
+    }
 }
 
 fn section_cap(k: SectionKind) -> u32 {
@@ -659,13 +741,13 @@ fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
             None => {
                 return Err(here(
                     rej(Rule::UnknownAction, at(f::ACTION)).values(0, action.into()),
-                ))
+                ));
             }
             // Only a key marked test-only may ship a crash (issue 11 finding 10).
             Some(Action::TestCrash) if !test_key => {
                 return Err(here(
                     rej(Rule::TestActionNeedsTestKey, at(f::ACTION)).values(0, action.into()),
-                ))
+                ));
             }
             Some(_) => {}
         }

@@ -256,3 +256,48 @@ proptest! {
         }
     }
 }
+
+/// One encoding per content (issue 13 item 2), DFA bytes included: every
+/// re-signed single-byte edit of the body (each byte set to four other
+/// values) is rejected by the validator, or by the publishing pipeline's deep
+/// check, or it is a different content whose canonical encoding it is (the
+/// deterministic writer rebuilds exactly these bytes from what they decode
+/// to). Exhaustive over positions, not sampled.
+#[test]
+fn resigned_edits_never_make_a_second_encoding() {
+    let base = base();
+    let body = base.len() - layout::TRAILER_LEN;
+    let keys = trusted_test();
+    let (mut tried, mut accepted) = (0usize, 0usize);
+    for p in 0..body {
+        let old = base[p];
+        for value in [old ^ 0x01, old ^ 0x80, 0x00, 0xFF] {
+            if value == old {
+                continue;
+            }
+            let mut b = base.clone();
+            b[p] = value;
+            resign(&mut b, &key()).unwrap();
+            tried += 1;
+            let buf = AlignedBytes::from_slice(&b);
+            let Ok(v) = validate(&buf[..], &Trust::new(&keys), CHANNEL) else {
+                continue;
+            };
+            if changuard_format::deep::deep_check(&v).is_err() {
+                continue;
+            }
+            accepted += 1;
+            let again = build(&to_spec(&v).unwrap(), &key()).unwrap();
+            assert!(
+                again == b,
+                "edit at {p:#x} to {value:#04x} is a second encoding of its content"
+            );
+        }
+    }
+    // Not vacuous: some edits are other, valid content (a needle's letter, an id).
+    assert!(
+        accepted > 0 && tried > 4 * body / 2,
+        "tried {tried}, accepted {accepted}"
+    );
+    println!("{tried} re-signed edits, {accepted} valid other content, 0 second encodings");
+}

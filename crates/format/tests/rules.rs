@@ -55,7 +55,7 @@ fn crit(b: &[u8], i: usize, k: usize) -> usize {
 fn every_rule_has_a_test() {
     // Keep in sync with the tests below and in canonical.rs (section-order,
     // folded-flag-mismatch, dfa-not-canonical); Internal is unreachable by design.
-    assert_eq!(Rule::ALL.len(), 37);
+    assert_eq!(Rule::ALL.len(), 38);
 }
 
 /// Issue 11 finding 10: `test-crash` only from a key trusted as test-only.
@@ -70,8 +70,42 @@ fn test_crash_needs_a_test_only_key() {
     assert_eq!((r.expected, r.found, r.instance), (0, 0xF0, Some(2)), "{r}");
     let buf = AlignedBytes::from_slice(&b);
     let keys = trusted_test();
-    let valid = validate(&buf[..], &Trust::new(&keys), CHANNEL).expect("a test-only key may sign it");
-    assert_eq!(valid.instances().nth(2).map(|x| x.action), Some(changuard_format::Action::TestCrash));
+    let valid =
+        validate(&buf[..], &Trust::new(&keys), CHANNEL).expect("a test-only key may sign it");
+    assert_eq!(
+        valid.instances().nth(2).map(|x| x.action),
+        Some(changuard_format::Action::TestCrash)
+    );
+}
+
+/// Strings are numbered in first-use order (issue 13: one encoding): a
+/// criterion that is the first to use a string must use the next number.
+#[test]
+fn strings_out_of_first_use_order() {
+    let b = built();
+    let first_string_criterion = (0..)
+        .map(|k| raw::criterion(&b, k).unwrap())
+        .find(|&c| (kind::EQUALS..=kind::CONTAINS).contains(&b[c + cf::KIND.start]))
+        .unwrap();
+    assert_eq!(
+        get_u32(&b, first_string_criterion + cf::INDEX.start),
+        0,
+        "the first use is string 0"
+    );
+    let mut m = b.clone();
+    put_u32(&mut m, first_string_criterion + cf::INDEX.start, 1);
+    sign(&mut m, &key()).unwrap();
+    let r = check(&m).unwrap_err();
+    assert_eq!(
+        (r.rule, r.offset, r.expected, r.found),
+        (
+            Rule::FirstUseOrder,
+            (first_string_criterion + 4) as u64,
+            0,
+            1
+        ),
+        "{r}"
+    );
 }
 
 #[test]
