@@ -80,6 +80,8 @@ impl StatusBook {
                 reloads: 0,
                 reload_fallbacks: 0,
                 last_platform_status: 0,
+                memory_budget: 0,
+                memory_charged: 0,
             },
             engine: EngineStats {
                 channels: 0,
@@ -118,6 +120,9 @@ impl StatusBook {
         let old = *self;
         self.count = 0;
         let state = loader.state();
+        let memory = loader.memory();
+        self.driver.memory_budget = memory.limit();
+        self.driver.memory_charged = memory.charged();
         for out in loader.channels() {
             let Some(slot) = self.channels.get_mut(self.count) else { break };
             let q = state.and_then(|s| s.get(out.channel)).map_or(&[][..], |c| c.quarantined());
@@ -187,6 +192,10 @@ impl StatusBook {
         ok &= status_key.set_dword("Flags", self.driver.flags).is_ok();
         ok &= status_key.set_dword("Instances", self.engine.instances).is_ok();
         ok &= status_key.set_dword("Dfas", self.engine.dfas).is_ok();
+        // Issue 11 finding 9: the memory budget, in MiB (charged rounded up).
+        let mib = |v: u64| sat(v.div_ceil(1 << 20));
+        ok &= status_key.set_dword("MemoryBudgetMiB", mib(self.driver.memory_budget)).is_ok();
+        ok &= status_key.set_dword("MemoryChargedMiB", mib(self.driver.memory_charged)).is_ok();
         for ch in self.channels() {
             let mut name = wdk::fmt::FormatBuffer::<32>::new();
             let mut text = wdk::fmt::FormatBuffer::<320>::new();

@@ -64,6 +64,45 @@ enum Owned {
     Int(u64),
 }
 
+/// The memory budget line of `driver status` (issue 11 finding 9), or
+/// `None` for a driver whose reply has no memory figures (wire version 1).
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn memory_line(d: &changuard_control::status::DriverStatus) -> Option<String> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    (d.memory_budget != 0).then(|| {
+        format!(
+            "memory budget {:.1} MiB, charged {:.1} MiB (content + interpreter estimate)",
+            d.memory_budget as f64 / MIB,
+            d.memory_charged as f64 / MIB
+        )
+    })
+}
+
+/// The memory fields of `driver status --json` (`null` when unknown).
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn memory_json(d: &changuard_control::status::DriverStatus) -> String {
+    if d.memory_budget == 0 {
+        "\"memory_budget\":null,\"memory_charged\":null".to_string()
+    } else {
+        format!(
+            "\"memory_budget\":{},\"memory_charged\":{}",
+            d.memory_budget, d.memory_charged
+        )
+    }
+}
+
 #[cfg(not(windows))]
 mod imp {
     use super::DriverArgs;
@@ -255,7 +294,7 @@ mod imp {
                 })
                 .collect();
             println!(
-                "{{\"flags\":{},\"test_hooks_build\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},\"channels\":[{}]}}",
+                "{{\"flags\":{},\"test_hooks_build\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},{},\"channels\":[{}]}}",
                 d.flags,
                 d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0,
                 d.events_seen,
@@ -264,6 +303,7 @@ mod imp {
                 d.reloads,
                 d.reload_fallbacks,
                 d.last_platform_status,
+                super::memory_json(d),
                 chans.join(",")
             );
         } else {
@@ -271,6 +311,9 @@ mod imp {
                 "events {} detections {} faults {} reloads {} (fallbacks {}) flags {:#x}",
                 d.events_seen, d.detections, d.eval_faults, d.reloads, d.reload_fallbacks, d.flags
             );
+            if let Some(line) = super::memory_line(d) {
+                println!("{line}");
+            }
             if d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0 {
                 let armed = d.flags & status::DRIVER_FLAG_TEST_HOOKS_ARMED != 0;
                 println!(
@@ -294,6 +337,32 @@ mod imp {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use changuard_control::status::DriverStatus;
+
+    #[test]
+    fn status_shows_the_memory_budget_when_the_driver_reports_it() {
+        let mut d = DriverStatus::default();
+        assert_eq!(memory_line(&d), None, "version 1 reply: nothing to show");
+        assert_eq!(
+            memory_json(&d),
+            "\"memory_budget\":null,\"memory_charged\":null"
+        );
+        d.memory_budget = 512 << 20;
+        d.memory_charged = 151_519_232;
+        assert_eq!(
+            memory_line(&d).unwrap(),
+            "memory budget 512.0 MiB, charged 144.5 MiB (content + interpreter estimate)"
+        );
+        assert_eq!(
+            memory_json(&d),
+            "\"memory_budget\":536870912,\"memory_charged\":151519232"
+        );
     }
 }
 

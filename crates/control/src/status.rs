@@ -3,9 +3,12 @@
 //! ```text
 //! StatusHeaderWire (56 bytes)   magic "CGST", version, channel_count, total_len,
 //!                               driver flags and counters
+//! MemoryWire (16 bytes)         version 2 only: memory budget limit, charged
 //! ChannelStatusWire (96 bytes)  x channel_count (<= MAX_CHANNELS)
 //! ```
-//! `total_len` must equal `56 + 96 * channel_count` and the input length.
+//! `total_len` must equal `56 + 16 + 96 * channel_count` (version 2, what
+//! [`encode_status`] writes) or `56 + 96 * channel_count` (version 1, still
+//! decoded: no memory figures) and the input length.
 
 use zerocopy::byteorder::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -16,20 +19,25 @@ use crate::wire::{
 
 /// `"CGST"`.
 pub const STATUS_MAGIC: u32 = magic(*b"CGST");
-/// Wire version of the status reply.
-pub const STATUS_VERSION: u16 = 1;
+/// Wire version of the status reply (2: adds [`MemoryWire`], issue 11 finding 9).
+pub const STATUS_VERSION: u16 = 2;
+/// The previous version, still decoded (no memory figures).
+pub const STATUS_VERSION_1: u16 = 1;
 /// Most channels a reply can describe.
 pub const MAX_CHANNELS: usize = 16;
 /// Most quarantined versions listed per channel (the newest ones).
 pub const MAX_QUARANTINED: usize = 4;
-/// Size of the reply header.
+/// Size of the common reply header (the minimum output buffer).
 pub const HEADER_LEN: usize = core::mem::size_of::<StatusHeaderWire>();
+/// Size of the version 2 memory block after the header.
+pub const MEMORY_LEN: usize = core::mem::size_of::<MemoryWire>();
 /// Size of one channel record.
 pub const RECORD_LEN: usize = core::mem::size_of::<ChannelStatusWire>();
 /// Largest possible reply: the output buffer size the CLI passes.
-pub const MAX_REPLY_LEN: usize = HEADER_LEN + MAX_CHANNELS * RECORD_LEN;
+pub const MAX_REPLY_LEN: usize = HEADER_LEN + MEMORY_LEN + MAX_CHANNELS * RECORD_LEN;
 
 const _: () = assert!(HEADER_LEN == 56);
+const _: () = assert!(MEMORY_LEN == 16);
 const _: () = assert!(RECORD_LEN == 96);
 
 /// Driver flag: built with `test-hooks` AND `Parameters\TestHooks` = 1.
@@ -77,6 +85,17 @@ pub struct StatusHeaderWire {
     pub last_platform_status: U32,
     /// Must be zero.
     pub reserved: U32,
+}
+
+/// Wire layout of the version 2 memory block: the loader's memory budget
+/// (content bytes plus interpreter memory of the active channels).
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct MemoryWire {
+    /// `MemoryBudgetMiB` in bytes.
+    pub budget_limit: U64,
+    /// Bytes charged to the active channels (<= `budget_limit`).
+    pub budget_charged: U64,
 }
 
 /// Wire layout of one channel record.
@@ -147,6 +166,10 @@ pub struct DriverStatus {
     pub reload_fallbacks: u32,
     /// Last platform NTSTATUS seen (0 = none).
     pub last_platform_status: i32,
+    /// Memory budget limit in bytes (0: unknown, a version 1 reply).
+    pub memory_budget: u64,
+    /// Bytes of the budget charged to the active channels (<= `memory_budget`).
+    pub memory_charged: u64,
 }
 
 /// One channel's status.
@@ -349,15 +372,26 @@ impl ChannelStatus {
     }
 }
 
-/// Exact reply length for `channels` channel records, if `channels <= MAX_CHANNELS`.
+/// Exact (version 2) reply length for `channels` channel records, if
+/// `channels <= MAX_CHANNELS`.
 #[must_use]
 pub const fn reply_len(channels: usize) -> Option<usize> {
+    reply_len_v(STATUS_VERSION, channels)
+}
+
+/// Exact reply length of wire `version` (1 or 2).
+const fn reply_len_v(version: u16, channels: usize) -> Option<usize> {
     if channels > MAX_CHANNELS {
         return None;
     }
+    let head = if version == STATUS_VERSION_1 {
+        HEADER_LEN
+    } else {
+        HEADER_LEN + MEMORY_LEN
+    };
     // Cannot overflow: channels <= 16.
     match RECORD_LEN.checked_mul(channels) {
-        Some(r) => HEADER_LEN.checked_add(r),
+        Some(r) => head.checked_add(r),
         None => None,
     }
 }
@@ -382,6 +416,11 @@ pub fn encode_status(
             what: "driver.flags",
         });
     }
+    if driver.memory_charged > driver.memory_budget {
+        return Err(EncodeError::ValueOutOfRange {
+            what: "driver.memory_charged",
+        });
+    }
     let header = StatusHeaderWire {
         magic: U32::new(STATUS_MAGIC),
         version: U16::new(STATUS_VERSION),
@@ -404,7 +443,12 @@ pub fn encode_status(
         reserved: U32::new(0),
     };
     take_mut(out, 0, HEADER_LEN, total)?.copy_from_slice(header.as_bytes());
-    let mut at = HEADER_LEN;
+    let memory = MemoryWire {
+        budget_limit: U64::new(driver.memory_budget),
+        budget_charged: U64::new(driver.memory_charged),
+    };
+    take_mut(out, HEADER_LEN, MEMORY_LEN, total)?.copy_from_slice(memory.as_bytes());
+    let mut at = HEADER_LEN + MEMORY_LEN;
     for ch in channels {
         let wire = ch.to_wire()?;
         take_mut(out, at, RECORD_LEN, total)?.copy_from_slice(wire.as_bytes());
@@ -434,9 +478,10 @@ impl StatusReply {
 
 /// Decodes and validates a status reply.
 ///
-/// Validation order: header length, magic, version, reserved, known flag bits,
-/// channel count <= MAX, declared total_len == computed length == input length,
-/// then each record (enum codes, flags, counts, fields that must be zero).
+/// Validation order: header length, magic, version (1 or 2), reserved, known
+/// flag bits, channel count <= MAX, declared total_len == computed length ==
+/// input length, the memory block (version 2: charged <= limit), then each
+/// record (enum codes, flags, counts, fields that must be zero).
 ///
 /// # Errors
 /// A [`DecodeError`] naming the first rule that fails.
@@ -445,6 +490,7 @@ impl StatusReply {
 /// Never, for any input.
 #[allow(
     clippy::large_stack_arrays,
+    clippy::large_stack_frames,
     reason = "user mode only (CLI): the ~1.9 KiB StatusReply by value is the API; \
               the driver encodes replies and never decodes one (scripts/frame-allowlist.txt)"
 )]
@@ -468,7 +514,8 @@ pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
             u64::from(h.magic.get()),
         ));
     }
-    if h.version.get() != STATUS_VERSION {
+    let version = h.version.get();
+    if version != STATUS_VERSION && version != STATUS_VERSION_1 {
         return Err(DecodeError::new(
             DecodeErrorKind::BadVersion,
             "status.version",
@@ -484,7 +531,7 @@ pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
         12,
     )?;
     let count = usize::from(h.channel_count.get());
-    let expected = reply_len(count).ok_or(DecodeError::new(
+    let expected = reply_len_v(version, count).ok_or(DecodeError::new(
         DecodeErrorKind::TooMany,
         "status.channel_count",
         6,
@@ -519,8 +566,32 @@ pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
             input.len() as u64,
         ));
     }
-    let mut channels = [ChannelStatus::empty(0); MAX_CHANNELS];
+    let (mut memory_budget, mut memory_charged) = (0, 0);
     let mut at = HEADER_LEN;
+    if version == STATUS_VERSION {
+        let mb = take(input, at, MEMORY_LEN, "status memory")?;
+        let m = MemoryWire::read_from_bytes(mb).map_err(|_| {
+            DecodeError::new(
+                DecodeErrorKind::TooShort,
+                "status memory",
+                at,
+                MEMORY_LEN as u64,
+                mb.len() as u64,
+            )
+        })?;
+        (memory_budget, memory_charged) = (m.budget_limit.get(), m.budget_charged.get());
+        if memory_charged > memory_budget {
+            return Err(DecodeError::new(
+                DecodeErrorKind::TooMany,
+                "status.memory.budget_charged",
+                at.saturating_add(8),
+                memory_budget,
+                memory_charged,
+            ));
+        }
+        at = at.saturating_add(MEMORY_LEN);
+    }
+    let mut channels = [ChannelStatus::empty(0); MAX_CHANNELS];
     for slot in channels.iter_mut().take(count) {
         let rb = take(input, at, RECORD_LEN, "channel record")?;
         let w = ChannelStatusWire::read_from_bytes(rb).map_err(|_| {
@@ -544,6 +615,8 @@ pub fn decode_status(input: &[u8]) -> Result<StatusReply, DecodeError> {
             reloads: h.reloads.get(),
             reload_fallbacks: h.reload_fallbacks.get(),
             last_platform_status: i32::from_le_bytes(h.last_platform_status.get().to_le_bytes()),
+            memory_budget,
+            memory_charged,
         },
         channels,
         count,
@@ -564,6 +637,8 @@ mod tests {
             reloads: 1,
             reload_fallbacks: 1,
             last_platform_status: -1_073_741_772,
+            memory_budget: 512 << 20,
+            memory_charged: 151_519_232,
         };
         let mut a = ChannelStatus::empty(291);
         a.source = Source::Lkg;
@@ -588,7 +663,7 @@ mod tests {
         let (d, chans) = sample();
         let mut buf = [0u8; MAX_REPLY_LEN];
         let n = encode_status(&d, &chans, &mut buf).unwrap();
-        assert_eq!(n, HEADER_LEN + 2 * RECORD_LEN);
+        assert_eq!(n, HEADER_LEN + MEMORY_LEN + 2 * RECORD_LEN);
         let r = decode_status(&buf[..n]).unwrap();
         assert_eq!(r.driver, d);
         assert_eq!(r.channels(), &chans);
@@ -612,22 +687,32 @@ mod tests {
             decode_status(&buf[..10]).unwrap_err(),
             DecodeError::new(DecodeErrorKind::TooShort, "status header", 0, 56, 10)
         );
+        const R0: usize = HEADER_LEN + MEMORY_LEN;
         let mut bad = buf;
-        bad[HEADER_LEN + 4] = 9; // source of record 0
+        bad[R0 + 4] = 9; // source of record 0
+        let e = decode_status(&bad[..n]).unwrap_err();
+        assert_eq!((e.kind, e.offset), (DecodeErrorKind::BadEnum, R0 + 4));
+        let mut bad = buf;
+        bad[R0 + RECORD_LEN + 40] = 1; // unused quarantine slot of record 1
         let e = decode_status(&bad[..n]).unwrap_err();
         assert_eq!(
             (e.kind, e.offset),
-            (DecodeErrorKind::BadEnum, HEADER_LEN + 4)
+            (DecodeErrorKind::ReservedNonZero, R0 + RECORD_LEN + 40)
         );
         let mut bad = buf;
-        bad[HEADER_LEN + RECORD_LEN + 40] = 1; // unused quarantine slot of record 1
+        bad[HEADER_LEN + 15] = 0xFF; // charged far above the limit
         let e = decode_status(&bad[..n]).unwrap_err();
         assert_eq!(
             (e.kind, e.offset),
-            (
-                DecodeErrorKind::ReservedNonZero,
-                HEADER_LEN + RECORD_LEN + 40
-            )
+            (DecodeErrorKind::TooMany, HEADER_LEN + 8)
+        );
+        let mut over = d;
+        over.memory_charged = over.memory_budget + 1;
+        assert_eq!(
+            encode_status(&over, &chans, &mut buf),
+            Err(EncodeError::ValueOutOfRange {
+                what: "driver.memory_charged"
+            })
         );
         let mut bad = buf;
         bad[6] = 17; // channel_count
@@ -649,6 +734,37 @@ mod tests {
         assert_eq!(
             encode_status(&d, &many, &mut [0u8; 4096]),
             Err(EncodeError::TooMany { max: MAX_CHANNELS })
+        );
+    }
+
+    /// A version 1 reply (before issue 11 finding 9: no memory block) still
+    /// decodes, with the memory figures unknown (0).
+    #[test]
+    fn version_1_replies_still_decode() {
+        let (d, chans) = sample();
+        let mut buf = [0u8; MAX_REPLY_LEN];
+        let n = encode_status(&d, &chans, &mut buf).unwrap();
+        let mut v1 = std::vec::Vec::from(&buf[..HEADER_LEN]);
+        v1.extend_from_slice(&buf[HEADER_LEN + MEMORY_LEN..n]);
+        v1[4..6].copy_from_slice(&STATUS_VERSION_1.to_le_bytes());
+        let len = u32::try_from(v1.len()).unwrap();
+        v1[8..12].copy_from_slice(&len.to_le_bytes());
+        let r = decode_status(&v1).unwrap();
+        let mut want = d;
+        (want.memory_budget, want.memory_charged) = (0, 0);
+        assert_eq!(r.driver, want);
+        assert_eq!(r.channels(), &chans);
+        // A version 2 length with a version 1 header is refused.
+        let mut bad = buf;
+        bad[4..6].copy_from_slice(&STATUS_VERSION_1.to_le_bytes());
+        assert_eq!(
+            decode_status(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::LengthMismatch
+        );
+        bad[4] = 3;
+        assert_eq!(
+            decode_status(&bad[..n]).unwrap_err().kind,
+            DecodeErrorKind::BadVersion
         );
     }
 
@@ -690,8 +806,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(flags in 0u32..16, ev in any::<u64>(), st in any::<i32>(), chans in proptest::collection::vec(arb_channel(), 0..=MAX_CHANNELS)) {
-            let d = DriverStatus { flags, events_seen: ev, detections: ev / 2, eval_faults: 3, reloads: 4, reload_fallbacks: 1, last_platform_status: st };
+        fn round_trips(flags in 0u32..16, ev in any::<u64>(), st in any::<i32>(), (limit, used) in (any::<u64>(), any::<u64>()), chans in proptest::collection::vec(arb_channel(), 0..=MAX_CHANNELS)) {
+            let d = DriverStatus { flags, events_seen: ev, detections: ev / 2, eval_faults: 3, reloads: 4, reload_fallbacks: 1, last_platform_status: st, memory_budget: limit.max(used), memory_charged: limit.min(used) };
             let mut buf = [0u8; MAX_REPLY_LEN];
             let n = encode_status(&d, &chans, &mut buf).unwrap();
             let r = decode_status(&buf[..n]).unwrap();

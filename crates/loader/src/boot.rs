@@ -18,9 +18,16 @@
 //!    quarantined; Latest/NMinus1 never below the floor and only newer than a
 //!    valid LKG, since equal means "use the LKG"). The directory listing is
 //!    bounded so junk cannot hide valid files ([`crate::listing`]).
-//! 4. Record "V on trial, attempt k" for every channel at once and flush it
+//! 4. Memory budget ([`crate::budget`]): the candidate is planned if its
+//!    charge fits what is left, else the LKG copy, else nothing yet (reason
+//!    405 for each that does not fit). Only the planned buffer is kept: the
+//!    LKG buffer is dropped when a candidate is planned and read again in
+//!    step 6 only if the candidate is not activated. A candidate over budget
+//!    never gets a trial record.
+//! 5. Record "V on trial, attempt k" for every channel at once and flush it
 //!    (one state write), BEFORE anything is activated ([`TrialDurable`]).
-//! 5. Activate: candidate -> LKG -> golden -> none, recording each step down.
+//! 6. Activate: candidate -> LKG -> golden -> none, recording each step down;
+//!    content not reserved in step 4 is admitted to the budget here.
 //!
 //! Channels the loader knows (state record, golden content) come first; a
 //! channel named only by files in the directory is admitted into the state
@@ -42,12 +49,15 @@
 //!   `MAX_LISTED_CHANNELS`, `MAX_CHANNELS` or a candidate budget.
 //! - L6: a version is quarantined only when a crash was counted against it: a
 //!   clean shutdown, a reload or a promotion I/O failure never counts.
+//! - L7: the charges of the active channels sum to at most the memory budget
+//!   (B1 in [`crate::budget`]); between phases a channel holds one buffer.
 
 use alloc::vec::Vec;
 use changuard_format::{Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
 
+use crate::budget::{self, Budget};
 use crate::candidate::{self, Walk};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_MEMORY_BUDGET_MIB};
 use crate::error::LoadError;
 use crate::limits::{MAX_CANDIDATE_TRIES, MAX_CHANNELS, MAX_NEW_CHANNEL_TRIES};
 use crate::listing::Listing;
@@ -206,12 +216,23 @@ pub struct ChannelOutcome<B> {
     /// boot): only that version may run on trial in this boot, a reload
     /// included ([`Reason::RecoveryBoot`] when it cannot).
     pub(crate) recovery: bool,
+    /// Budget bytes reserved (phase A) or charged (after boot) for this
+    /// channel's content; 0 when nothing is.
+    pub(crate) charged: u64,
+    /// The valid LKG copy was dropped in phase A because a candidate was
+    /// planned: phase C reads it again if the candidate is not activated.
+    pub(crate) lkg_deferred: bool,
 }
 
 impl<B: AsRef<[u8]>> ChannelOutcome<B> {
     /// Active version, if any.
     pub fn active_version(&self) -> Option<u64> {
         self.active.as_ref().map(ValidChannel::version)
+    }
+
+    /// Memory budget bytes charged for the active content (0 with none).
+    pub fn charged(&self) -> u64 {
+        self.charged
     }
 
     fn new(channel: u32) -> ChannelOutcome<B> {
@@ -226,6 +247,8 @@ impl<B: AsRef<[u8]>> ChannelOutcome<B> {
             lkg_needs_repair: false,
             faulted: false,
             recovery: false,
+            charged: 0,
+            lkg_deferred: false,
         }
     }
 }
@@ -268,6 +291,8 @@ pub struct Settled {
 pub struct Loader<B> {
     pub(crate) channels: Vec<ChannelOutcome<B>>,
     pub(crate) phase: Result<Phase, LoadError>,
+    /// The memory budget and what the active channels are charged (L7).
+    pub(crate) budget: Budget,
 }
 
 /// Reports decisions through the platform.
@@ -362,7 +387,9 @@ pub fn boot<P: Platform>(p: &mut P, setup: &Setup<'_>) -> Loader<P::Buf> {
 /// in `resume` ([`Loader::resume`] of the loader being replaced) are still
 /// running, not crashed: they continue at the same attempt instead of opening
 /// a new one (issue 11 finding 1). Build the new loader before dropping the
-/// old one (its content stays active meanwhile).
+/// old one (its content stays active meanwhile). The new loader's memory
+/// budget covers its own content only: while both exist the peak is at most
+/// twice the budget ([`crate::budget`], "Reload").
 pub fn reload<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Loader<P::Buf> {
     boot_with(p, setup, resume)
 }
@@ -386,6 +413,7 @@ fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Load
         Loader {
             channels: Vec::new(),
             phase: Err(LoadError::NoMemory),
+            budget: Budget::new(DEFAULT_MEMORY_BUDGET_MIB),
         }
     };
     let Some(mut config) = Heap::new(Config::default()) else {
@@ -476,12 +504,13 @@ fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Load
         }
     }
 
-    let Some(mut building) = Building::new() else {
+    let Some(mut building) = Building::new(Budget::new(config.memory_budget_mib)) else {
         // Cannot even hold the outcomes: run with no content (promise 3).
         Rec { p: &mut *p }.note(0, 0, 0, Reason::NoContent);
         return Loader {
             channels: Vec::new(),
             phase: Err(LoadError::NoMemory),
+            budget: Budget::new(config.memory_budget_mib),
         };
     };
     let ctx = Ctx {
@@ -512,10 +541,11 @@ fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Load
     }
 
     // Phase C: activation, down the fallback chain.
-    let channels = phase_c(p, setup, &st, building, durable.as_ref());
+    let (channels, budget) = phase_c(p, setup, &st, building, durable.as_ref());
 
     Loader {
         channels,
+        budget,
         phase: Ok(Phase::Booted(Booted {
             config,
             state: st,
@@ -526,13 +556,20 @@ fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Load
     }
 }
 
-/// An opened outcome: the outcome, its candidate and LKG slots, and the
-/// scratch channel state.
+/// A channel's candidate and LKG slots (phase A fills them, phase C takes them).
+type Held<'a, B> = (
+    &'a mut Option<ValidChannel<B>>,
+    &'a mut Option<ValidChannel<B>>,
+);
+
+/// An opened outcome: the outcome, its candidate and LKG slots, the
+/// scratch channel state and the memory budget.
 type Slots<'a, B> = (
     &'a mut ChannelOutcome<B>,
     &'a mut Option<ValidChannel<B>>,
     &'a mut Option<ValidChannel<B>>,
     &'a mut ChannelState,
+    &'a mut Budget,
 );
 
 /// The outcomes being built: one per channel with the candidate and LKG
@@ -546,16 +583,19 @@ struct Building<B> {
     failed: Vec<(u32, Option<Decision>)>,
     /// A channel's state before phase A changed it (dirty check).
     before: Heap<ChannelState>,
+    /// The memory budget, charged in admission order.
+    budget: Budget,
 }
 
 impl<B: AsRef<[u8]>> Building<B> {
     /// Room for `MAX_CHANNELS` of each; `None` without memory.
-    fn new() -> Option<Building<B>> {
+    fn new(budget: Budget) -> Option<Building<B>> {
         let mut b = Building {
             channels: Vec::new(),
             pending: Vec::new(),
             failed: Vec::new(),
             before: Heap::new(ChannelState::new(0))?,
+            budget,
         };
         b.channels.try_reserve_exact(MAX_CHANNELS).ok()?;
         b.pending.try_reserve_exact(MAX_CHANNELS).ok()?;
@@ -574,7 +614,7 @@ impl<B: AsRef<[u8]>> Building<B> {
         self.pending.push((idx, None, None));
         let out = self.channels.last_mut()?;
         let (_, cand, lkg) = self.pending.last_mut()?;
-        Some((out, cand, lkg, &mut self.before))
+        Some((out, cand, lkg, &mut self.before, &mut self.budget))
     }
 
     /// Take back the outcome just opened (a new channel whose files were all
@@ -602,7 +642,7 @@ fn phase_a_known<P: Platform>(
 ) -> bool {
     let mut dirty = false;
     for &channel in known {
-        let Some((out, cand, lkg, before)) = b.open(channel) else {
+        let Some((out, cand, lkg, before, budget)) = b.open(channel) else {
             break;
         };
         match st.get_or_insert(channel) {
@@ -610,7 +650,7 @@ fn phase_a_known<P: Platform>(
             // is dropped again below unless it recorded something (S6).
             Some(cs) => {
                 *before = *cs;
-                known_channel(p, ctx, cs, listing, out, cand, lkg);
+                known_channel(p, ctx, cs, listing, out, (cand, lkg), budget);
                 dirty |= *cs != *before;
             }
             None => {
@@ -636,11 +676,11 @@ fn phase_a_new<P: Platform>(
 ) -> bool {
     let mut dirty = false;
     for channel in listing.new_channels() {
-        let Some((out, cand, _, scratch)) = b.open(channel) else {
+        let Some((out, cand, _, scratch, budget)) = b.open(channel) else {
             Rec { p: &mut *p }.note(channel, 0, 0, Reason::TooManyChannels);
             continue;
         };
-        if new_channel(p, ctx, st, listing, out, cand, scratch) {
+        if new_channel(p, ctx, st, listing, out, cand, (scratch, budget)) {
             dirty = true;
         } else {
             b.fail_last();
@@ -649,9 +689,9 @@ fn phase_a_new<P: Platform>(
     dirty
 }
 
-/// Phase C: activate every channel down the fallback chain, then show the
-/// new channels whose files were all rejected while room remains. Sorted by
-/// channel id.
+/// Phase C: activate every channel down the fallback chain (in phase A's
+/// order, so budget admission is deterministic), then show the new channels
+/// whose files were all rejected while room remains. Sorted by channel id.
 #[inline(never)]
 fn phase_c<P: Platform>(
     p: &mut P,
@@ -659,19 +699,29 @@ fn phase_c<P: Platform>(
     st: &State,
     b: Building<P::Buf>,
     durable: Option<&TrialDurable>,
-) -> Vec<ChannelOutcome<P::Buf>> {
+) -> (Vec<ChannelOutcome<P::Buf>>, Budget) {
     let Building {
         mut channels,
         mut pending,
         failed,
+        mut budget,
         ..
     } = b;
     for (idx, cand, lkg) in pending.iter_mut() {
         let Some(out) = channels.get_mut(*idx) else {
             continue;
         };
-        let trial = st.get(out.channel).and_then(|c| c.trial);
-        activate(p, setup, out, cand, lkg, trial, durable);
+        let cs = st.get(out.channel);
+        let trial = cs.and_then(|c| c.trial);
+        let lkg_hash = cs.map_or(0, |c| c.lkg_hash);
+        activate(
+            p,
+            setup,
+            out,
+            (cand, lkg),
+            (trial, lkg_hash),
+            (durable, &mut budget),
+        );
     }
     drop(pending);
     for (id, problem) in failed {
@@ -684,7 +734,7 @@ fn phase_c<P: Platform>(
         channels.push(out);
     }
     channels.sort_unstable_by_key(|c| c.channel);
-    channels
+    (channels, budget)
 }
 
 /// Phase A for a channel the loader knows (state record or golden content):
@@ -696,8 +746,8 @@ fn known_channel<P: Platform>(
     cs: &mut ChannelState,
     listing: &Listing,
     out: &mut ChannelOutcome<P::Buf>,
-    cand: &mut Option<ValidChannel<P::Buf>>,
-    lkg: &mut Option<ValidChannel<P::Buf>>,
+    (cand, lkg): Held<'_, P::Buf>,
+    budget: &mut Budget,
 ) {
     let channel = cs.channel;
     let setup = ctx.setup;
@@ -772,6 +822,8 @@ fn known_channel<P: Platform>(
         remember: true,
     };
     let cand_hash = candidate::pick(&mut r, setup, ctx.config, cs, &walk, out, cand);
+    // 4. Budget: plan one buffer; an over-budget candidate gets no trial record.
+    plan(&mut r, budget, out, cand, lkg);
     let cand_v = cand.as_ref().map(ValidChannel::version);
 
     // An unfinished trial that is not continued now: dropped if no crash was
@@ -847,7 +899,7 @@ fn new_channel<P: Platform>(
     listing: &Listing,
     out: &mut ChannelOutcome<P::Buf>,
     cand: &mut Option<ValidChannel<P::Buf>>,
-    cs: &mut ChannelState,
+    (cs, budget): (&mut ChannelState, &mut Budget),
 ) -> bool {
     let channel = out.channel;
     let mut r = Rec { p: &mut *p };
@@ -861,11 +913,14 @@ fn new_channel<P: Platform>(
     let Some(hash) = candidate::pick(&mut r, ctx.setup, ctx.config, cs, &walk, out, cand) else {
         return false;
     };
+    // Over budget: not admitted (no trial record, no state entry).
+    plan(&mut r, budget, out, cand, &mut None);
     let Some(version) = cand.as_ref().map(ValidChannel::version) else {
         return false;
     };
     let Some(entry) = st.get_or_insert(channel) else {
         *cand = None;
+        budget.release(core::mem::take(&mut out.charged));
         out.last_problem = Some(r.note(channel, version, 0, Reason::TooManyChannels));
         return false;
     };
@@ -873,18 +928,73 @@ fn new_channel<P: Platform>(
     true
 }
 
+/// Phase A, step 4 (budget): keep the candidate if its charge fits, else
+/// the LKG copy if its charge fits, else neither (reason 405 for each that
+/// does not). The reservation goes to `out.charged`; a planned candidate
+/// drops the LKG buffer (read again in phase C if needed).
+fn plan<P: Platform>(
+    r: &mut Rec<'_, P>,
+    budget: &mut Budget,
+    out: &mut ChannelOutcome<P::Buf>,
+    cand: &mut Option<ValidChannel<P::Buf>>,
+    lkg: &mut Option<ValidChannel<P::Buf>>,
+) {
+    // Candidate first, then the LKG copy. A candidate over budget is not
+    // remembered as rejected: it is valid, and may fit at a later boot.
+    for slot in [cand, lkg] {
+        let Some(c) = slot.as_ref() else {
+            continue;
+        };
+        if out.charged != 0 {
+            // The candidate is planned: the LKG buffer is not held (step 4).
+            *slot = None;
+            out.lkg_deferred = true;
+            continue;
+        }
+        let bytes = budget::charge(c.as_bytes().len());
+        if budget.admit(bytes) {
+            out.charged = bytes;
+        } else {
+            let v = c.version();
+            *slot = None;
+            out.last_problem = Some(r.note(out.channel, v, 0, Reason::OverMemoryBudget));
+        }
+    }
+}
+
+/// Admit `c` to the budget in phase C unless phase A reserved it; `false`
+/// (reason 405 recorded) when it does not fit.
+fn admit_now<P: Platform, B: AsRef<[u8]>>(
+    r: &mut Rec<'_, P>,
+    budget: &mut Budget,
+    out: &mut ChannelOutcome<B>,
+    c: &ValidChannel<B>,
+) -> bool {
+    if out.charged != 0 {
+        return true;
+    }
+    let bytes = budget::charge(c.as_bytes().len());
+    if budget.admit(bytes) {
+        out.charged = bytes;
+        return true;
+    }
+    out.last_problem = Some(r.note(out.channel, c.version(), 0, Reason::OverMemoryBudget));
+    false
+}
+
 /// Phase C for one channel: the candidate on trial (if its record is
-/// durable), or proven; else the LKG; else golden content; else none.
+/// durable), or proven; else the LKG (read again if phase A dropped it);
+/// else golden content; else none. Content phase A did not reserve is
+/// admitted to the budget here, or steps down (reason 405).
 // Not inlined: the golden read and its validation stay out of `boot_with`'s frame.
 #[inline(never)]
 fn activate<P: Platform>(
     p: &mut P,
     setup: &Setup<'_>,
     out: &mut ChannelOutcome<P::Buf>,
-    cand: &mut Option<ValidChannel<P::Buf>>,
-    lkg: &mut Option<ValidChannel<P::Buf>>,
-    trial: Option<Trial>,
-    durable: Option<&TrialDurable>,
+    (cand, lkg): Held<'_, P::Buf>,
+    (trial, lkg_hash): (Option<Trial>, u64),
+    (durable, budget): (Option<&TrialDurable>, &mut Budget),
 ) {
     let channel = out.channel;
     let mut r = Rec { p: &mut *p };
@@ -905,15 +1015,28 @@ fn activate<P: Platform>(
                 out.last_problem = Some(r.note(channel, c.version(), 0, Reason::TrialNotRecorded));
             }
         }
+        // Not activated: its reservation is given back.
+        budget.release(core::mem::take(&mut out.charged));
+    }
+    if core::mem::take(&mut out.lkg_deferred) && lkg.is_none() {
+        // Read again only now that the candidate failed; it must be the very
+        // copy phase A validated (same version and content hash).
+        if let Some(v) = out.lkg_version {
+            let expect = lkg::Expect::exact(v, lkg_hash);
+            lkg::read(&mut r, setup, channel, &expect, out, lkg);
+        }
     }
     if let Some(l) = lkg.take() {
-        r.note(channel, l.version(), 0, Reason::LkgActivated);
-        out.source = Source::Lkg;
-        out.active = Some(l);
-        return;
+        if admit_now(&mut r, budget, out, &l) {
+            r.note(channel, l.version(), 0, Reason::LkgActivated);
+            out.source = Source::Lkg;
+            out.active = Some(l);
+            return;
+        }
     }
     match r.p.golden(channel, MAX_FILE_LEN) {
         Ok(Some(buf)) => match validate(buf, &setup.trust, channel) {
+            Ok(g) if !admit_now(&mut r, budget, out, &g) => {}
             Ok(g) => {
                 r.note(channel, g.version(), 0, Reason::GoldenActivated);
                 out.source = Source::Golden;
@@ -963,6 +1086,12 @@ impl<B: AsRef<[u8]>> Loader<B> {
             Ok(Phase::Promoted(s) | Phase::ShutDown(s)) => Some(&*s.state),
             Err(_) => None,
         }
+    }
+
+    /// The memory budget of this load: its limit, and what the active
+    /// channels are charged (never above the limit, L7).
+    pub fn memory(&self) -> Budget {
+        self.budget
     }
 
     /// The effective configuration.

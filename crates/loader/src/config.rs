@@ -15,6 +15,7 @@
 //! | `MaxTrialBoots` | REG_DWORD | 1; 2 with a recorded warning | 1 |
 //! | `HealthWindowSeconds` | REG_DWORD | 30..=86400 | 300 |
 //! | `ClearQuarantine` | REG_DWORD | any token; when it differs from the last applied token, every quarantine is cleared once | none |
+//! | `MemoryBudgetMiB` | REG_DWORD | 64..=2048 ([`MEMORY_BUDGET_RANGE_MIB`], the upper end is the hard cap): content bytes plus interpreter memory of all active channels ([`crate::budget`]) | [`DEFAULT_MEMORY_BUDGET_MIB`] (512) |
 //!
 //! Allowed roots are configuration of the loader, passed by the platform owner
 //! ([`DEFAULT_ALLOWED_ROOTS`] in the driver): a content directory must be the
@@ -37,6 +38,13 @@ pub const DEFAULT_MAX_TRIAL_BOOTS: u32 = 1;
 pub const DEFAULT_HEALTH_WINDOW_SECS: u32 = 300;
 /// Accepted `HealthWindowSeconds` range.
 pub const HEALTH_WINDOW_RANGE: core::ops::RangeInclusive<u32> = 30..=86_400;
+
+/// Default `MemoryBudgetMiB`: three maximal (16 MiB) channels, each charged
+/// 144.5 MiB ([`crate::budget::charge`]), or any number of typical ones.
+pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 512;
+/// Accepted `MemoryBudgetMiB` range. The upper end is the hard cap: a reload
+/// holds two generations for a moment, so the peak stays under 4 GiB.
+pub const MEMORY_BUDGET_RANGE_MIB: core::ops::RangeInclusive<u32> = 64..=2048;
 
 /// Which version of each channel the loader offers as candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,6 +124,8 @@ pub struct Config {
     pub health_window_secs: u32,
     /// `ClearQuarantine` token, if set.
     pub clear_token: Option<u32>,
+    /// `MemoryBudgetMiB`.
+    pub memory_budget_mib: u32,
 }
 
 impl Default for Config {
@@ -130,6 +140,7 @@ impl Default for Config {
             max_trial_boots: DEFAULT_MAX_TRIAL_BOOTS,
             health_window_secs: DEFAULT_HEALTH_WINDOW_SECS,
             clear_token: None,
+            memory_budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
         }
     }
 }
@@ -400,6 +411,13 @@ impl Config {
         match raw_dword(p, ConfigKey::ClearQuarantine.name(), &mut buf) {
             Ok(v) => c.clear_token = v,
             Err(e) => rec(p, ConfigKey::ClearQuarantine, e),
+        }
+
+        match raw_dword(p, ConfigKey::MemoryBudgetMiB.name(), &mut buf) {
+            Ok(None) => {}
+            Ok(Some(v)) if MEMORY_BUDGET_RANGE_MIB.contains(&v) => c.memory_budget_mib = v,
+            Ok(Some(_)) => rec(p, ConfigKey::MemoryBudgetMiB, ConfigProblem::OutOfRange),
+            Err(e) => rec(p, ConfigKey::MemoryBudgetMiB, e),
         }
     }
 

@@ -14,7 +14,8 @@
 //! Everything outside goes through [`platform::Platform`]. See [`boot`] for the
 //! algorithm and its invariants, `promote` for promotion, the clean-shutdown
 //! record and reload, [`state`] for the persistent record and its monotonic
-//! counters, [`config`] for the registry values, [`path`] for the one path
+//! counters, [`config`] for the registry values, [`budget`] for the memory
+//! budget, [`path`] for the one path
 //! validator the driver shares.
 //!
 //! # Invariants (summary; the sim checks them after every boot)
@@ -68,6 +69,7 @@ macro_rules! mutated {
 }
 
 pub mod boot;
+pub mod budget;
 mod candidate;
 pub mod config;
 pub mod digest;
@@ -86,6 +88,7 @@ pub use boot::Mutation;
 pub use boot::{
     ChannelOutcome, HealthConfirmed, Loader, Promotion, Resume, Setup, Source, boot, reload,
 };
+pub use budget::Budget;
 pub use error::LoadError;
 pub use platform::{IoError, IoErrorKind, LkgFile, Platform, RegType, RegValue};
 pub use reason::{Decision, Reason};

@@ -43,6 +43,16 @@ impl Expect {
         }
     }
 
+    /// Exactly `(version, hash)`: the copy phase A validated, read again in
+    /// phase C (hash 0: recorded before hashes were).
+    pub(crate) fn exact(version: u64, hash: u64) -> Expect {
+        Expect {
+            recorded: Some((version, hash)),
+            trial: None,
+            any: false,
+        }
+    }
+
     fn accepts(&self, version: u64, hash: u64) -> bool {
         let is =
             |e: Option<(u64, u64)>| e.is_some_and(|(v, h)| v == version && (h == 0 || h == hash));

@@ -23,6 +23,8 @@ pub enum ConfigKey {
     HealthWindowSeconds,
     /// `ClearQuarantine` (REG_DWORD token).
     ClearQuarantine,
+    /// `MemoryBudgetMiB` (REG_DWORD).
+    MemoryBudgetMiB,
 }
 
 impl ConfigKey {
@@ -35,6 +37,7 @@ impl ConfigKey {
             ConfigKey::MaxTrialBoots => "MaxTrialBoots",
             ConfigKey::HealthWindowSeconds => "HealthWindowSeconds",
             ConfigKey::ClearQuarantine => "ClearQuarantine",
+            ConfigKey::MemoryBudgetMiB => "MemoryBudgetMiB",
         }
     }
 }
@@ -197,6 +200,11 @@ pub enum Reason {
     GoldenRejected(Rejection),
     /// The channel runs with no content (the sensor still runs).
     NoContent,
+    /// This content (candidate, LKG or golden: version in the decision) did
+    /// not fit what was left of the memory budget (`MemoryBudgetMiB`, content
+    /// plus interpreter memory): not activated, the next step down was tried.
+    /// Channels admitted before it are unaffected (issue 11 finding 9).
+    OverMemoryBudget,
     // ---- promotion (5xx) ----
     /// The trial version was copied to the LKG store and the floor raised.
     Promoted,
@@ -245,6 +253,7 @@ impl Reason {
                 ConfigKey::MaxTrialBoots => 104,
                 ConfigKey::HealthWindowSeconds => 105,
                 ConfigKey::ClearQuarantine => 106,
+                ConfigKey::MemoryBudgetMiB => 107,
             },
             Reason::NoCandidate => 201,
             Reason::DirUnreadable => 202,
@@ -277,6 +286,7 @@ impl Reason {
             Reason::GoldenMissing => 402,
             Reason::GoldenRejected(_) => 403,
             Reason::NoContent => 404,
+            Reason::OverMemoryBudget => 405,
             Reason::Promoted => 501,
             Reason::PromotionFailed => 502,
             Reason::FaultedDuringTrial => 503,
@@ -322,6 +332,7 @@ impl Reason {
             Reason::GoldenMissing => "golden-missing",
             Reason::GoldenRejected(_) => "golden-rejected",
             Reason::NoContent => "no-content",
+            Reason::OverMemoryBudget => "over-memory-budget",
             Reason::Promoted => "promoted",
             Reason::PromotionFailed => "promotion-failed",
             Reason::FaultedDuringTrial => "faulted-during-trial",

@@ -27,6 +27,10 @@ pub enum Kind {
     WrongSchema,
     /// The 19 July 2024 replay: a NamedPipeCreate instance with 21 criteria.
     July19,
+    /// Valid and harmless, within 1% of `MAX_FILE_LEN` (16 MiB): long
+    /// distinct `Equals` needles (issue 11 finding 9; the budget charges by
+    /// size, so the shape only needs to be cheap to build and load).
+    Maximal,
 }
 
 impl Kind {
@@ -39,11 +43,12 @@ impl Kind {
             Kind::BadSig => "bad-signature",
             Kind::WrongSchema => "wrong-schema",
             Kind::July19 => "july-19",
+            Kind::Maximal => "maximal",
         }
     }
     /// Does the real validator accept it?
     pub const fn validates(self) -> bool {
-        matches!(self, Kind::Good | Kind::Poison)
+        matches!(self, Kind::Good | Kind::Poison | Kind::Maximal)
     }
 }
 
@@ -100,6 +105,26 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
                 criteria: c,
             });
         }
+        Kind::Maximal => instances.extend((0..MAXIMAL_INSTANCES).map(|k| {
+            let mut c = any_of(&PROCESS_CREATE);
+            if let Some(i) = PROCESS_CREATE
+                .fields
+                .iter()
+                .position(|f| f.ty == FieldType::Str)
+            {
+                c[i] = CriterionSpec::Str {
+                    op: StrOp::Equals,
+                    value: needle(k),
+                    case_insensitive: true,
+                };
+            }
+            InstanceSpec {
+                id: k + 2,
+                template: PROCESS_CREATE.id,
+                action: Action::Report,
+                criteria: c,
+            }
+        })),
         _ => {}
     }
     ChannelSpec {
@@ -112,6 +137,22 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
         },
         instances,
     }
+}
+
+/// Instances of [`Kind::Maximal`] (each ~4.3 KB encoded).
+const MAXIMAL_INSTANCES: u32 = 3_910;
+
+/// A 4000-byte lowercase needle, distinct per `k`, that no boot event contains.
+fn needle(k: u32) -> String {
+    let mut x = u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..4000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'q' + (x % 10) as u8)
+        })
+        .collect()
 }
 
 /// The bytes of `(channel, version, kind)` (built once, cached).

@@ -488,6 +488,10 @@ pub struct BootReport {
     pub io_failures: u32,
     /// The loader recorded a clean shutdown.
     pub clean_shutdown: bool,
+    /// Memory budget of the last load: `(charged, limit)` bytes (issue 11
+    /// finding 9); I8 checks `charged <= limit` and that it is the sum of
+    /// the active channels' charges.
+    pub memory: (u64, u64),
 }
 
 /// How the boot should go. A boot that neither crashes nor loses power ends
@@ -869,6 +873,7 @@ impl Machine {
             reloaded: false,
             io_failures: 0,
             clean_shutdown: false,
+            memory: (0, 0),
         };
         // Every trial recorded or running in this boot: if the boot does not
         // end cleanly, the loader may count each of them as crashed (I7).
@@ -1027,6 +1032,23 @@ impl Machine {
             }
         }
 
+        // I8: the active channels' charges sum to what the loader reports,
+        // within the budget (computed here from the active bytes).
+        let budget = loader.memory();
+        report.memory = (budget.charged(), budget.limit());
+        let sum: u64 = loader
+            .channels()
+            .iter()
+            .filter_map(|c| c.active.as_ref())
+            .map(|a| changuard_loader::budget::charge(a.as_bytes().len()))
+            .sum();
+        if sum != budget.charged() || sum > budget.limit() {
+            report.violations.push(format!(
+                "I8 active channels charged {sum} bytes, loader reports {}, budget {}",
+                budget.charged(),
+                budget.limit()
+            ));
+        }
         let state = loader.state().copied();
         for c in loader.channels() {
             let cs = state.as_ref().and_then(|s| s.get(c.channel).copied());
@@ -1110,7 +1132,25 @@ fn evaluate(
 }
 
 impl Machine {
-    /// I2..I5 and I7 after a boot that did not lose power.
+    /// The charge of `view`'s active content (0 with none): the file of its
+    /// version in the directory, the LKG copy or golden content.
+    fn active_charge(&self, c: u32, view: &ChannelView) -> u64 {
+        let Some(v) = view.active_version else {
+            return 0;
+        };
+        let bytes = match view.source {
+            Source::Candidate => self.disk.read(&format!(
+                "{CONTENT_PREFIX}{}",
+                changuard_loader::names::FileName::new(c, v).as_str()
+            )),
+            Source::Lkg => self.disk.read(&format!("lkg/{c}.lkg")),
+            Source::Golden => self.golden.get(&c).cloned(),
+            Source::None => None,
+        };
+        bytes.map_or(0, |b| changuard_loader::budget::charge(b.len()))
+    }
+
+    /// I2..I5, I7 and I8 after a boot that did not lose power.
     fn check_invariants(&mut self, report: &mut BootReport, at: &Reference<'_>) {
         let max_trial = self.model.max_trial_ever;
         for ((c, v), n) in &self.model.crashes {
@@ -1225,7 +1265,24 @@ impl Machine {
                     (None, None) => found,
                 };
                 let expected = found.or(fallback);
-                if !relaxed && view.active_version != expected {
+                // The budget refused the expected content: justified only if
+                // its charge does not fit next to the other active channels.
+                let own = self.active_charge(c, view);
+                let over = report.decisions.iter().any(|d| {
+                    d.channel == c
+                        && d.reason == Reason::OverMemoryBudget
+                        && Some(d.version) == expected
+                }) && found.is_some_and(|v| {
+                    let len = self
+                        .disk
+                        .read(&format!(
+                            "{CONTENT_PREFIX}{}",
+                            changuard_loader::names::FileName::new(c, v).as_str()
+                        ))
+                        .map_or(0, |b| b.len());
+                    report.memory.0 - own + changuard_loader::budget::charge(len) > report.memory.1
+                });
+                if !relaxed && !over && view.active_version != expected {
                     report.violations.push(format!(
                         "I4 channel {c}: active {:?} ({}), expected {:?}",
                         view.active_version,

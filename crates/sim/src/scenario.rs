@@ -55,6 +55,9 @@ pub enum Step {
     CorruptLkg,
     /// The newest state record slot is torn.
     TearState,
+    /// The update agent delivers v1 of [`Kind::Maximal`] content (16 MiB)
+    /// for channels `1..=n`.
+    DeliverMaximal(u32),
 }
 
 /// A scenario.
@@ -86,6 +89,9 @@ fn with_baseline(name: &'static str, description: &'static str, rest: &[Step]) -
         explore: (MAX_DEPTH, MAX_ALTS),
     }
 }
+
+/// Name of the issue 11 finding 9 scenario (sixteen maximal channels).
+pub const MEMORY_BUDGET_SCENARIO: &str = "memory-budget-sixteen-maximal-channels";
 
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
@@ -199,6 +205,15 @@ pub fn all() -> Vec<Scenario> {
             "v7 torn by power loss while delivered: rejected, LKG v6",
             &[DeliverTorn(7), Boot],
         ),
+        Scenario {
+            name: MEMORY_BUDGET_SCENARIO,
+            description: "16 channels of maximal (16 MiB) content on a fresh machine, default MemoryBudgetMiB (512): channels 1-3 (144.5 MiB each) run on trial and are promoted, channels 4-16 fall back one by one (reason 405, no content), the charged total stays within the budget (issue 11 finding 9)",
+            steps: vec![DeliverMaximal(16), Boot],
+            baseline_len: 0,
+            // 256 MiB of content per boot: the explorer runs the plain path
+            // only (crash points are covered by the other scenarios).
+            explore: (0, 0),
+        },
         with_baseline(
             "power-loss-during-promotion",
             "power cut after the LKG temp copy is flushed: v7 quarantined (unfinished trial), LKG v6 intact",
@@ -270,6 +285,11 @@ fn apply(m: &mut Machine, step: Step) -> Option<BootPlan> {
         Step::DeliverTorn(v) => m.deliver_torn(CHANNEL, v),
         Step::CorruptLkg => m.corrupt_lkg(CHANNEL),
         Step::TearState => m.tear_newest_state(),
+        Step::DeliverMaximal(n) => {
+            for c in 1..=n {
+                m.deliver(c, 1, Kind::Maximal);
+            }
+        }
         Step::Boot => return Some(BootPlan::default()),
         Step::BootEarlyReboot => {
             return Some(BootPlan {

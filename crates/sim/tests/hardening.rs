@@ -359,3 +359,91 @@ fn a_leftover_temp_never_downgrades() {
     assert_ne!(v.lkg_version, Some(5));
     assert_ne!(v.active_version, Some(5));
 }
+
+// ---- finding 9: one memory budget for content plus engine memory ----
+
+#[test]
+fn memory_budget_sixteen_maximal_channels_fall_back_channel_by_channel() {
+    use changuard_loader::budget::charge;
+    use changuard_loader::config::DEFAULT_MEMORY_BUDGET_MIB;
+    let run = run_clean(scenario::MEMORY_BUDGET_SCENARIO);
+    let (_, _, first) = &run.boots[0];
+    let limit = u64::from(DEFAULT_MEMORY_BUDGET_MIB) << 20;
+    let max = changuard_format::limits::MAX_FILE_LEN;
+    let len = content::bytes(1, 1, Kind::Maximal).len();
+    assert!(len <= max && len > max - max / 100, "not maximal: {len}");
+    // Default budget: three fit (3 x 144.5 MiB), the other 13 fall back.
+    let fits = usize::try_from(limit / charge(len)).unwrap();
+    assert_eq!(fits, 3);
+    assert_eq!(first.channels.len(), 16, "{:?}", first.channels);
+    for v in &first.channels {
+        if (v.channel as usize) <= fits {
+            assert_eq!((v.source, v.active_version), (Source::Candidate, Some(1)));
+            assert!(v.promoted, "on trial, then promoted: {v:?}");
+        } else {
+            assert_eq!((v.source, v.active_version), (Source::None, None), "{v:?}");
+            assert_eq!(v.last_problem, Some("over-memory-budget"), "{v:?}");
+            assert!(first.decisions.iter().any(|d| d.channel == v.channel
+                && d.version == 1
+                && d.reason == Reason::OverMemoryBudget));
+        }
+    }
+    assert_eq!(Reason::OverMemoryBudget.code(), 405);
+    // Within the budget at every boot, and exactly the admitted channels' charge.
+    for (_, label, r) in &run.boots {
+        assert_eq!(r.memory.1, limit, "{label}");
+        assert!(r.memory.0 <= r.memory.1, "{label}: {:?}", r.memory);
+    }
+    assert_eq!(first.memory.0, 3 * charge(len));
+    // Nothing over budget got a trial record, so nothing is quarantined later.
+    let last = &run.boots.last().unwrap().2;
+    assert!(last.channels.iter().all(|v| v.quarantined.is_empty()));
+}
+
+#[test]
+fn memory_budget_is_registry_tunable_and_capped() {
+    use changuard_loader::budget::charge;
+    let len = content::bytes(1, 1, Kind::Maximal).len();
+    let run_with = |mib: u32| {
+        let mut m = Machine::new(None);
+        m.set_dword("MemoryBudgetMiB", mib);
+        for c in 1..=4 {
+            m.deliver(c, 1, Kind::Maximal);
+        }
+        boot(&mut m, BootPlan::default())
+    };
+    // 1024 MiB: all four fit.
+    let r = run_with(1024);
+    assert_eq!(r.memory, (4 * charge(len), 1024 << 20));
+    assert!(r.channels.iter().all(|v| v.source == Source::Candidate));
+    // Above the hard cap: the default (512) is used, with reason 107.
+    let r = run_with(4096);
+    assert_eq!(r.memory.1, 512 << 20);
+    assert!(r.decisions.iter().any(|d| d.reason.code() == 107));
+    assert_eq!(
+        r.channels
+            .iter()
+            .filter(|v| v.source == Source::Candidate)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn over_budget_candidate_falls_back_to_a_smaller_lkg() {
+    // Channel 291 has a promoted small v6; a maximal v7 arrives with a budget
+    // too small for it (64 MiB < 144.5 MiB): v7 is refused (405), the LKG runs.
+    let mut m = baseline();
+    m.set_dword("MemoryBudgetMiB", 64);
+    m.deliver(CH, 7, Kind::Maximal);
+    let r = boot(&mut m, BootPlan::default());
+    let v = view(&r, CH);
+    assert_eq!(
+        (v.source, v.active_version),
+        (Source::Lkg, Some(6)),
+        "{v:?}"
+    );
+    assert!(has(&r, Reason::OverMemoryBudget, 7));
+    assert!(has(&r, Reason::LkgActivated, 6));
+    assert!(r.memory.0 <= r.memory.1);
+}
