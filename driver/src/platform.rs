@@ -21,9 +21,10 @@ use wdk_sys::{
     FILE_OVERWRITE_IF, FILE_RENAME_INFORMATION, FILE_SHARE_READ, FILE_STANDARD_INFORMATION,
     FILE_SYNCHRONOUS_IO_NONALERT, FILE_TRAVERSE, FILE_WRITE_THROUGH, HANDLE, IO_STATUS_BLOCK, KEY_READ,
     KEY_VALUE_PARTIAL_INFORMATION, KEY_WRITE, LARGE_INTEGER, REG_BINARY, REG_DWORD,
-    REG_OPTION_NON_VOLATILE, REG_SZ, SYNCHRONIZE, ULONG, UNICODE_STRING, WRITE_DAC,
+    NTSTATUS, REG_OPTION_NON_VOLATILE, REG_SZ, SYNCHRONIZE, ULONG, UNICODE_STRING, WRITE_DAC,
     _FILE_INFORMATION_CLASS::{
-        FileAttributeTagInformation, FileNamesInformation, FileRenameInformation, FileStandardInformation,
+        FileAttributeTagInformation, FileNamesInformation, FileRenameInformation, FileRenameInformationEx,
+        FileStandardInformation,
     },
     _KEY_VALUE_INFORMATION_CLASS::KeyValuePartialInformation,
     ntddk::{
@@ -326,11 +327,18 @@ impl File {
     }
 }
 
-/// `FILE_RENAME_INFORMATION` with `ReplaceIfExists = TRUE` for `target`, built
-/// in a pool buffer (variable-length structure). Offsets come from the bindings;
-/// the leading union (`ReplaceIfExists` BOOLEAN / `Flags` ULONG) is set through its
-/// first byte, which is `ReplaceIfExists` = 1 in both layouts.
-fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
+/// `FILE_RENAME_REPLACE_IF_EXISTS` (ntifs.h; not in the generated bindings).
+const FILE_RENAME_REPLACE_IF_EXISTS: u32 = 0x1;
+/// `FILE_RENAME_POSIX_SEMANTICS` (ntifs.h): replace the target even while
+/// others hold it open (with delete sharing); their handles keep the old file.
+const FILE_RENAME_POSIX_SEMANTICS: u32 = 0x2;
+
+/// `FILE_RENAME_INFORMATION` for `target` with the leading union set to
+/// `flags` (a ULONG for `FileRenameInformationEx`; for `FileRenameInformation`
+/// pass 1: its first byte is then `ReplaceIfExists = TRUE`, the rest of the
+/// union zero), built in a pool buffer (variable-length structure). Offsets
+/// come from the bindings.
+fn rename_info(target: &NtPath, flags: u32) -> Result<PoolBuf, IoError> {
     const NAME_AT: usize = core::mem::offset_of!(FILE_RENAME_INFORMATION, FileName);
     const LEN_AT: usize = core::mem::offset_of!(FILE_RENAME_INFORMATION, FileNameLength);
     let name_bytes = target.units().len().checked_mul(2).ok_or(IoError::new(IoErrorKind::TooLarge))?;
@@ -339,9 +347,8 @@ fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
     // Built in place in the pool buffer (a stack image would be 2 KiB of frame).
     let mut buf = PoolBuf::alloc(total)?;
     let img = buf.bytes_mut();
-    if let Some(b) = img.first_mut() {
-        *b = 1; // ReplaceIfExists = TRUE; RootDirectory stays NULL (absolute target).
-    }
+    // RootDirectory stays NULL (absolute target).
+    img.get_mut(..4).ok_or(IoError::new(IoErrorKind::Io))?.copy_from_slice(&flags.to_le_bytes());
     img.get_mut(LEN_AT..LEN_AT.saturating_add(4))
         .ok_or(IoError::new(IoErrorKind::Io))?
         .copy_from_slice(&ulong(name_bytes)?.to_le_bytes());
@@ -350,6 +357,31 @@ fn rename_info(target: &NtPath) -> Result<PoolBuf, IoError> {
         img.get_mut(at..at.saturating_add(2)).ok_or(IoError::new(IoErrorKind::Io))?.copy_from_slice(&u.to_le_bytes());
     }
     Ok(buf)
+}
+
+/// One `ZwSetInformationFile` rename of `f` to `target` with `class` and the
+/// union set to `flags`; the status (or the pool failure building the request).
+fn rename(f: &File, target: &NtPath, flags: u32, class: wdk_sys::FILE_INFORMATION_CLASS) -> Result<NTSTATUS, IoError> {
+    let mut info = rename_info(target, flags)?;
+    let len = ulong(info.capacity())?;
+    let mut iosb = IO_STATUS_BLOCK::default();
+    // SAFETY:
+    // 1. f is a valid file handle opened with DELETE access (required for rename).
+    // 2. info holds a FILE_RENAME_INFORMATION of len bytes (rename_info) and outlives the call.
+    // 3. iosb valid; PASSIVE_LEVEL.
+    Ok(unsafe { ZwSetInformationFile(f.0.raw(), &raw mut iosb, info.as_mut_ptr().cast(), len, class) })
+}
+
+/// The statuses that mean "no `FileRenameInformationEx` here" (before Windows 10
+/// 1709, or a file system without it): retry with the legacy class.
+fn ex_unsupported(status: NTSTATUS) -> bool {
+    matches!(
+        status,
+        wdk_sys::STATUS_INVALID_INFO_CLASS
+            | wdk_sys::STATUS_INVALID_PARAMETER
+            | wdk_sys::STATUS_NOT_SUPPORTED
+            | wdk_sys::STATUS_NOT_IMPLEMENTED
+    )
 }
 
 /// The kernel platform for one loader run (boot/reload, or one promotion).
@@ -571,14 +603,12 @@ impl Platform for KernelPlatform<'_> {
             }
         };
         let target = Self::lkg_path(channel, LkgFile::Current)?;
-        let mut info = rename_info(&target)?;
-        let len = ulong(info.capacity())?;
-        let mut iosb = IO_STATUS_BLOCK::default();
-        // SAFETY:
-        // 1. f is a valid file handle opened with DELETE access (required for rename).
-        // 2. info holds a FILE_RENAME_INFORMATION of len bytes (rename_info) and outlives the call.
-        // 3. iosb valid; PASSIVE_LEVEL.
-        let status = unsafe { ZwSetInformationFile(f.0.raw(), &raw mut iosb, info.as_mut_ptr().cast(), len, FileRenameInformation) };
+        // POSIX semantics first (issue 11 finding 2): a scanner holding the old
+        // LKG copy open with delete sharing cannot fail the promotion. A file
+        // system or Windows version without FileRenameInformationEx says so,
+        // and the legacy rename runs instead.
+        let status = rename(&f, &target, FILE_RENAME_REPLACE_IF_EXISTS | FILE_RENAME_POSIX_SEMANTICS, FileRenameInformationEx)?;
+        let status = if ex_unsupported(status) { rename(&f, &target, 1, FileRenameInformation)? } else { status };
         if !nt_success(status) {
             return Err(io_error(status));
         }

@@ -101,6 +101,76 @@ fn a_clean_shutdown_keeps_the_trial_and_a_power_cut_does_not() {
     }
 }
 
+/// Issue 11 finding 2 through the driver: a scanner holding the old LKG copy
+/// open does not fail the promotion if it shares delete (the POSIX-semantics
+/// rename replaces the file under it). If it does not, the promotion fails,
+/// is retried (60 s, at most 3 runs a boot) and the version is not
+/// quarantined: the next boot, without the scanner, promotes it.
+#[test]
+fn a_scanner_holding_the_lkg_copy_open_never_costs_the_trial() {
+    const LKG: &str = "\\SystemRoot\\changuard\\lkg\\C-1000.lkg";
+    let one = |v: u64| channels(v).into_iter().next().expect("channel 1000");
+    for share_delete in [true, false] {
+        let mut m = machine();
+        let (name, bytes) = one(1);
+        m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+        m.boot(10, |s| {
+            assert_eq!(s.driver_entry(ENTRY), 0);
+            assert!(s.run_timers_for(61) >= 1);
+            s.unload();
+        })
+        .assert_clean();
+        let (name, bytes) = one(2);
+        m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+        let r = m.boot(10, |s| {
+            assert_eq!(s.driver_entry(ENTRY), 0);
+            assert!(s.hold_open(LKG, share_delete));
+            let fired = s.run_timers_for(61 + 4 * 60);
+            let st = status(s);
+            let c = st.channels().iter().find(|c| c.channel_id == 1000).copied().expect("channel 1000");
+            let want_lkg = if share_delete { 2 } else { 1 };
+            assert_eq!((c.source, c.active_version, c.lkg_version, c.quarantined_count), (Source::Candidate, 2, Some(want_lkg), 0), "{c:?}");
+            // Without delete sharing: the first run and its retries (3 in all).
+            assert!(if share_delete { fired >= 1 } else { fired >= 3 }, "fired {fired}");
+            s.unload();
+        });
+        r.assert_clean();
+        assert!(r.calls_of("ZwSetInformationFile") >= 1);
+        if !share_delete {
+            assert!(r.logged("promotion retried"), "{:#?}", r.log);
+            let r = m.boot(10, |s| {
+                assert_eq!(s.driver_entry(ENTRY), 0);
+                assert!(s.run_timers_for(61) >= 1);
+                let st = status(s);
+                let c = st.channels().iter().find(|c| c.channel_id == 1000).copied().expect("channel 1000");
+                assert_eq!((c.active_version, c.lkg_version, c.quarantined_count), (2, Some(2), 0), "next boot, no scanner: {c:?}");
+                s.unload();
+            });
+            r.assert_clean();
+        }
+    }
+}
+
+/// Where `FileRenameInformationEx` does not exist (before Windows 10 1709, or a
+/// file system without it) the promotion falls back to the legacy rename.
+#[test]
+fn promotion_falls_back_to_the_legacy_rename() {
+    let mut m = machine();
+    let (name, bytes) = channels(1).into_iter().next().expect("channel 1000");
+    m.persist.fs.write(&format!("{CONTENT_DIR}\\{name}"), &bytes);
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        s.fail("ZwSetInformationFile", 1, wdk_sys::STATUS_INVALID_INFO_CLASS, false);
+        assert!(s.run_timers_for(61) >= 1);
+        let st = status(s);
+        let c = st.channels().iter().find(|c| c.channel_id == 1000).copied().expect("channel 1000");
+        assert_eq!(c.lkg_version, Some(1), "{c:?}");
+        s.unload();
+    });
+    r.assert_clean();
+    assert_eq!(r.calls_of("ZwSetInformationFile"), 2, "the Ex rename, refused, then the legacy one");
+}
+
 /// `IOCTL_SUBMIT_EVENT` is a dry run (issue 11, finding 7): an administrator's test
 /// traffic answers with the verdict but changes no counter and no channel's health,
 /// so it can neither withhold nor hasten a promotion.

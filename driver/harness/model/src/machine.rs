@@ -494,6 +494,21 @@ impl Session {
         with(|k| k.power_off = true);
     }
 
+    /// Another process (a scanner, a backup tool) opens `path` for reading
+    /// with `FILE_SHARE_READ`, plus `FILE_SHARE_DELETE` if `share_delete`, and
+    /// keeps it open for the rest of the boot. It takes part in share checks
+    /// and renames; it is not the driver's handle. `false` if no such file.
+    pub fn hold_open(&mut self, path: &str, share_delete: bool) -> bool {
+        let Ok(r) = crate::fs::resolve(path) else { return false };
+        with(|k| {
+            let Some(n) = k.persist.fs.node(&r.path) else { return false };
+            let share = wdk_sys::FILE_SHARE_READ | if share_delete { wdk_sys::FILE_SHARE_DELETE } else { 0 };
+            let obj = crate::state::FileObj { path: n.path.clone(), access: wdk_sys::FILE_GENERIC_READ, share, options: 0, dir: false, cursor: None };
+            k.foreign.push(obj);
+            true
+        })
+    }
+
     /// Makes the `nth` (1-based) next call of `api` fail with `status` (every call from
     /// then on if `repeat`). `api` is the Windows name, or `ExAllocatePool2:<tag>`.
     pub fn fail(&mut self, api: &str, nth: u64, status: NTSTATUS, repeat: bool) {

@@ -219,6 +219,9 @@ pub struct Kernel {
     pub clock: Clock,
     /// Handle table.
     pub handles: BTreeMap<usize, Handle>,
+    /// Files other processes hold open (a scanner, a backup tool): they take
+    /// part in share checks and renames but are not the driver's handles.
+    pub foreign: Vec<FileObj>,
     /// Next handle value (multiple of 4).
     pub next_handle: usize,
     /// Pool blocks by address.
@@ -275,6 +278,7 @@ impl Kernel {
             persist,
             clock: Clock { interrupt: t, unbiased: t },
             handles: BTreeMap::new(),
+            foreign: Vec::new(),
             next_handle: 0x100,
             pool: HashMap::new(),
             tags: BTreeMap::new(),

@@ -28,25 +28,30 @@ fn deletes(a: u32) -> bool {
     a & DELETE != 0
 }
 
+/// Every open of `path`: the driver's handles and other processes' (`Kernel::foreign`).
+pub(super) fn opens_of<'a>(k: &'a Kernel, path: &str) -> impl Iterator<Item = &'a FileObj> + 'a {
+    let f = fs::fold(path);
+    let mine = k.handles.values().filter_map(|h| match &h.obj {
+        Obj::File(o) => Some(o),
+        _ => None,
+    });
+    mine.chain(k.foreign.iter()).filter(move |o| fs::fold(&o.path) == f)
+}
+
 /// NT share-access check of a new open against the opens of the same file.
 fn share_conflict(k: &Kernel, path: &str, access: u32, share: u32) -> bool {
-    let f = fs::fold(path);
-    k.handles.values().any(|h| match &h.obj {
-        Obj::File(o) if fs::fold(&o.path) == f => {
-            (reads(access) && o.share & FILE_SHARE_READ == 0)
-                || (writes(access) && o.share & FILE_SHARE_WRITE == 0)
-                || (deletes(access) && o.share & FILE_SHARE_DELETE == 0)
-                || (reads(o.access) && share & FILE_SHARE_READ == 0)
-                || (writes(o.access) && share & FILE_SHARE_WRITE == 0)
-                || (deletes(o.access) && share & FILE_SHARE_DELETE == 0)
-        }
-        _ => false,
+    opens_of(k, path).any(|o| {
+        (reads(access) && o.share & FILE_SHARE_READ == 0)
+            || (writes(access) && o.share & FILE_SHARE_WRITE == 0)
+            || (deletes(access) && o.share & FILE_SHARE_DELETE == 0)
+            || (reads(o.access) && share & FILE_SHARE_READ == 0)
+            || (writes(o.access) && share & FILE_SHARE_WRITE == 0)
+            || (deletes(o.access) && share & FILE_SHARE_DELETE == 0)
     })
 }
 
 pub(super) fn open_count(k: &Kernel, path: &str) -> usize {
-    let f = fs::fold(path);
-    k.handles.values().filter(|h| matches!(&h.obj, Obj::File(o) if fs::fold(&o.path) == f)).count()
+    opens_of(k, path).count()
 }
 
 /// Resolves a file name (absolute, or relative to a directory handle).

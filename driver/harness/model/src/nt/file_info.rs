@@ -1,15 +1,16 @@
 //! File information: `ZwQueryInformationFile` (`FileStandardInformation`,
 //! `FileAttributeTagInformation`) and `ZwSetInformationFile` with
-//! `FileRenameInformation` (ReplaceIfExists, collision, open target -> access denied,
+//! `FileRenameInformation` and `FileRenameInformationEx` (ReplaceIfExists, collision,
+//! open target -> access denied unless POSIX semantics and every open shares delete,
 //! a simple name renames within the same directory; open handles follow the rename).
 
 use wdk_sys::{
-    _FILE_INFORMATION_CLASS::{FileAttributeTagInformation, FileRenameInformation, FileStandardInformation},
+    _FILE_INFORMATION_CLASS::{FileAttributeTagInformation, FileRenameInformation, FileRenameInformationEx, FileStandardInformation},
     DELETE, FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_INFORMATION_CLASS,
-    FILE_READ_ATTRIBUTES, HANDLE, IO_REPARSE_TAG_SYMLINK, NTSTATUS, PIO_STATUS_BLOCK, PVOID, ULONG,
+    FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, HANDLE, IO_REPARSE_TAG_SYMLINK, NTSTATUS, PIO_STATUS_BLOCK, PVOID, ULONG,
 };
 
-use super::file::{file_obj, open_count, parent_status};
+use super::file::{file_obj, open_count, opens_of, parent_status};
 use super::set_iosb;
 use crate::fs;
 use crate::probe::enter;
@@ -80,6 +81,10 @@ unsafe extern "C" fn zw_query_information_file(
 nt_export!(ZwQueryInformationFile => zw_query_information_file);
 check_sig!(wdk_sys::ntddk::ZwQueryInformationFile, zw_query_information_file);
 
+/// `FILE_RENAME_REPLACE_IF_EXISTS` and `FILE_RENAME_POSIX_SEMANTICS` (ntifs.h).
+const RENAME_REPLACE_IF_EXISTS: u32 = 0x1;
+const RENAME_POSIX_SEMANTICS: u32 = 0x2;
+
 /// Offsets in FILE_RENAME_INFORMATION (x64).
 const RENAME_ROOT: usize = 8;
 const RENAME_LEN: usize = 16;
@@ -96,7 +101,7 @@ unsafe extern "C" fn zw_set_information_file(
     if iosb.is_null() || info.is_null() {
         fatal("ZwSetInformationFile: IoStatusBlock or FileInformation is NULL".to_string());
     }
-    if class != FileRenameInformation {
+    if class != FileRenameInformation && class != FileRenameInformationEx {
         fatal(format!("ZwSetInformationFile: class {class} is not modeled"));
     }
     let length = length as usize;
@@ -105,7 +110,18 @@ unsafe extern "C" fn zw_set_information_file(
     }
     // SAFETY: the driver's buffer of `length` bytes.
     let raw = unsafe { core::slice::from_raw_parts(info.cast::<u8>(), length) };
-    let replace = raw[0] != 0;
+    // FileRenameInformation: the union is the BOOLEAN ReplaceIfExists.
+    // FileRenameInformationEx: it is the ULONG Flags; the model knows
+    // REPLACE_IF_EXISTS (1) and POSIX_SEMANTICS (2) and refuses other bits.
+    let (replace, posix) = if class == FileRenameInformationEx {
+        let flags = u32::from_le_bytes(raw[..4].try_into().unwrap_or([0; 4]));
+        if flags & !(RENAME_REPLACE_IF_EXISTS | RENAME_POSIX_SEMANTICS) != 0 {
+            return st::INVALID_PARAMETER;
+        }
+        (flags & RENAME_REPLACE_IF_EXISTS != 0, flags & RENAME_POSIX_SEMANTICS != 0)
+    } else {
+        (raw[0] != 0, false)
+    };
     let root = u64::from_le_bytes(raw[RENAME_ROOT..RENAME_ROOT + 8].try_into().unwrap_or([0; 8]));
     let name_len = u32::from_le_bytes(raw[RENAME_LEN..RENAME_LEN + 4].try_into().unwrap_or([0; 4])) as usize;
     if name_len % 2 != 0 || RENAME_NAME + name_len > length {
@@ -139,16 +155,42 @@ unsafe extern "C" fn zw_set_information_file(
         if fs::fold(&target) == fs::fold(&o.path) {
             return Ok(st::SUCCESS);
         }
+        let mut orphan = false;
         if let Some(t) = k.persist.fs.node(&target) {
             if !replace {
                 return Ok(st::OBJECT_NAME_COLLISION);
             }
-            if t.dir || open_count(k, &target) > 0 {
+            if t.dir {
                 return Ok(st::ACCESS_DENIED);
+            }
+            if open_count(k, &target) > 0 {
+                // POSIX semantics replace a file others hold open if every open
+                // shares delete (the replaced file is deleted POSIX-style); the
+                // legacy rename never does.
+                let all_share_delete = opens_of(k, &target).all(|o| o.share & FILE_SHARE_DELETE != 0);
+                if !(posix && all_share_delete) {
+                    return Ok(st::ACCESS_DENIED);
+                }
+                orphan = true;
             }
         }
         if !k.persist.fs.rename(&o.path, &target) {
             return Ok(st::OBJECT_NAME_NOT_FOUND);
+        }
+        if orphan {
+            // The old handles keep the replaced file, which no longer has a name.
+            let gone = fs::fold(&target);
+            let unnamed = format!("{target}:replaced");
+            for f in k.foreign.iter_mut().filter(|f| fs::fold(&f.path) == gone) {
+                f.path.clone_from(&unnamed);
+            }
+            for hd in k.handles.values_mut() {
+                if let Obj::File(f) = &mut hd.obj {
+                    if fs::fold(&f.path) == gone {
+                        f.path.clone_from(&unnamed);
+                    }
+                }
+            }
         }
         let old = fs::fold(&o.path);
         for hd in k.handles.values_mut() {

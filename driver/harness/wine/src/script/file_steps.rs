@@ -146,6 +146,29 @@ impl<N: Nt> Script<'_, N> {
         // Flush needs write access.
         self.flush("F69", "cur");
         self.close("F70", "cur");
+        // lkg_rename_temp tries FileRenameInformationEx with POSIX semantics first.
+        // A scanner holding the LKG copy open with delete sharing: replaced under it.
+        self.open_temp("F80", "ptmp", &tmp);
+        self.write("F81", "ptmp", &data1);
+        self.open(
+            "F82",
+            "scan",
+            &cur,
+            FILE_GENERIC_READ,
+            FILE_OPEN,
+            FILE_NON_DIRECTORY_FILE,
+            FILE_SHARE_READ | FILE_SHARE_DELETE,
+        );
+        self.rename_ex("F83", "ptmp", &cur, 3);
+        self.close("F84", "scan");
+        self.close("F85", "ptmp");
+        // Without delete sharing: refused, as the legacy rename is.
+        self.open_temp("F86", "ptmp", &tmp);
+        self.open_read("F87", "scan", &cur);
+        self.rename_ex("F88", "ptmp", &cur, 3);
+        self.close("F89", "scan");
+        self.rename_ex("F8A", "ptmp", &cur, 3);
+        self.close("F8B", "ptmp");
         // Directory vs file.
         self.open_read("F71", "x", &format!("{b}\\changuard"));
         self.open(
