@@ -82,7 +82,7 @@ pub struct CampaignResult {
     pub crashes: u64,
     /// Power losses.
     pub power_losses: u64,
-    /// Largest crash count of one version.
+    /// Largest crash count of one version at any point of the campaign.
     pub max_crashes_per_version: u32,
     /// Violations (first one stops the campaign).
     pub violations: Vec<String>,
@@ -315,6 +315,10 @@ pub fn campaign_opts(
             let v = apply(&mut m, a, with_timeline.then_some(&mut timeline), res.boots);
             if is_boot {
                 res.boots += 1;
+                // A running maximum: the per-version counts restart at a
+                // ClearQuarantine, so the end state alone would under-report.
+                let worst = m.model.crashes.values().copied().max().unwrap_or(0);
+                res.max_crashes_per_version = res.max_crashes_per_version.max(worst);
                 if res.boots % 1000 == 0 {
                     progress(res.boots);
                 }
@@ -335,7 +339,6 @@ pub fn campaign_opts(
     }
     res.crashes = m.model.total_crashes;
     res.power_losses = m.model.power_losses;
-    res.max_crashes_per_version = m.model.crashes.values().copied().max().unwrap_or(0);
     let r = m.boot(BootPlan::default(), None, None);
     if r.end == BootEnd::Healthy {
         res.final_channels = r.channels;
