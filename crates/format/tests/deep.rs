@@ -22,19 +22,22 @@ fn put_u32(b: &mut [u8], at: usize, v: u32) {
     assert!(raw::put(b, at, &v.to_le_bytes()));
 }
 
+/// The criteria of a NamedPipeCreate instance: `c` on its first string
+/// field, wildcards elsewhere.
+fn on_name(c: CriterionSpec) -> Vec<CriterionSpec> {
+    let mut v = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.fields.len()];
+    let k = NAMED_PIPE_CREATE
+        .fields
+        .iter()
+        .position(|f| f.ty == FieldType::Str)
+        .unwrap();
+    v[k] = c;
+    v
+}
+
 /// Pipe-name rules: two regexes with required literals, and a plain needle
 /// (another string a forged pattern index can point at).
 fn pipes() -> Vec<u8> {
-    let on_name = |c: CriterionSpec| -> Vec<CriterionSpec> {
-        let mut v = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.fields.len()];
-        let k = NAMED_PIPE_CREATE
-            .fields
-            .iter()
-            .position(|f| f.ty == FieldType::Str)
-            .unwrap();
-        v[k] = c;
-        v
-    };
     let regex = |p: &str| CriterionSpec::Regex {
         pattern: p.into(),
         case_insensitive: false,
@@ -140,18 +143,11 @@ fn dfa_flag_bits_the_validator_accepts_fail_the_deep_check() {
 #[test]
 fn a_duplicated_string_fails_the_deep_check() {
     let needle = |v: &str| {
-        let mut c = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.fields.len()];
-        let k = NAMED_PIPE_CREATE
-            .fields
-            .iter()
-            .position(|f| f.ty == FieldType::Str)
-            .unwrap();
-        c[k] = CriterionSpec::Str {
+        on_name(CriterionSpec::Str {
             op: StrOp::Contains,
             value: v.into(),
             case_insensitive: false,
-        };
-        c
+        })
     };
     let spec = ChannelSpec {
         channel: CHANNEL,

@@ -219,52 +219,32 @@ impl<N: Nt> Script<'_, N> {
     /// `ZwSetInformationFile(FileRenameInformationEx)` with `flags` in the union,
     /// as the driver's `lkg_rename_temp` tries first (REPLACE_IF_EXISTS | POSIX_SEMANTICS).
     pub(super) fn rename_ex(&mut self, id: &str, label: &str, target: &str, flags: u32) {
-        const NAME_AT: usize = 20;
-        let units = utf16(target);
-        let total = (NAME_AT + units.len() * 2).max(24);
-        let mut info = vec![0u8; total];
-        info[0..4].copy_from_slice(&flags.to_le_bytes());
-        info[16..20].copy_from_slice(&((units.len() * 2) as u32).to_le_bytes());
-        for (i, u) in units.iter().enumerate() {
-            info[NAME_AT + 2 * i..NAME_AT + 2 * i + 2].copy_from_slice(&u.to_le_bytes());
-        }
-        let mut io = iosb();
-        // SAFETY: info holds a FILE_RENAME_INFORMATION of `total` bytes; io is a live local.
-        let s = unsafe {
-            self.nt.set_information_file(
-                self.h(label),
-                &raw mut io,
-                info.as_mut_ptr().cast(),
-                total as u32,
-                FILE_RENAME_INFORMATION_EX,
-            )
-        };
-        self.line(id, format!("SetInformationFile({label}, FileRenameInformationEx, \"{target}\", Flags={flags:#x})"), io_result(s, &io));
+        let r = self.set_rename(label, target, flags, FILE_RENAME_INFORMATION_EX);
+        self.line(id, format!("SetInformationFile({label}, FileRenameInformationEx, \"{target}\", Flags={flags:#x})"), r);
     }
 
     /// `ZwSetInformationFile(FileRenameInformation)` built like the driver's `rename_info`.
     pub(super) fn rename(&mut self, id: &str, label: &str, target: &str, replace: bool) {
+        let r = self.set_rename(label, target, u32::from(replace), FILE_RENAME_INFORMATION);
+        self.line(id, format!("SetInformationFile({label}, FileRenameInformation, \"{target}\", ReplaceIfExists={})", u8::from(replace)), r);
+    }
+
+    /// One rename of `label` to `target`: the FILE_RENAME_INFORMATION the driver's
+    /// `rename_info` builds (the leading union set to `union`), with `class`.
+    fn set_rename(&mut self, label: &str, target: &str, union: u32, class: u32) -> String {
         const NAME_AT: usize = 20;
         let units = utf16(target);
         let total = (NAME_AT + units.len() * 2).max(24);
         let mut info = vec![0u8; total];
-        info[0] = u8::from(replace);
+        info[0..4].copy_from_slice(&union.to_le_bytes());
         info[16..20].copy_from_slice(&((units.len() * 2) as u32).to_le_bytes());
         for (i, u) in units.iter().enumerate() {
             info[NAME_AT + 2 * i..NAME_AT + 2 * i + 2].copy_from_slice(&u.to_le_bytes());
         }
         let mut io = iosb();
         // SAFETY: info holds a FILE_RENAME_INFORMATION of `total` bytes; io is a live local.
-        let s = unsafe {
-            self.nt.set_information_file(
-                self.h(label),
-                &raw mut io,
-                info.as_mut_ptr().cast(),
-                total as u32,
-                FILE_RENAME_INFORMATION,
-            )
-        };
-        self.line(id, format!("SetInformationFile({label}, FileRenameInformation, \"{target}\", ReplaceIfExists={})", u8::from(replace)), io_result(s, &io));
+        let s = unsafe { self.nt.set_information_file(self.h(label), &raw mut io, info.as_mut_ptr().cast(), total as u32, class) };
+        io_result(s, &io)
     }
 
     pub(super) fn delete(&mut self, id: &str, path: &str) {
