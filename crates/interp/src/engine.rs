@@ -813,8 +813,15 @@ impl<'a> Engine<'a> {
                     Test::Str {
                         op: StrOp::Contains,
                         ..
+                    } => cap64,
+                    // A prefiltered DFA also charges its byte-class test (`check`).
+                    Test::Regex(d) => {
+                        let prefiltered = usize::try_from(d)
+                            .ok()
+                            .and_then(|d| self.dfas.get(d))
+                            .is_some_and(|r| r.nreq > 0);
+                        cap64.saturating_add(u64::from(prefiltered))
                     }
-                    | Test::Regex(_) => cap64,
                     Test::Str { needle, .. } => len64(needle.len().min(cap)),
                     _ => 0,
                 };

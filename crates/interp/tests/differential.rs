@@ -599,3 +599,53 @@ fn unsound_literal_hint_is_not_used() {
         assert_eq!(a.matches(), b.matches(), "{cmd:?}");
     }
 }
+
+/// The proven bound covers the worst case (issue 12: it was one fuel unit short
+/// per prefiltered regex criterion, whose byte-class test was charged but not
+/// counted): one instance with a prefiltered regex on every string field, an
+/// event whose string fields are all at the cap and pass every prefilter and
+/// every DFA, evaluated with exactly the proven budget, completes and matches.
+#[test]
+fn the_bound_covers_prefiltered_regexes_at_the_field_cap() {
+    use changuard_format::FieldType;
+    use changuard_interp::EngineConfig;
+    let cap = 64;
+    let regex = CriterionSpec::Regex {
+        pattern: "q[0-9]+z".into(),
+        case_insensitive: false,
+    };
+    let set: Vec<(&str, CriterionSpec)> = PROCESS_CREATE
+        .fields
+        .iter()
+        .filter(|f| f.ty == FieldType::Str)
+        .map(|f| (f.name, regex.clone()))
+        .collect();
+    let specs = vec![spec(
+        400,
+        vec![inst(1, &PROCESS_CREATE, Action::Report, &set)],
+    )];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let config = EngineConfig {
+        field_cap: cap,
+        fuel_limit: None,
+    };
+    let e = Engine::with_config(&chans, config).unwrap();
+    assert_eq!(e.stats().dfas_prefiltered, 1, "{:?}", e.stats());
+    let field = format!("q{}z", "1".repeat(cap - 2));
+    let vals: [Value<'_>; 10] = core::array::from_fn(|k| match PROCESS_CREATE.fields[k].ty {
+        FieldType::Str => Value::Str(&field),
+        FieldType::Int => Value::Int(1),
+    });
+    let ev = Event::ProcessCreate(vals);
+    let mut v = Verdict::new();
+    e.evaluate(&ev, &mut v);
+    let bound = e.max_fuel_per_event(&PROCESS_CREATE);
+    assert!(
+        !v.fuel_exhausted,
+        "used {} of the proven {bound}",
+        v.fuel_used
+    );
+    assert_eq!(v.matches().len(), 1);
+    assert!(v.fuel_used <= bound);
+}
