@@ -628,7 +628,7 @@ fn the_bound_covers_prefiltered_regexes_at_the_field_cap() {
     let chans = validate_all(&bufs, &specs, &tk);
     let config = EngineConfig {
         field_cap: cap,
-        fuel_limit: None,
+        ..EngineConfig::default()
     };
     let e = Engine::with_config(&chans, config).unwrap();
     assert_eq!(e.stats().dfas_prefiltered, 1, "{:?}", e.stats());
@@ -648,4 +648,46 @@ fn the_bound_covers_prefiltered_regexes_at_the_field_cap() {
     );
     assert_eq!(v.matches().len(), 1);
     assert!(v.fuel_used <= bound);
+}
+
+/// Load-time analysis is bounded for the whole build (issue 12), not only per
+/// DFA: with no budget every analysis is skipped, nothing is prefiltered and
+/// no hint is used, and every verdict is still the same.
+#[test]
+fn the_load_time_proof_budget_bounds_the_build_and_changes_no_verdict() {
+    use changuard_interp::EngineConfig;
+    let specs = lit_specs();
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let full = Engine::new(&chans).unwrap();
+    let none = Engine::with_config(
+        &chans,
+        EngineConfig {
+            proof_steps: 0,
+            ..EngineConfig::default()
+        },
+    )
+    .unwrap();
+    let (fs, ns) = (full.stats(), none.stats());
+    assert!(
+        fs.dfas_prefiltered > 0 && full.literal_stats().proven > 0,
+        "{fs:?}"
+    );
+    assert_eq!(fs.proofs_skipped, 0, "{fs:?}");
+    assert_eq!(
+        (ns.dfas_prefiltered, none.literal_stats().proven),
+        (0, 0),
+        "{ns:?}"
+    );
+    assert!(ns.proofs_skipped >= ns.dfas, "{ns:?}");
+    for cmd in LIT_FIELDS {
+        let mut vals = pc_event(cmd);
+        vals[1] = Value::Str(cmd);
+        let ev = Event::ProcessCreate(vals);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        full.evaluate(&ev, &mut a);
+        none.evaluate(&ev, &mut b);
+        assert_eq!(a.matches(), b.matches(), "{cmd}");
+        assert!(!a.fuel_exhausted && !b.fuel_exhausted);
+    }
 }

@@ -109,11 +109,18 @@ pub struct EngineConfig {
     /// Fuel budget per evaluation; `None` = the load-time worst case
     /// ([`Engine::max_fuel_per_event`]).
     pub fuel_limit: Option<u64>,
+    /// Load-time DFA analysis steps for the whole build (prefilter classes and
+    /// literal proofs); analyses that do not fit are skipped, which changes
+    /// no result, only speed.
+    pub proof_steps: u64,
 }
 
 impl EngineConfig {
     /// Default string field cap: 8 KiB of UTF-8.
     pub const DEFAULT_FIELD_CAP: usize = 8192;
+    /// Default load-time analysis budget: 2^26 steps (16 times the largest
+    /// single analysis), a bounded slice of DriverEntry whatever the content.
+    pub const DEFAULT_PROOF_STEPS: u64 = 1 << 26;
 }
 
 impl Default for EngineConfig {
@@ -121,6 +128,7 @@ impl Default for EngineConfig {
         EngineConfig {
             field_cap: Self::DEFAULT_FIELD_CAP,
             fuel_limit: None,
+            proof_steps: Self::DEFAULT_PROOF_STEPS,
         }
     }
 }
@@ -214,6 +222,9 @@ pub struct EngineStats {
     pub dfa_bytes: u64,
     /// Heap bytes of the engine's own tables.
     pub index_bytes: u64,
+    /// DFA analyses skipped because the load-time budget was spent
+    /// (`EngineConfig::proof_steps`).
+    pub proofs_skipped: u32,
 }
 
 // ---------------------------------------------------------------------------
@@ -325,6 +336,8 @@ pub struct Engine<'a> {
     templates: Vec<TemplateIndex<'a>>,
     stats: EngineStats,
     lit_stats: LiteralStats,
+    /// Load-time analysis steps left (only during the build).
+    proofs: proofs::Budget,
 }
 
 /// Most required byte classes kept per DFA.
@@ -435,6 +448,7 @@ impl<'a> Engine<'a> {
             templates: Vec::new(),
             stats: EngineStats::default(),
             lit_stats: LiteralStats::default(),
+            proofs: proofs::Budget::new(config.proof_steps),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
         let mut order: Vec<usize> = Vec::new();
@@ -456,6 +470,7 @@ impl<'a> Engine<'a> {
         e.build_indexes(&anchors, &templ_of, config)?;
         e.stats.instances = u32::try_from(e.insts.len()).unwrap_or(u32::MAX);
         e.stats.index_bytes = e.heap_bytes();
+        e.stats.proofs_skipped = e.proofs.skipped;
         Ok(e)
     }
 
@@ -490,7 +505,7 @@ impl<'a> Engine<'a> {
             .dfa_bytes
             .saturating_add(len64(rec.dfa.write_to_len()));
         let DfaRec { dfa, req, .. } = rec;
-        let nreq = required_classes(dfa, req)?;
+        let nreq = required_classes(dfa, req, &mut self.proofs)?;
         rec.nreq = nreq;
         if nreq > 0 {
             stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
@@ -503,7 +518,7 @@ impl<'a> Engine<'a> {
             ls.hints = ls.hints.saturating_add(1);
             let text = h.text.as_bytes();
             if text.len() >= LIT_MIN {
-                if literal_required(&rec.dfa, text, h.folded)? {
+                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
                     ls.proven = ls.proven.saturating_add(1);
                     rec.lit = Some(text);
                 } else {

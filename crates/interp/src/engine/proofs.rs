@@ -2,6 +2,13 @@
 //! every match must contain (`required_classes`, the regex prefilter) and
 //! whether a signer's literal hint is really required (`literal_required`).
 //! An unproven hint is not used. Allocation is fallible.
+//!
+//! Each analysis knows its worst-case step count before it starts. It runs
+//! only if that count fits both its per-DFA cap and what is left of the
+//! engine's load-time budget (`EngineConfig::proof_steps`), which it then
+//! charges; otherwise it is skipped, which changes no result (the DFA is
+//! simply not prefiltered, or its hint not used). So one engine build does at
+//! most `proof_steps` analysis steps, however many DFAs the content has.
 
 use super::*;
 
@@ -13,13 +20,15 @@ use super::*;
 /// reachable from the start state, counting the end-of-input transition. Exact,
 /// so the prefilter never changes a result. Skipped (no classes) for DFAs that
 /// match the empty string or whose analysis would exceed
-/// [`REQ_ANALYSIS_STEPS`]. Load time only; allocation is fallible. Not inlined:
+/// [`REQ_ANALYSIS_STEPS`] or what is left of `budget`. Load time only;
+/// allocation is fallible. Not inlined:
 /// its class tables are a frame of their own, not part of the caller's, which
 /// already holds a ~700-byte DFA record.
 #[inline(never)]
 pub(super) fn required_classes(
     dfa: &DFA<&[u32]>,
     out: &mut [[u64; 4]; REQ_MAX],
+    budget: &mut Budget,
 ) -> Result<usize, EngineError> {
     // Written in place (the caller's record), not returned by value: one copy
     // fewer in two frames of the deepest part of a kernel load.
@@ -40,7 +49,8 @@ pub(super) fn required_classes(
         .checked_shr(stride2)
         .unwrap_or(0)
         .saturating_add(1);
-    if states.saturating_mul(nclass).saturating_mul(nclass) > REQ_ANALYSIS_STEPS {
+    let steps = states.saturating_mul(nclass).saturating_mul(nclass);
+    if steps > REQ_ANALYSIS_STEPS || !budget.take(steps) {
         return none;
     }
     // A representative byte of every class, and each class's byte mask.
@@ -156,6 +166,7 @@ pub(super) fn literal_required(
     dfa: &DFA<&[u32]>,
     lit: &[u8],
     folded: bool,
+    budget: &mut Budget,
 ) -> Result<bool, EngineError> {
     let m = lit.len();
     let fold = |b: u8| if folded { b.to_ascii_lowercase() } else { b };
@@ -193,7 +204,8 @@ pub(super) fn literal_required(
     let Some(product) = states.checked_mul(m) else {
         return Ok(false);
     };
-    if product.saturating_mul(nrep) > LIT_ANALYSIS_STEPS {
+    let steps = product.saturating_mul(nrep);
+    if steps > LIT_ANALYSIS_STEPS || !budget.take(steps) {
         return Ok(false);
     }
     // KMP: failure function, then next[k * nrep + r] for k < m.
@@ -289,4 +301,38 @@ pub(super) fn literal_required(
         }
     }
     Ok(true)
+}
+
+/// What is left of one engine build's load-time analysis steps.
+#[derive(Debug)]
+pub(super) struct Budget {
+    left: u64,
+    /// Analyses skipped because the budget was spent.
+    pub(super) skipped: u32,
+}
+
+impl Budget {
+    pub(super) const fn new(steps: u64) -> Budget {
+        Budget {
+            left: steps,
+            skipped: 0,
+        }
+    }
+
+    /// Charge `steps` if they fit; otherwise count a skipped analysis.
+    fn take(&mut self, steps: usize) -> bool {
+        match self
+            .left
+            .checked_sub(u64::try_from(steps).unwrap_or(u64::MAX))
+        {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.skipped = self.skipped.saturating_add(1);
+                false
+            }
+        }
+    }
 }
