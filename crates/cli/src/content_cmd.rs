@@ -1,6 +1,8 @@
 //! keygen, build, validate, inspect.
 
-use crate::files::{NameVerdict, check_name, expected_channel, loadable_name, read_capped};
+use crate::files::{
+    NameVerdict, check_name, expected_channel, loadable_name, read_capped, true_size,
+};
 use crate::{keys, spec};
 use changuard_format::AlignedBytes;
 use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
@@ -354,6 +356,7 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                 }
             }
             Err(r) => {
+                let r = true_size(path, r);
                 rejected += 1;
                 if a.json {
                     println!("{}", rejection_json(path, channel, from, &r, &keys));
@@ -503,6 +506,7 @@ pub fn inspect(a: &InspectArgs) -> i32 {
     let v = match result {
         Ok(v) => v,
         Err(r) => {
+            let r = true_size(&a.file, r);
             let trusted = keys.as_deref().unwrap_or(&[]);
             if a.json {
                 println!("{}", rejection_json(&a.file, channel, from, &r, trusted));

@@ -17,6 +17,18 @@ pub fn read_capped(path: &Path) -> std::io::Result<AlignedBytes> {
     Ok(AlignedBytes::from_slice(&buf))
 }
 
+/// `too-large` names the file's real size: the validator only sees the first
+/// `MAX_FILE_LEN + 1` bytes `read_capped` read (it said 16,777,217 for a
+/// 20,000,000-byte file).
+pub fn true_size(path: &Path, mut r: changuard_format::Rejection) -> changuard_format::Rejection {
+    if r.rule == changuard_format::Rule::TooLarge {
+        if let Ok(m) = std::fs::metadata(path) {
+            r.found = r.found.max(m.len());
+        }
+    }
+    r
+}
+
 /// The channel a file is validated for, and where that came from.
 pub fn expected_channel(path: &Path, bytes: &[u8], flag: Option<u32>) -> (u32, &'static str) {
     if let Some(c) = flag {
@@ -143,7 +155,9 @@ pub fn loadable_name(channel: u32, version: u64) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{NameVerdict, check_name, loadable_name, parse_file_name};
+    use super::{
+        NameVerdict, check_name, limits, loadable_name, parse_file_name, read_capped, true_size,
+    };
 
     #[test]
     fn name_verdicts_follow_the_loader() {
@@ -199,5 +213,26 @@ mod tests {
         assert_eq!(parse_file_name("C--1-2.chan"), None);
         assert_eq!(parse_file_name("xC-1-2.chan"), None);
         assert_eq!(parse_file_name("C-99999999999-1.chan"), None);
+    }
+
+    #[test]
+    fn too_large_names_the_real_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.chan");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(20_000_000).unwrap();
+        let bytes = read_capped(&path).unwrap();
+        let keys: [changuard_format::TrustedKey; 0] = [];
+        let r =
+            changuard_format::validate(bytes.as_ref(), &changuard_format::Trust::new(&keys), 291)
+                .unwrap_err();
+        assert_eq!(
+            r.found,
+            limits::MAX_FILE_LEN as u64 + 1,
+            "what the validator saw"
+        );
+        let r = true_size(&path, r);
+        assert_eq!(r.found, 20_000_000);
+        assert!(r.to_string().contains("found 20000000 (0x1312d00)"), "{r}");
     }
 }

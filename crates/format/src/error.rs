@@ -317,11 +317,26 @@ impl fmt::Display for Rejection {
             _ if self.expected != 0 || self.found != 0 => {
                 write!(
                     f,
-                    ": expected {:#x}, found {:#x}",
-                    self.expected, self.found
+                    ": expected {}, found {}",
+                    Figure(self.expected),
+                    Figure(self.found)
                 )
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// A count, size, version or value as a person reads it: decimal, with the
+/// hex beside it from 10 up (where bit patterns and file bytes show).
+struct Figure(u64);
+
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 10 {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{} ({:#x})", self.0, self.0)
         }
     }
 }
