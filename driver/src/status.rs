@@ -95,6 +95,7 @@ impl StatusBook {
                 dfas_prefiltered: 0,
                 dfa_bytes: 0,
                 index_bytes: 0,
+                proofs_skipped: 0,
             },
         }
     }
