@@ -289,7 +289,13 @@ pub fn validate(a: &ValidateArgs) -> i32 {
             }
         };
         let (channel, from) = expected_channel(path, bytes.as_ref(), a.channel);
-        match changuard_format::validate(bytes.as_ref(), &trust, channel) {
+        let result = changuard_format::validate(bytes.as_ref(), &trust, channel);
+        // The deep check recompiles every regex: once per file, and only with --deep.
+        let deep = match (&result, a.deep) {
+            (Ok(v), true) => deep_check(v).err(),
+            _ => None,
+        };
+        match result {
             Ok(v) if name_mismatch(&verdict, &v).is_some() => {
                 rejected += 1;
                 let (rule, expected, found) = name_mismatch(&verdict, &v).unwrap_or_default();
@@ -318,12 +324,9 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                     );
                 }
             }
-            Ok(v) if a.deep && deep_check(&v).is_err() => {
+            Ok(_) if deep.is_some() => {
                 rejected += 1;
-                let m = deep_check(&v)
-                    .err()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default();
+                let m = deep.as_ref().map(ToString::to_string).unwrap_or_default();
                 if a.json {
                     println!(
                         "{}",
