@@ -288,6 +288,45 @@ fn bench_load(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 12: the dearest content the per-file ceiling admits, and the event
+/// that makes it work hardest. Prints the proven bound, the fuel the event
+/// really uses and the time per fuel unit (the fuel-to-time factor of
+/// docs/PERFORMANCE.md, "Cost ceiling").
+fn bench_ceiling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ceiling");
+    for (name, regex) in [("regex", true), ("contains", false)] {
+        let specs = vec![ceiling_spec(regex)];
+        let bufs = build_all(&specs);
+        let tk = key().trusted_key();
+        let chans = validate_all(&bufs, &specs, &tk);
+        let engine = Engine::new(&chans).expect("engine");
+        let bound = chans[0].cost_bound().max();
+        let ev = ceiling_event();
+        let mut v = Verdict::new();
+        engine.evaluate(&ev.event(), &mut v);
+        let fuel = v.fuel_used;
+        let t = Instant::now();
+        let runs = 20u32;
+        for _ in 0..runs {
+            engine.evaluate(&black_box(ev.event()), &mut v);
+        }
+        let per = t.elapsed() / runs;
+        eprintln!(
+            "[ceiling {name}] {} instances; proven bound {bound} fuel; this event uses {fuel} fuel ({} matches) in {per:?}: {:.2} ns/fuel",
+            specs[0].instances.len(),
+            v.matches().len(),
+            per.as_nanos() as f64 / fuel.max(1) as f64
+        );
+        g.bench_function(BenchmarkId::new("worst_event", name), |b| {
+            b.iter(|| {
+                engine.evaluate(&black_box(ev.event()), &mut v);
+                black_box(v.fuel_used)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .measurement_time(Duration::from_secs(2))
@@ -298,6 +337,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_command_line, bench_load
+    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_command_line, bench_load, bench_ceiling
 }
 criterion_main!(benches);

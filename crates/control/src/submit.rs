@@ -24,8 +24,9 @@ pub const SUBMIT_MAGIC: u32 = magic(*b"CGEV");
 pub const SUBMIT_VERSION: u16 = 1;
 /// Most fields in one event (>= the schema's largest input count).
 pub const MAX_FIELDS: usize = 32;
-/// Longest string value, in bytes.
-pub const MAX_STR_LEN: usize = 1024;
+/// Longest string value, in bytes (the schema's cap of submitted strings, so
+/// a submitted event is within the validator's cost bound).
+pub const MAX_STR_LEN: usize = changuard_format::schema::SUBMITTED_CAP as usize;
 /// Size of the request header.
 pub const HEADER_LEN: usize = core::mem::size_of::<SubmitHeaderWire>();
 /// Size of a field header.

@@ -96,6 +96,10 @@ pub enum Rule {
     /// them (a new regex's DFA: its pattern, then its literal), or one is
     /// used by nothing: another numbering of the same content.
     FirstUseOrder,
+    /// A template type's proven per-event cost bound exceeds
+    /// [`crate::cost::TEMPLATE_CEILING`] (expected = the ceiling, found = the
+    /// file's bound, in fuel; the instance is where the bound crossed it).
+    CostCeiling,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -141,6 +145,7 @@ impl Rule {
         Rule::DfaNotCanonical,
         Rule::TestActionNeedsTestKey,
         Rule::FirstUseOrder,
+        Rule::CostCeiling,
         Rule::Internal,
     ];
 
@@ -184,6 +189,7 @@ impl Rule {
             Rule::DfaNotCanonical => 35,
             Rule::TestActionNeedsTestKey => 36,
             Rule::FirstUseOrder => 37,
+            Rule::CostCeiling => 38,
             Rule::Internal => 255,
         }
     }
@@ -233,6 +239,7 @@ impl Rule {
             Rule::DfaNotCanonical => "dfa-not-canonical",
             Rule::TestActionNeedsTestKey => "test-action-needs-test-key",
             Rule::FirstUseOrder => "first-use-order",
+            Rule::CostCeiling => "cost-ceiling",
             Rule::Internal => "internal",
         }
     }
@@ -314,6 +321,11 @@ impl fmt::Display for Rejection {
             // `found` is the trailer's key id, big-endian so it reads like the
             // id's bytes in hex.
             Rule::UnknownKey => write!(f, ": key id {:016x} is not trusted", self.found),
+            Rule::CostCeiling => write!(
+                f,
+                ": one event can cost up to {} fuel, over the ceiling of {} (crossed at this instance)",
+                self.found, self.expected
+            ),
             _ if self.expected != 0 || self.found != 0 => {
                 write!(
                     f,

@@ -52,6 +52,7 @@ pub use regex_automata;
 pub use schema::{Field, FieldType, SCHEMA_ID, TemplateType};
 
 mod content;
+pub mod cost;
 mod error;
 pub mod layout;
 pub mod limits;
@@ -60,6 +61,7 @@ mod validate;
 mod wire;
 
 pub use content::{Action, Criterion, StrOp};
+pub use cost::CostBound;
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
 pub use validate::{Header, Instance, Instances, RequiredLiteral, ValidChannel, validate};

@@ -50,6 +50,36 @@ pub struct Field {
     pub name: &'static str,
     /// What the sensor supplies.
     pub ty: FieldType,
+    /// Longest string the sensor delivers, in UTF-8 bytes: longer values are
+    /// truncated at a code point boundary before evaluation. The validator's
+    /// per-event cost bound is computed at these caps. 0 for integers.
+    pub cap: u16,
+    /// Where the driver gets the value today.
+    pub source: Source,
+}
+
+/// Where the driver gets a field's value (docs/CONTENT.md, "Fields").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Filled by the driver's own callback on every event.
+    Callback,
+    /// Sent empty (or zero) by this prototype's callback: a criterion that
+    /// needs a value here never matches a real event.
+    Empty,
+    /// No callback yet: only events submitted with `IOCTL_SUBMIT_EVENT`
+    /// (`changuard driver submit`, a dry run) carry it.
+    Submitted,
+}
+
+impl Source {
+    /// kebab-case name used in `changuard schema` and docs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Source::Callback => "callback",
+            Source::Empty => "empty",
+            Source::Submitted => "submitted",
+        }
+    }
 }
 
 /// A kind of sensor event and the exact inputs the sensor supplies for it.
@@ -76,56 +106,72 @@ impl TemplateType {
     }
 }
 
-const fn s(name: &'static str) -> Field {
+const fn s(name: &'static str, cap: u16, source: Source) -> Field {
     Field {
         name,
         ty: FieldType::Str,
+        cap,
+        source,
     }
 }
-const fn i(name: &'static str) -> Field {
+const fn i(name: &'static str, source: Source) -> Field {
     Field {
         name,
         ty: FieldType::Int,
+        cap: 0,
+        source,
     }
 }
 
+/// Cap of image paths (the driver's transcoding buffer).
+pub const IMAGE_PATH_CAP: u16 = 1024;
+/// Cap of command lines (likewise).
+pub const COMMAND_LINE_CAP: u16 = 2048;
+/// Cap of a SID string ("S-1-5-21-" and up to 15 sub-authorities of 10 digits
+/// is 184 bytes).
+pub const SID_CAP: u16 = 256;
+/// Cap of a submitted string (`changuard_control::submit::MAX_STR_LEN`).
+pub const SUBMITTED_CAP: u16 = 1024;
+
+use Source::{Callback, Empty, Submitted};
+
 /// Inputs of [`PROCESS_CREATE`], as `PsSetCreateProcessNotifyRoutineEx` supplies them.
 pub const PROCESS_CREATE_FIELDS: [Field; 10] = [
-    s("image_path"),
-    s("command_line"),
-    s("parent_image_path"),
-    s("user_sid"),
-    i("pid"),
-    i("parent_pid"),
-    i("creator_pid"),
-    i("session_id"),
-    i("integrity_level"),
-    i("token_elevated"),
+    s("image_path", IMAGE_PATH_CAP, Callback),
+    s("command_line", COMMAND_LINE_CAP, Callback),
+    s("parent_image_path", IMAGE_PATH_CAP, Empty),
+    s("user_sid", SID_CAP, Empty),
+    i("pid", Callback),
+    i("parent_pid", Callback),
+    i("creator_pid", Callback),
+    i("session_id", Empty),
+    i("integrity_level", Empty),
+    i("token_elevated", Empty),
 ];
 
 /// Inputs of [`NAMED_PIPE_CREATE`], the IPC template type. Twenty inputs, like
 /// the real IPC template type of 19 July 2024.
 pub const NAMED_PIPE_CREATE_FIELDS: [Field; 20] = [
-    s("pipe_name"),
-    s("creating_image_path"),
-    s("creating_command_line"),
-    s("client_image_path"),
-    s("server_user_sid"),
-    s("client_user_sid"),
-    i("creating_pid"),
-    i("client_pid"),
-    i("creating_session_id"),
-    i("client_session_id"),
-    i("desired_access"),
-    i("share_access"),
-    i("open_mode"),
-    i("pipe_mode"),
-    i("max_instances"),
-    i("in_buffer_size"),
-    i("out_buffer_size"),
-    i("default_timeout_ms"),
-    i("creating_integrity_level"),
-    i("is_remote"),
+    s("pipe_name", SUBMITTED_CAP, Submitted),
+    s("creating_image_path", SUBMITTED_CAP, Submitted),
+    s("creating_command_line", SUBMITTED_CAP, Submitted),
+    s("client_image_path", SUBMITTED_CAP, Submitted),
+    s("server_user_sid", SUBMITTED_CAP, Submitted),
+    s("client_user_sid", SUBMITTED_CAP, Submitted),
+    i("creating_pid", Submitted),
+    i("client_pid", Submitted),
+    i("creating_session_id", Submitted),
+    i("client_session_id", Submitted),
+    i("desired_access", Submitted),
+    i("share_access", Submitted),
+    i("open_mode", Submitted),
+    i("pipe_mode", Submitted),
+    i("max_instances", Submitted),
+    i("in_buffer_size", Submitted),
+    i("out_buffer_size", Submitted),
+    i("default_timeout_ms", Submitted),
+    i("creating_integrity_level", Submitted),
+    i("is_remote", Submitted),
 ];
 
 /// Process creation (template id 1).
@@ -221,7 +267,11 @@ const fn schema_hash(types: &[TemplateType]) -> u64 {
 
 /// Identity of this schema: a hash of every template id, name, field name and
 /// field type, in order. A channel file declares the schema it was built for;
-/// the validator rejects any other.
+/// the validator rejects any other. A field's [`Field::cap`] and
+/// [`Field::source`] are not part of it: they describe this sensor build, not
+/// the meaning of a criterion, and filling an empty field or changing a cap must
+/// not invalidate signed content (a cap change moves the validator's cost bound,
+/// which every build re-checks).
 pub const SCHEMA_ID: u64 = schema_hash(TEMPLATE_TYPES);
 
 // Compile-time checks of the table's invariants.
@@ -235,6 +285,19 @@ const _: () = {
             "template ids must be sorted and unique"
         );
         k += 1;
+    }
+    let mut t = 0;
+    while t < TEMPLATE_TYPES.len() {
+        let mut f = 0;
+        while f < TEMPLATE_TYPES[t].fields.len() {
+            let field = &TEMPLATE_TYPES[t].fields[f];
+            assert!(
+                (field.cap == 0) == matches!(field.ty, FieldType::Int),
+                "string fields have a cap, integers none"
+            );
+            f += 1;
+        }
+        t += 1;
     }
     assert!(
         NAMED_PIPE_CREATE_INPUTS == 20,
@@ -262,10 +325,10 @@ mod tests {
 
     #[test]
     fn schema_id_depends_on_every_part() {
-        const F1: [Field; 2] = [s("a"), i("b")];
-        const F2: [Field; 2] = [s("a"), s("b")];
-        const F3: [Field; 2] = [i("b"), s("a")];
-        const F4: [Field; 3] = [s("a"), i("b"), i("c")];
+        const F1: [Field; 2] = [s("a", 1, Callback), i("b", Callback)];
+        const F2: [Field; 2] = [s("a", 1, Callback), s("b", 1, Callback)];
+        const F3: [Field; 2] = [i("b", Callback), s("a", 1, Callback)];
+        const F4: [Field; 3] = [s("a", 1, Callback), i("b", Callback), i("c", Callback)];
         let base = schema_hash(&[TemplateType {
             id: 1,
             name: "T",

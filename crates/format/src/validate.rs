@@ -15,10 +15,11 @@
 //! The first broken rule is reported, with the offset of the field that broke it.
 
 use crate::content::{Action, Criterion, StrOp};
+use crate::cost::{self, CostBound, Tally};
 use crate::error::{Rejection, Rule};
 use crate::layout::{self, SectionKind, kind};
 use crate::limits;
-use crate::schema::{FieldType, TemplateType};
+use crate::schema::{FieldType, TEMPLATE_TYPES, TemplateType};
 use crate::trust::{KeyId, Trust};
 use crate::wire::{self, WireError};
 use regex_automata::dfa::StartKind;
@@ -244,6 +245,11 @@ impl<B: AsRef<[u8]>> ValidChannel<B> {
     /// The signed header.
     pub fn header(&self) -> Header {
         self.layout.header
+    }
+    /// The proven per-event cost bound, per template type ([`crate::cost`]);
+    /// validation checked each is at most [`cost::TEMPLATE_CEILING`].
+    pub fn cost_bound(&self) -> CostBound {
+        cost_of(self.bytes.as_ref(), &self.layout).0
     }
     /// Channel id.
     pub fn channel(&self) -> u32 {
@@ -478,7 +484,61 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     check_strings(b, strings)?;
     check_dfas(b, dfas, strings)?;
     check_first_use_order(b, &layout)?;
+    check_cost(b, &layout)?;
     Ok(layout)
+}
+
+/// The proven per-event bound of every template type ([`crate::cost`]) is at
+/// most [`cost::TEMPLATE_CEILING`]. Runs last, on fully checked content. The
+/// rejection names the instance at which the type's bound first crosses the
+/// ceiling and carries the ceiling and the whole file's bound.
+fn check_cost(b: &[u8], l: &Layout) -> R<()> {
+    let (bound, first_over) = cost_of(b, l);
+    for ((&fuel, over), tt) in bound.fuel.iter().zip(first_over).zip(TEMPLATE_TYPES) {
+        if let Some(i) = over {
+            let base = wire::record(l.instances.off, i as usize, layout::INSTANCE_LEN)
+                .unwrap_or(l.instances.off);
+            return Err(rej(Rule::CostCeiling, base)
+                .values(cost::TEMPLATE_CEILING, fuel)
+                .at_instance(Some(tt.id), i));
+        }
+    }
+    Ok(())
+}
+
+/// The file's bound per template type, and per type the first instance at
+/// which it crossed [`cost::TEMPLATE_CEILING`]. One pass, no allocation.
+fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COUNT]) {
+    let mut tallies: [Tally; cost::TEMPLATE_COUNT] = core::array::from_fn(Tally::new);
+    let mut over = [None; cost::TEMPLATE_COUNT];
+    let mut bound = CostBound::default();
+    for (f, t) in bound.fuel.iter_mut().zip(tallies.iter()) {
+        *f = t.total();
+    }
+    for i in 0..l.instances.count {
+        let Some(inst) = instance_at(b, l, i) else {
+            // A validator bug: fail closed at the ceiling.
+            bound.fuel = [u64::MAX; cost::TEMPLATE_COUNT];
+            return (bound, over.map(|o: Option<u32>| o.or(Some(i))));
+        };
+        let k = TEMPLATE_TYPES
+            .iter()
+            .position(|t| t.id == inst.template.id)
+            .unwrap_or(0);
+        if let (Some(t), Some(o), Some(f)) =
+            (tallies.get_mut(k), over.get_mut(k), bound.fuel.get_mut(k))
+        {
+            // An undecodable criterion (a validator bug) counts as the
+            // dearest kind, so the bound stays a bound.
+            let dearest = Criterion::Regex { dfa: 0 };
+            t.add((0..inst.criteria_len()).map(|c| inst.criterion(c).unwrap_or(dearest)));
+            *f = t.total();
+            if *f > cost::TEMPLATE_CEILING && o.is_none() {
+                *o = Some(i);
+            }
+        }
+    }
+    (bound, over)
 }
 
 /// One encoding per content (issue 13): strings and DFAs are numbered in the

@@ -28,10 +28,26 @@ fn render() -> String {
             t.input_count()
         )
         .unwrap();
-        writeln!(s, "| criterion / field | name | type |").unwrap();
-        writeln!(s, "|---|---|---|").unwrap();
+        writeln!(
+            s,
+            "| criterion / field | name | type | cap (bytes) | filled by |"
+        )
+        .unwrap();
+        writeln!(s, "|---|---|---|---|---|").unwrap();
         for (k, f) in t.fields.iter().enumerate() {
-            writeln!(s, "| {k} | `{}` | {} |", f.name, f.ty.name()).unwrap();
+            let cap = if f.cap == 0 {
+                "-".to_string()
+            } else {
+                f.cap.to_string()
+            };
+            writeln!(
+                s,
+                "| {k} | `{}` | {} | {cap} | {} |",
+                f.name,
+                f.ty.name(),
+                f.source.name()
+            )
+            .unwrap();
         }
     }
     s

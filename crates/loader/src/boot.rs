@@ -53,9 +53,9 @@
 //!   (B1 in [`crate::budget`]); between phases a channel holds one buffer.
 
 use alloc::vec::Vec;
-use changuard_format::{Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
+use changuard_format::{CostBound, Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
 
-use crate::budget::{self, Budget};
+use crate::budget::{self, Budget, Over};
 use crate::candidate::{self, Walk};
 use crate::config::{Config, DEFAULT_MEMORY_BUDGET_MIB};
 use crate::error::LoadError;
@@ -219,6 +219,8 @@ pub struct ChannelOutcome<B> {
     /// Budget bytes reserved (phase A) or charged (after boot) for this
     /// channel's content; 0 when nothing is.
     pub(crate) charged: u64,
+    /// The proven cost bound reserved with `charged` (zero when nothing is).
+    pub(crate) cost: CostBound,
     /// The valid LKG copy was dropped in phase A because a candidate was
     /// planned: phase C reads it again if the candidate is not activated.
     pub(crate) lkg_deferred: bool,
@@ -248,6 +250,9 @@ impl<B: AsRef<[u8]>> ChannelOutcome<B> {
             faulted: false,
             recovery: false,
             charged: 0,
+            cost: CostBound {
+                fuel: [0; changuard_format::cost::TEMPLATE_COUNT],
+            },
             lkg_deferred: false,
         }
     }
@@ -920,7 +925,7 @@ fn new_channel<P: Platform>(
     };
     let Some(entry) = st.get_or_insert(channel) else {
         *cand = None;
-        budget.release(core::mem::take(&mut out.charged));
+        release(budget, out);
         out.last_problem = Some(r.note(channel, version, 0, Reason::TooManyChannels));
         return false;
     };
@@ -951,15 +956,40 @@ fn plan<P: Platform>(
             out.lkg_deferred = true;
             continue;
         }
-        let bytes = budget::charge(c.as_bytes().len());
-        if budget.admit(bytes) {
-            out.charged = bytes;
-        } else {
+        if let Err(why) = reserve(budget, out, c) {
             let v = c.version();
             *slot = None;
-            out.last_problem = Some(r.note(out.channel, v, 0, Reason::OverMemoryBudget));
+            out.last_problem = Some(r.note(out.channel, v, 0, why));
         }
     }
+}
+
+/// Charge `c` (memory and proven cost) to the budget for `out`; the reason
+/// to record when it does not fit.
+fn reserve<B: AsRef<[u8]>, C: AsRef<[u8]>>(
+    budget: &mut Budget,
+    out: &mut ChannelOutcome<B>,
+    c: &ValidChannel<C>,
+) -> Result<(), Reason> {
+    let bytes = budget::charge(c.as_bytes().len());
+    let cost = c.cost_bound();
+    match budget.admit_with(bytes, &cost) {
+        Ok(()) => {
+            out.charged = bytes;
+            out.cost = cost;
+            Ok(())
+        }
+        Err(Over::Memory) => Err(Reason::OverMemoryBudget),
+        Err(Over::Cost) => Err(Reason::OverCostCeiling),
+    }
+}
+
+/// Give back `out`'s reservation.
+fn release<B>(budget: &mut Budget, out: &mut ChannelOutcome<B>) {
+    budget.release(
+        core::mem::take(&mut out.charged),
+        &core::mem::take(&mut out.cost),
+    );
 }
 
 /// Admit `c` to the budget in phase C unless phase A reserved it; `false`
@@ -973,13 +1003,13 @@ fn admit_now<P: Platform, B: AsRef<[u8]>>(
     if out.charged != 0 {
         return true;
     }
-    let bytes = budget::charge(c.as_bytes().len());
-    if budget.admit(bytes) {
-        out.charged = bytes;
-        return true;
+    match reserve(budget, out, c) {
+        Ok(()) => true,
+        Err(why) => {
+            out.last_problem = Some(r.note(out.channel, c.version(), 0, why));
+            false
+        }
     }
-    out.last_problem = Some(r.note(out.channel, c.version(), 0, Reason::OverMemoryBudget));
-    false
 }
 
 /// Phase C for one channel: the candidate on trial (if its record is
@@ -1016,7 +1046,7 @@ fn activate<P: Platform>(
             }
         }
         // Not activated: its reservation is given back.
-        budget.release(core::mem::take(&mut out.charged));
+        release(budget, out);
     }
     if core::mem::take(&mut out.lkg_deferred) && lkg.is_none() {
         // Read again only now that the candidate failed; it must be the very

@@ -32,9 +32,21 @@
 //! loader and engine before the old ones are dropped, so while it runs the
 //! peak is at most twice the budget (the hard cap bounds it).
 //!
-//! # Invariant
-//! B1: `charged <= limit` after every step ([`Budget::admit`] is the only
-//! way to add to `charged`, and it refuses what does not fit).
+//! # The cost ceiling (issue 12)
+//! Each channel is also charged its proven per-event cost bound
+//! ([`changuard_format::cost`], per template type); the sum over the admitted
+//! channels stays within [`SET_CEILING`], so the active set's worst event is
+//! bounded whatever content each file carries. Content over it steps down
+//! with [`crate::Reason::OverCostCeiling`], in the same admission order.
+//!
+//! # Invariants
+//! - B1: `charged <= limit` after every step ([`Budget::admit_with`] is the
+//!   only way to add to `charged`, and it refuses what does not fit).
+//! - B2: every per-template figure of `cost` is at most [`SET_CEILING`]
+//!   (likewise).
+
+use changuard_format::CostBound;
+use changuard_format::cost::SET_CEILING;
 
 /// Engine heap bytes per content byte (upper bound, module docs).
 pub const ENGINE_BYTES_PER_CONTENT_BYTE: u64 = 4;
@@ -58,11 +70,24 @@ pub const fn charge(len: usize) -> u64 {
     (len as u64).saturating_add(engine_bound(len).saturating_mul(ENGINE_COPIES))
 }
 
-/// The budget of one load: the limit and what the admitted channels use.
+/// The budget of one load: the limit and what the admitted channels use,
+/// in memory and in proven per-event cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     limit: u64,
     charged: u64,
+    /// Sum of the admitted channels' proven cost bounds, per template type
+    /// (B2: each at most [`SET_CEILING`]).
+    cost: CostBound,
+}
+
+/// Which limit a charge did not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Over {
+    /// The memory budget ([`crate::Reason::OverMemoryBudget`]).
+    Memory,
+    /// The cost ceiling of the active set ([`crate::Reason::OverCostCeiling`]).
+    Cost,
 }
 
 impl Budget {
@@ -71,7 +96,15 @@ impl Budget {
         Budget {
             limit: (limit_mib as u64).saturating_mul(MIB),
             charged: 0,
+            cost: CostBound {
+                fuel: [0; changuard_format::cost::TEMPLATE_COUNT],
+            },
         }
+    }
+
+    /// The admitted channels' summed cost bounds (B2: within [`SET_CEILING`]).
+    pub const fn cost(&self) -> CostBound {
+        self.cost
     }
 
     /// The limit in bytes.
@@ -85,19 +118,33 @@ impl Budget {
     }
 
     /// Charge `bytes` if they fit; `false` (nothing charged) otherwise.
+    #[cfg(test)]
     pub(crate) fn admit(&mut self, bytes: u64) -> bool {
-        match self.charged.checked_add(bytes) {
-            Some(total) if total <= self.limit => {
-                self.charged = total;
-                true
-            }
-            _ => false,
-        }
+        self.admit_with(bytes, &CostBound::default()).is_ok()
     }
 
-    /// Give back a reservation that will not be used.
-    pub(crate) fn release(&mut self, bytes: u64) {
+    /// Charge `bytes` of memory and `cost` of proven per-event fuel if both
+    /// fit; otherwise nothing is charged and the error says which did not.
+    pub(crate) fn admit_with(&mut self, bytes: u64, cost: &CostBound) -> Result<(), Over> {
+        let total = match self.charged.checked_add(bytes) {
+            Some(total) if total <= self.limit => total,
+            _ => return Err(Over::Memory),
+        };
+        let sum = self.cost.plus(cost);
+        if !sum.within(SET_CEILING) {
+            return Err(Over::Cost);
+        }
+        self.charged = total;
+        self.cost = sum;
+        Ok(())
+    }
+
+    /// Give back a reservation of memory and cost that will not be used.
+    pub(crate) fn release(&mut self, bytes: u64, cost: &CostBound) {
         self.charged = self.charged.saturating_sub(bytes);
+        for (a, b) in self.cost.fuel.iter_mut().zip(cost.fuel.iter()) {
+            *a = a.saturating_sub(*b);
+        }
     }
 }
 
@@ -124,7 +171,7 @@ mod tests {
         assert!(b.admit(b.limit() - before), "exactly full fits");
         assert!(!b.admit(1));
         assert!(!b.admit(u64::MAX), "no overflow");
-        b.release(charge(MAX_FILE_LEN));
+        b.release(charge(MAX_FILE_LEN), &CostBound::default());
         assert_eq!(b.charged(), b.limit() - charge(MAX_FILE_LEN));
     }
 }

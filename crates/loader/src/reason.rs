@@ -205,6 +205,11 @@ pub enum Reason {
     /// plus interpreter memory): not activated, the next step down was tried.
     /// Channels admitted before it are unaffected (issue 11 finding 9).
     OverMemoryBudget,
+    /// This content's proven per-event cost bound did not fit what was left
+    /// of the active set's cost ceiling (`changuard_format::cost::SET_CEILING`,
+    /// summed per template type over the channels admitted before it): not
+    /// activated, the next step down was tried (issue 12).
+    OverCostCeiling,
     // ---- promotion (5xx) ----
     /// The trial version was copied to the LKG store and the floor raised.
     Promoted,
@@ -287,6 +292,7 @@ impl Reason {
             Reason::GoldenRejected(_) => 403,
             Reason::NoContent => 404,
             Reason::OverMemoryBudget => 405,
+            Reason::OverCostCeiling => 406,
             Reason::Promoted => 501,
             Reason::PromotionFailed => 502,
             Reason::FaultedDuringTrial => 503,
@@ -333,6 +339,7 @@ impl Reason {
             Reason::GoldenRejected(_) => "golden-rejected",
             Reason::NoContent => "no-content",
             Reason::OverMemoryBudget => "over-memory-budget",
+            Reason::OverCostCeiling => "over-cost-ceiling",
             Reason::Promoted => "promoted",
             Reason::PromotionFailed => "promotion-failed",
             Reason::FaultedDuringTrial => "faulted-during-trial",

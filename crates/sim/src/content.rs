@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
 use changuard_format::schema::{FieldType, NAMED_PIPE_CREATE, PROCESS_CREATE, TemplateType};
-use changuard_format::{Action, SCHEMA_ID, StrOp, TrustedKey};
+use changuard_format::{Action, SCHEMA_ID, StrOp, Trust, TrustedKey};
 use changuard_interp::{Event, Value};
 
 use crate::disk::Bytes;
@@ -31,6 +31,13 @@ pub enum Kind {
     /// distinct `Equals` needles (issue 11 finding 9; the budget charges by
     /// size, so the shape only needs to be cheap to build and load).
     Maximal,
+    /// Valid and harmless, with a proven per-event cost bound of about
+    /// 3.5 M fuel (issue 12): under the per-file ceiling, and four of them
+    /// fill the active set's ceiling (`changuard_format::cost`).
+    Costly,
+    /// Signed, but its proven cost bound (about 4.3 M fuel) is over the
+    /// per-file ceiling: the validator rejects it (`cost-ceiling`).
+    OverCeiling,
 }
 
 impl Kind {
@@ -44,11 +51,16 @@ impl Kind {
             Kind::WrongSchema => "wrong-schema",
             Kind::July19 => "july-19",
             Kind::Maximal => "maximal",
+            Kind::Costly => "costly",
+            Kind::OverCeiling => "over-ceiling",
         }
     }
     /// Does the real validator accept it?
     pub const fn validates(self) -> bool {
-        matches!(self, Kind::Good | Kind::Poison | Kind::Maximal)
+        matches!(
+            self,
+            Kind::Good | Kind::Poison | Kind::Maximal | Kind::Costly
+        )
     }
 }
 
@@ -125,6 +137,26 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
                 criteria: c,
             }
         })),
+        // A `contains` on the command line is charged the field cap: the
+        // dearest literal test, and cheap to build.
+        Kind::Costly | Kind::OverCeiling => {
+            instances.extend((0..costly_instances(kind)).map(|k| {
+                let mut c = any_of(&PROCESS_CREATE);
+                if let Some(i) = PROCESS_CREATE.field_index("command_line") {
+                    c[i] = CriterionSpec::Str {
+                        op: StrOp::Contains,
+                        value: format!("costly-{k}-never-at-boot"),
+                        case_insensitive: true,
+                    };
+                }
+                InstanceSpec {
+                    id: k + 2,
+                    template: PROCESS_CREATE.id,
+                    action: Action::Report,
+                    criteria: c,
+                }
+            }))
+        }
         _ => {}
     }
     ChannelSpec {
@@ -136,6 +168,15 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             SCHEMA_ID
         },
         instances,
+    }
+}
+
+/// Instances of [`Kind::Costly`] and [`Kind::OverCeiling`] (each bounded at
+/// 2,058 fuel: 2,049 for the `contains`, 1 per other criterion).
+const fn costly_instances(kind: Kind) -> u32 {
+    match kind {
+        Kind::OverCeiling => 2_100,
+        _ => 1_700,
     }
 }
 
@@ -205,4 +246,13 @@ pub fn boot_events() -> [Event<'static>; 2] {
         Event::ProcessCreate(vals(&PROCESS_CREATE, "c:\\windows\\system32\\smss.exe")),
         Event::NamedPipeCreate(vals(&NAMED_PIPE_CREATE, "\\device\\namedpipe\\lsass")),
     ]
+}
+
+/// The proven cost bound of `bytes` as channel `channel` (zero when it does
+/// not validate: such content is never active).
+pub fn cost_bound(bytes: &[u8], channel: u32) -> changuard_format::CostBound {
+    let buf = changuard_format::AlignedBytes::from_slice(bytes);
+    changuard_format::validate(buf.as_ref(), &Trust::new(trusted()), channel)
+        .map(|v| v.cost_bound())
+        .unwrap_or_default()
 }

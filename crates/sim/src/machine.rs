@@ -1135,10 +1135,20 @@ impl Machine {
     /// The charge of `view`'s active content (0 with none): the file of its
     /// version in the directory, the LKG copy or golden content.
     fn active_charge(&self, c: u32, view: &ChannelView) -> u64 {
-        let Some(v) = view.active_version else {
-            return 0;
-        };
-        let bytes = match view.source {
+        self.active_bytes(c, view)
+            .map_or(0, |b| changuard_loader::budget::charge(b.len()))
+    }
+
+    /// The proven cost bound of the content `view` says is active (zero for none).
+    fn active_cost(&self, c: u32, view: &ChannelView) -> changuard_format::CostBound {
+        self.active_bytes(c, view)
+            .map(|b| content::cost_bound(&b, c))
+            .unwrap_or_default()
+    }
+
+    fn active_bytes(&self, c: u32, view: &ChannelView) -> Option<crate::disk::Bytes> {
+        let v = view.active_version?;
+        match view.source {
             Source::Candidate => self.disk.read(&format!(
                 "{CONTENT_PREFIX}{}",
                 changuard_loader::names::FileName::new(c, v).as_str()
@@ -1146,8 +1156,7 @@ impl Machine {
             Source::Lkg => self.disk.read(&format!("lkg/{c}.lkg")),
             Source::Golden => self.golden.get(&c).cloned(),
             Source::None => None,
-        };
-        bytes.map_or(0, |b| changuard_loader::budget::charge(b.len()))
+        }
     }
 
     /// I2..I5, I7 and I8 after a boot that did not lose power.
@@ -1282,6 +1291,29 @@ impl Machine {
                         .map_or(0, |b| b.len());
                     report.memory.0 - own + changuard_loader::budget::charge(len) > report.memory.1
                 });
+                // Likewise the cost ceiling: justified only if its proven bound
+                // does not fit next to the other active channels' bounds.
+                let over_cost = report.decisions.iter().any(|d| {
+                    d.channel == c
+                        && d.reason == Reason::OverCostCeiling
+                        && Some(d.version) == expected
+                }) && found.is_some_and(|v| {
+                    let mine = self
+                        .disk
+                        .read(&format!(
+                            "{CONTENT_PREFIX}{}",
+                            changuard_loader::names::FileName::new(c, v).as_str()
+                        ))
+                        .map(|b| content::cost_bound(&b, c))
+                        .unwrap_or_default();
+                    let others = report
+                        .channels
+                        .iter()
+                        .filter(|o| o.channel != c)
+                        .fold(mine, |sum, o| sum.plus(&self.active_cost(o.channel, o)));
+                    !others.within(changuard_format::cost::SET_CEILING)
+                });
+                let over = over || over_cost;
                 if !relaxed && !over && view.active_version != expected {
                     report.violations.push(format!(
                         "I4 channel {c}: active {:?} ({}), expected {:?}",

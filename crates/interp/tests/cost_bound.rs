@@ -1,0 +1,149 @@
+//! Issue 12: the validator's proven per-event bound (changuard_format::cost),
+//! computed from the content alone, is never exceeded by the engine's actual
+//! fuel on events the driver can deliver (string fields truncated to the
+//! schema's caps), for random content and random or cap-filling adversarial
+//! events, with one engine built from every channel (as the driver does).
+
+mod common;
+
+use changuard_format::CostBound;
+use changuard_format::schema::template_type;
+use changuard_interp::{Engine, Verdict};
+use common::*;
+use proptest::prelude::*;
+
+/// `s` cut to at most `cap` bytes at a char boundary (the driver's truncation).
+fn truncate(s: &str, cap: usize) -> String {
+    let mut end = s.len().min(cap);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// `ev` as the driver would deliver it.
+fn deliverable(mut ev: OwnedEvent) -> OwnedEvent {
+    let t = template_type(ev.template).expect("template");
+    for (v, f) in ev.values.iter_mut().zip(t.fields) {
+        if let OwnedValue::Str(s) = v {
+            *s = truncate(s, usize::from(f.cap));
+        }
+    }
+    ev
+}
+
+/// Every string field filled to its cap by repeating `seed` (worst case for
+/// contains, regex and the gram scan).
+fn filled(mut ev: OwnedEvent, seed: &str) -> OwnedEvent {
+    let t = template_type(ev.template).expect("template");
+    let seed = if seed.is_empty() { "a" } else { seed };
+    for (v, f) in ev.values.iter_mut().zip(t.fields) {
+        if let OwnedValue::Str(s) = v {
+            let cap = usize::from(f.cap);
+            *s = truncate(&seed.repeat(cap / seed.len() + 1), cap);
+        }
+    }
+    ev
+}
+
+fn check(
+    specs: &[changuard_format::build::ChannelSpec],
+    events: &[OwnedEvent],
+    seed: &str,
+) -> Result<(), TestCaseError> {
+    // Every needle of the content, repeated: makes every gram and most
+    // anchored candidates fire.
+    let needles: String = specs
+        .iter()
+        .flat_map(|s| s.instances.iter())
+        .flat_map(|i| i.criteria.iter())
+        .filter_map(|c| match c {
+            changuard_format::build::CriterionSpec::Str { value, .. } => Some(value.as_str()),
+            _ => None,
+        })
+        .chain([seed])
+        .collect();
+    let (bufs, tk) = build_aligned(specs);
+    let chans = validate_all(&bufs, specs, &tk);
+    let bound = chans
+        .iter()
+        .fold(CostBound::default(), |acc, c| acc.plus(&c.cost_bound()));
+    let engine = Engine::new(&chans).expect("engine");
+    let mut v = Verdict::new();
+    for raw in events {
+        for ev in [deliverable(raw.clone()), filled(raw.clone(), &needles)] {
+            ev.with(|e| engine.evaluate(e, &mut v));
+            let b = bound.of(ev.template).expect("template");
+            prop_assert!(!v.fuel_exhausted);
+            prop_assert!(
+                v.fuel_used <= b,
+                "fuel used {} > proven bound {} (template {})",
+                v.fuel_used,
+                b,
+                ev.template
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fuel_used_never_exceeds_the_proven_bound(
+        (specs, events, seed) in channel_specs().prop_flat_map(|specs| {
+            let evs = prop::collection::vec(event_for(&specs), 1..12);
+            (Just(specs), evs, token_string(3))
+        })
+    ) {
+        check(&specs, &events, &seed)?;
+    }
+}
+
+/// The bound is not vacuous: a content set whose worst event is dear gets a
+/// bound of the same order as what that event really costs (within 4x).
+#[test]
+fn the_bound_is_tight_enough_to_mean_something() {
+    use changuard_format::StrOp;
+    use changuard_format::build::CriterionSpec;
+    use changuard_format::schema::PROCESS_CREATE;
+    let cl = PROCESS_CREATE.field_index("command_line").unwrap();
+    let instances = (0..200)
+        .map(|k| {
+            let mut crits = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+            crits[cl] = s(StrOp::Contains, &format!("needle{k:03}x"), false);
+            changuard_format::build::InstanceSpec {
+                id: k + 1,
+                template: PROCESS_CREATE.id,
+                action: changuard_format::Action::Report,
+                criteria: crits,
+            }
+        })
+        .collect();
+    let specs = vec![spec(300, instances)];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let bound = chans[0].cost_bound().of(PROCESS_CREATE.id).unwrap();
+    // Every needle's gram present: every instance is a candidate.
+    let all: String = (0..200).map(|k| format!("needle{k:03}x")).collect();
+    let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+    for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+        if f.ty == changuard_format::FieldType::Str {
+            vals[k] = OwnedValue::Str(truncate(&all, usize::from(f.cap)));
+        }
+    }
+    let ev = OwnedEvent {
+        template: PROCESS_CREATE.id,
+        values: vals,
+    };
+    let engine = Engine::new(&chans).unwrap();
+    let mut v = Verdict::new();
+    ev.with(|e| engine.evaluate(e, &mut v));
+    assert!(v.fuel_used <= bound);
+    assert!(
+        v.fuel_used * 4 >= bound,
+        "bound {bound} is over 4x the dearest event's {}",
+        v.fuel_used
+    );
+}
