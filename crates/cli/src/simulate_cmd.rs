@@ -7,17 +7,30 @@
 //! changuard simulate --random --boots N --seed S
 //! changuard simulate --exhaustive           every crash point x tear variant, clean reboot,
 //!                                           reload, power cut and promotion I/O failure of every scenario
-//! ... [--json] [--mutation NAME] [--crash-trace STEP:OP:VARIANT|STEP:ALT,...]
+//! ... [--json] [--mutation NAME] [--max-trial-boots N --crash-trace STEP:OP:VARIANT|STEP:ALT,...]
 //! ```
 //! Exit codes: 0 no invariant violated, 1 violations, 2 usage.
+//!
+//! Every replay command printed with a violation carries every flag that
+//! decides the run (scenario or seed and boots, mutation, MaxTrialBoots,
+//! crash trace) and reproduces the violation. Runs that may take more than a
+//! second draw a progress bar on stderr when stderr is a terminal, and
+//! nothing otherwise.
 
-use std::io::IsTerminal;
+mod json;
+mod progress;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use changuard_sim::machine::{BootEnd, BootReport, ChannelView};
-use changuard_sim::{Mutation, random, scenario, timeline};
-use indicatif::{ProgressBar, ProgressStyle};
+use changuard_sim::{Mutation, mutation_from_name, mutation_name, random, scenario, timeline};
 use serde_json::{Value, json};
+
+use progress::Bar;
 
 /// Arguments of `changuard simulate`.
 #[derive(clap::Args, Debug)]
@@ -36,7 +49,7 @@ pub struct SimulateArgs {
     pub seed: u64,
     /// Crash at every I/O step and every tear variant of every scenario, and
     /// branch every boot into a clean reboot, a reload, a power cut and every
-    /// promotion I/O failure.
+    /// promotion I/O failure (each scenario under MaxTrialBoots 1 and 2).
     #[arg(long)]
     pub exhaustive: bool,
     /// Machines in the july-19 fleet replay.
@@ -48,6 +61,11 @@ pub struct SimulateArgs {
     /// evict-quarantine.
     #[arg(long)]
     pub mutation: Option<String>,
+    /// The MaxTrialBoots registry value the scenario's machine starts with
+    /// (printed in replay commands of violations found under it), with
+    /// `--scenario`.
+    #[arg(long, default_value_t = 1)]
+    pub max_trial_boots: u32,
     /// Replay explorer choices printed with a violation (`STEP:OP:VARIANT` for a
     /// power loss, `STEP:ALT` for reboot, reload, power-cut, fail-rename[-always], ...),
     /// with `--scenario`.
@@ -61,282 +79,397 @@ pub struct SimulateArgs {
     pub json: bool,
 }
 
-fn parse_mutation(s: &str) -> Option<Mutation> {
-    Mutation::ALL
-        .iter()
-        .copied()
-        .find(|m| kebab(&format!("{m:?}")) == s)
+/// What a run printed and its exit code.
+#[derive(Debug, Default)]
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
 }
 
-fn kebab(s: &str) -> String {
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if ch.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('-');
-            }
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-fn bar(len: u64, json: bool, what: &str) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() || len < 2_000 {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} ({{eta}})"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
-}
-
-fn final_json(chs: &[ChannelView]) -> Value {
-    let mut o = serde_json::Map::new();
-    for c in chs {
-        o.insert(
-            c.channel.to_string(),
-            json!({
-                "active_version": c.active_version,
-                "active_source": c.source.name(),
-                "lkg_version": c.lkg_version,
-                "quarantined": c.quarantined,
-                "floor": c.floor,
-                "last_problem": c.last_problem,
-            }),
-        );
-    }
-    Value::Object(o)
-}
-
-fn print_final(chs: &[ChannelView]) {
-    println!(
-        "  {:<8} {:<10} {:>8} {:>8} {:>6}  quarantined",
-        "channel", "source", "active", "lkg", "floor"
-    );
-    for c in chs {
-        println!(
-            "  {:<8} {:<10} {:>8} {:>8} {:>6}  {:?}",
-            c.channel,
-            c.source.name(),
-            c.active_version.map_or("-".into(), |v| format!("v{v}")),
-            c.lkg_version.map_or("-".into(), |v| format!("v{v}")),
-            c.floor,
-            c.quarantined
-        );
-    }
-}
-
-fn crashes_in(reports: &[&BootReport]) -> u64 {
-    reports
-        .iter()
-        .map(|r| {
-            if let BootEnd::Crashed(v) = &r.end {
-                v.len() as u64
-            } else {
-                0
-            }
-        })
-        .sum()
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! say {
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($t)*);
+    }};
 }
 
 /// Run `changuard simulate`. Returns the process exit code.
 pub fn run(args: &SimulateArgs) -> i32 {
+    let o = execute(args, std::io::stderr().is_terminal());
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(o.stderr.as_bytes());
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(o.stdout.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return 2;
+    }
+    o.code
+}
+
+/// The run; progress bars on stderr only if `bars` (stderr is a terminal).
+fn execute(args: &SimulateArgs, bars: bool) -> Outcome {
+    let mut o = Outcome::default();
     if args.list {
         for s in scenario::all() {
-            println!("{:<28} {}", s.name, s.description);
+            say!(o.stdout, "{:<38} {}", s.name, s.description);
         }
-        return 0;
+        return o;
     }
-    let mutation = match args.mutation.as_deref().map(|m| (m, parse_mutation(m))) {
+    let mutation = match args.mutation.as_deref() {
         None => None,
-        Some((_, Some(m))) => Some(m),
-        Some((name, None)) => {
-            eprintln!("error: unknown mutation {name}");
-            return 2;
-        }
+        Some(name) => match mutation_from_name(name) {
+            Some(m) => Some(m),
+            None => return usage(&format!("unknown mutation {name}")),
+        },
     };
+    if args.scenario.is_none() && (args.crash_trace.is_some() || args.max_trial_boots != 1) {
+        return usage("--crash-trace and --max-trial-boots replay a --scenario");
+    }
     let started = Instant::now();
     if let Some(name) = &args.scenario {
         let Some(s) = scenario::by_name(name) else {
-            eprintln!("error: unknown scenario {name} (try --list)");
-            return 2;
+            return usage(&format!("unknown scenario {name} (try --list)"));
         };
-        return run_scenario(args, &s, mutation, started);
+        return run_scenario(args, &s, mutation, bars, started);
     }
     if args.random {
-        return run_random(args, mutation, started);
+        return run_random(args, mutation, bars, started);
     }
     if args.exhaustive {
-        return run_exhaustive(args, mutation, started);
+        return run_exhaustive(args, &scenario::all(), mutation, bars, started);
     }
-    eprintln!("error: give one of --scenario NAME, --random, --exhaustive (or --list)");
-    2
+    usage("give one of --scenario NAME, --random, --exhaustive (or --list)")
+}
+
+fn usage(msg: &str) -> Outcome {
+    Outcome {
+        code: 2,
+        stdout: String::new(),
+        stderr: format!("error: {msg}\n"),
+    }
+}
+
+fn mutation_json(m: Option<Mutation>) -> Value {
+    json!(m.map(mutation_name))
+}
+
+/// `changuard simulate ARGS`.
+fn command(args: &[String]) -> String {
+    format!("changuard simulate {}", args.join(" "))
+}
+
+/// The arguments replaying a random campaign up to boot `boots`.
+fn random_args(seed: u64, boots: u64, mutation: Option<Mutation>) -> Vec<String> {
+    let mut a = vec![
+        "--random".to_owned(),
+        "--seed".to_owned(),
+        seed.to_string(),
+        "--boots".to_owned(),
+        boots.to_string(),
+    ];
+    if let Some(m) = mutation {
+        a.push("--mutation".to_owned());
+        a.push(mutation_name(m).to_owned());
+    }
+    a
+}
+
+fn print_final(out: &mut String, chs: &[ChannelView]) {
+    say!(
+        out,
+        "  {:<8} {:<10} {:>8} {:>8} {:>6}  quarantined",
+        "channel",
+        "source",
+        "active",
+        "lkg",
+        "floor"
+    );
+    for c in chs {
+        say!(
+            out,
+            "  {:<8} {:<10} {:>8} {:>8} {:>6}  {}",
+            c.channel,
+            c.source.name(),
+            timeline::version(c.active_version),
+            timeline::version(c.lkg_version),
+            c.floor,
+            timeline::versions(&c.quarantined)
+        );
+    }
+}
+
+/// Crashes in `reports`, and the most crashes of one `(channel, version)`.
+fn crash_counts<'a>(reports: impl Iterator<Item = &'a BootReport>) -> (u64, u32) {
+    let mut per: BTreeMap<(u32, u64), u32> = BTreeMap::new();
+    for r in reports {
+        if let BootEnd::Crashed(v) = &r.end {
+            for cv in v {
+                *per.entry(*cv).or_default() += 1;
+            }
+        }
+    }
+    let total = per.values().map(|n| u64::from(*n)).sum();
+    (total, per.values().copied().max().unwrap_or(0))
 }
 
 fn run_scenario(
     args: &SimulateArgs,
     s: &scenario::Scenario,
     mutation: Option<Mutation>,
+    bars: bool,
     started: Instant,
-) -> i32 {
-    let boots: Vec<(String, BootReport)> = match &args.crash_trace {
+) -> Outcome {
+    let trace = match &args.crash_trace {
         Some(t) => match scenario::parse_trace(t) {
-            Some(tr) => scenario::replay(s, mutation, &tr),
-            None => {
-                eprintln!("error: --crash-trace wants STEP:OP:VARIANT or STEP:ALT[,...]");
-                return 2;
-            }
+            Some(tr) => tr,
+            None => return usage("--crash-trace wants STEP:OP:VARIANT or STEP:ALT[,...]"),
         },
-        None => scenario::run(s, mutation)
-            .boots
-            .into_iter()
-            .map(|(_, l, r)| (l, r))
-            .collect(),
+        None => vec![],
     };
-    let reports: Vec<&BootReport> = boots.iter().map(|(_, r)| r).collect();
-    let mut violations: Vec<String> = reports.iter().flat_map(|r| r.violations.clone()).collect();
-    let crashes = crashes_in(&reports);
-    let final_channels = reports
+    let boots = scenario::replay_boots(s, mutation, args.max_trial_boots, &trace);
+    let mut violations: Vec<String> = boots
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| {
+            b.report
+                .violations
+                .iter()
+                .map(move |v| format!("boot {} ({}): {v}", i + 1, b.label))
+        })
+        .collect();
+    let scenario_violations = violations.len();
+    let (crashes, worst) = crash_counts(boots.iter().map(|b| &b.report));
+    let final_channels = boots
         .iter()
         .rev()
-        .find(|r| !r.channels.is_empty())
-        .map(|r| r.channels.clone())
+        .find(|b| !b.report.channels.is_empty())
+        .map(|b| b.report.channels.clone())
         .unwrap_or_default();
     let fleet = (s.name == "july-19").then(|| {
-        let pb = bar(args.fleet, args.json, "july-19 fleet");
-        let f = scenario::july19_fleet(args.fleet, |n| pb.set_position(n));
-        pb.finish_and_clear();
+        let mut bar = Bar::new("july-19 fleet", "machines", bars);
+        let f = scenario::july19_fleet_with(args.fleet, &mut bar);
+        bar.finish();
         f
     });
     if let Some(f) = &fleet {
-        violations.extend(f.violations.iter().cloned());
+        violations.extend(f.violations.iter().map(|v| format!("july-19 fleet {v}")));
         if f.crashes != 0 {
             violations.push(format!("july-19 fleet: {} crashes", f.crashes));
         }
     }
+    let scenario_boots = boots.len() as u64;
+    let total_boots = scenario_boots + fleet.as_ref().map_or(0, |f| f.boots);
     let total_crashes = crashes + fleet.as_ref().map_or(0, |f| f.crashes);
+    let mut o = Outcome {
+        code: i32::from(!violations.is_empty()),
+        ..Outcome::default()
+    };
     if args.json {
-        let mut o = json!({
+        let mut j = json!({
             "mode": "scenario",
             "scenario": s.name,
-            "mutation": mutation.map(|m| kebab(&format!("{m:?}"))),
-            "boots": reports.len() as u64 + fleet.as_ref().map_or(0, |f| f.boots),
+            "mutation": mutation_json(mutation),
+            "max_trial_boots": args.max_trial_boots,
+            "crash_trace": args.crash_trace.as_ref().map(|_| scenario::format_trace(&trace)),
+            "boots": total_boots,
+            "scenario_boots": scenario_boots,
             "crashes": total_crashes,
+            "scenario_crashes": crashes,
             "crash_states_explored": 0,
             "invariant_violations": violations,
-            "max_crashes_per_version": crashes,
-            "final_active": final_json(&final_channels),
-            "timeline": boots.iter().map(|(l, r)| json!({"step": l, "line": timeline::line(0, r)})).collect::<Vec<_>>(),
+            "max_crashes_per_version": worst,
+            "final_active": json::final_state(&final_channels),
+            "timeline": boots
+                .iter()
+                .enumerate()
+                .map(|(i, b)| json::scenario_boot(i as u64 + 1, b))
+                .collect::<Vec<_>>(),
             "elapsed_ms": started.elapsed().as_millis() as u64,
         });
         if let Some(f) = &fleet {
-            o["fleet"] = json!({"machines": f.machines, "boots": f.boots, "crashes": f.crashes, "power_losses": f.power_losses, "on_valid_content": f.on_valid_content});
+            j["fleet"] = json!({
+                "machines": f.machines,
+                "boots": f.boots,
+                "crashes": f.crashes,
+                "power_losses": f.power_losses,
+                "on_valid_content": f.on_valid_content,
+                "invariant_violations": f.violations.len(),
+            });
         }
-        println!("{o}");
-    } else {
-        println!("scenario {}: {}", s.name, s.description);
-        for (i, (label, r)) in boots.iter().enumerate() {
-            println!("  [{label}]");
-            println!("  {}", timeline::line(i as u64 + 1, r));
-        }
-        println!("\nfinal state:");
-        print_final(&final_channels);
-        if let Some(f) = &fleet {
-            println!(
-                "\njuly-19 fleet: {} machines, {} boots, {} power losses, {} crashes, {} of {} on valid content",
-                f.machines, f.boots, f.power_losses, f.crashes, f.on_valid_content, f.machines
+        say!(o.stdout, "{j}");
+        return o;
+    }
+    let out = &mut o.stdout;
+    say!(out, "scenario {}: {}", s.name, s.description);
+    if let Some(m) = mutation {
+        say!(out, "  mutation: {}", mutation_name(m));
+    }
+    if args.max_trial_boots != 1 {
+        say!(out, "  MaxTrialBoots: {}", args.max_trial_boots);
+    }
+    for (i, b) in boots.iter().enumerate() {
+        say!(out, "  [{}]", b.label);
+        say!(out, "  {}", timeline::line(i as u64 + 1, &b.report));
+    }
+    say!(out, "\nfinal state:");
+    print_final(out, &final_channels);
+    let elapsed = started.elapsed();
+    let summary = format!(
+        "{scenario_boots} boots, {crashes} crashes (max {worst} per version), {scenario_violations} invariant violations"
+    );
+    match &fleet {
+        Some(f) => {
+            say!(out, "\nscenario: {summary}");
+            say!(
+                out,
+                "july-19 fleet (as shipped, no mutation): {} machines, {} boots, {} power losses, {} crashes, {} of {} machines on valid content, {} invariant violations",
+                f.machines,
+                f.boots,
+                f.power_losses,
+                f.crashes,
+                f.on_valid_content,
+                f.machines,
+                f.violations.len()
+            );
+            say!(
+                out,
+                "total: {total_boots} boots ({scenario_boots} scenario + {} fleet), {total_crashes} crashes, {} invariant violations ({elapsed:.1?})",
+                f.boots,
+                violations.len()
             );
         }
-        println!(
-            "\n{} boots, {} crashes, {} invariant violations ({:.1?})",
-            reports.len(),
-            crashes,
-            violations.len(),
-            started.elapsed()
-        );
-        for v in &violations {
-            println!("VIOLATION {v}");
-        }
+        None => say!(out, "\n{summary} ({elapsed:.1?})"),
     }
-    i32::from(!violations.is_empty())
+    for v in &violations {
+        say!(out, "VIOLATION {v}");
+    }
+    o
 }
 
-fn run_random(args: &SimulateArgs, mutation: Option<Mutation>, started: Instant) -> i32 {
-    let pb = bar(args.boots, args.json, "random");
-    let r = random::campaign(args.seed, args.boots, mutation, false, |n| {
-        pb.set_position(n)
-    });
-    pb.finish_and_clear();
-    let replay_lines = if r.violations.is_empty() {
-        vec![]
+fn run_random(
+    args: &SimulateArgs,
+    mutation: Option<Mutation>,
+    bars: bool,
+    started: Instant,
+) -> Outcome {
+    let mut bar = Bar::new("random campaign", "boots", bars);
+    let r = random::campaign_with(args.seed, args.boots, mutation, false, true, &mut bar);
+    bar.finish();
+    let violated = !r.violations.is_empty();
+    let entries = if violated {
+        random::replay_entries(&r.trace, mutation)
     } else {
-        random::replay_timeline(&r.trace, mutation)
+        vec![]
+    };
+    // The violation stops the campaign at boot `r.boots`: the same seed run
+    // that far reproduces it.
+    let replay = violated.then(|| random_args(r.seed, r.boots, mutation));
+    let trace_boots = entries
+        .iter()
+        .filter(|e| matches!(e, random::Entry::Boot { .. }))
+        .count();
+    let mut o = Outcome {
+        code: i32::from(violated),
+        ..Outcome::default()
     };
     if args.json {
-        println!(
+        say!(
+            o.stdout,
             "{}",
             json!({
                 "mode": "random",
                 "seed": r.seed,
-                "mutation": mutation.map(|m| kebab(&format!("{m:?}"))),
+                "mutation": mutation_json(mutation),
                 "boots": r.boots,
                 "crashes": r.crashes,
                 "power_losses": r.power_losses,
                 "crash_states_explored": 0,
                 "invariant_violations": r.violations,
                 "max_crashes_per_version": r.max_crashes_per_version,
-                "final_active": final_json(&r.final_channels),
-                "replay_trace": r.trace.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+                "final_active": json::final_state(&r.final_channels),
+                "replay_command": replay.as_deref().map(command),
+                "replay_args": replay,
+                "replay_trace": r.trace.iter().map(|a| Value::Object(json::action(a))).collect::<Vec<_>>(),
+                "timeline": entries.iter().map(json::entry).collect::<Vec<_>>(),
                 "elapsed_ms": started.elapsed().as_millis() as u64,
             })
         );
-    } else {
-        println!(
-            "random campaign seed {}: {} boots, {} crashes, {} power losses, max {} crashes per version ({:.1?})",
-            r.seed,
-            r.boots,
-            r.crashes,
-            r.power_losses,
-            r.max_crashes_per_version,
-            started.elapsed()
+        return o;
+    }
+    let out = &mut o.stdout;
+    say!(
+        out,
+        "random campaign seed {}{}: {} boots, {} crashes, {} power losses, max {} crashes per version ({:.1?})",
+        r.seed,
+        mutation.map_or(String::new(), |m| format!(
+            ", mutation {}",
+            mutation_name(m)
+        )),
+        r.boots,
+        r.crashes,
+        r.power_losses,
+        r.max_crashes_per_version,
+        started.elapsed()
+    );
+    if !r.final_channels.is_empty() {
+        print_final(out, &r.final_channels);
+    }
+    for v in &r.violations {
+        say!(out, "VIOLATION (seed {}, boot {}): {v}", r.seed, r.boots);
+    }
+    if let Some(a) = &replay {
+        say!(out, "  replay: {}", command(a));
+    }
+    if !entries.is_empty() {
+        say!(
+            out,
+            "shrunk schedule that still violates ({} actions, {trace_boots} boots):",
+            r.trace.len(),
         );
-        if !r.final_channels.is_empty() {
-            print_final(&r.final_channels);
-        }
-        for v in &r.violations {
-            println!("VIOLATION (seed {}): {v}", r.seed);
-        }
-        if !replay_lines.is_empty() {
-            println!(
-                "minimal trace ({} actions), replay with --seed {}:",
-                r.trace.len(),
-                r.seed
-            );
-            for l in &replay_lines {
-                println!("  {l}");
-            }
+        for e in &entries {
+            say!(out, "  {}", e.text());
         }
     }
-    i32::from(!r.violations.is_empty())
+    o
 }
 
-fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Instant) -> i32 {
-    let all = scenario::all();
-    let pb = bar(all.len() as u64 * 1000, args.json, "exhaustive");
+/// Violations shown in the text report of `--exhaustive` (`--json` has all).
+const SHOWN_VIOLATIONS: usize = 20;
+/// Violations the explorer collects per scenario.
+const VIOLATIONS_PER_SCENARIO: usize = 10;
+
+/// One violation of `--exhaustive`: where, what, and how to replay it.
+struct Found {
+    scenario: &'static str,
+    message: String,
+    crash_trace: String,
+    max_trial_boots: u32,
+    replay: Vec<String>,
+}
+
+fn run_exhaustive(
+    args: &SimulateArgs,
+    all: &[scenario::Scenario],
+    mutation: Option<Mutation>,
+    bars: bool,
+    started: Instant,
+) -> Outcome {
+    let mut bar = Bar::new("exhaustive", "scenarios", bars);
     let mut rows = vec![];
     let (mut states, mut boots, mut crashes, mut worst) = (0u64, 0u64, 0u64, 0u32);
     let (mut alt_states, mut alt_boots) = (0u64, [0u64; 4]);
-    let mut violations = vec![];
+    let mut found: Vec<Found> = vec![];
     let mut finals = vec![];
+    let n = all.len() as u64;
     for (i, s) in all.iter().enumerate() {
-        let ex = scenario::exhaustive(s, mutation, 10);
+        let ex = scenario::exhaustive_with(s, mutation, VIOLATIONS_PER_SCENARIO, &mut |b, _| {
+            bar.show(i as u64, n, || format!("{}: {b} boots", s.name));
+        });
         let run = scenario::run(s, mutation);
         states += ex.crash_states;
         alt_states += ex.alt_states;
@@ -346,32 +479,50 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
         boots += ex.boots;
         crashes += ex.crashes;
         worst = worst.max(ex.max_crashes_per_version);
-        violations.extend(ex.violations.iter().map(ToString::to_string));
-        violations.extend(run.violations.iter().cloned());
+        found.extend(ex.violations.iter().map(|v| Found {
+            scenario: v.scenario,
+            message: v.message.clone(),
+            crash_trace: scenario::format_trace(&v.trace),
+            max_trial_boots: v.max_trial_boots,
+            replay: v.replay_args(),
+        }));
+        // The scenario as written (nothing injected): replayed by the plain command.
+        found.extend(run.violations.iter().map(|m| Found {
+            scenario: s.name,
+            message: m.strip_prefix(s.name).unwrap_or(m).trim_start().to_owned(),
+            crash_trace: String::new(),
+            max_trial_boots: 1,
+            replay: scenario::scenario_args(s.name, mutation, 1, &[]),
+        }));
         rows.push((
             s.name,
             ex.crash_states + ex.alt_states,
             ex.boots,
             ex.crashes,
-            ex.violations.len(),
+            ex.violations.len() + run.violations.len(),
             run.final_view.clone(),
         ));
         if let Some(v) = run.final_view {
             finals.push((s.name, v));
         }
-        pb.set_position((i as u64 + 1) * 1000);
+        bar.show(i as u64 + 1, n, || format!("{}: done", s.name));
     }
-    pb.finish_and_clear();
+    bar.finish();
+    let mut o = Outcome {
+        code: i32::from(!found.is_empty()),
+        ..Outcome::default()
+    };
     if args.json {
         let fa: serde_json::Map<String, Value> = finals
             .iter()
-            .map(|(n, v)| ((*n).to_owned(), final_json(std::slice::from_ref(v))))
+            .map(|(n, v)| ((*n).to_owned(), json::final_state(std::slice::from_ref(v))))
             .collect();
-        println!(
+        say!(
+            o.stdout,
             "{}",
             json!({
                 "mode": "exhaustive",
-                "mutation": mutation.map(|m| kebab(&format!("{m:?}"))),
+                "mutation": mutation_json(mutation),
                 "boots": boots,
                 "crashes": crashes,
                 "crash_states_explored": states,
@@ -383,68 +534,79 @@ fn run_exhaustive(args: &SimulateArgs, mutation: Option<Mutation>, started: Inst
                     "power_cuts": alt_boots[2],
                     "promotion_io_failures": alt_boots[3],
                 },
-                "invariant_violations": violations,
+                "invariant_violations": found.iter().map(|f| format!("scenario {}: {}", f.scenario, f.message)).collect::<Vec<_>>(),
+                "violations": found.iter().map(|f| json!({
+                    "scenario": f.scenario,
+                    "message": f.message,
+                    "crash_trace": f.crash_trace,
+                    "max_trial_boots": f.max_trial_boots,
+                    "replay_command": command(&f.replay),
+                    "replay_args": f.replay,
+                })).collect::<Vec<_>>(),
+                "scenarios": rows.iter().map(|(n, st, b, c, v, _)| json!({
+                    "scenario": n,
+                    "distinct_states": st,
+                    "boots": b,
+                    "crashes": c,
+                    "violations": v,
+                })).collect::<Vec<_>>(),
                 "max_crashes_per_version": worst,
                 "final_active": fa,
                 "elapsed_ms": started.elapsed().as_millis() as u64,
             })
         );
-    } else {
-        println!(
-            "{:<28} {:>12} {:>8} {:>8} {:>10}  final (nothing injected)",
-            "scenario", "states", "boots", "crashes", "violations"
-        );
-        for (n, st, b, c, v, f) in &rows {
-            let fin = f.as_ref().map_or("-".to_owned(), |f| {
-                format!(
-                    "{} {} lkg {} q {:?}",
-                    f.source.name(),
-                    f.active_version.map_or("-".into(), |v| format!("v{v}")),
-                    f.lkg_version.map_or("-".into(), |v| format!("v{v}")),
-                    f.quarantined
-                )
-            });
-            println!("{n:<28} {st:>12} {b:>8} {c:>8} {v:>10}  {fin}");
-        }
-        println!(
-            "\ntotal: {} distinct states ({states} after a power loss, {alt_states} after a clean reboot, reload, power cut or promotion I/O failure), {boots} boots, {crashes} crashes, max {worst} crashes per version, {} violations ({:.1?})",
-            states + alt_states,
-            violations.len(),
-            started.elapsed()
-        );
-        println!(
-            "alternative boots: {} clean reboots, {} reloads, {} power cuts, {} promotion I/O failures",
-            alt_boots[0], alt_boots[1], alt_boots[2], alt_boots[3]
-        );
-        for v in violations.iter().take(20) {
-            println!("VIOLATION {v}");
-        }
+        return o;
     }
-    i32::from(!violations.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mutation_names_and_traces_parse() {
-        assert_eq!(
-            parse_mutation("no-quarantine"),
-            Some(Mutation::NoQuarantine)
-        );
-        assert_eq!(
-            parse_mutation("raise-floor-before-lkg-durable"),
-            Some(Mutation::RaiseFloorBeforeLkgDurable)
-        );
-        use scenario::{Alt, Choice, format_trace, parse_trace};
-        let t = parse_trace("3:1:0,4:4:3,5:reload,6:fail-rename-always").unwrap();
-        assert_eq!(t[0], (3, Choice::Crash { op: 1, variant: 0 }));
-        assert_eq!(t[2], (5, Choice::Plan(Alt::Reload)));
-        assert_eq!(
-            format_trace(&t),
-            "3:1:0,4:4:3,5:reload,6:fail-rename-always"
-        );
-        assert_eq!(parse_trace("3:1"), None);
+    let out = &mut o.stdout;
+    if let Some(m) = mutation {
+        say!(out, "mutation: {}", mutation_name(m));
     }
+    say!(
+        out,
+        "{:<38} {:>15} {:>8} {:>8} {:>10}  final state, nothing injected",
+        "scenario",
+        "distinct states",
+        "boots",
+        "crashes",
+        "violations"
+    );
+    for (n, st, b, c, v, f) in &rows {
+        let fin = f.as_ref().map_or("-".to_owned(), |f| {
+            format!(
+                "{} {}, lkg {}, quarantined {}",
+                f.source.name(),
+                timeline::version(f.active_version),
+                timeline::version(f.lkg_version),
+                timeline::versions(&f.quarantined)
+            )
+        });
+        say!(out, "{n:<38} {st:>15} {b:>8} {c:>8} {v:>10}  {fin}");
+    }
+    say!(
+        out,
+        "\ntotal: {} distinct states ({states} after a power loss, {alt_states} after a clean reboot, reload, power cut or promotion I/O failure), {boots} boots, {crashes} crashes, max {worst} crashes per version, {} violations ({:.1?})",
+        states + alt_states,
+        found.len(),
+        started.elapsed()
+    );
+    say!(
+        out,
+        "alternative boots: {} clean reboots, {} reloads, {} power cuts, {} promotion I/O failures",
+        alt_boots[0],
+        alt_boots[1],
+        alt_boots[2],
+        alt_boots[3]
+    );
+    for f in found.iter().take(SHOWN_VIOLATIONS) {
+        say!(out, "VIOLATION scenario {}: {}", f.scenario, f.message);
+        say!(out, "  replay: {}", command(&f.replay));
+    }
+    if found.len() > SHOWN_VIOLATIONS {
+        say!(
+            out,
+            "... and {} more violations (all of them, with replay commands: --json)",
+            found.len() - SHOWN_VIOLATIONS
+        );
+    }
+    o
 }

@@ -6,8 +6,9 @@
 
 use changuard_loader::Mutation;
 
+use crate::Progress;
 use crate::content::Kind;
-use crate::machine::{BootEnd, BootPlan, ChannelView, CrashAt, FailOp, Machine};
+use crate::machine::{BootEnd, BootPlan, BootReport, ChannelView, CrashAt, FailOp, Machine};
 
 /// SplitMix64: small, seedable, good enough for schedules.
 #[derive(Clone, Debug)]
@@ -69,6 +70,115 @@ pub enum Action {
         /// Variant pick for a poison crash.
         pick: u32,
     },
+}
+
+impl Action {
+    /// Stable kebab-case name: `deliver`, `deliver-torn`, `delete`,
+    /// `corrupt-lkg`, `tear-state`, `set-max-trial-boots`,
+    /// `clear-quarantine`, `boot`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Action::Deliver(..) => "deliver",
+            Action::DeliverTorn(..) => "deliver-torn",
+            Action::Delete(..) => "delete",
+            Action::CorruptLkg(_) => "corrupt-lkg",
+            Action::TearState => "tear-state",
+            Action::SetMaxTrialBoots(_) => "set-max-trial-boots",
+            Action::ClearQuarantine(_) => "clear-quarantine",
+            Action::Boot { .. } => "boot",
+        }
+    }
+
+    /// The channel it concerns, if one.
+    pub const fn channel(&self) -> Option<u32> {
+        match *self {
+            Action::Deliver(c, ..)
+            | Action::DeliverTorn(c, _)
+            | Action::Delete(c, _)
+            | Action::CorruptLkg(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The content version it concerns, if one.
+    pub const fn version(&self) -> Option<u64> {
+        match *self {
+            Action::Deliver(_, v, _) | Action::DeliverTorn(_, v) | Action::Delete(_, v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// In plain words (`deliver ch 291 v2 (poison)`, `boot, power loss after
+/// mutating op 3`, ...).
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Action::Deliver(c, v, k) => write!(f, "deliver ch {c} v{v} ({})", k.name()),
+            Action::DeliverTorn(c, v) => {
+                write!(f, "deliver ch {c} v{v}, torn by a power loss")
+            }
+            Action::Delete(c, v) => write!(f, "delete ch {c} v{v}"),
+            Action::CorruptLkg(c) => write!(f, "bit rot in the LKG copy of ch {c}"),
+            Action::TearState => f.write_str("newest state record slot torn"),
+            Action::SetMaxTrialBoots(n) => write!(f, "set MaxTrialBoots {n}"),
+            Action::ClearQuarantine(t) => write!(f, "set ClearQuarantine {t}"),
+            Action::Boot {
+                crash,
+                early,
+                reload,
+                fail,
+                pick: _,
+            } => {
+                f.write_str("boot")?;
+                if reload {
+                    f.write_str(", reload")?;
+                }
+                if early {
+                    f.write_str(", early reboot")?;
+                }
+                if let Some(op) = fail {
+                    write!(f, ", promotion I/O failure {}", op.name())?;
+                }
+                if let Some((n, _)) = crash {
+                    write!(f, ", power loss after mutating op {n}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One entry of a replayed campaign's timeline.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// An action between boots; `boot` is the 1-based number of the boot it
+    /// comes before.
+    Action {
+        /// Next boot's number.
+        boot: u64,
+        /// The action.
+        action: Action,
+    },
+    /// A boot (`boot` 1-based).
+    Boot {
+        /// Boot number.
+        boot: u64,
+        /// The boot's action (its plan).
+        action: Action,
+        /// What it did.
+        report: BootReport,
+    },
+}
+
+impl Entry {
+    /// Human-readable text (a [`crate::timeline::line`] for boots).
+    pub fn text(&self) -> String {
+        match self {
+            Entry::Action { action, .. } => format!("          {action}"),
+            Entry::Boot { boot, report, .. } => crate::timeline::line(*boot, report),
+        }
+    }
 }
 
 /// Campaign result.
@@ -161,13 +271,8 @@ fn finish(rng: &mut Rng, mut acts: Vec<Action>) -> Vec<Action> {
     acts
 }
 
-/// Apply one action; for boots, return the boot's violations.
-fn apply(
-    m: &mut Machine,
-    a: Action,
-    timeline: Option<&mut Vec<String>>,
-    boot_no: u64,
-) -> Vec<String> {
+/// Apply one action; for boots, return the boot's report.
+fn apply(m: &mut Machine, a: Action) -> Option<BootReport> {
     match a {
         Action::Deliver(c, v, k) => m.deliver(c, v, k),
         Action::DeliverTorn(c, v) => m.deliver_torn(c, v),
@@ -197,14 +302,10 @@ fn apply(
                 reload,
                 fail,
             };
-            let r = m.boot(plan, Some(crash.map_or(pick, |(_, p)| p)), None);
-            if let Some(t) = timeline {
-                t.push(crate::timeline::line(boot_no, &r));
-            }
-            return r.violations;
+            return Some(m.boot(plan, Some(crash.map_or(pick, |(_, p)| p)), None));
         }
     }
-    vec![]
+    None
 }
 
 fn new_machine(mutation: Option<Mutation>) -> Machine {
@@ -217,9 +318,8 @@ fn new_machine(mutation: Option<Mutation>) -> Machine {
 /// Replay an action list; return the first violation.
 pub fn replay(actions: &[Action], mutation: Option<Mutation>) -> Option<String> {
     let mut m = new_machine(mutation);
-    for (i, a) in actions.iter().enumerate() {
-        let v = apply(&mut m, *a, None, i as u64);
-        if let Some(first) = v.into_iter().next() {
+    for a in actions {
+        if let Some(first) = apply(&mut m, *a).and_then(|r| r.violations.into_iter().next()) {
             return Some(first);
         }
     }
@@ -229,10 +329,22 @@ pub fn replay(actions: &[Action], mutation: Option<Mutation>) -> Option<String> 
 /// Shrink a violating trace (delta debugging: drop chunks, halving the chunk
 /// size, while the trace still violates), bounded in replays and time.
 pub fn shrink(actions: &[Action], mutation: Option<Mutation>) -> Vec<Action> {
+    shrink_with(actions, mutation, &mut crate::NoProgress)
+}
+
+/// Replays [`shrink`] runs at most.
+pub const SHRINK_REPLAYS: u64 = 300;
+
+/// [`shrink`], reporting replays done of at most [`SHRINK_REPLAYS`].
+pub fn shrink_with(
+    actions: &[Action],
+    mutation: Option<Mutation>,
+    progress: &mut dyn Progress,
+) -> Vec<Action> {
     let start = std::time::Instant::now();
     let mut cur = actions.to_vec();
     let mut chunk = cur.len().div_ceil(2).max(1);
-    let mut budget = 300usize;
+    let mut budget = SHRINK_REPLAYS;
     while chunk >= 1 && budget > 0 && start.elapsed().as_secs() < 20 {
         let mut i = 0;
         let mut removed_any = false;
@@ -241,6 +353,7 @@ pub fn shrink(actions: &[Action], mutation: Option<Mutation>) -> Vec<Action> {
             let end = (i + chunk).min(cand.len());
             cand.drain(i..end);
             budget -= 1;
+            progress.update(SHRINK_REPLAYS - budget, SHRINK_REPLAYS);
             if replay(&cand, mutation).is_some() {
                 cur = cand;
                 removed_any = true;
@@ -256,37 +369,61 @@ pub fn shrink(actions: &[Action], mutation: Option<Mutation>) -> Vec<Action> {
     cur
 }
 
-/// Replay `actions` and return the timeline with every decision (for reports).
+/// Replay `actions` and return the timeline with every decision (for reports):
+/// [`replay_entries`] as text.
 pub fn replay_timeline(actions: &[Action], mutation: Option<Mutation>) -> Vec<String> {
+    replay_entries(actions, mutation)
+        .iter()
+        .map(Entry::text)
+        .collect()
+}
+
+/// Replay `actions` up to the first boot with a violation; one entry per
+/// action, boots numbered from 1.
+pub fn replay_entries(actions: &[Action], mutation: Option<Mutation>) -> Vec<Entry> {
     let mut m = new_machine(mutation);
     let mut out = vec![];
-    let mut boot = 0u64;
+    let mut boot = 1u64;
     for a in actions {
-        if !matches!(a, Action::Boot { .. }) {
-            out.push(format!("          {a:?}"));
-        }
-        let mut t = vec![];
-        let v = apply(&mut m, *a, Some(&mut t), boot);
-        if matches!(a, Action::Boot { .. }) {
-            boot += 1;
-        }
-        out.extend(t);
-        if !v.is_empty() {
-            break;
+        match apply(&mut m, *a) {
+            None => out.push(Entry::Action { boot, action: *a }),
+            Some(report) => {
+                let stop = !report.violations.is_empty();
+                out.push(Entry::Boot {
+                    boot,
+                    action: *a,
+                    report,
+                });
+                boot += 1;
+                if stop {
+                    break;
+                }
+            }
         }
     }
     out
 }
 
-/// Run a campaign of `boots` boots from `seed`.
+/// Boots between two [`Progress`] updates of a campaign.
+pub const PROGRESS_EVERY: u64 = 64;
+
+/// Run a campaign of `boots` boots from `seed`. `progress` gets the boots
+/// done (now and then).
 pub fn campaign(
     seed: u64,
     boots: u64,
     mutation: Option<Mutation>,
     with_timeline: bool,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> CampaignResult {
-    campaign_opts(seed, boots, mutation, with_timeline, true, progress)
+    campaign_with(
+        seed,
+        boots,
+        mutation,
+        with_timeline,
+        true,
+        &mut |done, _total| progress(done),
+    )
 }
 
 /// [`campaign`], optionally without shrinking the violating trace.
@@ -297,6 +434,28 @@ pub fn campaign_opts(
     with_timeline: bool,
     do_shrink: bool,
     mut progress: impl FnMut(u64),
+) -> CampaignResult {
+    campaign_with(
+        seed,
+        boots,
+        mutation,
+        with_timeline,
+        do_shrink,
+        &mut |done, _total| progress(done),
+    )
+}
+
+/// [`campaign_opts`] with a [`Progress`]: boots done of `boots` every
+/// [`PROGRESS_EVERY`] boots and at the end; when a violation is found and
+/// `do_shrink`, a `"shrinking"` phase with replays done of at most
+/// [`SHRINK_REPLAYS`].
+pub fn campaign_with(
+    seed: u64,
+    boots: u64,
+    mutation: Option<Mutation>,
+    with_timeline: bool,
+    do_shrink: bool,
+    progress: &mut dyn Progress,
 ) -> CampaignResult {
     let mut rng = Rng::new(seed);
     let mut m = new_machine(mutation);
@@ -311,22 +470,26 @@ pub fn campaign_opts(
     while res.boots < boots {
         for a in generate(&mut rng, &mut next_version, &mut dir) {
             log.push(a);
-            let is_boot = matches!(a, Action::Boot { .. });
-            let v = apply(&mut m, a, with_timeline.then_some(&mut timeline), res.boots);
-            if is_boot {
-                res.boots += 1;
-                // A running maximum: the per-version counts restart at a
-                // ClearQuarantine, so the end state alone would under-report.
-                let worst = m.model.crashes.values().copied().max().unwrap_or(0);
-                res.max_crashes_per_version = res.max_crashes_per_version.max(worst);
-                if res.boots % 1000 == 0 {
-                    progress(res.boots);
-                }
+            let Some(r) = apply(&mut m, a) else {
+                continue;
+            };
+            res.boots += 1;
+            if with_timeline {
+                timeline.push(crate::timeline::line(res.boots, &r));
             }
-            if !v.is_empty() {
-                res.violations = v;
+            // A running maximum: the per-version counts restart at a
+            // ClearQuarantine, so the end state alone would under-report.
+            let worst = m.model.crashes.values().copied().max().unwrap_or(0);
+            res.max_crashes_per_version = res.max_crashes_per_version.max(worst);
+            if res.boots % PROGRESS_EVERY == 0 {
+                progress.update(res.boots, boots);
+            }
+            if !r.violations.is_empty() {
+                progress.update(res.boots, boots);
+                res.violations = r.violations;
                 res.trace = if do_shrink {
-                    shrink(&log, mutation)
+                    progress.phase("shrinking");
+                    shrink_with(&log, mutation, progress)
                 } else {
                     log
                 };
@@ -337,6 +500,7 @@ pub fn campaign_opts(
             }
         }
     }
+    progress.update(res.boots, boots);
     res.crashes = m.model.total_crashes;
     res.power_losses = m.model.power_losses;
     let r = m.boot(BootPlan::default(), None, None);

@@ -20,6 +20,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use changuard_loader::Mutation;
 
+use crate::Progress;
 use crate::content::Kind;
 use crate::disk::Disk;
 use crate::machine::{
@@ -58,6 +59,50 @@ pub enum Step {
     /// The update agent delivers v1 of [`Kind::Maximal`] content (16 MiB)
     /// for channels `1..=n`.
     DeliverMaximal(u32),
+}
+
+impl Step {
+    /// Stable kebab-case name of the step's kind (`deliver`, `boot`,
+    /// `boot-early-reboot`, ...).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Step::Deliver(..) => "deliver",
+            Step::DeliverTorn(_) => "deliver-torn",
+            Step::Boot => "boot",
+            Step::BootEarlyReboot => "boot-early-reboot",
+            Step::BootPowerLossAfter(_) => "boot-power-loss-after",
+            Step::BootPowerCut => "boot-power-cut",
+            Step::BootReload => "boot-reload",
+            Step::BootPromotionFailsThenPowerCut(_) => "boot-promotion-fails-then-power-cut",
+            Step::DeliverMany(..) => "deliver-many",
+            Step::CorruptLkg => "corrupt-lkg",
+            Step::TearState => "tear-state",
+            Step::DeliverMaximal(_) => "deliver-maximal",
+        }
+    }
+}
+
+/// The kind, then its arguments: `deliver v7 poison`, `boot`,
+/// `boot-power-loss-after lkg-flush-temp`, `boot-promotion-fails-then-power-cut
+/// fail-rename-always`.
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())?;
+        match *self {
+            Step::Deliver(v, k) => write!(f, " v{v} {}", k.name()),
+            Step::DeliverTorn(v) => write!(f, " v{v}"),
+            Step::BootPowerLossAfter(op) => write!(f, " {}", crate::timeline::op_name(op)),
+            Step::BootPromotionFailsThenPowerCut(op) => write!(f, " fail-{}", op.name()),
+            Step::DeliverMany(from, to, k) => write!(f, " v{from}-v{to} {}", k.name()),
+            Step::DeliverMaximal(n) => write!(f, " {n} channels"),
+            Step::Boot
+            | Step::BootEarlyReboot
+            | Step::BootPowerCut
+            | Step::BootReload
+            | Step::CorruptLkg
+            | Step::TearState => Ok(()),
+        }
+    }
 }
 
 /// A scenario.
@@ -340,9 +385,9 @@ pub fn run_from(
         if let Some(plan) = apply(&mut m, *step) {
             let r = m.boot(plan, None, None);
             for v in &r.violations {
-                violations.push(format!("{label} step {i} ({step:?}): {v}"));
+                violations.push(format!("{label} step {i} ({step}): {v}"));
             }
-            boots.push((i, format!("{step:?}"), r));
+            boots.push((i, format!("step {i} {step}"), r));
         }
     }
     let base = crashes_at_baseline.unwrap_or(m.model.total_crashes);
@@ -354,7 +399,7 @@ pub fn run_from(
                 violations.push(format!("{label} settle boot {k}: {v}"));
             }
             let done = settled(&r);
-            boots.push((steps.len(), format!("Settle#{k}"), r));
+            boots.push((steps.len(), format!("settle {k}"), r));
             if done {
                 break;
             }
@@ -381,6 +426,16 @@ pub fn run_from(
 /// Run a scenario with no injected crash.
 pub fn run(s: &Scenario, mutation: Option<Mutation>) -> Run {
     run_from(Machine::new(mutation), &s.steps, 0, s.baseline_len, s.name)
+}
+
+/// A fresh machine with `mutation` and the `MaxTrialBoots` registry value
+/// (1, the default, leaves the registry empty).
+pub fn machine(mutation: Option<Mutation>, max_trial_boots: u32) -> Machine {
+    let mut m = Machine::new(mutation);
+    if max_trial_boots != 1 {
+        m.set_dword("MaxTrialBoots", max_trial_boots);
+    }
+    m
 }
 
 /// Exhaustive exploration result.
@@ -451,7 +506,9 @@ impl Alt {
         }
     }
 
-    fn name(self) -> String {
+    /// Stable name (`reboot`, `reload`, `power-cut`, `fail-rename`,
+    /// `fail-rename-always`, ...), as in a crash trace.
+    pub fn name(self) -> String {
         match self {
             Alt::Reboot => "reboot".to_owned(),
             Alt::Reload => "reload".to_owned(),
@@ -520,7 +577,7 @@ pub fn parse_trace(s: &str) -> Option<Vec<TraceStep>> {
         .collect()
 }
 
-/// A violation with the trace to replay it.
+/// A violation with everything needed to replay it.
 #[derive(Clone, Debug)]
 pub struct Violation {
     /// Scenario.
@@ -529,17 +586,65 @@ pub struct Violation {
     pub trace: Vec<TraceStep>,
     /// What was violated.
     pub message: String,
+    /// The injected protocol bug of the run.
+    pub mutation: Option<Mutation>,
+    /// The `MaxTrialBoots` registry value of the run (the explorer runs
+    /// every scenario under 1 and 2).
+    pub max_trial_boots: u32,
+}
+
+impl Violation {
+    /// The `changuard simulate` arguments that replay it (after
+    /// `simulate`): `--scenario`, then `--mutation`, `--max-trial-boots`
+    /// and `--crash-trace` when they are not the defaults.
+    pub fn replay_args(&self) -> Vec<String> {
+        scenario_args(
+            self.scenario,
+            self.mutation,
+            self.max_trial_boots,
+            &self.trace,
+        )
+    }
+
+    /// `changuard simulate ...` replaying it ([`Violation::replay_args`]).
+    pub fn replay_command(&self) -> String {
+        format!("changuard simulate {}", self.replay_args().join(" "))
+    }
+}
+
+/// `changuard simulate` arguments (after `simulate`) running `scenario` with
+/// `mutation`, `max_trial_boots` and `trace`; defaults are left out. Every
+/// value is a single shell word.
+pub fn scenario_args(
+    scenario: &str,
+    mutation: Option<Mutation>,
+    max_trial_boots: u32,
+    trace: &[TraceStep],
+) -> Vec<String> {
+    let mut a = vec!["--scenario".to_owned(), scenario.to_owned()];
+    if let Some(m) = mutation {
+        a.push("--mutation".to_owned());
+        a.push(crate::mutation_name(m).to_owned());
+    }
+    if max_trial_boots != 1 {
+        a.push("--max-trial-boots".to_owned());
+        a.push(max_trial_boots.to_string());
+    }
+    if !trace.is_empty() {
+        a.push("--crash-trace".to_owned());
+        a.push(format_trace(trace));
+    }
+    a
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "scenario {}: {}\n  replay: changuard simulate --scenario {} --crash-trace {}",
+            "scenario {}: {}\n  replay: {}",
             self.scenario,
             self.message,
-            self.scenario,
-            format_trace(&self.trace)
+            self.replay_command()
         )
     }
 }
@@ -549,6 +654,9 @@ pub const MAX_DEPTH: usize = 5;
 /// Max alternative boots per path.
 pub const MAX_ALTS: usize = 1;
 
+/// Boots between two [`Progress`] updates of the explorer.
+pub const EXPLORE_PROGRESS_EVERY: u64 = 256;
+
 struct Explorer<'a> {
     scenario: &'a Scenario,
     seen: HashSet<u64>,
@@ -556,6 +664,10 @@ struct Explorer<'a> {
     alts_seen: HashSet<(u64, Alt)>,
     out: Exhaustive,
     max_violations: usize,
+    mutation: Option<Mutation>,
+    /// `MaxTrialBoots` of the pass running.
+    max_trial_boots: u32,
+    progress: &'a mut dyn Progress,
 }
 
 fn key(m: &Machine, next_step: usize) -> u64 {
@@ -640,6 +752,9 @@ impl Explorer<'_> {
                 m.boot(plan, None, None)
             };
             self.out.boots += 1;
+            if self.out.boots % EXPLORE_PROGRESS_EVERY == 0 {
+                self.progress.update(self.out.boots, 0);
+            }
             if let BootEnd::Crashed(v) = &r.end {
                 self.out.crashes += v.len() as u64;
             }
@@ -648,6 +763,8 @@ impl Explorer<'_> {
                     scenario: self.scenario.name,
                     trace: trace.clone(),
                     message: format!("boot at step {i}: {v}"),
+                    mutation: self.mutation,
+                    max_trial_boots: self.max_trial_boots,
                 });
             }
             let worst = m.model.crashes.values().copied().max().unwrap_or(0);
@@ -699,33 +816,79 @@ fn plan_alt(trace: &[TraceStep], i: usize) -> Option<Alt> {
 /// [`MAX_DEPTH`]) and every alternative boot (up to [`MAX_ALTS`] per path),
 /// under `MaxTrialBoots` 1 (default) and 2.
 pub fn exhaustive(s: &Scenario, mutation: Option<Mutation>, max_violations: usize) -> Exhaustive {
+    exhaustive_with(s, mutation, max_violations, &mut crate::NoProgress)
+}
+
+/// [`exhaustive`], reporting boots run (total not known in advance: 0) every
+/// [`EXPLORE_PROGRESS_EVERY`] boots and at the end.
+pub fn exhaustive_with(
+    s: &Scenario,
+    mutation: Option<Mutation>,
+    max_violations: usize,
+    progress: &mut dyn Progress,
+) -> Exhaustive {
     let mut ex = Explorer {
         scenario: s,
         seen: HashSet::new(),
         alts_seen: HashSet::new(),
         out: Exhaustive::default(),
         max_violations,
+        mutation,
+        max_trial_boots: 1,
+        progress,
     };
     for max_trial in [1u32, 2] {
-        let mut m = Machine::new(mutation);
-        if max_trial != 1 {
-            m.set_dword("MaxTrialBoots", max_trial);
-        }
-        ex.explore(m, 0, vec![], None);
+        ex.max_trial_boots = max_trial;
+        ex.explore(machine(mutation, max_trial), 0, vec![], None);
         if !ex.out.violations.is_empty() {
             break;
         }
     }
+    ex.progress.update(ex.out.boots, 0);
     ex.out
 }
 
-/// Replay a trace (from [`Violation`]) and return the boot reports.
+/// Replay a trace (from [`Violation`]) and return the boot reports
+/// (`MaxTrialBoots` 1: [`replay_boots`] for the others).
 pub fn replay(
     s: &Scenario,
     mutation: Option<Mutation>,
     trace: &[TraceStep],
 ) -> Vec<(String, BootReport)> {
-    let mut m = Machine::new(mutation);
+    replay_boots(s, mutation, 1, trace)
+        .into_iter()
+        .map(|b| (b.label, b.report))
+        .collect()
+}
+
+/// One boot of a replayed scenario.
+#[derive(Clone, Debug)]
+pub struct ReplayBoot {
+    /// Scenario step index of the boot; `steps.len()` and above are the
+    /// settle boots after the steps.
+    pub step: usize,
+    /// The step (`boot`, `boot-early-reboot`, ...; `settle` after the steps).
+    pub step_name: String,
+    /// The alternative the trace chose for this boot ([`Alt::name`]).
+    pub alt: Option<String>,
+    /// The power loss the trace injected in this boot: `(mutating op, tear
+    /// variant)`.
+    pub power_loss: Option<(u64, usize)>,
+    /// All of it in words (`step 3 boot (as reload)`).
+    pub label: String,
+    /// What the boot did (up to the power loss, if one was injected).
+    pub report: BootReport,
+}
+
+/// Replay a trace on a machine with `MaxTrialBoots` = `max_trial_boots` (an
+/// empty trace: the scenario with nothing injected), boot by boot.
+pub fn replay_boots(
+    s: &Scenario,
+    mutation: Option<Mutation>,
+    max_trial_boots: u32,
+    trace: &[TraceStep],
+) -> Vec<ReplayBoot> {
+    let mut m = machine(mutation, max_trial_boots);
     let mut out = vec![];
     let steps = &s.steps;
     let total = steps.len() + SETTLE_BOOTS;
@@ -748,14 +911,27 @@ pub fn replay(
             Choice::Crash { op, variant } if *si == i => Some((*op, *variant)),
             _ => None,
         });
+        let step_name = if i < steps.len() {
+            steps[i].to_string()
+        } else {
+            "settle".to_owned()
+        };
         let mut label = if i < steps.len() {
-            format!("step {i} {:?}", steps[i])
+            format!("step {i} {step_name}")
         } else {
             format!("settle {}", i - steps.len())
         };
         if let Some(a) = alt {
             label.push_str(&format!(" (as {})", a.name()));
         }
+        let boot = |label: String, power_loss, report| ReplayBoot {
+            step: i,
+            step_name: step_name.clone(),
+            alt: alt.map(Alt::name),
+            power_loss,
+            label,
+            report,
+        };
         match crash {
             Some((k, vi)) => {
                 let mut snap: Option<Disk> = None;
@@ -769,17 +945,31 @@ pub fn replay(
                 if let Some(d) = snap {
                     let vs = d.variants();
                     m = crashed(&before, &d, &vs[vi % vs.len()]);
-                    let mut r2 = r.clone();
-                    r2.end = BootEnd::PowerLoss(Op::StateWrite);
-                    out.push((
+                    // What the boot did up to the power loss (the boot above
+                    // ran on past it, for the snapshot only).
+                    let mut cut = before.clone();
+                    let mut r2 = cut.boot(
+                        BootPlan {
+                            crash_at: Some(CrashAt::Nth(k)),
+                            ..plan
+                        },
+                        None,
+                        None,
+                    );
+                    if !matches!(r2.end, BootEnd::PowerLoss(_)) {
+                        r2 = r;
+                        r2.end = BootEnd::PowerLoss(Op::StateWrite);
+                    }
+                    out.push(boot(
                         format!("{label} (power loss after mutating op {k}, variant {vi})"),
+                        Some((k, vi)),
                         r2,
                     ));
                     i += 1;
                     continue;
                 }
                 let done = settled(&r);
-                out.push((label, r));
+                out.push(boot(label, None, r));
                 if i >= steps.len() && done {
                     break;
                 }
@@ -787,7 +977,7 @@ pub fn replay(
             None => {
                 let r = m.boot(plan, None, None);
                 let done = settled(&r);
-                out.push((label, r));
+                out.push(boot(label, None, r));
                 if i >= steps.len() - 1 && done {
                     break;
                 }
@@ -817,8 +1007,18 @@ pub struct Fleet {
     pub violations: Vec<String>,
 }
 
-/// Run the fleet replay.
+/// Run the fleet replay. `progress` gets the machines done (now and then).
 pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
+    july19_fleet_with(machines, &mut |done, _total| progress(done))
+}
+
+/// Machines between two [`Progress`] updates of the fleet replay.
+pub const FLEET_PROGRESS_EVERY: u64 = 16;
+
+/// [`july19_fleet`] with a [`Progress`]: machines done of `machines`, every
+/// [`FLEET_PROGRESS_EVERY`] machines and at the end. The fleet runs the
+/// protocol as shipped (no mutation).
+pub fn july19_fleet_with(machines: u64, progress: &mut dyn Progress) -> Fleet {
     use crate::random::Rng;
     let mut f = Fleet {
         machines,
@@ -886,8 +1086,8 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
                 f.on_valid_content += 1;
             } else {
                 f.violations.push(format!(
-                    "machine {seed}: ends on {:?} ({})",
-                    c.active_version,
+                    "machine {seed}: ends on {} ({})",
+                    crate::timeline::version(c.active_version),
                     c.source.name()
                 ));
             }
@@ -895,9 +1095,10 @@ pub fn july19_fleet(machines: u64, mut progress: impl FnMut(u64)) -> Fleet {
         f.boots += m.model.boots;
         f.crashes += m.model.total_crashes;
         f.power_losses += m.model.power_losses;
-        if (seed + 1) % 50 == 0 {
-            progress(seed + 1);
+        if (seed + 1) % FLEET_PROGRESS_EVERY == 0 {
+            progress.update(seed + 1, machines);
         }
     }
+    progress.update(machines, machines);
     f
 }
