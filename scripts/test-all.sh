@@ -128,6 +128,10 @@ stage "examples: validate good content, reject every bad file with its documente
 bash examples/check.sh
 ok "examples"
 
+stage "docs: every command README.md, docs/RUNBOOK.md and docs/CONTENT.md tell people to type (scratch directory, release binary)"
+bash scripts/check-doc-commands.sh
+ok "doc commands"
+
 stage "fuzz smoke: each target ${FUZZ_SECONDS}s"
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet 2>/dev/null || true

@@ -3,7 +3,7 @@
 use crate::files::{
     NameVerdict, check_name, expected_channel, loadable_name, read_capped, true_size,
 };
-use crate::{keys, spec};
+use crate::{cost_report, keys, spec};
 use changuard_format::AlignedBytes;
 use changuard_format::build::{self, ChannelSpec, CriterionSpec, SigningKey};
 use changuard_format::deep::{DeepMismatch, deep_check};
@@ -123,6 +123,10 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
+    // Content that validates but depends on a field the driver does not fill.
+    for w in crate::lint::lint(&spec) {
+        eprintln!("warning: {}: {w}", a.spec.display());
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         a.spec
             .with_file_name(format!("C-{:08}-{:08}.chan", spec.channel, spec.version))
@@ -174,6 +178,9 @@ pub fn build(a: &BuildArgs) -> i32 {
         spec.channel,
         spec.version
     );
+    if let Ok(v) = &verdict {
+        println!("{}", cost_report::line(&v.cost_bound()));
+    }
     i32::from(verdict.is_err() || name_problem.is_some())
 }
 
@@ -346,7 +353,7 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                         "{}",
                         json!({"file": path.display().to_string(), "valid": true, "rule": null, "offset": null,
                                "channel": v.channel(), "version": v.version(), "instances": v.instance_count(),
-                               "deep": a.deep})
+                               "deep": a.deep, "cost": cost_report::json(&v.cost_bound())})
                     );
                 } else {
                     println!(
@@ -356,6 +363,7 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                         v.version(),
                         v.instance_count()
                     );
+                    println!("         {}", cost_report::line(&v.cost_bound()));
                 }
             }
             Err(r) => {
@@ -666,6 +674,7 @@ fn inspect_json<B: AsRef<[u8]>>(
             Sources::Checked(_) => json!("deep-checked"),
             Sources::Mismatch(m) => json!({"mismatch": {"dfa": m.dfa, "pattern": m.pattern, "message": m.to_string()}}),
         },
+        "cost": cost_report::json(&v.cost_bound()),
         "instances": instances,
     })
 }
@@ -702,6 +711,7 @@ fn print_inspect<B: AsRef<[u8]>>(
         v.dfa_count()
     );
     println!("regex sources {}", sources.describe(v.dfa_count()));
+    println!("{}", cost_report::line(&v.cost_bound()));
     for i in &spec.instances {
         let t = schema::template_type(i.template);
         println!(

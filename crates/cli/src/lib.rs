@@ -3,9 +3,15 @@
 #![deny(unsafe_code)]
 
 pub mod content_cmd;
+pub mod cost_report;
 pub mod driver_cmd;
+pub mod events;
 pub mod files;
+pub mod harness;
 pub mod keys;
+pub mod lint;
 pub mod replay_cmd;
+pub mod schema_cmd;
 pub mod simulate_cmd;
 pub mod spec;
+pub mod test_cmd;

@@ -4,7 +4,7 @@
 //! invariant violated (the answer is "no"), 2 usage or I/O error (no answer).
 //! No input makes it panic; a panic (exit 101) is a bug.
 
-use changuard_cli::{content_cmd, driver_cmd, replay_cmd, simulate_cmd};
+use changuard_cli::{content_cmd, driver_cmd, replay_cmd, schema_cmd, simulate_cmd, test_cmd};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -29,8 +29,12 @@ enum Command {
     Validate(content_cmd::ValidateArgs),
     /// Show a channel file's header, instances and criteria.
     Inspect(content_cmd::InspectArgs),
+    /// Print the sensor schema: template types and their fields (type, cap, source).
+    Schema(schema_cmd::SchemaArgs),
     /// Run recorded sensor events (JSON lines) through the driver's interpreter.
     Replay(replay_cmd::ReplayArgs),
+    /// Build every spec in DIR in memory and check every events file's expectations (CI).
+    Test(test_cmd::TestArgs),
     /// Boot-simulate the crash-safe loader: scenarios, exhaustive crash points, random campaigns.
     Simulate(simulate_cmd::SimulateArgs),
     /// Talk to the loaded driver (Windows only).
@@ -59,7 +63,9 @@ fn main() -> ExitCode {
         Command::Build(a) => content_cmd::build(&a),
         Command::Validate(a) => content_cmd::validate(&a),
         Command::Inspect(a) => content_cmd::inspect(&a),
+        Command::Schema(a) => schema_cmd::run(&a),
         Command::Replay(a) => replay_cmd::run(&a),
+        Command::Test(a) => test_cmd::run(&a),
         Command::Simulate(a) => simulate_cmd::run(&a),
         Command::Driver(a) => driver_cmd::run(a),
     };
