@@ -117,45 +117,17 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
                 criteria: c,
             });
         }
-        Kind::Maximal => instances.extend((0..MAXIMAL_INSTANCES).map(|k| {
-            let mut c = any_of(&PROCESS_CREATE);
-            if let Some(i) = PROCESS_CREATE
-                .fields
-                .iter()
-                .position(|f| f.ty == FieldType::Str)
-            {
-                c[i] = CriterionSpec::Str {
-                    op: StrOp::Equals,
-                    value: needle(k),
-                    case_insensitive: true,
-                };
-            }
-            InstanceSpec {
-                id: k + 2,
-                template: PROCESS_CREATE.id,
-                action: Action::Report,
-                criteria: c,
-            }
-        })),
+        Kind::Maximal => instances.extend(
+            (0..MAXIMAL_INSTANCES)
+                .map(|k| one_string_test(k + 2, "image_path", StrOp::Equals, needle(k))),
+        ),
         // A `contains` on the command line is charged the field cap: the
         // dearest literal test, and cheap to build.
         Kind::Costly | Kind::OverCeiling => {
             instances.extend((0..costly_instances(kind)).map(|k| {
-                let mut c = any_of(&PROCESS_CREATE);
-                if let Some(i) = PROCESS_CREATE.field_index("command_line") {
-                    c[i] = CriterionSpec::Str {
-                        op: StrOp::Contains,
-                        value: format!("costly-{k}-never-at-boot"),
-                        case_insensitive: true,
-                    };
-                }
-                InstanceSpec {
-                    id: k + 2,
-                    template: PROCESS_CREATE.id,
-                    action: Action::Report,
-                    criteria: c,
-                }
-            }))
+                let needle = format!("costly-{k}-never-at-boot");
+                one_string_test(k + 2, "command_line", StrOp::Contains, needle)
+            }));
         }
         _ => {}
     }
@@ -168,6 +140,24 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             SCHEMA_ID
         },
         instances,
+    }
+}
+
+/// A ProcessCreate instance `id` whose only test is `op needle` (folded) on `field`.
+fn one_string_test(id: u32, field: &str, op: StrOp, needle: String) -> InstanceSpec {
+    let mut c = any_of(&PROCESS_CREATE);
+    if let Some(i) = PROCESS_CREATE.field_index(field) {
+        c[i] = CriterionSpec::Str {
+            op,
+            value: needle,
+            case_insensitive: true,
+        };
+    }
+    InstanceSpec {
+        id,
+        template: PROCESS_CREATE.id,
+        action: Action::Report,
+        criteria: c,
     }
 }
 

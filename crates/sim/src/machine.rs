@@ -1146,6 +1146,14 @@ impl Machine {
             .unwrap_or_default()
     }
 
+    /// The bytes of `C-<c>-<v>.chan` in the content directory, if present.
+    fn content_file(&self, c: u32, v: u64) -> Option<crate::disk::Bytes> {
+        self.disk.read(&format!(
+            "{CONTENT_PREFIX}{}",
+            changuard_loader::names::FileName::new(c, v).as_str()
+        ))
+    }
+
     fn active_bytes(&self, c: u32, view: &ChannelView) -> Option<crate::disk::Bytes> {
         let v = view.active_version?;
         match view.source {
@@ -1277,42 +1285,33 @@ impl Machine {
                 // The budget refused the expected content: justified only if
                 // its charge does not fit next to the other active channels.
                 let own = self.active_charge(c, view);
-                let over = report.decisions.iter().any(|d| {
-                    d.channel == c
-                        && d.reason == Reason::OverMemoryBudget
-                        && Some(d.version) == expected
-                }) && found.is_some_and(|v| {
-                    let len = self
-                        .disk
-                        .read(&format!(
-                            "{CONTENT_PREFIX}{}",
-                            changuard_loader::names::FileName::new(c, v).as_str()
-                        ))
-                        .map_or(0, |b| b.len());
-                    report.memory.0 - own + changuard_loader::budget::charge(len) > report.memory.1
-                });
+                let refused = |why: Reason| {
+                    report
+                        .decisions
+                        .iter()
+                        .any(|d| d.channel == c && d.reason == why && Some(d.version) == expected)
+                };
+                let over = refused(Reason::OverMemoryBudget)
+                    && found.is_some_and(|v| {
+                        let len = self.content_file(c, v).map_or(0, |b| b.len());
+                        report.memory.0 - own + changuard_loader::budget::charge(len)
+                            > report.memory.1
+                    });
                 // Likewise the cost ceiling: justified only if its proven bound
                 // does not fit next to the other active channels' bounds.
-                let over_cost = report.decisions.iter().any(|d| {
-                    d.channel == c
-                        && d.reason == Reason::OverCostCeiling
-                        && Some(d.version) == expected
-                }) && found.is_some_and(|v| {
-                    let mine = self
-                        .disk
-                        .read(&format!(
-                            "{CONTENT_PREFIX}{}",
-                            changuard_loader::names::FileName::new(c, v).as_str()
-                        ))
-                        .map(|b| content::cost_bound(&b, c))
-                        .unwrap_or_default();
-                    let others = report
-                        .channels
-                        .iter()
-                        .filter(|o| o.channel != c)
-                        .fold(mine, |sum, o| sum.plus(&self.active_cost(o.channel, o)));
-                    !others.within(changuard_format::cost::SET_CEILING)
-                });
+                let over_cost = refused(Reason::OverCostCeiling)
+                    && found.is_some_and(|v| {
+                        let mine = self
+                            .content_file(c, v)
+                            .map(|b| content::cost_bound(&b, c))
+                            .unwrap_or_default();
+                        let others = report
+                            .channels
+                            .iter()
+                            .filter(|o| o.channel != c)
+                            .fold(mine, |sum, o| sum.plus(&self.active_cost(o.channel, o)));
+                        !others.within(changuard_format::cost::SET_CEILING)
+                    });
                 let over = over || over_cost;
                 if !relaxed && !over && view.active_version != expected {
                     report.violations.push(format!(
