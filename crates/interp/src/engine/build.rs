@@ -1,0 +1,406 @@
+//! Building an engine: loading each channel's instances, criteria and DFAs
+//! (all allocation fallible), then the per-template indexes. Linear in the
+//! validated content; see the module docs of `engine`.
+
+use super::*;
+
+impl<'a> Engine<'a> {
+    /// Build an engine over `channels` with the default [`EngineConfig`].
+    ///
+    /// The channels are borrowed for the engine's lifetime: DFAs and needles
+    /// are used in place, never copied.
+    ///
+    /// # Errors
+    /// [`EngineError::OutOfMemory`] when a fallible allocation fails,
+    /// [`EngineError::DuplicateChannel`], or [`EngineError::Inconsistent`] if
+    /// validated content does not decode (a bug; the loader falls back).
+    ///
+    /// # Panics
+    /// Never.
+    pub fn new(channels: &'a [ValidChannel<&'a [u8]>]) -> Result<Engine<'a>, EngineError> {
+        Engine::with_config(channels, EngineConfig::default())
+    }
+
+    /// [`Engine::new`] with explicit settings.
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn with_config(
+        channels: &'a [ValidChannel<&'a [u8]>],
+        config: EngineConfig,
+    ) -> Result<Engine<'a>, EngineError> {
+        let mut e = Engine {
+            insts: Vec::new(),
+            crits: Vec::new(),
+            kmp: Vec::new(),
+            dfas: Vec::new(),
+            templates: Vec::new(),
+            stats: EngineStats::default(),
+            lit_stats: LiteralStats::default(),
+            proofs: proofs::Budget::new(config.proof_steps),
+        };
+        // Channel order: by channel id (instances are then in (channel, id) order).
+        let mut order: Vec<usize> = Vec::new();
+        order.try_reserve_exact(channels.len())?;
+        order.extend(0..channels.len());
+        order.sort_unstable_by_key(|&k| channels.get(k).map(ValidChannel::channel));
+        let mut prev: Option<u32> = None;
+        let mut anchors: Vec<Anchor> = Vec::new();
+        let mut templ_of: Vec<u8> = Vec::new();
+        for &k in &order {
+            let ch = channels.get(k).ok_or(EngineError::OutOfMemory)?;
+            if prev == Some(ch.channel()) {
+                return Err(EngineError::DuplicateChannel(ch.channel()));
+            }
+            prev = Some(ch.channel());
+            e.load_channel(ch, &mut anchors, &mut templ_of)?;
+            e.stats.channels = e.stats.channels.saturating_add(1);
+        }
+        e.build_indexes(&anchors, &templ_of, config)?;
+        e.stats.instances = u32::try_from(e.insts.len()).unwrap_or(u32::MAX);
+        e.stats.index_bytes = e.heap_bytes();
+        e.stats.proofs_skipped = e.proofs.skipped;
+        Ok(e)
+    }
+
+    /// Load DFA `d` of `ch`, append its record to `dfas`, then analyse it there.
+    ///
+    /// A DFA value is ~700 bytes and every move of it is a stack copy: it is
+    /// moved once, into the (reserved) vector, and analysed there by reference
+    /// (it used to be copied into a local, then into a record, then pushed). Not
+    /// inlined, so none of it sits in `with_config`'s frame while that builds
+    /// the indexes.
+    #[inline(never)]
+    fn load_dfa(&mut self, ch: &'a ValidChannel<&'a [u8]>, d: u32) -> Result<(), EngineError> {
+        let channel = ch.channel();
+        let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
+            channel,
+            index,
+            what,
+        };
+        let Some(dfa) = ch.dfa(d) else {
+            return Err(bad(d, "dfa does not load"));
+        };
+        self.dfas.push(DfaRec {
+            dfa,
+            req: [[0; 4]; REQ_MAX],
+            nreq: 0,
+            lit: None,
+        });
+        let rec = self.dfas.last_mut().ok_or(bad(d, "dfa does not load"))?;
+        let stats = &mut self.stats;
+        stats.dfas = stats.dfas.saturating_add(1);
+        stats.dfa_bytes = stats
+            .dfa_bytes
+            .saturating_add(len64(rec.dfa.write_to_len()));
+        let DfaRec { dfa, req, .. } = rec;
+        let nreq = required_classes(dfa, req, &mut self.proofs)?;
+        rec.nreq = nreq;
+        if nreq > 0 {
+            stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
+        }
+        let hint = ch
+            .dfa_literal(d)
+            .ok_or(bad(d, "dfa literal does not decode"))?;
+        if let Some(h) = hint {
+            let ls = &mut self.lit_stats;
+            ls.hints = ls.hints.saturating_add(1);
+            let text = h.text.as_bytes();
+            if text.len() >= LIT_MIN {
+                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
+                    ls.proven = ls.proven.saturating_add(1);
+                    rec.lit = Some(text);
+                } else {
+                    ls.unproven = ls.unproven.saturating_add(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_channel(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        anchors: &mut Vec<Anchor>,
+        templ_of: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let channel = ch.channel();
+        let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
+            channel,
+            index,
+            what,
+        };
+        let dfa_base = u32::try_from(self.dfas.len()).map_err(|_| bad(NONE, "dfa count"))?;
+        let ndfa = ch.dfa_count();
+        self.dfas
+            .try_reserve(usize::try_from(ndfa).map_err(|_| bad(NONE, "dfa count"))?)?;
+        for d in 0..ndfa {
+            self.load_dfa(ch, d)?;
+        }
+        let n = ch.instance_count();
+        let n_us = usize::try_from(n).map_err(|_| bad(NONE, "instance count"))?;
+        self.insts.try_reserve(n_us)?;
+        anchors.try_reserve(n_us)?;
+        templ_of.try_reserve(n_us)?;
+        for i in 0..n {
+            let inst = ch.instance(i).ok_or(bad(i, "instance does not decode"))?;
+            let t = TEMPLATE_TYPES
+                .iter()
+                .position(|t| t.id == inst.template.id)
+                .and_then(|p| u8::try_from(p).ok())
+                .ok_or(bad(i, "unknown template"))?;
+            let crit_start =
+                u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
+            for k in 0..inst.criteria_len() {
+                let c = inst
+                    .criterion(k)
+                    .ok_or(bad(i, "criterion does not decode"))?;
+                let field = u8::try_from(k).map_err(|_| bad(i, "field index"))?;
+                let fty = inst
+                    .template
+                    .fields
+                    .get(k)
+                    .map(|f| f.ty)
+                    .ok_or(bad(i, "criterion past the template's inputs"))?;
+                let test = match c {
+                    Criterion::Any => continue,
+                    Criterion::Str {
+                        op,
+                        needle,
+                        case_insensitive,
+                    } => {
+                        if fty != FieldType::Str {
+                            return Err(bad(i, "string criterion on an integer field"));
+                        }
+                        let needle = needle.as_bytes();
+                        if case_insensitive && needle.iter().any(u8::is_ascii_uppercase) {
+                            return Err(bad(i, "case-insensitive needle not folded"));
+                        }
+                        let mut kmp = NONE;
+                        if op == StrOp::Contains {
+                            let t = strops::kmp_table(needle).ok_or(EngineError::OutOfMemory)?;
+                            kmp = u32::try_from(self.kmp.len())
+                                .map_err(|_| bad(i, "kmp tables too large"))?;
+                            self.kmp.try_reserve(t.len())?;
+                            self.kmp.extend_from_slice(&t);
+                        }
+                        Test::Str {
+                            op,
+                            needle,
+                            ci: case_insensitive,
+                            kmp,
+                        }
+                    }
+                    Criterion::IntEquals(v) => Test::IntEq(v),
+                    Criterion::IntRange { lo, hi } => Test::IntRange(lo, hi),
+                    Criterion::IntMask { mask, value } => Test::IntMask(mask, value),
+                    Criterion::Regex { dfa } => {
+                        if fty != FieldType::Str {
+                            return Err(bad(i, "regex criterion on an integer field"));
+                        }
+                        if dfa >= ndfa {
+                            return Err(bad(i, "dfa index out of range"));
+                        }
+                        Test::Regex(dfa_base.checked_add(dfa).ok_or(bad(i, "dfa index"))?)
+                    }
+                };
+                if matches!(
+                    test,
+                    Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..)
+                ) && fty != FieldType::Int
+                {
+                    return Err(bad(i, "integer criterion on a string field"));
+                }
+                try_push(&mut self.crits, Crit { field, test })?;
+            }
+            let end = self.crits.len();
+            let crit_len = u32::try_from(end)
+                .ok()
+                .and_then(|e| e.checked_sub(crit_start))
+                .ok_or(bad(i, "criteria"))?;
+            // Cheapest first: integers, then affixes/equals, contains, regex last.
+            if let Some(own) = usize::try_from(crit_start)
+                .ok()
+                .and_then(|s| self.crits.get_mut(s..end))
+            {
+                own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
+            }
+            // Anchor: the most selective indexable criterion (first on ties).
+            let mut best = Anchor::None;
+            let mut best_score = 0u64;
+            if let Some(own) = usize::try_from(crit_start)
+                .ok()
+                .and_then(|s| self.crits.get(s..end))
+            {
+                for (p, c) in own.iter().enumerate() {
+                    let idx = u32::try_from(p)
+                        .ok()
+                        .and_then(|p| crit_start.checked_add(p))
+                        .ok_or(bad(i, "criteria"))?;
+                    let (score, anchor) = anchor_of(c.field, idx, &c.test, |d| {
+                        usize::try_from(d)
+                            .ok()
+                            .and_then(|d| self.dfas.get(d))
+                            .and_then(|r| r.lit)
+                    });
+                    if score > best_score {
+                        best_score = score;
+                        best = anchor;
+                    }
+                }
+            }
+            if let Anchor::Contains { crit, .. } = best {
+                if matches!(
+                    self.crit(crit),
+                    Some(Crit {
+                        test: Test::Regex(_),
+                        ..
+                    })
+                ) {
+                    let ls = &mut self.lit_stats;
+                    ls.anchors = ls.anchors.saturating_add(1);
+                }
+            }
+            self.insts.push(Inst {
+                channel,
+                id: inst.id,
+                action: inst.action,
+                crit_start,
+                crit_len,
+            });
+            anchors.push(best);
+            templ_of.push(t);
+        }
+        Ok(())
+    }
+
+    fn build_indexes(
+        &mut self,
+        anchors: &[Anchor],
+        templ_of: &[u8],
+        config: EngineConfig,
+    ) -> Result<(), EngineError> {
+        let cap = config.field_cap;
+        self.templates.try_reserve_exact(TEMPLATE_TYPES.len())?;
+        for (t, tt) in TEMPLATE_TYPES.iter().enumerate() {
+            let mut ti = TemplateIndex::default();
+            ti.fields.try_reserve_exact(tt.input_count())?;
+            for _ in 0..tt.input_count() {
+                ti.fields.push(FieldIndex::default());
+            }
+            // Per-field entry lists, then sorted tables.
+            for f in 0..tt.input_count() {
+                let fu8 = u8::try_from(f).map_err(|_| EngineError::OutOfMemory)?;
+                let mut fwd: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+                let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+                let mut contains: Vec<(&'a [u8], u32)> = Vec::new();
+                let mut ints: Vec<(u64, u32)> = Vec::new();
+                for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
+                    if usize::from(tp) != t {
+                        continue;
+                    }
+                    let g = u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?;
+                    match *a {
+                        Anchor::IntEq { field, value } if field == fu8 => {
+                            try_push(&mut ints, (value, g))?;
+                        }
+                        Anchor::StrEq { field, crit } | Anchor::Affix { field, crit }
+                            if field == fu8 =>
+                        {
+                            if let Some(Crit {
+                                test: Test::Str { op, needle, ci, .. },
+                                ..
+                            }) = self.crit(crit)
+                            {
+                                let m = usize::from(ci);
+                                let (list, is_eq) = match op {
+                                    StrOp::Equals => (&mut fwd, true),
+                                    StrOp::Prefix => (&mut fwd, false),
+                                    _ => (&mut rev, false),
+                                };
+                                if let Some(l) = list.get_mut(m) {
+                                    try_push(l, (needle, is_eq, g))?;
+                                }
+                            }
+                        }
+                        Anchor::Contains { field, crit } if field == fu8 => {
+                            // A contains needle, or a regex's proven required
+                            // literal: the gram index only selects candidates;
+                            // every criterion (the DFA too) is still checked.
+                            let needle = match self.crit(crit) {
+                                Some(Crit {
+                                    test: Test::Str { needle, .. },
+                                    ..
+                                }) => Some(needle),
+                                Some(Crit {
+                                    test: Test::Regex(d),
+                                    ..
+                                }) => usize::try_from(d)
+                                    .ok()
+                                    .and_then(|d| self.dfas.get(d))
+                                    .and_then(|r| r.lit),
+                                _ => None,
+                            };
+                            match needle {
+                                Some(n) => try_push(&mut contains, (n, g))?,
+                                // Cannot happen (anchor_of saw it); fail safe.
+                                None => try_push(&mut ti.always, g)?,
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let fi = ti.fields.get_mut(f).ok_or(EngineError::OutOfMemory)?;
+                for m in 0..2 {
+                    if let (Some(dst), Some(src)) = (fi.fwd.get_mut(m), fwd.get_mut(m)) {
+                        *dst = build_table(src, Dir::Fwd)?;
+                    }
+                    if let (Some(dst), Some(src)) = (fi.rev.get_mut(m), rev.get_mut(m)) {
+                        *dst = build_table(src, Dir::Rev)?;
+                    }
+                }
+                ints.sort_unstable();
+                fi.ints = ints;
+                let mut leftover = Vec::new();
+                let mut grams = choose_grams(&contains, &mut leftover)?;
+                grams.sort_unstable();
+                let overflow = build_grams(&mut fi.grams, &grams)?;
+                for g in overflow.into_iter().chain(leftover) {
+                    try_push(&mut ti.always, g)?;
+                }
+            }
+            for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
+                if usize::from(tp) == t && *a == Anchor::None {
+                    try_push(
+                        &mut ti.always,
+                        u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?,
+                    )?;
+                }
+            }
+            ti.always.sort_unstable();
+            ti.cost = self.cost_of(tt, &ti, cap);
+            ti.fuel_limit = config.fuel_limit.unwrap_or(ti.cost.total);
+            self.templates.push(ti);
+        }
+        for a in anchors {
+            let s = &mut self.stats;
+            match a {
+                Anchor::None => s.always = s.always.saturating_add(1),
+                Anchor::Contains { .. } => {
+                    s.anchored_contains = s.anchored_contains.saturating_add(1)
+                }
+                Anchor::Affix { .. } => s.anchored_affix = s.anchored_affix.saturating_add(1),
+                Anchor::StrEq { .. } => s.anchored_equals = s.anchored_equals.saturating_add(1),
+                Anchor::IntEq { .. } => s.anchored_int = s.anchored_int.saturating_add(1),
+            }
+        }
+        // Gram overflow moved some contains-anchored instances to `always`.
+        let always: usize = self.templates.iter().map(|t| t.always.len()).sum();
+        let moved = u32::try_from(always)
+            .unwrap_or(u32::MAX)
+            .saturating_sub(self.stats.always);
+        self.stats.anchored_contains = self.stats.anchored_contains.saturating_sub(moved);
+        self.stats.always = u32::try_from(always).unwrap_or(u32::MAX);
+        Ok(())
+    }
+}

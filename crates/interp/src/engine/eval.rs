@@ -1,0 +1,405 @@
+//! Evaluating one event: the type check, the index probes, the candidate
+//! instances and the always list, every step charged to the fuel budget
+//! before it runs (module docs of `engine`, "Fuel"). Allocates nothing.
+
+use super::*;
+
+impl<'a> Engine<'a> {
+    /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
+        self.evaluate_in(event, verdict, &mut EvalScratch::new());
+    }
+
+    /// [`Engine::evaluate`] with the per-event working memory supplied by the
+    /// caller, for callers whose stack is tight (a kernel notify routine keeps
+    /// one [`EvalScratch`] under its lock).
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_in(&self, event: &Event<'_>, verdict: &mut Verdict, scratch: &mut EvalScratch) {
+        let fuel = self.max_fuel_per_event(event.template());
+        self.evaluate_with_fuel_in(event, fuel, verdict, scratch);
+    }
+
+    /// Evaluate `event` with an explicit fuel budget. Clears `verdict` first.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_with_fuel(&self, event: &Event<'_>, fuel: u64, verdict: &mut Verdict) {
+        self.evaluate_with_fuel_in(event, fuel, verdict, &mut EvalScratch::new());
+    }
+
+    /// [`Engine::evaluate_with_fuel`] with caller-supplied working memory.
+    ///
+    /// Allocates nothing; never panics.
+    pub fn evaluate_with_fuel_in(
+        &self,
+        event: &Event<'_>,
+        fuel: u64,
+        verdict: &mut Verdict,
+        scratch: &mut EvalScratch,
+    ) {
+        verdict.clear();
+        let mut fuel = Fuel {
+            left: fuel,
+            used: 0,
+        };
+        let r = self.run(event, &mut fuel, verdict, scratch);
+        verdict.fuel_used = fuel.used;
+        verdict.fuel_exhausted = r.is_err();
+        verdict.finish();
+    }
+
+    fn run(
+        &self,
+        event: &Event<'_>,
+        fuel: &mut Fuel,
+        verdict: &mut Verdict,
+        scratch: &mut EvalScratch,
+    ) -> Result<(), Exhausted> {
+        let tt = event.template();
+        let Some(ti) = self.template_index(tt) else {
+            verdict.fault();
+            return Ok(());
+        };
+        let vals = event.values();
+        fuel.charge(len64(tt.input_count()))?;
+        let bad = event.type_fault_mask();
+        verdict.faults_add(bad.count_ones());
+        let mut cx = Cx {
+            vals,
+            bad,
+            fuel,
+            verdict,
+            present: &mut scratch.present,
+            present_done: 0,
+        };
+        for (f, fi) in ti.fields.iter().enumerate() {
+            if cx.bad_field(f) {
+                continue;
+            }
+            match vals.get(f) {
+                Some(Value::Str(s)) => {
+                    let s = s.as_bytes();
+                    for (m, table) in fi.fwd.iter().enumerate() {
+                        self.probe_table(table, s, Dir::Fwd, m == 1, &mut cx)?;
+                    }
+                    for (m, table) in fi.rev.iter().enumerate() {
+                        self.probe_table(table, s, Dir::Rev, m == 1, &mut cx)?;
+                    }
+                    self.probe_grams(&fi.grams, s, &mut cx)?;
+                }
+                Some(Value::Int(v)) if !fi.ints.is_empty() => {
+                    cx.fuel
+                        .charge(strops::search_steps(fi.ints.len()).saturating_add(1))?;
+                    let start = fi.ints.partition_point(|&(x, _)| x < *v);
+                    for &(x, g) in fi.ints.get(start..).unwrap_or(&[]) {
+                        if x != *v {
+                            break;
+                        }
+                        self.eval_inst(g, &mut cx)?;
+                    }
+                }
+                Some(Value::Int(_)) => {}
+                None => {}
+            }
+        }
+        for &g in &ti.always {
+            self.eval_inst(g, &mut cx)?;
+        }
+        Ok(())
+    }
+
+    fn probe_table(
+        &self,
+        table: &StrTable<'a>,
+        field: &[u8],
+        dir: Dir,
+        ci: bool,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        let n = table.keys.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let per_step = len64(field.len().min(table.max_len)).saturating_add(1);
+        cx.fuel.charge(
+            strops::search_steps(n)
+                .saturating_mul(per_step)
+                .saturating_add(table.max_chain)
+                .saturating_add(1),
+        )?;
+        let le = table
+            .keys
+            .partition_point(|k| strops::cmp_dir(k.s, field, dir, ci) != Ordering::Greater);
+        let Some(c) = le.checked_sub(1) else {
+            return Ok(());
+        };
+        let Some(ck) = table.keys.get(c) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        let l = strops::lcp_dir(ck.s, field, dir, ci);
+        let mut node = c;
+        // Bounded: parents strictly decrease in index.
+        for _ in 0..n {
+            let Some(k) = table.keys.get(node) else {
+                cx.verdict.fault();
+                break;
+            };
+            if k.s.len() <= l {
+                if k.s.len() == field.len() {
+                    for &g in slice32(&table.insts, k.eq_start, k.eq_len) {
+                        self.eval_inst(g, cx)?;
+                    }
+                }
+                for &g in slice32(&table.insts, k.pre_start, k.pre_len) {
+                    self.eval_inst(g, cx)?;
+                }
+            }
+            if k.parent == NONE {
+                break;
+            }
+            match usize::try_from(k.parent) {
+                Ok(p) if p < node => node = p,
+                _ => {
+                    cx.verdict.fault();
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn probe_grams(
+        &self,
+        gi: &GramIndex,
+        field: &[u8],
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        if gi.keys.is_empty() || field.len() < 4 {
+            return Ok(());
+        }
+        cx.fuel.charge(len64(field.len()))?;
+        let steps = strops::search_steps(gi.keys.len());
+        let mut seen = [0u64; GRAM_KEYS_MAX / 64];
+        let mut g = 0u32;
+        for (i, &b) in field.iter().enumerate() {
+            g = g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase());
+            if i < 3 {
+                continue;
+            }
+            let (w, bit) = gram_bit(g);
+            if gi.bloom.get(w).is_none_or(|x| x & bit == 0) {
+                continue;
+            }
+            cx.fuel.charge(steps)?;
+            let Ok(d) = gi.keys.binary_search(&g) else {
+                continue;
+            };
+            let (sw, sb) = (
+                d.wrapping_shr(6),
+                1u64.wrapping_shl(u32::try_from(d & 63).unwrap_or(0)),
+            );
+            match seen.get_mut(sw) {
+                Some(word) if *word & sb == 0 => *word |= sb,
+                Some(_) => continue,
+                None => {
+                    cx.verdict.fault();
+                    continue;
+                }
+            }
+            let Some(&(s, l)) = gi.ranges.get(d) else {
+                cx.verdict.fault();
+                continue;
+            };
+            for &inst in slice32(&gi.insts, s, l) {
+                self.eval_inst(inst, cx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn eval_inst(&self, g: u32, cx: &mut Cx<'_, '_, '_>) -> Result<(), Exhausted> {
+        let Some(inst) = usize::try_from(g).ok().and_then(|g| self.insts.get(g)) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        let Some(crits) = self.inst_crits(inst) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        for c in crits {
+            if !self.check(c, cx)? {
+                return Ok(());
+            }
+        }
+        cx.verdict.push(Match {
+            channel: inst.channel,
+            instance: inst.id,
+            action: inst.action,
+        });
+        Ok(())
+    }
+
+    fn check(&self, c: &Crit<'a>, cx: &mut Cx<'_, '_, '_>) -> Result<bool, Exhausted> {
+        let f = usize::from(c.field);
+        if cx.bad_field(f) {
+            cx.fuel.charge(1)?;
+            return Ok(false);
+        }
+        let Some(v) = cx.vals.get(f) else {
+            cx.fuel.charge(1)?;
+            cx.verdict.fault();
+            return Ok(false);
+        };
+        match (c.test, *v) {
+            (Test::IntEq(x), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(v == x)
+            }
+            (Test::IntRange(lo, hi), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(lo <= v && v <= hi)
+            }
+            (Test::IntMask(mask, value), Value::Int(v)) => {
+                cx.fuel.charge(1)?;
+                Ok(v & mask == value)
+            }
+            (
+                Test::Str {
+                    op,
+                    needle,
+                    ci,
+                    kmp,
+                },
+                Value::Str(s),
+            ) => {
+                let s = s.as_bytes();
+                if op == StrOp::Contains {
+                    cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+                    let table = usize::try_from(kmp)
+                        .ok()
+                        .and_then(|k| self.kmp.get(k..k.checked_add(needle.len())?));
+                    match table.and_then(|t| strops::kmp_contains(s, needle, t, ci)) {
+                        Some(m) => Ok(m),
+                        None => {
+                            cx.verdict.fault();
+                            Ok(false)
+                        }
+                    }
+                } else {
+                    cx.fuel
+                        .charge(len64(needle.len().min(s.len())).saturating_add(1))?;
+                    Ok(match op {
+                        StrOp::Equals => strops::eq(s, needle, ci),
+                        StrOp::Prefix => strops::starts_with(s, needle, ci),
+                        _ => strops::ends_with(s, needle, ci),
+                    })
+                }
+            }
+            (Test::Regex(d), Value::Str(s)) => {
+                let Some(rec) = usize::try_from(d).ok().and_then(|d| self.dfas.get(d)) else {
+                    cx.fuel.charge(1)?;
+                    cx.verdict.fault();
+                    return Ok(false);
+                };
+                if rec.nreq > 0 {
+                    if let Some(p) = cx.present(f, s.as_bytes())? {
+                        cx.fuel.charge(1)?;
+                        let missing = rec
+                            .req
+                            .iter()
+                            .take(rec.nreq)
+                            .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0));
+                        if missing {
+                            return Ok(false);
+                        }
+                    }
+                }
+                cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+                match rec.dfa.try_search_fwd(&Input::new(s).earliest(true)) {
+                    Ok(m) => Ok(m.is_some()),
+                    Err(_) => {
+                        cx.verdict.fault();
+                        Ok(false)
+                    }
+                }
+            }
+            // Type mismatch: already counted by the event-level type check.
+            _ => {
+                cx.fuel.charge(1)?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Per-event working memory of an evaluation (640 bytes): the byte-presence
+/// set of each string field, filled on first use. Its contents never carry
+/// over from one evaluation to the next (each run tracks which entries it
+/// filled), so one value can be reused for every evaluation.
+#[derive(Debug)]
+pub struct EvalScratch {
+    present: [[u64; 4]; MAX_INPUTS],
+}
+
+impl EvalScratch {
+    /// Fresh working memory.
+    #[must_use]
+    pub const fn new() -> EvalScratch {
+        EvalScratch {
+            present: [[0; 4]; MAX_INPUTS],
+        }
+    }
+}
+
+impl Default for EvalScratch {
+    fn default() -> EvalScratch {
+        EvalScratch::new()
+    }
+}
+
+struct Cx<'v, 'e, 'f> {
+    vals: &'v [Value<'e>],
+    bad: u64,
+    fuel: &'f mut Fuel,
+    verdict: &'f mut Verdict,
+    /// Per string field: which byte values occur (computed on first use;
+    /// `present_done` says which entries belong to this event).
+    present: &'f mut [[u64; 4]; MAX_INPUTS],
+    present_done: u64,
+}
+
+impl Cx<'_, '_, '_> {
+    /// The byte-presence set of field `f` (value `s`), computed once per event.
+    fn present(&mut self, f: usize, s: &[u8]) -> Result<Option<[u64; 4]>, Exhausted> {
+        let bit = u32::try_from(f)
+            .ok()
+            .and_then(|f| 1u64.checked_shl(f))
+            .unwrap_or(0);
+        let Some(slot) = self.present.get_mut(f) else {
+            return Ok(None);
+        };
+        if self.present_done & bit == 0 {
+            self.fuel.charge(len64(s.len()))?;
+            let mut set = [0u64; 4];
+            for &b in s {
+                if let Some(w) = set.get_mut(usize::from(b >> 6)) {
+                    *w |= 1u64.wrapping_shl(u32::from(b & 63));
+                }
+            }
+            *slot = set;
+            self.present_done |= bit;
+        }
+        Ok(Some(*slot))
+    }
+
+    fn bad_field(&self, f: usize) -> bool {
+        let bit = u32::try_from(f)
+            .ok()
+            .and_then(|f| 1u64.checked_shl(f))
+            .unwrap_or(0);
+        self.bad & bit != 0
+    }
+}
