@@ -168,6 +168,9 @@ pub struct Active {
     excluded: Excluded,
     /// Channels evaluated whose content is on trial (fault attribution fallback).
     trial: ChannelSet,
+    /// `LatencyBudgetUs` in fuel (`u64::MAX` when off): an evaluation that
+    /// costs more is a content fault (issue 12: trial health sees cost).
+    fuel_budget: u64,
 }
 
 impl Active {
@@ -259,7 +262,8 @@ impl Active {
         trial: ChannelSet,
     ) -> Result<Box<Self>, BuildFailed> {
         let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
-        let active = Self { engine, solo, views, loader: None, generation, excluded, trial };
+        let fuel_budget = loader.config().and_then(changuard_loader::config::Config::latency_budget_fuel).unwrap_or(u64::MAX);
+        let active = Self { engine, solo, views, loader: None, generation, excluded, trial, fuel_budget };
         match try_box(active) {
             Ok(mut active) => {
                 active.loader = Some(loader);
@@ -288,7 +292,8 @@ impl Active {
     ///   field: counted once per evaluation whatever the content) blame no channel.
     /// - Otherwise each channel's solo engine re-evaluates the event (into the
     ///   caller's `alone` verdict and `scratch`, so no 1 KiB of locals); the
-    ///   channels that fault (or run out of fuel) alone are blamed.
+    ///   channels that fault (or run out of fuel, or cost more than the
+    ///   latency budget) alone are blamed.
     /// - A channel on trial without a solo engine (its build failed), or every
     ///   channel on trial when no solo engine reproduces the fault, is blamed:
     ///   a content fault is never left unattributed.
@@ -302,7 +307,7 @@ impl Active {
     ) -> ChannelSet {
         let mut blamed = ChannelSet::new();
         let own = event_faults(event);
-        let content_fault = |v: &Verdict| v.faults > own || v.fuel_exhausted;
+        let content_fault = |v: &Verdict| v.faults > own || v.fuel_exhausted || v.fuel_used > self.fuel_budget;
         if !content_fault(verdict) {
             return blamed;
         }
@@ -321,6 +326,12 @@ impl Active {
             blamed = self.trial;
         }
         blamed
+    }
+
+    /// Whether `verdict` (this Active's) cost more than the latency budget.
+    #[must_use]
+    pub const fn over_budget(&self, verdict: &Verdict) -> bool {
+        verdict.fuel_used > self.fuel_budget
     }
 
     /// The engine's load-time statistics.

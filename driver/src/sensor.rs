@@ -184,7 +184,7 @@ fn run(
             ch.events = ch.events.saturating_add(1);
         }
     }
-    if verdict.faults > 0 || verdict.fuel_exhausted {
+    if verdict.faults > 0 || verdict.fuel_exhausted || active.over_budget(verdict) {
         // Health, per channel: a fault withholds the promotion of the channels it is
         // attributed to, never of the others (promise 3). Rare path: at most one
         // fuel-bounded solo evaluation per channel, no allocation.

@@ -48,6 +48,11 @@ pub const TEMPLATE_CEILING: u64 = 4 * 1024 * 1024;
 /// channel (the loader's ceiling).
 pub const SET_CEILING: u64 = 16 * 1024 * 1024;
 
+/// Fuel per microsecond at the measured worst-case factor, 4 ns per fuel
+/// (regex scanning at the ceiling: 3.93 ns; docs/PERFORMANCE.md, "Cost
+/// ceiling"). Converts time budgets (the loader's `LatencyBudgetUs`) to fuel.
+pub const FUEL_PER_MICROSECOND: u64 = 250;
+
 /// Number of template types (the length of every per-template array here).
 pub const TEMPLATE_COUNT: usize = TEMPLATE_TYPES.len();
 

@@ -16,6 +16,7 @@
 //! | `HealthWindowSeconds` | REG_DWORD | 30..=86400 | 300 |
 //! | `ClearQuarantine` | REG_DWORD | any token; when it differs from the last applied token, every quarantine is cleared once | none |
 //! | `MemoryBudgetMiB` | REG_DWORD | 64..=2048 ([`MEMORY_BUDGET_RANGE_MIB`], the upper end is the hard cap): content bytes plus interpreter memory of all active channels ([`crate::budget`]) | [`DEFAULT_MEMORY_BUDGET_MIB`] (512) |
+//! | `LatencyBudgetUs` | REG_DWORD | 0 (off) or 100..=1,000,000 ([`LATENCY_BUDGET_RANGE_US`]): an event whose evaluation costs more than this many microseconds of fuel ([`Config::latency_budget_fuel`]) counts as a fault against the channels on trial that cause it, so they are not promoted | [`DEFAULT_LATENCY_BUDGET_US`] (50,000) |
 //!
 //! Allowed roots are configuration of the loader, passed by the platform owner
 //! ([`DEFAULT_ALLOWED_ROOTS`] in the driver): a content directory must be the
@@ -45,6 +46,13 @@ pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 512;
 /// Accepted `MemoryBudgetMiB` range. The upper end is the hard cap: a reload
 /// holds two generations for a moment, so the peak stays under 4 GiB.
 pub const MEMORY_BUDGET_RANGE_MIB: core::ops::RangeInclusive<u32> = 64..=2048;
+
+/// Default `LatencyBudgetUs`: 50 ms, three times the worst event of one file
+/// at the per-file cost ceiling (17 ms at the measured 4 ns per fuel), so
+/// valid content fails it only when it really runs that long.
+pub const DEFAULT_LATENCY_BUDGET_US: u32 = 50_000;
+/// Accepted nonzero `LatencyBudgetUs` range (0 turns the check off).
+pub const LATENCY_BUDGET_RANGE_US: core::ops::RangeInclusive<u32> = 100..=1_000_000;
 
 /// Which version of each channel the loader offers as candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,6 +134,21 @@ pub struct Config {
     pub clear_token: Option<u32>,
     /// `MemoryBudgetMiB`.
     pub memory_budget_mib: u32,
+    /// `LatencyBudgetUs` (0: off).
+    pub latency_budget_us: u32,
+}
+
+impl Config {
+    /// `LatencyBudgetUs` in fuel, at the measured fuel-to-time factor
+    /// ([`changuard_format::cost::FUEL_PER_MICROSECOND`]): fuel is the
+    /// interpreter's deterministic measure of work, so the budget holds the
+    /// same on every machine and in every test. `None` when off.
+    pub fn latency_budget_fuel(&self) -> Option<u64> {
+        (self.latency_budget_us != 0).then(|| {
+            u64::from(self.latency_budget_us)
+                .saturating_mul(changuard_format::cost::FUEL_PER_MICROSECOND)
+        })
+    }
 }
 
 impl Default for Config {
@@ -141,6 +164,7 @@ impl Default for Config {
             health_window_secs: DEFAULT_HEALTH_WINDOW_SECS,
             clear_token: None,
             memory_budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
+            latency_budget_us: DEFAULT_LATENCY_BUDGET_US,
         }
     }
 }
@@ -418,6 +442,15 @@ impl Config {
             Ok(Some(v)) if MEMORY_BUDGET_RANGE_MIB.contains(&v) => c.memory_budget_mib = v,
             Ok(Some(_)) => rec(p, ConfigKey::MemoryBudgetMiB, ConfigProblem::OutOfRange),
             Err(e) => rec(p, ConfigKey::MemoryBudgetMiB, e),
+        }
+
+        match raw_dword(p, ConfigKey::LatencyBudgetUs.name(), &mut buf) {
+            Ok(None) => {}
+            Ok(Some(v)) if v == 0 || LATENCY_BUDGET_RANGE_US.contains(&v) => {
+                c.latency_budget_us = v;
+            }
+            Ok(Some(_)) => rec(p, ConfigKey::LatencyBudgetUs, ConfigProblem::OutOfRange),
+            Err(e) => rec(p, ConfigKey::LatencyBudgetUs, e),
         }
     }
 

@@ -25,6 +25,8 @@ pub enum ConfigKey {
     ClearQuarantine,
     /// `MemoryBudgetMiB` (REG_DWORD).
     MemoryBudgetMiB,
+    /// `LatencyBudgetUs` (REG_DWORD).
+    LatencyBudgetUs,
 }
 
 impl ConfigKey {
@@ -38,6 +40,7 @@ impl ConfigKey {
             ConfigKey::HealthWindowSeconds => "HealthWindowSeconds",
             ConfigKey::ClearQuarantine => "ClearQuarantine",
             ConfigKey::MemoryBudgetMiB => "MemoryBudgetMiB",
+            ConfigKey::LatencyBudgetUs => "LatencyBudgetUs",
         }
     }
 }
@@ -259,6 +262,7 @@ impl Reason {
                 ConfigKey::HealthWindowSeconds => 105,
                 ConfigKey::ClearQuarantine => 106,
                 ConfigKey::MemoryBudgetMiB => 107,
+                ConfigKey::LatencyBudgetUs => 108,
             },
             Reason::NoCandidate => 201,
             Reason::DirUnreadable => 202,

@@ -93,3 +93,40 @@ fn channels_over_the_set_ceiling_step_down_one_by_one() {
         r.channels
     );
 }
+
+/// `LatencyBudgetUs` (issue 12 item 4): 0 turns it off, 100..=1,000,000 µs is
+/// taken as given, anything else falls back to the default with reason 108;
+/// the driver compares each event's fuel with the budget at 250 fuel per µs.
+#[test]
+fn latency_budget_is_registry_tunable_with_a_reason_when_out_of_range() {
+    use changuard_loader::config::{Config, DEFAULT_LATENCY_BUDGET_US};
+    let reasons = |v: u32| {
+        let mut m = Machine::new(None);
+        m.set_dword("LatencyBudgetUs", v);
+        m.deliver(291, 1, Kind::Good);
+        boot(&mut m)
+            .decisions
+            .iter()
+            .filter(|d| d.reason.code() == 108)
+            .count()
+    };
+    assert_eq!(reasons(0), 0);
+    assert_eq!(reasons(100), 0);
+    assert_eq!(reasons(1_000_000), 0);
+    assert_eq!(reasons(99), 1);
+    assert_eq!(reasons(1_000_001), 1);
+    let off = Config {
+        latency_budget_us: 0,
+        ..Config::default()
+    };
+    assert_eq!(off.latency_budget_fuel(), None);
+    let tight = Config {
+        latency_budget_us: 100,
+        ..Config::default()
+    };
+    assert_eq!(tight.latency_budget_fuel(), Some(25_000));
+    assert_eq!(
+        Config::default().latency_budget_fuel(),
+        Some(u64::from(DEFAULT_LATENCY_BUDGET_US) * 250)
+    );
+}

@@ -235,3 +235,45 @@ fn store_and_private_keys_get_system_only_dacls() {
         assert!(d.protected, "{key}");
     }
 }
+
+/// Issue 12 item 4, trial health sees cost: an event whose evaluation costs more
+/// than `LatencyBudgetUs` (converted to fuel at the measured 4 ns per fuel) is a
+/// content fault against the channel on trial that causes it, so that channel is
+/// not promoted; with the budget off the same event and content are promoted.
+#[test]
+fn an_event_over_the_latency_budget_withholds_the_promotion() {
+    use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
+    use changuard_format::schema::PROCESS_CREATE;
+    use changuard_format::{Action, SCHEMA_ID};
+    use changuard_kmodel::ProcessCreate;
+    // 20 regexes without a literal on the command line: a 2 KiB command line of
+    // digits makes each scan all of it, about 41,000 fuel in all, over a 100 µs
+    // budget (25,000 fuel) and far under the default (50 ms).
+    let instances = (0..20u8)
+        .map(|k| {
+            let mut c = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+            c[1] = CriterionSpec::Regex { pattern: format!("[0-9a-{}]$", char::from(b'a' + k)), case_insensitive: false };
+            InstanceSpec { id: u32::from(k) + 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: c }
+        })
+        .collect();
+    let spec = ChannelSpec { channel: 2000, version: 1, schema_id: SCHEMA_ID, instances };
+    let bytes = build(&spec, &common::test_key()).expect("content builds");
+    let digits = "0123456789".repeat(300);
+    for (budget_us, promoted) in [(100u32, false), (0, true)] {
+        let mut m = machine();
+        m.persist.registry.set_dword(common::PARAMETERS_KEY, "LatencyBudgetUs", budget_us);
+        m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2000, 1)), &bytes);
+        let r = m.boot(10, |s| {
+            assert_eq!(s.driver_entry(ENTRY), 0);
+            assert!(s.process_create(&ProcessCreate::new("\\??\\C:\\Tools\\t.exe", &digits, 100)));
+            let ch = status(s).channels().iter().find(|c| c.channel_id == 2000).cloned().expect("channel 2000");
+            assert!(ch.trial_attempt.is_some(), "on trial: {ch:?}");
+            assert_eq!(ch.faults, u64::from(!promoted), "budget {budget_us} µs: {ch:?}");
+            s.run_timers_for(61);
+            let ch = status(s).channels().iter().find(|c| c.channel_id == 2000).cloned().expect("channel 2000");
+            assert_eq!(ch.lkg_version == Some(1), promoted, "budget {budget_us} µs: {ch:?}");
+            s.unload();
+        });
+        r.assert_clean();
+    }
+}
