@@ -116,7 +116,12 @@ fn regex_only(
             "[{group_name} n={n}] {count} DFAs, {bytes} bytes, {} bytes/pattern",
             bytes / count.max(1)
         );
+        let t = Instant::now();
         let engine = Engine::new(&chans).expect("engine");
+        eprintln!(
+            "[{group_name} n={n}] engine build (indexes and load-time DFA analyses) {:?}",
+            t.elapsed()
+        );
         let mut v = Verdict::new();
         let mut matches = 0;
         let mut fuel = 0;
@@ -155,6 +160,16 @@ fn bench_regex_only(c: &mut Criterion) {
         &pipe_events(64),
         0,
         regex_only_specs,
+    );
+}
+
+fn bench_regex_only_pipe_family(c: &mut Criterion) {
+    regex_only(
+        c,
+        "regex_only_pipe_family",
+        &family_pipe_events(64),
+        0,
+        regex_only_family_specs,
     );
 }
 
@@ -337,6 +352,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_command_line, bench_load, bench_ceiling
+    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_pipe_family, bench_regex_only_command_line, bench_load, bench_ceiling
 }
 criterion_main!(benches);

@@ -5,7 +5,8 @@
 //! figures printed here are the ones in docs/PERFORMANCE.md, "Cost ceiling".
 
 use changuard_bench::{
-    build_all, key, mixed_specs, regex_only_command_line_specs, regex_only_specs, validate_all,
+    build_all, key, mixed_specs, regex_only_command_line_specs, regex_only_family_specs,
+    regex_only_specs, validate_all,
 };
 use changuard_format::CostBound;
 use changuard_format::build::ChannelSpec;
@@ -49,8 +50,34 @@ fn every_benchmark_set_fits_the_ceilings() {
     for n in [100, 1_000, 3_000] {
         check(&format!("regex-only pipe {n}"), &regex_only_specs(n).0);
         check(
+            &format!("regex-only pipe families {n}"),
+            &regex_only_family_specs(n).0,
+        );
+        check(
             &format!("regex-only command line {n}"),
             &regex_only_command_line_specs(n).0,
         );
+    }
+}
+
+/// The load-time analysis budget grows with the content (a base plus 16 steps
+/// per DFA byte): the largest regex benchmark sets skip no analysis. With the
+/// flat 2^26 of before, the 3,000-pattern pipe set skipped 3,864 analyses and
+/// left 1,936 patterns on the always list (27 ms per 64 events instead of
+/// about 22 µs).
+#[test]
+fn the_largest_regex_sets_skip_no_load_time_analysis() {
+    use changuard_interp::Engine;
+    for (name, specs) in [
+        ("pipe 3000", regex_only_specs(3_000).0),
+        ("pipe families 3000", regex_only_family_specs(3_000).0),
+        ("mixed 10000", mixed_specs(10_000, true)),
+    ] {
+        let bufs = build_all(&specs);
+        let chans = validate_all(&bufs, &specs, &key().trusted_key());
+        let engine = Engine::new(&chans).expect("engine");
+        let st = engine.stats();
+        assert_eq!(st.proofs_skipped, 0, "{name}: {st:?}");
+        assert_eq!(st.dfas_prefiltered, st.dfas, "{name}: {st:?}");
     }
 }

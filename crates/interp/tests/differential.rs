@@ -651,7 +651,7 @@ fn the_bound_covers_prefiltered_regexes_at_the_field_cap() {
 }
 
 /// Load-time analysis is bounded for the whole build (issue 12), not only per
-/// DFA: with no budget every analysis is skipped, nothing is prefiltered and
+/// DFA (a base plus an allowance per DFA byte): with no budget every analysis is skipped, nothing is prefiltered and
 /// no hint is used, and every verdict is still the same.
 #[test]
 fn the_load_time_proof_budget_bounds_the_build_and_changes_no_verdict() {
@@ -664,6 +664,7 @@ fn the_load_time_proof_budget_bounds_the_build_and_changes_no_verdict() {
         &chans,
         EngineConfig {
             proof_steps: 0,
+            proof_steps_per_dfa_byte: 0,
             ..EngineConfig::default()
         },
     )

@@ -37,7 +37,7 @@ impl<'a> Engine<'a> {
             templates: Vec::new(),
             stats: EngineStats::default(),
             lit_stats: LiteralStats::default(),
-            proofs: proofs::Budget::new(config.proof_steps),
+            proofs: proofs::Budget::new(config.proof_steps, config.proof_steps_per_dfa_byte),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
         let mut order: Vec<usize> = Vec::new();
@@ -90,9 +90,9 @@ impl<'a> Engine<'a> {
         let rec = self.dfas.last_mut().ok_or(bad(d, "dfa does not load"))?;
         let stats = &mut self.stats;
         stats.dfas = stats.dfas.saturating_add(1);
-        stats.dfa_bytes = stats
-            .dfa_bytes
-            .saturating_add(len64(rec.dfa.write_to_len()));
+        let bytes = len64(rec.dfa.write_to_len());
+        stats.dfa_bytes = stats.dfa_bytes.saturating_add(bytes);
+        self.proofs.grant(bytes);
         let DfaRec { dfa, req, .. } = rec;
         let nreq = required_classes(dfa, req, &mut self.proofs)?;
         rec.nreq = nreq;

@@ -114,9 +114,13 @@ pub struct EngineConfig {
     /// ([`Engine::max_fuel_per_event`]).
     pub fuel_limit: Option<u64>,
     /// Load-time DFA analysis steps for the whole build (prefilter classes and
-    /// literal proofs); analyses that do not fit are skipped, which changes
-    /// no result, only speed.
+    /// literal proofs), before the per-byte allowance; analyses that do not
+    /// fit are skipped, which changes no result, only speed.
     pub proof_steps: u64,
+    /// Analysis steps added to the budget per byte of serialized DFA loaded:
+    /// the budget grows with the content (as every other load-time cost
+    /// does) instead of starving large sets, and stays linear in it.
+    pub proof_steps_per_dfa_byte: u64,
 }
 
 impl EngineConfig {
@@ -125,6 +129,12 @@ impl EngineConfig {
     /// Default load-time analysis budget: 2^26 steps (16 times the largest
     /// single analysis), a bounded slice of DriverEntry whatever the content.
     pub const DEFAULT_PROOF_STEPS: u64 = 1 << 26;
+    /// Default per-byte allowance: 16 steps per DFA byte. A file's DFAs are at
+    /// most 8 MiB (`MAX_TOTAL_DFA_LEN`), so at most 2^27 steps more per file.
+    /// Measured: the 3,000-pattern pipe-name and family sets (20 and 24 MB of
+    /// DFAs) then skip no analysis; with the flat 2^26 they skipped 3,864 and
+    /// 3,258 and ran 80-600x slower (docs/PERFORMANCE.md, item 6).
+    pub const DEFAULT_PROOF_STEPS_PER_DFA_BYTE: u64 = 16;
 }
 
 impl Default for EngineConfig {
@@ -133,6 +143,7 @@ impl Default for EngineConfig {
             field_cap: Self::DEFAULT_FIELD_CAP,
             fuel_limit: None,
             proof_steps: Self::DEFAULT_PROOF_STEPS,
+            proof_steps_per_dfa_byte: Self::DEFAULT_PROOF_STEPS_PER_DFA_BYTE,
         }
     }
 }

@@ -8,7 +8,8 @@
 //! engine's load-time budget (`EngineConfig::proof_steps`), which it then
 //! charges; otherwise it is skipped, which changes no result (the DFA is
 //! simply not prefiltered, or its hint not used). So one engine build does at
-//! most `proof_steps` analysis steps, however many DFAs the content has.
+//! most `proof_steps + proof_steps_per_dfa_byte * (DFA bytes)` analysis
+//! steps: linear in the validated content, however many DFAs it has.
 
 use super::*;
 
@@ -307,16 +308,25 @@ pub(super) fn literal_required(
 #[derive(Debug)]
 pub(super) struct Budget {
     left: u64,
+    per_dfa_byte: u64,
     /// Analyses skipped because the budget was spent.
     pub(super) skipped: u32,
 }
 
 impl Budget {
-    pub(super) const fn new(steps: u64) -> Budget {
+    pub(super) const fn new(steps: u64, per_dfa_byte: u64) -> Budget {
         Budget {
             left: steps,
+            per_dfa_byte,
             skipped: 0,
         }
+    }
+
+    /// Add the allowance of a DFA of `bytes` bytes, before it is analysed.
+    pub(super) fn grant(&mut self, bytes: u64) {
+        self.left = self
+            .left
+            .saturating_add(bytes.saturating_mul(self.per_dfa_byte));
     }
 
     /// Charge `steps` if they fit; otherwise count a skipped analysis.
