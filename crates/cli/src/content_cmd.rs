@@ -116,10 +116,14 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
-    let spec = match spec::parse(&src) {
+    let (spec, spans) = match spec::parse_spanned(&src) {
         Ok(s) => s,
         Err(e) => {
             report_spec_error(&a.spec, &src, &e);
+            eprintln!(
+                "error: {}: not built: the spec has an error; nothing was written",
+                a.spec.display()
+            );
             return 2;
         }
     };
@@ -147,10 +151,38 @@ pub fn build(a: &BuildArgs) -> i32 {
             return 2;
         }
     };
+    // What the validator would reject, said in spec terms at the TOML line,
+    // before anything is built or written.
+    let problems = spec::check(&spec, &spans, key.test_only);
+    for p in &problems {
+        report_spec_error(&a.spec, &src, p);
+    }
+    if !problems.is_empty() && !a.allow_invalid {
+        let mut rules: Vec<&str> = Vec::new();
+        for r in problems.iter().filter_map(|p| p.rule) {
+            if !rules.contains(&r.code()) {
+                rules.push(r.code());
+            }
+        }
+        eprintln!(
+            "error: {}: not built: the validator would reject it ({}); nothing was written",
+            a.spec.display(),
+            rules.join(", ")
+        );
+        return 1;
+    }
     let bytes = match build::build(&spec, &key.key) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {}: {e}", a.spec.display());
+            report_spec_error(
+                &a.spec,
+                &src,
+                &spec::errors::from_build_error(&spec, &spans, &e),
+            );
+            eprintln!(
+                "error: {}: not built: it cannot be compiled; nothing was written",
+                a.spec.display()
+            );
             return 2;
         }
     };
@@ -159,13 +191,23 @@ pub fn build(a: &BuildArgs) -> i32 {
     let keys = [key.trusted()];
     let verdict = changuard_format::validate(aligned.as_ref(), &Trust::new(&keys), spec.channel);
     if let Err(r) = verdict {
-        print_rejection(&out, aligned.as_ref(), &r, &keys);
         if !a.allow_invalid {
+            // Nothing is written: say it about the spec, not about a file.
+            report_spec_error(
+                &a.spec,
+                &src,
+                &spec::errors::from_rejection(&spec, &spans, &r),
+            );
             eprintln!(
-                "not written: the validator rejects it (use --allow-invalid only for test fixtures)"
+                "error: {}: not built: the validator rejects it ({}); nothing was written \
+                 (use --allow-invalid only for test fixtures)",
+                a.spec.display(),
+                r.rule.code()
             );
             return 1;
         }
+        // --allow-invalid: the file is written, so its rejection is shown as for `validate`.
+        print_rejection(&out, aligned.as_ref(), &r, &keys);
     }
     if let Err(e) = write_atomically(&out, &bytes) {
         eprintln!("error: {}: {e}", out.display());
@@ -369,10 +411,19 @@ pub fn validate(a: &ValidateArgs) -> i32 {
             Err(r) => {
                 let r = true_size(path, r);
                 rejected += 1;
+                // Not a channel file at all: say what it looks like instead.
+                let hint = spec::errors::not_channel_hint(r.rule, bytes.as_ref());
                 if a.json {
-                    println!("{}", rejection_json(path, channel, from, &r, &keys));
+                    let mut o = rejection_json(path, channel, from, &r, &keys);
+                    if let (Some(obj), Some(h)) = (o.as_object_mut(), &hint) {
+                        obj.insert("hint".into(), json!(h));
+                    }
+                    println!("{o}");
                 } else {
                     print_rejection(path, bytes.as_ref(), &r, &keys);
+                    if let Some(h) = &hint {
+                        println!("  hint:   {h}");
+                    }
                 }
             }
         }
@@ -482,10 +533,15 @@ fn print_rejection(path: &Path, bytes: &[u8], r: &Rejection, trusted: &[TrustedK
 }
 
 pub fn inspect(a: &InspectArgs) -> i32 {
+    use crate::json_error::{ErrorKind, rejection_error_json, report};
     let bytes = match read_capped(&a.file) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {}: {e}", a.file.display());
+            let m = e.to_string();
+            if a.json {
+                return report(true, "error", ErrorKind::Io, &m, Some(&a.file), 2);
+            }
+            eprintln!("error: {}: {m}", a.file.display());
             return 2;
         }
     };
@@ -497,10 +553,7 @@ pub fn inspect(a: &InspectArgs) -> i32 {
         .transpose()
     {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+        Err(e) => return report(a.json, "error", ErrorKind::Key, &e, a.pubkey.as_deref(), 2),
     };
     let verified = keys.is_some();
     // The trailer's key id as the file states it: without --pubkey the copy
@@ -520,7 +573,8 @@ pub fn inspect(a: &InspectArgs) -> i32 {
             let r = true_size(&a.file, r);
             let trusted = keys.as_deref().unwrap_or(&[]);
             if a.json {
-                println!("{}", rejection_json(&a.file, channel, from, &r, trusted));
+                let details = rejection_json(&a.file, channel, from, &r, trusted);
+                println!("{}", rejection_error_json(details, &r.to_string(), &a.file));
             } else {
                 print_rejection(&a.file, bytes.as_ref(), &r, trusted);
             }
@@ -530,7 +584,12 @@ pub fn inspect(a: &InspectArgs) -> i32 {
     let spec = match build::to_spec(&v) {
         Ok(s) => s,
         Err(r) => {
-            print_rejection(&a.file, v.as_bytes(), &r, &[]);
+            if a.json {
+                let details = rejection_json(&a.file, channel, from, &r, &[]);
+                println!("{}", rejection_error_json(details, &r.to_string(), &a.file));
+            } else {
+                print_rejection(&a.file, v.as_bytes(), &r, &[]);
+            }
             return 1;
         }
     };
@@ -728,7 +787,77 @@ fn print_inspect<B: AsRef<[u8]>>(
                 .and_then(|t| t.fields.get(k))
                 .map(|f| f.name)
                 .unwrap_or("?");
-            println!("  {name:<26} {}", criterion_json(c));
+            println!("  {name:<26} {}", criterion_text(c));
         }
+    }
+}
+
+/// One criterion as `inspect` prints it, in the words of the TOML spec:
+/// `suffix '\certutil.exe' (case-insensitive)`, `regex '(?i)-urlcache'`,
+/// `range 1..=4`. `--json` keeps the structured form (`criterion_json`).
+fn criterion_text(c: &CriterionSpec) -> String {
+    // A TOML literal string when one can hold it (what docs/CONTENT.md
+    // recommends for paths and regexes), else a basic string with escapes.
+    let quoted = |s: &str| {
+        if s.contains('\'') || s.chars().any(char::is_control) {
+            toml::Value::String(s.to_string()).to_string()
+        } else {
+            format!("'{s}'")
+        }
+    };
+    let ci = |b: bool| if b { " (case-insensitive)" } else { "" };
+    match c {
+        CriterionSpec::Any => "any".into(),
+        CriterionSpec::Str {
+            op,
+            value,
+            case_insensitive,
+        } => format!("{} {}{}", op.name(), quoted(value), ci(*case_insensitive)),
+        CriterionSpec::IntEquals(v) => format!("equals {v}"),
+        CriterionSpec::IntRange { lo, hi } => format!("range {lo}..={hi}"),
+        CriterionSpec::IntMask { mask, value } => format!("mask {mask:#x} value {value:#x}"),
+        CriterionSpec::Regex {
+            pattern,
+            case_insensitive,
+        } => format!("regex {}{}", quoted(pattern), ci(*case_insensitive)),
+    }
+}
+
+#[cfg(test)]
+mod inspect_text_tests {
+    use super::*;
+    use changuard_format::StrOp;
+
+    #[test]
+    fn criteria_print_in_spec_form() {
+        let suffix = CriterionSpec::Str {
+            op: StrOp::Suffix,
+            value: "\\certutil.exe".into(),
+            case_insensitive: true,
+        };
+        assert_eq!(
+            criterion_text(&suffix),
+            r"suffix '\certutil.exe' (case-insensitive)"
+        );
+        let regex = CriterionSpec::Regex {
+            pattern: "(?i)-urlcache.*https?://".into(),
+            case_insensitive: false,
+        };
+        assert_eq!(criterion_text(&regex), "regex '(?i)-urlcache.*https?://'");
+        assert_eq!(
+            criterion_text(&CriterionSpec::IntRange { lo: 1, hi: 4 }),
+            "range 1..=4"
+        );
+        assert_eq!(criterion_text(&CriterionSpec::IntEquals(7)), "equals 7");
+        let quote = CriterionSpec::Str {
+            op: StrOp::Contains,
+            value: "it's".into(),
+            case_insensitive: false,
+        };
+        assert_eq!(criterion_text(&quote), r#"contains "it's""#);
+        assert_eq!(
+            criterion_text(&CriterionSpec::IntMask { mask: 3, value: 1 }),
+            "mask 0x3 value 0x1"
+        );
     }
 }

@@ -1,13 +1,21 @@
 //! `changuard driver status|reload|submit`: talks to the driver's control
 //! device (`\\.\Changuard`) with `DeviceIoControl`. The wire format is
 //! `changuard-control` only. On non-Windows hosts it explains and exits 2.
+//!
+//! Everything but the `DeviceIoControl` calls is portable and tested on every
+//! host: the arguments of `submit` become a request here ([`submit_plan`],
+//! [`SubmitPlan::encode`]), and under `--json` every error is one
+//! `{"error": {...}}` object on stdout (`crate::json_error`).
 
+use crate::json_error::{ErrorKind, report};
+use changuard_control::submit;
+use changuard_format::schema::{self, FieldType, TemplateType};
 use clap::{Args, Subcommand};
 
 /// Arguments of `changuard driver`.
 #[derive(Debug, Args)]
 pub struct DriverArgs {
-    /// Print machine-readable JSON.
+    /// Print machine-readable JSON (errors too: `{"error": {...}}` on stdout).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -21,13 +29,20 @@ pub enum DriverCmd {
     Status,
     /// Run the load path again without a reboot.
     Reload,
-    /// Evaluate a synthetic event: --template <id> then field values in schema order
-    /// (`s:<text>` for strings, `i:<number>` for integers).
+    /// Evaluate a synthetic event: --template <id or name>, then
+    /// `--field NAME=VALUE` for the fields you set (the rest are sent as "" or 0),
+    /// or (older form) every field value in schema order (`s:<text>`, `i:<number>`).
     Submit {
-        /// Template type id (1 = ProcessCreate, 2 = NamedPipeCreate).
-        #[arg(long)]
+        /// Template type: id or name (1 = ProcessCreate, 2 = NamedPipeCreate).
+        #[arg(long, value_parser = parse_template)]
         template: u16,
-        /// Field values in schema order: s:<text> or i:<u64>.
+        /// One field by name, NAME=VALUE (repeatable; names as in `changuard
+        /// schema`). Integers are decimal or 0x-hex. Fields not given are "" or 0.
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+        /// Older form: every field value in schema order, s:<text> or i:<u64>
+        /// (not with --field).
+        #[arg(conflicts_with = "fields")]
         values: Vec<String>,
     },
 }
@@ -36,6 +51,173 @@ pub enum DriverCmd {
 /// (0 ok, 1 driver/IO error, 2 usage or unsupported platform).
 pub fn run(args: DriverArgs) -> i32 {
     imp::run(args)
+}
+
+/// The prefix of plain-text errors.
+const PREFIX: &str = "changuard driver";
+
+/// `--template`: a wire id (any number, so the driver's own check can be
+/// exercised) or a schema template name.
+fn parse_template(s: &str) -> Result<u16, String> {
+    if let Ok(id) = s.parse::<u16>() {
+        return Ok(id);
+    }
+    schema::template_type_by_name(s)
+        .map(|t| t.id)
+        .ok_or_else(|| {
+            let names: Vec<&str> = schema::TEMPLATE_TYPES.iter().map(|t| t.name).collect();
+            format!(
+                "no template type {s:?}{}; known: {}",
+                crate::events::did_you_mean(s, &names),
+                known_templates()
+            )
+        })
+}
+
+fn known_templates() -> String {
+    schema::TEMPLATE_TYPES
+        .iter()
+        .map(|t| format!("{} {}", t.id, t.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A synthetic event as the command line describes it, ready to encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitPlan {
+    /// Template type id.
+    pub template: u16,
+    values: Vec<Owned>,
+    /// Fields the command line did not name, sent as "" or 0 (named form only).
+    pub defaulted: Vec<&'static str>,
+}
+
+impl SubmitPlan {
+    /// The `IOCTL_SUBMIT_EVENT` request bytes.
+    ///
+    /// # Errors
+    /// What `changuard_control::submit::encode_submit` refuses (too many
+    /// fields, a string longer than the submitted cap), as a message.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let fields: Vec<submit::FieldValue<'_>> = self
+            .values
+            .iter()
+            .map(|o| match o {
+                Owned::Str(s) => submit::FieldValue::Str(s),
+                Owned::Int(v) => submit::FieldValue::Int(*v),
+            })
+            .collect();
+        let mut req = vec![0u8; submit::MAX_REQUEST_LEN];
+        let n =
+            submit::encode_submit(self.template, &fields, &mut req).map_err(|e| e.to_string())?;
+        req.truncate(n);
+        Ok(req)
+    }
+
+    /// The line that says which fields were sent empty, if any.
+    #[must_use]
+    pub fn defaulted_line(&self) -> Option<String> {
+        (!self.defaulted.is_empty())
+            .then(|| format!("not given, sent as \"\" / 0: {}", self.defaulted.join(", ")))
+    }
+}
+
+/// The event `driver submit` sends, from its arguments: `named` are the
+/// `--field NAME=VALUE` arguments, `positional` the older `s:`/`i:` values in
+/// schema order. With positional values the event is exactly those (the
+/// driver checks them against the schema, as before). Otherwise the template
+/// must be in the schema, each name one of its fields, each value of the
+/// field's type; every field not named is sent as "" or 0 and listed in
+/// [`SubmitPlan::defaulted`].
+///
+/// # Errors
+/// A message naming the argument: both forms at once, an unknown template or
+/// field (with "did you mean"), a field given twice, a value of the wrong type
+/// or too long.
+pub fn submit_plan(
+    template: u16,
+    named: &[String],
+    positional: &[String],
+) -> Result<SubmitPlan, String> {
+    if !positional.is_empty() {
+        if !named.is_empty() {
+            return Err(
+                "give the fields either as --field NAME=VALUE or positionally, not both".into(),
+            );
+        }
+        return Ok(SubmitPlan {
+            template,
+            values: parse_values(positional)?,
+            defaulted: Vec::new(),
+        });
+    }
+    let t: &'static TemplateType = schema::template_type(template).ok_or_else(|| {
+        format!(
+            "no template type {template} in this schema (known: {})",
+            known_templates()
+        )
+    })?;
+    let mut given: Vec<Option<Owned>> = vec![None; t.input_count()];
+    for arg in named {
+        let (name, value) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("--field {arg:?}: expected NAME=VALUE"))?;
+        let names: Vec<&str> = t.fields.iter().map(|f| f.name).collect();
+        let k = t.field_index(name).ok_or_else(|| {
+            format!(
+                "--field {arg:?}: {} has no field {name:?}{} (its fields: `changuard schema`)",
+                t.name,
+                crate::events::did_you_mean(name, &names)
+            )
+        })?;
+        let (Some(field), Some(slot)) = (t.fields.get(k), given.get_mut(k)) else {
+            return Err(format!("--field {arg:?}: no field {k}"));
+        };
+        if slot.is_some() {
+            return Err(format!("--field {name}: given twice"));
+        }
+        *slot = Some(match field.ty {
+            FieldType::Str if value.len() > submit::MAX_STR_LEN => {
+                return Err(format!(
+                    "--field {name}: {} bytes; a submitted string is at most {} bytes",
+                    value.len(),
+                    submit::MAX_STR_LEN
+                ));
+            }
+            FieldType::Str => Owned::Str(value.to_owned()),
+            FieldType::Int => Owned::Int(parse_u64(value).map_err(|e| {
+                format!("--field {name}: {name} is an integer field: {value:?}: {e}")
+            })?),
+        });
+    }
+    let mut defaulted = Vec::new();
+    let values = t
+        .fields
+        .iter()
+        .zip(given)
+        .map(|(f, g)| {
+            g.unwrap_or_else(|| {
+                defaulted.push(f.name);
+                match f.ty {
+                    FieldType::Str => Owned::Str(String::new()),
+                    FieldType::Int => Owned::Int(0),
+                }
+            })
+        })
+        .collect();
+    Ok(SubmitPlan {
+        template,
+        values,
+        defaulted,
+    })
+}
+
+/// Decimal, or hex with `0x`.
+fn parse_u64(s: &str) -> Result<u64, std::num::ParseIntError> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    }
 }
 
 /// Parses `s:<text>` / `i:<u64>` into owned values (portable, tested everywhere).
@@ -62,6 +244,43 @@ fn parse_values(raw: &[String]) -> Result<Vec<Owned>, String> {
 enum Owned {
     Str(String),
     Int(u64),
+}
+
+/// The answer of `driver submit`: one JSON object, or one line.
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn submit_reply_output(r: &submit::SubmitReply, plan: &SubmitPlan, json: bool) -> String {
+    if json {
+        serde_json::json!({
+            "outcome": r.outcome.name(),
+            "matches": r.matches,
+            "channel": r.channel_id,
+            "instance": r.instance,
+            "action": r.action,
+            "faults": r.faults,
+            "defaulted": plan.defaulted,
+        })
+        .to_string()
+    } else {
+        let line = format!(
+            "{} (matches {}, first channel {} instance {} action {}, faults {})",
+            r.outcome.name(),
+            r.matches,
+            r.channel_id,
+            r.instance,
+            r.action,
+            r.faults
+        );
+        match plan.defaulted_line() {
+            Some(d) => format!("{d}\n{line}"),
+            None => line,
+        }
+    }
 }
 
 /// The memory budget line of `driver status` (issue 11 finding 9), or
@@ -105,24 +324,35 @@ fn memory_json(d: &changuard_control::status::DriverStatus) -> String {
 
 #[cfg(not(windows))]
 mod imp {
-    use super::DriverArgs;
+    use super::{DriverArgs, DriverCmd, ErrorKind, PREFIX, report};
 
     pub fn run(args: DriverArgs) -> i32 {
-        if let super::DriverCmd::Submit { values, .. } = &args.cmd {
-            if let Err(e) = super::parse_values(values) {
-                eprintln!("changuard driver: {e}");
-                return 2;
+        // The arguments are checked here too, so a mistake shows on any host.
+        if let DriverCmd::Submit {
+            template,
+            fields,
+            values,
+        } = &args.cmd
+        {
+            if let Err(e) = super::submit_plan(*template, fields, values).and_then(|p| p.encode()) {
+                return report(args.json, PREFIX, ErrorKind::Usage, &e, None, 2);
             }
         }
-        eprintln!("changuard driver: needs Windows (it talks to the changuard.sys control device)");
-        2
+        report(
+            args.json,
+            PREFIX,
+            ErrorKind::Unsupported,
+            "needs Windows (it talks to the changuard.sys control device)",
+            None,
+            2,
+        )
     }
 }
 
 #[cfg(windows)]
 #[allow(unsafe_code)] // Win32 FFI; each block has its SAFETY comment.
 mod imp {
-    use super::{DriverArgs, DriverCmd, Owned};
+    use super::{DriverArgs, DriverCmd, ErrorKind, PREFIX, report};
     use changuard_control::{ioctl, reload, status, submit};
     use windows_sys::Win32::Foundation::{
         CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
@@ -204,28 +434,29 @@ mod imp {
     pub fn run(args: DriverArgs) -> i32 {
         match run_inner(&args) {
             Ok(()) => 0,
-            Err((code, msg)) => {
-                eprintln!("changuard driver: {msg}");
-                code
-            }
+            Err((code, kind, msg)) => report(args.json, PREFIX, kind, &msg, None, code),
         }
     }
 
-    fn run_inner(args: &DriverArgs) -> Result<(), (i32, String)> {
-        let io = |e: String| (1, e);
+    /// Exit code, error kind, message.
+    type Failure = (i32, ErrorKind, String);
+
+    fn run_inner(args: &DriverArgs) -> Result<(), Failure> {
+        let io = |e: String| (1, ErrorKind::Driver, e);
+        let usage = |e: String| (2, ErrorKind::Usage, e);
         match &args.cmd {
             DriverCmd::Status => {
                 let dev = open().map_err(io)?;
                 let mut buf = vec![0u8; status::MAX_REPLY_LEN];
                 let n = ioctl(&dev, ioctl::IOCTL_QUERY_STATUS, &[], &mut buf).map_err(io)?;
                 let reply = status::decode_status(&buf[..n])
-                    .map_err(|e| (1, format!("bad status reply: {e}")))?;
+                    .map_err(|e| io(format!("bad status reply: {e}")))?;
                 print_status(&reply, args.json);
             }
             DriverCmd::Reload => {
                 let dev = open().map_err(io)?;
                 let mut req = [0u8; reload::RELOAD_REQUEST_LEN];
-                let n = reload::encode_reload(&mut req).map_err(|e| (1, e.to_string()))?;
+                let n = reload::encode_reload(&mut req).map_err(|e| io(e.to_string()))?;
                 ioctl(&dev, ioctl::IOCTL_RELOAD, &req[..n], &mut []).map_err(io)?;
                 if args.json {
                     println!("{{\"reloaded\":true}}")
@@ -233,44 +464,19 @@ mod imp {
                     println!("reloaded")
                 }
             }
-            DriverCmd::Submit { template, values } => {
-                let owned = super::parse_values(values).map_err(|e| (2, e))?;
-                let fields: Vec<submit::FieldValue<'_>> = owned
-                    .iter()
-                    .map(|o| match o {
-                        Owned::Str(s) => submit::FieldValue::Str(s),
-                        Owned::Int(v) => submit::FieldValue::Int(*v),
-                    })
-                    .collect();
-                let mut req = vec![0u8; submit::MAX_REQUEST_LEN];
-                let n = submit::encode_submit(*template, &fields, &mut req)
-                    .map_err(|e| (2, e.to_string()))?;
+            DriverCmd::Submit {
+                template,
+                fields,
+                values,
+            } => {
+                let plan = super::submit_plan(*template, fields, values).map_err(usage)?;
+                let req = plan.encode().map_err(usage)?;
                 let dev = open().map_err(io)?;
                 let mut out = [0u8; submit::REPLY_LEN];
-                let m = ioctl(&dev, ioctl::IOCTL_SUBMIT_EVENT, &req[..n], &mut out).map_err(io)?;
+                let m = ioctl(&dev, ioctl::IOCTL_SUBMIT_EVENT, &req, &mut out).map_err(io)?;
                 let r =
-                    submit::decode_reply(&out[..m]).map_err(|e| (1, format!("bad reply: {e}")))?;
-                if args.json {
-                    println!(
-                        "{{\"outcome\":\"{}\",\"matches\":{},\"channel\":{},\"instance\":{},\"action\":{},\"faults\":{}}}",
-                        r.outcome.name(),
-                        r.matches,
-                        r.channel_id,
-                        r.instance,
-                        r.action,
-                        r.faults
-                    );
-                } else {
-                    println!(
-                        "{} (matches {}, first channel {} instance {} action {}, faults {})",
-                        r.outcome.name(),
-                        r.matches,
-                        r.channel_id,
-                        r.instance,
-                        r.action,
-                        r.faults
-                    );
-                }
+                    submit::decode_reply(&out[..m]).map_err(|e| io(format!("bad reply: {e}")))?;
+                println!("{}", super::submit_reply_output(&r, &plan, args.json));
             }
         }
         Ok(())
@@ -376,5 +582,142 @@ mod tests {
         assert_eq!(v, vec![Owned::Str("cmd.exe".into()), Owned::Int(42)]);
         assert!(parse_values(&["x".into()]).is_err());
         assert!(parse_values(&["i:-1".into()]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod submit_tests {
+    use super::*;
+    use changuard_control::submit::{FieldValue, Outcome, SubmitReply, decode_submit};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn named_fields_fill_the_schema_order_and_the_rest_are_empty() {
+        let plan = submit_plan(
+            2,
+            &args(&[
+                "creating_pid=4242",
+                "pipe_name=\\msagent_12",
+                "desired_access=0x3",
+            ]),
+            &[],
+        )
+        .unwrap();
+        let req = plan.encode().unwrap();
+        let ev = decode_submit(&req).unwrap();
+        assert_eq!(ev.template_id, 2);
+        let f = ev.fields();
+        assert_eq!(f.len(), schema::NAMED_PIPE_CREATE_INPUTS);
+        assert_eq!(f[0], FieldValue::Str("\\msagent_12"));
+        assert_eq!(f[1], FieldValue::Str(""));
+        assert_eq!(f[6], FieldValue::Int(4242));
+        assert_eq!(f[7], FieldValue::Int(0));
+        assert_eq!(f[10], FieldValue::Int(3));
+        assert_eq!(plan.defaulted.len(), 17);
+        assert!(!plan.defaulted.contains(&"pipe_name"));
+        assert!(plan.defaulted.contains(&"client_pid"));
+        let line = plan.defaulted_line().unwrap();
+        assert!(
+            line.starts_with("not given, sent as \"\" / 0: creating_image_path, "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_template_by_name_and_no_fields_sends_every_field_empty() {
+        let id = parse_template("ProcessCreate").unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(parse_template("7").unwrap(), 7);
+        let e = parse_template("ProcesCreate").unwrap_err();
+        assert!(e.contains("did you mean \"ProcessCreate\""), "{e}");
+        let plan = submit_plan(id, &[], &[]).unwrap();
+        assert_eq!(plan.defaulted.len(), schema::PROCESS_CREATE_INPUTS);
+        let req = plan.encode().unwrap();
+        assert_eq!(
+            decode_submit(&req).unwrap().fields().len(),
+            schema::PROCESS_CREATE_INPUTS
+        );
+    }
+
+    #[test]
+    fn named_field_mistakes_are_refused_with_the_argument() {
+        let e = submit_plan(2, &args(&["pipe_nme=x"]), &[]).unwrap_err();
+        assert!(e.contains("did you mean \"pipe_name\""), "{e}");
+        assert!(
+            e.contains("NamedPipeCreate has no field \"pipe_nme\""),
+            "{e}"
+        );
+        let e = submit_plan(2, &args(&["pipe_name"]), &[]).unwrap_err();
+        assert!(e.contains("expected NAME=VALUE"), "{e}");
+        let e = submit_plan(2, &args(&["creating_pid=abc"]), &[]).unwrap_err();
+        assert!(e.contains("creating_pid is an integer field"), "{e}");
+        let e = submit_plan(2, &args(&["pipe_name=a", "pipe_name=b"]), &[]).unwrap_err();
+        assert!(e.contains("given twice"), "{e}");
+        let e = submit_plan(9, &args(&["pipe_name=a"]), &[]).unwrap_err();
+        assert!(
+            e.contains("no template type 9") && e.contains("2 NamedPipeCreate"),
+            "{e}"
+        );
+        let long = format!("pipe_name={}", "a".repeat(submit::MAX_STR_LEN + 1));
+        let e = submit_plan(2, &[long], &[]).unwrap_err();
+        assert!(e.contains("at most 1024 bytes"), "{e}");
+        let e = submit_plan(2, &args(&["pipe_name=a"]), &args(&["s:x"])).unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        // A value may itself contain '=': only the first one splits.
+        let plan = submit_plan(1, &args(&["command_line=a=b"]), &[]).unwrap();
+        let req = plan.encode().unwrap();
+        assert!(
+            decode_submit(&req)
+                .unwrap()
+                .fields()
+                .contains(&FieldValue::Str("a=b"))
+        );
+    }
+
+    #[test]
+    fn the_positional_form_still_sends_exactly_its_values() {
+        let plan = submit_plan(2, &[], &args(&["s:\\pipe", "i:42"])).unwrap();
+        assert!(plan.defaulted.is_empty());
+        assert_eq!(plan.defaulted_line(), None);
+        let req = plan.encode().unwrap();
+        let ev = decode_submit(&req).unwrap();
+        assert_eq!(
+            ev.fields(),
+            &[FieldValue::Str("\\pipe"), FieldValue::Int(42)]
+        );
+        // The driver, not the tool, checks a positional event against the schema.
+        assert!(submit_plan(99, &[], &args(&["i:1"])).is_ok());
+        assert!(submit_plan(2, &[], &args(&["x"])).is_err());
+    }
+
+    #[test]
+    fn the_reply_states_the_defaulted_fields() {
+        let plan = submit_plan(1, &args(&["pid=4"]), &[]).unwrap();
+        let r = SubmitReply {
+            outcome: Outcome::Match,
+            action: 1,
+            matches: 1,
+            channel_id: 300,
+            instance: 2,
+            faults: 0,
+        };
+        let text = submit_reply_output(&r, &plan, false);
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().starts_with("not given, sent as"));
+        assert_eq!(
+            lines.next().unwrap(),
+            "match (matches 1, first channel 300 instance 2 action 1, faults 0)"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&submit_reply_output(&r, &plan, true)).unwrap();
+        assert_eq!(v["outcome"], "match");
+        assert_eq!(v["channel"], 300);
+        assert_eq!(
+            v["defaulted"].as_array().unwrap().len(),
+            schema::PROCESS_CREATE_INPUTS - 1
+        );
     }
 }

@@ -13,26 +13,62 @@
 
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec};
 use changuard_format::schema::{self, FieldType, TemplateType};
-use changuard_format::{Action, StrOp};
+use changuard_format::{Action, Rule, StrOp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
+
+/// Errors in spec terms for what the writer or the validator would refuse.
+#[path = "spec_errors.rs"]
+pub mod errors;
+pub use errors::check;
 
 /// A spec error: message plus the byte span in the TOML source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     pub message: String,
     pub span: Option<Range<usize>>,
+    /// The validator rule the content would break ([`check`]); `None` for
+    /// errors that make the spec unbuildable (syntax, names, types, regexes).
+    pub rule: Option<Rule>,
 }
 
 impl SpecError {
-    fn at(span: Range<usize>, message: impl Into<String>) -> SpecError {
+    pub(crate) fn at(span: Range<usize>, message: impl Into<String>) -> SpecError {
         SpecError {
             message: message.into(),
             span: Some(span),
+            rule: None,
         }
     }
+}
+
+/// Where each part of a parsed spec is in its TOML source (byte ranges), so
+/// problems found after parsing ([`check`], the writer, the validator) can be
+/// shown at the line that caused them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecSpans {
+    /// The `schema_id` value, if the spec overrides it.
+    pub schema_id: Option<Range<usize>>,
+    /// Per instance, in spec (= file) order.
+    pub instances: Vec<InstanceSpans>,
+}
+
+/// Spans of one `[[instance]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceSpans {
+    /// The `id` value.
+    pub id: Range<usize>,
+    /// The `template` value.
+    pub template: Range<usize>,
+    /// The `action` value, if written.
+    pub action: Option<Range<usize>>,
+    /// The `positional` list, if the instance uses one.
+    pub positional: Option<Range<usize>>,
+    /// Per criterion index (field order): the criterion as written; `None`
+    /// for a wildcard left out.
+    pub criteria: Vec<Option<Range<usize>>>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +105,7 @@ struct CriterionToml {
     prefix: Option<String>,
     suffix: Option<String>,
     contains: Option<String>,
-    regex: Option<String>,
+    regex: Option<Spanned<String>>,
     range: Option<[u64; 2]>,
     mask: Option<u64>,
     value: Option<u64>,
@@ -82,9 +118,18 @@ struct CriterionToml {
 /// # Errors
 /// A [`SpecError`] with the span of the offending TOML.
 pub fn parse(src: &str) -> Result<ChannelSpec, SpecError> {
+    parse_spanned(src).map(|(spec, _)| spec)
+}
+
+/// [`parse`], also returning where each instance and criterion is in `src`.
+///
+/// # Errors
+/// A [`SpecError`] with the span of the offending TOML.
+pub fn parse_spanned(src: &str) -> Result<(ChannelSpec, SpecSpans), SpecError> {
     let doc: SpecToml = toml::from_str(src).map_err(|e| SpecError {
         message: e.message().to_string(),
         span: e.span(),
+        rule: None,
     })?;
     let schema_id = match &doc.schema_id {
         None => schema::SCHEMA_ID,
@@ -96,15 +141,24 @@ pub fn parse(src: &str) -> Result<ChannelSpec, SpecError> {
         })?,
     };
     let mut instances = Vec::with_capacity(doc.instances.len());
+    let mut spans = SpecSpans {
+        schema_id: doc.schema_id.as_ref().map(Spanned::span),
+        instances: Vec::with_capacity(doc.instances.len()),
+    };
     for inst in &doc.instances {
-        instances.push(instance(inst)?);
+        let (i, s) = instance(inst, src)?;
+        instances.push(i);
+        spans.instances.push(s);
     }
-    Ok(ChannelSpec {
-        channel: *doc.channel.get_ref(),
-        version: *doc.version.get_ref(),
-        schema_id,
-        instances,
-    })
+    Ok((
+        ChannelSpec {
+            channel: *doc.channel.get_ref(),
+            version: *doc.version.get_ref(),
+            schema_id,
+            instances,
+        },
+        spans,
+    ))
 }
 
 fn parse_u64_value(v: &toml::Value) -> Option<u64> {
@@ -118,8 +172,18 @@ fn parse_u64_value(v: &toml::Value) -> Option<u64> {
     }
 }
 
-fn instance(inst: &Spanned<InstanceToml>) -> Result<InstanceSpec, SpecError> {
+fn instance(
+    inst: &Spanned<InstanceToml>,
+    src: &str,
+) -> Result<(InstanceSpec, InstanceSpans), SpecError> {
     let i = inst.get_ref();
+    let mut spans = InstanceSpans {
+        id: i.id.span(),
+        template: i.template.span(),
+        action: i.action.as_ref().map(Spanned::span),
+        positional: i.positional.as_ref().map(Spanned::span),
+        criteria: Vec::new(),
+    };
     let tname = i.template.get_ref();
     let template: &TemplateType = schema::template_type_by_name(tname).ok_or_else(|| {
         let known: Vec<&str> = schema::TEMPLATE_TYPES.iter().map(|t| t.name).collect();
@@ -160,12 +224,14 @@ fn instance(inst: &Spanned<InstanceToml>) -> Result<InstanceSpec, SpecError> {
             let mut out = Vec::with_capacity(list.get_ref().len());
             for (k, c) in list.get_ref().iter().enumerate() {
                 let ty = template.fields.get(k).map(|f| f.ty);
-                out.push(criterion(c, ty, None)?);
+                out.push(criterion(c, ty, None, src)?);
+                spans.criteria.push(Some(c.span()));
             }
             out
         }
         None => {
             let mut out = vec![CriterionSpec::Any; template.input_count()];
+            spans.criteria = vec![None; template.input_count()];
             for (name, c) in &i.criteria {
                 let idx = template.field_index(name.get_ref()).ok_or_else(|| {
                     let known: Vec<&str> = template.fields.iter().map(|f| f.name).collect();
@@ -183,20 +249,26 @@ fn instance(inst: &Spanned<InstanceToml>) -> Result<InstanceSpec, SpecError> {
                     )
                 })?;
                 let ty = template.fields.get(idx).map(|f| f.ty);
-                let spec = criterion(c, ty, Some(name.get_ref()))?;
+                let spec = criterion(c, ty, Some(name.get_ref()), src)?;
                 if let Some(slot) = out.get_mut(idx) {
                     *slot = spec;
+                }
+                if let Some(slot) = spans.criteria.get_mut(idx) {
+                    *slot = Some(c.span());
                 }
             }
             out
         }
     };
-    Ok(InstanceSpec {
-        id: *i.id.get_ref(),
-        template: template.id,
-        action,
-        criteria,
-    })
+    Ok((
+        InstanceSpec {
+            id: *i.id.get_ref(),
+            template: template.id,
+            action,
+            criteria,
+        },
+        spans,
+    ))
 }
 
 /// The known name closest to `word` by edit distance, if it is close (a typo).
@@ -229,6 +301,7 @@ fn criterion(
     c: &Spanned<CriterionToml>,
     ty: Option<FieldType>,
     field: Option<&str>,
+    src: &str,
 ) -> Result<CriterionSpec, SpecError> {
     let t = c.get_ref();
     let span = c.span();
@@ -304,8 +377,9 @@ fn criterion(
     } else if let Some(v) = &t.contains {
         s(StrOp::Contains, v)
     } else if let Some(p) = &t.regex {
+        errors::regex_syntax_check(p, ci, src, &what)?;
         CriterionSpec::Regex {
-            pattern: p.clone(),
+            pattern: p.get_ref().clone(),
             case_insensitive: ci,
         }
     } else if let Some([lo, hi]) = t.range {
@@ -538,6 +612,23 @@ creating_image_path = { regex = "\\\\temp\\\\[^\\\\]+\\.exe$", case_insensitive 
         src.push_str("{ equals = \"x\" },\n]\n");
         let spec = parse(&src).expect("parses");
         assert_eq!(spec.instances[0].criteria.len(), 21);
+    }
+
+    #[test]
+    fn spans_and_checks_point_at_the_instance() {
+        let src = format!("{PIPE}\n[[instance]]\nid = 1\ntemplate = \"ProcessCreate\"\n");
+        let (spec, spans) = parse_spanned(&src).expect("parses");
+        assert_eq!(spans.instances.len(), 2);
+        assert_eq!(
+            &src[spans.instances[0].criteria[6].clone().unwrap()],
+            "{ range = [4, 65535] }"
+        );
+        assert_eq!(spans.instances[0].criteria[2], None);
+        let problems = check(&spec, &spans, true);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].rule, Some(Rule::InstanceIdOrder));
+        assert_eq!(problems[0].span, Some(spans.instances[1].id.clone()));
+        assert!(check(&parse_spanned(PIPE).unwrap().0, &spans, true).is_empty());
     }
 
     #[test]

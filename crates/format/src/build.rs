@@ -300,7 +300,30 @@ fn dense_dfa(
         .syntax(syntax_config(ci))
         .thompson(thompson::Config::new().nfa_size_limit(Some(limit)))
         .build(pattern)
-        .map_err(|e| (e.is_size_limit_exceeded(), e.to_string()))
+        .map_err(|e| (is_size_limit(&e), error_chain(&e)))
+}
+
+/// The DFA's size limit, or the NFA's on the way there (regex-automata
+/// reports the latter as a bare "error building NFA").
+fn is_size_limit(e: &regex_automata::dfa::dense::BuildError) -> bool {
+    use regex_automata::nfa::thompson;
+    use std::error::Error as _;
+    e.is_size_limit_exceeded()
+        || e.source()
+            .and_then(|s| s.downcast_ref::<thompson::BuildError>())
+            .is_some_and(|n| n.size_limit().is_some())
+}
+
+/// An error with its causes: "error building NFA: ..." says why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// A regex's required literal, as [`build`] lays it out in the DFA entry
