@@ -8,6 +8,7 @@ pub mod driver_cmd;
 pub mod events;
 pub mod files;
 pub mod harness;
+pub mod import;
 pub mod json_error;
 pub mod keys;
 pub mod lint;

@@ -4,7 +4,9 @@
 //! invariant violated (the answer is "no"), 2 usage or I/O error (no answer).
 //! No input makes it panic; a panic (exit 101) is a bug.
 
-use changuard_cli::{content_cmd, driver_cmd, replay_cmd, schema_cmd, simulate_cmd, test_cmd};
+use changuard_cli::{
+    content_cmd, driver_cmd, import, replay_cmd, schema_cmd, simulate_cmd, test_cmd,
+};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -39,6 +41,8 @@ enum Command {
     Simulate(simulate_cmd::SimulateArgs),
     /// Talk to the loaded driver (Windows only).
     Driver(driver_cmd::DriverArgs),
+    /// Convert rules from other formats (SigmaHQ) into a spec, with a per-rule report.
+    Import(import::ImportArgs),
 }
 
 /// Rust ignores SIGPIPE, so writing to a closed pipe (`changuard inspect f |
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Test(a) => test_cmd::run(&a),
         Command::Simulate(a) => simulate_cmd::run(&a),
         Command::Driver(a) => driver_cmd::run(a),
+        Command::Import(a) => import::run(&a),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

@@ -1,0 +1,95 @@
+//! The per-rule import report: outcome, reason, and the summary table.
+
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+
+/// What happened to one rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Converted exactly.
+    Imported,
+    /// Converted, with the stated approximation.
+    Approximated(String),
+    /// Not converted, with the reason.
+    Refused(String),
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Imported => "imported",
+            Outcome::Approximated(_) => "approximated",
+            Outcome::Refused(_) => "refused",
+        }
+    }
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Imported => None,
+            Outcome::Approximated(r) | Outcome::Refused(r) => Some(r),
+        }
+    }
+}
+
+/// One rule's line in the report.
+#[derive(Clone, Debug)]
+pub struct RuleReport {
+    pub file: String,
+    pub id: String,
+    pub title: String,
+    pub author: String,
+    pub outcome: Outcome,
+    /// Extra detail (a compiler message, the offending value); not a bucket key.
+    pub detail: Option<String>,
+    /// Instance ids written for it.
+    pub instances: Vec<u32>,
+}
+
+impl RuleReport {
+    pub fn json(&self) -> Json {
+        json!({
+            "file": self.file,
+            "id": self.id,
+            "title": self.title,
+            "author": self.author,
+            "outcome": self.outcome.name(),
+            "reason": self.outcome.reason(),
+            "detail": self.detail,
+            "instances": self.instances,
+        })
+    }
+}
+
+/// Counts by (outcome, reason).
+pub fn buckets(rules: &[RuleReport]) -> BTreeMap<(&'static str, String), usize> {
+    let mut m = BTreeMap::new();
+    for r in rules {
+        *m.entry((
+            r.outcome.name(),
+            r.outcome.reason().unwrap_or("").to_string(),
+        ))
+        .or_insert(0) += 1;
+    }
+    m
+}
+
+/// The text summary: totals per outcome, then per reason (largest first).
+pub fn summary(rules: &[RuleReport]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let count = |o: &str| rules.iter().filter(|r| r.outcome.name() == o).count();
+    let _ = writeln!(
+        out,
+        "{} rules: {} imported, {} approximated, {} refused",
+        rules.len(),
+        count("imported"),
+        count("approximated"),
+        count("refused")
+    );
+    let mut b: Vec<_> = buckets(rules).into_iter().collect();
+    b.sort_by(|a, c| a.0.0.cmp(c.0.0).then(c.1.cmp(&a.1)).then(a.0.1.cmp(&c.0.1)));
+    let _ = writeln!(out, "{:>6}  {:<13} reason", "rules", "outcome");
+    for ((o, r), n) in b {
+        let _ = writeln!(out, "{n:>6}  {o:<13} {r}");
+    }
+    out
+}
