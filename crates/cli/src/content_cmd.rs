@@ -316,7 +316,8 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                 );
             } else {
                 println!(
-                    "REJECTED {}\n  rule:   bad-file-name (loader)\n  why:    {message}",
+                    "{} {}\n  rule:   bad-file-name (loader)\n  why:    {message}",
+                    crate::style::bad("REJECTED", crate::style::stdout_coloured()),
                     path.display()
                 );
             }
@@ -368,7 +369,8 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                     );
                 } else {
                     println!(
-                        "REJECTED {}\n  rule:   {rule} (loader)\n  why:    {message}",
+                        "{} {}\n  rule:   {rule} (loader)\n  why:    {message}",
+                        crate::style::bad("REJECTED", crate::style::stdout_coloured()),
                         path.display()
                     );
                 }
@@ -384,7 +386,8 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                     );
                 } else {
                     println!(
-                        "REJECTED {}\n  rule:   dfa-source-mismatch (--deep)\n  why:    {m}",
+                        "{} {}\n  rule:   dfa-source-mismatch (--deep)\n  why:    {m}",
+                        crate::style::bad("REJECTED", crate::style::stdout_coloured()),
                         path.display()
                     );
                 }
@@ -399,7 +402,8 @@ pub fn validate(a: &ValidateArgs) -> i32 {
                     );
                 } else {
                     println!(
-                        "ok       {}  channel {} version {} ({} instances)",
+                        "{}       {}  channel {} version {} ({} instances)",
+                        crate::style::good("ok", crate::style::stdout_coloured()),
                         path.display(),
                         v.channel(),
                         v.version(),
@@ -500,7 +504,8 @@ fn rejection_json(
 /// Human form: the rule, the offset, and the bytes around it.
 fn print_rejection(path: &Path, bytes: &[u8], r: &Rejection, trusted: &[TrustedKey]) {
     println!(
-        "REJECTED {}\n  rule:   {} (id {})\n  why:    {r}",
+        "{} {}\n  rule:   {} (id {})\n  why:    {r}",
+        crate::style::bad("REJECTED", crate::style::stdout_coloured()),
         path.display(),
         r.rule.code(),
         r.rule.id()

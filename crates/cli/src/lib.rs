@@ -16,4 +16,5 @@ pub mod replay_cmd;
 pub mod schema_cmd;
 pub mod simulate_cmd;
 pub mod spec;
+pub mod style;
 pub mod test_cmd;

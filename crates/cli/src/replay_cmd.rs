@@ -44,7 +44,7 @@ pub use crate::harness::{EXIT_OK, EXIT_USAGE};
 pub const EXIT_INVALID: i32 = harness::EXIT_FAIL;
 
 /// Arguments of `changuard replay`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 #[command(after_help = harness::EVENTS_HELP)]
 pub struct ReplayArgs {
     /// Channel files to load (`C-<channel>-<version>.chan`; for other names the
@@ -78,6 +78,12 @@ pub fn run(args: &ReplayArgs) -> i32 {
 pub fn run_to(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match replay(args, out, err) {
         Ok(code) => code,
+        // Under --json the error is the one JSON error object (json_error.rs).
+        Err(msg) if args.json => {
+            let e = crate::json_error::error_json(crate::json_error::ErrorKind::Usage, &msg, None);
+            let _ = writeln!(out, "{e}");
+            EXIT_USAGE
+        }
         Err(msg) => {
             let _ = writeln!(err, "error: {msg}");
             EXIT_USAGE
@@ -458,6 +464,22 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         (code, objs, String::from_utf8(err).unwrap())
+    }
+
+    /// Under --json an unreadable events file is one JSON error object on
+    /// stdout (nothing on stderr), exit 2.
+    #[test]
+    fn json_errors_are_one_object_on_stdout() {
+        let f = fixture(&examples_dir().join("pipes.jsonl"));
+        let mut args = f.args.clone();
+        args.events = PathBuf::from("/nonexistent/events.jsonl");
+        let (code, objs, err) = run_json(&args);
+        assert_eq!(code, EXIT_USAGE);
+        assert!(err.is_empty(), "{err}");
+        assert_eq!(objs.len(), 1, "{objs:?}");
+        let msg = objs[0]["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("/nonexistent/events.jsonl"), "{msg}");
+        assert_eq!(objs[0]["error"]["kind"], "usage");
     }
 
     fn detections(objs: &[Json]) -> BTreeMap<String, Vec<String>> {

@@ -61,6 +61,12 @@ pub fn run(args: &TestArgs) -> i32 {
 pub fn run_to(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match test(args, out, err) {
         Ok(code) => code,
+        // Under --json the error is the one JSON error object (json_error.rs).
+        Err(msg) if args.json => {
+            let e = crate::json_error::error_json(crate::json_error::ErrorKind::Usage, &msg, None);
+            let _ = writeln!(out, "{e}");
+            EXIT_USAGE
+        }
         Err(msg) => {
             let _ = writeln!(err, "error: {msg}");
             EXIT_USAGE
