@@ -267,9 +267,7 @@ pub fn mixed_specs(n: usize, regex: bool) -> Vec<ChannelSpec> {
 /// friends), all on `pipe_name`. Returns the specs and the pattern strings.
 pub fn regex_only_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
     let mut r = Rng::new(0xdead_beef ^ n as u64);
-    let np = &NAMED_PIPE_CREATE;
     let mut pats = Vec::with_capacity(n);
-    let mut insts = Vec::with_capacity(n);
     for k in 0..n {
         let w = word(&mut r, k);
         let p = match k % 4 {
@@ -278,16 +276,31 @@ pub fn regex_only_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
             2 => format!(r"\\(ipc|rpc)_{w}_[a-z]{{3}}"),
             _ => format!(r"{w}\.[0-9]+\.[0-9]+"),
         };
-        let mut c = any(np);
-        set(np, &mut c, "pipe_name", re(p.clone()));
-        pats.push(format!("(?i){p}"));
-        insts.push(InstanceSpec {
-            id: k as u32 + 1,
-            template: np.id,
-            action: Action::Report,
-            criteria: c,
-        });
+        pats.push(p);
     }
+    pipe_regex_specs(pats)
+}
+
+/// One regex-only `pipe_name` instance per pattern (in order, ids from 1),
+/// chunked into channels; returns the specs and the patterns as Vectorscan
+/// gets them (`(?i)`: the content's regexes are case-insensitive).
+fn pipe_regex_specs(pats: Vec<String>) -> (Vec<ChannelSpec>, Vec<String>) {
+    let np = &NAMED_PIPE_CREATE;
+    let insts = pats
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let mut c = any(np);
+            set(np, &mut c, "pipe_name", re(p.clone()));
+            InstanceSpec {
+                id: k as u32 + 1,
+                template: np.id,
+                action: Action::Report,
+                criteria: c,
+            }
+        })
+        .collect();
+    let pats = pats.into_iter().map(|p| format!("(?i){p}")).collect();
     (chunk(insts), pats)
 }
 
@@ -1014,9 +1027,7 @@ const PIPE_FAMILIES: &[&str] = &[
 /// `(server|client)` / `(in|out)` / `(x86|x64)` alternations). Returns the
 /// specs and the pattern strings (as [`regex_only_specs`]).
 pub fn regex_only_family_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
-    let np = &NAMED_PIPE_CREATE;
     let mut pats = Vec::with_capacity(n);
-    let mut insts = Vec::with_capacity(n);
     for k in 0..n {
         let fam = PIPE_FAMILIES[k % PIPE_FAMILIES.len()];
         let t = k / PIPE_FAMILIES.len();
@@ -1027,17 +1038,9 @@ pub fn regex_only_family_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
             2 => format!(r"\\{fam}_(in|out)_[0-9a-f]{{{run},}}"),
             _ => format!(r"\\{fam}_(x86|x64)\.[0-9]{{{run}}}$"),
         };
-        let mut c = any(np);
-        set(np, &mut c, "pipe_name", re(p.clone()));
-        pats.push(format!("(?i){p}"));
-        insts.push(InstanceSpec {
-            id: k as u32 + 1,
-            template: np.id,
-            action: Action::Report,
-            criteria: c,
-        });
+        pats.push(p);
     }
-    (chunk(insts), pats)
+    pipe_regex_specs(pats)
 }
 
 /// `n` pipe events for [`regex_only_family_specs`]: half name a family (so

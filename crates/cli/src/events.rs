@@ -251,28 +251,8 @@ impl EventLine {
 /// The known name closest to `word` (edit distance at most 2, or a fifth of
 /// its length), as ` (did you mean "x"?)`, else "".
 pub fn did_you_mean(word: &str, known: &[&str]) -> String {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut diag = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let next = (diag + usize::from(ca != *cb))
-                    .min(row[j] + 1)
-                    .min(row[j + 1] + 1);
-                diag = row[j + 1];
-                row[j + 1] = next;
-            }
-        }
-        row[b.len()]
-    }
-    known
-        .iter()
-        .map(|k| (distance(word, k), *k))
-        .filter(|(d, _)| *d <= 2.max(word.len() / 5))
-        .min_by_key(|(d, _)| *d)
-        .map_or_else(String::new, |(_, k)| format!(" (did you mean {k:?}?)"))
+    crate::spec::nearest(word, known)
+        .map_or_else(String::new, |k| format!(" (did you mean {k:?}?)"))
 }
 
 /// Parse and check one event line against the schema.

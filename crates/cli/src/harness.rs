@@ -12,6 +12,7 @@ use changuard_interp::{Engine, EngineError, Event, Match, Verdict};
 use serde_json::{Value as Json, json};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 
 /// Exit code: every event ran and every expectation was met.
 pub const EXIT_OK: i32 = 0;
@@ -518,6 +519,29 @@ pub fn tally_json(t: &Tally) -> Json {
         "truncated_events": t.truncated,
         "expectations": {"met": t.met, "failed": t.failed, "unchecked": t.unchecked},
     })
+}
+
+/// The exit code of a `replay` or `test` run, printing its error if it had
+/// one: under `--json` as the one JSON error object on `out`
+/// (json_error.rs), else as `error: ...` on `err` (exit 2 either way).
+pub fn exit_code(
+    result: Result<i32, String>,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(msg) if json => {
+            let e = crate::json_error::error_json(crate::json_error::ErrorKind::Usage, &msg, None);
+            let _ = writeln!(out, "{e}");
+            EXIT_USAGE
+        }
+        Err(msg) => {
+            let _ = writeln!(err, "error: {msg}");
+            EXIT_USAGE
+        }
+    }
 }
 
 #[cfg(test)]

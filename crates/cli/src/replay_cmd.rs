@@ -76,19 +76,7 @@ pub fn run(args: &ReplayArgs) -> i32 {
 
 /// [`run`] with explicit output streams (for tests).
 pub fn run_to(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    match replay(args, out, err) {
-        Ok(code) => code,
-        // Under --json the error is the one JSON error object (json_error.rs).
-        Err(msg) if args.json => {
-            let e = crate::json_error::error_json(crate::json_error::ErrorKind::Usage, &msg, None);
-            let _ = writeln!(out, "{e}");
-            EXIT_USAGE
-        }
-        Err(msg) => {
-            let _ = writeln!(err, "error: {msg}");
-            EXIT_USAGE
-        }
-    }
+    harness::exit_code(replay(args, out, err), args.json, out, err)
 }
 
 fn replay(args: &ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
