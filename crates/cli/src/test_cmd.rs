@@ -146,7 +146,7 @@ fn test(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32
     for path in &spec_files {
         let file = name(path);
         let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let spec = match crate::spec::parse(&src) {
+        let (spec, spans) = match crate::spec::parse_spanned(&src) {
             Ok(s) => s,
             Err(e) => {
                 let at = e.span.as_ref().map_or(String::new(), |s| {
@@ -158,6 +158,20 @@ fn test(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32
                 continue;
             }
         };
+        // What the validator would reject, in spec terms at the TOML line (as
+        // `build` says it); the run key is a production key.
+        let problems = crate::spec::check(&spec, &spans, false);
+        if !problems.is_empty() {
+            for p in problems {
+                let at = p.span.as_ref().map_or(String::new(), |s| {
+                    let (l, c) = line_col(&src, s.start);
+                    format!(":{l}:{c}")
+                });
+                let msg = format!("{}{at}: {}", path.display(), p.message);
+                problem(&mut code, EXIT_FAIL, &file, msg, err);
+            }
+            continue;
+        }
         let bytes = match build::build(&spec, &key) {
             Ok(b) => b,
             Err(e) => {

@@ -193,3 +193,26 @@ fn replay_takes_several_pubkeys() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A spec the validator would reject is reported as `build` reports it, at its
+/// TOML line in spec terms (here a duplicate instance id), and no events run.
+#[test]
+fn spec_problems_are_reported_at_the_spec_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dup.toml"),
+        "channel = 700\nversion = 1\n\n[[instance]]\nid = 1\ntemplate = \"ProcessCreate\"\n[instance.criteria]\nimage_path = { suffix = \"a.exe\" }\n\n[[instance]]\nid = 1\ntemplate = \"ProcessCreate\"\n[instance.criteria]\nimage_path = { suffix = \"b.exe\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("e.jsonl"),
+        "{\"template\": \"ProcessCreate\", \"fields\": {}, \"expect\": []}\n",
+    )
+    .unwrap();
+    let o = changuard(&["test", path(dir.path())]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("dup.toml:11:"), "{err}");
+    assert!(err.contains("instance ids must be unique"), "{err}");
+    assert!(err.contains("no events file run"), "{err}");
+}
