@@ -38,6 +38,6 @@ impl Keys {
     /// The loader's setup: these keys and the default allowed content roots.
     #[must_use]
     pub fn setup(&self) -> Setup<'_> {
-        Setup { trust: Trust::new(self.keys.get(..self.len).unwrap_or(&[])), allowed_roots: DEFAULT_ALLOWED_ROOTS }
+        Setup::new(Trust::new(self.keys.get(..self.len).unwrap_or(&[])), DEFAULT_ALLOWED_ROOTS)
     }
 }

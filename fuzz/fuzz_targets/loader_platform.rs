@@ -166,7 +166,7 @@ impl Platform for FuzzPlatform<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let (_, keys) = fixtures();
-    let setup = Setup { trust: Trust::new(keys), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let setup = Setup::new(Trust::new(keys), changuard_loader::config::DEFAULT_ALLOWED_ROOTS);
     let mut p = FuzzPlatform { u: Unstructured::new(data), ops: 0 };
     let mut loader = changuard_loader::boot(&mut p, &setup);
     // Bounded work: config + listing + per channel a fixed number of ops.

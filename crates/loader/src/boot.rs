@@ -114,6 +114,22 @@ pub struct Setup<'a> {
     pub mutation: Option<Mutation>,
 }
 
+impl<'a> Setup<'a> {
+    /// A setup without an injected bug. Callers outside the simulator use
+    /// this rather than a struct literal: a build that also links the
+    /// simulator (Cargo unifies features: the fuzz workspace does) has the
+    /// `mutation` field, a kernel build does not.
+    #[must_use]
+    pub const fn new(trust: Trust<'a>, allowed_roots: &'a [&'a str]) -> Setup<'a> {
+        Setup {
+            trust,
+            allowed_roots,
+            #[cfg(feature = "mutations")]
+            mutation: None,
+        }
+    }
+}
+
 #[cfg(feature = "mutations")]
 impl Setup<'_> {
     pub(crate) fn mutated(&self, m: Mutation) -> bool {
