@@ -74,15 +74,8 @@ pub static SENSOR: Locked<Shared> = Locked::new(Shared {
     book: StatusBook::new(),
     test_hooks: false,
     faulted: ChannelSet::new(),
-    text: Text {
-        image: [0; IMAGE_PATH_CAP],
-        command_line: [0; COMMAND_LINE_CAP],
-    },
-    work: Work {
-        verdict: Verdict::new(),
-        alone: Verdict::new(),
-        eval: EvalScratch::new(),
-    },
+    text: Text { image: [0; IMAGE_PATH_CAP], command_line: [0; COMMAND_LINE_CAP] },
+    work: Work { verdict: Verdict::new(), alone: Verdict::new(), eval: EvalScratch::new() },
 });
 
 /// What an evaluation found, small enough to return by value.
@@ -114,14 +107,7 @@ pub struct ProcessCreation<'a> {
 /// and counts it. `None` when there is no lock or no content.
 pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared {
-        active,
-        book,
-        test_hooks,
-        faulted,
-        text,
-        work,
-    } = g.get();
+    let Shared { active, book, test_hooks, faulted, text, work } = g.get();
     let active = active.as_deref()?;
     let image = utf16_to_utf8(p.image, &mut text.image).0;
     let command_line = utf16_to_utf8(p.command_line, &mut text.command_line).0;
@@ -172,11 +158,7 @@ fn run(
     work: &mut Work,
     event: &Event<'_>,
 ) -> Summary {
-    let Work {
-        verdict,
-        alone,
-        eval,
-    } = work;
+    let Work { verdict, alone, eval } = work;
     active.evaluate(event, verdict, eval);
     book.driver.events_seen = book.driver.events_seen.saturating_add(1);
     for id in active.channel_ids() {
@@ -188,10 +170,7 @@ fn run(
         // Health, per channel: a fault withholds the promotion of the channels it is
         // attributed to, never of the others (promise 3). Rare path: at most one
         // fuel-bounded solo evaluation per channel, no allocation.
-        book.driver.eval_faults = book
-            .driver
-            .eval_faults
-            .saturating_add(u64::from(verdict.faults.max(1)));
+        book.driver.eval_faults = book.driver.eval_faults.saturating_add(u64::from(verdict.faults.max(1)));
         let blamed = active.attribute_faults(event, verdict, alone, eval);
         for &c in blamed.ids() {
             if let Some(ch) = book.channel_mut(c) {
@@ -208,12 +187,7 @@ fn run(
         if let Some(ch) = book.channel_mut(m.channel) {
             ch.detections = ch.detections.saturating_add(1);
         }
-        wdk::println!(
-            "changuard: detection channel {} instance {} action {}",
-            m.channel,
-            m.instance,
-            m.action.name()
-        );
+        wdk::println!("changuard: detection channel {} instance {} action {}", m.channel, m.instance, m.action.name());
         if m.action == Action::TestCrash && on_trial && test_hooks {
             test_crash(m.channel, m.instance);
         }
@@ -228,10 +202,7 @@ fn run(
 /// the encoder refuses (the caller sized `out` for the largest reply).
 pub fn encode_status(out: &mut [u8]) -> Result<usize, NTSTATUS> {
     let mut g = SENSOR.acquire().ok_or(wdk_sys::STATUS_DEVICE_NOT_READY)?;
-    g.get()
-        .book
-        .encode(out)
-        .map_err(|_| wdk_sys::STATUS_BUFFER_TOO_SMALL)
+    g.get().book.encode(out).map_err(|_| wdk_sys::STATUS_BUFFER_TOO_SMALL)
 }
 
 /// Private bugcheck code of the `test-hooks` crash action.
@@ -242,15 +213,7 @@ pub const TEST_CRASH_BUGCHECK: u32 = 0xC4A6_D000;
 fn test_crash(channel: u32, instance: u32) {
     // SAFETY: 1. Deliberate bugcheck for VM crash tests: only reachable with the
     // test-hooks feature, Parameters\TestHooks = 1 and the content on trial.
-    unsafe {
-        wdk_sys::ntddk::KeBugCheckEx(
-            TEST_CRASH_BUGCHECK,
-            u64::from(channel),
-            u64::from(instance),
-            0,
-            0,
-        )
-    };
+    unsafe { wdk_sys::ntddk::KeBugCheckEx(TEST_CRASH_BUGCHECK, u64::from(channel), u64::from(instance), 0, 0) };
 }
 
 #[cfg(not(feature = "test-hooks"))]
