@@ -4,7 +4,7 @@
 # The x64 Windows kernel stack is 24 KiB: one large frame in kernel code is a
 # bugcheck waiting for a deep call chain. This builds changuard-format
 # (--no-default-features, as the driver uses it), changuard-interp,
-# changuard-loader and changuard-control for x86_64-pc-windows-msvc as release
+# changuard-loader, changuard-control and changuard-sensor for x86_64-pc-windows-msvc as release
 # objects (-C codegen-units=1 -C panic=abort, no linking) and reads every
 # function's fixed frame from its Windows x64 unwind data (.pdata/.xdata):
 #
@@ -89,6 +89,7 @@ UNITS=(
   "loader|changuard-loader|-p changuard-loader --lib"
   "loader-probe|changuard-loader|-p changuard-loader --example frame_probe"
   "control|changuard-control|-p changuard-control --lib"
+  "sensor|changuard-sensor|-p changuard-sensor --lib"
 )
 # A fresh object path per run: cargo fingerprints the extra rustc arguments, so
 # this always recompiles the measured crate (never a stale or missing object).
