@@ -3,8 +3,9 @@
 //!
 //! The routine runs at `PASSIVE_LEVEL` in the creating thread, inside a
 //! critical region, on a stack that process creation has already used: it
-//! only reads the notify structures and hands borrowed UTF-16 slices to
-//! sensor.rs, which transcodes them into static scratch under the lock.
+//! reads the notify structures and the new process's token (token.rs, before
+//! the lock) and hands borrowed UTF-16 slices to sensor.rs, which transcodes
+//! them into static scratch under the lock.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,6 +13,7 @@ use wdk_sys::{HANDLE, NTSTATUS, PCUNICODE_STRING, PEPROCESS, PPS_CREATE_NOTIFY_I
 
 use crate::nt::nt_success;
 use crate::sensor::{self, ProcessCreation};
+use crate::token;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
@@ -76,18 +78,21 @@ fn handle_id(h: HANDLE) -> u64 {
 }
 
 /// `PCREATE_PROCESS_NOTIFY_ROUTINE_EX`: converts, evaluates, counts.
-unsafe extern "C" fn on_process_notify(_process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
+unsafe extern "C" fn on_process_notify(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
     if create_info.is_null() {
-        return; // process exit
+        sensor::process_exit(handle_id(process_id));
+        return;
     }
     // SAFETY: 1. create_info is non-null and valid for the callback's duration (Ps contract).
     let info = unsafe { &*create_info };
+    let token = token::query(process);
     let creation = ProcessCreation {
         image: units(info.ImageFileName),
         command_line: units(info.CommandLine),
         process_id: handle_id(process_id),
         parent_id: handle_id(info.ParentProcessId),
         creator_id: handle_id(info.CreatingThreadId.UniqueProcess),
+        token: &token,
     };
     let _ = sensor::evaluate_process(&creation);
 }

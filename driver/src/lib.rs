@@ -36,6 +36,7 @@ mod security;
 mod sensor;
 mod stack;
 mod status;
+mod token;
 
 #[cfg(not(test))]
 #[global_allocator]

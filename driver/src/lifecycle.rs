@@ -38,7 +38,7 @@ use crate::lock::Locked;
 use crate::nt::{PoolBuf, try_box};
 use crate::params::ParamsKey;
 use crate::platform::KernelPlatform;
-use crate::sensor::SENSOR;
+use crate::sensor::{self, SENSOR};
 use crate::stack::run_expanded;
 use crate::status::StatusBook;
 
@@ -237,7 +237,12 @@ fn arm(ctl: &Control, secs: u32) {
 /// # Errors
 /// The `PsSetCreateProcessNotifyRoutineEx` status.
 pub fn start_events() -> Result<(), NTSTATUS> {
-    events::start()?;
+    // The table must exist before the first callback can record a process.
+    sensor::start_process_table();
+    if let Err(e) = events::start() {
+        sensor::stop_process_table();
+        return Err(e);
+    }
     if let Some(mut g) = SENSOR.acquire() {
         g.get().book.driver.flags |= DRIVER_FLAG_EVENT_SOURCE;
     }
@@ -382,6 +387,7 @@ fn promote_here(driver: WDFDRIVER) {
 /// finds no content.
 pub fn end_of_boot(driver: WDFDRIVER) {
     events::stop();
+    sensor::stop_process_table();
     // Take the timer under the control lock, stop it outside: its callback takes
     // the control lock, and WdfTimerStop(Wait = TRUE) waits for that callback.
     let timer = CONTROL.acquire().and_then(|mut c| c.get().timer.take());

@@ -21,12 +21,15 @@
 use alloc::boxed::Box;
 
 use changuard_format::Action;
+use changuard_sensor::kernel_values::{self, SID_TEXT_CAP};
+use changuard_sensor::process_table::ProcessTable;
 use changuard_interp::{EvalScratch, Event, Match, Value, Verdict, text::utf16_to_utf8};
 use wdk_sys::NTSTATUS;
 
 use crate::active::{Active, ChannelSet};
 use crate::lock::Locked;
 use crate::status::StatusBook;
+use crate::token::TokenFields;
 
 /// Longest image path evaluated, in UTF-8 bytes (longer ones are truncated at
 /// a code point boundary).
@@ -34,6 +37,11 @@ use crate::status::StatusBook;
 pub const IMAGE_PATH_CAP: usize = changuard_format::schema::IMAGE_PATH_CAP as usize;
 /// Longest command line evaluated, in UTF-8 bytes (truncated likewise).
 pub const COMMAND_LINE_CAP: usize = changuard_format::schema::COMMAND_LINE_CAP as usize;
+
+/// Slots of the process table: 1,023 running processes, 1 MiB of pool (1 KiB
+/// of image path each). Children of processes beyond that, or started before
+/// the driver, get an empty `parent_image_path`.
+pub const PROCESS_TABLE_SLOTS: usize = 1024;
 
 /// State guarded by the sensor lock.
 pub struct Shared {
@@ -48,6 +56,9 @@ pub struct Shared {
     /// withheld and their trial stays open; every other channel on trial is
     /// promoted after the health window (promise 3).
     pub faulted: ChannelSet,
+    /// The processes seen starting and not yet exiting, with their image
+    /// paths (pool; `None` before `start_process_table` or if it failed).
+    processes: Option<ProcessTable>,
     /// UTF-8 transcoding buffers of the process-notify path (module docs: off the stack).
     text: Text,
     /// Evaluation working memory (likewise).
@@ -58,6 +69,8 @@ pub struct Shared {
 struct Text {
     image: [u8; IMAGE_PATH_CAP],
     command_line: [u8; COMMAND_LINE_CAP],
+    user_sid: [u8; SID_TEXT_CAP],
+    parent_image: [u8; IMAGE_PATH_CAP],
 }
 
 /// What one evaluation writes besides the status book.
@@ -74,7 +87,13 @@ pub static SENSOR: Locked<Shared> = Locked::new(Shared {
     book: StatusBook::new(),
     test_hooks: false,
     faulted: ChannelSet::new(),
-    text: Text { image: [0; IMAGE_PATH_CAP], command_line: [0; COMMAND_LINE_CAP] },
+    processes: None,
+    text: Text {
+        image: [0; IMAGE_PATH_CAP],
+        command_line: [0; COMMAND_LINE_CAP],
+        user_sid: [0; SID_TEXT_CAP],
+        parent_image: [0; IMAGE_PATH_CAP],
+    },
     work: Work { verdict: Verdict::new(), alone: Verdict::new(), eval: EvalScratch::new() },
 });
 
@@ -101,30 +120,85 @@ pub struct ProcessCreation<'a> {
     pub parent_id: u64,
     /// `CreatingThreadId.UniqueProcess`.
     pub creator_id: u64,
+    /// The new process's token, as far as it could be read (token.rs).
+    pub token: &'a TokenFields,
+}
+
+/// Allocates the process table (before the notify routine is registered).
+/// Without the memory the driver runs on, with empty parent image paths.
+pub fn start_process_table() {
+    // The allocation (1 MiB) happens outside the lock.
+    let Some(table) = ProcessTable::try_new(PROCESS_TABLE_SLOTS) else {
+        wdk::println!("changuard: no memory for the process table; parent image paths stay empty");
+        return;
+    };
+    if let Some(mut g) = SENSOR.acquire() {
+        g.get().processes = Some(table);
+    }
+}
+
+/// Frees the process table (after the notify routine is removed).
+pub fn stop_process_table() {
+    let table = SENSOR.acquire().and_then(|mut g| g.get().processes.take());
+    drop(table); // outside the lock
+}
+
+/// Forgets an exited process.
+pub fn process_exit(process_id: u64) {
+    if let Some(mut g) = SENSOR.acquire()
+        && let Some(t) = g.get().processes.as_mut()
+    {
+        t.remove(process_id);
+    }
 }
 
 /// Transcodes a process creation into the lock-protected scratch, evaluates it
-/// and counts it. `None` when there is no lock or no content.
+/// and counts it, and records the process in the process table (content or
+/// not). `None` when there is no lock or no content.
 pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared { active, book, test_hooks, faulted, text, work } = g.get();
-    let active = active.as_deref()?;
-    let image = utf16_to_utf8(p.image, &mut text.image).0;
-    let command_line = utf16_to_utf8(p.command_line, &mut text.command_line).0;
-    // Built as the event itself (no separate values array to copy from).
-    let event = Event::ProcessCreate([
-        Value::Str(image),
-        Value::Str(command_line),
-        Value::Str(""), // parent_image_path: not collected by this prototype
-        Value::Str(""), // user_sid: not collected by this prototype
-        Value::Int(p.process_id),
-        Value::Int(p.parent_id),
-        Value::Int(p.creator_id),
-        Value::Int(0), // session_id
-        Value::Int(0), // integrity_level
-        Value::Int(0), // token_elevated
-    ]);
-    Some(run(active, book, *test_hooks, faulted, work, &event))
+    let Shared { active, book, test_hooks, faulted, processes, text, work } = g.get();
+    let Text { image: image_buf, command_line: command_line_buf, user_sid: user_sid_buf, parent_image: parent_buf } = text;
+    // `\??\C:\...` as rules write it: `C:\...` (kernel_values::image_path).
+    let image = kernel_values::image_path(p.image, image_buf).0;
+    let summary = active.as_deref().map(|active| {
+        let command_line = utf16_to_utf8(p.command_line, command_line_buf).0;
+        let user_sid = kernel_values::sid_text(p.token.user_sid(), user_sid_buf).unwrap_or("");
+        // The parent's image as this driver recorded it when the parent started.
+        let parent = processes.as_ref().and_then(|t| t.image(p.parent_id)).unwrap_or("");
+        let parent_image = copy_str(parent, parent_buf);
+        // Built as the event itself (no separate values array to copy from).
+        let event = Event::ProcessCreate([
+            Value::Str(image),
+            Value::Str(command_line),
+            Value::Str(parent_image),
+            Value::Str(user_sid),
+            Value::Int(p.process_id),
+            Value::Int(p.parent_id),
+            Value::Int(p.creator_id),
+            Value::Int(p.token.session_id),
+            Value::Int(p.token.integrity_level),
+            Value::Int(p.token.elevated),
+        ]);
+        run(active, book, *test_hooks, faulted, work, &event)
+    });
+    if let Some(t) = processes.as_mut() {
+        // Full: this process's children get an empty parent image (PROCESS_TABLE_SLOTS).
+        let _ = t.insert(p.process_id, image);
+    }
+    summary
+}
+
+/// `s` copied into `buf` (both at most the image cap, so it fits; if not,
+/// empty rather than cut).
+fn copy_str<'b>(s: &str, buf: &'b mut [u8]) -> &'b str {
+    match buf.get_mut(..s.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(s.as_bytes());
+            core::str::from_utf8(dst).unwrap_or("")
+        }
+        None => "",
+    }
 }
 
 /// Evaluates an already decoded event (`IOCTL_SUBMIT_EVENT`) under the sensor

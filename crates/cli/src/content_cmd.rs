@@ -128,7 +128,7 @@ pub fn build(a: &BuildArgs) -> i32 {
         }
     };
     // Content that validates but depends on a field the driver does not fill.
-    for w in crate::lint::lint(&spec) {
+    for w in crate::lint::condensed(&crate::lint::lint(&spec)) {
         eprintln!("warning: {}: {w}", a.spec.display());
     }
     let out = a.out.clone().unwrap_or_else(|| {

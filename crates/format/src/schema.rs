@@ -61,10 +61,15 @@ pub struct Field {
 /// Where the driver gets a field's value (docs/CONTENT.md, "Fields").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
-    /// Filled by the driver's own callback on every event.
+    /// Filled by the driver's own callback on every event. Token fields come
+    /// from the new process's token (a query that fails leaves that field
+    /// empty for that event); `parent_image_path` from the driver's table of
+    /// the processes it saw start (empty for a parent that started before
+    /// the driver, or when the table is full).
     Callback,
     /// Sent empty (or zero) by this prototype's callback: a criterion that
-    /// needs a value here never matches a real event.
+    /// needs a value here never matches a real event. (No field of this
+    /// schema is; kept so a field can be declared before the driver fills it.)
     Empty,
     /// No callback yet: only events submitted with `IOCTL_SUBMIT_EVENT`
     /// (`changuard driver submit`, a dry run) carry it.
@@ -133,20 +138,20 @@ pub const SID_CAP: u16 = 256;
 /// Cap of a submitted string (`changuard_control::submit::MAX_STR_LEN`).
 pub const SUBMITTED_CAP: u16 = 1024;
 
-use Source::{Callback, Empty, Submitted};
+use Source::{Callback, Submitted};
 
 /// Inputs of [`PROCESS_CREATE`], as `PsSetCreateProcessNotifyRoutineEx` supplies them.
 pub const PROCESS_CREATE_FIELDS: [Field; 10] = [
     s("image_path", IMAGE_PATH_CAP, Callback),
     s("command_line", COMMAND_LINE_CAP, Callback),
-    s("parent_image_path", IMAGE_PATH_CAP, Empty),
-    s("user_sid", SID_CAP, Empty),
+    s("parent_image_path", IMAGE_PATH_CAP, Callback),
+    s("user_sid", SID_CAP, Callback),
     i("pid", Callback),
     i("parent_pid", Callback),
     i("creator_pid", Callback),
-    i("session_id", Empty),
-    i("integrity_level", Empty),
-    i("token_elevated", Empty),
+    i("session_id", Callback),
+    i("integrity_level", Callback),
+    i("token_elevated", Callback),
 ];
 
 /// Inputs of [`NAMED_PIPE_CREATE`], the IPC template type. Twenty inputs, like

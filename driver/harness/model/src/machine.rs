@@ -15,6 +15,7 @@ use crate::probe::{KERNEL_STACK, next_kthread, run_segment};
 use crate::registry::{Registry, SERVICE_KEY};
 use crate::report::{BootEnd, BootReport, Dec, Persist};
 use crate::state::{self, Kernel, TICKS_PER_SEC, with};
+use crate::nt::token::{Notifying, Token};
 use crate::{nt, wdf};
 
 /// `DriverEntry`'s type (as the driver declares it).
@@ -242,6 +243,8 @@ pub struct ProcessCreate {
     pub ppid: u64,
     /// Creating thread's process id.
     pub creator_pid: u64,
+    /// The new process's primary token.
+    pub token: Token,
 }
 
 impl ProcessCreate {
@@ -253,6 +256,7 @@ impl ProcessCreate {
             pid,
             ppid: 4,
             creator_pid: 4,
+            token: Token::system(),
         }
     }
 }
@@ -366,8 +370,15 @@ impl Session {
         info.CommandLine = cmd_us.as_ref().map_or(core::ptr::null(), |u| u as *const UNICODE_STRING);
         let info_ptr = &raw mut info;
         let process = 0xFFFF_A000_0000_1000usize as PEPROCESS;
+        with(|k| k.notifying = Notifying { process: Some((process as usize, p.token.clone())), refs: 0 });
         // SAFETY: the notify routine with a live PS_CREATE_NOTIFY_INFO.
         self.invoke("process-notify", || unsafe { routine(process, p.pid as HANDLE, info_ptr) });
+        with(|k| {
+            let n = core::mem::take(&mut k.notifying);
+            if n.refs != 0 {
+                k.violation(format!("process-notify: {} primary token reference(s) not released (PsDereferencePrimaryToken)", n.refs));
+            }
+        });
         true
     }
 

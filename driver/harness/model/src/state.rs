@@ -236,6 +236,8 @@ pub struct Kernel {
     pub driver: Option<(usize, PFN_WDF_DRIVER_UNLOAD)>,
     /// The registered process notify routine.
     pub notify: PCREATE_PROCESS_NOTIFY_ROUTINE_EX,
+    /// The process being delivered to it and its token references.
+    pub notifying: crate::nt::token::Notifying,
     /// Locks held per kernel thread, in order.
     pub held: BTreeMap<u64, Vec<usize>>,
     /// Lock order edges seen (held, then acquired).
@@ -286,6 +288,7 @@ impl Kernel {
             next_wdf: 0x10,
             driver: None,
             notify: None,
+            notifying: crate::nt::token::Notifying::default(),
             held: BTreeMap::new(),
             lock_edges: BTreeSet::new(),
             faults: Faults::default(),

@@ -48,14 +48,15 @@ pub fn spec(i: u32, version: u64) -> ChannelSpec {
     let long_needle: String = std::iter::repeat_n("x", changuard_format::limits::MAX_STRING_LEN as usize).collect();
     let instances = vec![
         process(1, Action::Report, &[(0, s(StrOp::Suffix, &format!("\\evil{i}.exe"), true)), (1, s(StrOp::Contains, "--payload", true))]),
-        process(2, Action::BlockCandidate, &[(0, s(StrOp::Prefix, "\\??\\C:\\Temp\\", true)), (4, CriterionSpec::IntRange { lo: 5000, hi: 5999 })]),
+        // Image names as rules write them: the driver turns the kernel's \??\C:\... into C:\...
+        process(2, Action::BlockCandidate, &[(0, s(StrOp::Prefix, "C:\\Temp\\", true)), (4, CriterionSpec::IntRange { lo: 5000, hi: 5999 })]),
         process(3, Action::Report, &[(1, s(StrOp::Equals, &format!("tool{i}.exe --exact"), false)), (7, CriterionSpec::IntEquals(0))]),
         process(4, Action::Report, &[(1, re(r"-(e|ec|enc|encodedcommand)\s+[A-Za-z0-9+/=]{20,}", true)), (0, s(StrOp::Suffix, "\\powershell.exe", true))]),
         process(5, Action::Report, &[(8, CriterionSpec::IntMask { mask: 0xF000, value: 0x1000 }), (9, CriterionSpec::IntEquals(1)), (0, s(StrOp::Contains, "lowbox", false))]),
         process(6, Action::Report, &[(1, s(StrOp::Contains, &long_needle, false))]),
         process(7, Action::Report, &[(0, re(&format!(r"\\x{i}[0-9]+\.exe$"), false))]),
         process(8, Action::Report, &[(0, re(r"\\appdata\\local\\temp\\[^\\]*[^\x00-\x7f][^\\]*\.exe$", true))]),
-        process(9, Action::TestCrash, &[(0, s(StrOp::Equals, &format!("\\??\\C:\\crash\\now{i}.exe"), true))]),
+        process(9, Action::TestCrash, &[(0, s(StrOp::Equals, &format!("C:\\crash\\now{i}.exe"), true))]),
         process(10, Action::Report, &[(2, s(StrOp::Suffix, "\\winword.exe", true)), (3, s(StrOp::Prefix, "S-1-5-21-", false)), (5, CriterionSpec::IntRange { lo: 0, hi: u64::MAX }), (6, CriterionSpec::IntMask { mask: 3, value: 0 })]),
         pipe(11, Action::Report, &[(0, s(StrOp::Prefix, "\\Device\\NamedPipe\\evil", true)), (10, CriterionSpec::IntMask { mask: 0x0002_0000, value: 0x0002_0000 })]),
         pipe(12, Action::BlockCandidate, &[(0, re(r"(?i)\\pipe\\msagent_[0-9a-f]{2,}", false)), (14, CriterionSpec::IntRange { lo: 1, hi: 255 }), (19, CriterionSpec::IntEquals(1))]),

@@ -6,7 +6,8 @@
 use changuard_control::status::{DRIVER_FLAG_EVENT_SOURCE, DRIVER_FLAG_PROMOTION_DONE, Source};
 use changuard_control::submit::{FieldValue, Outcome};
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
-use changuard_kmodel::{BootReport, Machine, ProcessCreate, Session};
+use changuard_kmodel::nt::token::sid;
+use changuard_kmodel::{BootReport, Machine, ProcessCreate, Session, Token};
 
 use super::content::{channel_ids, channels};
 use super::{CONTENT_DIR, ENTRY, machine, reload, status, submit_event};
@@ -37,6 +38,8 @@ pub fn process_events(s: &mut Session) {
             pid: 7000 + i as u64,
             ppid: 4,
             creator_pid: 4,
+            // The longest SID a token holds (15 sub-authorities): the most text to format.
+            token: Token { user_sid: sid(5, &[u32::MAX; 15]), ..Token::user() },
         };
         assert!(s.process_create(&p));
     }

@@ -3,7 +3,7 @@
 //! This module holds what the areas share (UNICODE_STRING, IO_STATUS_BLOCK and
 //! OBJECT_ATTRIBUTES handling); the entry points live in one submodule per area:
 //! [`pool`], [`handle`], [`registry`], [`file`] (create/delete and the file-handle
-//! helpers), [`file_io`], [`file_info`], [`directory`], [`process`], [`kernel`].
+//! helpers), [`file_io`], [`file_info`], [`directory`], [`process`], [`token`], [`kernel`].
 //!
 //! To model a new import: write `unsafe extern "C" fn imp(..)` with the binding's
 //! signature starting with `let _e = enter("Name");`, then add
@@ -24,6 +24,7 @@ pub mod pool;
 pub mod process;
 pub mod registry;
 pub mod security;
+pub mod token;
 
 pub use pool::tag_name;
 pub use registry::map_key_access;

@@ -56,6 +56,26 @@ unsafe extern "C" fn ex_allocate_pool2(flags: POOL_FLAGS, size: SIZE_T, tag: ULO
 nt_export!(ExAllocatePool2 => ex_allocate_pool2);
 check_sig!(wdk_sys::ntddk::ExAllocatePool2, ex_allocate_pool2);
 
+/// A paged-pool block the model hands to the driver (what Windows allocates
+/// for the caller in `SeQueryInformationToken`): tracked like the driver's own,
+/// so a missing `ExFreePool` is a leak at unload. Null if the system allocator fails.
+pub fn model_block(size: usize, tag: u32) -> *mut u8 {
+    let Ok(layout) = std::alloc::Layout::from_size_align(size.max(1), 16) else { return core::ptr::null_mut() };
+    // SAFETY: non-zero size layout; the system allocator, not the global one.
+    let p = unsafe { std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, layout) };
+    if !p.is_null() {
+        let seg = crate::probe::current_seg();
+        with(|k| {
+            k.pool.insert(p as usize, Block { size, tag, layout, seg });
+            let t = k.tags.entry(tag).or_default();
+            t.allocs += 1;
+            t.live += size;
+            t.peak = t.peak.max(t.live);
+        });
+    }
+    p
+}
+
 /// A pool tag as text (`'CgCh'`).
 pub fn tag_name(tag: u32) -> String {
     tag.to_le_bytes().iter().map(|b| if b.is_ascii_graphic() { *b as char } else { '.' }).collect()

@@ -1,0 +1,111 @@
+//! The process fields the driver reads itself: the image name in the form
+//! rules use, the new process's token (user SID, session, integrity,
+//! elevation) and the parent's image from the driver's own process table.
+//! A failed token query leaves its fields empty and leaks nothing.
+mod common;
+
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
+use changuard_format::schema::PROCESS_CREATE;
+use changuard_format::{Action, SCHEMA_ID, StrOp};
+use changuard_kmodel::{ProcessCreate, Token};
+use common::content::file_name;
+use common::{CONTENT_DIR, ENTRY, machine};
+
+const USER_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1001";
+
+fn instance(id: u32, tests: &[(&str, CriterionSpec)]) -> InstanceSpec {
+    let mut c = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+    for (field, crit) in tests {
+        c[PROCESS_CREATE.field_index(field).expect("field")] = crit.clone();
+    }
+    InstanceSpec { id, template: PROCESS_CREATE.id, action: Action::Report, criteria: c }
+}
+
+fn eq(s: &str) -> CriterionSpec {
+    CriterionSpec::Str { op: StrOp::Equals, value: s.to_string(), case_insensitive: false }
+}
+
+/// Channel 2100: one instance per field the driver fills, and one that a
+/// user's process must not match.
+fn content() -> Vec<u8> {
+    let instances = vec![
+        instance(1, &[("image_path", eq("C:\\Tools\\t.exe"))]),
+        instance(2, &[("image_path", eq("\\\\srv\\share\\t.exe"))]),
+        instance(3, &[("user_sid", eq(USER_SID))]),
+        instance(4, &[("integrity_level", CriterionSpec::IntEquals(0x2000)), ("session_id", CriterionSpec::IntEquals(1)), ("token_elevated", CriterionSpec::IntEquals(0))]),
+        instance(5, &[("user_sid", eq("S-1-5-18"))]),
+        instance(6, &[("parent_image_path", eq("C:\\Windows\\explorer.exe"))]),
+    ];
+    let spec = ChannelSpec { channel: 2100, version: 1, schema_id: SCHEMA_ID, instances };
+    build(&spec, &common::test_key()).expect("content builds")
+}
+
+fn matched(log: &[String]) -> Vec<u32> {
+    let mut ids: Vec<u32> = log
+        .iter()
+        .filter_map(|l| l.split("detection channel 2100 instance ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn token_fields_and_normalised_image_names_reach_the_content() {
+    let mut m = machine();
+    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        let user = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Tools\\t.exe", "t.exe", 100) };
+        assert!(s.process_create(&user));
+        let unc = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\UNC\\srv\\share\\t.exe", "t.exe", 101) };
+        assert!(s.process_create(&unc));
+        s.unload();
+    });
+    r.assert_clean();
+    // \??\C:\... matched as C:\..., \??\UNC\srv\... as \\srv\...; the user's SID,
+    // session 1, Medium and not elevated; never LocalSystem's SID.
+    assert_eq!(matched(&r.log), vec![1, 2, 3, 3, 4, 4], "{:#?}", r.log);
+    assert_eq!(r.calls_of("PsReferencePrimaryToken"), 2);
+    assert_eq!(r.calls_of("SeQueryInformationToken"), 8);
+}
+
+#[test]
+fn a_failed_token_query_leaves_its_field_empty_and_leaks_nothing() {
+    let mut m = machine();
+    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        // Every token query fails: the process is still evaluated, on its image.
+        s.fail("SeQueryInformationToken", 1, changuard_kmodel::status::INSUFFICIENT_RESOURCES, true);
+        let user = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Tools\\t.exe", "t.exe", 100) };
+        assert!(s.process_create(&user));
+        s.unload();
+    });
+    r.assert_clean();
+    assert_eq!(matched(&r.log), vec![1], "{:#?}", r.log);
+    // Each class was asked once and the token reference released (assert_clean
+    // holds the model's reference and pool-leak checks).
+    assert_eq!(r.calls_of("SeQueryInformationToken"), 4);
+}
+
+#[test]
+fn a_child_carries_its_parents_image_until_the_parent_exits() {
+    let mut m = machine();
+    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        let explorer = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Windows\\explorer.exe", "explorer.exe", 600) };
+        assert!(s.process_create(&explorer));
+        let child = |pid| ProcessCreate { ppid: 600, ..ProcessCreate::new("\\??\\C:\\Tools\\x.exe", "x.exe", pid) };
+        assert!(s.process_create(&child(700)));
+        // The parent exits; pid 600's next child has no recorded parent.
+        assert!(s.process_exit(600));
+        assert!(s.process_create(&child(704)));
+        s.unload();
+    });
+    r.assert_clean();
+    // Instance 6 once (pid 700), not for 704; explorer (a user's) matches 3
+    // and 4, each child (LocalSystem's token) 5.
+    assert_eq!(matched(&r.log), vec![3, 4, 5, 5, 6], "{:#?}", r.log);
+}
