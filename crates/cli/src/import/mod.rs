@@ -64,6 +64,11 @@ pub struct SigmaArgs {
     /// Content version of the spec.
     #[arg(long, default_value_t = 1)]
     pub version: u64,
+    /// Channels the rules may fill: rules that do not fit the first channel's
+    /// budgets go to the next id, written beside `--out` as `STEM-2.toml`, ...
+    /// The loader's set ceiling holds four channels at their per-file ceiling.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub channels: u32,
     /// One JSON object per rule on stdout (the summary goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -87,16 +92,27 @@ fn run_sigma(a: &SigmaArgs) -> i32 {
         eprintln!("error: no .yml/.yaml rule files found");
         return 2;
     }
-    let out = match import_files(&files, a.channel, a.version) {
+    let channels = usize::try_from(a.channels).unwrap_or(1);
+    let out = match import_files(&files, a.channel, a.version, channels) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
             return 1;
         }
     };
-    if let Err(e) = std::fs::write(&a.out, &out.toml) {
-        eprintln!("error: {}: {e}", a.out.display());
-        return 2;
+    let mut wrote = Vec::with_capacity(out.channels.len());
+    for (k, c) in out.channels.iter().enumerate() {
+        let path = spec_path(&a.out, k);
+        if let Err(e) = std::fs::write(&path, &c.toml) {
+            eprintln!("error: {}: {e}", path.display());
+            return 2;
+        }
+        wrote.push(format!(
+            "wrote {} (channel {}, {} instances)",
+            path.display(),
+            c.spec.channel,
+            c.spec.instances.len()
+        ));
     }
     let summary = report::summary(&out.rules);
     if a.json {
@@ -104,16 +120,30 @@ fn run_sigma(a: &SigmaArgs) -> i32 {
             println!("{}", r.json());
         }
         eprint!("{summary}");
-        eprintln!("wrote {}", a.out.display());
+        for w in &wrote {
+            eprintln!("{w}");
+        }
     } else {
         print!("{summary}");
-        println!(
-            "wrote {} ({} instances)",
-            a.out.display(),
-            out.spec.instances.len()
-        );
+        for w in &wrote {
+            println!("{w}");
+        }
     }
     0
+}
+
+/// Where channel `k` of an import is written: `out` itself for the first,
+/// `STEM-{k+1}.EXT` beside it for the others.
+pub fn spec_path(out: &Path, k: usize) -> PathBuf {
+    if k == 0 {
+        return out.to_path_buf();
+    }
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("sigma");
+    let name = match out.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("{stem}-{}.{ext}", k + 1),
+        None => format!("{stem}-{}", k + 1),
+    };
+    out.with_file_name(name)
 }
 
 /// Rule files under `inputs` (directories recursively), sorted per input.
@@ -156,12 +186,20 @@ pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// The result of an import.
 #[derive(Debug)]
 pub struct Imported {
+    /// One spec per channel filled, in channel-id order (at least one, which
+    /// may be empty).
+    pub channels: Vec<ImportedChannel>,
+    /// One report per input file, in input order.
+    pub rules: Vec<RuleReport>,
+}
+
+/// One channel's share of an import.
+#[derive(Debug)]
+pub struct ImportedChannel {
     /// The spec (what `toml` parses to).
     pub spec: ChannelSpec,
     /// The spec as TOML, with each rule's attribution as comments.
     pub toml: String,
-    /// One report per input file, in input order.
-    pub rules: Vec<RuleReport>,
 }
 
 /// Import rule files.
@@ -169,14 +207,19 @@ pub struct Imported {
 /// # Errors
 /// Only if the assembled spec fails to build or validate (every rule was
 /// checked on its own, so this is a bug).
-pub fn import_files(files: &[PathBuf], channel: u32, version: u64) -> Result<Imported, String> {
+pub fn import_files(
+    files: &[PathBuf],
+    channel: u32,
+    version: u64,
+    channels: usize,
+) -> Result<Imported, String> {
     let mut sources = Vec::with_capacity(files.len());
     for f in files {
         let name = f.display().to_string();
         let src = read_rule(f);
         sources.push((name, src));
     }
-    import_sources(&sources, channel, version)
+    import_sources(&sources, channel, version, channels)
 }
 
 fn read_rule(f: &Path) -> Result<String, String> {
@@ -205,7 +248,7 @@ fn over_budget(rules: &mut [RuleReport], ok: &mut [Option<Candidate>], k: usize)
     let Some(slot) = ok.get_mut(k) else { return };
     if let (Some(c), Some(r)) = (slot.take(), rules.get_mut(k)) {
         r.outcome = Outcome::Refused(
-            "channel budget exhausted (8 MiB DFA, 16 MiB file or fuel ceiling): import it into another channel"
+            "channel budget exhausted (8 MiB DFA, 16 MiB file or fuel ceiling): import with more --channels"
                 .into(),
         );
         r.detail = Some(format!(
@@ -230,7 +273,9 @@ pub fn import_sources(
     sources: &[(String, Result<String, String>)],
     channel: u32,
     version: u64,
+    channels: usize,
 ) -> Result<Imported, String> {
+    let channels = channels.clamp(1, 4);
     let key = SigningKey::from_seed([0x5a; 32]);
     let trusted = [key.trusted_key()];
     let (empty_len, empty_fuel) = build_checked(&[], channel, version, &key, &trusted)
@@ -246,6 +291,7 @@ pub fn import_sources(
             author: String::new(),
             outcome: Outcome::Imported,
             detail: None,
+            channel: None,
             instances: Vec::new(),
         };
         let rule = match src
@@ -299,58 +345,70 @@ pub fn import_sources(
         }
         rules.push(rep);
     }
-    // Pass 2: the channel's DFA and file budgets, cheapest rules first (so one
-    // expensive rule does not crowd out many cheap ones).
+    // Pass 2: each channel's DFA and file budgets, cheapest rules first (so
+    // one expensive rule does not crowd out many cheap ones); a rule goes to
+    // the first channel it fits.
     let mut order: Vec<usize> = (0..ok.len()).filter(|&k| ok[k].is_some()).collect();
     order.sort_by_key(|&k| ok[k].as_ref().map(|c| (c.dfa_cost, c.file_cost, k)));
-    let (mut dfa_used, mut file_used) = (0usize, empty_len);
+    let mut used = vec![(0usize, empty_len); channels];
+    let mut slot = vec![0usize; ok.len()];
     // Headroom for the DFA index entries and alignment the per-rule deltas share.
     let dfa_cap = (limits::MAX_TOTAL_DFA_LEN as usize).saturating_sub(64 * 1024);
     let file_cap = limits::MAX_FILE_LEN.saturating_sub(64 * 1024);
     for k in order {
         let Some(c) = &ok[k] else { continue };
-        if dfa_used.saturating_add(c.dfa_cost) > dfa_cap
-            || file_used.saturating_add(c.file_cost) > file_cap
-        {
-            over_budget(&mut rules, &mut ok, k);
-        } else {
-            dfa_used += c.dfa_cost;
-            file_used += c.file_cost;
+        let fits = used.iter().position(|&(d, f)| {
+            d.saturating_add(c.dfa_cost) <= dfa_cap && f.saturating_add(c.file_cost) <= file_cap
+        });
+        match fits {
+            Some(n) => {
+                used[n].0 += c.dfa_cost;
+                used[n].1 += c.file_cost;
+                slot[k] = n;
+            }
+            None => over_budget(&mut rules, &mut ok, k),
         }
     }
     // The fuel bound is not additive over rules (the validator's bound is
-    // computed over the whole file), so check the assembled channel and drop
-    // the costliest rules until it fits under the ceiling.
-    loop {
-        let all: Vec<InstanceSpec> = ok
-            .iter()
-            .flatten()
-            .flat_map(|c| c.insts.iter().cloned())
-            .collect();
-        match build_checked(&all, channel, version, &key, &trusted) {
-            Ok(_) => break,
-            Err((_, Some(d))) if d.contains("CostCeiling") => {
-                let mut by_fuel: Vec<usize> = (0..ok.len()).filter(|&k| ok[k].is_some()).collect();
-                by_fuel
-                    .sort_by_key(|&k| std::cmp::Reverse(ok[k].as_ref().map_or(0, |c| c.fuel_cost)));
-                let n = (by_fuel.len() / 20).max(1);
-                for &k in by_fuel.iter().take(n) {
-                    over_budget(&mut rules, &mut ok, k);
+    // computed over the whole file), so check each assembled channel and
+    // drop its costliest rules until it fits under the ceiling.
+    for n in 0..channels {
+        let id = channel.saturating_add(u32::try_from(n).unwrap_or(0));
+        loop {
+            let mine: Vec<usize> = (0..ok.len())
+                .filter(|&k| ok[k].is_some() && slot[k] == n)
+                .collect();
+            let all: Vec<InstanceSpec> = mine
+                .iter()
+                .filter_map(|&k| ok[k].as_ref())
+                .flat_map(|c| c.insts.iter().cloned())
+                .collect();
+            match build_checked(&all, id, version, &key, &trusted) {
+                Ok(_) => break,
+                Err((_, Some(d))) if d.contains("CostCeiling") => {
+                    let mut by_fuel = mine;
+                    by_fuel.sort_by_key(|&k| {
+                        std::cmp::Reverse(ok[k].as_ref().map_or(0, |c| c.fuel_cost))
+                    });
+                    let drop = (by_fuel.len() / 20).max(1);
+                    for &k in by_fuel.iter().take(drop) {
+                        over_budget(&mut rules, &mut ok, k);
+                    }
                 }
-            }
-            Err((r, d)) => {
-                return Err(format!(
-                    "the assembled spec does not build: {r} {}",
-                    d.unwrap_or_default()
-                ));
+                Err((r, d)) => {
+                    return Err(format!(
+                        "the assembled spec of channel {id} does not build: {r} {}",
+                        d.unwrap_or_default()
+                    ));
+                }
             }
         }
     }
-    // Pass 3: ids in file order, the TOML.
-    let mut instances: Vec<InstanceSpec> = Vec::new();
-    let mut body = String::new();
-    let mut next_id: u32 = 1;
-    for (rep, cand) in rules.iter_mut().zip(ok) {
+    // Pass 3: per channel, ids in file order, the TOML. Channels after the
+    // first are written only if some rule went there.
+    let mut bodies = vec![(Vec::new(), String::new()); channels];
+    let mut next_id = vec![1u32; channels];
+    for ((rep, cand), &n) in rules.iter_mut().zip(ok).zip(&slot) {
         let Some(Candidate {
             rule,
             mut insts,
@@ -360,43 +418,57 @@ pub fn import_sources(
         else {
             continue;
         };
+        let id = channel.saturating_add(u32::try_from(n).unwrap_or(0));
         if let Some(a) = approx {
             rep.outcome = Outcome::Approximated(a);
         }
+        rep.channel = Some(id);
         for i in &mut insts {
-            i.id = next_id;
-            rep.instances.push(next_id);
-            next_id = next_id.saturating_add(1);
+            i.id = next_id[n];
+            rep.instances.push(next_id[n]);
+            next_id[n] = next_id[n].saturating_add(1);
         }
         let short = Path::new(&rep.file)
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(&rep.file)
             .to_string();
-        body.push_str(&rule_toml(&rule, &short, rep, &insts, channel, version));
+        let (instances, body) = &mut bodies[n];
+        body.push_str(&rule_toml(&rule, &short, rep, &insts, id, version));
         instances.extend(insts);
     }
-    let spec = ChannelSpec {
-        channel,
-        version,
-        schema_id: schema::SCHEMA_ID,
-        instances,
-    };
-    let mut toml = String::new();
-    toml.push_str(
-        "# Imported by `changuard import sigma` from SigmaHQ rules (https://github.com/SigmaHQ/sigma),\n\
-         # licensed under the Detection Rule License 1.1: whoever shares them or reports matches\n\
-         # produced with them keeps each rule's author (in the comments above its instances).\n",
-    );
-    toml.push_str(&format!("channel = {channel}\nversion = {version}\n"));
-    toml.push_str(&body);
-    build_checked(&spec.instances, channel, version, &key, &trusted).map_err(|(r, d)| {
-        format!(
-            "the assembled spec does not build: {r} {}",
-            d.unwrap_or_default()
-        )
-    })?;
-    Ok(Imported { spec, toml, rules })
+    let mut out = Vec::with_capacity(channels);
+    for (n, (instances, body)) in bodies.into_iter().enumerate() {
+        if n > 0 && instances.is_empty() {
+            continue;
+        }
+        let id = channel.saturating_add(u32::try_from(n).unwrap_or(0));
+        let spec = ChannelSpec {
+            channel: id,
+            version,
+            schema_id: schema::SCHEMA_ID,
+            instances,
+        };
+        let mut toml = String::new();
+        toml.push_str(
+            "# Imported by `changuard import sigma` from SigmaHQ rules (https://github.com/SigmaHQ/sigma),\n\
+             # licensed under the Detection Rule License 1.1: whoever shares them or reports matches\n\
+             # produced with them keeps each rule's author (in the comments above its instances).\n",
+        );
+        toml.push_str(&format!("channel = {id}\nversion = {version}\n"));
+        toml.push_str(&body);
+        build_checked(&spec.instances, id, version, &key, &trusted).map_err(|(r, d)| {
+            format!(
+                "the assembled spec of channel {id} does not build: {r} {}",
+                d.unwrap_or_default()
+            )
+        })?;
+        out.push(ImportedChannel { spec, toml });
+    }
+    Ok(Imported {
+        channels: out,
+        rules,
+    })
 }
 
 fn one_line(s: &str) -> String {
@@ -496,21 +568,24 @@ enum Target {
     Integrity(usize),
 }
 
-fn field_target(name: &str) -> Result<Target, Refusal> {
+/// The sensor field a Sigma field maps to; `None` when the sensor has none.
+fn field_target(name: &str) -> Option<Target> {
     let idx = |n: &str| PROCESS_CREATE.field_index(n);
-    let t = match name {
+    match name {
         "Image" => idx("image_path").map(Target::Str),
         "CommandLine" => idx("command_line").map(Target::Str),
         "ParentImage" => idx("parent_image_path").map(Target::Str),
         "IntegrityLevel" => idx("integrity_level").map(Target::Integrity),
-        "User" => {
-            return Err(refuse(
-                "needs field User (an account name; the sensor has user_sid)",
-            ));
-        }
         _ => None,
-    };
-    t.ok_or_else(|| refuse(format!("needs field {name}")))
+    }
+}
+
+/// Why a rule that only tests fields the sensor lacks is refused.
+fn missing_field_reason(name: &str) -> String {
+    match name {
+        "User" => "needs field User (an account name; the sensor has user_sid)".into(),
+        _ => format!("needs field {name}"),
+    }
 }
 
 /// Sysmon's IntegrityLevel names and the mandatory-label RIDs they stand for.
@@ -548,8 +623,17 @@ fn entry_dnf(key: &str, value: &Value, ctx: &Ctx) -> Result<Dnf<Atom>, Refusal> 
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or("");
     let mods: Vec<&str> = parts.collect();
-    let target = field_target(field)?;
     let mut m = modifiers::parse_mods(&mods).map_err(refuse)?;
+    let Some(target) = field_target(field) else {
+        // A test on a field the sensor lacks is taken as false: an empty DNF.
+        // Sound only because conditions are monotone (negation is refused
+        // before any selection is expanded), so the rule can only match less.
+        let mut missing = ctx.missing.borrow_mut();
+        if !missing.iter().any(|f| f == field) {
+            missing.push(field.to_string());
+        }
+        return Ok(Vec::new());
+    };
     m.expand_windash = ctx.expand_windash;
     let values: Vec<&Value> = match value {
         Value::Sequence(xs) => xs.iter().collect(),
@@ -646,6 +730,8 @@ fn selection_dnf(v: &Value, ctx: &Ctx) -> Result<Dnf<Atom>, Refusal> {
 struct Ctx {
     expand_windash: bool,
     approx: RefCell<BTreeSet<String>>,
+    /// Fields the rule tests that the sensor does not have, first use first.
+    missing: RefCell<Vec<String>>,
 }
 
 /// One conjunct's atoms as the template's criteria.
@@ -727,6 +813,7 @@ fn convert_with(
     let ctx = Ctx {
         expand_windash,
         approx: RefCell::new(BTreeSet::new()),
+        missing: RefCell::new(Vec::new()),
     };
     // Selection refusals carry their reason out through this cell (the
     // condition expander only knows CondError).
@@ -750,6 +837,20 @@ fn convert_with(
             .take()
             .unwrap_or_else(|| refuse(e.to_string()))
     })?;
+    let missing = ctx.missing.into_inner();
+    if dnf.is_empty() {
+        return Err(refuse(missing.first().map_or_else(
+            || "matches nothing".to_string(),
+            |f| missing_field_reason(f),
+        )));
+    }
+    if !missing.is_empty() {
+        ctx.approx.borrow_mut().insert(format!(
+            "{}: {}",
+            report::DROPPED_FIELDS,
+            missing.join(", ")
+        ));
+    }
     let mut insts = Vec::with_capacity(dnf.len());
     for conj in &dnf {
         let criteria = conjunct_criteria(conj)?;
@@ -782,7 +883,7 @@ mod tests {
     }
 
     fn import(det: &str) -> Imported {
-        import_sources(&[("r.yml".into(), Ok(rule(det)))], 1000, 1).unwrap()
+        import_sources(&[("r.yml".into(), Ok(rule(det)))], 1000, 1, 1).unwrap()
     }
 
     #[test]
@@ -791,10 +892,10 @@ mod tests {
             "  sel_img:\n    Image|endswith: ['\\a.exe', '\\b.exe']\n  sel_cli:\n    CommandLine|contains: ' -x '\n  condition: all of sel_*\n",
         );
         assert_eq!(out.rules[0].outcome, Outcome::Imported);
-        assert_eq!(out.spec.instances.len(), 2);
+        assert_eq!(out.channels[0].spec.instances.len(), 2);
         assert_eq!(out.rules[0].instances, vec![1, 2]);
         assert_eq!(
-            out.spec.instances[0].criteria[0],
+            out.channels[0].spec.instances[0].criteria[0],
             CriterionSpec::Str {
                 op: StrOp::Suffix,
                 value: "\\a.exe".into(),
@@ -802,9 +903,12 @@ mod tests {
             }
         );
         // The TOML round-trips to the same spec and keeps the attribution.
-        assert_eq!(spec::parse(&out.toml).unwrap(), out.spec);
-        assert!(out.toml.contains("# author: Someone"));
-        assert!(out.toml.contains("# sigma: r.yml"));
+        assert_eq!(
+            spec::parse(&out.channels[0].toml).unwrap(),
+            out.channels[0].spec
+        );
+        assert!(out.channels[0].toml.contains("# author: Someone"));
+        assert!(out.channels[0].toml.contains("# sigma: r.yml"));
     }
 
     #[test]
@@ -836,17 +940,56 @@ mod tests {
     }
 
     #[test]
+    fn alternatives_on_missing_fields_are_dropped_and_said() {
+        let out = import(
+            "  img:\n    - Image|endswith: '\\x.exe'\n    - OriginalFileName: x.exe\n  cli:\n    CommandLine|contains: ' -e '\n  condition: img and cli\n",
+        );
+        let r = &out.rules[0];
+        let Outcome::Approximated(a) = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert!(a.contains("OriginalFileName"), "{a}");
+        // Only the Image alternative is left, ANDed with the command line.
+        assert_eq!(out.channels[0].spec.instances.len(), 1);
+        let c = &out.channels[0].spec.instances[0].criteria;
+        assert!(matches!(
+            c[0],
+            CriterionSpec::Str {
+                op: StrOp::Suffix,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c[1],
+            CriterionSpec::Str {
+                op: StrOp::Contains,
+                ..
+            }
+        ));
+        // ANDed with a missing field, a selection is false, never "any".
+        let gone =
+            import("  sel:\n    Image|endswith: '\\x.exe'\n    Company: Evil\n  condition: sel\n");
+        assert_eq!(
+            gone.rules[0].outcome,
+            Outcome::Refused("needs field Company".into())
+        );
+        // An unknown modifier is still refused, missing field or not.
+        let bad = import("  sel:\n    Hashes|nosuch: x\n  condition: sel\n");
+        assert!(matches!(bad.rules[0].outcome, Outcome::Refused(_)));
+    }
+
+    #[test]
     fn integrity_levels_map_to_rids() {
         let out = import(
             "  sel:\n    IntegrityLevel: [High, S-1-16-16384]\n    Image: x\n  condition: sel\n",
         );
         let idx = PROCESS_CREATE.field_index("integrity_level").unwrap();
         assert_eq!(
-            out.spec.instances[0].criteria[idx],
+            out.channels[0].spec.instances[0].criteria[idx],
             CriterionSpec::IntEquals(0x3000)
         );
         assert_eq!(
-            out.spec.instances[1].criteria[idx],
+            out.channels[0].spec.instances[1].criteria[idx],
             CriterionSpec::IntEquals(0x4000)
         );
         let bad = import("  sel:\n    IntegrityLevel: AppContainer\n  condition: sel\n");
@@ -862,6 +1005,7 @@ mod tests {
             ],
             1000,
             1,
+            1,
         )
         .unwrap();
         for r in &out.rules {
@@ -876,7 +1020,7 @@ mod tests {
         #[test]
         fn arbitrary_rules_never_panic(det in "[ -~\n]{0,200}", cond in "[a-z_*() 1]{0,40}", pat in "\\PC{0,40}") {
             let text = format!("{}  condition: {cond}\n", rule(&det));
-            let out = import_sources(&[("p.yml".into(), Ok(text))], 1000, 1).unwrap();
+            let out = import_sources(&[("p.yml".into(), Ok(text))], 1000, 1, 1).unwrap();
             proptest::prop_assert_eq!(out.rules.len(), 1);
             let _ = pcre::translate(&pat);
             let _ = condition::parse(&pat);
@@ -886,7 +1030,7 @@ mod tests {
             let r = import_sources(
                 &[("q.yml".into(), Ok(rule(&format!("  sel:\n    CommandLine|re: {}\n  condition: sel\n", serde_json::json!(pat)))))],
                 1000,
-                1,
+                1, 1,
             )
             .unwrap();
             proptest::prop_assert_eq!(r.rules.len(), 1);
@@ -903,6 +1047,7 @@ mod tests {
                 ("ok.yml".into(), Ok(rule(good))),
             ],
             1000,
+            1,
             1,
         )
         .unwrap();
