@@ -3,7 +3,7 @@
 //! Prints the outcome buckets; the spec must build and validate, and every
 //! imported rule's instances must be in it.
 
-use changuard_cli::import::{self, report};
+use changuard_cli::import::{self, report, sysmon};
 use changuard_cli::{keys, spec};
 use changuard_format::build::{self, SigningKey};
 use changuard_format::{AlignedBytes, Trust};
@@ -79,7 +79,7 @@ fn sigmahq_process_creation_rules_import_and_build() {
 /// One rule's captured events and how many of them its rule must match.
 struct Captured {
     rule_file: String,
-    events: Vec<serde_json::Value>,
+    events: Vec<sysmon::ProcessEvent>,
     /// `match_count` from `info.yml`; absent means every event.
     expected: usize,
 }
@@ -96,21 +96,15 @@ fn captured_events() -> Option<Vec<Captured>> {
     dirs.sort();
     let mut out = Vec::new();
     for d in dirs {
-        let mut events = Vec::new();
         let mut jsons: Vec<PathBuf> = std::fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|f| f.extension().and_then(|e| e.to_str()) == Some("json"))
             .collect();
         jsons.sort();
+        let mut events = Vec::new();
         for f in jsons {
-            let text = std::fs::read_to_string(&f).unwrap();
-            for ev in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
-                let ev = ev.unwrap();
-                if ev["Event"]["System"]["EventID"] == 1 {
-                    events.push(ev);
-                }
-            }
+            events.extend(sysmon::read_file(&f).unwrap());
         }
         let info: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(d.join("info.yml")).unwrap()).unwrap();
@@ -124,30 +118,6 @@ fn captured_events() -> Option<Vec<Captured>> {
         });
     }
     Some(out)
-}
-
-/// A Sysmon event 1 as the sensor sees the process: the fields the driver
-/// fills, in the normalised form it sends (`C:\...`, as Sysmon prints them).
-fn sensor_event(label: &str, ev: &serde_json::Value) -> serde_json::Value {
-    let ed = &ev["Event"]["EventData"];
-    let s = |k: &str| ed[k].as_str().unwrap_or("").to_string();
-    let il = match ed["IntegrityLevel"].as_str() {
-        Some("Low") => 0x1000,
-        Some("Medium") => 0x2000,
-        Some("High") => 0x3000,
-        Some("System") => 0x4000,
-        _ => 0,
-    };
-    serde_json::json!({
-        "label": label,
-        "template": "ProcessCreate",
-        "fields": {
-            "image_path": s("Image"),
-            "command_line": s("CommandLine"),
-            "parent_image_path": s("ParentImage"),
-            "integrity_level": il,
-        }
-    })
 }
 
 /// Issue 16 item 4: every captured event of every rule, replayed through the
@@ -176,7 +146,7 @@ fn ground_truth(out: &import::Imported) {
     let mut total = 0;
     for (k, case) in cases.iter().enumerate() {
         for (j, ev) in case.events.iter().enumerate() {
-            lines.push_str(&sensor_event(&format!("{k}/{j}"), ev).to_string());
+            lines.push_str(&ev.to_line(&format!("{k}/{j}")).to_string());
             lines.push('\n');
             total += 1;
         }

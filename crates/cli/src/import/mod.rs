@@ -20,6 +20,7 @@ pub mod condition;
 pub mod modifiers;
 pub mod pcre;
 pub mod report;
+pub mod sysmon;
 pub mod yaml;
 
 use crate::spec;
