@@ -8,6 +8,8 @@ use changuard_format::{
 };
 use changuard_interp::{Event, Value};
 
+pub mod sigma;
+
 /// Instances per channel file: keeps each file under the format's DFA caps.
 pub const PER_CHANNEL: usize = 500;
 
