@@ -7,7 +7,7 @@ mod common;
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
 use changuard_format::schema::PROCESS_CREATE;
 use changuard_format::{Action, SCHEMA_ID, StrOp};
-use changuard_kmodel::{ProcessCreate, Token};
+use changuard_kmodel::{BootReport, ProcessCreate, Session, Token};
 use common::content::file_name;
 use common::{CONTENT_DIR, ENTRY, machine};
 
@@ -40,6 +40,19 @@ fn content() -> Vec<u8> {
     build(&spec, &common::test_key()).expect("content builds")
 }
 
+/// One boot with channel 2100 installed: DriverEntry, `events`, unload; clean.
+fn boot_with(events: impl FnOnce(&mut Session)) -> BootReport {
+    let mut m = machine();
+    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
+    let r = m.boot(10, |s| {
+        assert_eq!(s.driver_entry(ENTRY), 0);
+        events(s);
+        s.unload();
+    });
+    r.assert_clean();
+    r
+}
+
 fn matched(log: &[String]) -> Vec<u32> {
     let mut ids: Vec<u32> = log
         .iter()
@@ -52,17 +65,12 @@ fn matched(log: &[String]) -> Vec<u32> {
 
 #[test]
 fn token_fields_and_normalised_image_names_reach_the_content() {
-    let mut m = machine();
-    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
-    let r = m.boot(10, |s| {
-        assert_eq!(s.driver_entry(ENTRY), 0);
+    let r = boot_with(|s| {
         let user = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Tools\\t.exe", "t.exe", 100) };
         assert!(s.process_create(&user));
         let unc = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\UNC\\srv\\share\\t.exe", "t.exe", 101) };
         assert!(s.process_create(&unc));
-        s.unload();
     });
-    r.assert_clean();
     // \??\C:\... matched as C:\..., \??\UNC\srv\... as \\srv\...; the user's SID,
     // session 1, Medium and not elevated; never LocalSystem's SID.
     assert_eq!(matched(&r.log), vec![1, 2, 3, 3, 4, 4], "{:#?}", r.log);
@@ -72,17 +80,12 @@ fn token_fields_and_normalised_image_names_reach_the_content() {
 
 #[test]
 fn a_failed_token_query_leaves_its_field_empty_and_leaks_nothing() {
-    let mut m = machine();
-    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
-    let r = m.boot(10, |s| {
-        assert_eq!(s.driver_entry(ENTRY), 0);
+    let r = boot_with(|s| {
         // Every token query fails: the process is still evaluated, on its image.
         s.fail("SeQueryInformationToken", 1, changuard_kmodel::status::INSUFFICIENT_RESOURCES, true);
         let user = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Tools\\t.exe", "t.exe", 100) };
         assert!(s.process_create(&user));
-        s.unload();
     });
-    r.assert_clean();
     assert_eq!(matched(&r.log), vec![1], "{:#?}", r.log);
     // Each class was asked once and the token reference released (assert_clean
     // holds the model's reference and pool-leak checks).
@@ -91,10 +94,7 @@ fn a_failed_token_query_leaves_its_field_empty_and_leaks_nothing() {
 
 #[test]
 fn a_child_carries_its_parents_image_until_the_parent_exits() {
-    let mut m = machine();
-    m.persist.fs.write(&format!("{CONTENT_DIR}\\{}", file_name(2100, 1)), &content());
-    let r = m.boot(10, |s| {
-        assert_eq!(s.driver_entry(ENTRY), 0);
+    let r = boot_with(|s| {
         let explorer = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Windows\\explorer.exe", "explorer.exe", 600) };
         assert!(s.process_create(&explorer));
         let child = |pid| ProcessCreate { ppid: 600, ..ProcessCreate::new("\\??\\C:\\Tools\\x.exe", "x.exe", pid) };
@@ -102,9 +102,7 @@ fn a_child_carries_its_parents_image_until_the_parent_exits() {
         // The parent exits; pid 600's next child has no recorded parent.
         assert!(s.process_exit(600));
         assert!(s.process_create(&child(704)));
-        s.unload();
     });
-    r.assert_clean();
     // Instance 6 once (pid 700), not for 704; explorer (a user's) matches 3
     // and 4, each child (LocalSystem's token) 5.
     assert_eq!(matched(&r.log), vec![3, 4, 5, 5, 6], "{:#?}", r.log);

@@ -44,14 +44,19 @@ unsafe extern "C" fn ex_allocate_pool2(flags: POOL_FLAGS, size: SIZE_T, tag: ULO
     let fill = if flags & POOL_FLAG_UNINITIALIZED != 0 { 0xCD } else { 0 };
     // SAFETY: p is a fresh block of layout.size() bytes.
     unsafe { core::ptr::write_bytes(p, fill, layout.size()) };
-    with(|k| {
-        k.pool.insert(p as usize, Block { size, tag, layout, seg });
-        let t = k.tags.entry(tag).or_default();
-        t.allocs += 1;
-        t.live += size;
-        t.peak = t.peak.max(t.live);
-    });
+    track(p, Block { size, tag, layout, seg });
     p.cast()
+}
+
+/// Records a live block (for `ExFreePool` and the unload leak check) and counts it under its tag.
+fn track(p: *mut u8, block: Block) {
+    with(|k| {
+        let t = k.tags.entry(block.tag).or_default();
+        t.allocs += 1;
+        t.live += block.size;
+        t.peak = t.peak.max(t.live);
+        k.pool.insert(p as usize, block);
+    });
 }
 nt_export!(ExAllocatePool2 => ex_allocate_pool2);
 check_sig!(wdk_sys::ntddk::ExAllocatePool2, ex_allocate_pool2);
@@ -64,14 +69,7 @@ pub fn model_block(size: usize, tag: u32) -> *mut u8 {
     // SAFETY: non-zero size layout; the system allocator, not the global one.
     let p = unsafe { std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, layout) };
     if !p.is_null() {
-        let seg = crate::probe::current_seg();
-        with(|k| {
-            k.pool.insert(p as usize, Block { size, tag, layout, seg });
-            let t = k.tags.entry(tag).or_default();
-            t.allocs += 1;
-            t.live += size;
-            t.peak = t.peak.max(t.live);
-        });
+        track(p, Block { size, tag, layout, seg: crate::probe::current_seg() });
     }
     p
 }
