@@ -33,3 +33,4 @@ extern crate alloc;
 
 pub mod kernel_values;
 pub mod process_table;
+pub mod version_info;
