@@ -153,7 +153,8 @@ fn ground_truth(out: &import::Imported) {
     let mut total = 0;
     for (k, case) in cases.iter().enumerate() {
         for (j, ev) in case.events.iter().enumerate() {
-            lines.push_str(&ev.to_line(&format!("{k}/{j}")).to_string());
+            let line = ev.as_driver_delivers().to_line(&format!("{k}/{j}"));
+            lines.push_str(&line.to_string());
             lines.push('\n');
             total += 1;
         }

@@ -40,6 +40,37 @@ impl ProcessEvent {
         })
     }
 
+    /// The same process as the driver delivers it: the image names as the
+    /// kernel reports them (`\\??\\C:\\...`, `\\??\\UNC\\...`) run through the
+    /// driver's normalisation (`changuard_sensor::kernel_values::image_path`,
+    /// which the process table also stores the parent's image in), and every
+    /// string cut to its field's cap as the driver's buffers cut it.
+    pub fn as_driver_delivers(&self) -> ProcessEvent {
+        use changuard_format::schema::{COMMAND_LINE_CAP, IMAGE_PATH_CAP};
+        use changuard_sensor::kernel_values::image_path;
+        let kernel_image = |win32: &str| -> String {
+            let nt = match win32.strip_prefix("\\\\") {
+                Some(unc) => format!("\\??\\UNC\\{unc}"),
+                None if win32.is_empty() => String::new(),
+                None => format!("\\??\\{win32}"),
+            };
+            let units: Vec<u16> = nt.encode_utf16().collect();
+            let mut buf = vec![0u8; usize::from(IMAGE_PATH_CAP)];
+            image_path(&units, &mut buf).0.to_string()
+        };
+        let units: Vec<u16> = self.command_line.encode_utf16().collect();
+        let mut buf = vec![0u8; usize::from(COMMAND_LINE_CAP)];
+        let command_line = changuard_interp::text::utf16_to_utf8(&units, &mut buf)
+            .0
+            .to_string();
+        ProcessEvent {
+            image_path: kernel_image(&self.image_path),
+            command_line,
+            parent_image_path: kernel_image(&self.parent_image_path),
+            integrity_level: self.integrity_level,
+        }
+    }
+
     /// As an events-file line (`changuard replay`'s format), labelled.
     pub fn to_line(&self, label: &str) -> Json {
         serde_json::json!({
@@ -84,6 +115,13 @@ mod tests {
         assert_eq!(p.image_path, "C:\\Windows\\System32\\reg.exe");
         assert_eq!(p.parent_image_path, "C:\\Windows\\explorer.exe");
         assert_eq!(p.integrity_level, 0x3000);
+        // The kernel's \\??\\ form, normalised back by the driver's own code.
+        assert_eq!(p.as_driver_delivers(), p);
+        let unc = ProcessEvent {
+            image_path: "\\\\srv\\s\\x.exe".into(),
+            ..p.clone()
+        };
+        assert_eq!(unc.as_driver_delivers().image_path, "\\\\srv\\s\\x.exe");
         let line = p.to_line("l");
         assert_eq!(line["fields"]["command_line"], "reg add x");
         let other = serde_json::json!({"Event": {"System": {"EventID": 3}, "EventData": {}}});
