@@ -20,6 +20,7 @@
 
 use alloc::boxed::Box;
 
+use changuard_control::status::{DRIVER_FLAG_PROCESS_TABLE, DRIVER_FLAG_PROCESS_TABLE_FULL};
 use changuard_format::Action;
 use changuard_sensor::kernel_values::{self, SID_TEXT_CAP};
 use changuard_sensor::process_table::ProcessTable;
@@ -133,13 +134,19 @@ pub fn start_process_table() {
         return;
     };
     if let Some(mut g) = SENSOR.acquire() {
-        g.get().processes = Some(table);
+        let s = g.get();
+        s.processes = Some(table);
+        s.book.driver.flags |= DRIVER_FLAG_PROCESS_TABLE;
     }
 }
 
 /// Frees the process table (after the notify routine is removed).
 pub fn stop_process_table() {
-    let table = SENSOR.acquire().and_then(|mut g| g.get().processes.take());
+    let table = SENSOR.acquire().and_then(|mut g| {
+        let s = g.get();
+        s.book.driver.flags &= !DRIVER_FLAG_PROCESS_TABLE;
+        s.processes.take()
+    });
     drop(table); // outside the lock
 }
 
@@ -182,9 +189,11 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
         ]);
         run(active, book, *test_hooks, faulted, work, &event)
     });
-    if let Some(t) = processes.as_mut() {
-        // Full: this process's children get an empty parent image (PROCESS_TABLE_SLOTS).
-        let _ = t.insert(p.process_id, image);
+    if let Some(t) = processes.as_mut()
+        && t.insert(p.process_id, image).is_err()
+    {
+        // Its children get an empty parent image (PROCESS_TABLE_SLOTS); `driver status` says so.
+        book.driver.flags |= DRIVER_FLAG_PROCESS_TABLE_FULL;
     }
     summary
 }

@@ -303,6 +303,25 @@ fn memory_line(d: &changuard_control::status::DriverStatus) -> Option<String> {
     })
 }
 
+/// What `driver status` says about the process table (parent image paths).
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn process_table_state(d: &changuard_control::status::DriverStatus) -> &'static str {
+    use changuard_control::status::{DRIVER_FLAG_PROCESS_TABLE, DRIVER_FLAG_PROCESS_TABLE_FULL};
+    if d.flags & DRIVER_FLAG_PROCESS_TABLE == 0 {
+        "off"
+    } else if d.flags & DRIVER_FLAG_PROCESS_TABLE_FULL != 0 {
+        "full"
+    } else {
+        "on"
+    }
+}
+
 /// The memory fields of `driver status --json` (`null` when unknown).
 #[cfg_attr(
     not(windows),
@@ -500,9 +519,10 @@ mod imp {
                 })
                 .collect();
             println!(
-                "{{\"flags\":{},\"test_hooks_build\":{},\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},{},\"channels\":[{}]}}",
+                "{{\"flags\":{},\"test_hooks_build\":{},\"process_table\":\"{}\",\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},{},\"channels\":[{}]}}",
                 d.flags,
                 d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0,
+                super::process_table_state(d),
                 d.events_seen,
                 d.detections,
                 d.eval_faults,
@@ -519,6 +539,15 @@ mod imp {
             );
             if let Some(line) = super::memory_line(d) {
                 println!("{line}");
+            }
+            match super::process_table_state(d) {
+                "off" => {
+                    println!("process table: off (no memory at load): parent_image_path is empty")
+                }
+                "full" => println!(
+                    "process table: full at least once this boot: some parent_image_path values were empty"
+                ),
+                _ => {}
             }
             if d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0 {
                 let armed = d.flags & status::DRIVER_FLAG_TEST_HOOKS_ARMED != 0;
@@ -550,6 +579,19 @@ mod imp {
 mod memory_tests {
     use super::*;
     use changuard_control::status::DriverStatus;
+
+    #[test]
+    fn status_says_whether_parent_images_are_filled() {
+        use changuard_control::status::{
+            DRIVER_FLAG_PROCESS_TABLE, DRIVER_FLAG_PROCESS_TABLE_FULL,
+        };
+        let mut d = DriverStatus::default();
+        assert_eq!(process_table_state(&d), "off");
+        d.flags = DRIVER_FLAG_PROCESS_TABLE;
+        assert_eq!(process_table_state(&d), "on");
+        d.flags |= DRIVER_FLAG_PROCESS_TABLE_FULL;
+        assert_eq!(process_table_state(&d), "full");
+    }
 
     #[test]
     fn status_shows_the_memory_budget_when_the_driver_reports_it() {

@@ -50,7 +50,12 @@ pub const DRIVER_FLAG_PROMOTION_DONE: u32 = 1 << 2;
 pub const DRIVER_FLAG_CONFIG_DEFAULTED: u32 = 1 << 3;
 /// Driver flag: this is a `test-hooks` build (never for production), armed or not.
 pub const DRIVER_FLAG_TEST_HOOKS_BUILD: u32 = 1 << 4;
-const DRIVER_FLAGS_KNOWN: u32 = 0x1F;
+/// Driver flag: the process table exists, so `parent_image_path` is filled.
+pub const DRIVER_FLAG_PROCESS_TABLE: u32 = 1 << 5;
+/// Driver flag: the process table was full at least once this boot: some
+/// processes were not recorded and their children's `parent_image_path` is empty.
+pub const DRIVER_FLAG_PROCESS_TABLE_FULL: u32 = 1 << 6;
+const DRIVER_FLAGS_KNOWN: u32 = 0x7F;
 
 const CH_FLAG_HAS_LKG: u8 = 1 << 0;
 const CH_FLAG_ON_TRIAL: u8 = 1 << 1;
@@ -806,7 +811,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(flags in 0u32..16, ev in any::<u64>(), st in any::<i32>(), (limit, used) in (any::<u64>(), any::<u64>()), chans in proptest::collection::vec(arb_channel(), 0..=MAX_CHANNELS)) {
+        fn round_trips(flags in 0u32..=DRIVER_FLAGS_KNOWN, ev in any::<u64>(), st in any::<i32>(), (limit, used) in (any::<u64>(), any::<u64>()), chans in proptest::collection::vec(arb_channel(), 0..=MAX_CHANNELS)) {
             let d = DriverStatus { flags, events_seen: ev, detections: ev / 2, eval_faults: 3, reloads: 4, reload_fallbacks: 1, last_platform_status: st, memory_budget: limit.max(used), memory_charged: limit.min(used) };
             let mut buf = [0u8; MAX_REPLY_LEN];
             let n = encode_status(&d, &chans, &mut buf).unwrap();

@@ -107,3 +107,27 @@ fn a_child_carries_its_parents_image_until_the_parent_exits() {
     // and 4, each child (LocalSystem's token) 5.
     assert_eq!(matched(&r.log), vec![3, 4, 5, 5, 6], "{:#?}", r.log);
 }
+
+#[test]
+fn driver_status_says_when_the_process_table_was_full() {
+    use changuard_control::status::{DRIVER_FLAG_PROCESS_TABLE, DRIVER_FLAG_PROCESS_TABLE_FULL};
+    let r = boot_with(|s| {
+        let flags = common::status(s).driver.flags;
+        assert_ne!(flags & DRIVER_FLAG_PROCESS_TABLE, 0, "{flags:#x}");
+        assert_eq!(flags & DRIVER_FLAG_PROCESS_TABLE_FULL, 0, "{flags:#x}");
+        // 1,023 running processes fill it; the 1,024th is not recorded.
+        let explorer = |pid| ProcessCreate::new("\\??\\C:\\Windows\\explorer.exe", "explorer.exe", pid);
+        for k in 0..1024u64 {
+            assert!(s.process_create(&explorer(10_000 + 4 * k)));
+        }
+        let flags = common::status(s).driver.flags;
+        assert_ne!(flags & DRIVER_FLAG_PROCESS_TABLE_FULL, 0, "{flags:#x}");
+        // The last one's child has no recorded parent; the first one's child has.
+        let child = |ppid| ProcessCreate { ppid, ..ProcessCreate::new("\\??\\C:\\Tools\\x.exe", "x.exe", 9_000) };
+        assert!(s.process_create(&child(10_000 + 4 * 1023)));
+        assert!(s.process_create(&child(10_000)));
+    });
+    // Instance 6 (parent explorer.exe) fires once: for the first parent only
+    // (plus instance 5, LocalSystem, for every process).
+    assert_eq!(matched(&r.log).iter().filter(|&&i| i == 6).count(), 1);
+}
