@@ -13,8 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let sources = [("fuzz.yml".to_string(), Ok(text.to_string()))];
     // Err only when the assembled spec fails to build or validate, which the
     // per-rule checks exclude: a bug.
-    let imported = import_sources(&sources, 500, 1).expect("imported rules build and validate together");
+    // Two channels, so the spill-over path runs too.
+    let imported = import_sources(&sources, 500, 1, 2).expect("imported rules build and validate together");
     assert_eq!(imported.rules.len(), 1, "one report per rule file");
     let listed: usize = imported.rules.iter().map(|r| r.instances.len()).sum();
-    assert_eq!(listed, imported.spec.instances.len(), "every instance belongs to its rule's report");
+    let written: usize = imported.channels.iter().map(|c| c.spec.instances.len()).sum();
+    assert_eq!(listed, written, "every instance belongs to its rule's report");
+    for r in &imported.rules {
+        // An imported rule names the channel its instances are in; a refused one none.
+        assert_eq!(r.channel.is_some(), !r.instances.is_empty());
+    }
 });
