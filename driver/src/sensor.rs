@@ -71,7 +71,6 @@ struct Text {
     image: [u8; IMAGE_PATH_CAP],
     command_line: [u8; COMMAND_LINE_CAP],
     user_sid: [u8; SID_TEXT_CAP],
-    parent_image: [u8; IMAGE_PATH_CAP],
 }
 
 /// What one evaluation writes besides the status book.
@@ -93,7 +92,6 @@ pub static SENSOR: Locked<Shared> = Locked::new(Shared {
         image: [0; IMAGE_PATH_CAP],
         command_line: [0; COMMAND_LINE_CAP],
         user_sid: [0; SID_TEXT_CAP],
-        parent_image: [0; IMAGE_PATH_CAP],
     },
     work: Work { verdict: Verdict::new(), alone: Verdict::new(), eval: EvalScratch::new() },
 });
@@ -165,15 +163,15 @@ pub fn process_exit(process_id: u64) {
 pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
     let Shared { active, book, test_hooks, faulted, processes, text, work } = g.get();
-    let Text { image: image_buf, command_line: command_line_buf, user_sid: user_sid_buf, parent_image: parent_buf } = text;
+    let Text { image: image_buf, command_line: command_line_buf, user_sid: user_sid_buf } = text;
     // `\??\C:\...` as rules write it: `C:\...` (kernel_values::image_path).
     let image = kernel_values::image_path(p.image, image_buf).0;
     let summary = active.as_deref().map(|active| {
         let command_line = utf16_to_utf8(p.command_line, command_line_buf).0;
         let user_sid = kernel_values::sid_text(p.token.user_sid(), user_sid_buf).unwrap_or("");
-        // The parent's image as this driver recorded it when the parent started.
-        let parent = processes.as_ref().and_then(|t| t.image(p.parent_id)).unwrap_or("");
-        let parent_image = copy_str(parent, parent_buf);
+        // The parent's image as this driver recorded it when the parent started,
+        // read in place (the table is only written after the evaluation).
+        let parent_image = processes.as_ref().and_then(|t| t.image(p.parent_id)).unwrap_or("");
         // Built as the event itself (no separate values array to copy from).
         let event = Event::ProcessCreate([
             Value::Str(image),
@@ -196,18 +194,6 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
         book.driver.flags |= DRIVER_FLAG_PROCESS_TABLE_FULL;
     }
     summary
-}
-
-/// `s` copied into `buf` (both at most the image cap, so it fits; if not,
-/// empty rather than cut).
-fn copy_str<'b>(s: &str, buf: &'b mut [u8]) -> &'b str {
-    match buf.get_mut(..s.len()) {
-        Some(dst) => {
-            dst.copy_from_slice(s.as_bytes());
-            core::str::from_utf8(dst).unwrap_or("")
-        }
-        None => "",
-    }
 }
 
 /// Evaluates an already decoded event (`IOCTL_SUBMIT_EVENT`) under the sensor
