@@ -28,8 +28,11 @@ pub fn walk(v: &ValidChannel<&[u8]>) {
     assert_eq!(v.instances().count() as u32, n);
     for i in 0..n {
         let inst = v.instance(i).expect("validated instance decodes");
-        for k in 0..inst.criteria_len() {
-            inst.criterion(k).expect("validated criterion decodes");
+        for r in 0..inst.row_count() {
+            assert!(inst.row_kind(r).is_some());
+            for k in 0..inst.criteria_len() {
+                inst.row_criterion(r, k).expect("validated criterion decodes");
+            }
         }
     }
     for d in 0..v.dfa_count() {

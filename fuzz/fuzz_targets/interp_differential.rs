@@ -103,7 +103,33 @@ fn specs(u: &mut Unstructured) -> Result<Vec<ChannelSpec>> {
             for f in t.fields {
                 criteria.push(criterion(u, f.ty)?);
             }
+            // AND rows test only fields the row above tests (the canonical
+            // form); UNLESS rows any field. Rows that test nothing are dropped.
+            let mut also: Vec<Vec<CriterionSpec>> = Vec::new();
+            for _ in 0..u.int_in_range(0..=2u8)? {
+                let above = also.last().unwrap_or(&criteria).clone();
+                let mut row = Vec::with_capacity(t.input_count());
+                for (f, a) in t.fields.iter().zip(&above) {
+                    row.push(if *a == CriterionSpec::Any { CriterionSpec::Any } else { criterion(u, f.ty)? });
+                }
+                if row.iter().all(|c| *c == CriterionSpec::Any) {
+                    break;
+                }
+                also.push(row);
+            }
+            let mut unless = Vec::new();
+            for _ in 0..u.int_in_range(0..=2u8)? {
+                let mut row = Vec::with_capacity(t.input_count());
+                for f in t.fields {
+                    row.push(criterion(u, f.ty)?);
+                }
+                if row.iter().any(|c| *c != CriterionSpec::Any) {
+                    unless.push(row);
+                }
+            }
             instances.push(InstanceSpec {
+                also,
+                unless,
                 id: i * 2 + 1,
                 template: t.id,
                 action: *u.choose(&[Action::Report, Action::BlockCandidate])?,

@@ -28,6 +28,8 @@ fn fixtures() -> &'static (Vec<Vec<u8>>, [TrustedKey; 1]) {
                 version: v,
                 schema_id: SCHEMA_ID,
                 instances: vec![InstanceSpec {
+                    also: Vec::new(),
+                    unless: Vec::new(),
                     id: 1,
                     template: PROCESS_CREATE.id,
                     action: Action::Report,

@@ -66,7 +66,21 @@ fn spec(u: &mut Unstructured) -> Result<ChannelSpec> {
             criteria.push(criterion(u)?);
         }
         id = id.wrapping_add(u.int_in_range(0..=50u32)?);
+        // AND and UNLESS rows, canonical or not: the validator judges.
+        let mut rows = [Vec::new(), Vec::new()];
+        for list in &mut rows {
+            for _ in 0..u.int_in_range(0..=2u8)? {
+                let mut row = Vec::with_capacity(count);
+                for _ in 0..count {
+                    row.push(criterion(u)?);
+                }
+                list.push(row);
+            }
+        }
+        let [also, unless] = rows;
         instances.push(InstanceSpec {
+            also,
+            unless,
             id,
             template: if u.ratio(1, 32)? { u.arbitrary()? } else { t.id },
             action: *u.choose(&[Action::Report, Action::BlockCandidate, Action::TestCrash])?,

@@ -255,6 +255,8 @@ pub fn mixed_specs(n: usize, regex: bool) -> Vec<ChannelSpec> {
             Action::Report
         };
         insts.push(InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: k as u32 + 1,
             template: t.id,
             action,
@@ -295,6 +297,8 @@ fn pipe_regex_specs(pats: Vec<String>) -> (Vec<ChannelSpec>, Vec<String>) {
             let mut c = any(np);
             set(np, &mut c, "pipe_name", re(p.clone()));
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: k as u32 + 1,
                 template: np.id,
                 action: Action::Report,
@@ -802,6 +806,8 @@ pub fn regex_only_command_line_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>
         );
         pats.push(if ci { format!("(?i){p}") } else { p });
         insts.push(InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: k as u32 + 1,
             template: pc.id,
             action: Action::Report,
@@ -972,6 +978,8 @@ pub fn ceiling_spec(regex: bool) -> ChannelSpec {
         }
         tally = next;
         insts.push(InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: k as u32 + 1,
             template: PROCESS_CREATE.id,
             action: Action::Report,

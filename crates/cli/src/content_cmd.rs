@@ -714,19 +714,21 @@ fn inspect_json<B: AsRef<[u8]>>(
         .iter()
         .map(|i| {
             let t = schema::template_type(i.template);
-            let criteria: Vec<serde_json::Value> = i
-                .criteria
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    let mut o = criterion_json(c);
-                    if let (Some(obj), Some(f)) = (o.as_object_mut(), t.and_then(|t| t.fields.get(k))) {
-                        obj.insert("field".into(), json!(f.name));
-                    }
-                    o
-                })
-                .collect();
-            json!({"id": i.id, "template": t.map(|t| t.name), "action": i.action.name(), "criteria": criteria})
+            let row_json = |row: &[CriterionSpec]| -> Vec<serde_json::Value> {
+                row.iter()
+                    .enumerate()
+                    .map(|(k, c)| {
+                        let mut o = criterion_json(c);
+                        if let (Some(obj), Some(f)) = (o.as_object_mut(), t.and_then(|t| t.fields.get(k))) {
+                            obj.insert("field".into(), json!(f.name));
+                        }
+                        o
+                    })
+                    .collect()
+            };
+            let rows = |list: &[Vec<CriterionSpec>]| -> Vec<Vec<serde_json::Value>> { list.iter().map(|r| row_json(r)).collect() };
+            json!({"id": i.id, "template": t.map(|t| t.name), "action": i.action.name(), "criteria": row_json(&i.criteria),
+                   "also": rows(&i.also), "unless": rows(&i.unless)})
         })
         .collect();
     json!({
@@ -784,15 +786,26 @@ fn print_inspect<B: AsRef<[u8]>>(
             t.map(|t| t.name).unwrap_or("?"),
             i.action.name()
         );
-        for (k, c) in i.criteria.iter().enumerate() {
-            if *c == CriterionSpec::Any {
-                continue;
+        let print_row = |row: &[CriterionSpec], indent: &str| {
+            for (k, c) in row.iter().enumerate() {
+                if *c == CriterionSpec::Any {
+                    continue;
+                }
+                let name = t
+                    .and_then(|t| t.fields.get(k))
+                    .map(|f| f.name)
+                    .unwrap_or("?");
+                println!("{indent}{name:<26} {}", criterion_text(c));
             }
-            let name = t
-                .and_then(|t| t.fields.get(k))
-                .map(|f| f.name)
-                .unwrap_or("?");
-            println!("  {name:<26} {}", criterion_text(c));
+        };
+        print_row(&i.criteria, "  ");
+        for row in &i.also {
+            println!("  and also (AND row):");
+            print_row(row, "    ");
+        }
+        for row in &i.unless {
+            println!("  unless (UNLESS row):");
+            print_row(row, "    ");
         }
     }
 }

@@ -308,6 +308,8 @@ mod tests {
             .clone();
         spec.instances = (1..=40)
             .map(|id| InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id,
                 ..model.clone()
             })

@@ -245,6 +245,8 @@ mod tests {
             criteria[t.field_index(name).unwrap()] = c.clone();
         }
         InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id,
             template: t.id,
             action,

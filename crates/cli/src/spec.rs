@@ -94,7 +94,19 @@ struct InstanceToml {
     criteria: BTreeMap<Spanned<String>, Spanned<CriterionToml>>,
     #[serde(default)]
     positional: Option<Spanned<Vec<Spanned<CriterionToml>>>>,
+    /// AND rows (`[[instance.also]]`), by field name.
+    #[serde(default)]
+    also: Vec<RowToml>,
+    /// UNLESS rows (`[[instance.unless]]`), by field name.
+    #[serde(default)]
+    unless: Vec<RowToml>,
 }
+
+/// Where each criterion of a row is in the source (`None` for a wildcard left out).
+type RowSpans = Vec<Option<Range<usize>>>;
+
+/// One AND or UNLESS row: field name -> criterion.
+type RowToml = BTreeMap<Spanned<String>, Spanned<CriterionToml>>;
 
 /// One criterion as written: exactly one operation key, plus options.
 #[derive(Deserialize, Default)]
@@ -230,45 +242,66 @@ fn instance(
             out
         }
         None => {
-            let mut out = vec![CriterionSpec::Any; template.input_count()];
-            spans.criteria = vec![None; template.input_count()];
-            for (name, c) in &i.criteria {
-                let idx = template.field_index(name.get_ref()).ok_or_else(|| {
-                    let known: Vec<&str> = template.fields.iter().map(|f| f.name).collect();
-                    let hint = match nearest(name.get_ref(), &known) {
-                        Some(n) => format!("did you mean `{n}`?"),
-                        None => format!("inputs: {}", known.join(", ")),
-                    };
-                    SpecError::at(
-                        name.span(),
-                        format!(
-                            "template {} has no input `{}` ({hint})",
-                            template.name,
-                            name.get_ref()
-                        ),
-                    )
-                })?;
-                let ty = template.fields.get(idx).map(|f| f.ty);
-                let spec = criterion(c, ty, Some(name.get_ref()), src)?;
-                if let Some(slot) = out.get_mut(idx) {
-                    *slot = spec;
-                }
-                if let Some(slot) = spans.criteria.get_mut(idx) {
-                    *slot = Some(c.span());
-                }
-            }
+            let (out, row_spans) = row_by_name(template, &i.criteria, src)?;
+            spans.criteria = row_spans;
             out
         }
     };
+    let rows = |list: &[RowToml]| -> Result<Vec<Vec<CriterionSpec>>, SpecError> {
+        list.iter()
+            .map(|r| row_by_name(template, r, src).map(|(row, _)| row))
+            .collect()
+    };
+    let also = rows(&i.also)?;
+    let unless = rows(&i.unless)?;
     Ok((
         InstanceSpec {
             id: *i.id.get_ref(),
             template: template.id,
             action,
             criteria,
+            also,
+            unless,
         },
         spans,
     ))
+}
+
+/// One row of criteria written by field name: every input the row leaves out
+/// is a wildcard. Also returns where each criterion is in the source.
+fn row_by_name(
+    template: &TemplateType,
+    row: &RowToml,
+    src: &str,
+) -> Result<(Vec<CriterionSpec>, RowSpans), SpecError> {
+    let mut out = vec![CriterionSpec::Any; template.input_count()];
+    let mut spans = vec![None; template.input_count()];
+    for (name, c) in row {
+        let idx = template.field_index(name.get_ref()).ok_or_else(|| {
+            let known: Vec<&str> = template.fields.iter().map(|f| f.name).collect();
+            let hint = match nearest(name.get_ref(), &known) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("inputs: {}", known.join(", ")),
+            };
+            SpecError::at(
+                name.span(),
+                format!(
+                    "template {} has no input `{}` ({hint})",
+                    template.name,
+                    name.get_ref()
+                ),
+            )
+        })?;
+        let ty = template.fields.get(idx).map(|f| f.ty);
+        let spec = criterion(c, ty, Some(name.get_ref()), src)?;
+        if let Some(slot) = out.get_mut(idx) {
+            *slot = spec;
+        }
+        if let Some(slot) = spans.get_mut(idx) {
+            *slot = Some(c.span());
+        }
+    }
+    Ok((out, spans))
 }
 
 /// The known name closest to `word` by edit distance, if it is close (a typo).
@@ -467,6 +500,18 @@ pub fn render(spec: &ChannelSpec) -> String {
                 let _ = writeln!(out, "]");
             }
         }
+        let rows = [("also", &inst.also), ("unless", &inst.unless)];
+        for (name, list) in rows {
+            for row in list {
+                let _ = writeln!(out, "[[instance.{name}]]");
+                let fields = tt.map_or(&[][..], |t| t.fields);
+                for (f, c) in fields.iter().zip(row) {
+                    if *c != CriterionSpec::Any {
+                        let _ = writeln!(out, "{} = {}", f.name, criterion_toml(c));
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -529,6 +574,7 @@ fn toml_u64(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use changuard_format::schema::PROCESS_CREATE;
 
     const PIPE: &str = r#"
 channel = 291
@@ -636,5 +682,59 @@ creating_image_path = { regex = "\\\\temp\\\\[^\\\\]+\\.exe$", case_insensitive 
         let spec = parse(PIPE).unwrap();
         let again = parse(&render(&spec)).unwrap();
         assert_eq!(spec, again);
+    }
+
+    const ROWS: &str = r#"
+channel = 300
+version = 1
+
+[[instance]]
+id = 1
+template = "ProcessCreate"
+[instance.criteria]
+image_path = { suffix = "\\rundll32.exe", case_insensitive = true }
+command_line = { contains = "javascript:" }
+[[instance.also]]
+command_line = { contains = "RunHTMLApplication" }
+[[instance.unless]]
+parent_image_path = { suffix = "\\explorer.exe", case_insensitive = true }
+[[instance.unless]]
+integrity_level = { equals = 16384 }
+"#;
+
+    #[test]
+    fn and_and_unless_rows_parse_by_name_and_round_trip() {
+        let spec = parse(ROWS).unwrap();
+        let inst = &spec.instances[0];
+        let cmd = PROCESS_CREATE.field_index("command_line").unwrap();
+        let parent = PROCESS_CREATE.field_index("parent_image_path").unwrap();
+        assert_eq!(inst.also.len(), 1);
+        assert_eq!(inst.unless.len(), 2);
+        assert!(
+            matches!(&inst.also[0][cmd], CriterionSpec::Str { value, .. } if value == "RunHTMLApplication")
+        );
+        assert_eq!(
+            inst.also[0]
+                .iter()
+                .filter(|c| **c != CriterionSpec::Any)
+                .count(),
+            1
+        );
+        assert!(matches!(
+            &inst.unless[0][parent],
+            CriterionSpec::Str {
+                op: StrOp::Suffix,
+                ..
+            }
+        ));
+        assert_eq!(inst.unless[1][8], CriterionSpec::IntEquals(16384));
+        assert_eq!(parse(&render(&spec)).unwrap(), spec);
+        let typo = ROWS.replace("integrity_level =", "integrity_levle =");
+        let e = parse(&typo).unwrap_err();
+        assert!(
+            e.message.contains("did you mean `integrity_level`"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -256,6 +256,30 @@ pub fn from_rejection(spec: &ChannelSpec, spans: &SpecSpans, r: &Rejection) -> S
         whom = format!("{whom}, {}", field_words(tt, k));
     }
     let detail = match r.rule {
+        Rule::RowNotCanonical => {
+            let and_rows = spec.instances.get(i).map_or(0, |x| x.also.len());
+            let row = usize::try_from(r.found).unwrap_or(usize::MAX);
+            let which = if row <= and_rows {
+                format!("`also` row {row}")
+            } else {
+                format!("`unless` row {}", row.saturating_sub(and_rows))
+            };
+            if k.is_some() {
+                format!(
+                    "{which} tests this field but the row above does not: write a field's \
+                     first test in `criteria` and each further one in the next `also` row"
+                )
+            } else {
+                format!("{which} tests nothing (every field is a wildcard): remove it")
+            }
+        }
+        Rule::TooManyRows => format!(
+            "{} rows, over the limit of {} (`also` rows at most {}, `unless` rows at most {})",
+            r.found,
+            r.expected,
+            limits::MAX_AND_ROWS,
+            limits::MAX_UNLESS_ROWS
+        ),
         Rule::CostCeiling => format!(
             "one event can cost up to {} fuel, over the ceiling of {}; the template's bound \
              crosses the ceiling at this instance",
@@ -270,7 +294,9 @@ pub fn from_rejection(spec: &ChannelSpec, spans: &SpecSpans, r: &Rejection) -> S
         }
         _ => String::from("rejected"),
     };
+    // Row-level problems point at the instance: the spans are row 0's.
     let span = k
+        .filter(|_| r.rule != Rule::RowNotCanonical)
         .and_then(|k| criterion_span(spans, i, k))
         .unwrap_or(id_span);
     broke(Some(span), r.rule, format!("{whom}: {detail}"))

@@ -80,6 +80,8 @@ fn content(target: usize, key: &SigningKey) -> Vec<u8> {
             })
             .collect();
         instances.push(InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: i as u32 + 1,
             template: t.id,
             action: Action::Report,

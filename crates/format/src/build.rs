@@ -51,6 +51,12 @@ pub struct InstanceSpec {
     pub action: Action,
     /// One criterion per input field, in field order.
     pub criteria: Vec<CriterionSpec>,
+    /// AND rows: more criteria rows that must all match too (a field's
+    /// further ANDed tests; docs/FORMAT.md, "Rows").
+    pub also: Vec<Vec<CriterionSpec>>,
+    /// UNLESS rows: the instance does not match when one of these matches in
+    /// full (`selection and not filter`).
+    pub unless: Vec<Vec<CriterionSpec>>,
 }
 
 /// One criterion.
@@ -574,9 +580,24 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             &to_u32(n_criteria, "criteria count")?.to_le_bytes(),
         )?;
         field_put(&mut rec, 0, layout::instance::ACTION, &[inst.action.code()])?;
+        let and_rows =
+            u8::try_from(inst.also.len()).map_err(|_| BuildError::TooLarge { what: "and rows" })?;
+        let unless_rows = u16::try_from(inst.unless.len()).map_err(|_| BuildError::TooLarge {
+            what: "unless rows",
+        })?;
+        field_put(&mut rec, 0, layout::instance::AND_ROWS, &[and_rows])?;
+        field_put(
+            &mut rec,
+            0,
+            layout::instance::UNLESS_ROWS,
+            &unless_rows.to_le_bytes(),
+        )?;
         instances.extend_from_slice(&rec);
 
-        for (fi, c) in inst.criteria.iter().enumerate() {
+        let rows = core::iter::once(&inst.criteria)
+            .chain(&inst.also)
+            .chain(&inst.unless);
+        for (fi, c) in rows.flat_map(|row| row.iter().enumerate()) {
             let (k, flags, index, a, b) = match c {
                 CriterionSpec::Any => (kind::ANY, 0, 0, 0, 0),
                 CriterionSpec::Str {
@@ -880,37 +901,49 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
     let mut instances = Vec::new();
     for i in 0..chan.instance_count() {
         let inst = chan.instance(i).ok_or_else(|| internal(i))?;
-        let mut criteria = Vec::new();
-        for k in 0..inst.criteria_len() {
-            let c = inst.criterion(k).ok_or_else(|| internal(i))?;
-            criteria.push(match c {
-                Criterion::Any => CriterionSpec::Any,
-                Criterion::Str {
-                    op,
-                    needle,
-                    case_insensitive,
-                } => CriterionSpec::Str {
-                    op,
-                    value: needle.to_string(),
-                    case_insensitive,
-                },
-                Criterion::IntEquals(v) => CriterionSpec::IntEquals(v),
-                Criterion::IntRange { lo, hi } => CriterionSpec::IntRange { lo, hi },
-                Criterion::IntMask { mask, value } => CriterionSpec::IntMask { mask, value },
-                Criterion::Regex { dfa } => CriterionSpec::Regex {
-                    pattern: chan
-                        .dfa_pattern(dfa)
-                        .ok_or_else(|| internal(i))?
-                        .to_string(),
-                    case_insensitive: chan.dfa_case_insensitive(dfa).ok_or_else(|| internal(i))?,
-                },
-            });
+        let mut rows: Vec<Vec<CriterionSpec>> = Vec::with_capacity(inst.row_count());
+        for r in 0..inst.row_count() {
+            let mut criteria = Vec::with_capacity(inst.criteria_len());
+            for k in 0..inst.criteria_len() {
+                let c = inst.row_criterion(r, k).ok_or_else(|| internal(i))?;
+                criteria.push(match c {
+                    Criterion::Any => CriterionSpec::Any,
+                    Criterion::Str {
+                        op,
+                        needle,
+                        case_insensitive,
+                    } => CriterionSpec::Str {
+                        op,
+                        value: needle.to_string(),
+                        case_insensitive,
+                    },
+                    Criterion::IntEquals(v) => CriterionSpec::IntEquals(v),
+                    Criterion::IntRange { lo, hi } => CriterionSpec::IntRange { lo, hi },
+                    Criterion::IntMask { mask, value } => CriterionSpec::IntMask { mask, value },
+                    Criterion::Regex { dfa } => CriterionSpec::Regex {
+                        pattern: chan
+                            .dfa_pattern(dfa)
+                            .ok_or_else(|| internal(i))?
+                            .to_string(),
+                        case_insensitive: chan
+                            .dfa_case_insensitive(dfa)
+                            .ok_or_else(|| internal(i))?,
+                    },
+                });
+            }
+            rows.push(criteria);
         }
+        let mut rows = rows.into_iter();
+        let criteria = rows.next().ok_or_else(|| internal(i))?;
+        let also: Vec<_> = rows.by_ref().take(usize::from(inst.and_rows)).collect();
+        let unless: Vec<_> = rows.collect();
         instances.push(InstanceSpec {
             id: inst.id,
             template: inst.template.id,
             action: inst.action,
             criteria,
+            also,
+            unless,
         });
     }
     Ok(ChannelSpec {

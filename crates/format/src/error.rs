@@ -100,6 +100,14 @@ pub enum Rule {
     /// [`crate::cost::TEMPLATE_CEILING`] (expected = the ceiling, found = the
     /// file's bound, in fuel; the instance is where the bound crossed it).
     CostCeiling,
+    /// An instance has more AND rows than [`crate::limits::MAX_AND_ROWS`] or
+    /// more UNLESS rows than [`crate::limits::MAX_UNLESS_ROWS`] (expected =
+    /// the cap, found = the count).
+    TooManyRows,
+    /// An AND or UNLESS row that tests nothing (all wildcards), or an AND row
+    /// testing a field the row above it leaves open: another encoding of the
+    /// same content (expected 0, found = the row, 1-based after the first).
+    RowNotCanonical,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -146,6 +154,8 @@ impl Rule {
         Rule::TestActionNeedsTestKey,
         Rule::FirstUseOrder,
         Rule::CostCeiling,
+        Rule::TooManyRows,
+        Rule::RowNotCanonical,
         Rule::Internal,
     ];
 
@@ -190,6 +200,8 @@ impl Rule {
             Rule::TestActionNeedsTestKey => 36,
             Rule::FirstUseOrder => 37,
             Rule::CostCeiling => 38,
+            Rule::TooManyRows => 39,
+            Rule::RowNotCanonical => 40,
             Rule::Internal => 255,
         }
     }
@@ -240,6 +252,8 @@ impl Rule {
             Rule::TestActionNeedsTestKey => "test-action-needs-test-key",
             Rule::FirstUseOrder => "first-use-order",
             Rule::CostCeiling => "cost-ceiling",
+            Rule::TooManyRows => "too-many-rows",
+            Rule::RowNotCanonical => "row-not-canonical",
             Rule::Internal => "internal",
         }
     }

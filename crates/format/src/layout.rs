@@ -87,8 +87,12 @@ pub mod instance {
     pub const FIRST_CRITERION: Range<usize> = 8..12;
     /// u8 action code.
     pub const ACTION: Range<usize> = 12..13;
-    /// 3 reserved bytes (0).
-    pub const RESERVED: Range<usize> = 13..16;
+    /// u8 number of AND rows after the first row (at most
+    /// [`crate::limits::MAX_AND_ROWS`]).
+    pub const AND_ROWS: Range<usize> = 13..14;
+    /// u16 number of UNLESS rows after the AND rows (at most
+    /// [`crate::limits::MAX_UNLESS_ROWS`]).
+    pub const UNLESS_ROWS: Range<usize> = 14..16;
 }
 
 /// CRITERIA record fields.

@@ -64,4 +64,4 @@ pub use content::{Action, Criterion, StrOp};
 pub use cost::CostBound;
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
-pub use validate::{Header, Instance, Instances, RequiredLiteral, ValidChannel, validate};
+pub use validate::{Header, Instance, Instances, RequiredLiteral, RowKind, ValidChannel, validate};

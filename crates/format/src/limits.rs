@@ -21,3 +21,9 @@ pub const MAX_TOTAL_DFA_LEN: u32 = 8 * 1024 * 1024;
 /// Longest required-literal hint of a DFA, in bytes (a prefix of a required
 /// literal is required too, so the writer truncates longer ones).
 pub const MAX_DFA_LITERAL_LEN: u32 = 256;
+/// Most AND rows of one instance (rows of criteria that must also match: up to
+/// this many more ANDed tests on one field).
+pub const MAX_AND_ROWS: u8 = 7;
+/// Most UNLESS rows of one instance (rows of criteria any of which, matching in
+/// full, vetoes the instance: `selection and not filter`).
+pub const MAX_UNLESS_ROWS: u16 = 64;

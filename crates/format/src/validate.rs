@@ -82,6 +82,11 @@ pub struct Instance<'a> {
     pub template: &'static TemplateType,
     /// What a match asks for.
     pub action: Action,
+    /// AND rows after the first (at most [`limits::MAX_AND_ROWS`]).
+    pub and_rows: u8,
+    /// UNLESS rows after the AND rows (at most [`limits::MAX_UNLESS_ROWS`]).
+    pub unless_rows: u16,
+    /// Every row's criteria, row after row.
     criteria: &'a [u8],
     file: &'a [u8],
     strings: Span,
@@ -135,18 +140,54 @@ fn decode_criterion<'a>(file: &'a [u8], strings: Span, rec: &'a [u8]) -> Option<
     }
 }
 
+/// Rows of an instance: the first, its AND rows and its UNLESS rows (at most
+/// 1 + 255 + 65,535, so never saturates).
+fn rows(and_rows: u8, unless_rows: u16) -> usize {
+    usize::from(and_rows)
+        .saturating_add(usize::from(unless_rows))
+        .saturating_add(1)
+}
+
+/// The role of one row of an instance's criteria (docs/FORMAT.md, "Rows").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    /// Row 0 and the AND rows: every criterion of every one must match.
+    And,
+    /// An UNLESS row: when every criterion of it matches, the instance does not.
+    Unless,
+}
+
 impl<'a> Instance<'a> {
-    /// Number of criteria: always `template.input_count()` for validated content.
+    /// Number of criteria per row: always `template.input_count()` for
+    /// validated content.
     pub fn criteria_len(&self) -> usize {
         self.template.input_count()
     }
-    /// Criterion `k` (applies to field `k`). `None` only if `k` is out of
-    /// range or on a validator bug.
+    /// Number of rows: the first, the AND rows, then the UNLESS rows.
+    pub fn row_count(&self) -> usize {
+        rows(self.and_rows, self.unless_rows)
+    }
+    /// What row `r` means (`None` past the last row).
+    pub fn row_kind(&self, r: usize) -> Option<RowKind> {
+        if r > usize::from(self.and_rows) {
+            (r < self.row_count()).then_some(RowKind::Unless)
+        } else {
+            Some(RowKind::And)
+        }
+    }
+    /// Criterion `k` of the first row (applies to field `k`). `None` only if
+    /// `k` is out of range or on a validator bug.
     pub fn criterion(&self, k: usize) -> Option<Criterion<'a>> {
-        if k >= self.criteria_len() {
+        self.row_criterion(0, k)
+    }
+    /// Criterion `k` of row `r` (applies to field `k`). `None` only if `r` or
+    /// `k` is out of range or on a validator bug.
+    pub fn row_criterion(&self, r: usize, k: usize) -> Option<Criterion<'a>> {
+        if k >= self.criteria_len() || r >= self.row_count() {
             return None;
         }
-        let off = k.checked_mul(layout::CRITERION_LEN)?;
+        let at = r.checked_mul(self.criteria_len())?.checked_add(k)?;
+        let off = at.checked_mul(layout::CRITERION_LEN)?;
         let rec = wire::slice(self.criteria, off, layout::CRITERION_LEN, "criterion").ok()?;
         decode_criterion(self.file, self.strings, rec)
     }
@@ -183,14 +224,22 @@ fn instance_at<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<Instan
     let template = crate::schema::template_type(t)?;
     let first = wire::u32_at(file, base, f::FIRST_CRITERION, "first criterion").ok()?;
     let action = Action::from_code(wire::u8_at(file, base, f::ACTION, "action").ok()?)?;
+    let and_rows = wire::u8_at(file, base, f::AND_ROWS, "and rows").ok()?;
+    let unless_rows = wire::u16_at(file, base, f::UNLESS_ROWS, "unless rows").ok()?;
+    let rows = rows(and_rows, unless_rows);
     let start = wire::record(layout.criteria.off, first as usize, layout::CRITERION_LEN)?;
-    let len = template.input_count().checked_mul(layout::CRITERION_LEN)?;
+    let len = template
+        .input_count()
+        .checked_mul(rows)?
+        .checked_mul(layout::CRITERION_LEN)?;
     let criteria = wire::slice(file, start, len, "criteria").ok()?;
     Some(Instance {
         index,
         id,
         template,
         action,
+        and_rows,
+        unless_rows,
         criteria,
         file,
         strings: layout.strings,
@@ -531,7 +580,13 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
             // An undecodable criterion (a validator bug) counts as the
             // dearest kind, so the bound stays a bound.
             let dearest = Criterion::Regex { dfa: 0 };
-            t.add((0..inst.criteria_len()).map(|c| inst.criterion(c).unwrap_or(dearest)));
+            // Every row may be evaluated in full (the UNLESS rows once the
+            // AND rows matched), so every row counts.
+            for r in 0..inst.row_count() {
+                t.add(
+                    (0..inst.criteria_len()).map(|c| inst.row_criterion(r, c).unwrap_or(dearest)),
+                );
+            }
             *f = t.total();
             if *f > cost::TEMPLATE_CEILING && o.is_none() {
                 *o = Some(i);
@@ -781,7 +836,24 @@ fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
                     .values(next_criterion.into(), first.into()),
             ));
         }
-        let end = first.saturating_add(cc.into());
+        let and_rows = wire::u8_at(b, base, f::AND_ROWS, "and rows").map_err(internal)?;
+        if and_rows > limits::MAX_AND_ROWS {
+            return Err(here(
+                rej(Rule::TooManyRows, at(f::AND_ROWS))
+                    .values(limits::MAX_AND_ROWS.into(), and_rows.into()),
+            ));
+        }
+        let unless_rows = wire::u16_at(b, base, f::UNLESS_ROWS, "unless rows").map_err(internal)?;
+        if unless_rows > limits::MAX_UNLESS_ROWS {
+            return Err(here(
+                rej(Rule::TooManyRows, at(f::UNLESS_ROWS))
+                    .values(limits::MAX_UNLESS_ROWS.into(), unless_rows.into()),
+            ));
+        }
+        let rows = u32::from(and_rows)
+            .saturating_add(u32::from(unless_rows))
+            .saturating_add(1);
+        let end = first.saturating_add(u32::from(cc).saturating_mul(rows));
         if end > l.criteria.count {
             return Err(here(
                 rej(Rule::CriteriaOutOfRange, at(f::CRITERIA_COUNT))
@@ -811,17 +883,44 @@ fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
             }
             Some(_) => {}
         }
-        let reserved = wire::field(b, base, f::RESERVED, "instance reserved").map_err(internal)?;
-        if let Some(p) = wire::first_nonzero(reserved, at(f::RESERVED)) {
-            return Err(here(rej(Rule::ReservedNonZero, p)));
-        }
-        for (k, field) in tt.fields.iter().enumerate() {
-            let idx = ck((first as usize).checked_add(k), base)?;
-            let c = ck(
-                wire::record(l.criteria.off, idx, layout::CRITERION_LEN),
-                base,
-            )?;
-            check_criterion(b, l, c, field.ty).map_err(|r| here(r).at_field(k as u16))?;
+        // Row r of the instance: criteria `first + r * cc ..`. Rows after the
+        // first must test something, and an AND row may test a field only if
+        // the row above tests it too (ANDed tests of a field fill rows top
+        // down): otherwise the same content would have several encodings.
+        let mut above_tests: u64 = 0;
+        for r in 0..rows {
+            let mut tests: u64 = 0;
+            for (k, field) in tt.fields.iter().enumerate() {
+                let idx = (r as usize)
+                    .checked_mul(tt.input_count())
+                    .and_then(|x| x.checked_add(first as usize)?.checked_add(k));
+                let c = ck(
+                    idx.and_then(|i| wire::record(l.criteria.off, i, layout::CRITERION_LEN)),
+                    base,
+                )?;
+                check_criterion(b, l, c, field.ty).map_err(|r| here(r).at_field(k as u16))?;
+                let kind = wire::u8_at(b, c, layout::criterion::KIND, "criterion kind")
+                    .map_err(internal)?;
+                if kind != kind::ANY {
+                    let bit = 1u64.checked_shl(k as u32).unwrap_or(0);
+                    tests |= bit;
+                    let and_row = r >= 1 && r <= u32::from(and_rows);
+                    if and_row && above_tests & bit == 0 {
+                        return Err(here(rej(Rule::RowNotCanonical, c).values(0, r.into()))
+                            .at_field(k as u16));
+                    }
+                }
+            }
+            if r >= 1 && tests == 0 {
+                let c = wire::record(
+                    l.criteria.off,
+                    (first as usize).saturating_add((r as usize).saturating_mul(tt.input_count())),
+                    layout::CRITERION_LEN,
+                )
+                .unwrap_or(base);
+                return Err(here(rej(Rule::RowNotCanonical, c).values(0, r.into())));
+            }
+            above_tests = tests;
         }
         prev_id = Some(id);
         next_criterion = end;

@@ -26,6 +26,8 @@ fn spec_of(n: u32, crits: impl Fn(u32) -> Vec<CriterionSpec>) -> ChannelSpec {
         schema_id: SCHEMA_ID,
         instances: (0..n)
             .map(|k| InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: k + 1,
                 template: PROCESS_CREATE.id,
                 action: Action::Report,

@@ -48,18 +48,24 @@ fn pipes() -> Vec<u8> {
         schema_id: SCHEMA_ID,
         instances: vec![
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 1,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
                 criteria: on_name(regex(r"\\msagent_[0-9a-f]{2}")),
             },
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
                 criteria: on_name(regex(r"postex_[0-9a-f]{4}")),
             },
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 3,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -155,12 +161,16 @@ fn a_duplicated_string_fails_the_deep_check() {
         schema_id: SCHEMA_ID,
         instances: vec![
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 1,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
                 criteria: needle("Pipe_A"),
             },
             InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,

@@ -16,6 +16,8 @@ const FUZZ_CHANNEL: u32 = 291;
 
 fn inst(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     InstanceSpec {
+        also: Vec::new(),
+        unless: Vec::new(),
         id,
         template: t.id,
         action: if salt % 2 == 0 {

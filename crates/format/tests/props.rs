@@ -86,11 +86,15 @@ fn instance() -> impl Strategy<Value = (u32, InstanceSpec)> {
     )
         .prop_flat_map(|(t, delta, action)| {
             let tt = &TEMPLATE_TYPES[t];
-            let crits: Vec<_> = tt.fields.iter().map(|f| criterion(f.ty)).collect();
-            crits.prop_map(move |criteria| {
+            let row = || -> Vec<_> { tt.fields.iter().map(|f| criterion(f.ty)).collect() };
+            let rows = || prop::collection::vec(row(), 0..3);
+            (row(), rows(), rows()).prop_map(move |(criteria, also, unless)| {
+                let (also, unless) = canonical_rows(&criteria, also, unless);
                 (
                     delta,
                     InstanceSpec {
+                        also,
+                        unless,
                         id: 0,
                         template: tt.id,
                         action,
@@ -99,6 +103,32 @@ fn instance() -> impl Strategy<Value = (u32, InstanceSpec)> {
                 )
             })
         })
+}
+
+/// Rows the validator accepts (docs/FORMAT.md, "Rows"): an AND row tests a
+/// field only where the row above does; no row after the first is all
+/// wildcards.
+fn canonical_rows(
+    first: &[CriterionSpec],
+    also: Vec<Vec<CriterionSpec>>,
+    unless: Vec<Vec<CriterionSpec>>,
+) -> (Vec<Vec<CriterionSpec>>, Vec<Vec<CriterionSpec>>) {
+    let tests = |r: &[CriterionSpec]| r.iter().any(|c| *c != CriterionSpec::Any);
+    let mut above = first.to_vec();
+    let mut kept = Vec::new();
+    for mut row in also {
+        for (c, a) in row.iter_mut().zip(&above) {
+            if *a == CriterionSpec::Any {
+                *c = CriterionSpec::Any;
+            }
+        }
+        if !tests(&row) {
+            break;
+        }
+        above.clone_from(&row);
+        kept.push(row);
+    }
+    (kept, unless.into_iter().filter(|r| tests(r)).collect())
 }
 
 fn spec() -> impl Strategy<Value = ChannelSpec> {

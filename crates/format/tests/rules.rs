@@ -54,9 +54,9 @@ fn crit(b: &[u8], i: usize, k: usize) -> usize {
 #[test]
 fn every_rule_has_a_test() {
     // Keep in sync with the tests below and in canonical.rs (section-order,
-    // folded-flag-mismatch, dfa-not-canonical) and cost.rs (cost-ceiling);
-    // Internal is unreachable by design.
-    assert_eq!(Rule::ALL.len(), 39);
+    // folded-flag-mismatch, dfa-not-canonical), cost.rs (cost-ceiling) and
+    // rows.rs (row-not-canonical); Internal is unreachable by design.
+    assert_eq!(Rule::ALL.len(), 41);
 }
 
 /// Issue 11 finding 10: `test-crash` only from a key trusted as test-only.
@@ -284,10 +284,21 @@ fn instances() {
         b[i + inf::ACTION.start] = 9;
         i + 12
     });
-    expect(Rule::ReservedNonZero, |b| {
+    expect(Rule::TooManyRows, |b| {
         let i = raw::instance(b, 3).unwrap();
-        b[i + 15] = 1;
-        i + 15
+        b[i + inf::AND_ROWS.start] = limits::MAX_AND_ROWS + 1;
+        i + 13
+    });
+    expect(Rule::TooManyRows, |b| {
+        let i = raw::instance(b, 3).unwrap();
+        put_u16(b, i + inf::UNLESS_ROWS.start, limits::MAX_UNLESS_ROWS + 1);
+        i + 14
+    });
+    // One UNLESS row more than the CRITERIA section holds.
+    expect(Rule::CriteriaOutOfRange, |b| {
+        let i = raw::instance(b, 3).unwrap();
+        put_u16(b, i + inf::UNLESS_ROWS.start, 1);
+        i + 6
     });
 }
 
@@ -470,6 +481,8 @@ fn dfa_literal_hint() {
         version: 1,
         schema_id: SCHEMA_ID,
         instances: vec![changuard_format::build::InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: 1,
             template: PROCESS_CREATE.id,
             action: changuard_format::Action::Report,

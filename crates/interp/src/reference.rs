@@ -1,6 +1,7 @@
 //! The reference evaluator: a naive linear scan, written to be obviously
 //! correct rather than fast. Every instance of every channel is checked against
-//! every event, criterion by criterion, straight from the
+//! every event, row by row (every AND row matches and no UNLESS row does) and
+//! criterion by criterion, straight from the
 //! [`ValidChannel`] accessors, with the simplest string algorithms. The engine
 //! is tested (proptest, fuzzing) to produce the same matches and faults.
 //!
@@ -13,7 +14,7 @@ use alloc::vec::Vec;
 use changuard_format::regex_automata::Input;
 use changuard_format::regex_automata::dfa::Automaton;
 use changuard_format::regex_automata::dfa::dense::DFA;
-use changuard_format::{Criterion, StrOp, ValidChannel};
+use changuard_format::{Criterion, Instance, RowKind, StrOp, ValidChannel};
 
 use crate::engine::EngineError;
 use crate::event::{Event, Value};
@@ -80,61 +81,24 @@ impl<'a> Reference<'a> {
                 if inst.template.id != template.id {
                     continue;
                 }
+                // Every AND row matches and no UNLESS row does.
                 let mut all = true;
-                for k in 0..inst.criteria_len() {
-                    let Some(c) = inst.criterion(k) else {
-                        verdict.fault();
-                        all = false;
-                        break;
-                    };
-                    if c == Criterion::Any {
-                        continue;
-                    }
-                    checked = checked.saturating_add(1);
-                    if wrong_type.get(k).copied().unwrap_or(true) {
-                        all = false;
-                        break;
-                    }
-                    let Some(v) = values.get(k) else {
-                        verdict.fault();
-                        all = false;
-                        break;
-                    };
-                    let ok = match (c, *v) {
-                        (
-                            Criterion::Str {
-                                op,
-                                needle,
-                                case_insensitive,
-                            },
-                            Value::Str(s),
-                        ) => str_matches(op, s, needle, case_insensitive),
-                        (Criterion::IntEquals(x), Value::Int(v)) => v == x,
-                        (Criterion::IntRange { lo, hi }, Value::Int(v)) => lo <= v && v <= hi,
-                        (Criterion::IntMask { mask, value }, Value::Int(v)) => v & mask == value,
-                        (Criterion::Regex { dfa }, Value::Str(s)) => {
-                            let d = usize::try_from(dfa).ok().and_then(|d| dfas.get(d));
-                            match d {
-                                Some(Some(d)) => match d.try_search_fwd(&Input::new(s)) {
-                                    Ok(m) => m.is_some(),
-                                    Err(_) => {
-                                        verdict.fault();
-                                        false
-                                    }
-                                },
-                                _ => {
-                                    verdict.fault();
-                                    false
-                                }
-                            }
+                let mut vetoed = false;
+                for r in 0..inst.row_count() {
+                    let m = row_matches(&inst, r, values, &wrong_type, dfas, verdict, &mut checked);
+                    match inst.row_kind(r) {
+                        Some(RowKind::And) if !m => {
+                            all = false;
+                            break;
                         }
-                        _ => false,
-                    };
-                    if !ok {
-                        all = false;
-                        break;
+                        Some(RowKind::Unless) if m => {
+                            vetoed = true;
+                            break;
+                        }
+                        _ => {}
                     }
                 }
+                all &= !vetoed;
                 if all {
                     verdict.push(Match {
                         channel: ch.channel(),
@@ -147,6 +111,75 @@ impl<'a> Reference<'a> {
         verdict.fuel_used = checked;
         verdict.finish();
     }
+}
+
+/// Whether every criterion of row `r` of `inst` matches `values`, checked in
+/// field order and stopping at the first that does not.
+fn row_matches(
+    inst: &Instance<'_>,
+    r: usize,
+    values: &[Value<'_>],
+    wrong_type: &[bool; 64],
+    dfas: &[Option<DFA<&[u32]>>],
+    verdict: &mut Verdict,
+    checked: &mut u64,
+) -> bool {
+    let mut all = true;
+    for k in 0..inst.criteria_len() {
+        let Some(c) = inst.row_criterion(r, k) else {
+            verdict.fault();
+            all = false;
+            break;
+        };
+        if c == Criterion::Any {
+            continue;
+        }
+        *checked = checked.saturating_add(1);
+        if wrong_type.get(k).copied().unwrap_or(true) {
+            all = false;
+            break;
+        }
+        let Some(v) = values.get(k) else {
+            verdict.fault();
+            all = false;
+            break;
+        };
+        let ok = match (c, *v) {
+            (
+                Criterion::Str {
+                    op,
+                    needle,
+                    case_insensitive,
+                },
+                Value::Str(s),
+            ) => str_matches(op, s, needle, case_insensitive),
+            (Criterion::IntEquals(x), Value::Int(v)) => v == x,
+            (Criterion::IntRange { lo, hi }, Value::Int(v)) => lo <= v && v <= hi,
+            (Criterion::IntMask { mask, value }, Value::Int(v)) => v & mask == value,
+            (Criterion::Regex { dfa }, Value::Str(s)) => {
+                let d = usize::try_from(dfa).ok().and_then(|d| dfas.get(d));
+                match d {
+                    Some(Some(d)) => match d.try_search_fwd(&Input::new(s)) {
+                        Ok(m) => m.is_some(),
+                        Err(_) => {
+                            verdict.fault();
+                            false
+                        }
+                    },
+                    _ => {
+                        verdict.fault();
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        if !ok {
+            all = false;
+            break;
+        }
+    }
+    all
 }
 
 fn fold_eq(field: &[u8], needle: &[u8], ci: bool) -> bool {

@@ -114,6 +114,8 @@ fn the_bound_is_tight_enough_to_mean_something() {
             let mut crits = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
             crits[cl] = s(StrOp::Contains, &format!("needle{k:03}x"), false);
             changuard_format::build::InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: k + 1,
                 template: PROCESS_CREATE.id,
                 action: changuard_format::Action::Report,

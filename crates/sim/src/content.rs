@@ -95,6 +95,8 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
         };
     }
     let mut instances = vec![InstanceSpec {
+        also: Vec::new(),
+        unless: Vec::new(),
         id: 1,
         template: PROCESS_CREATE.id,
         action: Action::Report,
@@ -102,6 +104,8 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
     }];
     match kind {
         Kind::Poison => instances.push(InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: 2,
             template: NAMED_PIPE_CREATE.id,
             action: Action::TestCrash,
@@ -111,6 +115,8 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             let mut c = any_of(&NAMED_PIPE_CREATE);
             c.push(CriterionSpec::Any);
             instances.push(InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -154,6 +160,8 @@ fn one_string_test(id: u32, field: &str, op: StrOp, needle: String) -> InstanceS
         };
     }
     InstanceSpec {
+        also: Vec::new(),
+        unless: Vec::new(),
         id,
         template: PROCESS_CREATE.id,
         action: Action::Report,

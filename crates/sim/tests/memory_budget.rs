@@ -16,6 +16,8 @@ fn spec(channel: u32, n: u32, op: Option<StrOp>, len: usize) -> Vec<u8> {
     let t = &PROCESS_CREATE;
     let instances = (0..n)
         .map(|k| InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: k + 1,
             template: t.id,
             action: Action::Report,

@@ -859,6 +859,8 @@ fn convert_with(
             return Err(refuse("needs no field test at all (matches every process)"));
         }
         let inst = InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
             id: 0,
             template: PROCESS_CREATE.id,
             action: Action::Report,

@@ -49,6 +49,8 @@ pub fn criterion_for(ty: FieldType, k: usize) -> CriterionSpec {
 
 pub fn instance(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     InstanceSpec {
+        also: Vec::new(),
+        unless: Vec::new(),
         id,
         template: t.id,
         action: Action::Report,

@@ -32,6 +32,7 @@ impl<'a> Engine<'a> {
         let mut e = Engine {
             insts: Vec::new(),
             crits: Vec::new(),
+            unless: Vec::new(),
             kmp: Vec::new(),
             dfas: Vec::new(),
             templates: Vec::new(),
@@ -149,69 +150,14 @@ impl<'a> Engine<'a> {
                 .position(|t| t.id == inst.template.id)
                 .and_then(|p| u8::try_from(p).ok())
                 .ok_or(bad(i, "unknown template"))?;
+            // The AND rows (row 0 and the AND rows) are one conjunction: their
+            // criteria go in one list, so the anchor and the cheapest-first
+            // order are chosen over all of them.
+            let and_rows = usize::from(inst.and_rows).saturating_add(1);
             let crit_start =
                 u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
-            for k in 0..inst.criteria_len() {
-                let c = inst
-                    .criterion(k)
-                    .ok_or(bad(i, "criterion does not decode"))?;
-                let field = u8::try_from(k).map_err(|_| bad(i, "field index"))?;
-                let fty = inst
-                    .template
-                    .fields
-                    .get(k)
-                    .map(|f| f.ty)
-                    .ok_or(bad(i, "criterion past the template's inputs"))?;
-                let test = match c {
-                    Criterion::Any => continue,
-                    Criterion::Str {
-                        op,
-                        needle,
-                        case_insensitive,
-                    } => {
-                        if fty != FieldType::Str {
-                            return Err(bad(i, "string criterion on an integer field"));
-                        }
-                        let needle = needle.as_bytes();
-                        if case_insensitive && needle.iter().any(u8::is_ascii_uppercase) {
-                            return Err(bad(i, "case-insensitive needle not folded"));
-                        }
-                        let mut kmp = NONE;
-                        if op == StrOp::Contains {
-                            let t = strops::kmp_table(needle).ok_or(EngineError::OutOfMemory)?;
-                            kmp = u32::try_from(self.kmp.len())
-                                .map_err(|_| bad(i, "kmp tables too large"))?;
-                            self.kmp.try_reserve(t.len())?;
-                            self.kmp.extend_from_slice(&t);
-                        }
-                        Test::Str {
-                            op,
-                            needle,
-                            ci: case_insensitive,
-                            kmp,
-                        }
-                    }
-                    Criterion::IntEquals(v) => Test::IntEq(v),
-                    Criterion::IntRange { lo, hi } => Test::IntRange(lo, hi),
-                    Criterion::IntMask { mask, value } => Test::IntMask(mask, value),
-                    Criterion::Regex { dfa } => {
-                        if fty != FieldType::Str {
-                            return Err(bad(i, "regex criterion on an integer field"));
-                        }
-                        if dfa >= ndfa {
-                            return Err(bad(i, "dfa index out of range"));
-                        }
-                        Test::Regex(dfa_base.checked_add(dfa).ok_or(bad(i, "dfa index"))?)
-                    }
-                };
-                if matches!(
-                    test,
-                    Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..)
-                ) && fty != FieldType::Int
-                {
-                    return Err(bad(i, "integer criterion on a string field"));
-                }
-                try_push(&mut self.crits, Crit { field, test })?;
+            for r in 0..and_rows {
+                self.load_row(ch, &inst, r, dfa_base)?;
             }
             let end = self.crits.len();
             let crit_len = u32::try_from(end)
@@ -261,15 +207,124 @@ impl<'a> Engine<'a> {
                     ls.anchors = ls.anchors.saturating_add(1);
                 }
             }
+            // UNLESS rows: each its own conjunction, cheapest first; checked
+            // only after the AND rows matched.
+            let unless_start =
+                u32::try_from(self.unless.len()).map_err(|_| bad(i, "too many rows"))?;
+            for r in and_rows..inst.row_count() {
+                let row_start =
+                    u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
+                self.load_row(ch, &inst, r, dfa_base)?;
+                let row_end = self.crits.len();
+                let row_len = u32::try_from(row_end)
+                    .ok()
+                    .and_then(|e| e.checked_sub(row_start))
+                    .ok_or(bad(i, "criteria"))?;
+                if let Some(own) = usize::try_from(row_start)
+                    .ok()
+                    .and_then(|s| self.crits.get_mut(s..row_end))
+                {
+                    own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
+                }
+                try_push(&mut self.unless, (row_start, row_len))?;
+            }
+            let unless_len = u32::try_from(self.unless.len())
+                .ok()
+                .and_then(|e| e.checked_sub(unless_start))
+                .ok_or(bad(i, "rows"))?;
             self.insts.push(Inst {
                 channel,
                 id: inst.id,
                 action: inst.action,
                 crit_start,
                 crit_len,
+                unless_start,
+                unless_len,
             });
             anchors.push(best);
             templ_of.push(t);
+        }
+        Ok(())
+    }
+
+    /// Decode row `r` of instance `inst` of `ch`, appending its non-`Any`
+    /// criteria to `crits` (and their KMP tables to `kmp`).
+    fn load_row(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        inst: &changuard_format::Instance<'a>,
+        r: usize,
+        dfa_base: u32,
+    ) -> Result<(), EngineError> {
+        let channel = ch.channel();
+        let i = inst.index;
+        let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
+            channel,
+            index,
+            what,
+        };
+        let ndfa = ch.dfa_count();
+        for k in 0..inst.criteria_len() {
+            let c = inst
+                .row_criterion(r, k)
+                .ok_or(bad(i, "criterion does not decode"))?;
+            let field = u8::try_from(k).map_err(|_| bad(i, "field index"))?;
+            let fty = inst
+                .template
+                .fields
+                .get(k)
+                .map(|f| f.ty)
+                .ok_or(bad(i, "criterion past the template's inputs"))?;
+            let test = match c {
+                Criterion::Any => continue,
+                Criterion::Str {
+                    op,
+                    needle,
+                    case_insensitive,
+                } => {
+                    if fty != FieldType::Str {
+                        return Err(bad(i, "string criterion on an integer field"));
+                    }
+                    let needle = needle.as_bytes();
+                    if case_insensitive && needle.iter().any(u8::is_ascii_uppercase) {
+                        return Err(bad(i, "case-insensitive needle not folded"));
+                    }
+                    let mut kmp = NONE;
+                    if op == StrOp::Contains {
+                        let t = strops::kmp_table(needle).ok_or(EngineError::OutOfMemory)?;
+                        kmp = u32::try_from(self.kmp.len())
+                            .map_err(|_| bad(i, "kmp tables too large"))?;
+                        self.kmp.try_reserve(t.len())?;
+                        self.kmp.extend_from_slice(&t);
+                    }
+                    Test::Str {
+                        op,
+                        needle,
+                        ci: case_insensitive,
+                        kmp,
+                    }
+                }
+                Criterion::IntEquals(v) => Test::IntEq(v),
+                Criterion::IntRange { lo, hi } => Test::IntRange(lo, hi),
+                Criterion::IntMask { mask, value } => Test::IntMask(mask, value),
+                Criterion::Regex { dfa } => {
+                    if fty != FieldType::Str {
+                        return Err(bad(i, "regex criterion on an integer field"));
+                    }
+                    if dfa >= ndfa {
+                        return Err(bad(i, "dfa index out of range"));
+                    }
+                    Test::Regex(dfa_base.checked_add(dfa).ok_or(bad(i, "dfa index"))?)
+                }
+            };
+            if matches!(
+                test,
+                Test::IntEq(_) | Test::IntRange(..) | Test::IntMask(..)
+            ) && fty != FieldType::Int
+            {
+                return Err(bad(i, "integer criterion on a string field"));
+            }
+            try_push(&mut self.crits, Crit { field, test })?;
         }
         Ok(())
     }

@@ -13,27 +13,36 @@ impl<'a> Engine<'a> {
         let Some(inst) = usize::try_from(g).ok().and_then(|g| self.insts.get(g)) else {
             return 0;
         };
+        let rows = self.inst_crits(inst).into_iter().chain(
+            self.inst_unless(inst)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|&r| self.row_crits(r)),
+        );
+        rows.fold(0u64, |acc, cs| acc.saturating_add(self.crits_cost(cs, cap)))
+    }
+
+    /// Worst-case fuel of checking every criterion of `cs` with fields <= `cap`.
+    fn crits_cost(&self, cs: &[Crit<'a>], cap: usize) -> u64 {
         let cap64 = len64(cap);
-        self.inst_crits(inst).map_or(0, |cs| {
-            cs.iter().fold(0u64, |acc, c| {
-                let bytes = match c.test {
-                    Test::Str {
-                        op: StrOp::Contains,
-                        ..
-                    } => cap64,
-                    // A prefiltered DFA also charges its byte-class test (`check`).
-                    Test::Regex(d) => {
-                        let prefiltered = usize::try_from(d)
-                            .ok()
-                            .and_then(|d| self.dfas.get(d))
-                            .is_some_and(|r| r.nreq > 0);
-                        cap64.saturating_add(u64::from(prefiltered))
-                    }
-                    Test::Str { needle, .. } => len64(needle.len().min(cap)),
-                    _ => 0,
-                };
-                acc.saturating_add(bytes.saturating_add(1))
-            })
+        cs.iter().fold(0u64, |acc, c| {
+            let bytes = match c.test {
+                Test::Str {
+                    op: StrOp::Contains,
+                    ..
+                } => cap64,
+                // A prefiltered DFA also charges its byte-class test (`check`).
+                Test::Regex(d) => {
+                    let prefiltered = usize::try_from(d)
+                        .ok()
+                        .and_then(|d| self.dfas.get(d))
+                        .is_some_and(|r| r.nreq > 0);
+                    cap64.saturating_add(u64::from(prefiltered))
+                }
+                Test::Str { needle, .. } => len64(needle.len().min(cap)),
+                _ => 0,
+            };
+            acc.saturating_add(bytes.saturating_add(1))
         })
     }
 

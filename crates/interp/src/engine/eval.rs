@@ -234,6 +234,26 @@ impl<'a> Engine<'a> {
                 return Ok(());
             }
         }
+        let Some(unless) = self.inst_unless(inst) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        for &row in unless {
+            let Some(crits) = self.row_crits(row) else {
+                cx.verdict.fault();
+                return Ok(());
+            };
+            let mut all = true;
+            for c in crits {
+                if !self.check(c, cx)? {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+        }
         cx.verdict.push(Match {
             channel: inst.channel,
             instance: inst.id,

@@ -7,6 +7,9 @@
 //! case-insensitive criterion compares the ASCII-lower-cased field with the
 //! needle (stored folded; the validator proves it). A regex criterion matches
 //! when its DFA finds a match anywhere in the field (unanchored search).
+//! With rows (docs/FORMAT.md, "Rows"), the criteria of row 0 and of the AND
+//! rows form one conjunction (one list, anchored and ordered together), and
+//! the instance matches only if, after that, no UNLESS row matches in full.
 //!
 //! # Faults
 //! A value whose type is not its field's schema type counts **one** fault per
@@ -273,8 +276,14 @@ struct Inst {
     channel: u32,
     id: u32,
     action: Action,
+    /// The AND rows' criteria (row 0 and the AND rows, `Any` dropped,
+    /// cheapest first): `crits[crit_start..][..crit_len]`.
     crit_start: u32,
     crit_len: u32,
+    /// The UNLESS rows: `unless[unless_start..][..unless_len]`, each a
+    /// `(start, len)` range of `crits`.
+    unless_start: u32,
+    unless_len: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -346,6 +355,8 @@ struct TemplateIndex<'a> {
 pub struct Engine<'a> {
     insts: Vec<Inst>,
     crits: Vec<Crit<'a>>,
+    /// UNLESS rows of every instance, as `(start, len)` ranges of `crits`.
+    unless: Vec<(u32, u32)>,
     kmp: Vec<u16>,
     dfas: Vec<DfaRec<'a>>,
     templates: Vec<TemplateIndex<'a>>,
@@ -441,9 +452,23 @@ impl<'a> Engine<'a> {
         self.crits.get(s..e)
     }
 
+    /// The UNLESS rows of `inst`, each as its criteria.
+    fn inst_unless(&self, inst: &Inst) -> Option<&[(u32, u32)]> {
+        let s = usize::try_from(inst.unless_start).ok()?;
+        let e = s.checked_add(usize::try_from(inst.unless_len).ok()?)?;
+        self.unless.get(s..e)
+    }
+
+    fn row_crits(&self, (start, len): (u32, u32)) -> Option<&[Crit<'a>]> {
+        let s = usize::try_from(start).ok()?;
+        let e = s.checked_add(usize::try_from(len).ok()?)?;
+        self.crits.get(s..e)
+    }
+
     fn heap_bytes(&self) -> u64 {
         use core::mem::size_of;
         let mut b = self.insts.capacity().saturating_mul(size_of::<Inst>());
+        b = b.saturating_add(self.unless.capacity().saturating_mul(8));
         b = b.saturating_add(self.crits.capacity().saturating_mul(size_of::<Crit<'_>>()));
         b = b.saturating_add(self.kmp.capacity().saturating_mul(2));
         b = b.saturating_add(

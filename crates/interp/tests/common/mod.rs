@@ -61,6 +61,8 @@ pub fn inst(
         criteria[k] = c.clone();
     }
     InstanceSpec {
+        also: Vec::new(),
+        unless: Vec::new(),
         id,
         template: t.id,
         action,
@@ -177,15 +179,62 @@ pub fn template() -> impl Strategy<Value = &'static TemplateType> {
     (0..TEMPLATE_TYPES.len()).prop_map(|k| &TEMPLATE_TYPES[k])
 }
 
-pub fn instance_spec() -> impl Strategy<Value = (u16, Action, Vec<CriterionSpec>)> {
+/// One instance's template, action and rows: row 0, then AND rows, then
+/// UNLESS rows, made canonical ([`canonical_rows`]).
+pub type RandomInstance = (u16, Action, Vec<CriterionSpec>, Rows);
+/// AND rows and UNLESS rows.
+pub type Rows = (Vec<Vec<CriterionSpec>>, Vec<Vec<CriterionSpec>>);
+
+pub fn instance_spec() -> impl Strategy<Value = RandomInstance> {
     (
         template(),
         prop::sample::select(&[Action::Report, Action::BlockCandidate][..]),
+        0..=2usize,
+        prop_oneof![3 => Just(0usize), 1 => 1..=3usize],
     )
-        .prop_flat_map(|(t, a)| {
-            let crits: Vec<_> = t.fields.iter().map(|f| criterion(f.ty)).collect();
-            (Just(t.id), Just(a), crits)
+        .prop_flat_map(|(t, a, n_and, n_unless)| {
+            let row = move || -> Vec<_> { t.fields.iter().map(|f| criterion(f.ty)).collect() };
+            (
+                Just(t.id),
+                Just(a),
+                row(),
+                prop::collection::vec(row(), n_and),
+                prop::collection::vec(row(), n_unless),
+            )
+                .prop_map(|(t, a, first, also, unless)| {
+                    let (also, unless) = canonical_rows(&first, also, unless);
+                    (t, a, first, (also, unless))
+                })
         })
+}
+
+/// The rows the validator accepts (docs/FORMAT.md, "Rows"): an AND row tests
+/// a field only where the row above does, and no row after the first is
+/// all wildcards.
+pub fn canonical_rows(
+    first: &[CriterionSpec],
+    also: Vec<Vec<CriterionSpec>>,
+    unless: Vec<Vec<CriterionSpec>>,
+) -> Rows {
+    let mut above = first.to_vec();
+    let mut out_also = Vec::new();
+    for mut row in also {
+        for (c, a) in row.iter_mut().zip(&above) {
+            if *a == CriterionSpec::Any {
+                *c = CriterionSpec::Any;
+            }
+        }
+        if row.iter().all(|c| *c == CriterionSpec::Any) {
+            break;
+        }
+        above = row.clone();
+        out_also.push(row);
+    }
+    let unless = unless
+        .into_iter()
+        .filter(|r| r.iter().any(|c| *c != CriterionSpec::Any))
+        .collect();
+    (out_also, unless)
 }
 
 pub fn channel_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
@@ -197,12 +246,16 @@ pub fn channel_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
                 let instances = insts
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (template, action, criteria))| InstanceSpec {
-                        id: (i as u32) * 3 + 1,
-                        template,
-                        action,
-                        criteria,
-                    })
+                    .map(
+                        |(i, (template, action, criteria, (also, unless)))| InstanceSpec {
+                            also,
+                            unless,
+                            id: (i as u32) * 3 + 1,
+                            template,
+                            action,
+                            criteria,
+                        },
+                    )
                     .collect();
                 spec(290 + c as u32, instances)
             })
@@ -216,7 +269,12 @@ pub fn event_for(specs: &[ChannelSpec]) -> impl Strategy<Value = OwnedEvent> + u
     let mut needles: Vec<String> = specs
         .iter()
         .flat_map(|s| s.instances.iter())
-        .flat_map(|i| i.criteria.iter())
+        .flat_map(|i| {
+            std::iter::once(&i.criteria)
+                .chain(&i.also)
+                .chain(&i.unless)
+                .flatten()
+        })
         .filter_map(|c| match c {
             CriterionSpec::Str { value, .. } => Some(value.clone()),
             _ => None,
