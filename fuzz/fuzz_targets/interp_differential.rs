@@ -130,6 +130,7 @@ fn specs(u: &mut Unstructured) -> Result<Vec<ChannelSpec>> {
             instances.push(InstanceSpec {
                 also,
                 unless,
+                metadata: Default::default(),
                 id: i * 2 + 1,
                 template: t.id,
                 action: *u.choose(&[Action::Report, Action::BlockCandidate])?,

@@ -30,6 +30,7 @@ fn fixtures() -> &'static (Vec<Vec<u8>>, [TrustedKey; 1]) {
                 instances: vec![InstanceSpec {
                     also: Vec::new(),
                     unless: Vec::new(),
+                    metadata: Default::default(),
                     id: 1,
                     template: PROCESS_CREATE.id,
                     action: Action::Report,

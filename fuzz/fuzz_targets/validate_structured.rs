@@ -81,6 +81,7 @@ fn spec(u: &mut Unstructured) -> Result<ChannelSpec> {
         instances.push(InstanceSpec {
             also,
             unless,
+            metadata: Default::default(),
             id,
             template: if u.ratio(1, 32)? { u.arbitrary()? } else { t.id },
             action: *u.choose(&[Action::Report, Action::BlockCandidate, Action::TestCrash])?,

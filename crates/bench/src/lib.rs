@@ -257,6 +257,7 @@ pub fn mixed_specs(n: usize, regex: bool) -> Vec<ChannelSpec> {
         insts.push(InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: k as u32 + 1,
             template: t.id,
             action,
@@ -299,6 +300,7 @@ fn pipe_regex_specs(pats: Vec<String>) -> (Vec<ChannelSpec>, Vec<String>) {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: k as u32 + 1,
                 template: np.id,
                 action: Action::Report,
@@ -808,6 +810,7 @@ pub fn regex_only_command_line_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>
         insts.push(InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: k as u32 + 1,
             template: pc.id,
             action: Action::Report,
@@ -980,6 +983,7 @@ pub fn ceiling_spec(regex: bool) -> ChannelSpec {
         insts.push(InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: k as u32 + 1,
             template: PROCESS_CREATE.id,
             action: Action::Report,

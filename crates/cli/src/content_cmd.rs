@@ -728,7 +728,7 @@ fn inspect_json<B: AsRef<[u8]>>(
             };
             let rows = |list: &[Vec<CriterionSpec>]| -> Vec<Vec<serde_json::Value>> { list.iter().map(|r| row_json(r)).collect() };
             json!({"id": i.id, "template": t.map(|t| t.name), "action": i.action.name(), "criteria": row_json(&i.criteria),
-                   "also": rows(&i.also), "unless": rows(&i.unless)})
+                   "also": rows(&i.also), "unless": rows(&i.unless), "rule": crate::harness::rule_json(&i.metadata)})
         })
         .collect();
     json!({
@@ -798,6 +798,9 @@ fn print_inspect<B: AsRef<[u8]>>(
                 println!("{indent}{name:<26} {}", criterion_text(c));
             }
         };
+        if let Some(r) = crate::harness::rule_text(&i.metadata) {
+            println!("  rule: {r}");
+        }
         print_row(&i.criteria, "  ");
         for row in &i.also {
             println!("  and also (AND row):");

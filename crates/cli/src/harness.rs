@@ -8,8 +8,9 @@
 
 use crate::events::{Cut, Diff, EventLine, check, match_text, parse_line};
 use changuard_format::ValidChannel;
+use changuard_format::build::MetadataSpec;
 use changuard_interp::{Engine, EngineError, Event, Match, Verdict};
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -62,6 +63,8 @@ pub struct Outcome<'l> {
     pub event: &'l EventLine,
     /// The matches, sorted by channel, then instance.
     pub matches: Vec<Match>,
+    /// Per match, the rule its instance came from (the file's METADATA).
+    pub rules: Vec<MetadataSpec>,
     /// String fields truncation changed.
     pub cut: Vec<Cut>,
     /// More matches than a verdict holds: the smallest keys were kept.
@@ -313,6 +316,35 @@ impl<'a> Content<'a> {
             .collect()
     }
 
+    /// The metadata of the instance a match names (empty if it has none).
+    pub fn rule_of(&self, m: &Match) -> MetadataSpec {
+        let Some(ch) = self.chans.iter().find(|c| c.channel() == m.channel) else {
+            return MetadataSpec::default();
+        };
+        // Instance ids strictly increase through the table (validated).
+        let n = ch.instance_count();
+        let (mut lo, mut hi) = (0u32, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match ch.instance(mid).map(|i| i.id) {
+                Some(id) if id < m.instance => lo = mid + 1,
+                Some(_) => hi = mid,
+                None => return MetadataSpec::default(),
+            }
+        }
+        let Some(inst) = ch.instance(lo).filter(|i| i.id == m.instance) else {
+            return MetadataSpec::default();
+        };
+        let md = inst.metadata();
+        let own = |s: Option<&str>| s.map(str::to_string);
+        MetadataSpec {
+            title: own(md.title),
+            rule_id: own(md.rule_id),
+            author: own(md.author),
+            reference: own(md.reference),
+        }
+    }
+
     /// Evaluate every line of `text`, calling `each` with every result.
     pub fn run(&self, text: &str, opts: Options, each: &mut dyn FnMut(&LineResult<'_>)) -> Tally {
         let mut verdict = Verdict::new();
@@ -352,6 +384,7 @@ impl<'a> Content<'a> {
                 line: lineno,
                 event: &ev,
                 matches: verdict.matches().to_vec(),
+                rules: verdict.matches().iter().map(|m| self.rule_of(m)).collect(),
                 cut,
                 matches_truncated: verdict.truncated,
                 faults: verdict.faults,
@@ -423,6 +456,11 @@ pub fn outcome_text(o: &Outcome<'_>) -> String {
         Some(_) => s.push_str(" [EXPECTATION NOT MET]"),
         None => {}
     }
+    for (m, rule) in o.matches.iter().zip(&o.rules) {
+        if let Some(r) = rule_text(rule) {
+            s.push_str(&format!("\n  {}: {r}", match_text(m)));
+        }
+    }
     if !o.event.absent.is_empty() {
         s.push_str(&format!("\n  absent (\"\" / 0): {}", absent_text(o.event)));
     }
@@ -442,6 +480,42 @@ pub fn outcome_text(o: &Outcome<'_>) -> String {
         s.push_str(&diff_text(o, d));
     }
     s
+}
+
+/// `title (rule id) by author, reference`: what a match's METADATA says, or
+/// `None` when it says nothing.
+pub fn rule_text(r: &MetadataSpec) -> Option<String> {
+    if r.is_empty() {
+        return None;
+    }
+    let mut s = r.title.clone().unwrap_or_else(|| "untitled rule".into());
+    if let Some(id) = &r.rule_id {
+        s.push_str(&format!(" ({id})"));
+    }
+    if let Some(a) = &r.author {
+        s.push_str(&format!(" by {a}"));
+    }
+    if let Some(link) = &r.reference {
+        s.push_str(&format!(", {link}"));
+    }
+    Some(s)
+}
+
+/// A match's METADATA as JSON: only the fields it has.
+pub fn rule_json(r: &MetadataSpec) -> Json {
+    let mut o = Map::new();
+    let fields = [
+        ("title", &r.title),
+        ("id", &r.rule_id),
+        ("author", &r.author),
+        ("reference", &r.reference),
+    ];
+    for (k, v) in fields {
+        if let Some(v) = v {
+            o.insert(k.into(), Json::String(v.clone()));
+        }
+    }
+    Json::Object(o)
 }
 
 /// Expected vs got, then `- missing` / `+ unexpected` lines.
@@ -477,7 +551,15 @@ pub fn outcome_json(o: &Outcome<'_>) -> Json {
     let matches: Vec<Json> = o
         .matches
         .iter()
-        .map(|m| json!({"channel": m.channel, "instance": m.instance, "action": m.action.name()}))
+        .zip(&o.rules)
+        .map(|(m, r)| {
+            let mut j =
+                json!({"channel": m.channel, "instance": m.instance, "action": m.action.name()});
+            if let (false, Some(obj)) = (r.is_empty(), j.as_object_mut()) {
+                obj.insert("rule".into(), rule_json(r));
+            }
+            j
+        })
         .collect();
     let expect: Option<Vec<String>> = o
         .event
@@ -557,6 +639,7 @@ mod tests {
             line: 4,
             event: &ev,
             matches: vec![],
+            rules: vec![],
             cut: vec![],
             matches_truncated: false,
             faults: 2,

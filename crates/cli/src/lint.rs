@@ -310,6 +310,7 @@ mod tests {
             .map(|id| InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id,
                 ..model.clone()
             })

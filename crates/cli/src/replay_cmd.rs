@@ -247,6 +247,7 @@ mod tests {
         InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id,
             template: t.id,
             action,

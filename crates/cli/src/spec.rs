@@ -11,7 +11,7 @@
 //! Every error carries the byte span of the TOML it is about, so it is
 //! reported with the line and column.
 
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec};
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec};
 use changuard_format::schema::{self, FieldType, TemplateType};
 use changuard_format::{Action, Rule, StrOp};
 use serde::Deserialize;
@@ -94,6 +94,16 @@ struct InstanceToml {
     criteria: BTreeMap<Spanned<String>, Spanned<CriterionToml>>,
     #[serde(default)]
     positional: Option<Spanned<Vec<Spanned<CriterionToml>>>>,
+    /// Where the instance comes from: carried in the file's METADATA section
+    /// and shown with every match.
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    rule_id: Option<String>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    reference: Option<String>,
     /// AND rows (`[[instance.also]]`), by field name.
     #[serde(default)]
     also: Vec<RowToml>,
@@ -262,6 +272,12 @@ fn instance(
             criteria,
             also,
             unless,
+            metadata: MetadataSpec {
+                title: i.title.clone(),
+                rule_id: i.rule_id.clone(),
+                author: i.author.clone(),
+                reference: i.reference.clone(),
+            },
         },
         spans,
     ))
@@ -483,6 +499,18 @@ pub fn render(spec: &ChannelSpec) -> String {
             toml_str(tt.map(|t| t.name).unwrap_or("?"))
         );
         let _ = writeln!(out, "action = {}", toml_str(inst.action.name()));
+        let m = &inst.metadata;
+        let meta = [
+            ("title", &m.title),
+            ("rule_id", &m.rule_id),
+            ("author", &m.author),
+            ("reference", &m.reference),
+        ];
+        for (key, value) in meta {
+            if let Some(v) = value {
+                let _ = writeln!(out, "{key} = {}", toml_str(v));
+            }
+        }
         match tt {
             Some(t) if t.input_count() == inst.criteria.len() => {
                 let _ = writeln!(out, "[instance.criteria]");

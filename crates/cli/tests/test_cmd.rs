@@ -216,3 +216,90 @@ fn spec_problems_are_reported_at_the_spec_line() {
     assert!(err.contains("instance ids must be unique"), "{err}");
     assert!(err.contains("no events file run"), "{err}");
 }
+
+/// AND and UNLESS rows decide the match, and the rule's metadata comes back
+/// with it (text and `--json`), read from the built channel file.
+#[test]
+fn rows_decide_and_matches_name_their_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("encoded.toml"),
+        r#"channel = 510
+version = 1
+
+[[instance]]
+id = 1
+template = "ProcessCreate"
+title = "Encoded and hidden PowerShell"
+rule_id = "8f3d0c5e-7f5b-4a7a-9f5e-2b1e6f0a9c11"
+author = "Jane Doe"
+reference = "https://example.org/rule"
+[instance.criteria]
+command_line = { contains = ' -enc', case_insensitive = true }
+[[instance.also]]
+command_line = { contains = 'hidden', case_insensitive = true }
+[[instance.unless]]
+user_sid = { equals = 'S-1-5-18' }
+"#,
+    )
+    .unwrap();
+    let ev = |cmd: &str, sid: &str, expect: &str| {
+        format!(
+            r#"{{"label": "{cmd}/{sid}", "template": "ProcessCreate", "fields": {{"command_line": "{cmd}", "user_sid": "{sid}"}}, "expect": [{expect}]}}"#
+        )
+    };
+    let events = [
+        ev("powershell -w hidden -enc AA", "S-1-5-21-1", r#""510/1""#),
+        ev("powershell -enc AA", "S-1-5-21-1", ""),
+        ev("powershell -w hidden -enc AA", "S-1-5-18", ""),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("encoded.jsonl"), events).unwrap();
+    let o = changuard(&["test", path(dir.path())]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    assert!(out.contains("3 expectation(s) met, 0 not met"), "{out}");
+
+    let key = examples().join("keys/TEST-ONLY-changuard");
+    let chan = dir.path().join("C-00000510-00000001.chan");
+    let spec = dir.path().join("encoded.toml");
+    let o = changuard(&[
+        "build",
+        path(&spec),
+        "--key",
+        &format!("{}.key", path(&key)),
+        "-o",
+        path(&chan),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let events = dir.path().join("encoded.jsonl");
+    let pubkey = format!("{}.pub", path(&key));
+    let replay = |json: bool| {
+        let mut a = vec!["replay", "--content", path(&chan), "--pubkey", &pubkey];
+        a.extend(["--events", path(&events)]);
+        if json {
+            a.push("--json");
+        }
+        text(&changuard(&a).stdout)
+    };
+    let out = replay(false);
+    assert!(
+        out.contains("  510/1 report: Encoded and hidden PowerShell (8f3d0c5e-7f5b-4a7a-9f5e-2b1e6f0a9c11) by Jane Doe, https://example.org/rule\n"),
+        "{out}"
+    );
+    let hit = replay(true)
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap())
+        .find(|j| j["line"] == 1)
+        .expect("line 1");
+    assert_eq!(hit["matches"].as_array().map(Vec::len), Some(1), "{hit}");
+    assert_eq!(
+        hit["matches"][0]["rule"],
+        serde_json::json!({
+            "title": "Encoded and hidden PowerShell",
+            "id": "8f3d0c5e-7f5b-4a7a-9f5e-2b1e6f0a9c11",
+            "author": "Jane Doe",
+            "reference": "https://example.org/rule"
+        })
+    );
+}

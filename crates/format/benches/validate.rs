@@ -82,6 +82,7 @@ fn content(target: usize, key: &SigningKey) -> Vec<u8> {
         instances.push(InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: i as u32 + 1,
             template: t.id,
             action: Action::Report,

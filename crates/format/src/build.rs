@@ -57,6 +57,31 @@ pub struct InstanceSpec {
     /// UNLESS rows: the instance does not match when one of these matches in
     /// full (`selection and not filter`).
     pub unless: Vec<Vec<CriterionSpec>>,
+    /// Where the instance comes from (docs/FORMAT.md, "METADATA section").
+    pub metadata: MetadataSpec,
+}
+
+/// The rule an instance came from; every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetadataSpec {
+    /// The rule's title.
+    pub title: Option<String>,
+    /// The rule's id.
+    pub rule_id: Option<String>,
+    /// The rule's author.
+    pub author: Option<String>,
+    /// Where the rule comes from (a URL or a path).
+    pub reference: Option<String>,
+}
+
+impl MetadataSpec {
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == MetadataSpec::default()
+    }
+    fn fields(&self) -> [&Option<String>; 4] {
+        [&self.title, &self.rule_id, &self.author, &self.reference]
+    }
 }
 
 /// One criterion.
@@ -691,6 +716,31 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         }
     }
 
+    // METADATA, only when some instance has any: its strings are numbered
+    // after every criterion's (the validator's first-use walk does the same).
+    let mut metadata: Vec<u8> = Vec::new();
+    if spec.instances.iter().any(|i| !i.metadata.is_empty()) {
+        for inst in &spec.instances {
+            let mut rec = [0u8; layout::METADATA_LEN];
+            for (r, value) in layout::metadata::ALL
+                .into_iter()
+                .zip(inst.metadata.fields())
+            {
+                let index = match value {
+                    Some(v) if v.len() > usize::from(u16::MAX) => {
+                        return Err(BuildError::TooLarge {
+                            what: "metadata string",
+                        });
+                    }
+                    Some(v) => strings.intern(v)?,
+                    None => layout::NO_STRING,
+                };
+                field_put(&mut rec, 0, r, &index.to_le_bytes())?;
+            }
+            metadata.extend_from_slice(&rec);
+        }
+    }
+
     // STRINGS: index then blob.
     let mut strings_sec: Vec<u8> = Vec::new();
     let mut blob: Vec<u8> = Vec::new();
@@ -779,14 +829,21 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
     }
 
     // Assemble: header, table, sections (8-aligned, zero padding), trailer.
-    let sections: [(SectionKind, &[u8], usize); 4] = [
+    let mut sections: Vec<(SectionKind, &[u8], usize)> = std::vec![
         (SectionKind::Instances, &instances, spec.instances.len()),
         (SectionKind::Criteria, &criteria, n_criteria),
         (SectionKind::Strings, &strings_sec, strings.list.len()),
         (SectionKind::Dfas, &dfa_sec, dfas.len()),
     ];
-    const TABLE_END: usize = layout::HEADER_LEN + 4 * layout::SECTION_ENTRY_LEN;
-    let mut out = std::vec![0u8; TABLE_END];
+    if !metadata.is_empty() {
+        sections.push((SectionKind::Metadata, &metadata, spec.instances.len()));
+    }
+    // At most 5 entries: no overflow.
+    let table_end = layout::SECTION_ENTRY_LEN
+        .saturating_mul(sections.len())
+        .saturating_add(layout::HEADER_LEN);
+    let section_count = to_u32(sections.len(), "section count")?;
+    let mut out = std::vec![0u8; table_end];
     let mut table = Vec::new();
     for (k, bytes, count) in sections {
         align8(&mut out);
@@ -836,12 +893,7 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             &(layout::HEADER_LEN as u16).to_le_bytes(),
         )?;
         field_put(&mut out, 0, h::CHANNEL, &spec.channel.to_le_bytes())?;
-        field_put(
-            &mut out,
-            0,
-            h::SECTION_COUNT,
-            &(sections.len() as u32).to_le_bytes(),
-        )?;
+        field_put(&mut out, 0, h::SECTION_COUNT, &section_count.to_le_bytes())?;
         field_put(&mut out, 0, h::CONTENT_VERSION, &spec.version.to_le_bytes())?;
         field_put(&mut out, 0, h::SCHEMA_ID, &spec.schema_id.to_le_bytes())?;
         field_put(&mut out, 0, h::FILE_LEN, &(file_len as u64).to_le_bytes())?;
@@ -937,6 +989,8 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
         let criteria = rows.next().ok_or_else(|| internal(i))?;
         let also: Vec<_> = rows.by_ref().take(usize::from(inst.and_rows)).collect();
         let unless: Vec<_> = rows.collect();
+        let m = inst.metadata();
+        let own = |s: Option<&str>| s.map(str::to_string);
         instances.push(InstanceSpec {
             id: inst.id,
             template: inst.template.id,
@@ -944,6 +998,12 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
             criteria,
             also,
             unless,
+            metadata: MetadataSpec {
+                title: own(m.title),
+                rule_id: own(m.rule_id),
+                author: own(m.author),
+                reference: own(m.reference),
+            },
         });
     }
     Ok(ChannelSpec {

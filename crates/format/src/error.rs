@@ -108,6 +108,10 @@ pub enum Rule {
     /// testing a field the row above it leaves open: another encoding of the
     /// same content (expected 0, found = the row, 1-based after the first).
     RowNotCanonical,
+    /// The METADATA section's record count is not the instance count, or the
+    /// section is present though no instance has metadata (expected = the
+    /// instance count, found = the record count; 0 and 0 for an empty one).
+    MetadataMismatch,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -156,6 +160,7 @@ impl Rule {
         Rule::CostCeiling,
         Rule::TooManyRows,
         Rule::RowNotCanonical,
+        Rule::MetadataMismatch,
         Rule::Internal,
     ];
 
@@ -202,6 +207,7 @@ impl Rule {
             Rule::CostCeiling => 38,
             Rule::TooManyRows => 39,
             Rule::RowNotCanonical => 40,
+            Rule::MetadataMismatch => 41,
             Rule::Internal => 255,
         }
     }
@@ -254,6 +260,7 @@ impl Rule {
             Rule::CostCeiling => "cost-ceiling",
             Rule::TooManyRows => "too-many-rows",
             Rule::RowNotCanonical => "row-not-canonical",
+            Rule::MetadataMismatch => "metadata-mismatch",
             Rule::Internal => "internal",
         }
     }

@@ -26,6 +26,10 @@ pub const STRING_ENTRY_LEN: usize = 8;
 /// Length of one DFAS index entry (a multiple of 8, so the blobs after the
 /// index stay 8-aligned).
 pub const DFA_ENTRY_LEN: usize = 24;
+/// Bytes per METADATA record (one per instance).
+pub const METADATA_LEN: usize = 16;
+/// A METADATA string index that names no string.
+pub const NO_STRING: u32 = u32::MAX;
 /// Every serialized DFA starts at a multiple of this (relative to the file start).
 pub const DFA_ALIGN: usize = 8;
 /// Length of the trailer (key id + signature).
@@ -226,10 +230,13 @@ pub enum SectionKind {
     Strings,
     /// Serialized dense DFAs.
     Dfas,
+    /// Optional: per instance, the rule's title, id, author and reference.
+    Metadata,
 }
 
 impl SectionKind {
-    /// Every kind, in slot order; all are required.
+    /// The required kinds, in slot order ([`SectionKind::Metadata`], the
+    /// only optional one, comes after them when present).
     pub const ALL: [SectionKind; 4] = [
         SectionKind::Instances,
         SectionKind::Criteria,
@@ -243,6 +250,7 @@ impl SectionKind {
             SectionKind::Criteria => 2,
             SectionKind::Strings => 3,
             SectionKind::Dfas => 4,
+            SectionKind::Metadata => 5,
         }
     }
     /// Decode a wire code.
@@ -252,6 +260,7 @@ impl SectionKind {
             2 => Some(SectionKind::Criteria),
             3 => Some(SectionKind::Strings),
             4 => Some(SectionKind::Dfas),
+            5 => Some(SectionKind::Metadata),
             _ => None,
         }
     }
@@ -262,6 +271,23 @@ impl SectionKind {
             SectionKind::Criteria => 1,
             SectionKind::Strings => 2,
             SectionKind::Dfas => 3,
+            SectionKind::Metadata => 4,
         }
     }
+}
+
+/// METADATA record fields (record `i` describes instance `i`). Each is a
+/// u32 index into STRINGS, or [`NO_STRING`].
+pub mod metadata {
+    use core::ops::Range;
+    /// The rule's title.
+    pub const TITLE: Range<usize> = 0..4;
+    /// The rule's id (a Sigma rule's `id`, a UUID).
+    pub const RULE_ID: Range<usize> = 4..8;
+    /// The rule's author.
+    pub const AUTHOR: Range<usize> = 8..12;
+    /// Where the rule comes from (a URL or a path).
+    pub const REFERENCE: Range<usize> = 12..16;
+    /// All four, in order.
+    pub const ALL: [Range<usize>; 4] = [TITLE, RULE_ID, AUTHOR, REFERENCE];
 }

@@ -64,4 +64,6 @@ pub use content::{Action, Criterion, StrOp};
 pub use cost::CostBound;
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
-pub use validate::{Header, Instance, Instances, RequiredLiteral, RowKind, ValidChannel, validate};
+pub use validate::{
+    Header, Instance, Instances, Metadata, RequiredLiteral, RowKind, ValidChannel, validate,
+};

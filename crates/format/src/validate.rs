@@ -61,6 +61,8 @@ pub(crate) struct Layout {
     pub(crate) criteria: Span,
     pub(crate) strings: Span,
     pub(crate) dfas: Span,
+    /// A zero span when the file has no METADATA section.
+    pub(crate) metadata: Span,
 }
 
 /// A channel file that passed [`validate`]: the only thing the interpreter
@@ -88,6 +90,8 @@ pub struct Instance<'a> {
     pub unless_rows: u16,
     /// Every row's criteria, row after row.
     criteria: &'a [u8],
+    /// Its METADATA record, if the file has that section.
+    meta: Option<&'a [u8]>,
     file: &'a [u8],
     strings: Span,
 }
@@ -140,6 +144,27 @@ fn decode_criterion<'a>(file: &'a [u8], strings: Span, rec: &'a [u8]) -> Option<
     }
 }
 
+/// What the content says about the rule an instance came from (docs/FORMAT.md,
+/// "METADATA section"). Every field is optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metadata<'a> {
+    /// The rule's title.
+    pub title: Option<&'a str>,
+    /// The rule's id.
+    pub rule_id: Option<&'a str>,
+    /// The rule's author.
+    pub author: Option<&'a str>,
+    /// Where the rule comes from.
+    pub reference: Option<&'a str>,
+}
+
+impl Metadata<'_> {
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Metadata::default()
+    }
+}
+
 /// Rows of an instance: the first, its AND rows and its UNLESS rows (at most
 /// 1 + 255 + 65,535, so never saturates).
 fn rows(and_rows: u8, unless_rows: u16) -> usize {
@@ -173,6 +198,26 @@ impl<'a> Instance<'a> {
             (r < self.row_count()).then_some(RowKind::Unless)
         } else {
             Some(RowKind::And)
+        }
+    }
+    /// The instance's metadata (all `None` when the file has none).
+    pub fn metadata(&self) -> Metadata<'a> {
+        let Some(rec) = self.meta else {
+            return Metadata::default();
+        };
+        let field = |r: core::ops::Range<usize>| {
+            let index = wire::u32_at(rec, 0, r, "metadata string").ok()?;
+            if index == layout::NO_STRING {
+                return None;
+            }
+            string_at(self.file, self.strings, index)
+        };
+        use layout::metadata as m;
+        Metadata {
+            title: field(m::TITLE),
+            rule_id: field(m::RULE_ID),
+            author: field(m::AUTHOR),
+            reference: field(m::REFERENCE),
         }
     }
     /// Criterion `k` of the first row (applies to field `k`). `None` only if
@@ -233,7 +278,14 @@ fn instance_at<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<Instan
         .checked_mul(rows)?
         .checked_mul(layout::CRITERION_LEN)?;
     let criteria = wire::slice(file, start, len, "criteria").ok()?;
+    let meta = if layout.metadata.off == 0 {
+        None
+    } else {
+        let at = wire::record(layout.metadata.off, index as usize, layout::METADATA_LEN)?;
+        Some(wire::slice(file, at, layout::METADATA_LEN, "metadata").ok()?)
+    };
     Some(Instance {
+        meta,
         index,
         id,
         template,
@@ -519,19 +571,21 @@ fn check(b: &[u8], trust: &Trust<'_>, expected_channel: u32) -> R<Layout> {
     };
 
     // 5. Section table.
-    let [instances, criteria, strings, dfas] = check_sections(b, body_end)?;
+    let [instances, criteria, strings, dfas, metadata] = check_sections(b, body_end)?;
     let layout = Layout {
         header,
         instances,
         criteria,
         strings,
         dfas,
+        metadata,
     };
 
     // 6-8. Contents.
     check_instances(b, &layout, key.test_only)?;
     check_strings(b, strings)?;
     check_dfas(b, dfas, strings)?;
+    check_metadata(b, &layout)?;
     check_first_use_order(b, &layout)?;
     check_cost(b, &layout)?;
     Ok(layout)
@@ -643,6 +697,19 @@ fn check_first_use_order(b: &[u8], l: &Layout) -> R<()> {
             _ => {}
         }
     }
+    // Then the metadata strings, record by record, field by field.
+    for i in 0..l.metadata.count as usize {
+        let e = ck(
+            wire::record(l.metadata.off, i, layout::METADATA_LEN),
+            l.metadata.off,
+        )?;
+        for r in layout::metadata::ALL {
+            let index = wire::u32_at(b, e, r.clone(), "metadata string").map_err(internal)?;
+            if index != layout::NO_STRING {
+                claim(&mut next_string, index, e.saturating_add(r.start))?;
+            }
+        }
+    }
     if next_string != l.strings.count {
         let e = ck(
             wire::record(
@@ -683,6 +750,7 @@ fn section_cap(k: SectionKind) -> u32 {
         SectionKind::Criteria => limits::MAX_CRITERIA,
         SectionKind::Strings => limits::MAX_STRINGS,
         SectionKind::Dfas => limits::MAX_DFAS,
+        SectionKind::Metadata => limits::MAX_INSTANCES,
     }
 }
 
@@ -694,10 +762,12 @@ fn section_record(k: SectionKind) -> (usize, bool) {
         SectionKind::Criteria => (layout::CRITERION_LEN, true),
         SectionKind::Strings => (layout::STRING_ENTRY_LEN, false),
         SectionKind::Dfas => (layout::DFA_ENTRY_LEN, false),
+        SectionKind::Metadata => (layout::METADATA_LEN, true),
     }
 }
 
-fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
+/// The four required sections, then METADATA (a zero span when absent).
+fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 5]> {
     use layout::section as f;
     let count_at = layout::header::SECTION_COUNT.start;
     let n = wire::u32_at(b, 0, layout::header::SECTION_COUNT, "section count").map_err(internal)?;
@@ -715,7 +785,7 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
             rej(Rule::SectionOutOfRange, count_at).values(body_end as u64, table_end as u64)
         );
     }
-    let mut spans: [Option<Span>; 4] = [None; 4];
+    let mut spans: [Option<Span>; 5] = [None; 5];
     // End of the last thing laid out (the table, then each section in turn).
     let mut cursor = table_end;
     for k in 0..n as usize {
@@ -796,12 +866,51 @@ fn check_sections(b: &[u8], body_end: usize) -> R<[Span; 4]> {
     if cursor != body_end {
         return Err(rej(Rule::UnaccountedBytes, cursor).values(body_end as u64, cursor as u64));
     }
-    let mut out = [Span::default(); 4];
+    let mut out = [Span::default(); 5];
     for (kind, (dst, src)) in SectionKind::ALL.iter().zip(out.iter_mut().zip(spans)) {
         *dst =
             src.ok_or_else(|| rej(Rule::BadSectionTable, count_at).values(kind.code().into(), 0))?;
     }
+    if let (Some(dst), Some(Some(m))) = (out.get_mut(4), spans.get(4)) {
+        *dst = *m;
+    }
     Ok(out)
+}
+
+/// METADATA, when present: one record per instance, each field a string
+/// index in range or [`layout::NO_STRING`], and at least one string named (a
+/// section of nothing but NO_STRING is the same content as no section).
+fn check_metadata(b: &[u8], l: &Layout) -> R<()> {
+    let m = l.metadata;
+    if m.off == 0 {
+        return Ok(());
+    }
+    // The METADATA entry is the fifth (it can only come after the four).
+    let entry = layout::HEADER_LEN.saturating_add(4 * layout::SECTION_ENTRY_LEN);
+    if m.count != l.instances.count {
+        return Err(rej(Rule::MetadataMismatch, entry.saturating_add(12))
+            .values(l.instances.count.into(), m.count.into()));
+    }
+    let mut named = false;
+    for i in 0..m.count as usize {
+        let e = ck(wire::record(m.off, i, layout::METADATA_LEN), m.off)?;
+        for r in layout::metadata::ALL {
+            let index = wire::u32_at(b, e, r.clone(), "metadata string").map_err(internal)?;
+            if index == layout::NO_STRING {
+                continue;
+            }
+            if index >= l.strings.count {
+                return Err(rej(Rule::StringOutOfRange, e.saturating_add(r.start))
+                    .values(l.strings.count.into(), index.into())
+                    .at_instance(None, i as u32));
+            }
+            named = true;
+        }
+    }
+    if !named {
+        return Err(rej(Rule::MetadataMismatch, entry));
+    }
+    Ok(())
 }
 
 fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {

@@ -28,6 +28,7 @@ fn spec_of(n: u32, crits: impl Fn(u32) -> Vec<CriterionSpec>) -> ChannelSpec {
             .map(|k| InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: k + 1,
                 template: PROCESS_CREATE.id,
                 action: Action::Report,

@@ -50,6 +50,7 @@ fn pipes() -> Vec<u8> {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 1,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -58,6 +59,7 @@ fn pipes() -> Vec<u8> {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -66,6 +68,7 @@ fn pipes() -> Vec<u8> {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 3,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -163,6 +166,7 @@ fn a_duplicated_string_fails_the_deep_check() {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 1,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -171,6 +175,7 @@ fn a_duplicated_string_fails_the_deep_check() {
             InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,

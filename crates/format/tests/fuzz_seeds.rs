@@ -18,6 +18,7 @@ fn inst(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
+        metadata: Default::default(),
         id,
         template: t.id,
         action: if salt % 2 == 0 {

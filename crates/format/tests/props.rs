@@ -7,7 +7,7 @@ mod common;
 use std::sync::OnceLock;
 
 use changuard_format::build::{
-    ChannelSpec, CriterionSpec, InstanceSpec, build, raw, resign, sign, to_spec,
+    ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, build, raw, resign, sign, to_spec,
 };
 use changuard_format::layout::{self, SectionKind};
 use changuard_format::schema::TEMPLATE_TYPES;
@@ -88,13 +88,21 @@ fn instance() -> impl Strategy<Value = (u32, InstanceSpec)> {
             let tt = &TEMPLATE_TYPES[t];
             let row = || -> Vec<_> { tt.fields.iter().map(|f| criterion(f.ty)).collect() };
             let rows = || prop::collection::vec(row(), 0..3);
-            (row(), rows(), rows()).prop_map(move |(criteria, also, unless)| {
+            let text = || prop::option::of("[a-zA-Z0-9 :/.-]{0,12}");
+            let metadata = (text(), text(), text(), text()).prop_map(|(t, i, a, r)| MetadataSpec {
+                title: t,
+                rule_id: i,
+                author: a,
+                reference: r,
+            });
+            (row(), rows(), rows(), metadata).prop_map(move |(criteria, also, unless, metadata)| {
                 let (also, unless) = canonical_rows(&criteria, also, unless);
                 (
                     delta,
                     InstanceSpec {
                         also,
                         unless,
+                        metadata,
                         id: 0,
                         template: tt.id,
                         action,

@@ -51,6 +51,7 @@ fn rows_spec() -> ChannelSpec {
                     row(&[("parent_image_path", contains("\\explorer.exe"))]),
                     row(&[("integrity_level", CriterionSpec::IntEquals(0x4000))]),
                 ],
+                metadata: Default::default(),
             },
         ],
     }

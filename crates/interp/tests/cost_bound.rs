@@ -116,6 +116,7 @@ fn the_bound_is_tight_enough_to_mean_something() {
             changuard_format::build::InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: k + 1,
                 template: PROCESS_CREATE.id,
                 action: changuard_format::Action::Report,

@@ -97,6 +97,7 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
     let mut instances = vec![InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
+        metadata: Default::default(),
         id: 1,
         template: PROCESS_CREATE.id,
         action: Action::Report,
@@ -106,6 +107,7 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
         Kind::Poison => instances.push(InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: 2,
             template: NAMED_PIPE_CREATE.id,
             action: Action::TestCrash,
@@ -117,6 +119,7 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             instances.push(InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
+                metadata: Default::default(),
                 id: 2,
                 template: NAMED_PIPE_CREATE.id,
                 action: Action::Report,
@@ -162,6 +165,7 @@ fn one_string_test(id: u32, field: &str, op: StrOp, needle: String) -> InstanceS
     InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
+        metadata: Default::default(),
         id,
         template: PROCESS_CREATE.id,
         action: Action::Report,

@@ -18,6 +18,7 @@ fn spec(channel: u32, n: u32, op: Option<StrOp>, len: usize) -> Vec<u8> {
         .map(|k| InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: k + 1,
             template: t.id,
             action: Action::Report,

@@ -253,7 +253,7 @@ fn an_event_over_the_latency_budget_withholds_the_promotion() {
         .map(|k| {
             let mut c = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
             c[1] = CriterionSpec::Regex { pattern: format!("[0-9a-{}]$", char::from(b'a' + k)), case_insensitive: false };
-            InstanceSpec { id: u32::from(k) + 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new() }
+            InstanceSpec { id: u32::from(k) + 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new(), metadata: Default::default() }
         })
         .collect();
     let spec = ChannelSpec { channel: 2000, version: 1, schema_id: SCHEMA_ID, instances };

@@ -18,7 +18,7 @@ fn instance(id: u32, tests: &[(&str, CriterionSpec)]) -> InstanceSpec {
     for (field, crit) in tests {
         c[PROCESS_CREATE.field_index(field).expect("field")] = crit.clone();
     }
-    InstanceSpec { id, template: PROCESS_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new() }
+    InstanceSpec { id, template: PROCESS_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new(), metadata: Default::default() }
 }
 
 fn eq(s: &str) -> CriterionSpec {

@@ -60,8 +60,8 @@ fn chan(channel: u32, version: u64) -> Vec<u8> {
     let mut crit2: Vec<CriterionSpec> = PROCESS_CREATE.fields.iter().map(|_| CriterionSpec::Any).collect();
     crit2[1] = CriterionSpec::Regex { pattern: "who(ami|is)".into(), case_insensitive: true };
     let spec = ChannelSpec { channel, version, schema_id: SCHEMA_ID, instances: vec![
-        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit, also: Vec::new(), unless: Vec::new() },
-        InstanceSpec { id: 2, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit2, also: Vec::new(), unless: Vec::new() },
+        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit, also: Vec::new(), unless: Vec::new(), metadata: Default::default() },
+        InstanceSpec { id: 2, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit2, also: Vec::new(), unless: Vec::new(), metadata: Default::default() },
     ] };
     build(&spec, &key()).unwrap()
 }
@@ -160,7 +160,7 @@ fn int_chan(channel: u32, version: u64) -> Vec<u8> {
     let k = PROCESS_CREATE.fields.iter().position(|f| f.ty == changuard_format::schema::FieldType::Int).unwrap();
     crit[k] = CriterionSpec::IntEquals(4);
     let spec = ChannelSpec { channel, version, schema_id: SCHEMA_ID, instances: vec![
-        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit, also: Vec::new(), unless: Vec::new() },
+        InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: crit, also: Vec::new(), unless: Vec::new(), metadata: Default::default() },
     ] };
     build(&spec, &key()).unwrap()
 }

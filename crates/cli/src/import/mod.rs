@@ -861,6 +861,7 @@ fn convert_with(
         let inst = InstanceSpec {
             also: Vec::new(),
             unless: Vec::new(),
+            metadata: Default::default(),
             id: 0,
             template: PROCESS_CREATE.id,
             action: Action::Report,

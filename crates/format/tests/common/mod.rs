@@ -51,6 +51,7 @@ pub fn instance(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
+        metadata: Default::default(),
         id,
         template: t.id,
         action: Action::Report,

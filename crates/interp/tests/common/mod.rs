@@ -63,6 +63,7 @@ pub fn inst(
     InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
+        metadata: Default::default(),
         id,
         template: t.id,
         action,
@@ -250,6 +251,7 @@ pub fn channel_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
                         |(i, (template, action, criteria, (also, unless)))| InstanceSpec {
                             also,
                             unless,
+                            metadata: Default::default(),
                             id: (i as u32) * 3 + 1,
                             template,
                             action,

@@ -31,7 +31,7 @@ fn process(id: u32, action: Action, set: &[(usize, CriterionSpec)]) -> InstanceS
     for (i, v) in set {
         c[*i] = v.clone();
     }
-    InstanceSpec { id, template: PROCESS_CREATE.id, action, criteria: c, also: Vec::new(), unless: Vec::new() }
+    InstanceSpec { id, template: PROCESS_CREATE.id, action, criteria: c, also: Vec::new(), unless: Vec::new(), metadata: Default::default() }
 }
 
 fn pipe(id: u32, action: Action, set: &[(usize, CriterionSpec)]) -> InstanceSpec {
@@ -39,7 +39,7 @@ fn pipe(id: u32, action: Action, set: &[(usize, CriterionSpec)]) -> InstanceSpec
     for (i, v) in set {
         c[*i] = v.clone();
     }
-    InstanceSpec { id, template: NAMED_PIPE_CREATE.id, action, criteria: c, also: Vec::new(), unless: Vec::new() }
+    InstanceSpec { id, template: NAMED_PIPE_CREATE.id, action, criteria: c, also: Vec::new(), unless: Vec::new(), metadata: Default::default() }
 }
 
 /// The spec of channel `i` (0..16), version `version`.

@@ -31,15 +31,15 @@ fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {
 pub fn kit(version: u64, kind: Kit) -> Vec<u8> {
     let mut never = any_of(&PROCESS_CREATE);
     never[0] = CriterionSpec::Str { op: StrOp::Contains, value: "never-matches-at-boot.exe".into(), case_insensitive: true };
-    let mut instances = vec![InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: never, also: Vec::new(), unless: Vec::new() }];
+    let mut instances = vec![InstanceSpec { id: 1, template: PROCESS_CREATE.id, action: Action::Report, criteria: never, also: Vec::new(), unless: Vec::new(), metadata: Default::default() }];
     match kind {
         Kit::Poison => {
-            instances.push(InstanceSpec { id: 2, template: PROCESS_CREATE.id, action: Action::TestCrash, criteria: any_of(&PROCESS_CREATE), also: Vec::new(), unless: Vec::new() });
+            instances.push(InstanceSpec { id: 2, template: PROCESS_CREATE.id, action: Action::TestCrash, criteria: any_of(&PROCESS_CREATE), also: Vec::new(), unless: Vec::new(), metadata: Default::default() });
         }
         Kit::July19 => {
             let mut c = any_of(&NAMED_PIPE_CREATE);
             c.push(CriterionSpec::Any);
-            instances.push(InstanceSpec { id: 2, template: NAMED_PIPE_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new() });
+            instances.push(InstanceSpec { id: 2, template: NAMED_PIPE_CREATE.id, action: Action::Report, criteria: c, also: Vec::new(), unless: Vec::new(), metadata: Default::default() });
         }
         Kit::Good | Kit::WrongSchema => {}
     }
