@@ -216,6 +216,20 @@ fn ground_truth(out: &import::Imported) {
                 m["instance"].as_u64().unwrap(),
             );
             let r = owner[&at];
+            // The match names its rule: id, title and author, from the
+            // channel file's METADATA (the licence asks matches keep the author).
+            let named = &m["rule"];
+            assert_eq!(named["id"].as_str(), Some(out.rules[r].id.as_str()), "{m}");
+            assert_eq!(
+                named["author"].as_str(),
+                Some(out.rules[r].author.as_str()),
+                "{m}"
+            );
+            assert_eq!(
+                named["title"].as_str(),
+                Some(out.rules[r].title.as_str()),
+                "{m}"
+            );
             if Some(r) == own_rule[k] {
                 hit = true;
             } else {

@@ -14,7 +14,7 @@ use std::fmt;
 pub enum Expr {
     /// A selection by name.
     Sel(String),
-    /// Negation (not expressible in changuard today).
+    /// Negation (pushed down to the selections by [`expand_lits`]).
     Not(Box<Expr>),
     /// All of the operands.
     And(Vec<Expr>),
@@ -29,7 +29,7 @@ pub enum Expr {
 pub enum CondError {
     /// Malformed expression.
     Syntax(String),
-    /// Negation somewhere in the expanded condition.
+    /// Negation where [`expand`] (positive conditions only) met it.
     Negation,
     /// A name or pattern that matches no selection.
     Unknown(String),
@@ -319,14 +319,86 @@ pub fn expand<A: Clone>(
     }
 }
 
-/// Whether `e` contains a negation anywhere (checked before expansion so the
-/// reason is stable: a rule with a filter is refused for the negation, not
-/// for whatever else its filter needs).
-pub fn has_not(e: &Expr) -> bool {
+/// A literal of a condition in negation normal form: a selection, or its
+/// negation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lit {
+    /// The selection's name.
+    pub name: String,
+    /// `not name`.
+    pub neg: bool,
+}
+
+/// Expand `e` (negated when `neg`) to DNF over literals: negations are
+/// pushed down to the selections with De Morgan (`not (a or b)` = `not a and
+/// not b`, `not 1 of x*` = all of the negations, `not all of x*` = one of
+/// them, `not not a` = `a`). Within each conjunct, repeated literals are
+/// merged; a conjunct with both `a` and `not a` can never match and is
+/// dropped.
+///
+/// # Errors
+/// [`CondError::Unknown`] for names that match nothing,
+/// [`CondError::TooMany`] past `cap` conjuncts.
+pub fn expand_lits(
+    e: &Expr,
+    names: &[String],
+    neg: bool,
+    cap: usize,
+) -> Result<Dnf<Lit>, CondError> {
+    let dnf = lits(e, names, neg, cap)?;
+    let mut out: Dnf<Lit> = Vec::with_capacity(dnf.len());
+    for mut conj in dnf {
+        conj.sort();
+        conj.dedup();
+        let contradiction = conj
+            .iter()
+            .any(|l| !l.neg && conj.iter().any(|m| m.neg && m.name == l.name));
+        if !contradiction && !out.contains(&conj) {
+            out.push(conj);
+        }
+    }
+    Ok(out)
+}
+
+fn lits(e: &Expr, names: &[String], neg: bool, cap: usize) -> Result<Dnf<Lit>, CondError> {
+    let lit = |n: &str| {
+        vec![vec![Lit {
+            name: n.to_string(),
+            neg,
+        }]]
+    };
     match e {
-        Expr::Not(_) => true,
-        Expr::And(v) | Expr::Or(v) => v.iter().any(has_not),
-        _ => false,
+        Expr::Sel(n) => {
+            if !names.iter().any(|x| x == n) {
+                return Err(CondError::Unknown(n.clone()));
+            }
+            Ok(lit(n))
+        }
+        Expr::Not(x) => lits(x, names, !neg, cap),
+        Expr::And(v) | Expr::Or(v) => {
+            let parts = v
+                .iter()
+                .map(|x| lits(x, names, neg, cap))
+                .collect::<Result<Vec<_>, _>>()?;
+            // AND, or a negated OR (De Morgan), is a conjunction.
+            if matches!(e, Expr::And(_)) != neg {
+                dnf_and(parts, cap)
+            } else {
+                dnf_or(parts, cap)
+            }
+        }
+        Expr::Of { all, pattern } => {
+            let hits: Vec<&String> = names.iter().filter(|n| name_matches(pattern, n)).collect();
+            if hits.is_empty() {
+                return Err(CondError::Unknown(pattern.clone()));
+            }
+            let parts: Vec<Dnf<Lit>> = hits.into_iter().map(|n| lit(n)).collect();
+            if *all != neg {
+                dnf_and(parts, cap)
+            } else {
+                dnf_or(parts, cap)
+            }
+        }
     }
 }
 
@@ -430,5 +502,67 @@ mod tests {
         assert!(!name_matches("sel*_x", "sel_a_y"));
         assert!(name_matches("them", "a"));
         assert!(!name_matches("them", "_a"));
+    }
+
+    fn lits(s: &str) -> Result<Dnf<String>, CondError> {
+        let d = expand_lits(&parse(s)?, &names(), false, 64)?;
+        Ok(d.into_iter()
+            .map(|c| {
+                c.into_iter()
+                    .map(|l| format!("{}{}", if l.neg { "!" } else { "" }, l.name))
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn v(x: &[&[&str]]) -> Dnf<String> {
+        x.iter()
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn negation_is_pushed_to_the_selections() {
+        assert_eq!(
+            lits("sel2 and not filter").unwrap(),
+            v(&[&["!filter", "sel2"]])
+        );
+        // not (a or b) = not a and not b; not (a and b) = not a or not b.
+        assert_eq!(
+            lits("sel2 and not (filter or selection_img)").unwrap(),
+            v(&[&["!filter", "sel2", "!selection_img"]])
+        );
+        assert_eq!(
+            lits("sel2 and not (filter and selection_img)").unwrap(),
+            v(&[&["!filter", "sel2"], &["sel2", "!selection_img"]])
+        );
+        // not 1 of x* = all of the negations; not all of x* = one of them.
+        assert_eq!(
+            lits("sel2 and not 1 of selection_*").unwrap(),
+            v(&[&["sel2", "!selection_cli", "!selection_img"]])
+        );
+        assert_eq!(
+            lits("sel2 and not all of selection_*").unwrap(),
+            v(&[&["sel2", "!selection_img"], &["sel2", "!selection_cli"]])
+        );
+        // Double negation cancels; a and not a is dropped.
+        assert_eq!(lits("not not sel2").unwrap(), v(&[&["sel2"]]));
+        assert_eq!(lits("sel2 and not sel2").unwrap(), v(&[]));
+        assert_eq!(
+            lits("(sel2 or filter) and not sel2").unwrap(),
+            v(&[&["filter", "!sel2"]])
+        );
+        // (a or b) and not (f1 or f2).
+        assert_eq!(
+            lits("(selection_img or selection_cli) and not (filter or sel2)").unwrap(),
+            v(&[
+                &["!filter", "!sel2", "selection_img"],
+                &["!filter", "!sel2", "selection_cli"]
+            ])
+        );
+        assert!(matches!(lits("not nosuch"), Err(CondError::Unknown(_))));
+        // 2^7 conjuncts: past the cap.
+        let s = ["not (sel2 and filter)"; 7].join(" and ");
+        assert_eq!(lits(&s), Err(CondError::TooMany(64)));
     }
 }

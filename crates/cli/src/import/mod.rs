@@ -5,18 +5,28 @@
 //! `approximated` (with the approximation stated) or `refused` (with the
 //! reason). The condition is expanded to disjunctive normal form over field
 //! tests; each conjunct is one `ProcessCreate` instance (all its criteria
-//! ANDed), so a rule is the OR of its instances. Negation is not expressible
-//! yet, and a rule that expands past [`MAX_INSTANCES_PER_RULE`] is refused.
+//! ANDed; further tests of one field go to AND rows), so a rule is the OR of
+//! its instances. Negations are pushed down to the selections (De Morgan):
+//! a term's negated selections become UNLESS rows of each of its instances
+//! (`selection and not filter`). A rule that expands past
+//! [`MAX_INSTANCES_PER_RULE`] instances, or an instance past 64 UNLESS rows,
+//! is refused.
 //!
 //! Every imported rule is built and validated on its own before it is kept
 //! (a regex past the 1 MiB DFA cap refuses that rule, not the channel), and
 //! the whole spec is built and validated at the end.
 //!
-//! The rules are under the Detection Rule License 1.1: each rule's id,
-//! title, author and file name travel into the spec as comments above its
-//! instances, and the spec's header links the rule set.
+//! The rules are under the Detection Rule License 1.1: each rule's title,
+//! id, author and file name travel into the content as instance metadata
+//! (the channel file's METADATA section, shown with every match) and into
+//! the spec as comments above its instances.
+//!
+//! Files: `convert.rs` turns one parsed rule into instances; this file reads
+//! the rules, places them in channels under each channel's budgets and
+//! writes the specs.
 
 pub mod condition;
+mod convert;
 pub mod modifiers;
 pub mod pcre;
 pub mod report;
@@ -24,20 +34,24 @@ pub mod sysmon;
 pub mod yaml;
 
 use crate::spec;
-use changuard_format::build::{self, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey};
+use changuard_format::build::{
+    self, ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, SigningKey,
+};
 use changuard_format::schema::{self, PROCESS_CREATE};
-use changuard_format::{Action, AlignedBytes, Trust, limits};
+use changuard_format::{AlignedBytes, Trust, cost, limits};
 use clap::{Args, Subcommand};
-use condition::{CondError, Dnf, Expr};
-use modifiers::{Elem, MatchType};
+pub use convert::{AND_CAP, NO_POSITIVE, NULL_AS_EMPTY, UNLESS_CAP};
+use convert::{convert, convert_with};
 use report::{Outcome, RuleReport};
-use serde_yaml_ng::Value;
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Instances one rule may expand to.
 pub const MAX_INSTANCES_PER_RULE: usize = 64;
+
+/// Longest regex a field's merged alternatives are written as (a longer
+/// alternation is cut into several, ORed): half the format's string cap,
+/// which also keeps most such DFAs well under the 1 MiB cap.
+pub const MAX_ALTERNATION_LEN: usize = limits::MAX_STRING_LEN as usize / 2;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -240,8 +254,97 @@ struct Candidate {
     dfa_cost: usize,
     /// Bytes it adds to the file.
     file_cost: usize,
-    /// Fuel it adds to the channel's per-event bound.
+    /// Fuel it adds to the channel's per-event bound on its own (with the
+    /// index probes of a file of its own).
     fuel_cost: u64,
+    /// The per-instance part of that bound: every criterion of every row
+    /// (additive over rules).
+    row_fuel: u64,
+}
+
+impl Candidate {
+    fn budget(&self) -> Budget {
+        Budget {
+            dfa: self.dfa_cost,
+            file: self.file_cost,
+            fuel: self.row_fuel,
+        }
+    }
+}
+
+/// Fuel left for a channel's index probes (per string field with `n`
+/// criteria, about `4 * log2(n) * cap + cap * log2(n)`: some 150 Ki for the
+/// command line at thousands of criteria), which the per-rule row fuel does
+/// not count.
+const FUEL_HEADROOM: u64 = 512 * 1024;
+
+/// Row fuel past which a rule's values are also tried merged into regex
+/// alternations (some 24 `contains` tests of the command line).
+const MERGE_ABOVE_FUEL: u64 = 50_000;
+
+/// What a rule or a channel uses of a channel's budgets.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// Bytes of DFA.
+    dfa: usize,
+    /// Bytes of file.
+    file: usize,
+    /// Fuel of its rows (see [`row_fuel`]).
+    fuel: u64,
+}
+
+impl Budget {
+    fn plus(&self, o: &Budget) -> Budget {
+        Budget {
+            dfa: self.dfa.saturating_add(o.dfa),
+            file: self.file.saturating_add(o.file),
+            fuel: self.fuel.saturating_add(o.fuel),
+        }
+    }
+    fn minus(&self, o: &Budget) -> Budget {
+        Budget {
+            dfa: self.dfa.saturating_sub(o.dfa),
+            file: self.file.saturating_sub(o.file),
+            fuel: self.fuel.saturating_sub(o.fuel),
+        }
+    }
+    fn within(&self, cap: &Budget) -> bool {
+        self.dfa <= cap.dfa && self.file <= cap.file && self.fuel <= cap.fuel
+    }
+    /// The largest share of `self` (a cap) that `b` takes, in millionths.
+    fn share(&self, b: &Budget) -> u128 {
+        let part = |x: u128, cap: u128| x.saturating_mul(1_000_000) / cap.max(1);
+        part(b.dfa as u128, self.dfa as u128)
+            .max(part(b.file as u128, self.file as u128))
+            .max(part(u128::from(b.fuel), u128::from(self.fuel)))
+    }
+}
+
+/// The per-instance part of the validator's fuel bound (format crate,
+/// `cost::criterion_cost`): each criterion of each row of each instance,
+/// `1 + bytes`, where bytes is the field's cap for `contains`, cap + 1 for a
+/// regex, the needle (at most the cap) for the other string tests.
+fn row_fuel(insts: &[InstanceSpec]) -> u64 {
+    let mut total = 0u64;
+    for i in insts {
+        let rows = std::iter::once(&i.criteria).chain(&i.also).chain(&i.unless);
+        for row in rows {
+            for (c, f) in row.iter().zip(PROCESS_CREATE.fields.iter()) {
+                let cap = u64::from(f.cap);
+                let bytes = match c {
+                    CriterionSpec::Str {
+                        op: changuard_format::StrOp::Contains,
+                        ..
+                    } => cap,
+                    CriterionSpec::Str { value, .. } => (value.len() as u64).min(cap),
+                    CriterionSpec::Regex { .. } => cap.saturating_add(1),
+                    _ => 0,
+                };
+                total = total.saturating_add(bytes).saturating_add(1);
+            }
+        }
+    }
+    total
 }
 
 /// Refuse rule `k` for the channel's budgets.
@@ -281,6 +384,13 @@ pub fn import_sources(
     let trusted = [key.trusted_key()];
     let (empty_len, empty_fuel) = build_checked(&[], channel, version, &key, &trusted)
         .map_err(|(r, d)| format!("empty channel: {r} {}", d.unwrap_or_default()))?;
+    // Headroom for the DFA index entries and alignment the per-rule deltas
+    // share, and for the fuel bound's index probes (not per rule).
+    let caps = Budget {
+        dfa: (limits::MAX_TOTAL_DFA_LEN as usize).saturating_sub(64 * 1024),
+        file: limits::MAX_FILE_LEN.saturating_sub(64 * 1024),
+        fuel: cost::TEMPLATE_CEILING.saturating_sub(FUEL_HEADROOM),
+    };
     // Pass 1: convert and check each rule on its own.
     let mut rules: Vec<RuleReport> = Vec::new();
     let mut ok: Vec<Option<Candidate>> = Vec::new();
@@ -312,30 +422,68 @@ pub fn import_sources(
         rep.id = rule.id.clone();
         rep.title = rule.title.clone();
         rep.author = rule.author.clone();
-        let converted = convert(&rule).and_then(|(insts, approx)| {
+        // Every instance carries its rule (the licence asks that matches keep
+        // the author): title, id, author, and the rule file's name.
+        let metadata = MetadataSpec {
+            title: meta_text(&rule.title),
+            rule_id: meta_text(&rule.id),
+            author: meta_text(&rule.author),
+            reference: std::path::Path::new(file)
+                .file_name()
+                .and_then(|n| meta_text(&n.to_string_lossy())),
+        };
+        let costed = |(mut insts, approx): (Vec<InstanceSpec>, Option<String>)| {
+            for i in &mut insts {
+                i.metadata = metadata.clone();
+            }
             let (full, fuel) = build_checked(&insts, channel, version, &key, &trusted)?;
+            // The same rows with each regex a plain string test (not `Any`,
+            // which would leave AND or UNLESS rows empty).
             let no_regex: Vec<InstanceSpec> = insts
                 .iter()
                 .map(|i| {
                     let mut i = i.clone();
-                    for c in &mut i.criteria {
+                    let rows = std::iter::once(&mut i.criteria)
+                        .chain(i.also.iter_mut())
+                        .chain(i.unless.iter_mut());
+                    for c in rows.flatten() {
                         if matches!(c, CriterionSpec::Regex { .. }) {
-                            *c = CriterionSpec::Any;
+                            *c = CriterionSpec::Str {
+                                op: changuard_format::StrOp::Equals,
+                                value: String::new(),
+                                case_insensitive: false,
+                            };
                         }
                     }
                     i
                 })
                 .collect();
             let (plain, _) = build_checked(&no_regex, channel, version, &key, &trusted)?;
-            Ok(Candidate {
-                rule,
-                insts,
+            Ok::<_, Refusal>(Candidate {
+                rule: rule.clone(),
                 approx,
                 dfa_cost: full.saturating_sub(plain),
                 file_cost: full.saturating_sub(empty_len),
                 fuel_cost: fuel.saturating_sub(empty_fuel),
+                row_fuel: row_fuel(&insts),
+                insts,
             })
-        });
+        };
+        // The rule as literal criteria (one instance or row per value) and,
+        // when that costs much fuel, with each field's values merged into
+        // regex alternations (fewer instances and rows, so less fuel, but
+        // DFA bytes): the one that takes the smaller share of a channel's
+        // budgets, or whichever builds.
+        let literal = convert(&rule).and_then(costed);
+        let merged = match &literal {
+            Ok(l) if l.row_fuel <= MERGE_ABOVE_FUEL => None,
+            _ => convert_with(&rule, false, true).and_then(costed).ok(),
+        };
+        let converted = match (literal, merged) {
+            (Ok(l), Some(m)) if caps.share(&m.budget()) < caps.share(&l.budget()) => Ok(m),
+            (Err(_), Some(m)) => Ok(m),
+            (literal, _) => literal,
+        };
         match converted {
             Err((reason, detail)) => {
                 rep.outcome = Outcome::Refused(reason);
@@ -346,33 +494,35 @@ pub fn import_sources(
         }
         rules.push(rep);
     }
-    // Pass 2: each channel's DFA and file budgets, cheapest rules first (so
-    // one expensive rule does not crowd out many cheap ones); a rule goes to
-    // the first channel it fits.
+    // Pass 2: each channel's DFA, file and fuel budgets, cheapest rules
+    // first (so one expensive rule does not crowd out many cheap ones; a
+    // rule's cost is its largest share of any of the three budgets); a rule
+    // goes to the first channel it fits.
     let mut order: Vec<usize> = (0..ok.len()).filter(|&k| ok[k].is_some()).collect();
-    order.sort_by_key(|&k| ok[k].as_ref().map(|c| (c.dfa_cost, c.file_cost, k)));
-    let mut used = vec![(0usize, empty_len); channels];
+    order.sort_by_key(|&k| ok[k].as_ref().map(|c| (caps.share(&c.budget()), k)));
+    let mut used = vec![
+        Budget {
+            dfa: 0,
+            file: empty_len,
+            fuel: 0,
+        };
+        channels
+    ];
     let mut slot = vec![0usize; ok.len()];
-    // Headroom for the DFA index entries and alignment the per-rule deltas share.
-    let dfa_cap = (limits::MAX_TOTAL_DFA_LEN as usize).saturating_sub(64 * 1024);
-    let file_cap = limits::MAX_FILE_LEN.saturating_sub(64 * 1024);
     for k in order {
         let Some(c) = &ok[k] else { continue };
-        let fits = used.iter().position(|&(d, f)| {
-            d.saturating_add(c.dfa_cost) <= dfa_cap && f.saturating_add(c.file_cost) <= file_cap
-        });
-        match fits {
+        match used.iter().position(|u| u.plus(&c.budget()).within(&caps)) {
             Some(n) => {
-                used[n].0 += c.dfa_cost;
-                used[n].1 += c.file_cost;
+                used[n] = used[n].plus(&c.budget());
                 slot[k] = n;
             }
             None => over_budget(&mut rules, &mut ok, k),
         }
     }
-    // The fuel bound is not additive over rules (the validator's bound is
-    // computed over the whole file), so check each assembled channel and
-    // drop its costliest rules until it fits under the ceiling.
+    // The fuel bound is not quite additive over rules (the validator's bound
+    // also has per-file index probes), so check each assembled channel and
+    // move its costliest rules to a later channel with room (or refuse them)
+    // until it fits under the ceiling.
     for n in 0..channels {
         let id = channel.saturating_add(u32::try_from(n).unwrap_or(0));
         loop {
@@ -389,11 +539,22 @@ pub fn import_sources(
                 Err((_, Some(d))) if d.contains("CostCeiling") => {
                     let mut by_fuel = mine;
                     by_fuel.sort_by_key(|&k| {
-                        std::cmp::Reverse(ok[k].as_ref().map_or(0, |c| c.fuel_cost))
+                        std::cmp::Reverse(ok[k].as_ref().map_or(0, |c| c.row_fuel))
                     });
                     let drop = (by_fuel.len() / 20).max(1);
                     for &k in by_fuel.iter().take(drop) {
-                        over_budget(&mut rules, &mut ok, k);
+                        let Some(b) = ok[k].as_ref().map(Candidate::budget) else {
+                            continue;
+                        };
+                        used[n] = used[n].minus(&b);
+                        let later = (n + 1..channels).find(|&m| used[m].plus(&b).within(&caps));
+                        match later {
+                            Some(m) => {
+                                used[m] = used[m].plus(&b);
+                                slot[k] = m;
+                            }
+                            None => over_budget(&mut rules, &mut ok, k),
+                        }
                     }
                 }
                 Err((r, d)) => {
@@ -478,6 +639,20 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// A rule's title, id or author as instance metadata: one line, at most
+/// 1,024 bytes (cut at a character boundary), `None` when empty.
+fn meta_text(s: &str) -> Option<String> {
+    let mut t = one_line(s.trim());
+    if t.len() > 1024 {
+        let mut end = 1024;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t.truncate(end);
+    }
+    (!t.is_empty()).then_some(t)
+}
+
 fn rule_toml(
     rule: &yaml::SigmaRule,
     short: &str,
@@ -553,330 +728,9 @@ fn build_checked(
     Ok((bytes.len(), valid.cost_bound().max()))
 }
 
-/// One field test within a conjunct.
-#[derive(Clone, Debug, PartialEq)]
-struct Atom {
-    field: usize,
-    crit: CriterionSpec,
-    /// For unanchored, `*`-free patterns: the elements (so several can be
-    /// combined into one "contains all" regex).
-    needle: Option<Vec<Elem>>,
-}
-
-/// Where a Sigma field goes.
-enum Target {
-    Str(usize),
-    Integrity(usize),
-}
-
-/// The sensor field a Sigma field maps to; `None` when the sensor has none.
-fn field_target(name: &str) -> Option<Target> {
-    let idx = |n: &str| PROCESS_CREATE.field_index(n);
-    match name {
-        "Image" => idx("image_path").map(Target::Str),
-        "CommandLine" => idx("command_line").map(Target::Str),
-        "ParentImage" => idx("parent_image_path").map(Target::Str),
-        "IntegrityLevel" => idx("integrity_level").map(Target::Integrity),
-        _ => None,
-    }
-}
-
-/// Why a rule that only tests fields the sensor lacks is refused.
-fn missing_field_reason(name: &str) -> String {
-    match name {
-        "User" => "needs field User (an account name; the sensor has user_sid)".into(),
-        _ => format!("needs field {name}"),
-    }
-}
-
-/// Sysmon's IntegrityLevel names and the mandatory-label RIDs they stand for.
-const INTEGRITY: &[(&str, u64)] = &[
-    ("untrusted", 0x0000),
-    ("low", 0x1000),
-    ("medium", 0x2000),
-    ("high", 0x3000),
-    ("system", 0x4000),
-];
-
-fn integrity_rid(v: &str) -> Option<u64> {
-    if let Some(n) = v.strip_prefix("S-1-16-") {
-        return n.parse().ok();
-    }
-    INTEGRITY
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(v))
-        .map(|(_, r)| *r)
-}
-
-fn scalar(v: &Value) -> Result<String, Refusal> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Null => Err(refuse("needs a null (field absent or empty) test")),
-        _ => Err(refuse("needs a nested value (not a string)")),
-    }
-}
-
-/// One `Field|mods: value(s)` entry as DNF.
-fn entry_dnf(key: &str, value: &Value, ctx: &Ctx) -> Result<Dnf<Atom>, Refusal> {
-    let approx = &ctx.approx;
-    let mut parts = key.split('|');
-    let field = parts.next().unwrap_or("");
-    let mods: Vec<&str> = parts.collect();
-    let mut m = modifiers::parse_mods(&mods).map_err(refuse)?;
-    let Some(target) = field_target(field) else {
-        // A test on a field the sensor lacks is taken as false: an empty DNF.
-        // Sound only because conditions are monotone (negation is refused
-        // before any selection is expanded), so the rule can only match less.
-        let mut missing = ctx.missing.borrow_mut();
-        if !missing.iter().any(|f| f == field) {
-            missing.push(field.to_string());
-        }
-        return Ok(Vec::new());
-    };
-    m.expand_windash = ctx.expand_windash;
-    let values: Vec<&Value> = match value {
-        Value::Sequence(xs) => xs.iter().collect(),
-        v => vec![v],
-    };
-    if values.is_empty() {
-        return Err(refuse("needs an empty value list"));
-    }
-    let mut per_value: Vec<Dnf<Atom>> = Vec::with_capacity(values.len());
-    for v in values {
-        let s = scalar(v)?;
-        let alts: Vec<Atom> = match target {
-            Target::Integrity(field) => {
-                if m.ty != MatchType::Equals || m.windash || !m.encodings.is_empty() {
-                    return Err(refuse("needs IntegrityLevel with a modifier"));
-                }
-                let rid = integrity_rid(&s)
-                    .ok_or_else(|| (format!("needs IntegrityLevel value {s}"), None))?;
-                vec![Atom {
-                    field,
-                    crit: CriterionSpec::IntEquals(rid),
-                    needle: None,
-                }]
-            }
-            Target::Str(field) => {
-                if m.ty == MatchType::Re {
-                    let crit = modifiers::regex_value(&s, &m)
-                        .map_err(|e| (e, Some(format!("{key}: {s}"))))?;
-                    if m.re_i || s.contains("(?i") {
-                        approx.borrow_mut().insert(
-                            "regex case-insensitivity uses Unicode simple case folding (PCRE: ASCII)"
-                                .into(),
-                        );
-                    }
-                    vec![Atom {
-                        field,
-                        crit,
-                        needle: None,
-                    }]
-                } else {
-                    modifiers::value_pats(&s, &m)
-                        .map_err(refuse)?
-                        .into_iter()
-                        .map(|p| Atom {
-                            field,
-                            crit: modifiers::lower(&p),
-                            needle: (!p.start && !p.end && !p.elems.contains(&Elem::Star))
-                                .then(|| p.elems.clone()),
-                        })
-                        .collect()
-                }
-            }
-        };
-        per_value.push(alts.into_iter().map(|a| vec![a]).collect());
-    }
-    let cap = MAX_INSTANCES_PER_RULE;
-    if m.all {
-        condition::dnf_and(per_value, cap)
-    } else {
-        condition::dnf_or(per_value, cap)
-    }
-    .map_err(|e| refuse(e.to_string()))
-}
-
-/// A selection (a map of field tests, or a list of such maps = OR) as DNF.
-fn selection_dnf(v: &Value, ctx: &Ctx) -> Result<Dnf<Atom>, Refusal> {
-    let cap = MAX_INSTANCES_PER_RULE;
-    match v {
-        Value::Mapping(m) => {
-            if m.is_empty() {
-                return Err(refuse("needs an empty selection"));
-            }
-            let mut parts = Vec::with_capacity(m.len());
-            for (k, v) in m {
-                let Value::String(k) = k else {
-                    return Err(refuse("needs a non-string field name"));
-                };
-                parts.push(entry_dnf(k, v, ctx)?);
-            }
-            condition::dnf_and(parts, cap).map_err(|e| refuse(e.to_string()))
-        }
-        Value::Sequence(xs) if !xs.is_empty() && xs.iter().all(|x| x.is_mapping()) => {
-            let parts = xs
-                .iter()
-                .map(|x| selection_dnf(x, ctx))
-                .collect::<Result<Vec<_>, _>>()?;
-            condition::dnf_or(parts, cap).map_err(|e| refuse(e.to_string()))
-        }
-        _ => Err(refuse("needs keyword search (values without a field)")),
-    }
-}
-
-/// Conversion settings and what a conversion noticed on the way.
-struct Ctx {
-    expand_windash: bool,
-    approx: RefCell<BTreeSet<String>>,
-    /// Fields the rule tests that the sensor does not have, first use first.
-    missing: RefCell<Vec<String>>,
-}
-
-/// One conjunct's atoms as the template's criteria.
-fn conjunct_criteria(atoms: &[Atom]) -> Result<Vec<CriterionSpec>, Refusal> {
-    let mut out = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
-    let mut fields: Vec<usize> = atoms.iter().map(|a| a.field).collect();
-    fields.sort_unstable();
-    fields.dedup();
-    for f in fields {
-        let mut mine: Vec<&Atom> = Vec::new();
-        for a in atoms.iter().filter(|a| a.field == f) {
-            if a.crit != CriterionSpec::Any && !mine.iter().any(|m| m.crit == a.crit) {
-                mine.push(a);
-            }
-        }
-        let crit = match mine.as_slice() {
-            [] => CriterionSpec::Any,
-            [one] => one.crit.clone(),
-            many => {
-                let needles: Option<Vec<Vec<Elem>>> =
-                    many.iter().map(|a| a.needle.clone()).collect();
-                match needles {
-                    Some(n) => modifiers::contains_all(&n).map_err(refuse)?,
-                    None => return Err(refuse("needs several ANDed criteria on one field")),
-                }
-            }
-        };
-        if let Some(slot) = out.get_mut(f) {
-            *slot = crit;
-        }
-    }
-    Ok(out)
-}
-
-/// A rule's instances (ids unset) and its approximation, if any. Windash
-/// values are first expanded into literal variants (no DFA); if that takes
-/// the rule past the instance limit, they become dash-class regexes instead.
-fn convert(rule: &yaml::SigmaRule) -> Result<(Vec<InstanceSpec>, Option<String>), Refusal> {
-    match convert_with(rule, true) {
-        Err((r, _)) if r == CondError::TooMany(MAX_INSTANCES_PER_RULE).to_string() => {
-            convert_with(rule, false)
-        }
-        other => other,
-    }
-}
-
-fn convert_with(
-    rule: &yaml::SigmaRule,
-    expand_windash: bool,
-) -> Result<(Vec<InstanceSpec>, Option<String>), Refusal> {
-    if !rule.product.eq_ignore_ascii_case("windows") {
-        return Err(refuse(format!("needs logsource product {}", rule.product)));
-    }
-    if !rule.category.eq_ignore_ascii_case("process_creation") {
-        return Err(refuse(format!(
-            "needs logsource category {}",
-            rule.category
-        )));
-    }
-    if !rule.service.is_empty() {
-        return Err(refuse(format!("needs logsource service {}", rule.service)));
-    }
-    if rule.timeframe {
-        return Err(refuse("needs aggregation (timeframe)"));
-    }
-    let mut exprs = Vec::with_capacity(rule.conditions.len());
-    for c in &rule.conditions {
-        exprs.push(condition::parse(c).map_err(|e| (e.to_string(), Some(c.clone())))?);
-    }
-    let expr = if exprs.len() == 1 {
-        exprs.remove(0)
-    } else {
-        Expr::Or(exprs)
-    };
-    if condition::has_not(&expr) {
-        return Err(refuse(CondError::Negation.to_string()));
-    }
-    let names: Vec<String> = rule.selections.iter().map(|(n, _)| n.clone()).collect();
-    let ctx = Ctx {
-        expand_windash,
-        approx: RefCell::new(BTreeSet::new()),
-        missing: RefCell::new(Vec::new()),
-    };
-    // Selection refusals carry their reason out through this cell (the
-    // condition expander only knows CondError).
-    let sel_err: RefCell<Option<Refusal>> = RefCell::new(None);
-    let sel = |n: &str| -> Result<Dnf<Atom>, CondError> {
-        let v = rule
-            .selections
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v)
-            .ok_or_else(|| CondError::Unknown(n.to_string()))?;
-        selection_dnf(v, &ctx).map_err(|e| {
-            let msg = e.0.clone();
-            *sel_err.borrow_mut() = Some(e);
-            CondError::Unsupported(msg)
-        })
-    };
-    let dnf = condition::expand(&expr, &names, &sel, MAX_INSTANCES_PER_RULE).map_err(|e| {
-        sel_err
-            .borrow_mut()
-            .take()
-            .unwrap_or_else(|| refuse(e.to_string()))
-    })?;
-    let missing = ctx.missing.into_inner();
-    if dnf.is_empty() {
-        return Err(refuse(missing.first().map_or_else(
-            || "matches nothing".to_string(),
-            |f| missing_field_reason(f),
-        )));
-    }
-    if !missing.is_empty() {
-        ctx.approx.borrow_mut().insert(format!(
-            "{}: {}",
-            report::DROPPED_FIELDS,
-            missing.join(", ")
-        ));
-    }
-    let mut insts = Vec::with_capacity(dnf.len());
-    for conj in &dnf {
-        let criteria = conjunct_criteria(conj)?;
-        if criteria.iter().all(|c| *c == CriterionSpec::Any) {
-            return Err(refuse("needs no field test at all (matches every process)"));
-        }
-        let inst = InstanceSpec {
-            also: Vec::new(),
-            unless: Vec::new(),
-            metadata: Default::default(),
-            id: 0,
-            template: PROCESS_CREATE.id,
-            action: Action::Report,
-            criteria,
-        };
-        if !insts.contains(&inst) {
-            insts.push(inst);
-        }
-    }
-    let approx: Vec<String> = ctx.approx.into_inner().into_iter().collect();
-    Ok((insts, (!approx.is_empty()).then(|| approx.join("; "))))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::convert::*;
     use super::*;
     use changuard_format::StrOp;
 
@@ -919,28 +773,79 @@ mod tests {
     fn refusals_name_the_reason() {
         let reason = |det: &str| import(det).rules[0].outcome.clone();
         assert_eq!(
-            reason(
-                "  sel:\n    Image: x\n  filter:\n    Image: y\n  condition: sel and not filter\n"
-            ),
-            Outcome::Refused("needs negation".into())
+            reason("  sel:\n    Image: x\n  filter:\n    Image: y\n  condition: not filter\n"),
+            Outcome::Refused(NO_POSITIVE.into())
         );
         assert_eq!(
             reason("  sel:\n    OriginalFileName: x\n  condition: sel\n"),
             Outcome::Refused("needs field OriginalFileName".into())
         );
         assert_eq!(
-            reason("  sel:\n    Image|contains|all: [a, b, c, d]\n  condition: sel\n"),
-            Outcome::Refused("needs several ANDed criteria on one field".into())
+            reason(
+                "  sel:\n    Image|contains|all: [a, b, c, d, e, f, g, h, i]\n  condition: sel\n"
+            ),
+            Outcome::Refused(AND_CAP.into())
         );
         assert_eq!(
             reason("  sel:\n    - foo\n  condition: sel\n"),
             Outcome::Refused("needs keyword search (values without a field)".into())
         );
-        let many = "  sel:\n    Image: [a, b, c, d, e, f, g, h, i]\n    CommandLine: [a, b, c, d, e, f, g, h]\n  condition: sel\n";
+        // Regex values are not merged into one alternation.
+        let many = "  sel:\n    Image|re: [a, b, c, d, e, f, g, h, i]\n    CommandLine|re: [a, b, c, d, e, f, g, h]\n  condition: sel\n";
         assert_eq!(
             reason(many),
             Outcome::Refused("expands past 64 instances".into())
         );
+    }
+
+    #[test]
+    fn alternatives_merge_into_one_regex_past_the_instance_cap() {
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: [a, b, c, d, e, f, g, h, i]\n    CommandLine: [a, b, c, d, e, f, g, h]\n  condition: sel\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 1);
+        let c = &insts[0].criteria;
+        assert_eq!(
+            c[0],
+            CriterionSpec::Regex {
+                pattern: "[Aa]\\z|[Bb]\\z|[Cc]\\z|[Dd]\\z|[Ee]\\z|[Ff]\\z|[Gg]\\z|[Hh]\\z|[Ii]\\z"
+                    .into(),
+                case_insensitive: false
+            }
+        );
+        assert!(
+            matches!(&c[1], CriterionSpec::Regex { pattern, .. } if pattern.starts_with("\\A[Aa]\\z|"))
+        );
+        // A filter of 80 values: one UNLESS row once merged.
+        let vals: Vec<String> = (0..80).map(|k| format!("v{k}")).collect();
+        let (o, insts) = one(&format!(
+            "  sel:\n    Image: x\n  filter:\n    CommandLine|contains: [{}]\n  condition: sel and not filter\n",
+            vals.join(", ")
+        ));
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts[0].unless.len(), 1);
+    }
+
+    #[test]
+    fn null_is_taken_as_empty() {
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter:\n    CommandLine: null\n  condition: sel and not filter\n",
+        );
+        assert_eq!(o, Outcome::Approximated(NULL_AS_EMPTY.into()));
+        assert_eq!(
+            insts[0].unless,
+            vec![row(&[(
+                "command_line",
+                CriterionSpec::Str {
+                    op: StrOp::Equals,
+                    value: String::new(),
+                    case_insensitive: false
+                }
+            )])]
+        );
+        let (o, _) = one("  sel:\n    Image|contains: null\n  condition: sel\n");
+        assert!(matches!(o, Outcome::Refused(_)), "{o:?}");
     }
 
     #[test]
@@ -1062,5 +967,320 @@ mod tests {
         );
         assert_eq!(out.rules[1].outcome, Outcome::Imported);
         assert_eq!(out.rules[1].instances, vec![1]);
+    }
+
+    fn contains(v: &str) -> CriterionSpec {
+        CriterionSpec::Str {
+            op: StrOp::Contains,
+            value: v.into(),
+            case_insensitive: true,
+        }
+    }
+
+    fn suffix(v: &str) -> CriterionSpec {
+        CriterionSpec::Str {
+            op: StrOp::Suffix,
+            value: v.into(),
+            case_insensitive: true,
+        }
+    }
+
+    /// A full row testing only `tests` (field name, criterion).
+    fn row(tests: &[(&str, CriterionSpec)]) -> Vec<CriterionSpec> {
+        let mut r = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+        for (f, c) in tests {
+            r[PROCESS_CREATE.field_index(f).unwrap()] = c.clone();
+        }
+        r
+    }
+
+    /// The rule's only report and its channel's instances.
+    fn one(det: &str) -> (Outcome, Vec<InstanceSpec>) {
+        let out = import(det);
+        let insts = out.channels[0].spec.instances.clone();
+        (out.rules[0].outcome.clone(), insts)
+    }
+
+    #[test]
+    fn selection_and_not_filter_is_an_unless_row() {
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter:\n    CommandLine|contains: ' -safe'\n    ParentImage|endswith: '\\p.exe'\n  condition: sel and not filter\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 1);
+        assert_eq!(insts[0].criteria, row(&[("image_path", suffix("\\a.exe"))]));
+        assert!(insts[0].also.is_empty());
+        // One filter conjunct: one UNLESS row testing both fields.
+        assert_eq!(
+            insts[0].unless,
+            vec![row(&[
+                ("command_line", contains(" -safe")),
+                ("parent_image_path", suffix("\\p.exe"))
+            ])]
+        );
+    }
+
+    #[test]
+    fn not_one_of_filters_is_every_filter_alternative() {
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter_a:\n    CommandLine|contains: [x, y]\n  filter_b:\n    ParentImage|endswith: '\\p.exe'\n  condition: sel and not 1 of filter_*\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 1);
+        assert_eq!(
+            insts[0].unless,
+            vec![
+                row(&[("command_line", contains("x"))]),
+                row(&[("command_line", contains("y"))]),
+                row(&[("parent_image_path", suffix("\\p.exe"))]),
+            ]
+        );
+        // `not all of filter_*` = not filter_a or not filter_b: one instance per filter.
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter_a:\n    CommandLine|contains: x\n  filter_b:\n    ParentImage|endswith: '\\p.exe'\n  condition: sel and not all of filter_*\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 2);
+        assert_eq!(
+            insts[0].unless,
+            vec![row(&[("command_line", contains("x"))])]
+        );
+        assert_eq!(
+            insts[1].unless,
+            vec![row(&[("parent_image_path", suffix("\\p.exe"))])]
+        );
+    }
+
+    #[test]
+    fn de_morgan_over_or_and_double_negation() {
+        let (o, insts) = one(
+            "  a:\n    Image|endswith: '\\a.exe'\n  b:\n    Image|endswith: '\\b.exe'\n  f1:\n    CommandLine|contains: x\n  f2:\n    CommandLine|contains: y\n  condition: (a or b) and not (f1 or f2)\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 2);
+        let filters = vec![
+            row(&[("command_line", contains("x"))]),
+            row(&[("command_line", contains("y"))]),
+        ];
+        for (i, img) in insts.iter().zip(["\\a.exe", "\\b.exe"]) {
+            assert_eq!(i.criteria, row(&[("image_path", suffix(img))]));
+            assert_eq!(i.unless, filters);
+        }
+        // not not a = a.
+        let (o, insts) = one("  a:\n    Image|endswith: '\\a.exe'\n  condition: not not a\n");
+        assert_eq!(o, Outcome::Imported);
+        assert!(insts[0].unless.is_empty());
+        // a and not a never matches.
+        let (o, _) = one("  a:\n    Image|endswith: '\\a.exe'\n  condition: a and not a\n");
+        assert_eq!(o, Outcome::Refused("matches nothing".into()));
+    }
+
+    #[test]
+    fn a_term_without_a_positive_selection_is_refused() {
+        for cond in [
+            "not filter",
+            "sel or not filter",
+            "not (sel and filter)",
+            "not 1 of them",
+        ] {
+            let (o, _) = one(&format!(
+                "  sel:\n    Image: x\n  filter:\n    Image: y\n  condition: {cond}\n"
+            ));
+            assert_eq!(o, Outcome::Refused(NO_POSITIVE.into()), "{cond}");
+        }
+    }
+
+    #[test]
+    fn contains_all_fills_and_rows_top_down() {
+        let (o, insts) = one(
+            "  sel:\n    Image|contains|all: [a, b, c]\n    CommandLine|contains|all: [x, y]\n  condition: sel\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 1);
+        let i = &insts[0];
+        assert_eq!(
+            i.criteria,
+            row(&[
+                ("image_path", contains("a")),
+                ("command_line", contains("x"))
+            ])
+        );
+        // Second tests of both fields in also[0]; the third of Image in also[1].
+        assert_eq!(
+            i.also,
+            vec![
+                row(&[
+                    ("image_path", contains("b")),
+                    ("command_line", contains("y"))
+                ]),
+                row(&[("image_path", contains("c"))]),
+            ]
+        );
+        // Eight tests fit (row 0 and seven AND rows); nine do not.
+        let (o, insts) = one(
+            "  sel:\n    CommandLine|contains|all: [a, b, c, d, e, f, g, h]\n  condition: sel\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts[0].also.len(), 7);
+    }
+
+    #[test]
+    fn row_caps_refuse_with_their_reason() {
+        // A filter of 65 regex alternatives (not merged): past 64 UNLESS rows.
+        let vals: Vec<String> = (0..65).map(|k| format!("v{k}")).collect();
+        let (o, _) = one(&format!(
+            "  sel:\n    Image: x\n  filter:\n    CommandLine|re: [{}]\n  condition: sel and not filter\n",
+            vals.join(", ")
+        ));
+        assert_eq!(o, Outcome::Refused(UNLESS_CAP.into()));
+        // Two filters of 40 alternatives each: 80 rows in one instance.
+        let vals: Vec<String> = (0..40).map(|k| format!("v{k}")).collect();
+        let (o, _) = one(&format!(
+            "  sel:\n    Image: x\n  f1:\n    CommandLine|re: [{0}]\n  f2:\n    ParentImage|re: [{0}]\n  condition: sel and not 1 of f*\n",
+            vals.join(", ")
+        ));
+        assert_eq!(o, Outcome::Refused(UNLESS_CAP.into()));
+        // 64 rows fit.
+        let vals: Vec<String> = (0..64).map(|k| format!("v{k}")).collect();
+        let (o, insts) = one(&format!(
+            "  sel:\n    Image: x\n  filter:\n    CommandLine|re: [{}]\n  condition: sel and not filter\n",
+            vals.join(", ")
+        ));
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts[0].unless.len(), 64);
+    }
+
+    #[test]
+    fn anded_tests_in_a_filter_merge_or_refuse() {
+        // Plain substrings: one exact "contains all" regex in the UNLESS row.
+        let (o, insts) = one(
+            "  sel:\n    Image: x\n  filter:\n    CommandLine|contains|all: [ab, cd]\n  condition: sel and not filter\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        let idx = PROCESS_CREATE.field_index("command_line").unwrap();
+        assert!(
+            matches!(&insts[0].unless[0][idx], CriterionSpec::Regex { .. }),
+            "{:?}",
+            insts[0].unless
+        );
+        // Anchored tests on one field: an UNLESS row cannot AND them, so
+        // `not (starts and ends)` = `not starts or not ends`: two instances,
+        // the other fields' tests repeated in both rows.
+        let (o, insts) = one(
+            "  sel:\n    Image: x\n  filter:\n    Image|startswith: 'C:\\'\n    Image|endswith: '.exe'\n    ParentImage: p\n  other:\n    CommandLine|contains: y\n  condition: sel and not filter and not other\n",
+        );
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 2);
+        let other = row(&[("command_line", contains("y"))]);
+        let parent = (
+            "parent_image_path",
+            CriterionSpec::Str {
+                op: StrOp::Equals,
+                value: "p".into(),
+                case_insensitive: true,
+            },
+        );
+        let start = CriterionSpec::Str {
+            op: StrOp::Prefix,
+            value: "C:\\".into(),
+            case_insensitive: true,
+        };
+        assert_eq!(
+            insts[0].unless,
+            vec![row(&[("image_path", start), parent.clone()]), other.clone()]
+        );
+        assert_eq!(
+            insts[1].unless,
+            vec![row(&[("image_path", suffix(".exe")), parent]), other]
+        );
+    }
+
+    #[test]
+    fn missing_fields_inside_a_filter_are_said_apart() {
+        // One filter alternative on a missing field: the other still applies.
+        let out = import(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter:\n    - CommandLine|contains: ' -safe'\n    - Hashes|contains: 'MD5=00'\n  condition: sel and not filter\n",
+        );
+        let Outcome::Approximated(a) = &out.rules[0].outcome else {
+            panic!("{:?}", out.rules[0].outcome)
+        };
+        assert_eq!(a, &format!("{}: Hashes", report::DROPPED_FILTER_FIELDS));
+        let i = &out.channels[0].spec.instances[0];
+        assert_eq!(i.unless, vec![row(&[("command_line", contains(" -safe"))])]);
+        // A filter entirely on missing fields: no UNLESS row at all.
+        let (o, insts) = one(
+            "  sel:\n    Image|endswith: '\\a.exe'\n  filter:\n    OriginalFileName: a.exe\n  condition: sel and not filter\n",
+        );
+        assert_eq!(
+            o,
+            Outcome::Approximated(format!(
+                "{}: OriginalFileName",
+                report::DROPPED_FILTER_FIELDS
+            ))
+        );
+        assert!(insts[0].unless.is_empty());
+        // Missing fields on both sides: both stated, and bucketed apart.
+        let out = import(
+            "  sel:\n    - Image|endswith: '\\a.exe'\n    - OriginalFileName: a.exe\n  filter:\n    Company: Good\n  condition: sel and not filter\n",
+        );
+        let r = out.rules[0].outcome.reason().unwrap().to_string();
+        assert!(r.contains(report::DROPPED_FIELDS), "{r}");
+        assert!(r.contains(report::DROPPED_FILTER_FIELDS), "{r}");
+        let b = report::buckets(&out.rules);
+        assert_eq!(
+            b.keys().next().unwrap().1,
+            format!(
+                "{}; {}",
+                report::DROPPED_FILTER_FIELDS,
+                report::DROPPED_FIELDS
+            )
+        );
+    }
+
+    #[test]
+    fn a_filter_that_matches_everything_drops_its_term() {
+        // `CommandLine|contains: ''` tests nothing: `not filter` is false.
+        let (o, _) = one(
+            "  sel:\n    Image: x\n  filter:\n    CommandLine|contains: ''\n  condition: sel and not filter\n",
+        );
+        assert_eq!(o, Outcome::Refused("matches nothing".into()));
+    }
+
+    #[test]
+    fn costly_rules_are_merged_and_spill_to_later_channels() {
+        // 30 command-line tests, each copying the filter's row: merged into
+        // one alternation (with the filter's row once), since that is cheaper.
+        let vals: Vec<String> = (0..30).map(|k| format!("v{k}")).collect();
+        let (o, insts) = one(&format!(
+            "  sel:\n    CommandLine|contains: [{}]\n  filter:\n    ParentImage|contains: [p, q]\n  condition: sel and not filter\n",
+            vals.join(", ")
+        ));
+        assert_eq!(o, Outcome::Imported);
+        assert_eq!(insts.len(), 1);
+        assert_eq!(insts[0].unless.len(), 1);
+        // 1,900 rules of one command-line `contains` each: past one channel's
+        // cost ceiling, within two.
+        let sources: Vec<(String, Result<String, String>)> = (0..1900)
+            .map(|k| {
+                (
+                    format!("r{k}.yml"),
+                    Ok(rule(&format!(
+                        "  sel:\n    CommandLine|contains: 'needle{k}'\n  condition: sel\n"
+                    ))),
+                )
+            })
+            .collect();
+        let refused = |out: &Imported| {
+            out.rules
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Refused(_)))
+                .count()
+        };
+        let one_channel = import_sources(&sources, 1000, 1, 1).unwrap();
+        assert!(refused(&one_channel) > 0);
+        assert_eq!(one_channel.channels.len(), 1);
+        let two = import_sources(&sources, 1000, 1, 2).unwrap();
+        assert_eq!(refused(&two), 0);
+        assert_eq!(two.channels.len(), 2);
     }
 }

@@ -404,6 +404,51 @@ pub fn elems_regex(elems: &[Elem]) -> String {
     r
 }
 
+/// Any of several patterns as regex alternations, exactly (each pattern
+/// with its own anchors): as few criteria as keep each pattern within
+/// `max_len` bytes (a longer single pattern stands alone), to be ORed; one
+/// `Any` when one of them matches everything.
+pub fn alternation(pats: &[Pat], max_len: usize) -> Vec<CriterionSpec> {
+    let mut alts: Vec<(String, &Pat)> = Vec::with_capacity(pats.len());
+    for p in pats {
+        if lower(p) == CriterionSpec::Any {
+            return vec![CriterionSpec::Any];
+        }
+        let r = to_regex(p);
+        if !alts.iter().any(|(a, _)| *a == r) {
+            alts.push((r, p));
+        }
+    }
+    let mut chunks: Vec<Vec<(String, &Pat)>> = Vec::new();
+    let mut len = 0usize;
+    for a in alts {
+        match chunks.last_mut() {
+            Some(c) if len + 1 + a.0.len() <= max_len => {
+                len += 1 + a.0.len();
+                c.push(a);
+            }
+            _ => {
+                len = a.0.len();
+                chunks.push(vec![a]);
+            }
+        }
+    }
+    chunks
+        .into_iter()
+        .map(|c| match c.as_slice() {
+            [(_, p)] => lower(p),
+            _ => CriterionSpec::Regex {
+                pattern: c
+                    .iter()
+                    .map(|(r, _)| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                case_insensitive: false,
+            },
+        })
+        .collect()
+}
+
 fn to_regex(p: &Pat) -> String {
     let mut r = String::new();
     if p.start {

@@ -66,6 +66,12 @@ impl RuleReport {
 /// does not have; the rule's own statement adds `: Field, Field`.
 pub const DROPPED_FIELDS: &str = "drops the alternatives on fields the sensor lacks (a binary caught only through them is missed)";
 
+/// The approximation of a rule whose exclusions (`not filter`) have
+/// alternatives on fields the sensor does not have: those alternatives are
+/// not applied, so the exclusion is narrower and the rule may match more;
+/// the rule's own statement adds `: Field, Field`.
+pub const DROPPED_FILTER_FIELDS: &str = "does not apply filter alternatives on fields the sensor lacks (may report what the rule excludes)";
+
 /// A reason as a bucket: the list of dropped fields is per rule, not per bucket.
 fn bucket(reason: &str) -> String {
     reason
@@ -73,6 +79,8 @@ fn bucket(reason: &str) -> String {
         .map(|part| {
             if part.starts_with(DROPPED_FIELDS) {
                 DROPPED_FIELDS
+            } else if part.starts_with(DROPPED_FILTER_FIELDS) {
+                DROPPED_FILTER_FIELDS
             } else {
                 part
             }

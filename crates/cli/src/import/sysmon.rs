@@ -35,7 +35,7 @@ impl ProcessEvent {
             parent_image_path: s("ParentImage"),
             integrity_level: data["IntegrityLevel"]
                 .as_str()
-                .and_then(super::integrity_rid)
+                .and_then(super::convert::integrity_rid)
                 .unwrap_or(0),
         })
     }
