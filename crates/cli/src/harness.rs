@@ -504,15 +504,9 @@ pub fn rule_text(r: &MetadataSpec) -> Option<String> {
 /// A match's METADATA as JSON: only the fields it has.
 pub fn rule_json(r: &MetadataSpec) -> Json {
     let mut o = Map::new();
-    let fields = [
-        ("title", &r.title),
-        ("id", &r.rule_id),
-        ("author", &r.author),
-        ("reference", &r.reference),
-    ];
-    for (k, v) in fields {
+    for (k, v) in r.named() {
         if let Some(v) = v {
-            o.insert(k.into(), Json::String(v.clone()));
+            o.insert(k.into(), Json::String(v.to_string()));
         }
     }
     Json::Object(o)

@@ -499,14 +499,7 @@ pub fn render(spec: &ChannelSpec) -> String {
             toml_str(tt.map(|t| t.name).unwrap_or("?"))
         );
         let _ = writeln!(out, "action = {}", toml_str(inst.action.name()));
-        let m = &inst.metadata;
-        let meta = [
-            ("title", &m.title),
-            ("rule_id", &m.rule_id),
-            ("author", &m.author),
-            ("reference", &m.reference),
-        ];
-        for (key, value) in meta {
+        for (key, value) in inst.metadata.named() {
             if let Some(v) = value {
                 let _ = writeln!(out, "{key} = {}", toml_str(v));
             }

@@ -297,7 +297,7 @@ user_sid = { equals = 'S-1-5-18' }
         hit["matches"][0]["rule"],
         serde_json::json!({
             "title": "Encoded and hidden PowerShell",
-            "id": "8f3d0c5e-7f5b-4a7a-9f5e-2b1e6f0a9c11",
+            "rule_id": "8f3d0c5e-7f5b-4a7a-9f5e-2b1e6f0a9c11",
             "author": "Jane Doe",
             "reference": "https://example.org/rule"
         })

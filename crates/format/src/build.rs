@@ -82,6 +82,16 @@ impl MetadataSpec {
     fn fields(&self) -> [&Option<String>; 4] {
         [&self.title, &self.rule_id, &self.author, &self.reference]
     }
+    /// The fields with their spec keys (`title`, `rule_id`, `author`,
+    /// `reference`), in record order; tools print and serialize them so.
+    pub fn named(&self) -> [(&'static str, Option<&str>); 4] {
+        let keys = ["title", "rule_id", "author", "reference"];
+        let mut out = [("", None); 4];
+        for ((o, k), v) in out.iter_mut().zip(keys).zip(self.fields()) {
+            *o = (k, v.as_deref());
+        }
+        out
+    }
 }
 
 /// One criterion.

@@ -154,23 +154,9 @@ impl<'a> Engine<'a> {
             // criteria go in one list, so the anchor and the cheapest-first
             // order are chosen over all of them.
             let and_rows = usize::from(inst.and_rows).saturating_add(1);
-            let crit_start =
-                u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
-            for r in 0..and_rows {
-                self.load_row(ch, &inst, r, dfa_base)?;
-            }
-            let end = self.crits.len();
-            let crit_len = u32::try_from(end)
-                .ok()
-                .and_then(|e| e.checked_sub(crit_start))
-                .ok_or(bad(i, "criteria"))?;
-            // Cheapest first: integers, then affixes/equals, contains, regex last.
-            if let Some(own) = usize::try_from(crit_start)
-                .ok()
-                .and_then(|s| self.crits.get_mut(s..end))
-            {
-                own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
-            }
+            let (crit_start, crit_len) = self.load_rows(ch, &inst, 0..and_rows, dfa_base)?;
+            let end = usize::try_from(crit_start.saturating_add(crit_len))
+                .map_err(|_| bad(i, "criteria"))?;
             // Anchor: the most selective indexable criterion (first on ties).
             let mut best = Anchor::None;
             let mut best_score = 0u64;
@@ -212,21 +198,8 @@ impl<'a> Engine<'a> {
             let unless_start =
                 u32::try_from(self.unless.len()).map_err(|_| bad(i, "too many rows"))?;
             for r in and_rows..inst.row_count() {
-                let row_start =
-                    u32::try_from(self.crits.len()).map_err(|_| bad(i, "too many criteria"))?;
-                self.load_row(ch, &inst, r, dfa_base)?;
-                let row_end = self.crits.len();
-                let row_len = u32::try_from(row_end)
-                    .ok()
-                    .and_then(|e| e.checked_sub(row_start))
-                    .ok_or(bad(i, "criteria"))?;
-                if let Some(own) = usize::try_from(row_start)
-                    .ok()
-                    .and_then(|s| self.crits.get_mut(s..row_end))
-                {
-                    own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
-                }
-                try_push(&mut self.unless, (row_start, row_len))?;
+                let row = self.load_rows(ch, &inst, r..r.saturating_add(1), dfa_base)?;
+                try_push(&mut self.unless, row)?;
             }
             let unless_len = u32::try_from(self.unless.len())
                 .ok()
@@ -245,6 +218,34 @@ impl<'a> Engine<'a> {
             templ_of.push(t);
         }
         Ok(())
+    }
+
+    /// Decode `rows` of instance `inst` of `ch` as one conjunction: their
+    /// non-`Any` criteria appended to `crits`, cheapest first (integers, then
+    /// affixes/equals, contains, regex last). Returns `(start, len)` in `crits`.
+    fn load_rows(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        inst: &changuard_format::Instance<'a>,
+        rows: core::ops::Range<usize>,
+        dfa_base: u32,
+    ) -> Result<(u32, u32), EngineError> {
+        let too_many = EngineError::Inconsistent {
+            channel: ch.channel(),
+            index: inst.index,
+            what: "too many criteria",
+        };
+        let start = self.crits.len();
+        for r in rows {
+            self.load_row(ch, inst, r, dfa_base)?;
+        }
+        let end = self.crits.len();
+        if let Some(own) = self.crits.get_mut(start..end) {
+            own.sort_unstable_by_key(|c| (test_rank(&c.test), c.field));
+        }
+        let s = u32::try_from(start).map_err(|_| too_many)?;
+        let len = u32::try_from(end.saturating_sub(start)).map_err(|_| too_many)?;
+        Ok((s, len))
     }
 
     /// Decode row `r` of instance `inst` of `ch`, appending its non-`Any`
