@@ -39,9 +39,10 @@ pub const IMAGE_PATH_CAP: usize = changuard_format::schema::IMAGE_PATH_CAP as us
 /// Longest command line evaluated, in UTF-8 bytes (truncated likewise).
 pub const COMMAND_LINE_CAP: usize = changuard_format::schema::COMMAND_LINE_CAP as usize;
 
-/// Slots of the process table: 1,023 running processes, 1 MiB of pool (1 KiB
-/// of image path each). Children of processes beyond that, or started before
-/// the driver, get an empty `parent_image_path`.
+/// Slots of the process table: 1,023 running processes, 3 MiB of pool (1 KiB
+/// of image path and 2 KiB of command line each). Children of processes beyond
+/// that, or started before the driver, get an empty `parent_image_path` and
+/// `parent_command_line`.
 pub const PROCESS_TABLE_SLOTS: usize = 1024;
 
 /// State guarded by the sensor lock.
@@ -58,7 +59,8 @@ pub struct Shared {
     /// promoted after the health window (promise 3).
     pub faulted: ChannelSet,
     /// The processes seen starting and not yet exiting, with their image
-    /// paths (pool; `None` before `start_process_table` or if it failed).
+    /// paths and command lines (pool; `None` before `start_process_table` or
+    /// if it failed).
     processes: Option<ProcessTable>,
     /// UTF-8 transcoding buffers of the process-notify path (module docs: off the stack).
     text: Text,
@@ -124,11 +126,12 @@ pub struct ProcessCreation<'a> {
 }
 
 /// Allocates the process table (before the notify routine is registered).
-/// Without the memory the driver runs on, with empty parent image paths.
+/// Without the memory the driver runs on, with empty parent image paths and
+/// command lines.
 pub fn start_process_table() {
-    // The allocation (1 MiB) happens outside the lock.
+    // The allocation (3 MiB) happens outside the lock.
     let Some(table) = ProcessTable::try_new(PROCESS_TABLE_SLOTS) else {
-        wdk::println!("changuard: no memory for the process table; parent image paths stay empty");
+        wdk::println!("changuard: no memory for the process table; parent image paths and command lines stay empty");
         return;
     };
     if let Some(mut g) = SENSOR.acquire() {
@@ -166,12 +169,14 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let Text { image: image_buf, command_line: command_line_buf, user_sid: user_sid_buf } = text;
     // `\??\C:\...` as rules write it: `C:\...` (kernel_values::image_path).
     let image = kernel_values::image_path(p.image, image_buf).0;
+    // Transcoded with or without content: the process table keeps it for the children.
+    let command_line = utf16_to_utf8(p.command_line, command_line_buf).0;
     let summary = active.as_deref().map(|active| {
-        let command_line = utf16_to_utf8(p.command_line, command_line_buf).0;
         let user_sid = kernel_values::sid_text(p.token.user_sid(), user_sid_buf).unwrap_or("");
-        // The parent's image as this driver recorded it when the parent started,
-        // read in place (the table is only written after the evaluation).
-        let parent_image = processes.as_ref().and_then(|t| t.image(p.parent_id)).unwrap_or("");
+        // The parent's image and command line as this driver recorded them when
+        // the parent started, read in place (borrowed from the table, which is
+        // only written after the evaluation; no copy on the stack).
+        let (parent_image, parent_command_line) = processes.as_ref().and_then(|t| t.get(p.parent_id)).unwrap_or(("", ""));
         // Built as the event itself (no separate values array to copy from).
         let event = Event::ProcessCreate([
             Value::Str(image),
@@ -184,13 +189,14 @@ pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
             Value::Int(p.token.session_id),
             Value::Int(p.token.integrity_level),
             Value::Int(p.token.elevated),
+            Value::Str(parent_command_line),
         ]);
         run(active, book, *test_hooks, faulted, work, &event)
     });
     if let Some(t) = processes.as_mut()
-        && t.insert(p.process_id, image).is_err()
+        && t.insert(p.process_id, image, command_line).is_err()
     {
-        // Its children get an empty parent image (PROCESS_TABLE_SLOTS); `driver status` says so.
+        // Its children get an empty parent image and command line (PROCESS_TABLE_SLOTS); `driver status` says so.
         book.driver.flags |= DRIVER_FLAG_PROCESS_TABLE_FULL;
     }
     summary

@@ -162,6 +162,7 @@ fn sysmon_process_events(f: &Path) -> Result<Vec<OwnedEvent>, String> {
                 capped(&p.command_line, "command_line"),
                 capped(&p.parent_image_path, "parent_image_path"),
                 String::new(),
+                capped(&p.parent_command_line, "parent_command_line"),
             ],
             ints,
         });

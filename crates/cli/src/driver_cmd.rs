@@ -542,10 +542,12 @@ mod imp {
             }
             match super::process_table_state(d) {
                 "off" => {
-                    println!("process table: off (no memory at load): parent_image_path is empty")
+                    println!(
+                        "process table: off (no memory at load): parent_image_path and parent_command_line are empty"
+                    )
                 }
                 "full" => println!(
-                    "process table: full at least once this boot: some parent_image_path values were empty"
+                    "process table: full at least once this boot: some parent_image_path and parent_command_line values were empty"
                 ),
                 _ => {}
             }

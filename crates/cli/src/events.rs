@@ -404,7 +404,7 @@ mod tests {
             r#"{"template": "ProcessCreate", "fields": {"image_path": "C:\\x.exe", "pid": 7}}"#,
         )
         .unwrap();
-        assert_eq!(e.values.len(), 10);
+        assert_eq!(e.values.len(), 11);
         assert_eq!(e.values[0], Owned::Str("C:\\x.exe".into()));
         assert_eq!(e.values[1], Owned::Str(String::new()));
         assert_eq!(e.values[4], Owned::Int(7));
@@ -419,7 +419,8 @@ mod tests {
                 "creator_pid",
                 "session_id",
                 "integrity_level",
-                "token_elevated"
+                "token_elevated",
+                "parent_command_line"
             ]
         );
         // No "fields" at all: every field absent.

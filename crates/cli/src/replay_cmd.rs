@@ -633,7 +633,7 @@ mod tests {
         ]);
         let (code, out, err) = run_text(&f.args);
         assert_eq!(code, EXIT_OK, "{err}");
-        assert!(out.contains("line 1: ProcessCreate (short): 300/1 report\n  absent (\"\" / 0): 8 of 10, all but image_path, command_line\n"), "{out}");
+        assert!(out.contains("line 1: ProcessCreate (short): 300/1 report\n  absent (\"\" / 0): 9 of 11, all but image_path, command_line\n"), "{out}");
         assert!(out.contains("line 2: NamedPipeCreate: 291/10 block-candidate\n  absent (\"\" / 0): 19 of 20, all but pipe_name\n"), "{out}");
         assert!(
             out.contains("line 3: NamedPipeCreate: no match\n  absent (\"\" / 0): all 20 fields\n"),
@@ -650,7 +650,8 @@ mod tests {
                 "creator_pid",
                 "session_id",
                 "integrity_level",
-                "token_elevated"
+                "token_elevated",
+                "parent_command_line"
             ])
         );
         assert_eq!(objs[2]["absent"].as_array().unwrap().len(), 20);

@@ -50,10 +50,12 @@ pub const DRIVER_FLAG_PROMOTION_DONE: u32 = 1 << 2;
 pub const DRIVER_FLAG_CONFIG_DEFAULTED: u32 = 1 << 3;
 /// Driver flag: this is a `test-hooks` build (never for production), armed or not.
 pub const DRIVER_FLAG_TEST_HOOKS_BUILD: u32 = 1 << 4;
-/// Driver flag: the process table exists, so `parent_image_path` is filled.
+/// Driver flag: the process table exists, so `parent_image_path` and
+/// `parent_command_line` are filled.
 pub const DRIVER_FLAG_PROCESS_TABLE: u32 = 1 << 5;
 /// Driver flag: the process table was full at least once this boot: some
-/// processes were not recorded and their children's `parent_image_path` is empty.
+/// processes were not recorded and their children's `parent_image_path` and
+/// `parent_command_line` are empty.
 pub const DRIVER_FLAG_PROCESS_TABLE_FULL: u32 = 1 << 6;
 const DRIVER_FLAGS_KNOWN: u32 = 0x7F;
 

@@ -63,9 +63,9 @@ pub struct Field {
 pub enum Source {
     /// Filled by the driver's own callback on every event. Token fields come
     /// from the new process's token (a query that fails leaves that field
-    /// empty for that event); `parent_image_path` from the driver's table of
-    /// the processes it saw start (empty for a parent that started before
-    /// the driver, or when the table is full).
+    /// empty for that event); `parent_image_path` and `parent_command_line`
+    /// from the driver's table of the processes it saw start (empty for a
+    /// parent that started before the driver, or when the table is full).
     Callback,
     /// Sent empty (or zero) by this prototype's callback: a criterion that
     /// needs a value here never matches a real event. (No field of this
@@ -130,7 +130,8 @@ const fn i(name: &'static str, source: Source) -> Field {
 
 /// Cap of image paths (the driver's transcoding buffer).
 pub const IMAGE_PATH_CAP: u16 = 1024;
-/// Cap of command lines (likewise).
+/// Cap of command lines (likewise; the parent's too, kept in the driver's
+/// process table).
 pub const COMMAND_LINE_CAP: u16 = 2048;
 /// Cap of a SID string ("S-1-5-21-" and up to 15 sub-authorities of 10 digits
 /// is 184 bytes).
@@ -141,7 +142,8 @@ pub const SUBMITTED_CAP: u16 = 1024;
 use Source::{Callback, Submitted};
 
 /// Inputs of [`PROCESS_CREATE`], as `PsSetCreateProcessNotifyRoutineEx` supplies them.
-pub const PROCESS_CREATE_FIELDS: [Field; 10] = [
+/// New fields go last, so the criterion index of every earlier field stays put.
+pub const PROCESS_CREATE_FIELDS: [Field; 11] = [
     s("image_path", IMAGE_PATH_CAP, Callback),
     s("command_line", COMMAND_LINE_CAP, Callback),
     s("parent_image_path", IMAGE_PATH_CAP, Callback),
@@ -152,6 +154,7 @@ pub const PROCESS_CREATE_FIELDS: [Field; 10] = [
     i("session_id", Callback),
     i("integrity_level", Callback),
     i("token_elevated", Callback),
+    s("parent_command_line", COMMAND_LINE_CAP, Callback),
 ];
 
 /// Inputs of [`NAMED_PIPE_CREATE`], the IPC template type. Twenty inputs, like

@@ -40,6 +40,9 @@ fn put_u32(b: &mut [u8], at: usize, v: u32) {
 fn put_u64(b: &mut [u8], at: usize, v: u64) {
     assert!(raw::put(b, at, &v.to_le_bytes()));
 }
+fn get_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
+}
 fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
@@ -266,7 +269,9 @@ fn instances() {
     });
     expect(Rule::CriteriaCountMismatch, |b| {
         let i = raw::instance(b, 0).unwrap();
-        put_u16(b, i + inf::CRITERIA_COUNT.start, 11);
+        // One more than instance 0's template supplies.
+        let n = get_u16(b, i + inf::CRITERIA_COUNT.start);
+        put_u16(b, i + inf::CRITERIA_COUNT.start, n + 1);
         i + 6
     });
     expect(Rule::CriteriaOutOfRange, |b| {

@@ -4,7 +4,7 @@
 mod common;
 
 use changuard_format::build::CriterionSpec;
-use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
+use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE, PROCESS_CREATE_INPUTS};
 use changuard_format::{Action, StrOp};
 use changuard_interp::reference::Reference;
 use changuard_interp::{Engine, Event, MAX_MATCHES, Value, Verdict};
@@ -180,6 +180,7 @@ fn basic_detections_and_order() {
         Value::Int(1),
         Value::Int(0x2000),
         Value::Int(0),
+        Value::Str(r"C:\Windows\Explorer.EXE"),
     ]);
     engine.evaluate(&ev, &mut v);
     let got: Vec<(u32, u32)> = v
@@ -221,7 +222,7 @@ fn all_any_specs(n: u32) -> Vec<changuard_format::build::ChannelSpec> {
     )]
 }
 
-fn pc_event(image: &str) -> [Value<'_>; 10] {
+fn pc_event(image: &str) -> [Value<'_>; PROCESS_CREATE_INPUTS] {
     [
         Value::Str(image),
         Value::Str(""),
@@ -233,6 +234,7 @@ fn pc_event(image: &str) -> [Value<'_>; 10] {
         Value::Int(4),
         Value::Int(5),
         Value::Int(6),
+        Value::Str(""),
     ]
 }
 
@@ -260,15 +262,17 @@ fn fuel_exhaustion_stops_and_reports_matches_so_far() {
     engine.evaluate(&ev, &mut full);
     assert_eq!(full.matches().len(), 10);
     assert!(!full.fuel_exhausted);
-    // Each instance costs 1 + len(field) = 6 fuel; the type check costs 10.
-    assert_eq!(full.fuel_used, 10 + 10 * 6);
+    // Each instance costs 1 + len(field) = 6 fuel; the type check costs one
+    // per field (11).
+    let check = PROCESS_CREATE_INPUTS as u64;
+    assert_eq!(full.fuel_used, check + 10 * 6);
     for budget in 0..full.fuel_used {
         let mut v = Verdict::new();
         engine.evaluate_with_fuel(&ev, budget, &mut v);
         assert!(v.fuel_exhausted, "budget {budget}");
         assert!(v.fuel_used <= budget);
         // Matches so far: a prefix (in evaluation order) of the full result.
-        let expect = (budget.saturating_sub(10) / 6) as usize;
+        let expect = (budget.saturating_sub(check) / 6) as usize;
         assert_eq!(v.matches().len(), expect, "budget {budget}");
         assert_eq!(v.matches(), &full.matches()[..expect]);
     }
@@ -633,10 +637,11 @@ fn the_bound_covers_prefiltered_regexes_at_the_field_cap() {
     let e = Engine::with_config(&chans, config).unwrap();
     assert_eq!(e.stats().dfas_prefiltered, 1, "{:?}", e.stats());
     let field = format!("q{}z", "1".repeat(cap - 2));
-    let vals: [Value<'_>; 10] = core::array::from_fn(|k| match PROCESS_CREATE.fields[k].ty {
-        FieldType::Str => Value::Str(&field),
-        FieldType::Int => Value::Int(1),
-    });
+    let vals: [Value<'_>; PROCESS_CREATE_INPUTS] =
+        core::array::from_fn(|k| match PROCESS_CREATE.fields[k].ty {
+            FieldType::Str => Value::Str(&field),
+            FieldType::Int => Value::Int(1),
+        });
     let ev = Event::ProcessCreate(vals);
     let mut v = Verdict::new();
     e.evaluate(&ev, &mut v);

@@ -151,6 +151,7 @@ fn evaluate_allocates_nothing() {
             },
             Value::Int(0x3000),
             Value::Int(1),
+            Value::Str(&long),
         ]);
         engine.evaluate(&ev, &mut verdict);
         hits += verdict.matches().len();

@@ -1,7 +1,8 @@
 //! The process fields the driver reads itself: the image name in the form
 //! rules use, the new process's token (user SID, session, integrity,
-//! elevation) and the parent's image from the driver's own process table.
-//! A failed token query leaves its fields empty and leaks nothing.
+//! elevation) and the parent's image and command line from the driver's own
+//! process table. A failed token query leaves its fields empty and leaks
+//! nothing.
 mod common;
 
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
@@ -12,6 +13,17 @@ use common::content::file_name;
 use common::{CONTENT_DIR, ENTRY, machine};
 
 const USER_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1001";
+/// Explorer's command line when COM starts it (what Sigma's `ParentCommandLine` tests look for).
+const EXPLORER_CMD: &str = "C:\\Windows\\Explorer.EXE /factory,{75dff2b7-6936-4c06-a8bb-676a7b00b24b} -Embedding";
+/// A command line past the 2,048-byte cap whose cut falls inside a character:
+/// "p.exe " (6 bytes) and 2-byte characters.
+fn long_cmd() -> String {
+    format!("p.exe {}", "é".repeat(2000))
+}
+/// [`long_cmd`] as the driver keeps it: 6 + 2 * 1021 = 2,048 bytes.
+fn long_cmd_cut() -> String {
+    format!("p.exe {}", "é".repeat(1021))
+}
 
 fn instance(id: u32, tests: &[(&str, CriterionSpec)]) -> InstanceSpec {
     let mut c = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
@@ -35,6 +47,11 @@ fn content() -> Vec<u8> {
         instance(4, &[("integrity_level", CriterionSpec::IntEquals(0x2000)), ("session_id", CriterionSpec::IntEquals(1)), ("token_elevated", CriterionSpec::IntEquals(0))]),
         instance(5, &[("user_sid", eq("S-1-5-18"))]),
         instance(6, &[("parent_image_path", eq("C:\\Windows\\explorer.exe"))]),
+        // The children (x.exe) only: a known parent's command line, an unknown
+        // parent's (empty), and a long one cut at the cap.
+        instance(7, &[("image_path", eq("C:\\Tools\\x.exe")), ("parent_command_line", eq(EXPLORER_CMD))]),
+        instance(8, &[("image_path", eq("C:\\Tools\\x.exe")), ("parent_command_line", CriterionSpec::Regex { pattern: "^$".into(), case_insensitive: false })]),
+        instance(9, &[("image_path", eq("C:\\Tools\\x.exe")), ("parent_command_line", eq(&long_cmd_cut()))]),
     ];
     let spec = ChannelSpec { channel: 2100, version: 1, schema_id: SCHEMA_ID, instances };
     build(&spec, &common::test_key()).expect("content builds")
@@ -93,9 +110,9 @@ fn a_failed_token_query_leaves_its_field_empty_and_leaks_nothing() {
 }
 
 #[test]
-fn a_child_carries_its_parents_image_until_the_parent_exits() {
+fn a_child_carries_its_parents_image_and_command_line_until_the_parent_exits() {
     let r = boot_with(|s| {
-        let explorer = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Windows\\explorer.exe", "explorer.exe", 600) };
+        let explorer = ProcessCreate { token: Token::user(), ..ProcessCreate::new("\\??\\C:\\Windows\\explorer.exe", EXPLORER_CMD, 600) };
         assert!(s.process_create(&explorer));
         let child = |pid| ProcessCreate { ppid: 600, ..ProcessCreate::new("\\??\\C:\\Tools\\x.exe", "x.exe", pid) };
         assert!(s.process_create(&child(700)));
@@ -103,9 +120,29 @@ fn a_child_carries_its_parents_image_until_the_parent_exits() {
         assert!(s.process_exit(600));
         assert!(s.process_create(&child(704)));
     });
-    // Instance 6 once (pid 700), not for 704; explorer (a user's) matches 3
-    // and 4, each child (LocalSystem's token) 5.
-    assert_eq!(matched(&r.log), vec![3, 4, 5, 5, 6], "{:#?}", r.log);
+    // Instances 6 and 7 once (pid 700), not for 704, whose parent command
+    // line is empty (8); explorer (a user's) matches 3 and 4, each child
+    // (LocalSystem's token) 5.
+    assert_eq!(matched(&r.log), vec![3, 4, 5, 5, 6, 7, 8], "{:#?}", r.log);
+}
+
+#[test]
+fn a_parents_command_line_arrives_cut_at_the_cap_and_a_null_one_empty() {
+    let r = boot_with(|s| {
+        // A parent whose command line is past the cap: its child gets the
+        // first 2,048 bytes, cut at a character boundary.
+        assert!(s.process_create(&ProcessCreate::new("\\??\\C:\\Tools\\p.exe", &long_cmd(), 800)));
+        let child = |pid, ppid| ProcessCreate { ppid, ..ProcessCreate::new("\\??\\C:\\Tools\\x.exe", "x.exe", pid) };
+        assert!(s.process_create(&child(900, 800)));
+        // A parent the kernel gave no command line (NULL): recorded, with an empty one.
+        assert!(s.process_create(&ProcessCreate { command_line: None, ..ProcessCreate::new("\\??\\C:\\Tools\\q.exe", "", 804) }));
+        assert!(s.process_create(&child(904, 804)));
+        // A parent the driver never saw start.
+        assert!(s.process_create(&child(908, 1_000)));
+    });
+    // Every process is LocalSystem's (5); the first child matches the cut
+    // (9), the other two the empty parent command line (8).
+    assert_eq!(matched(&r.log), vec![5, 5, 5, 5, 5, 8, 8, 9], "{:#?}", r.log);
 }
 
 #[test]
@@ -130,4 +167,6 @@ fn driver_status_says_when_the_process_table_was_full() {
     // Instance 6 (parent explorer.exe) fires once: for the first parent only
     // (plus instance 5, LocalSystem, for every process).
     assert_eq!(matched(&r.log).iter().filter(|&&i| i == 6).count(), 1);
+    // Likewise the parent command line: empty (instance 8) for the last one's child only.
+    assert_eq!(matched(&r.log).iter().filter(|&&i| i == 8).count(), 1);
 }

@@ -75,7 +75,7 @@ fn mem() -> Mem {
 
 fn event() -> Event<'static> {
     let values = [Value::Str("C:\\Windows\\System32\\cmd.exe"), Value::Str("cmd /c whoami"), Value::Str(""), Value::Str(""),
-        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0), Value::Str("")];
     Event::from_values(changuard_format::schema::PROCESS_CREATE.id, &values).unwrap()
 }
 
@@ -167,7 +167,7 @@ fn int_chan(channel: u32, version: u64) -> Vec<u8> {
 
 fn long_event(cmd: &'static str) -> Event<'static> {
     let values = [Value::Str("C:\\Windows\\System32\\cmd.exe"), Value::Str(cmd), Value::Str(""), Value::Str(""),
-        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0), Value::Str("")];
     Event::from_values(changuard_format::schema::PROCESS_CREATE.id, &values).unwrap()
 }
 
@@ -192,7 +192,7 @@ fn per_channel_health_promotes_the_healthy_channel() {
 
     // A wrongly typed event is the event's fault, not the content's: nobody is blamed.
     let bad_values = [Value::Int(1), Value::Str("x"), Value::Str(""), Value::Str(""),
-        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0)];
+        Value::Int(4), Value::Int(8), Value::Int(8), Value::Int(0), Value::Int(0), Value::Int(0), Value::Str("")];
     let bad = Event::from_values(PROCESS_CREATE.id, &bad_values).unwrap();
     active.evaluate(&bad, &mut v, &mut changuard_interp::EvalScratch::new());
     assert!(v.faults > 0, "{v:?}");

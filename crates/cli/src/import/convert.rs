@@ -35,6 +35,7 @@ pub(super) fn field_target(name: &str) -> Option<Target> {
         "Image" => idx("image_path").map(Target::Str),
         "CommandLine" => idx("command_line").map(Target::Str),
         "ParentImage" => idx("parent_image_path").map(Target::Str),
+        "ParentCommandLine" => idx("parent_command_line").map(Target::Str),
         "IntegrityLevel" => idx("integrity_level").map(Target::Integrity),
         _ => None,
     }

@@ -25,7 +25,8 @@ fn any(n: usize) -> Vec<CriterionSpec> {
 }
 
 /// ProcessCreate fields: image_path, command_line, parent_image_path, user_sid,
-/// pid, parent_pid, creator_pid, session_id, integrity_level, token_elevated.
+/// pid, parent_pid, creator_pid, session_id, integrity_level, token_elevated,
+/// parent_command_line.
 fn process(id: u32, action: Action, set: &[(usize, CriterionSpec)]) -> InstanceSpec {
     let mut c = any(PROCESS_CREATE.fields.len());
     for (i, v) in set {

@@ -74,6 +74,7 @@ pub fn submitted_events(s: &mut Session) {
         FieldValue::Int(1),
         FieldValue::Int(0x1000),
         FieldValue::Int(1),
+        FieldValue::Str("\"C:\\Program Files\\Microsoft Office\\WINWORD.EXE\" /n invoice.docm"),
     ];
     assert_eq!(fields.len(), PROCESS_CREATE.fields.len());
     let (st, reply) = submit_event(s, PROCESS_CREATE.id, &fields);
@@ -93,6 +94,7 @@ pub fn submitted_events(s: &mut Session) {
         FieldValue::Int(2),
         FieldValue::Int(3),
         FieldValue::Int(4),
+        FieldValue::Str(&long),
     ];
     let (st, reply) = submit_event(s, PROCESS_CREATE.id, &longs);
     assert_eq!(st, 0);
