@@ -219,7 +219,11 @@ fn ground_truth(out: &import::Imported) {
             // The match names its rule: id, title and author, from the
             // channel file's METADATA (the licence asks matches keep the author).
             let named = &m["rule"];
-            assert_eq!(named["rule_id"].as_str(), Some(out.rules[r].id.as_str()), "{m}");
+            assert_eq!(
+                named["rule_id"].as_str(),
+                Some(out.rules[r].id.as_str()),
+                "{m}"
+            );
             assert_eq!(
                 named["author"].as_str(),
                 Some(out.rules[r].author.as_str()),

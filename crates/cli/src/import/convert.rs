@@ -229,6 +229,9 @@ pub(super) struct Ctx {
 /// sensor always supplies its fields, empty when the kernel had none.
 pub const NULL_AS_EMPTY: &str = "takes a null test (field absent) as the field being empty";
 
+/// Refusal: a negated selection whose every alternative tests a field the
+/// sensor lacks, so nothing of the filter would remain.
+pub const FILTER_ONLY_MISSING: &str = "needs a filter that tests only fields the sensor lacks (without it the rule reports what it excludes)";
 /// Refusal: a term of the condition (after De Morgan) has only negated
 /// selections, so it would match every process but a few.
 pub const NO_POSITIVE: &str = "needs a condition with no positive selection";
@@ -360,6 +363,16 @@ pub(super) struct Selections<'r> {
 }
 
 impl Selections<'_> {
+    /// The fields the sensor lacks that selection `name` tests (once computed).
+    fn missing_of(&self, name: &str) -> Vec<String> {
+        self.done
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
     /// Selection `name`'s DNF, used negated when `neg`.
     fn get(&mut self, name: &str, neg: bool) -> Result<Dnf<Atom>, Refusal> {
         if !self.done.iter().any(|(n, _)| n == name) {
@@ -464,7 +477,16 @@ pub(super) fn convert_with(
         // set of instances per row.
         let mut variants: Vec<Vec<Vec<CriterionSpec>>> = vec![Vec::new()];
         for l in term.iter().filter(|l| l.neg) {
-            for conj in sels.get(&l.name, true)? {
+            let filter = sels.get(&l.name, true)?;
+            // Every alternative of the filter was on fields the sensor lacks:
+            // without it the rule would report all the filter exists to
+            // exclude (often most processes), so it is refused, not
+            // approximated.
+            if filter.is_empty() {
+                let fields = sels.missing_of(&l.name).join(", ");
+                return Err(refuse(format!("{FILTER_ONLY_MISSING}: {fields}")));
+            }
+            for conj in filter {
                 // `not (always true)`: this term never matches.
                 let Some(rows) = unless_rows(&conj) else {
                     continue 'terms;

@@ -40,7 +40,7 @@ use changuard_format::build::{
 use changuard_format::schema::{self, PROCESS_CREATE};
 use changuard_format::{AlignedBytes, Trust, cost, limits};
 use clap::{Args, Subcommand};
-pub use convert::{AND_CAP, NO_POSITIVE, NULL_AS_EMPTY, UNLESS_CAP};
+pub use convert::{AND_CAP, FILTER_ONLY_MISSING, NO_POSITIVE, NULL_AS_EMPTY, UNLESS_CAP};
 use convert::{convert, convert_with};
 use report::{Outcome, RuleReport};
 use std::path::{Path, PathBuf};
@@ -1207,21 +1207,20 @@ mod tests {
         assert_eq!(a, &format!("{}: Hashes", report::DROPPED_FILTER_FIELDS));
         let i = &out.channels[0].spec.instances[0];
         assert_eq!(i.unless, vec![row(&[("command_line", contains(" -safe"))])]);
-        // A filter entirely on missing fields: no UNLESS row at all.
+        // A filter entirely on missing fields: the rule would report all it
+        // excludes, so it is refused, naming the fields.
         let (o, insts) = one(
             "  sel:\n    Image|endswith: '\\a.exe'\n  filter:\n    OriginalFileName: a.exe\n  condition: sel and not filter\n",
         );
         assert_eq!(
             o,
-            Outcome::Approximated(format!(
-                "{}: OriginalFileName",
-                report::DROPPED_FILTER_FIELDS
-            ))
+            Outcome::Refused(format!("{FILTER_ONLY_MISSING}: OriginalFileName"))
         );
-        assert!(insts[0].unless.is_empty());
-        // Missing fields on both sides: both stated, and bucketed apart.
+        assert!(insts.is_empty());
+        // Missing fields on both sides, the filter keeping one alternative:
+        // both stated, and bucketed apart.
         let out = import(
-            "  sel:\n    - Image|endswith: '\\a.exe'\n    - OriginalFileName: a.exe\n  filter:\n    Company: Good\n  condition: sel and not filter\n",
+            "  sel:\n    - Image|endswith: '\\a.exe'\n    - OriginalFileName: a.exe\n  filter:\n    - Company: Good\n    - CommandLine|contains: ' -safe'\n  condition: sel and not filter\n",
         );
         let r = out.rules[0].outcome.reason().unwrap().to_string();
         assert!(r.contains(report::DROPPED_FIELDS), "{r}");
