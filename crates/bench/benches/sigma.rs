@@ -103,6 +103,8 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
     let (mut v, mut rv) = (Verdict::new(), Verdict::new());
     for (name, evs) in [("captured", &set.captured), ("generated", &set.generated)] {
         let (mut matched, mut matches, mut fuel) = (0, 0, 0);
+        // Which rules fire, by the title each instance carries (METADATA).
+        let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
         for e in evs {
             engine.evaluate(&e.event(), &mut v);
             reference.evaluate(&e.event(), &mut rv);
@@ -110,6 +112,15 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
             matched += usize::from(!v.matches().is_empty());
             matches += v.matches().len();
             fuel += v.fuel_used;
+            let mut titles: Vec<&str> = v
+                .matches()
+                .iter()
+                .filter_map(|m| title(set, m.channel, m.instance))
+                .collect();
+            titles.dedup();
+            for t in titles {
+                *by_rule.entry(t).or_default() += 1;
+            }
         }
         eprintln!(
             "[sigma {name}] {} events, {matched} match something, {matches} matches; mean fuel/event {}; mean command line {} bytes",
@@ -117,6 +128,11 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
             fuel / evs.len().max(1) as u64,
             mean_len(evs, 1)
         );
+        let mut top: Vec<(&str, usize)> = by_rule.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        for (t, n) in top.iter().take(8) {
+            eprintln!("[sigma {name}]   {n:>3} events match {t:?}");
+        }
     }
     // SigmaHQ's own expectation: a rule's captured event matches that rule.
     let mut own_hits = 0;
@@ -141,6 +157,13 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
     eprintln!(
         "[sigma captured] {own_hits} of {imported} events of imported rules match their own rule"
     );
+}
+
+/// The title of rule instance `channel/id`, from its metadata.
+fn title(set: &SigmaSet, channel: u32, id: u32) -> Option<&str> {
+    let spec = set.specs.iter().find(|s| s.channel == channel)?;
+    let inst = spec.instances.iter().find(|i| i.id == id)?;
+    inst.metadata.title.as_deref()
 }
 
 fn mean_len(evs: &[OwnedEvent], field: usize) -> usize {
