@@ -28,6 +28,9 @@ pub fn walk(v: &ValidChannel<&[u8]>) {
     assert_eq!(v.instances().count() as u32, n);
     for i in 0..n {
         let inst = v.instance(i).expect("validated instance decodes");
+        // Metadata of validated content decodes (strings proven in range).
+        let m = inst.metadata();
+        let _ = (m.title, m.rule_id, m.author, m.reference);
         for r in 0..inst.row_count() {
             assert!(inst.row_kind(r).is_some());
             for k in 0..inst.criteria_len() {

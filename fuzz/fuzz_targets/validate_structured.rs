@@ -9,7 +9,7 @@
 mod common;
 
 use arbitrary::{Result, Unstructured};
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build, sign};
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, build, sign};
 use changuard_format::schema::TEMPLATE_TYPES;
 use changuard_format::{Action, AlignedBytes, SCHEMA_ID, StrOp, Trust, validate};
 use libfuzzer_sys::fuzz_target;
@@ -78,10 +78,16 @@ fn spec(u: &mut Unstructured) -> Result<ChannelSpec> {
             }
         }
         let [also, unless] = rows;
+        // METADATA: sometimes, each field sometimes (the writer adds the
+        // section only when one is set).
+        let text = |u: &mut Unstructured| -> Result<Option<String>> {
+            Ok(if u.ratio(1, 3)? { Some(String::arbitrary_take(u)?) } else { None })
+        };
+        let metadata = MetadataSpec { title: text(u)?, rule_id: text(u)?, author: text(u)?, reference: text(u)? };
         instances.push(InstanceSpec {
             also,
             unless,
-            metadata: Default::default(),
+            metadata,
             id,
             template: if u.ratio(1, 32)? { u.arbitrary()? } else { t.id },
             action: *u.choose(&[Action::Report, Action::BlockCandidate, Action::TestCrash])?,
