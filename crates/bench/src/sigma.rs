@@ -146,11 +146,13 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The Sysmon event 1 records of one file, converted by the importer's own
-/// `sysmon` module (the ground-truth test's conversion) and cut to the
-/// fields' caps as the sensor delivers them.
+/// `sysmon` module as the driver delivers them (image names through the
+/// kernel's form and back, strings cut to their caps): the ground-truth
+/// test's events.
 fn sysmon_process_events(f: &Path) -> Result<Vec<OwnedEvent>, String> {
     let mut out = Vec::new();
     for p in sysmon::read_file(f)? {
+        let p = p.as_driver_delivers();
         let mut ints = vec![0; 6];
         if let Some(k) = int_index("integrity_level") {
             ints[k] = p.integrity_level;
@@ -158,31 +160,16 @@ fn sysmon_process_events(f: &Path) -> Result<Vec<OwnedEvent>, String> {
         out.push(OwnedEvent {
             template: PROCESS_CREATE.id,
             strs: vec![
-                capped(&p.image_path, "image_path"),
-                capped(&p.command_line, "command_line"),
-                capped(&p.parent_image_path, "parent_image_path"),
+                p.image_path,
+                p.command_line,
+                p.parent_image_path,
                 String::new(),
-                capped(&p.parent_command_line, "parent_command_line"),
+                p.parent_command_line,
             ],
             ints,
         });
     }
     Ok(out)
-}
-
-/// `v` cut to field `name`'s cap at a code point boundary, as the sensor
-/// delivers it.
-fn capped(v: &str, name: &str) -> String {
-    let cap = PROCESS_CREATE
-        .fields
-        .iter()
-        .find(|f| f.name == name)
-        .map_or(usize::MAX, |f| usize::from(f.cap));
-    let mut end = v.len().min(cap);
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    v[..end].to_string()
 }
 
 /// Position of int field `name` among ProcessCreate's int fields.

@@ -335,14 +335,7 @@ impl<'a> Content<'a> {
         let Some(inst) = ch.instance(lo).filter(|i| i.id == m.instance) else {
             return MetadataSpec::default();
         };
-        let md = inst.metadata();
-        let own = |s: Option<&str>| s.map(str::to_string);
-        MetadataSpec {
-            title: own(md.title),
-            rule_id: own(md.rule_id),
-            author: own(md.author),
-            reference: own(md.reference),
-        }
+        inst.metadata().into()
     }
 
     /// Evaluate every line of `text`, calling `each` with every result.

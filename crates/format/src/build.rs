@@ -74,6 +74,18 @@ pub struct MetadataSpec {
     pub reference: Option<String>,
 }
 
+impl From<crate::Metadata<'_>> for MetadataSpec {
+    fn from(m: crate::Metadata<'_>) -> MetadataSpec {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        MetadataSpec {
+            title: own(m.title),
+            rule_id: own(m.rule_id),
+            author: own(m.author),
+            reference: own(m.reference),
+        }
+    }
+}
+
 impl MetadataSpec {
     /// Whether no field is set.
     pub fn is_empty(&self) -> bool {
@@ -999,8 +1011,6 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
         let criteria = rows.next().ok_or_else(|| internal(i))?;
         let also: Vec<_> = rows.by_ref().take(usize::from(inst.and_rows)).collect();
         let unless: Vec<_> = rows.collect();
-        let m = inst.metadata();
-        let own = |s: Option<&str>| s.map(str::to_string);
         instances.push(InstanceSpec {
             id: inst.id,
             template: inst.template.id,
@@ -1008,12 +1018,7 @@ pub fn to_spec<B: AsRef<[u8]>>(chan: &ValidChannel<B>) -> Result<ChannelSpec, Re
             criteria,
             also,
             unless,
-            metadata: MetadataSpec {
-                title: own(m.title),
-                rule_id: own(m.rule_id),
-                author: own(m.author),
-                reference: own(m.reference),
-            },
+            metadata: inst.metadata().into(),
         });
     }
     Ok(ChannelSpec {
