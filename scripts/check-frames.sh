@@ -4,7 +4,7 @@
 # The x64 Windows kernel stack is 24 KiB: one large frame in kernel code is a
 # bugcheck waiting for a deep call chain. This builds changuard-format
 # (--no-default-features, as the driver uses it), changuard-interp,
-# changuard-loader, changuard-control and changuard-sensor for x86_64-pc-windows-msvc as release
+# changuard-release, changuard-loader, changuard-control and changuard-sensor for x86_64-pc-windows-msvc as release
 # objects (-C codegen-units=1 -C panic=abort, no linking) and reads every
 # function's fixed frame from its Windows x64 unwind data (.pdata/.xdata):
 #
@@ -85,6 +85,7 @@ RUSTC_ARGS=(-C codegen-units=1 -C panic=abort)
 # unit name | crate it is counted for | cargo selection
 UNITS=(
   "format|changuard-format|-p changuard-format --no-default-features --lib"
+  "release|changuard-release|-p changuard-release --lib"
   "interp|changuard-interp|-p changuard-interp --lib"
   "loader|changuard-loader|-p changuard-loader --lib"
   "loader-probe|changuard-loader|-p changuard-loader --example frame_probe"

@@ -19,7 +19,7 @@ ok()      { SUMMARY+=("ok       $1"); }
 skipped() { echo "SKIPPED: $1: $2"; SUMMARY+=("SKIPPED  $1 ($2)"); }
 t0=$(date +%s)
 
-PORTABLE=(changuard-format changuard-interp changuard-loader changuard-control changuard-sensor)
+PORTABLE=(changuard-format changuard-release changuard-interp changuard-loader changuard-control changuard-sensor)
 
 stage "format check"
 if cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >/dev/null 2>&1; then

@@ -273,6 +273,11 @@ impl SigningKey {
     pub fn trusted_test_key(&self) -> TrustedKey {
         TrustedKey::new_test_only(self.public())
     }
+    /// Sign `msg` (deterministic, RFC 8032): the release records' writer
+    /// (`changuard-release`) signs its envelopes with this.
+    pub fn sign_message(&self, msg: &[u8]) -> [u8; 64] {
+        self.sign_bytes(msg)
+    }
     fn sign_bytes(&self, msg: &[u8]) -> [u8; 64] {
         // Deterministic (RFC 8032): same key + same bytes = same file.
         *self.kp.sk.sign(msg, None)

@@ -29,6 +29,11 @@ impl<'k> Trust<'k> {
         Trust { keys }
     }
 
+    /// Every trusted key.
+    pub const fn keys(&self) -> &'k [TrustedKey] {
+        self.keys
+    }
+
     /// The trusted key with id `id`.
     pub fn key(&self, id: KeyId) -> Option<&'k TrustedKey> {
         self.keys.iter().find(|k| k.id == id)

@@ -18,6 +18,7 @@ use changuard_format::{Trust, TrustedKey};
 use changuard_loader::platform::{IoError, IoErrorKind, LkgFile, Platform, RegType, RegValue};
 use changuard_loader::reason::Decision;
 use changuard_loader::{HealthConfirmed, LoadError, Loader, Resume, Setup, boot, reload};
+use changuard_release::Roots;
 
 /// A platform the optimizer knows nothing about.
 #[derive(Debug)]
@@ -114,8 +115,22 @@ impl Platform for Opaque {
         black_box(0)
     }
     #[inline(never)]
+    fn now_unix_secs(&mut self) -> Option<u64> {
+        black_box(Some(0))
+    }
+    #[inline(never)]
     fn report(&mut self, decision: &Decision) {
         black_box(decision);
+    }
+}
+
+/// The driver's setup: compiled keys, and the same keys as roots, so the
+/// keyring paths of the release gate are instantiated and measured too.
+fn setup<'a>(keys: &'a [TrustedKey], roots: &'a [&'a str]) -> Setup<'a> {
+    let s = Setup::new(Trust::new(keys), roots);
+    match Roots::new(keys, 1) {
+        Some(r) => s.with_roots(r),
+        None => s,
     }
 }
 
@@ -124,12 +139,7 @@ impl Platform for Opaque {
 /// are emitted (and measured) under their own names, not inlined in here.
 #[inline(never)]
 pub fn probe_boot(p: &mut Opaque, keys: &[TrustedKey], roots: &[&str]) -> Loader<Vec<u8>> {
-    let setup = Setup {
-        trust: Trust::new(keys),
-        allowed_roots: roots,
-        #[cfg(feature = "mutations")]
-        mutation: None,
-    };
+    let setup = setup(keys, roots);
     let f: fn(&mut Opaque, &Setup<'_>) -> Loader<Vec<u8>> = boot;
     black_box(f)(p, &setup)
 }
@@ -143,12 +153,7 @@ pub fn probe_promote(
     roots: &[&str],
     faulted: &[u32],
 ) -> Result<(), LoadError> {
-    let setup = Setup {
-        trust: Trust::new(keys),
-        allowed_roots: roots,
-        #[cfg(feature = "mutations")]
-        mutation: None,
-    };
+    let setup = setup(keys, roots);
     let health: fn(&Loader<Vec<u8>>, &mut Opaque) -> Option<HealthConfirmed> =
         Loader::health_confirmed;
     type Promote = fn(
@@ -176,12 +181,7 @@ pub fn probe_reload(
     faulted: &[u32],
     resume: &mut Resume,
 ) -> Loader<Vec<u8>> {
-    let setup = Setup {
-        trust: Trust::new(keys),
-        allowed_roots: roots,
-        #[cfg(feature = "mutations")]
-        mutation: None,
-    };
+    let setup = setup(keys, roots);
     let into: fn(&Loader<Vec<u8>>, &[u32], &mut Resume) = Loader::resume_into;
     black_box(into)(old, faulted, resume);
     let f: fn(&mut Opaque, &Setup<'_>, &Resume) -> Loader<Vec<u8>> = reload;

@@ -54,11 +54,13 @@
 
 use alloc::vec::Vec;
 use changuard_format::{CostBound, Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
+use changuard_release::Roots;
 
 use crate::budget::{self, Budget, Over};
 use crate::candidate::{self, Walk};
 use crate::config::{Config, DEFAULT_MEMORY_BUDGET_MIB};
 use crate::error::LoadError;
+use crate::gate::{self, Gate, Refusal, Use};
 use crate::limits::{MAX_CANDIDATE_TRIES, MAX_CHANNELS, MAX_NEW_CHANNEL_TRIES};
 use crate::listing::Listing;
 use crate::lkg;
@@ -86,6 +88,10 @@ pub enum Mutation {
     /// A full quarantine list drops its oldest version without raising the
     /// quarantine floor (the behaviour before issue 11).
     EvictQuarantine,
+    /// The release gate ignores halts (issue 15, G3).
+    IgnoreHalt,
+    /// The release gate ignores the ring times of a rollout (issue 15, G2).
+    IgnoreRing,
 }
 
 #[cfg(feature = "mutations")]
@@ -99,16 +105,25 @@ impl Mutation {
         Mutation::LkgInPlace,
         Mutation::CountCleanEnds,
         Mutation::EvictQuarantine,
+        Mutation::IgnoreHalt,
+        Mutation::IgnoreRing,
     ];
 }
 
 /// What the loader needs besides the platform.
 #[derive(Clone, Copy, Debug)]
 pub struct Setup<'a> {
-    /// Trusted signing keys.
+    /// Trusted signing keys compiled into the driver: they sign golden
+    /// content always, and all content while no keyring is in force
+    /// ([`crate::gate`]).
     pub trust: Trust<'a>,
     /// Allowed content directory roots ([`crate::config::DEFAULT_ALLOWED_ROOTS`]).
     pub allowed_roots: &'a [&'a str],
+    /// Root keys and threshold that sign keyrings ([`Setup::with_roots`]);
+    /// `None`: keyrings are ignored and the compiled keys sign content.
+    pub roots: Option<Roots<'a>>,
+    /// This boot's release gate (set by the boot itself).
+    pub(crate) gate: Option<&'a Gate>,
     /// A deliberate bug to inject (simulator only).
     #[cfg(feature = "mutations")]
     pub mutation: Option<Mutation>,
@@ -124,8 +139,31 @@ impl<'a> Setup<'a> {
         Setup {
             trust,
             allowed_roots,
+            roots: None,
+            gate: None,
             #[cfg(feature = "mutations")]
             mutation: None,
+        }
+    }
+
+    /// Accept keyrings signed by `roots` (keyring mode, [`crate::gate`]).
+    #[must_use]
+    pub const fn with_roots(mut self, roots: Roots<'a>) -> Setup<'a> {
+        self.roots = Some(roots);
+        self
+    }
+
+    /// Validate content of `channel` for `use_` with the keys in force:
+    /// this boot's gate, or the compiled keys before it exists.
+    pub(crate) fn validate_content<B: AsRef<[u8]>>(
+        &self,
+        buf: B,
+        channel: u32,
+        use_: Use,
+    ) -> Result<ValidChannel<B>, Refusal> {
+        match self.gate {
+            Some(g) => g.validate(buf, channel, use_),
+            None => validate(buf, &self.trust, channel).map_err(Refusal::Rejected),
         }
     }
 }
@@ -474,6 +512,18 @@ fn boot_with<P: Platform>(p: &mut P, setup: &Setup<'_>, resume: &Resume) -> Load
         }
     }
 
+    // The release gate: the keyring in force (a newer one stored durably
+    // first), or the compiled keys. Every validation below goes through it.
+    let Some((gate, raised)) = gate::open(&mut Rec { p: &mut *p }, setup, &config, &mut st) else {
+        return no_memory(p);
+    };
+    dirty |= raised;
+    let gated = Setup {
+        gate: Some(&*gate),
+        ..*setup
+    };
+    let setup = &gated;
+
     // Known channels: state record, then golden; sorted, at most MAX_CHANNELS.
     let mut known = [0u32; MAX_CHANNELS];
     let mut known_len = 0usize;
@@ -774,6 +824,12 @@ fn known_channel<P: Platform>(
     let setup = ctx.setup;
     let mut r = Rec { p: &mut *p };
 
+    // 0. A newer signed halt for this channel is recorded (S7) before
+    // anything is chosen (G3).
+    if let Some(g) = setup.gate {
+        g.read_halt(&mut r, ctx.config, cs);
+    }
+
     // 1. LKG copy.
     let expect = lkg::Expect::new(Some(&*cs), ctx.tofu);
     let lkg_hash = lkg::read(&mut r, setup, channel, &expect, out, lkg);
@@ -841,8 +897,14 @@ fn known_channel<P: Platform>(
         lkg_v,
         tries: MAX_CANDIDATE_TRIES,
         remember: true,
+        trial: keep,
     };
     let cand_hash = candidate::pick(&mut r, setup, ctx.config, cs, &walk, out, cand);
+    if crashed && !present.is_empty() && cand.is_none() {
+        // The trial's version may not run again (a halt, a gate refusal, a
+        // file gone bad): still a recovery boot, so nothing else starts.
+        r.note(channel, 0, 0, Reason::RecoveryBoot);
+    }
     // 4. Budget: plan one buffer; an over-budget candidate gets no trial record.
     plan(&mut r, budget, out, cand, lkg);
     let cand_v = cand.as_ref().map(ValidChannel::version);
@@ -857,7 +919,11 @@ fn known_channel<P: Platform>(
             } else {
                 t.counted_crashes()
             };
-            if counted == 0 {
+            if counted == 0 && cs.halt.halts(t.version) {
+                // Halted mid-trial: back to the LKG, not quarantined (nothing
+                // crashed here; quarantine stays the machine's own decision).
+                out.last_problem = Some(r.note(channel, t.version, t.attempt, Reason::TrialHalted));
+            } else if counted == 0 {
                 r.note(channel, t.version, t.attempt, Reason::TrialDropped);
             } else {
                 quarantine(setup, cs, t.version);
@@ -925,11 +991,15 @@ fn new_channel<P: Platform>(
     let channel = out.channel;
     let mut r = Rec { p: &mut *p };
     *cs = ChannelState::new(channel);
+    if let Some(g) = ctx.setup.gate {
+        g.read_halt(&mut r, ctx.config, cs);
+    }
     let walk = Walk {
         present: listing.versions(channel),
         lkg_v: None,
         tries: MAX_NEW_CHANNEL_TRIES,
         remember: false,
+        trial: None,
     };
     let Some(hash) = candidate::pick(&mut r, ctx.setup, ctx.config, cs, &walk, out, cand) else {
         return false;
@@ -946,6 +1016,7 @@ fn new_channel<P: Platform>(
         return false;
     };
     entry.trial = Some(Trial::first(version, hash));
+    entry.halt = cs.halt;
     true
 }
 

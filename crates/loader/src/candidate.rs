@@ -18,11 +18,12 @@
 //! from the newest strictly older than the newest present; `Pinned` reads
 //! exactly the pinned file by name (never another version).
 
-use changuard_format::{ValidChannel, limits::MAX_FILE_LEN, validate};
+use changuard_format::{Rule, ValidChannel, limits::MAX_FILE_LEN};
 
 use crate::boot::{ChannelOutcome, Rec, Setup};
 use crate::config::{Config, Policy};
 use crate::digest::content_hash;
+use crate::gate::{Gate, Refusal, Use};
 use crate::limits::MAX_CANDIDATE_READS;
 use crate::names::FileName;
 use crate::platform::{IoErrorKind, Platform};
@@ -54,6 +55,9 @@ pub(crate) struct Walk<'a> {
     pub tries: usize,
     /// Record rejections in the state (false for channels not in the record yet).
     pub remember: bool,
+    /// The version on trial from the last boot, if any: it continues
+    /// without a new ring check ([`crate::gate::Gate::eligible`]).
+    pub trial: Option<u64>,
 }
 
 /// Choose and read the candidate of `cs.channel`: newest allowed first, until
@@ -74,6 +78,7 @@ pub(crate) fn pick<P: Platform>(
         lkg_v,
         tries,
         remember,
+        trial,
     } = *walk;
     let channel = cs.channel;
     let file = File {
@@ -103,6 +108,9 @@ pub(crate) fn pick<P: Platform>(
             out.last_problem = Some(r.note(channel, v, 0, Reason::PinnedQuarantined));
             return None;
         }
+        if !eligible(r, setup, config, cs, (v, trial == Some(v), lkg_v), out) {
+            return None;
+        }
         return read_one(r, &file, cs, v, true, out, slot).ok();
     }
     // Latest: from the newest present; NMinus1: from the newest strictly older.
@@ -122,6 +130,11 @@ pub(crate) fn pick<P: Platform>(
             break;
         }
         reads = reads.saturating_add(1);
+        // The release gate: halts, the keyring's freshness, the signed
+        // rollout plan (one release record read, counted as a read).
+        if !eligible(r, setup, config, cs, (v, trial == Some(v), lkg_v), out) {
+            continue;
+        }
         match read_one(r, &file, cs, v, false, out, slot) {
             Ok(hash) => return Some(hash),
             Err(Miss::Rejected) => validated = validated.saturating_add(1),
@@ -133,6 +146,33 @@ pub(crate) fn pick<P: Platform>(
         out.last_problem = Some(r.note(channel, 0, 0, Reason::NoCandidate));
     }
     None
+}
+
+/// Does this boot's gate let `v` start (or continue) a trial? Records the
+/// reason when it does not (a problem reason also as the channel's last).
+fn eligible<P: Platform>(
+    r: &mut Rec<'_, P>,
+    setup: &Setup<'_>,
+    config: &Config,
+    cs: &ChannelState,
+    (v, continuing, lkg_v): (u64, bool, Option<u64>),
+    out: &mut ChannelOutcome<P::Buf>,
+) -> bool {
+    let Some(gate) = setup.gate else {
+        return true;
+    };
+    let base = lkg_v.unwrap_or(0).max(cs.floor);
+    let base = (base != 0).then_some(base);
+    match gate.eligible(r, config, cs, v, continuing, base) {
+        Ok(()) => true,
+        Err(why) => {
+            let d = r.note(cs.channel, v, 0, why);
+            if why.is_problem() {
+                out.last_problem = Some(d);
+            }
+            false
+        }
+    }
 }
 
 /// What reading one file needs besides the channel state.
@@ -188,15 +228,26 @@ fn read_one<P: Platform>(
         out.last_problem = Some(r.note(channel, v, 0, Reason::CandidateKnownRejected));
         return Err(Miss::Skipped);
     }
-    let reason = match validate(buf, &setup.trust, channel) {
+    let reason = match setup.validate_content(buf, channel, Use::Candidate) {
         Ok(c) if c.version() == v => {
             *slot = Some(c);
             return Ok(hash);
         }
         Ok(_) => Reason::NameVersionMismatch,
-        Err(rej) => Reason::CandidateRejected(rej),
+        Err(Refusal::Rejected(rej)) => Reason::CandidateRejected(rej),
+        Err(Refusal::KeyNotAllowed) => Reason::KeyNotAllowed,
     };
-    if remember {
+    // A refusal by key policy is not remembered: the next keyring may allow
+    // the key (a window that opens, a channel added), and the same file
+    // must then be taken.
+    let policy = match reason {
+        Reason::KeyNotAllowed => true,
+        Reason::CandidateRejected(rej) => {
+            rej.rule == Rule::UnknownKey && setup.gate.is_some_and(Gate::keyring_mode)
+        }
+        _ => false,
+    };
+    if remember && !policy {
         cs.remember_rejected(v, hash);
     }
     out.last_problem = Some(r.note(channel, v, 0, reason));

@@ -117,6 +117,9 @@ impl PathBuf {
     }
 }
 
+/// Largest `RolloutDelayHours`: 90 days.
+pub const MAX_ROLLOUT_DELAY_HOURS: u32 = 90 * 24;
+
 /// The effective configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -136,6 +139,13 @@ pub struct Config {
     pub memory_budget_mib: u32,
     /// `LatencyBudgetUs` (0: off).
     pub latency_budget_us: u32,
+    /// `MachineId` (REG_BINARY, 16 bytes, random per install): places the
+    /// machine in each channel's rollout rings (`changuard_release::ring_point`).
+    /// `None`: the machine takes the last ring of every rollout.
+    pub machine_id: Option<[u8; 16]>,
+    /// `RolloutDelayHours`: the customer's own delay added to every ring's
+    /// time (0..=[`MAX_ROLLOUT_DELAY_HOURS`]).
+    pub rollout_delay_hours: u32,
 }
 
 impl Config {
@@ -165,6 +175,8 @@ impl Default for Config {
             clear_token: None,
             memory_budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
             latency_budget_us: DEFAULT_LATENCY_BUDGET_US,
+            machine_id: None,
+            rollout_delay_hours: 0,
         }
     }
 }
@@ -451,6 +463,35 @@ impl Config {
             }
             Ok(Some(_)) => rec(p, ConfigKey::LatencyBudgetUs, ConfigProblem::OutOfRange),
             Err(e) => rec(p, ConfigKey::LatencyBudgetUs, e),
+        }
+
+        buf.fill(0);
+        match read_raw(p, ConfigKey::MachineId.name(), &mut buf) {
+            Ok(None) => {}
+            Ok(Some((RegType::Binary, 16))) => {
+                let mut id = [0u8; 16];
+                for (d, s) in id.iter_mut().zip(buf.iter()) {
+                    *d = *s;
+                }
+                // All zeros is the value an imaging tool left unset.
+                if id == [0; 16] {
+                    rec(p, ConfigKey::MachineId, ConfigProblem::OutOfRange);
+                } else {
+                    c.machine_id = Some(id);
+                }
+            }
+            Ok(Some((RegType::Binary, _))) => {
+                rec(p, ConfigKey::MachineId, ConfigProblem::WrongSize)
+            }
+            Ok(Some(_)) => rec(p, ConfigKey::MachineId, ConfigProblem::WrongType),
+            Err(e) => rec(p, ConfigKey::MachineId, e),
+        }
+
+        match raw_dword(p, ConfigKey::RolloutDelayHours.name(), &mut buf) {
+            Ok(None) => {}
+            Ok(Some(v)) if v <= MAX_ROLLOUT_DELAY_HOURS => c.rollout_delay_hours = v,
+            Ok(Some(_)) => rec(p, ConfigKey::RolloutDelayHours, ConfigProblem::OutOfRange),
+            Err(e) => rec(p, ConfigKey::RolloutDelayHours, e),
         }
     }
 

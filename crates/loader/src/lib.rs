@@ -74,6 +74,7 @@ mod candidate;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gate;
 mod listing;
 mod lkg;
 pub mod names;

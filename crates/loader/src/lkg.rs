@@ -11,10 +11,11 @@
 //! slots lost: reason 601) is any valid copy accepted, since nothing records
 //! what it should be; it is then recorded (trust on first use).
 
-use changuard_format::{ValidChannel, limits::MAX_FILE_LEN, validate};
+use changuard_format::{ValidChannel, limits::MAX_FILE_LEN};
 
 use crate::boot::{ChannelOutcome, Rec, Setup};
 use crate::digest::content_hash;
+use crate::gate::{Refusal, Use};
 use crate::platform::{IoErrorKind, LkgFile, Platform};
 use crate::reason::{Decision, Reason};
 use crate::state::ChannelState;
@@ -82,7 +83,7 @@ pub(crate) fn read<P: Platform>(
         let found = match r.p.lkg_read(channel, which, MAX_FILE_LEN) {
             Ok(buf) => {
                 let hash = content_hash(buf.as_ref());
-                match validate(buf, &setup.trust, channel) {
+                match setup.validate_content(buf, channel, Use::Lkg) {
                     Ok(v) if expect.accepts(v.version(), hash) => {
                         let version = v.version();
                         *slot = Some(v);
@@ -92,9 +93,12 @@ pub(crate) fn read<P: Platform>(
                         refused = Some(r.note(channel, v.version(), 0, Reason::LkgNotRecorded));
                         None
                     }
-                    Err(rej) => {
+                    Err(refusal) => {
                         if which == LkgFile::Current {
-                            problem = Some(Reason::LkgRejected(rej));
+                            problem = Some(match refusal {
+                                Refusal::Rejected(rej) => Reason::LkgRejected(rej),
+                                Refusal::KeyNotAllowed => Reason::KeyNotAllowed,
+                            });
                         }
                         None
                     }

@@ -2,6 +2,12 @@
 //! e.g. `C-00000291-00000007.chan`. Parsed strictly: anything else in the
 //! content directory (junk, temp files, other case, extra characters) is ignored.
 //! Channel 0 and version 0 are reserved ("none") and rejected.
+//!
+//! Release records live beside them (issue 15): the keyring is
+//! [`KEYRING_NAME`], a version's rollout plan is the channel file's name with
+//! `.rel` for `.chan` ([`FileName::release`]), and a channel's halt is
+//! `C-<channel, 8 digits>.halt` ([`FileName::halt`]). None of them parses as
+//! a channel file name, so the listing never takes one for content.
 
 /// Longest valid name: `C-` + 8 + `-` + 20 + `.chan`.
 pub const MAX_NAME_LEN: usize = 2 + 8 + 1 + 20 + 5;
@@ -44,9 +50,26 @@ pub struct FileName {
     len: usize,
 }
 
+/// The keyring's name in the content directory.
+pub const KEYRING_NAME: &str = "keyring.ckr";
+
 impl FileName {
     /// The canonical name of `(channel, version)`.
     pub fn new(channel: u32, version: u64) -> FileName {
+        FileName::with(channel, Some(version), b".chan")
+    }
+
+    /// The release record of `(channel, version)`: `C-...-....rel`.
+    pub fn release(channel: u32, version: u64) -> FileName {
+        FileName::with(channel, Some(version), b".rel")
+    }
+
+    /// The halt record of `channel`: `C-<channel>.halt`.
+    pub fn halt(channel: u32) -> FileName {
+        FileName::with(channel, None, b".halt")
+    }
+
+    fn with(channel: u32, version: Option<u64>, ext: &[u8]) -> FileName {
         let mut buf = [0u8; MAX_NAME_LEN];
         let mut len = 0usize;
         let mut push = |b: u8| {
@@ -61,12 +84,14 @@ impl FileName {
         for b in dec(u64::from(channel), 8, &mut tmp) {
             push(*b);
         }
-        push(b'-');
-        let mut tmp2 = [0u8; 20];
-        for b in dec(version, 8, &mut tmp2) {
-            push(*b);
+        if let Some(version) = version {
+            push(b'-');
+            let mut tmp2 = [0u8; 20];
+            for b in dec(version, 8, &mut tmp2) {
+                push(*b);
+            }
         }
-        for b in b".chan" {
+        for b in ext {
             push(*b);
         }
         FileName { buf, len }
@@ -128,6 +153,19 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(FileName::new(291, 7).as_str(), "C-00000291-00000007.chan");
+        assert_eq!(
+            FileName::release(291, 7).as_str(),
+            "C-00000291-00000007.rel"
+        );
+        assert_eq!(FileName::halt(291).as_str(), "C-00000291.halt");
+        for other in [
+            FileName::release(291, 7),
+            FileName::halt(291),
+            FileName::halt(u32::MAX),
+        ] {
+            assert_eq!(parse(other.as_str()), None);
+        }
+        assert_eq!(parse(KEYRING_NAME), None);
     }
 
     proptest! {

@@ -294,6 +294,17 @@ pub trait Platform {
     /// within a boot.
     fn uptime_secs(&mut self) -> u64;
 
+    /// Wall-clock time in Unix seconds (`KeQuerySystemTimePrecise`), or
+    /// `None` when the platform has no clock. The loader times rollouts and
+    /// keyring expiry with it (only when a keyring is in force). Untrusted
+    /// like everything else: a clock set back only delays this machine's own
+    /// ring and makes an expired keyring look fresh for as long; a clock set
+    /// forward makes the keyring stale (no new trials) sooner. Neither can
+    /// activate anything the signed records do not allow.
+    fn now_unix_secs(&mut self) -> Option<u64> {
+        None
+    }
+
     /// Publish one decision (why a channel stepped down, was quarantined, was
     /// promoted, ...). Driver: append to the status reported under
     /// `Parameters\Status` and through `IOCTL_QUERY_STATUS`, and an ETW event.

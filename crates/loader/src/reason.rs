@@ -7,6 +7,7 @@
 //! new codes; codes are never reused.
 
 use changuard_format::Rejection;
+use changuard_release::RecordError;
 
 /// Which `Parameters` value a configuration reason is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +28,10 @@ pub enum ConfigKey {
     MemoryBudgetMiB,
     /// `LatencyBudgetUs` (REG_DWORD).
     LatencyBudgetUs,
+    /// `MachineId` (REG_BINARY, 16 bytes).
+    MachineId,
+    /// `RolloutDelayHours` (REG_DWORD).
+    RolloutDelayHours,
 }
 
 impl ConfigKey {
@@ -41,6 +46,8 @@ impl ConfigKey {
             ConfigKey::ClearQuarantine => "ClearQuarantine",
             ConfigKey::MemoryBudgetMiB => "MemoryBudgetMiB",
             ConfigKey::LatencyBudgetUs => "LatencyBudgetUs",
+            ConfigKey::MachineId => "MachineId",
+            ConfigKey::RolloutDelayHours => "RolloutDelayHours",
         }
     }
 }
@@ -238,6 +245,59 @@ pub enum Reason {
     /// `MAX_CHANNELS`; the rest were ignored. Names in the content directory
     /// alone never count: a channel is admitted with a valid file only.
     TooManyChannels,
+    // ---- release records: keyring, rollout, halt (7xx; issue 15) ----
+    /// A keyring with a higher version (in the decision) was accepted and
+    /// stored: content keys rotate or are revoked from this boot on.
+    KeyringAccepted,
+    /// The keyring in the content directory failed validation (record rule
+    /// and offset); the stored one stays in force.
+    KeyringRejected(RecordError),
+    /// The keyring in the content directory is older than the one accepted
+    /// before (version in the decision): a replay, ignored.
+    KeyringRollback,
+    /// A keyring was accepted before but no valid copy is left (the private
+    /// store was lost): the driver's compiled keys are used until a keyring
+    /// at or above the recorded version arrives.
+    KeyringUnavailable,
+    /// The keyring expired at `since` (Unix seconds): the machine keeps its
+    /// current content and starts no new trial until a fresh keyring arrives
+    /// (an indefinite freeze is visible, protection is never dropped).
+    KeyringStale {
+        /// Expiry of the keyring in force.
+        since: u64,
+    },
+    /// No signed release record beside this version: not eligible.
+    ReleaseMissing,
+    /// This version's release record failed validation (record rule and offset).
+    ReleaseRejected(RecordError),
+    /// This machine's ring may activate this version only from `at` (Unix
+    /// seconds; the customer's `RolloutDelayHours` included).
+    NotYetEligible {
+        /// When this machine's ring opens.
+        at: u64,
+    },
+    /// The version jumps more than `changuard_release::limits::MAX_VERSION_JUMP`
+    /// past the channel's LKG or floor and its release is not flagged
+    /// fast-forward: refused.
+    VersionJump,
+    /// A signed halt covers this version: not activated.
+    Halted,
+    /// A signed halt covers the version on trial: the trial ends (not
+    /// quarantined: nothing crashed) and the LKG runs.
+    TrialHalted,
+    /// A halt with a higher sequence (in the decision's version) was accepted.
+    HaltAccepted,
+    /// The halt record failed validation (record rule and offset); the last
+    /// accepted halt stays in force.
+    HaltRejected(RecordError),
+    /// The halt record is older than the one accepted before: ignored.
+    HaltRollback,
+    /// Content signed by a key the keyring does not allow for this channel
+    /// and version (a revoked key: its `max_version` is below it).
+    KeyNotAllowed,
+    /// The platform has no wall-clock time: no rollout can be timed, so no
+    /// new version is activated.
+    ClockUnknown,
 }
 
 impl Reason {
@@ -246,6 +306,16 @@ impl Reason {
         match self {
             Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
                 Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// The release record rejection behind this reason, if it is one.
+    pub const fn record_error(self) -> Option<RecordError> {
+        match self {
+            Reason::KeyringRejected(e) | Reason::ReleaseRejected(e) | Reason::HaltRejected(e) => {
+                Some(e)
             }
             _ => None,
         }
@@ -263,6 +333,8 @@ impl Reason {
                 ConfigKey::ClearQuarantine => 106,
                 ConfigKey::MemoryBudgetMiB => 107,
                 ConfigKey::LatencyBudgetUs => 108,
+                ConfigKey::MachineId => 109,
+                ConfigKey::RolloutDelayHours => 110,
             },
             Reason::NoCandidate => 201,
             Reason::DirUnreadable => 202,
@@ -304,6 +376,22 @@ impl Reason {
             Reason::StateSlotIgnored => 602,
             Reason::StateWriteFailed => 603,
             Reason::TooManyChannels => 604,
+            Reason::KeyringAccepted => 701,
+            Reason::KeyringRejected(_) => 702,
+            Reason::KeyringRollback => 703,
+            Reason::KeyringUnavailable => 704,
+            Reason::KeyringStale { .. } => 705,
+            Reason::ReleaseMissing => 706,
+            Reason::ReleaseRejected(_) => 707,
+            Reason::NotYetEligible { .. } => 708,
+            Reason::VersionJump => 709,
+            Reason::Halted => 710,
+            Reason::TrialHalted => 711,
+            Reason::HaltAccepted => 712,
+            Reason::HaltRejected(_) => 713,
+            Reason::HaltRollback => 714,
+            Reason::KeyNotAllowed => 715,
+            Reason::ClockUnknown => 716,
         }
     }
 
@@ -351,6 +439,22 @@ impl Reason {
             Reason::StateSlotIgnored => "state-slot-ignored",
             Reason::StateWriteFailed => "state-write-failed",
             Reason::TooManyChannels => "too-many-channels",
+            Reason::KeyringAccepted => "keyring-accepted",
+            Reason::KeyringRejected(_) => "keyring-rejected",
+            Reason::KeyringRollback => "keyring-rollback",
+            Reason::KeyringUnavailable => "keyring-unavailable",
+            Reason::KeyringStale { .. } => "keyring-stale",
+            Reason::ReleaseMissing => "release-missing",
+            Reason::ReleaseRejected(_) => "release-rejected",
+            Reason::NotYetEligible { .. } => "not-yet-eligible",
+            Reason::VersionJump => "version-jump",
+            Reason::Halted => "halted",
+            Reason::TrialHalted => "trial-halted",
+            Reason::HaltAccepted => "halt-accepted",
+            Reason::HaltRejected(_) => "halt-rejected",
+            Reason::HaltRollback => "halt-rollback",
+            Reason::KeyNotAllowed => "key-not-allowed",
+            Reason::ClockUnknown => "clock-unknown",
         }
     }
 
@@ -362,16 +466,26 @@ impl Reason {
             Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
                 r.rule.id()
             }
+            Reason::KeyringRejected(e) | Reason::ReleaseRejected(e) | Reason::HaltRejected(e) => {
+                e.rule.code()
+            }
             _ => 0,
         }
     }
 
-    /// Byte offset for rejections, else 0 (status `reject_offset`).
+    /// Byte offset for rejections (channel file or release record), the
+    /// time for `keyring-stale` (expiry) and `not-yet-eligible` (when the
+    /// ring opens), else 0 (status `reject_offset`).
     pub const fn offset(self) -> u64 {
         match self {
             Reason::CandidateRejected(r) | Reason::LkgRejected(r) | Reason::GoldenRejected(r) => {
                 r.offset
             }
+            Reason::KeyringRejected(e) | Reason::ReleaseRejected(e) | Reason::HaltRejected(e) => {
+                e.offset
+            }
+            Reason::KeyringStale { since } => since,
+            Reason::NotYetEligible { at } => at,
             _ => 0,
         }
     }
@@ -390,6 +504,9 @@ impl Reason {
                 | Reason::PromotionRolledForward
                 | Reason::TrialContinued
                 | Reason::TrialDropped
+                | Reason::KeyringAccepted
+                | Reason::HaltAccepted
+                | Reason::NotYetEligible { .. }
         )
     }
 }
@@ -416,9 +533,12 @@ impl core::fmt::Display for Reason {
         f.write_str(self.name())?;
         match *self {
             Reason::Config(key, problem) => write!(f, ": {} {}", key.name(), problem.name()),
-            _ => match self.rejection() {
-                Some(r) => write!(f, ": {r}"),
-                None => Ok(()),
+            Reason::KeyringStale { since } => write!(f, ": stale since {since} (Unix seconds)"),
+            Reason::NotYetEligible { at } => write!(f, ": eligible at {at} (Unix seconds)"),
+            _ => match (self.rejection(), self.record_error()) {
+                (Some(r), _) => write!(f, ": {r}"),
+                (None, Some(e)) => write!(f, ": {e}"),
+                (None, None) => Ok(()),
             },
         }
     }

@@ -2,24 +2,27 @@
 //! the LKG version and hash, the open trial, the quarantine and the files
 //! already rejected.
 //!
-//! # Framing (little-endian, format version 2)
+//! # Framing (little-endian, format version 3)
 //! ```text
-//! 0  magic "CGSR"          4  format version u16 (2)   6  channel count u16 (<= 16)
+//! 0  magic "CGSR"          4  format version u16 (3)   6  channel count u16 (<= 16)
 //! 8  total length u32      12 generation u64            20 flags u32 (bit 0: clear token set)
-//! 24 clear token u32       28 channel entries (ENTRY_LEN each)
+//! 24 clear token u32       28 keyring version u64       36 channel entries (ENTRY_LEN each)
 //! ..  CRC-32 (ISO-HDLC) of every byte before it
 //! entry: channel u32, flags u8 (bit 0 trial open, bit 1 trial survived its last boot),
 //!        quarantined count u8, rejected count u8, reserved u8,
 //!        floor u64, lkg version u64, lkg hash u64,
 //!        trial version u64, trial attempt u32, reserved u32, trial hash u64,
 //!        quarantine floor u64, quarantined [u64; MAX_QUARANTINED],
-//!        rejected [(version u64, hash u64); MAX_REJECTED]
+//!        rejected [(version u64, hash u64); MAX_REJECTED],
+//!        halt sequence u64, halt first u64, halt last u64
 //! ```
-//! Format version 1 (issue 11 and before: no hashes, no quarantine floor, no
-//! rejected files, no survived bit; entry of [`ENTRY_LEN_V1`] bytes) is still
-//! decoded, so an update of the driver keeps every floor and quarantine; the
-//! next write is version 2. Hashes are [`crate::digest::content_hash`]; 0
-//! means "not recorded" (a version 1 record).
+//! Format versions 2 (issue 16 and before: no keyring version, no halt; a
+//! 28-byte header and entries of [`ENTRY_LEN_V2`] bytes) and 1 (issue 11 and
+//! before: no hashes, no quarantine floor, no rejected files, no survived
+//! bit; entry of [`ENTRY_LEN_V1`] bytes) are still decoded, so an update of
+//! the driver keeps every floor and quarantine; the next write is version 3.
+//! Hashes are [`crate::digest::content_hash`]; 0 means "not recorded" (a
+//! version 1 record).
 //!
 //! # Slots and recovery (STYLE 15)
 //! The record lives in [`STATE_SLOTS`] slots. Each write goes to the slot that
@@ -44,8 +47,11 @@
 //!   cleanly (a clean shutdown, a reload or a promotion I/O failure sets
 //!   `survived` instead of counting).
 //! - S6: a channel enters the record only with a validated candidate (its trial),
-//!   an LKG, or an operator action; names in the content directory alone never
-//!   take an entry.
+//!   an LKG, a signed halt, or an operator action; names in the content
+//!   directory alone never take an entry.
+//! - S7: the keyring version and each channel's halt sequence never decrease
+//!   (monotonic counters: an old keyring or halt cannot be replayed), and the
+//!   keyring version is raised only after that keyring's store copy is durable.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -61,12 +67,16 @@ pub const MAX_REJECTED: usize = 4;
 /// Channels in the record.
 pub const MAX_CHANNELS: usize = crate::limits::MAX_CHANNELS;
 const MAGIC: [u8; 4] = *b"CGSR";
-const FORMAT: u16 = 2;
+const FORMAT: u16 = 3;
+const FORMAT_V2: u16 = 2;
 const FORMAT_V1: u16 = 1;
-const HEADER_LEN: usize = 28;
-/// Encoded length of one channel entry.
-pub const ENTRY_LEN: usize =
+const HEADER_LEN: usize = 36;
+const HEADER_LEN_V2: usize = 28;
+/// Encoded length of one channel entry in format version 2.
+pub const ENTRY_LEN_V2: usize =
     4 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + 8 + 8 * MAX_QUARANTINED + 16 * MAX_REJECTED;
+/// Encoded length of one channel entry.
+pub const ENTRY_LEN: usize = ENTRY_LEN_V2 + 24;
 /// Encoded length of one channel entry in format version 1.
 pub const ENTRY_LEN_V1: usize = 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 4 + 8 * MAX_QUARANTINED;
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -113,6 +123,24 @@ impl Trial {
     }
 }
 
+/// The newest signed halt a channel accepted (`changuard_release::Halt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct HaltState {
+    /// Its sequence (0: none accepted yet; never decreases, S7).
+    pub sequence: u64,
+    /// First halted version (0: nothing halted).
+    pub first: u64,
+    /// Last halted version (inclusive).
+    pub last: u64,
+}
+
+impl HaltState {
+    /// Is `version` halted?
+    pub const fn halts(&self, version: u64) -> bool {
+        self.first != 0 && self.first <= version && version <= self.last
+    }
+}
+
 /// One channel's persistent state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ChannelState {
@@ -126,6 +154,8 @@ pub struct ChannelState {
     pub lkg_hash: u64,
     /// Open trial.
     pub trial: Option<Trial>,
+    /// The newest accepted halt.
+    pub halt: HaltState,
     quarantine_floor: u64,
     quarantined: [u64; MAX_QUARANTINED],
     quarantined_len: u8,
@@ -142,6 +172,11 @@ impl ChannelState {
             lkg_version: 0,
             lkg_hash: 0,
             trial: None,
+            halt: HaltState {
+                sequence: 0,
+                first: 0,
+                last: 0,
+            },
             quarantine_floor: 0,
             quarantined: [0; MAX_QUARANTINED],
             quarantined_len: 0,
@@ -253,6 +288,8 @@ pub struct State {
     pub generation: u64,
     /// Last applied `ClearQuarantine` token.
     pub clear_token: Option<u32>,
+    /// Version of the newest keyring accepted (0: none; never decreases, S7).
+    pub keyring_version: u64,
     channels: [ChannelState; MAX_CHANNELS],
     len: usize,
 }
@@ -262,6 +299,7 @@ pub struct State {
 const EMPTY: State = State {
     generation: 0,
     clear_token: None,
+    keyring_version: 0,
     channels: [ChannelState::new(0); MAX_CHANNELS],
     len: 0,
 };
@@ -323,7 +361,7 @@ impl State {
         self.len = kept;
     }
 
-    /// Encode into `out` (format version 2); returns the length.
+    /// Encode into `out` (format version 3); returns the length.
     pub fn encode(&self, out: &mut [u8; MAX_STATE_LEN]) -> usize {
         let mut w = Writer { out, at: 0 };
         w.put(&MAGIC);
@@ -336,6 +374,7 @@ impl State {
         w.put(&self.generation.to_le_bytes());
         w.put(&u32::from(self.clear_token.is_some()).to_le_bytes());
         w.put(&self.clear_token.unwrap_or(0).to_le_bytes());
+        w.put(&self.keyring_version.to_le_bytes());
         for c in self.channels() {
             let t = c.trial.unwrap_or(Trial {
                 version: 0,
@@ -367,6 +406,9 @@ impl State {
                 w.put(&v.to_le_bytes());
                 w.put(&h.to_le_bytes());
             }
+            w.put(&c.halt.sequence.to_le_bytes());
+            w.put(&c.halt.first.to_le_bytes());
+            w.put(&c.halt.last.to_le_bytes());
         }
         let at = w.at;
         let crc = CRC.checksum(w.out.get(..at).unwrap_or(&[]));
@@ -385,7 +427,7 @@ impl State {
     }
 
     /// [`State::decode`] in place (no ~3 KiB `State` temporary on the stack).
-    /// Decodes format versions 2 and 1 (module docs). On `None`, `self` is
+    /// Decodes format versions 3, 2 and 1 (module docs). On `None`, `self` is
     /// unspecified (a mix of fresh and decoded entries).
     ///
     /// # Panics
@@ -395,17 +437,18 @@ impl State {
         if r.take::<4>()? != MAGIC {
             return None;
         }
-        let entry_len = match u16::from_le_bytes(r.take()?) {
-            FORMAT => ENTRY_LEN,
-            FORMAT_V1 => ENTRY_LEN_V1,
+        let format = u16::from_le_bytes(r.take()?);
+        let (header_len, entry_len) = match format {
+            FORMAT => (HEADER_LEN, ENTRY_LEN),
+            FORMAT_V2 => (HEADER_LEN_V2, ENTRY_LEN_V2),
+            FORMAT_V1 => (HEADER_LEN_V2, ENTRY_LEN_V1),
             _ => return None,
         };
-        let v1 = entry_len == ENTRY_LEN_V1;
         let count = usize::from(u16::from_le_bytes(r.take()?));
         let total = usize::try_from(u32::from_le_bytes(r.take()?)).ok()?;
         if count > MAX_CHANNELS
             || total
-                != HEADER_LEN
+                != header_len
                     .checked_add(count.checked_mul(entry_len)?)?
                     .checked_add(4)?
         {
@@ -435,11 +478,15 @@ impl State {
             return None;
         }
         s.clear_token = (flags & 1 != 0).then_some(token);
+        s.keyring_version = 0;
+        if format == FORMAT {
+            s.keyring_version = u64::from_le_bytes(r.take()?);
+        }
         for _ in 0..count {
-            let e = if v1 {
-                decode_entry_v1(&mut r)?
-            } else {
-                decode_entry(&mut r)?
+            let e = match format {
+                FORMAT_V1 => decode_entry_v1(&mut r)?,
+                FORMAT_V2 => decode_entry(&mut r, false)?,
+                _ => decode_entry(&mut r, true)?,
             };
             if e.channel == 0 || s.get(e.channel).is_some() {
                 return None;
@@ -450,8 +497,8 @@ impl State {
     }
 }
 
-/// One format version 2 entry; `None` when malformed.
-fn decode_entry(r: &mut Reader<'_>) -> Option<ChannelState> {
+/// One format version 3 entry (`halt`), or 2 (no halt); `None` when malformed.
+fn decode_entry(r: &mut Reader<'_>, halt: bool) -> Option<ChannelState> {
     let mut c = ChannelState::new(u32::from_le_bytes(r.take()?));
     let [tflag, qlen, rlen, reserved] = r.take::<4>()?;
     c.floor = u64::from_le_bytes(r.take()?);
@@ -467,6 +514,16 @@ fn decode_entry(r: &mut Reader<'_>) -> Option<ChannelState> {
     }
     for slot in &mut c.rejected {
         *slot = (u64::from_le_bytes(r.take()?), u64::from_le_bytes(r.take()?));
+    }
+    if halt {
+        c.halt = HaltState {
+            sequence: u64::from_le_bytes(r.take()?),
+            first: u64::from_le_bytes(r.take()?),
+            last: u64::from_le_bytes(r.take()?),
+        };
+        if c.halt.first > c.halt.last || (c.halt.first == 0 && c.halt.last != 0) {
+            return None;
+        }
     }
     let open = tflag & TRIAL_OPEN != 0;
     if tflag & !(TRIAL_OPEN | TRIAL_SURVIVED) != 0
@@ -733,8 +790,55 @@ mod tests {
         });
         c.quarantine(5);
         c.remember_rejected(u64::MAX, 0xAB);
+        c.halt = HaltState {
+            sequence: 2,
+            first: 7,
+            last: 9,
+        };
+        s.keyring_version = 3;
         s.get_or_insert(17).unwrap().floor = 1;
         s
+    }
+
+    /// A format version 2 record (issue 16 and before) still decodes, with
+    /// no keyring version and no halts; everything else survives.
+    #[test]
+    fn format_v2_decodes() {
+        let mut s = sample();
+        let mut buf = [0u8; MAX_STATE_LEN];
+        let n = s.encode(&mut buf);
+        // Re-frame as version 2: drop the keyring version and each entry's halt.
+        let mut b = std::vec::Vec::new();
+        b.extend_from_slice(&buf[..HEADER_LEN_V2]);
+        for i in 0..2 {
+            let at = HEADER_LEN + i * ENTRY_LEN;
+            b.extend_from_slice(&buf[at..at + ENTRY_LEN_V2]);
+        }
+        assert_eq!(n, HEADER_LEN + 2 * ENTRY_LEN + 4);
+        b[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let total = (HEADER_LEN_V2 + 2 * ENTRY_LEN_V2 + 4) as u32;
+        b[8..12].copy_from_slice(&total.to_le_bytes());
+        let crc = CRC.checksum(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        let d = State::decode(&b).unwrap();
+        s.keyring_version = 0;
+        for c in s.channels_mut() {
+            c.halt = HaltState::default();
+        }
+        assert_eq!(d, s);
+    }
+
+    #[test]
+    fn an_impossible_halt_range_is_malformed() {
+        let mut s = sample();
+        s.get_or_insert(291).unwrap().halt = HaltState {
+            sequence: 1,
+            first: 0,
+            last: 4,
+        };
+        let mut buf = [0u8; MAX_STATE_LEN];
+        let n = s.encode(&mut buf);
+        assert_eq!(State::decode(&buf[..n]), None);
     }
 
     #[test]
@@ -805,7 +909,7 @@ mod tests {
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&1u16.to_le_bytes());
         b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&((HEADER_LEN + ENTRY_LEN_V1 + 4) as u32).to_le_bytes());
+        b.extend_from_slice(&((HEADER_LEN_V2 + ENTRY_LEN_V1 + 4) as u32).to_le_bytes());
         b.extend_from_slice(&5u64.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());
         b.extend_from_slice(&0u32.to_le_bytes());

@@ -38,6 +38,11 @@ pub enum Kind {
     /// Signed, but its proven cost bound (about 4.3 M fuel) is over the
     /// per-file ceiling: the validator rejects it (`cost-ceiling`).
     OverCeiling,
+    /// Valid, with a `TestCrash` instance that matches only an event of
+    /// machines that have the property ([`crate::machine::Machine::has_property`],
+    /// [`property_event`]): the 19 July shape no validator can see, since
+    /// the content is fine and the machines differ (issue 15).
+    PoisonOnProperty,
 }
 
 impl Kind {
@@ -53,13 +58,14 @@ impl Kind {
             Kind::Maximal => "maximal",
             Kind::Costly => "costly",
             Kind::OverCeiling => "over-ceiling",
+            Kind::PoisonOnProperty => "poison-on-property",
         }
     }
     /// Does the real validator accept it?
     pub const fn validates(self) -> bool {
         matches!(
             self,
-            Kind::Good | Kind::Poison | Kind::Maximal | Kind::Costly
+            Kind::Good | Kind::Poison | Kind::Maximal | Kind::Costly | Kind::PoisonOnProperty
         )
     }
 }
@@ -75,6 +81,39 @@ pub fn key() -> &'static SigningKey {
 pub fn trusted() -> &'static [TrustedKey] {
     static T: OnceLock<[TrustedKey; 1]> = OnceLock::new();
     T.get_or_init(|| [key().trusted_test_key()])
+}
+
+/// A second content key (fixed seed): the one a keyring rotates to, or the
+/// one that leaks and is revoked (issue 15). Never compiled in.
+pub fn key2() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::from_seed([0x5B; 32]))
+}
+
+/// The simulator's three root keys (fixed seeds); keyrings need 2 of them.
+pub fn root_key(i: usize) -> &'static SigningKey {
+    static K: OnceLock<[SigningKey; 3]> = OnceLock::new();
+    let all = K.get_or_init(|| {
+        [
+            SigningKey::from_seed([0x70; 32]),
+            SigningKey::from_seed([0x71; 32]),
+            SigningKey::from_seed([0x72; 32]),
+        ]
+    });
+    &all[i % 3]
+}
+
+/// The root keys compiled into the simulated driver.
+pub fn roots() -> &'static [TrustedKey] {
+    static T: OnceLock<[TrustedKey; 3]> = OnceLock::new();
+    T.get_or_init(|| [0, 1, 2].map(|i| root_key(i).trusted_key()))
+}
+
+/// Every content key any simulated machine may trust (the sim's own check
+/// of I1: which key is allowed is the loader's business, G1).
+pub fn oracle_keys() -> &'static [TrustedKey] {
+    static T: OnceLock<[TrustedKey; 2]> = OnceLock::new();
+    T.get_or_init(|| [key().trusted_test_key(), key2().trusted_test_key()])
 }
 
 fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {
@@ -113,6 +152,29 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             action: Action::TestCrash,
             criteria: any_of(&NAMED_PIPE_CREATE),
         }),
+        Kind::PoisonOnProperty => {
+            let mut c = any_of(&NAMED_PIPE_CREATE);
+            if let Some(i) = NAMED_PIPE_CREATE
+                .fields
+                .iter()
+                .position(|f| f.ty == FieldType::Str)
+            {
+                c[i] = CriterionSpec::Str {
+                    op: StrOp::Equals,
+                    value: PROPERTY_PIPE.into(),
+                    case_insensitive: true,
+                };
+            }
+            instances.push(InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
+                metadata: Default::default(),
+                id: 2,
+                template: NAMED_PIPE_CREATE.id,
+                action: Action::TestCrash,
+                criteria: c,
+            });
+        }
         Kind::July19 => {
             let mut c = any_of(&NAMED_PIPE_CREATE);
             c.push(CriterionSpec::Any);
@@ -248,6 +310,26 @@ pub fn boot_events() -> [Event<'static>; 2] {
         Event::ProcessCreate(vals(&PROCESS_CREATE, "c:\\windows\\system32\\smss.exe")),
         Event::NamedPipeCreate(vals(&NAMED_PIPE_CREATE, "\\device\\namedpipe\\lsass")),
     ]
+}
+
+/// The pipe only machines with the property create at boot.
+pub const PROPERTY_PIPE: &str = "\\device\\namedpipe\\changuard-sim-property";
+
+/// The boot-time event of a machine that has the property.
+pub fn property_event() -> Event<'static> {
+    Event::NamedPipeCreate(std::array::from_fn(|i| {
+        match NAMED_PIPE_CREATE.fields.get(i).map(|f| f.ty) {
+            Some(FieldType::Int) => Value::Int(4),
+            _ => Value::Str(PROPERTY_PIPE),
+        }
+    }))
+}
+
+/// `kind` content of `(channel, version)` signed by `signer` instead of
+/// [`key`] (a rotated or a leaked key; not cached).
+pub fn bytes_signed(channel: u32, version: u64, kind: Kind, signer: &SigningKey) -> Bytes {
+    let v = build(&spec(channel, version, kind), signer).expect("sim specs build");
+    Arc::from(v)
 }
 
 /// The proven cost bound of `bytes` as channel `channel` (zero when it does

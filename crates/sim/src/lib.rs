@@ -20,10 +20,12 @@
 
 pub mod content;
 pub mod disk;
+mod gate_oracle;
 pub mod machine;
 pub mod random;
 pub mod scenario;
 pub mod timeline;
+pub mod vendor;
 
 pub use changuard_loader::Mutation;
 
@@ -64,6 +66,8 @@ pub const fn mutation_name(m: Mutation) -> &'static str {
         Mutation::LkgInPlace => "lkg-in-place",
         Mutation::CountCleanEnds => "count-clean-ends",
         Mutation::EvictQuarantine => "evict-quarantine",
+        Mutation::IgnoreHalt => "ignore-halt",
+        Mutation::IgnoreRing => "ignore-ring",
     }
 }
 

@@ -155,6 +155,8 @@ pub struct SimPlatform<'a, 'p> {
     uptime: u64,
     /// Decisions reported this boot.
     pub decisions: Vec<Decision>,
+    /// Wall clock (Unix seconds) this boot sees.
+    now: Option<u64>,
     probe: Option<Probe<'p>>,
     /// Injected I/O failure (set only while promotion runs).
     fail: Option<FailOp>,
@@ -369,6 +371,13 @@ impl Platform for SimPlatform<'_, '_> {
         self.uptime
     }
 
+    fn now_unix_secs(&mut self) -> Option<u64> {
+        if self.crashed {
+            return None;
+        }
+        self.now
+    }
+
     fn report(&mut self, decision: &Decision) {
         if !self.crashed {
             self.decisions.push(*decision);
@@ -401,6 +410,11 @@ pub struct Model {
     /// that did not end cleanly (a crash, a power loss, a fault, a rotten
     /// state record): the only versions the loader may quarantine (I7).
     pub unclean: BTreeSet<(u32, u64)>,
+    /// Highest keyring version and halt sequence per channel recorded so
+    /// far (I9: neither ever decreases, so neither can be replayed).
+    pub keyring_seen: u64,
+    /// See `keyring_seen`.
+    pub halt_seen: BTreeMap<u32, u64>,
 }
 
 /// A machine.
@@ -425,6 +439,14 @@ pub struct Machine {
     /// in for a crash. The loader then withholds that channel's promotion
     /// (`faulted-during-trial`) and promotes the others.
     pub faulting: BTreeSet<(u32, u64)>,
+    /// Wall clock the platform reports (Unix seconds); `None`: no clock.
+    pub clock: Option<u64>,
+    /// Keyring mode: the loader accepts keyrings signed by 2 of
+    /// [`content::roots`] (issue 15). Off: compiled keys only, as before.
+    pub keyring_mode: bool,
+    /// The machine has the property [`content::Kind::PoisonOnProperty`]
+    /// content crashes on: it also creates [`content::property_event`] at boot.
+    pub has_property: bool,
 }
 
 /// One channel after a boot (for timelines, JSON and the matrix).
@@ -521,7 +543,7 @@ pub struct BootPlan {
 /// against each channel alone, and the channels that fault alone are blamed.
 /// If none does (or no engine can be built at all), every channel evaluated is
 /// blamed: a fault is never left unattributed.
-fn run_engine(views: &[ValidChannel<&[u8]>]) -> (Vec<(u32, u64)>, BTreeSet<u32>) {
+fn run_engine(views: &[ValidChannel<&[u8]>], property: bool) -> (Vec<(u32, u64)>, BTreeSet<u32>) {
     let mut crashed_by: Vec<(u32, u64)> = vec![];
     let mut faulted: BTreeSet<u32> = BTreeSet::new();
     for _ in 0..=views.len() {
@@ -544,7 +566,8 @@ fn run_engine(views: &[ValidChannel<&[u8]>]) -> (Vec<(u32, u64)>, BTreeSet<u32>)
             }
         };
         let mut verdict = Verdict::default();
-        for ev in content::boot_events() {
+        let extra = property.then(content::property_event);
+        for ev in content::boot_events().into_iter().chain(extra) {
             verdict.clear();
             engine.evaluate(&ev, &mut verdict);
             for m in verdict.matches() {
@@ -606,7 +629,7 @@ pub fn oracle(bytes: &[u8], channel: u32) -> Option<u64> {
         return v;
     }
     let a = AlignedBytes::from_slice(bytes);
-    let v = validate(&a[..], &Trust::new(content::trusted()), channel)
+    let v = validate(&a[..], &Trust::new(content::oracle_keys()), channel)
         .ok()
         .map(|c| c.version());
     CACHE.with(|c| c.borrow_mut().insert(key, v));
@@ -627,7 +650,24 @@ impl Machine {
             mutation,
             health_window: u64::from(changuard_loader::config::DEFAULT_HEALTH_WINDOW_SECS),
             faulting: BTreeSet::new(),
+            clock: None,
+            keyring_mode: false,
+            has_property: false,
         }
+    }
+
+    /// The update agent delivers any file (a release record, a halt, a
+    /// keyring) durably under `name` in the content directory.
+    pub fn deliver_file(&mut self, name: &str, bytes: &Bytes) {
+        let name = format!("{CONTENT_PREFIX}{name}");
+        self.disk.write(&name, bytes);
+        self.disk.flush(&name);
+        self.disk.sync();
+    }
+
+    /// Set a REG_BINARY parameter.
+    pub fn set_binary(&mut self, name: &str, v: &[u8]) {
+        self.registry.insert(name.to_owned(), (3, v.to_vec()));
     }
 
     /// The update agent delivers a file durably.
@@ -810,11 +850,16 @@ impl Machine {
         probe: Option<Probe<'_>>,
     ) -> BootReport {
         let trusted = content::trusted();
-        let setup = Setup {
-            trust: Trust::new(trusted),
-            allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS,
-            mutation: self.mutation,
-        };
+        let mut setup = Setup::new(
+            Trust::new(trusted),
+            changuard_loader::config::DEFAULT_ALLOWED_ROOTS,
+        );
+        setup.mutation = self.mutation;
+        if self.keyring_mode {
+            if let Some(roots) = changuard_release::Roots::new(content::roots(), 2) {
+                setup = setup.with_roots(roots);
+            }
+        }
         let on_disk = self.disk.list(CONTENT_PREFIX);
         // Reference facts at boot start.
         let state_at_start = self.durable_state();
@@ -859,6 +904,7 @@ impl Machine {
             log: vec![],
             uptime: 0,
             decisions: vec![],
+            now: self.clock,
             probe,
             fail: None,
             failed: 0,
@@ -914,7 +960,7 @@ impl Machine {
         }
 
         // Activation: the real engine over exactly what the loader validated.
-        let (mut crashed_by, mut faulted) = evaluate(&self.faulting, &loader);
+        let (mut crashed_by, mut faulted) = evaluate(&self.faulting, &loader, self.has_property);
         if plan.reload && crashed_by.is_empty() {
             faulted_trials(&loader, &faulted, &mut self.model.unclean);
             // IOCTL_RELOAD: the new content is built before the old is dropped.
@@ -932,7 +978,7 @@ impl Machine {
                 self.crash_with(crash_pick);
                 return r;
             }
-            (crashed_by, faulted) = evaluate(&self.faulting, &loader);
+            (crashed_by, faulted) = evaluate(&self.faulting, &loader, self.has_property);
         }
 
         // I1: everything active re-validates (the sim's own check of the same bytes).
@@ -1077,6 +1123,7 @@ impl Machine {
                 lkg_at_start: &lkg_at_start,
                 known_at_start: &known_at_start,
                 dir_at_start: &dir_at_start,
+                state_at_start: state_at_start.as_ref(),
                 state_after_boot: state_after_boot.as_ref(),
                 crashed_by: &crashed_by,
             },
@@ -1115,13 +1162,14 @@ fn faulted_trials(
 fn evaluate(
     faulting: &BTreeSet<(u32, u64)>,
     loader: &Loader<AlignedBytes>,
+    property: bool,
 ) -> (Vec<(u32, u64)>, BTreeSet<u32>) {
     let views: Vec<ValidChannel<&[u8]>> = loader
         .channels()
         .iter()
         .filter_map(|c| c.active.as_ref().map(ValidChannel::as_view))
         .collect();
-    let (crashed_by, mut faulted) = run_engine(&views);
+    let (crashed_by, mut faulted) = run_engine(&views, property);
     // Sim-only knob: content marked as faulting faults whenever it is active.
     for v in &views {
         if faulting.contains(&(v.channel(), v.version())) {
@@ -1251,7 +1299,20 @@ impl Machine {
                 let mut invalid = 0usize;
                 let mut found = None;
                 let mut relaxed = false;
+                let gate = crate::gate_oracle::GateModel::new(self);
+                let base = lkg0.unwrap_or(0).max(floor0);
+                let base = (base != 0).then_some(base);
                 for (v, ok) in present {
+                    // A valid version the release gate kept back: the
+                    // refusal must be one the gate's model agrees with.
+                    let gated = report.decisions.iter().any(|d| {
+                        d.channel == c
+                            && d.version == v
+                            && gate.justified(c, v, d.reason, st_now.as_ref(), base)
+                    });
+                    if gated {
+                        continue;
+                    }
                     if ok == Some(v) {
                         found = Some(v);
                         break;
@@ -1334,6 +1395,58 @@ impl Machine {
                 *f = view.floor;
             }
         }
+        // I10: content on trial passed the release gate, by the gate's model:
+        // not halted, and in keyring mode released to this machine's ring.
+        let gate = crate::gate_oracle::GateModel::new(self);
+        for view in &report.channels {
+            let (Source::Candidate, Some(_), Some(v)) =
+                (view.source, view.trial_attempt, view.active_version)
+            else {
+                continue;
+            };
+            let c = view.channel;
+            let continuing = at
+                .state_at_start
+                .and_then(|s| s.get(c))
+                .and_then(|s| s.trial)
+                .is_some_and(|t| t.version == v);
+            let st_now = at.state_after_boot.and_then(|s| s.get(c));
+            let base = at.lkg_at_start.get(&c).copied().flatten().unwrap_or(0).max(
+                at.state_at_start
+                    .and_then(|s| s.get(c))
+                    .map_or(0, |s| s.floor),
+            );
+            let base = (base != 0).then_some(base);
+            if let Some(why) = gate.refuses(c, v, continuing, st_now, base) {
+                report
+                    .violations
+                    .push(format!("I10 channel {c} v{v} on trial, but {why}"));
+            }
+        }
+        // I9: the keyring version and every halt sequence never decrease.
+        if let Some(st) = at.state_after_boot {
+            if !self.model.state_tampered {
+                if st.keyring_version < self.model.keyring_seen {
+                    report.violations.push(format!(
+                        "I9 keyring version decreased {} -> {}",
+                        self.model.keyring_seen, st.keyring_version
+                    ));
+                }
+                for c in st.channels() {
+                    let seen = self.model.halt_seen.get(&c.channel).copied().unwrap_or(0);
+                    if c.halt.sequence < seen {
+                        report.violations.push(format!(
+                            "I9 channel {} halt sequence decreased {seen} -> {}",
+                            c.channel, c.halt.sequence
+                        ));
+                    }
+                }
+            }
+            self.model.keyring_seen = st.keyring_version;
+            for c in st.channels() {
+                self.model.halt_seen.insert(c.channel, c.halt.sequence);
+            }
+        }
         if report.channels.iter().any(|c| c.promoted) {
             self.model.state_tampered = false;
         }
@@ -1345,6 +1458,7 @@ struct Reference<'a> {
     lkg_at_start: &'a BTreeMap<u32, Option<u64>>,
     known_at_start: &'a BTreeSet<u32>,
     dir_at_start: &'a [(u32, u64, Option<u64>)],
+    state_at_start: Option<&'a State>,
     state_after_boot: Option<&'a State>,
     crashed_by: &'a [(u32, u64)],
 }

@@ -21,11 +21,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use changuard_loader::Mutation;
 
 use crate::Progress;
-use crate::content::Kind;
+use crate::content::{self, Kind};
 use crate::disk::Disk;
 use crate::machine::{
     BootEnd, BootPlan, BootReport, ChannelView, CrashAt, FailOp, Machine, Op, trials_on,
 };
+use crate::vendor::{self, KeyringKind, Plan, Signer};
 
 /// The channel scenarios are about.
 pub const CHANNEL: u32 = 291;
@@ -59,6 +60,21 @@ pub enum Step {
     /// The update agent delivers v1 of [`Kind::Maximal`] content (16 MiB)
     /// for channels `1..=n`.
     DeliverMaximal(u32),
+    /// Keyring mode (issue 15): the driver has the sim's root keys, the
+    /// machine has [`RING_MACHINE_ID`] (ring 2 of 291's staged rollouts),
+    /// the clock is at [`vendor::T0`], and keyring v1 and an all-at-once
+    /// release of v6 are delivered.
+    EnableKeyrings,
+    /// The wall clock moves to `T0 + hours`.
+    ClockAt(u64),
+    /// The vendor publishes a keyring.
+    PublishKeyring(KeyringKind),
+    /// The vendor publishes the release record of a version.
+    PublishRelease(u64, Plan, Signer),
+    /// The vendor publishes halt `sequence` over `first..=last`.
+    PublishHalt(u64, u64, u64),
+    /// The update agent delivers `(version, kind)` signed by [`Signer`].
+    DeliverSigned(u64, Kind, Signer),
 }
 
 impl Step {
@@ -78,6 +94,12 @@ impl Step {
             Step::CorruptLkg => "corrupt-lkg",
             Step::TearState => "tear-state",
             Step::DeliverMaximal(_) => "deliver-maximal",
+            Step::EnableKeyrings => "enable-keyrings",
+            Step::ClockAt(_) => "clock-at",
+            Step::PublishKeyring(_) => "publish-keyring",
+            Step::PublishRelease(..) => "publish-release",
+            Step::PublishHalt(..) => "publish-halt",
+            Step::DeliverSigned(..) => "deliver-signed",
         }
     }
 }
@@ -95,6 +117,12 @@ impl std::fmt::Display for Step {
             Step::BootPromotionFailsThenPowerCut(op) => write!(f, " fail-{}", op.name()),
             Step::DeliverMany(from, to, k) => write!(f, " v{from}-v{to} {}", k.name()),
             Step::DeliverMaximal(n) => write!(f, " {n} channels"),
+            Step::ClockAt(h) => write!(f, " T0+{h}h"),
+            Step::PublishKeyring(k) => write!(f, " {}", k.name()),
+            Step::PublishRelease(v, p, s) => write!(f, " v{v} {} by {}", p.name(), s.name()),
+            Step::PublishHalt(s, a, b) => write!(f, " #{s} v{a}-v{b}"),
+            Step::DeliverSigned(v, k, s) => write!(f, " v{v} {} by {}", k.name(), s.name()),
+            Step::EnableKeyrings => Ok(()),
             Step::Boot
             | Step::BootEarlyReboot
             | Step::BootPowerCut
@@ -122,6 +150,45 @@ pub struct Scenario {
 }
 
 const BASELINE: [Step; 2] = [Step::Deliver(6, Kind::Good), Step::Boot];
+
+/// The baseline of the release scenarios (issue 15): keyring mode, then the
+/// matrix baseline.
+const KEYRING_BASELINE: [Step; 3] = [
+    Step::EnableKeyrings,
+    Step::Deliver(6, Kind::Good),
+    Step::Boot,
+];
+
+/// A machine id whose ring point for channel 291 is in ring 2 of a staged
+/// rollout (1%..10% of the fleet): its ring opens 12 hours after the start.
+pub fn ring_machine_id() -> [u8; 16] {
+    (0u8..=255)
+        .map(|i| {
+            let mut id = [0x5A; 16];
+            id[0] = i;
+            id
+        })
+        .find(|id| (10_000..100_000).contains(&changuard_release::ring_point(id, CHANNEL)))
+        .unwrap_or([0x5A; 16])
+}
+
+/// Release scenarios explore two nested power losses per path: the keyring
+/// store and the halt record add write points to every boot, and the
+/// deeper nesting of the other scenarios already covers the loader's own
+/// write sequence (five levels there cost 20x the boots here).
+const KEYRING_DEPTH: usize = 2;
+
+fn with_keyrings(name: &'static str, description: &'static str, rest: &[Step]) -> Scenario {
+    let mut steps = KEYRING_BASELINE.to_vec();
+    steps.extend_from_slice(rest);
+    Scenario {
+        name,
+        description,
+        steps,
+        baseline_len: KEYRING_BASELINE.len(),
+        explore: (KEYRING_DEPTH, MAX_ALTS),
+    }
+}
 
 fn with_baseline(name: &'static str, description: &'static str, rest: &[Step]) -> Scenario {
     let mut steps = BASELINE.to_vec();
@@ -259,6 +326,102 @@ pub fn all() -> Vec<Scenario> {
             // only (crash points are covered by the other scenarios).
             explore: (0, 0),
         },
+        with_keyrings(
+            "rollout-waits-for-ring",
+            "keyring mode, v7 released in rings (0.1% at T0+1h, then 1%, 10%, 50%, 100% every 6 h), this machine in ring 2: at T0+2h v7 is not yet eligible (LKG v6); at T0+14h its ring is open: trial, promotion",
+            &[
+                PublishRelease(7, Plan::Staged, Signer::Sim),
+                Deliver(7, Kind::Good),
+                ClockAt(2),
+                Boot,
+                ClockAt(14),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "halt-stops-rollout",
+            "keyring mode, v7 released to everyone and on trial (rebooted before its health window), then the vendor halts v7: the trial ends without a quarantine, LKG v6 runs, v7 is never started again",
+            &[
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Good),
+                BootEarlyReboot,
+                PublishHalt(1, 7, 7),
+                Boot,
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "halt-cannot-be-replayed",
+            "v7 halted (#1), the halt lifted (#2): v7 trial, promotion; the old halt #1 delivered again is refused (halt-rollback), v7 stays",
+            &[
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Good),
+                PublishHalt(1, 7, 7),
+                Boot,
+                PublishHalt(2, 0, 0),
+                Boot,
+                PublishHalt(1, 7, 7),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "revoked-key",
+            "the sim key leaks: keyring v2 caps it at v6 and adds a second key; v7 signed with the leaked key is refused (key-not-allowed) while LKG v6, which it signed before, keeps running; v8 signed by the second key: trial, promotion",
+            &[
+                PublishKeyring(KeyringKind::RevokeLeaked),
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Good),
+                Boot,
+                PublishRelease(8, Plan::AllAtOnce, Signer::Second),
+                DeliverSigned(8, Kind::Good, Signer::Second),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "keyring-expires",
+            "31 days on, keyring v1 has expired: v7 is released but not started (keyring-stale), LKG v6 keeps running; a fresh keyring v3 arrives: v7 trial, promotion",
+            &[
+                ClockAt(31 * 24),
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Good),
+                Boot,
+                PublishKeyring(KeyringKind::Fresh),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "keyring-cannot-be-replayed",
+            "keyring v2 (sim key capped at v6) accepted, then keyring v1 delivered again: refused (keyring-rollback); v7 signed by the capped key stays refused, LKG v6",
+            &[
+                PublishKeyring(KeyringKind::RevokeLeaked),
+                Boot,
+                PublishKeyring(KeyringKind::Initial),
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Good),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "version-jump",
+            "v1048583 (more than 2^20 past v6) released without the fast-forward flag: refused (version-jump), LKG v6; re-released with the flag: trial, promotion",
+            &[
+                PublishRelease(JUMP_VERSION, Plan::AllAtOnce, Signer::Sim),
+                Deliver(JUMP_VERSION, Kind::Good),
+                Boot,
+                PublishRelease(JUMP_VERSION, Plan::FastForward, Signer::Sim),
+                Boot,
+            ],
+        ),
+        with_keyrings(
+            "poison-in-canary",
+            "keyring mode: valid v7 that crashes the machine, released to everyone: one crash, quarantined, LKG v6 (the loader's own defence still holds under rollouts)",
+            &[
+                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                Deliver(7, Kind::Poison),
+                Boot,
+                Boot,
+            ],
+        ),
         with_baseline(
             "power-loss-during-promotion",
             "power cut after the LKG temp copy is flushed: v7 quarantined (unfinished trial), LKG v6 intact",
@@ -270,6 +433,9 @@ pub fn all() -> Vec<Scenario> {
         ),
     ]
 }
+
+/// More than `MAX_VERSION_JUMP` (2^20) past v6.
+const JUMP_VERSION: u64 = 6 + (1 << 20) + 1;
 
 fn twenty_crashing() -> Vec<Step> {
     let mut steps = vec![Step::DeliverMany(7, 26, Kind::Poison)];
@@ -334,6 +500,36 @@ fn apply(m: &mut Machine, step: Step) -> Option<BootPlan> {
             for c in 1..=n {
                 m.deliver(c, 1, Kind::Maximal);
             }
+        }
+        Step::EnableKeyrings => {
+            m.keyring_mode = true;
+            m.set_binary("MachineId", &ring_machine_id());
+            m.clock = Some(vendor::T0);
+            m.deliver_file(
+                changuard_loader::names::KEYRING_NAME,
+                &vendor::keyring(KeyringKind::Initial),
+            );
+            apply(m, Step::PublishRelease(6, Plan::AllAtOnce, Signer::Sim));
+        }
+        Step::ClockAt(h) => m.clock = Some(vendor::T0 + h * vendor::HOUR),
+        Step::PublishKeyring(k) => {
+            m.deliver_file(changuard_loader::names::KEYRING_NAME, &vendor::keyring(k));
+        }
+        Step::PublishRelease(v, plan, signer) => m.deliver_file(
+            changuard_loader::names::FileName::release(CHANNEL, v).as_str(),
+            &vendor::release(CHANNEL, v, plan, signer),
+        ),
+        Step::PublishHalt(s, a, b) => m.deliver_file(
+            changuard_loader::names::FileName::halt(CHANNEL).as_str(),
+            &vendor::halt(CHANNEL, s, a, b),
+        ),
+        Step::DeliverSigned(v, k, signer) => {
+            let name = changuard_loader::names::FileName::new(CHANNEL, v);
+            let bytes = match signer {
+                Signer::Sim => content::bytes(CHANNEL, v, k),
+                Signer::Second => content::bytes_signed(CHANNEL, v, k, content::key2()),
+            };
+            m.deliver_file(name.as_str(), &bytes);
         }
         Step::Boot => return Some(BootPlan::default()),
         Step::BootEarlyReboot => {

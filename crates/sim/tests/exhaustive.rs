@@ -68,6 +68,16 @@ fn caught(m: Mutation, scenario_name: &str) {
 }
 
 #[test]
+fn catches_ignored_halts() {
+    caught(Mutation::IgnoreHalt, "halt-stops-rollout");
+}
+
+#[test]
+fn catches_ignored_ring_times() {
+    caught(Mutation::IgnoreRing, "rollout-waits-for-ring");
+}
+
+#[test]
 fn catches_no_quarantine() {
     caught(Mutation::NoQuarantine, "poison-update");
 }
