@@ -5,7 +5,7 @@
 //! No input makes it panic; a panic (exit 101) is a bug.
 
 use changuard_cli::{
-    content_cmd, driver_cmd, import, replay_cmd, schema_cmd, simulate_cmd, test_cmd,
+    content_cmd, driver_cmd, import, release_cmd, replay_cmd, schema_cmd, simulate_cmd, test_cmd,
 };
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +43,12 @@ enum Command {
     Driver(driver_cmd::DriverArgs),
     /// Convert rules from other formats (SigmaHQ) into a spec, with a per-rule report.
     Import(import::ImportArgs),
+    /// Build or inspect the root-signed keyring of content-signing keys (`keyring.ckr`).
+    Keyring(release_cmd::KeyringArgs),
+    /// Build or inspect a content version's signed rollout plan (`C-<channel>-<version>.rel`).
+    Release(release_cmd::ReleaseArgs),
+    /// Build or inspect a channel's signed halt (`C-<channel>.halt`).
+    Halt(release_cmd::HaltArgs),
 }
 
 /// Rust ignores SIGPIPE, so writing to a closed pipe (`changuard inspect f |
@@ -73,6 +79,9 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate_cmd::run(&a),
         Command::Driver(a) => driver_cmd::run(a),
         Command::Import(a) => import::run(&a),
+        Command::Keyring(a) => release_cmd::keyring(&a),
+        Command::Release(a) => release_cmd::release(&a),
+        Command::Halt(a) => release_cmd::halt(&a),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }

@@ -7,9 +7,13 @@
 //! changuard simulate --random --boots N --seed S
 //! changuard simulate --exhaustive           every crash point x tear variant, clean reboot,
 //!                                           reload, power cut and promotion I/O failure of every scenario
+//! changuard simulate --rollout [--fleet N] [--seed S] [--plot FILE.svg]
+//!                                           a fleet (default 100,000 machines) gets 19 July's bad
+//!                                           update all at once vs in rings with a halt (docs/ROLLOUT.md)
 //! ... [--json] [--mutation NAME] [--max-trial-boots N --crash-trace STEP:OP:VARIANT|STEP:ALT,...]
 //! ```
-//! Exit codes: 0 no invariant violated, 1 violations, 2 usage.
+//! Exit codes: 0 no invariant violated (and, with `--rollout`, the staged
+//! rollout's done-when condition holds), 1 violations, 2 usage.
 //!
 //! Every replay command printed with a violation carries every flag that
 //! decides the run (scenario or seed and boots, mutation, MaxTrialBoots,
@@ -19,6 +23,7 @@
 
 mod json;
 mod progress;
+mod rollout;
 #[cfg(test)]
 mod tests;
 
@@ -36,10 +41,10 @@ use progress::Bar;
 #[derive(clap::Args, Debug)]
 pub struct SimulateArgs {
     /// Run one named scenario (see `--list`).
-    #[arg(long, conflicts_with_all = ["random", "exhaustive"])]
+    #[arg(long, conflicts_with_all = ["random", "exhaustive", "rollout"])]
     pub scenario: Option<String>,
     /// Seeded random multi-boot campaign.
-    #[arg(long, conflicts_with = "exhaustive")]
+    #[arg(long, conflicts_with_all = ["exhaustive", "rollout"])]
     pub random: bool,
     /// Boots in the random campaign.
     #[arg(long, default_value_t = 10_000)]
@@ -50,11 +55,22 @@ pub struct SimulateArgs {
     /// Crash at every I/O step and every tear variant of every scenario, and
     /// branch every boot into a clean reboot, a reload, a power cut and every
     /// promotion I/O failure (each scenario under MaxTrialBoots 1 and 2).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rollout")]
     pub exhaustive: bool,
-    /// Machines in the july-19 fleet replay.
-    #[arg(long, default_value_t = 1_000)]
-    pub fleet: u64,
+    /// Fleet rollout: the same fleet of real machines gets 19 July 2024's
+    /// update (valid, signed, crashes the machines with a property) all at
+    /// once and in rings with a halt, side by side (with `--fleet`, `--seed`,
+    /// `--plot`).
+    #[arg(long)]
+    pub rollout: bool,
+    /// Machines in the fleet: the july-19 fleet replay (default 1,000) or
+    /// `--rollout` (default 100,000).
+    #[arg(long)]
+    pub fleet: Option<u64>,
+    /// With `--rollout`: write the crashed machines over time, both
+    /// strategies, as an SVG figure to this file.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
     /// Inject a deliberate protocol bug (to see the simulator catch it):
     /// activate-before-persist, raise-floor-before-lkg-durable,
     /// skip-flush-on-lkg-write, no-quarantine, lkg-in-place, count-clean-ends,
@@ -78,6 +94,9 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// Machines in the july-19 fleet replay unless `--fleet` says.
+const JULY19_FLEET: u64 = 1_000;
 
 /// What a run printed and its exit code.
 #[derive(Debug, Default)]
@@ -127,6 +146,9 @@ fn execute(args: &SimulateArgs, bars: bool) -> Outcome {
             None => return usage(&format!("unknown mutation {name}")),
         },
     };
+    if args.plot.is_some() && !args.rollout {
+        return usage("--plot draws the --rollout figure");
+    }
     if args.scenario.is_none() && (args.crash_trace.is_some() || args.max_trial_boots != 1) {
         return usage("--crash-trace and --max-trial-boots replay a --scenario");
     }
@@ -143,7 +165,13 @@ fn execute(args: &SimulateArgs, bars: bool) -> Outcome {
     if args.exhaustive {
         return run_exhaustive(args, &scenario::all(), mutation, bars, started);
     }
-    usage("give one of --scenario NAME, --random, --exhaustive (or --list)")
+    if args.rollout {
+        if mutation.is_some() {
+            return usage("--rollout runs the protocol as shipped (no --mutation)");
+        }
+        return rollout::run(args, bars, started);
+    }
+    usage("give one of --scenario NAME, --random, --exhaustive, --rollout (or --list)")
 }
 
 fn usage(msg: &str) -> Outcome {
@@ -252,7 +280,7 @@ fn run_scenario(
         .unwrap_or_default();
     let fleet = (s.name == "july-19").then(|| {
         let mut bar = Bar::new("july-19 fleet", "machines", bars);
-        let f = scenario::july19_fleet_with(args.fleet, &mut bar);
+        let f = scenario::july19_fleet_with(args.fleet.unwrap_or(JULY19_FLEET), &mut bar);
         bar.finish();
         f
     });

@@ -24,9 +24,10 @@
 //!   without the release's fast-forward flag.
 //! - G3: a halted version is never started or continued on trial; promoted
 //!   content is not touched by a halt.
-//! - G4: bounded work: one keyring read from the directory and two from the
-//!   store per boot, one halt read per channel, one release read per
-//!   candidate version considered (at most `MAX_VERSIONS_LISTED`).
+//! - G4: bounded work: one keyring read from the directory and one from the
+//!   store per boot (each validated at most once), one halt read per
+//!   channel, one release read per candidate version considered (at most
+//!   `MAX_CANDIDATE_READS`).
 
 use changuard_format::{KeyId, Rejection, TrustedKey, ValidChannel, validate};
 use changuard_release::limits::{MAX_KEYS, MAX_RECORD_LEN};
@@ -35,7 +36,7 @@ use changuard_release::{Halt, KeyEntry, Keyring, Release, Roots, ring_point};
 use crate::boot::Rec;
 use crate::config::Config;
 use crate::names::{FileName, KEYRING_NAME};
-use crate::platform::{IoErrorKind, LkgFile, Platform};
+use crate::platform::{LkgFile, Platform};
 use crate::reason::Reason;
 use crate::state::{ChannelState, HaltState, Heap, State};
 
@@ -162,14 +163,22 @@ impl Gate {
         })
     }
 
-    /// The public key of `key` if it may sign records of `channel` now.
-    fn record_signer(&self, key: KeyId, channel: u32) -> Option<[u8; 32]> {
+    /// The public key of `key` if it may sign a record of `channel` now:
+    /// listed for the channel and in its window, and for a release of
+    /// `Some(version)` allowed up to it. A capped (revoked) key signs no
+    /// halt (`None`): a leaked key must not halt every version, nor lift
+    /// the vendor's halt.
+    fn record_signer(&self, key: KeyId, channel: u32, version: Option<u64>) -> Option<[u8; 32]> {
         self.grants()
             .iter()
             .find(|g| {
                 g.key == key
                     && g.entry.covers(channel)
                     && (!self.keyring || self.now.is_some_and(|t| g.entry.in_window(t)))
+                    && match version {
+                        Some(v) => v <= g.entry.max_version,
+                        None => g.entry.max_version == u64::MAX,
+                    }
             })
             .map(|g| g.entry.public)
     }
@@ -225,7 +234,7 @@ impl Gate {
         };
         let release = Release::validate_by(
             buf.as_ref(),
-            &mut |id| self.record_signer(id, channel),
+            |id| self.record_signer(id, channel, Some(v)),
             channel,
             v,
         )
@@ -268,7 +277,7 @@ impl Gate {
         };
         match Halt::validate_by(
             buf.as_ref(),
-            &mut |id| self.record_signer(id, channel),
+            |id| self.record_signer(id, channel, None),
             channel,
         ) {
             Ok(h) if h.sequence > cs.halt.sequence => {
@@ -361,6 +370,13 @@ pub(crate) fn open<P: Platform>(
 /// Keyring mode: take the newest valid keyring at or above the recorded
 /// version, from the store or the content directory; store a newer one
 /// durably first. Returns `true` when `st.keyring_version` was raised.
+///
+/// Each keyring is validated once (its root signatures are most of a boot's
+/// loader time): the directory copy is not validated again when its bytes
+/// are the stored copy's. The store's temp copy is not read: a keyring is
+/// recorded only after its rename over the current copy is durable (S7), so
+/// an interrupted store leaves the recorded keyring in place, and the
+/// directory copy is stored again at the next boot.
 fn keyring_in_force<P: Platform>(
     r: &mut Rec<'_, P>,
     roots: &Roots<'_>,
@@ -369,37 +385,31 @@ fn keyring_in_force<P: Platform>(
     gate: &mut Gate,
 ) -> bool {
     let floor = st.keyring_version;
-    // The store: Current, else Temp (an interrupted store of a newer one).
-    let mut stored: Option<(u64, P::Buf)> = None;
-    for which in [LkgFile::Current, LkgFile::Temp] {
-        let Ok(buf) = r.p.lkg_read(KEYRING_STORE_CHANNEL, which, MAX_RECORD_LEN) else {
-            continue;
-        };
-        let v = match Keyring::validate(buf.as_ref(), roots) {
-            Ok(k) if k.version() >= floor => k.version(),
-            _ => continue,
-        };
-        if stored.as_ref().is_none_or(|(sv, _)| v > *sv) {
-            stored = Some((v, buf));
-        }
-    }
-    let stored_v = stored.as_ref().map(|(v, _)| *v);
-    // The content directory.
-    let offered =
-        r.p.read_content(config.content_dir.as_str(), KEYRING_NAME, MAX_RECORD_LEN);
+    let stored =
+        r.p.lkg_read(KEYRING_STORE_CHANNEL, LkgFile::Current, MAX_RECORD_LEN)
+            .ok()
+            .and_then(|buf| Keyring::validate(buf, roots).ok())
+            .filter(|k| k.version() >= floor);
+    let stored_v = stored.as_ref().map(Keyring::version);
     let mut raised = false;
-    let mut take: Option<P::Buf> = stored.map(|(_, b)| b);
-    match offered {
-        Ok(buf) => match Keyring::validate(buf.as_ref(), roots) {
+    let mut in_force = stored;
+    match r
+        .p
+        .read_content(config.content_dir.as_str(), KEYRING_NAME, MAX_RECORD_LEN)
+    {
+        Ok(buf)
+            if in_force
+                .as_ref()
+                .is_some_and(|k| k.as_bytes() == buf.as_ref()) => {}
+        Ok(buf) => match Keyring::validate(buf, roots) {
             Ok(k) if stored_v.is_none_or(|s| k.version() > s) && k.version() >= floor => {
                 let v = k.version();
-                let durable = store(r, buf.as_ref());
-                if durable {
+                if store(r, k.as_bytes()) {
                     raised = v > st.keyring_version;
                     st.keyring_version = st.keyring_version.max(v);
                 }
                 r.note(0, v, 0, Reason::KeyringAccepted);
-                take = Some(buf);
+                in_force = Some(k);
             }
             Ok(k) if k.version() < stored_v.unwrap_or(floor).max(floor) => {
                 r.note(0, k.version(), 0, Reason::KeyringRollback);
@@ -409,19 +419,15 @@ fn keyring_in_force<P: Platform>(
                 r.note(0, 0, 0, Reason::KeyringRejected(e));
             }
         },
-        Err(e) if e.kind == IoErrorKind::NotFound => {}
         Err(_) => {}
     }
-    let Some(buf) = take else {
-        return raised;
-    };
-    let Ok(k) = Keyring::validate(buf.as_ref(), roots) else {
+    let Some(k) = in_force else {
         return raised;
     };
     if stored_v.is_some_and(|v| v > st.keyring_version) {
-        // A store copy newer than the record: its store step completed
-        // before a crash; the record catches up now.
-        st.keyring_version = stored_v.unwrap_or(0).max(st.keyring_version);
+        // A stored copy newer than the record: its store completed before a
+        // crash took the record's write; the record catches up now.
+        st.keyring_version = k.version().max(st.keyring_version);
         raised = true;
     }
     gate.keyring = true;

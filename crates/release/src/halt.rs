@@ -42,7 +42,7 @@ impl Halt {
     /// # Errors
     /// The first rule broken, at its offset.
     pub fn validate(b: &[u8], signers: &Trust<'_>, channel: u32) -> Result<Halt, RecordError> {
-        Halt::validate_by(b, &mut |id| signers.key(id).map(|k| k.public), channel)
+        Halt::validate_by(b, |id| signers.key(id).map(|k| k.public), channel)
     }
 
     /// [`Halt::validate`] with the signer check as a function (see
@@ -50,9 +50,9 @@ impl Halt {
     ///
     /// # Errors
     /// The first rule broken, at its offset.
-    pub fn validate_by(
+    pub fn validate_by<F: FnMut(KeyId) -> Option<[u8; 32]>>(
         b: &[u8],
-        public_of: &mut dyn FnMut(KeyId) -> Option<[u8; 32]>,
+        public_of: F,
         channel: u32,
     ) -> Result<Halt, RecordError> {
         let env = envelope::open(b, layout::HALT_MAGIC)?;

@@ -164,7 +164,7 @@ impl<B: AsRef<[u8]>> Keyring<B> {
             }
             last = Some(this);
         }
-        let valid = env.verify(b, &mut |id| {
+        let valid = env.verify(b, |id| {
             roots.keys.iter().find(|r| r.id == id).map(|r| r.public)
         })?;
         if valid < roots.threshold {

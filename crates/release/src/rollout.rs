@@ -61,12 +61,7 @@ impl Release {
         channel: u32,
         version: u64,
     ) -> Result<Release, RecordError> {
-        Release::validate_by(
-            b,
-            &mut |id| signers.key(id).map(|k| k.public),
-            channel,
-            version,
-        )
+        Release::validate_by(b, |id| signers.key(id).map(|k| k.public), channel, version)
     }
 
     /// [`Release::validate`] with the signer check as a function: `public_of`
@@ -75,9 +70,9 @@ impl Release {
     ///
     /// # Errors
     /// The first rule broken, at its offset.
-    pub fn validate_by(
+    pub fn validate_by<F: FnMut(KeyId) -> Option<[u8; 32]>>(
         b: &[u8],
-        public_of: &mut dyn FnMut(KeyId) -> Option<[u8; 32]>,
+        public_of: F,
         channel: u32,
         version: u64,
     ) -> Result<Release, RecordError> {

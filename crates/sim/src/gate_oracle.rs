@@ -19,6 +19,32 @@ use crate::machine::Machine;
 /// The sim's keyring threshold (2 of [`content::roots`]).
 pub const ROOT_THRESHOLD: usize = 2;
 
+/// A validated keyring's version, entries and expiry.
+type KeyringFacts = (u64, Vec<KeyEntry>, u64);
+
+/// [`Keyring::validate`] with the sim's roots, remembered per content (the
+/// model looks at every boot's keyrings; their root signatures dominate a
+/// fleet run's time otherwise).
+fn validated_keyring(bytes: &[u8], roots: &Roots<'_>) -> Option<KeyringFacts> {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<(u64, usize), Option<KeyringFacts>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    let key = (h.finish(), bytes.len());
+    if let Some(v) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return v;
+    }
+    let v = Keyring::validate(bytes, roots)
+        .ok()
+        .map(|k| (k.version(), k.entries().collect(), k.expires()));
+    CACHE.with(|c| c.borrow_mut().insert(key, v.clone()));
+    v
+}
+
 /// The gate's facts as this model sees them on `m`.
 pub(crate) struct GateModel<'a> {
     m: &'a Machine,
@@ -29,22 +55,21 @@ pub(crate) struct GateModel<'a> {
 
 impl<'a> GateModel<'a> {
     /// Read the keyring in force: the newest valid one among the content
-    /// directory and the private store (channel 0 of the LKG store).
+    /// directory and the private store's current copy (channel 0 of the LKG
+    /// store).
     pub(crate) fn new(m: &'a Machine) -> GateModel<'a> {
         let mut best: Option<(u64, Vec<KeyEntry>, u64)> = None;
         if m.keyring_mode {
             let roots = Roots::new(content::roots(), ROOT_THRESHOLD);
-            for name in [
-                format!("content/{KEYRING_NAME}"),
-                "lkg/0.lkg".to_owned(),
-                "lkg/0.tmp".to_owned(),
-            ] {
+            // The store's temp copy is never read: a keyring counts once its
+            // rename is durable (docs/FORMAT.md "Release records").
+            for name in [format!("content/{KEYRING_NAME}"), "lkg/0.lkg".to_owned()] {
                 let (Some(b), Some(r)) = (m.disk.read(&name), roots.as_ref()) else {
                     continue;
                 };
-                if let Ok(k) = Keyring::validate(&b[..], r) {
-                    if best.as_ref().is_none_or(|(v, ..)| k.version() > *v) {
-                        best = Some((k.version(), k.entries().collect(), k.expires()));
+                if let Some((version, keys, expires)) = validated_keyring(&b, r) {
+                    if best.as_ref().is_none_or(|(v, ..)| version > *v) {
+                        best = Some((version, keys, expires));
                     }
                 }
             }
@@ -67,8 +92,10 @@ impl<'a> GateModel<'a> {
         self.expires.is_some()
     }
 
-    /// May `key` sign records of `channel` now (compiled mode: the sim key)?
-    fn signer(&self, key: KeyId, channel: u32) -> Option<[u8; 32]> {
+    /// May `key` sign a record of `channel` now (compiled mode: the sim
+    /// key)? A release of `Some(version)` needs the key's cap at or above
+    /// it; a halt (`None`) an uncapped key.
+    fn signer(&self, key: KeyId, channel: u32, version: Option<u64>) -> Option<[u8; 32]> {
         if !self.keyring() {
             return content::trusted()
                 .iter()
@@ -83,6 +110,7 @@ impl<'a> GateModel<'a> {
                     && (e.channel == 0 || e.channel == channel)
                     && e.not_before <= now
                     && now < e.not_after
+                    && version.map_or(e.max_version == u64::MAX, |v| v <= e.max_version)
             })
             .map(|e| e.public)
     }
@@ -94,7 +122,7 @@ impl<'a> GateModel<'a> {
             .read(&format!("content/{}", FileName::release(c, v).as_str()))?;
         Some(Release::validate_by(
             &b[..],
-            &mut |id| self.signer(id, c),
+            |id| self.signer(id, c, Some(v)),
             c,
             v,
         ))
@@ -150,7 +178,7 @@ impl<'a> GateModel<'a> {
             .disk
             .read(&format!("content/{}", FileName::halt(c).as_str()))
             .and_then(|b| {
-                changuard_release::Halt::validate_by(&b[..], &mut |id| self.signer(id, c), c).ok()
+                changuard_release::Halt::validate_by(&b[..], |id| self.signer(id, c, None), c).ok()
             });
         let newest_on_disk = on_disk.filter(|h| recorded.is_none_or(|r| h.sequence >= r.sequence));
         if newest_on_disk.is_some_and(|h| h.halts(v)) || recorded.is_some_and(|r| r.halts(v)) {

@@ -20,6 +20,7 @@
 
 pub mod content;
 pub mod disk;
+pub mod fleet;
 mod gate_oracle;
 pub mod machine;
 pub mod random;

@@ -366,12 +366,13 @@ pub fn all() -> Vec<Scenario> {
         ),
         with_keyrings(
             "revoked-key",
-            "the sim key leaks: keyring v2 caps it at v6 and adds a second key; v7 signed with the leaked key is refused (key-not-allowed) while LKG v6, which it signed before, keeps running; v8 signed by the second key: trial, promotion",
+            "the sim key leaks: keyring v2 caps it at v6 and adds a second key; v7 and its release, signed with the leaked key past its cap, are refused (release-rejected) while LKG v6, which it signed before, keeps running; a halt of v8 signed with the leaked key is refused too (a capped key signs no halt); v8 signed by the second key: trial, promotion",
             &[
                 PublishKeyring(KeyringKind::RevokeLeaked),
                 PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
                 Deliver(7, Kind::Good),
                 Boot,
+                PublishHalt(1, 8, 8),
                 PublishRelease(8, Plan::AllAtOnce, Signer::Second),
                 DeliverSigned(8, Kind::Good, Signer::Second),
                 Boot,
@@ -391,12 +392,12 @@ pub fn all() -> Vec<Scenario> {
         ),
         with_keyrings(
             "keyring-cannot-be-replayed",
-            "keyring v2 (sim key capped at v6) accepted, then keyring v1 delivered again: refused (keyring-rollback); v7 signed by the capped key stays refused, LKG v6",
+            "keyring v2 (sim key capped at v6) accepted, then keyring v1 delivered again: refused (keyring-rollback); v7, released by the second key but signed by the capped one, stays refused (key-not-allowed), LKG v6",
             &[
                 PublishKeyring(KeyringKind::RevokeLeaked),
                 Boot,
                 PublishKeyring(KeyringKind::Initial),
-                PublishRelease(7, Plan::AllAtOnce, Signer::Sim),
+                PublishRelease(7, Plan::AllAtOnce, Signer::Second),
                 Deliver(7, Kind::Good),
                 Boot,
             ],

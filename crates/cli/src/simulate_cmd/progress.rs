@@ -114,8 +114,12 @@ impl Progress for Bar {
 
     fn phase(&mut self, name: &'static str) {
         self.phase = Some(name);
-        if name == "shrinking" {
-            self.unit = "replays";
+        match name {
+            "shrinking" => self.unit = "replays",
+            // The fleet rollout (changuard_sim::fleet::run).
+            "set-up" => self.unit = "machines",
+            "all-at-once" | "staged+halt" => self.unit = "steps",
+            _ => {}
         }
     }
 }

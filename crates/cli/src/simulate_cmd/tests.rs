@@ -452,3 +452,46 @@ fn progress_bar_only_on_a_terminal() {
     let o = execute(&parse(&["--scenario", "july-19", "--fleet", "300"]), false);
     assert!(o.stderr.is_empty());
 }
+
+/// Issue 15 item 5: `--rollout` reports both strategies side by side, the
+/// done-when condition, and draws the figure.
+#[test]
+fn rollout_reports_both_strategies_and_plots() {
+    let j = run_json(&["--rollout", "--fleet", "40", "--seed", "3"]);
+    assert_eq!(j["mode"], "rollout");
+    assert_eq!(j["machines"], 40);
+    let a = &j["all_at_once"];
+    let s = &j["staged_halt"];
+    assert_eq!(a["activated"], 40);
+    assert_eq!(a["machines_crashed"], j["with_property"]);
+    assert!(s["machines_crashed"].as_u64().unwrap() <= j["done_when"]["bound"].as_u64().unwrap());
+    assert_eq!(j["done_when"]["holds"], true);
+    assert_eq!(j["invariant_violations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        s["series"]["t_secs"].as_array().map(Vec::len),
+        Some(48 * 12),
+        "one sample per 5-minute step over 48 h"
+    );
+    let o = run_args(&["--rollout", "--fleet", "40", "--seed", "3"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("staged+halt"), "{}", o.stdout);
+    assert!(o.stdout.contains("done-when holds"), "{}", o.stdout);
+    // `--plot` needs `--rollout`; `--rollout` runs the protocol as shipped.
+    let o = execute(&parse(&["--scenario", "july-19", "--plot", "x.svg"]), false);
+    assert_eq!(o.code, 2);
+    let o = execute(&parse(&["--rollout", "--mutation", "no-quarantine"]), false);
+    assert_eq!(o.code, 2);
+}
+
+#[test]
+fn rollout_plot_is_svg_without_fonts() {
+    let config = changuard_sim::fleet::Config {
+        machines: 20,
+        ..changuard_sim::fleet::Config::default()
+    };
+    let r = changuard_sim::fleet::run(&config, &mut changuard_sim::NoProgress);
+    let svg = rollout::plot(&r).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+    assert!(svg.contains("machines crashed"));
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
