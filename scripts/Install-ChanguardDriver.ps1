@@ -19,7 +19,12 @@
                            for a legacy DefaultInstall INF.
     4. writes HKLM\SYSTEM\CurrentControlSet\Services\changuard\Parameters: ContentDirectory
        (REG_SZ), Policy (REG_SZ Latest|NMinus1|Pinned), PinnedVersion (REG_QWORD),
-       MaxTrialBoots (REG_DWORD), HealthWindowSeconds (REG_DWORD), TestHooks (REG_DWORD);
+       MaxTrialBoots (REG_DWORD), HealthWindowSeconds (REG_DWORD), TestHooks (REG_DWORD),
+       MachineId (REG_BINARY, 16 random bytes; written only if absent, so the machine keeps
+       its rollout ring across reinstalls; -MachineId sets it), RolloutDelayHours (REG_DWORD,
+       only with -RolloutDelayHours); and registers the System event log source
+       (EventLog\System\changuard: EventMessageFile IoLogMsg.dll, TypesSupported 7), which the
+       INF does for the INF install methods and ScCreate does not;
     5. copies the channel files given in -ContentFile into the content directory (file names
        are passed through unchanged: C-<channel:8 digits>-<version:8 digits>.chan, see
        docs/FORMAT.md);
@@ -75,6 +80,14 @@
 .PARAMETER TestHooks
     Write TestHooks=1 (only has an effect on a driver built with the `test-hooks` feature;
     such a driver bugchecks 0xC4A6D000 on poison content while on trial).
+
+.PARAMETER MachineId
+    32 hex digits written to Parameters\MachineId (REG_BINARY, 16 bytes): the machine's
+    identity for rollout rings. Default: keep the existing value, or write 16 random bytes.
+
+.PARAMETER RolloutDelayHours
+    Written to Parameters\RolloutDelayHours (REG_DWORD): this customer's delay after its
+    ring opens. Default: not written (the driver's default, 0).
 
 .PARAMETER ContentFile
     Host paths of channel files to copy into the content directory.
@@ -144,6 +157,12 @@ param(
 
     [switch]$TestHooks,
 
+    [ValidatePattern('^[0-9A-Fa-f]{32}$')]
+    [string]$MachineId,
+
+    [ValidateRange(0, 8760)]
+    [int]$RolloutDelayHours = 0,
+
     [ValidateScript({ Test-Path -LiteralPath $_ -PathType Leaf })]
     [string[]]$ContentFile = @(),
 
@@ -186,6 +205,8 @@ $settings = [ordered]@{
     MaxTrialBoots = $MaxTrialBoots
     HealthWindowSeconds = $HealthWindowSeconds
     TestHooks = [int][bool]$TestHooks
+    MachineId = $(if ($MachineId) { $MachineId.ToLowerInvariant() } else { 'keep or random' })
+    RolloutDelayHours = $(if ($PSBoundParameters.ContainsKey('RolloutDelayHours')) { $RolloutDelayHours } else { 'not written' })
 }
 $what = "install changuard ($InstallMethod) from $($pkg.Directory); Parameters: " +
     (($settings.Keys | ForEach-Object { "$_=$($settings[$_])" }) -join ', ') +
@@ -275,6 +296,28 @@ try {
         New-ItemProperty -LiteralPath $key -Name MaxTrialBoots -PropertyType DWord -Value ([int]$s['MaxTrialBoots']) -Force | Out-Null
         New-ItemProperty -LiteralPath $key -Name HealthWindowSeconds -PropertyType DWord -Value ([int]$s['HealthWindowSeconds']) -Force | Out-Null
         New-ItemProperty -LiteralPath $key -Name TestHooks -PropertyType DWord -Value ([int]$s['TestHooks']) -Force | Out-Null
+        # MachineId (REG_BINARY, 16 bytes): the machine's identity for rollout rings. Kept
+        # when present (a reinstall must not move the machine to another ring).
+        $id = [string]$s['MachineId']
+        $existing = (Get-ItemProperty -LiteralPath $key -Name MachineId -ErrorAction SilentlyContinue).MachineId
+        if ($id -match '^[0-9a-f]{32}$') {
+            $bytes = [byte[]]::new(16)
+            for ($i = 0; $i -lt 16; $i++) { $bytes[$i] = [Convert]::ToByte($id.Substring(2 * $i, 2), 16) }
+            New-ItemProperty -LiteralPath $key -Name MachineId -PropertyType Binary -Value $bytes -Force | Out-Null
+        } elseif ($null -eq $existing -or @($existing).Count -ne 16) {
+            $bytes = [byte[]]::new(16)
+            [System.Security.Cryptography.RandomNumberGenerator]::Create().GetBytes($bytes)
+            New-ItemProperty -LiteralPath $key -Name MachineId -PropertyType Binary -Value $bytes -Force | Out-Null
+        }
+        if ($s['RolloutDelayHours'] -is [int]) {
+            New-ItemProperty -LiteralPath $key -Name RolloutDelayHours -PropertyType DWord -Value ([int]$s['RolloutDelayHours']) -Force | Out-Null
+        }
+        # The System event log source the driver's operator events are written under
+        # (inf/changuard.inx registers it for the INF install methods; sc.exe does not).
+        $src = 'HKLM:\SYSTEM\CurrentControlSet\Services\EventLog\System\changuard'
+        if (-not (Test-Path -LiteralPath $src)) { New-Item -Path $src -Force | Out-Null }
+        New-ItemProperty -LiteralPath $src -Name EventMessageFile -PropertyType ExpandString -Value '%SystemRoot%\System32\IoLogMsg.dll' -Force | Out-Null
+        New-ItemProperty -LiteralPath $src -Name TypesSupported -PropertyType DWord -Value 7 -Force | Out-Null
         if (-not (Test-Path -LiteralPath $contentDir)) { New-Item -ItemType Directory -Path $contentDir -Force | Out-Null }
         if ($clear) { Get-ChildItem -LiteralPath $contentDir -File | Remove-Item -Force }
     }

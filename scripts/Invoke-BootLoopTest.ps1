@@ -24,13 +24,21 @@
                                        (-SignatureByteOffset) under the case's `junk` name
            poison-many                 test-hooks build, TestHooks=1, copy every poison kit file of the
                                        case's `content` list, reboot until the channel is stable
+           deliver-records             (requires root-keys) from the rooted baseline (-RootedPackagePath:
+                                       a driver built with the kit's root keys; keyring.ckr and v6's
+                                       release record beside v6), copy every file of the case's
+                                       `content` list (channel files, release records, halts, a
+                                       keyring) and reboot once
       3. reboots (or powers on) and waits, with a timeout, for a boot that stays up for
          HealthWindowSeconds + SettleSeconds (following any bugcheck/reboot chain);
       4. reads `changuard driver status --json` (or Parameters\Status) and the guest's
          bugcheck evidence (System event 1001 from WER/BugCheck, Kernel-Power 41 with a
          bugcheck code, new minidumps) since the case started;
       5. asserts the matrix `expect`: active version and source, LKG version, quarantined
-         versions, and crashes <= max_crashes (which never exceeds MaxTrialBoots);
+         versions, and crashes <= max_crashes (which never exceeds MaxTrialBoots); and that
+         every reason name of the case's `observe` list is among the driver's recent
+         decisions (`decisions` in `changuard driver status --json`; the same decisions are
+         in the System event log under the source changuard, event Id = reason code);
       6. saves status/evidence per case, copies minidumps whenever there were crashes and
          MEMORY.DMP when the case failed, then restores the checkpoint.
     Writes bootloop-junit.xml and bootloop-report.md to -OutputDirectory. Exits 1 when any
@@ -52,6 +60,11 @@
 .PARAMETER TestHooksPackagePath
     A package built with the `test-hooks` feature, for the poison case. Without it the
     poison case is reported as skipped.
+
+.PARAMETER RootedPackagePath
+    A package built with the kit's root keys (CHANGUARD_ROOT_PUBKEYS), for the cases that
+    require root-keys (release records: keyring, rollout, halt). Without it those cases are
+    reported as skipped.
 
 .PARAMETER ContentKitPath
     Host directory with the channel files named in the matrix (see DESCRIPTION).
@@ -133,6 +146,9 @@ param(
     [ValidateScript({ Test-Path -LiteralPath $_ -PathType Container })]
     [string]$TestHooksPackagePath,
 
+    [ValidateScript({ Test-Path -LiteralPath $_ -PathType Container })]
+    [string]$RootedPackagePath,
+
     [Parameter(Mandatory = $true)]
     [ValidateScript({ Test-Path -LiteralPath $_ -PathType Container })]
     [string]$ContentKitPath,
@@ -196,6 +212,12 @@ if (@($Case).Count -gt 0) {
 # Resolve every kit file up front: a missing file should fail in the first second, not after an hour.
 $kit = Resolve-ChanguardPath -Path $ContentKitPath
 $baselineFiles = @(@($matrix.baseline.content) | ForEach-Object { (Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $_).Path })
+# The rooted baseline's files are resolved only when a rooted package is given (its cases skip otherwise).
+$baselineRooted = Get-ChanguardProperty -InputObject $matrix -Name 'baseline_rooted'
+$baselineRootedFiles = @()
+if ($RootedPackagePath -and $null -ne $baselineRooted) {
+    $baselineRootedFiles = @(@($baselineRooted.content) | ForEach-Object { (Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $_).Path })
+}
 foreach ($c in $cases) {
     foreach ($name in @(@($c.content) | Where-Object { $null -ne $_ })) {
         Resolve-ChanguardContentFile -ContentKitPath $kit -FileName $name -CaseName $c.name | Out-Null
@@ -243,12 +265,18 @@ function Install-ForCase {
 $baselineReady = @{}
 function Initialize-Baseline {
     # Build (once per run) the checkpoint every non-first-install case starts from.
-    param([ValidateSet('standard', 'testhooks')][string]$Flavor)
+    param([ValidateSet('standard', 'testhooks', 'rooted')][string]$Flavor)
     $name = 'changuard-baseline'
     $package = $PackagePath
+    $files = $baselineFiles
     if ($Flavor -eq 'testhooks') {
         $name = 'changuard-baseline-testhooks'
         $package = $TestHooksPackagePath
+    }
+    if ($Flavor -eq 'rooted') {
+        $name = 'changuard-baseline-rooted'
+        $package = $RootedPackagePath
+        $files = $baselineRootedFiles
     }
     if ($baselineReady.ContainsKey($name)) { return $name }
     $have = $null -ne (Get-VMSnapshot -VMName $VMName -Name $name -ErrorAction SilentlyContinue)
@@ -261,7 +289,7 @@ function Initialize-Baseline {
     Restore-ChanguardCheckpoint -VMName $VMName -CheckpointName $CleanCheckpoint -Confirm:$false
     $b = Wait-ChanguardGuestBoot -VMName $VMName -Credential $GuestCredential -StableSeconds 0 -TimeoutSeconds $BootTimeoutSeconds
     Remove-PSSession -Session $b.Session -ErrorAction SilentlyContinue
-    Install-ForCase -Package $package -Files $baselineFiles -Hooks ($Flavor -eq 'testhooks')
+    Install-ForCase -Package $package -Files $files -Hooks ($Flavor -eq 'testhooks')
     $b = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
     try {
         $st = Get-ChanguardGuestStatus -Session $b.Session -GuestCliPath $guestCli
@@ -536,6 +564,21 @@ Start-Sleep -Seconds 900
                     $lastQuarantine = $quarantine
                 }
             }
+            'deliver-records' {
+                if (-not $RootedPackagePath) {
+                    $status = 'Skipped'
+                    $message = 'needs -RootedPackagePath (a driver built with the kit''s root keys, CHANGUARD_ROOT_PUBKEYS)'
+                    break
+                }
+                $restoreTo = Initialize-Baseline -Flavor rooted
+                $ctx = Start-FromCheckpoint -Name $restoreTo
+                $since = $ctx.Since
+                for ($i = 0; $i -lt $contentNames.Count; $i++) {
+                    Copy-ChanguardToGuest -Session $ctx.Session -Path @($contentFiles[$i].Path) -GuestDirectory $GuestContentDirectory -GuestFileName $contentNames[$i] -Confirm:$false
+                }
+                Remove-PSSession -Session $ctx.Session -ErrorAction SilentlyContinue
+                $final = Restart-ChanguardGuest -VMName $VMName -Credential $GuestCredential -StableSeconds $stable -TimeoutSeconds $BootTimeoutSeconds -Confirm:$false
+            }
             default {
                 throw "Matrix case '$($c.name)' uses apply '$($c.apply)', which this script does not implement."
             }
@@ -571,7 +614,16 @@ Start-Sleep -Seconds 900
                         $problems = @()
                     }
                 }
-                if ($problems.Count -gt 0) {
+                # Windows-observable decisions the case names (`observe`): among the driver's
+                # recent decisions, which it also wrote to the System event log.
+                $decided = @(@(Get-ChanguardProperty -InputObject $st.Status -Name 'decisions' -Default @()) |
+                    ForEach-Object { Get-ChanguardProperty -InputObject $_ -Name 'reason_name' })
+                foreach ($want in @(Get-ChanguardProperty -InputObject $c -Name 'observe' -Default @())) {
+                    if ($decided -notcontains $want) {
+                        $problems = @($problems) + "decision '$want' not among the driver's recent decisions ($($decided -join ', '))"
+                    }
+                }
+                if (@($problems).Count -gt 0) {
                     $status = 'Failed'
                     $message = $problems -join '; '
                 }

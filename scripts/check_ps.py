@@ -55,6 +55,8 @@ SCENARIOS = [
     "clean-reboot-during-trial",
     "junk-highest-version",
     "twenty-crashing-versions",
+    "halt-stops-rollout",
+    "revoked-key",
 ]
 APPLY_KEYWORDS = {
     "first-install",
@@ -68,13 +70,14 @@ APPLY_KEYWORDS = {
     "reboot-during-trial",
     "deliver-with-junk",
     "poison-many",
+    "deliver-records",
 }
 # `content` is a list of file names for these keywords (a bare name or null otherwise).
-LIST_CONTENT_APPLY = {"poison-many"}
+LIST_CONTENT_APPLY = {"poison-many", "deliver-records"}
 ACTIVE_SOURCES = {"candidate", "lkg", "golden", "none"}
 CASE_KEYS = {"name", "sim_scenario", "description", "apply", "content", "expect"}
 # Optional keys, each required by exactly one apply keyword.
-OPTIONAL_CASE_KEYS = {"junk": "deliver-with-junk"}
+OPTIONAL_CASE_KEYS = {"junk": "deliver-with-junk", "requires": "deliver-records", "observe": "deliver-records"}
 EXPECT_KEYS = {"active_version", "active_source", "max_crashes", "quarantined", "lkg_version"}
 COMMON_PARAMETERS = {
     "verbose", "debug", "erroraction", "warningaction", "informationaction", "errorvariable",
@@ -291,6 +294,10 @@ def check_matrix(matrix_path: Path, bootloop_script: Path) -> list[Finding]:
     if not isinstance(base, dict) or not isinstance(base.get("content"), list) or not all(
             isinstance(x, str) for x in base.get("content", [])):
         bad("'baseline' must be an object with 'content': [file names]")
+    rooted = doc.get("baseline_rooted")
+    if rooted is not None and (not isinstance(rooted, dict) or not isinstance(rooted.get("content"), list) or not all(
+            isinstance(x, str) for x in rooted.get("content", []))):
+        bad("'baseline_rooted' must be an object with 'content': [file names]")
     cases = doc.get("cases")
     if not isinstance(cases, list):
         bad("'cases' must be a list")

@@ -25,6 +25,7 @@ use wdk_sys::{
 
 mod active;
 mod device;
+mod eventlog;
 mod events;
 mod keys;
 mod lifecycle;
@@ -83,6 +84,8 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
         return status;
     }
     device::set_driver(wdf_driver);
+    // Operator events are logged for this driver object (its name is the event source).
+    eventlog::set_source(&raw mut *driver);
     if cfg!(feature = "test-hooks") {
         // Say it where every debugger and crash dump will show it.
         wdk::println!("changuard {}: TEST-HOOKS BUILD, not for production", env!("CARGO_PKG_VERSION"));

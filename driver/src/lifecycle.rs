@@ -40,7 +40,7 @@ use crate::params::ParamsKey;
 use crate::platform::KernelPlatform;
 use crate::sensor::{self, SENSOR};
 use crate::stack::run_expanded;
-use crate::status::StatusBook;
+use crate::status::{DecisionRing, StatusBook};
 
 /// Retry delay when promotion could not open `Parameters`, get a stack, or
 /// store an LKG copy.
@@ -58,9 +58,14 @@ pub struct Control {
     /// running now continue instead of counting a new attempt); staged here,
     /// off the stack, like the book.
     resume: Resume,
+    /// The recent loader decisions: the platform records into this ring during
+    /// every loader run (load, reload, promotion), and it is copied to the
+    /// sensor side with the status book (status.rs `DecisionRing`).
+    decisions: DecisionRing,
 }
 
-static CONTROL: Locked<Control> = Locked::new(Control { timer: None, book: StatusBook::new(), resume: Resume::none() });
+static CONTROL: Locked<Control> =
+    Locked::new(Control { timer: None, book: StatusBook::new(), resume: Resume::none(), decisions: DecisionRing::new() });
 
 /// Creates both locks (`DriverEntry`, before any callback is registered).
 ///
@@ -87,7 +92,7 @@ struct Loaded {
 /// ending at "no content" (the driver stays loaded). Writes the new status
 /// book into `book`.
 /// `resume`: `Some` on `IOCTL_RELOAD` (the running loader's [`Loader::resume_into`]).
-fn load_content(driver: WDFDRIVER, book: &mut StatusBook, resume: Option<&Resume>) -> Loaded {
+fn load_content(driver: WDFDRIVER, book: &mut StatusBook, ring: &mut DecisionRing, resume: Option<&Resume>) -> Loaded {
     let mut out =
         Loaded { active: None, test_hooks: false, config_defaulted: false, promotion_window: None, faulted: ChannelSet::new() };
     book.reset();
@@ -101,7 +106,7 @@ fn load_content(driver: WDFDRIVER, book: &mut StatusBook, resume: Option<&Resume
         out.test_hooks =
             v.ty == changuard_loader::platform::RegType::Dword && v.len == 4 && u32::from_le_bytes(hooks) == 1;
     }
-    let mut platform = KernelPlatform::new(key);
+    let mut platform = KernelPlatform::new(key, Some(ring));
     let loader = match run_loader(&mut platform, resume) {
         Ok(loader) => loader,
         Err(loader) => {
@@ -176,7 +181,7 @@ fn load_here(driver: WDFDRIVER) {
         let faulted = s.faulted;
         s.active.as_deref().and_then(Active::loader).map(|l| l.resume_into(faulted.ids(), &mut c.resume)).is_some()
     });
-    let loaded = load_content(driver, &mut c.book, reloading.then_some(&c.resume));
+    let loaded = load_content(driver, &mut c.book, &mut c.decisions, reloading.then_some(&c.resume));
     let old = {
         let Some(mut g) = SENSOR.acquire() else { return };
         let s = g.get();
@@ -201,6 +206,7 @@ fn load_here(driver: WDFDRIVER) {
         }
         c.book.driver = drv;
         s.book = c.book;
+        s.decisions.clone_from(&c.decisions);
         s.faulted = loaded.faulted;
         core::mem::replace(&mut s.active, loaded.active)
     };
@@ -311,7 +317,7 @@ fn promote_here(driver: WDFDRIVER) {
     let step = match ParamsKey::open(driver) {
         Err(_) => Step::NoPlatform,
         Ok(params) => {
-            let mut platform = KernelPlatform::new(params.key());
+            let mut platform = KernelPlatform::new(params.key(), Some(&mut c.decisions));
             match lent.health_confirmed(&mut platform) {
                 Some(proof) => {
                     let keys = Keys::load();
@@ -351,6 +357,7 @@ fn promote_here(driver: WDFDRIVER) {
             s.book.clear_channels();
         }
         c.book = s.book;
+        s.decisions.clone_from(&c.decisions);
         old
     };
     if old.is_some() {
@@ -406,7 +413,9 @@ pub fn end_of_boot(driver: WDFDRIVER) {
     // Writing the state record is file and registry I/O: on an expanded stack.
     let recorded = run_expanded(|| {
         let r = ParamsKey::open(driver).map_err(|_| ()).and_then(|params| {
-            let mut platform = KernelPlatform::new(params.key());
+            // No ring: nothing reads the status after the end of boot (operator
+            // events are still written to the event log).
+            let mut platform = KernelPlatform::new(params.key(), None);
             old.record_shutdown(&mut platform, faulted.ids()).map_err(|e| wdk::println!("changuard: shutdown record failed ({})", e.blame()))
         });
         if r.is_err() {

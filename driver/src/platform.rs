@@ -1,9 +1,14 @@
 //! `changuard_loader::platform::Platform` over `Zw*` registry and file APIs.
 //!
 //! Everything here runs at `PASSIVE_LEVEL` (`DriverEntry`, the passive-level
-//! promotion timer, the RELOAD IOCTL on a passive-level queue) and outside any
-//! lock: synchronous file I/O completes through APCs, so it must never run in a
-//! guarded region.
+//! promotion timer, the RELOAD IOCTL on a passive-level queue, and the end of
+//! boot: `EvtDriverUnload` and the shutdown notification) and outside any
+//! lock but the control lock: synchronous file I/O completes through APCs, so
+//! it must never run in a guarded region. A `KernelPlatform` exists only
+//! inside those loader runs (lifecycle.rs: `load_content`, `promote_here`,
+//! `end_of_boot`), so `Platform::report`, which records decisions in the
+//! status ring and writes operator events to the System event log
+//! (eventlog.rs), never runs on the event path.
 //!
 //! Layout on the machine:
 //! - `HKLM\SYSTEM\CurrentControlSet\Services\changuard\Parameters`: operator
@@ -34,8 +39,29 @@ use wdk_sys::{
     },
 };
 
+use crate::eventlog;
 use crate::nt::{io_error, nt_success, object_attributes, KernelHandle, NtPath, PoolBuf};
 use crate::security::Dacl;
+use crate::status::DecisionRing;
+use changuard_control::status::{DecisionRecord, DECISION_FLAG_LOGGED, DECISION_FLAG_OPERATOR_EVENT};
+
+unsafe extern "system" {
+    /// `KeQuerySystemTimePrecise` (wdm.h; ntoskrnl export since Windows 8, so within
+    /// the Windows 10 2004 floor): the system time, 100 ns units since 1601-01-01 UTC,
+    /// at any IRQL. Declared here because mingw-w64's headers (the Linux type-check's)
+    /// lack it; the real WDK declares it with this signature.
+    fn KeQuerySystemTimePrecise(current_time: *mut LARGE_INTEGER);
+}
+
+/// 100 ns units from 1601-01-01 to 1970-01-01.
+const UNIX_EPOCH_AS_FILETIME: i64 = 116_444_736_000_000_000;
+
+/// Unix seconds of a system time (100 ns units since 1601), `None` before 1970.
+#[must_use]
+pub fn unix_secs_from_system_time(t: i64) -> Option<u64> {
+    let since = t.checked_sub(UNIX_EPOCH_AS_FILETIME)?;
+    u64::try_from(since.checked_div(10_000_000)?).ok()
+}
 
 /// The LKG store directory (driver-private; see docs/DRIVER.md for its ACL).
 pub const LKG_PARENT: &str = "\\SystemRoot\\changuard";
@@ -384,11 +410,26 @@ fn ex_unsupported(status: NTSTATUS) -> bool {
     )
 }
 
+/// The wall clock of one loader run.
+#[derive(Clone, Copy)]
+enum Clock {
+    /// Not read yet.
+    Unread,
+    /// Read: Unix seconds, or `None` (before 1970).
+    Read(Option<u64>),
+}
+
 /// The kernel platform for one loader run (boot/reload, or one promotion).
 /// The status itself comes from the loader's `ChannelOutcome`s (status.rs);
 /// `report` only logs and notes what the outcomes do not carry.
 pub struct KernelPlatform<'a> {
     params: &'a RegKey,
+    /// Where decisions are recorded for `IOCTL_QUERY_STATUS` (None: the end of
+    /// boot, when nothing reads the status any more).
+    ring: Option<&'a mut DecisionRing>,
+    /// The wall clock, read once per loader run (a run takes milliseconds to
+    /// seconds; one `KeQuerySystemTimePrecise` per run, not per decision).
+    now: Clock,
     state: Option<RegKey>,
     temp: Option<(u32, File)>,
     renamed: Option<(u32, File)>,
@@ -398,9 +439,9 @@ pub struct KernelPlatform<'a> {
 }
 
 impl<'a> KernelPlatform<'a> {
-    /// A platform over the open `Parameters` key.
-    pub fn new(params: &'a RegKey) -> Self {
-        Self { params, state: None, temp: None, renamed: None, config_defaulted: false, store_protected: false }
+    /// A platform over the open `Parameters` key, recording decisions in `ring`.
+    pub fn new(params: &'a RegKey, ring: Option<&'a mut DecisionRing>) -> Self {
+        Self { params, ring, now: Clock::Unread, state: None, temp: None, renamed: None, config_defaulted: false, store_protected: false }
     }
 
     /// Whether the loader reported an unusable `Parameters` value (defaults used):
@@ -646,9 +687,52 @@ impl Platform for KernelPlatform<'_> {
         t / 10_000_000
     }
 
+    /// The wall clock in Unix seconds (`None` before 1970), read once per
+    /// platform (one loader run).
+    fn now_unix_secs(&mut self) -> Option<u64> {
+        if let Clock::Read(now) = self.now {
+            return now;
+        }
+        let mut t = LARGE_INTEGER { QuadPart: 0 };
+        // SAFETY: 1. t is valid for writes. 2. Any IRQL (documented); PASSIVE_LEVEL here.
+        unsafe { KeQuerySystemTimePrecise(&raw mut t) };
+        // SAFETY: 1. LARGE_INTEGER is a union of plain integers; every bit pattern is a valid i64.
+        let t = unsafe { t.QuadPart };
+        let now = unix_secs_from_system_time(t);
+        self.now = Clock::Read(now);
+        now
+    }
+
+    /// Records the decision in the status ring and, when it is an operator
+    /// event (eventlog.rs), writes it to the System event log. `PASSIVE_LEVEL`,
+    /// inside a loader run only (module docs).
     fn report(&mut self, decision: &Decision) {
         if matches!(decision.reason, Reason::Config(..)) {
             self.config_defaulted = true;
+        }
+        let level = eventlog::operator_event(decision.reason);
+        let seq = self.ring.as_deref().map_or(0, DecisionRing::next_seq);
+        let logged = level.is_some_and(|l| eventlog::write(decision, l, seq));
+        let time = self.now_unix_secs().unwrap_or(0);
+        if let Some(ring) = self.ring.as_deref_mut() {
+            let mut flags = 0u8;
+            if level.is_some() {
+                flags |= DECISION_FLAG_OPERATOR_EVENT;
+            }
+            if logged {
+                flags |= DECISION_FLAG_LOGGED;
+            }
+            ring.push(DecisionRecord {
+                time,
+                channel: decision.channel,
+                version: decision.version,
+                attempt: decision.attempt,
+                reason: decision.reason.code(),
+                detail: decision.reason.detail(),
+                offset: decision.reason.offset(),
+                seq: 0,
+                flags,
+            });
         }
         if decision.reason.is_problem() {
             wdk::println!(

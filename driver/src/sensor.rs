@@ -29,7 +29,7 @@ use wdk_sys::NTSTATUS;
 
 use crate::active::{Active, ChannelSet};
 use crate::lock::Locked;
-use crate::status::StatusBook;
+use crate::status::{DecisionRing, StatusBook};
 use crate::token::TokenFields;
 
 /// Longest image path evaluated, in UTF-8 bytes (longer ones are truncated at
@@ -51,6 +51,9 @@ pub struct Shared {
     pub active: Option<Box<Active>>,
     /// Status: loader outcomes, counters, engine stats.
     pub book: StatusBook,
+    /// The recent loader decisions (a copy of the control plane's ring, taken
+    /// with the book; read only by `IOCTL_QUERY_STATUS`, never by an evaluation).
+    pub decisions: DecisionRing,
     /// `Parameters\TestHooks == 1` (only consulted with the `test-hooks` feature).
     pub test_hooks: bool,
     /// Channels whose current content the engine refused or an evaluation
@@ -87,6 +90,7 @@ struct Work {
 pub static SENSOR: Locked<Shared> = Locked::new(Shared {
     active: None,
     book: StatusBook::new(),
+    decisions: DecisionRing::new(),
     test_hooks: false,
     faulted: ChannelSet::new(),
     processes: None,
@@ -165,7 +169,7 @@ pub fn process_exit(process_id: u64) {
 /// not). `None` when there is no lock or no content.
 pub fn evaluate_process(p: &ProcessCreation<'_>) -> Option<Summary> {
     let mut g = SENSOR.acquire()?;
-    let Shared { active, book, test_hooks, faulted, processes, text, work } = g.get();
+    let Shared { active, book, test_hooks, faulted, processes, text, work, .. } = g.get();
     let Text { image: image_buf, command_line: command_line_buf, user_sid: user_sid_buf } = text;
     // `\??\C:\...` as rules write it: `C:\...` (kernel_values::image_path).
     let image = kernel_values::image_path(p.image, image_buf).0;
@@ -277,7 +281,8 @@ fn run(
 /// the encoder refuses (the caller sized `out` for the largest reply).
 pub fn encode_status(out: &mut [u8]) -> Result<usize, NTSTATUS> {
     let mut g = SENSOR.acquire().ok_or(wdk_sys::STATUS_DEVICE_NOT_READY)?;
-    g.get().book.encode(out).map_err(|_| wdk_sys::STATUS_BUFFER_TOO_SMALL)
+    let s = g.get();
+    s.book.encode(&s.decisions, out).map_err(|_| wdk_sys::STATUS_BUFFER_TOO_SMALL)
 }
 
 /// Private bugcheck code of the `test-hooks` crash action.

@@ -9,7 +9,8 @@
 //! the registry outside it.
 
 use changuard_control::status::{
-    self as wire, ChannelStatus, DriverStatus, MAX_CHANNELS, MAX_QUARANTINED, Rejection, Source,
+    self as wire, ChannelStatus, DecisionRecord, Decisions, DriverStatus, MAX_CHANNELS, MAX_DECISIONS, MAX_QUARANTINED,
+    Rejection, Source,
 };
 use changuard_control::EncodeError;
 use changuard_interp::EngineStats;
@@ -169,12 +170,14 @@ impl StatusBook {
         self.channels().iter().any(|c| c.channel_id == channel && c.trial_attempt.is_some())
     }
 
-    /// `IOCTL_QUERY_STATUS` reply into `out` (control crate encoder).
+    /// `IOCTL_QUERY_STATUS` reply into `out` (control crate encoder), with the
+    /// recent loader decisions of `ring` (version 3; a buffer sized for
+    /// version 2 gets version 2 without them).
     ///
     /// # Errors
     /// The encoder's error (buffer too small, unrepresentable record).
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        wire::encode_status(&self.driver, self.channels(), out)
+    pub fn encode(&self, ring: &DecisionRing, out: &mut [u8]) -> Result<usize, EncodeError> {
+        wire::encode_status(&self.driver, self.channels(), ring.list(), out)
     }
 
     /// Mirrors the book under `Parameters\Status` (best effort: a failure is
@@ -229,5 +232,72 @@ impl StatusBook {
             ok &= status_key.set_sz(name.as_str(), text.as_str()).is_ok();
         }
         ok
+    }
+}
+
+/// The most recent loader decisions (at most `MAX_DECISIONS`, oldest first),
+/// for `IOCTL_QUERY_STATUS` and `changuard driver status`.
+///
+/// Fixed size, no allocation: the loader's `Platform::report` appends to it
+/// (platform.rs), and `report` runs only inside a loader run: `DriverEntry`,
+/// `IOCTL_RELOAD` (passive-level queue), the passive promotion timer and the
+/// end of boot (unload, shutdown notification), all at `PASSIVE_LEVEL` under
+/// the control lock, never on the event path (docs/DRIVER.md "Operator
+/// events"). The control plane keeps the ring in `Control` and copies it to
+/// the sensor side after each run, as it does the status book.
+#[derive(Clone, Copy)]
+pub struct DecisionRing {
+    records: [DecisionRecord; MAX_DECISIONS],
+    len: usize,
+    recorded: u32,
+}
+
+impl Default for DecisionRing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DecisionRing {
+    /// An empty ring (for static initializers).
+    #[must_use]
+    #[allow(clippy::large_stack_arrays)] // const-evaluated into the statics' data
+    pub const fn new() -> Self {
+        const EMPTY: DecisionRecord =
+            DecisionRecord { time: 0, channel: 0, version: 0, attempt: 0, reason: 0, detail: 0, offset: 0, seq: 0, flags: 0 };
+        Self { records: [EMPTY; MAX_DECISIONS], len: 0, recorded: 0 }
+    }
+
+    /// The sequence number the next decision gets (1 for the first).
+    #[must_use]
+    pub const fn next_seq(&self) -> u32 {
+        self.recorded.saturating_add(1)
+    }
+
+    /// Appends `record` (its `seq` set to [`DecisionRing::next_seq`]); when
+    /// full, the oldest record is dropped. O(`MAX_DECISIONS`), no allocation.
+    pub fn push(&mut self, mut record: DecisionRecord) {
+        record.seq = self.next_seq();
+        self.recorded = record.seq;
+        if self.len >= MAX_DECISIONS {
+            self.records.copy_within(1.., 0);
+            self.len = MAX_DECISIONS.saturating_sub(1);
+        }
+        if let Some(slot) = self.records.get_mut(self.len) {
+            *slot = record;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    /// The records, oldest first.
+    #[must_use]
+    pub fn records(&self) -> &[DecisionRecord] {
+        self.records.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The records and the total recorded, as the wire encoder takes them.
+    #[must_use]
+    pub fn list(&self) -> Decisions<'_> {
+        Decisions { records: self.records(), recorded: self.recorded }
     }
 }

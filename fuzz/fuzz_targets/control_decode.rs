@@ -13,16 +13,28 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             if let Ok(reply) = status::decode_status(rest) {
                 let mut buf = [0u8; status::MAX_REPLY_LEN];
-                let n = status::encode_status(&reply.driver, reply.channels(), &mut buf)
+                let n = status::encode_status(&reply.driver, reply.channels(), reply.decision_list(), &mut buf)
                     .expect("a decoded reply re-encodes");
-                // The encoder writes the current version; an older reply (still
-                // decoded) round-trips in meaning, a current one byte for byte.
-                let current = rest.get(4..6) == Some(&status::STATUS_VERSION.to_le_bytes()[..]);
-                if current {
+                // The encoder writes the current version (3, with the recent
+                // decisions); an older reply (still decoded, no decisions)
+                // round-trips in meaning, a current one byte for byte.
+                if reply.version == status::STATUS_VERSION {
                     assert_eq!(&buf[..n], rest, "status reply round-trip");
                 } else {
                     let again = status::decode_status(&buf[..n]).expect("the re-encoding decodes");
-                    assert_eq!(again, reply, "status reply round-trip (older version)");
+                    assert_eq!(again.driver, reply.driver, "status reply round-trip (older version)");
+                    assert_eq!(again.channels(), reply.channels(), "status reply round-trip (older version)");
+                    assert!(again.decisions().is_empty() && reply.decisions().is_empty());
+                }
+                // A buffer sized for version 2 (an older CLI) gets version 2, which decodes
+                // to the same driver and channel status.
+                let v2 = n.min(status::MAX_REPLY_LEN_V2).min(
+                    status::HEADER_LEN + status::MEMORY_LEN + status::RECORD_LEN * reply.channels().len(),
+                );
+                if let Ok(m) = status::encode_status(&reply.driver, reply.channels(), reply.decision_list(), &mut buf[..v2]) {
+                    let old = status::decode_status(&buf[..m]).expect("the version 2 encoding decodes");
+                    assert_eq!(old.channels(), reply.channels(), "version 2 fallback");
+                    assert_eq!(old.driver, reply.driver, "version 2 fallback");
                 }
             }
         }

@@ -341,6 +341,108 @@ fn memory_json(d: &changuard_control::status::DriverStatus) -> String {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (proleptic Gregorian, UTC), or
+/// `-` for 0 (the driver had no clock).
+fn utc(secs: u64) -> String {
+    if secs == 0 {
+        return "-".to_string();
+    }
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days as i128 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The loader's name of a reason code (`reason-<code>` for a code this CLI
+/// does not know: a newer driver).
+fn reason_label(code: u16) -> String {
+    changuard_control::status::reason_name(code)
+        .map_or_else(|| format!("reason-{code}"), str::to_string)
+}
+
+/// One line of `driver status` for a loader decision:
+/// `<time> channel 291 v7: trial-halted (711) attempt 2 [event log]`.
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn decision_line(d: &changuard_control::status::DecisionRecord) -> String {
+    let mut line = format!(
+        "{} channel {} v{}: {} ({})",
+        utc(d.time),
+        d.channel,
+        d.version,
+        reason_label(d.reason),
+        d.reason
+    );
+    match d.reason {
+        705 => line.push_str(&format!(" stale since {}", utc(d.offset))),
+        708 => line.push_str(&format!(" eligible at {}", utc(d.offset))),
+        _ if d.detail != 0 || d.offset != 0 => {
+            line.push_str(&format!(" rule {} at offset {}", d.detail, d.offset));
+        }
+        _ => {}
+    }
+    if d.attempt != 0 {
+        line.push_str(&format!(" attempt {}", d.attempt));
+    }
+    if d.logged() {
+        line.push_str(" [event log]");
+    } else if d.operator_event() {
+        line.push_str(" [event log: not written]");
+    }
+    line
+}
+
+/// The `decisions` array of `driver status --json`.
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "printed by the Windows `imp` only; tested on every host"
+    )
+)]
+fn decisions_json(r: &changuard_control::status::StatusReply) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = r
+        .decisions()
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "seq": d.seq,
+                "time": d.time,
+                "time_utc": (d.time != 0).then(|| utc(d.time)),
+                "channel": d.channel,
+                "version": d.version,
+                "attempt": d.attempt,
+                "reason": d.reason,
+                "reason_name": reason_label(d.reason),
+                "detail": d.detail,
+                "offset": d.offset,
+                "operator_event": d.operator_event(),
+                "logged": d.logged(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
 #[cfg(not(windows))]
 mod imp {
     use super::{DriverArgs, DriverCmd, ErrorKind, PREFIX, report};
@@ -519,7 +621,7 @@ mod imp {
                 })
                 .collect();
             println!(
-                "{{\"flags\":{},\"test_hooks_build\":{},\"process_table\":\"{}\",\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},{},\"channels\":[{}]}}",
+                "{{\"flags\":{},\"test_hooks_build\":{},\"process_table\":\"{}\",\"events_seen\":{},\"detections\":{},\"eval_faults\":{},\"reloads\":{},\"reload_fallbacks\":{},\"last_platform_status\":{},{},\"channels\":[{}],\"decisions_recorded\":{},\"decisions\":{}}}",
                 d.flags,
                 d.flags & status::DRIVER_FLAG_TEST_HOOKS_BUILD != 0,
                 super::process_table_state(d),
@@ -530,7 +632,9 @@ mod imp {
                 d.reload_fallbacks,
                 d.last_platform_status,
                 super::memory_json(d),
-                chans.join(",")
+                chans.join(","),
+                r.decisions_recorded,
+                super::decisions_json(r)
             );
         } else {
             println!(
@@ -573,6 +677,16 @@ mod imp {
                     ))
                 );
             }
+            if !r.decisions().is_empty() {
+                println!(
+                    "recent decisions ({} of {} this boot, oldest first):",
+                    r.decisions().len(),
+                    r.decisions_recorded
+                );
+                for dec in r.decisions() {
+                    println!("  {}", super::decision_line(dec));
+                }
+            }
         }
     }
 }
@@ -613,6 +727,103 @@ mod memory_tests {
             memory_json(&d),
             "\"memory_budget\":536870912,\"memory_charged\":151519232"
         );
+    }
+}
+
+#[cfg(test)]
+mod decision_tests {
+    use super::*;
+    use changuard_control::status::{
+        DECISION_FLAG_LOGGED, DECISION_FLAG_OPERATOR_EVENT, DecisionRecord, Decisions,
+        DriverStatus, MAX_REPLY_LEN, decode_status, encode_status,
+    };
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(0), "-");
+        assert_eq!(utc(1), "1970-01-01T00:00:01Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_772_323_200), "2026-03-01T00:00:00Z");
+        assert_eq!(utc(1_767_225_599), "2025-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn decision_lines_name_the_reason_and_its_detail() {
+        let d = DecisionRecord {
+            time: 1_772_323_200,
+            channel: 291,
+            version: 7,
+            attempt: 2,
+            reason: 711,
+            flags: DECISION_FLAG_LOGGED | DECISION_FLAG_OPERATOR_EVENT,
+            seq: 5,
+            ..DecisionRecord::default()
+        };
+        assert_eq!(
+            decision_line(&d),
+            "2026-03-01T00:00:00Z channel 291 v7: trial-halted (711) attempt 2 [event log]"
+        );
+        let rej = DecisionRecord {
+            reason: 206,
+            detail: 12,
+            offset: 64,
+            attempt: 0,
+            flags: DECISION_FLAG_OPERATOR_EVENT,
+            ..d
+        };
+        assert_eq!(
+            decision_line(&rej),
+            "2026-03-01T00:00:00Z channel 291 v7: candidate-rejected (206) rule 12 at offset 64 [event log: not written]"
+        );
+        let wait = DecisionRecord {
+            reason: 708,
+            offset: 1_772_409_600,
+            attempt: 0,
+            flags: 0,
+            time: 0,
+            ..d
+        };
+        assert_eq!(
+            decision_line(&wait),
+            "- channel 291 v7: not-yet-eligible (708) eligible at 2026-03-02T00:00:00Z"
+        );
+        let unknown = DecisionRecord {
+            reason: 999,
+            attempt: 0,
+            flags: 0,
+            ..d
+        };
+        assert!(decision_line(&unknown).contains(": reason-999 (999)"));
+    }
+
+    #[test]
+    fn json_lists_the_decisions() {
+        let recs = [DecisionRecord {
+            time: 1_772_323_200,
+            channel: 291,
+            version: 7,
+            reason: 214,
+            seq: 3,
+            flags: DECISION_FLAG_LOGGED | DECISION_FLAG_OPERATOR_EVENT,
+            ..DecisionRecord::default()
+        }];
+        let mut buf = vec![0u8; MAX_REPLY_LEN];
+        let n = encode_status(
+            &DriverStatus::default(),
+            &[],
+            Decisions {
+                records: &recs,
+                recorded: 3,
+            },
+            &mut buf,
+        )
+        .unwrap();
+        let r = decode_status(&buf[..n]).unwrap();
+        let v = decisions_json(&r);
+        assert_eq!(v[0]["reason_name"], "quarantined");
+        assert_eq!(v[0]["time_utc"], "2026-03-01T00:00:00Z");
+        assert_eq!(v[0]["logged"], true);
+        assert_eq!(v[0]["seq"], 3);
     }
 }
 

@@ -937,6 +937,18 @@ fn ring_text(r: &Ring) -> String {
     )
 }
 
+/// The record's file name (or the usage error) and the signing key (or the
+/// key file error), for the `release build` and `halt build` commands; `Err`
+/// is the exit code, the problem already reported.
+fn name_and_key(
+    name: Result<String, String>,
+    key: &Path,
+) -> Result<(String, keys::SecretKey), i32> {
+    let name = name.map_err(|e| report(false, "error", ErrorKind::Usage, &e, None, 2))?;
+    let key = keys::read_secret(key).map_err(|e| Failure::key(e, key).report(false))?;
+    Ok((name, key))
+}
+
 fn release_build(a: &ReleaseBuildArgs) -> i32 {
     let rings = match parse_rings(&a.rings) {
         Ok(r) => r,
@@ -951,13 +963,9 @@ fn release_build(a: &ReleaseBuildArgs) -> i32 {
             );
         }
     };
-    let name = match release_file_name(a.channel, a.version) {
-        Ok(n) => n,
-        Err(e) => return report(false, "error", ErrorKind::Usage, &e, None, 2),
-    };
-    let key = match keys::read_secret(&a.key) {
-        Ok(k) => k,
-        Err(e) => return Failure::key(e, &a.key).report(false),
+    let (name, key) = match name_and_key(release_file_name(a.channel, a.version), &a.key) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let spec = ReleaseSpec {
         channel: a.channel,
@@ -1333,13 +1341,9 @@ fn halt_build(a: &HaltBuildArgs) -> i32 {
             );
         }
     };
-    let name = match halt_file_name(a.channel) {
-        Ok(n) => n,
-        Err(e) => return report(false, "error", ErrorKind::Usage, &e, None, 2),
-    };
-    let key = match keys::read_secret(&a.key) {
-        Ok(k) => k,
-        Err(e) => return Failure::key(e, &a.key).report(false),
+    let (name, key) = match name_and_key(halt_file_name(a.channel), &a.key) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let spec = HaltSpec {
         channel: a.channel,

@@ -800,48 +800,31 @@ channel = 291
 not_before = "2027-01-01T00:00:00Z"
 not_after = "2026-01-01T00:00:00Z"
 "#;
-    std::fs::write(f.file("bad.toml"), spec).unwrap();
-    let (code, _, err) = f.run(&[
-        "keyring",
-        "build",
-        "bad.toml",
-        "--root-key",
-        "keys/root1.key",
-    ]);
+    // Build `text` as a keyring spec: (exit code, stderr).
+    let build = |text: &str| {
+        std::fs::write(f.file("bad.toml"), text).unwrap();
+        let (code, _, err) = f.run(&[
+            "keyring",
+            "build",
+            "bad.toml",
+            "--root-key",
+            "keys/root1.key",
+        ]);
+        (code, err)
+    };
+    let (code, err) = build(spec);
     assert_eq!(code, 1);
     assert!(
         err.contains("bad-window") && err.contains("[[key]] #1"),
         "{err}"
     );
-    std::fs::write(
-        f.file("bad.toml"),
-        spec.replace("2027-01-01T00:00:00Z", "2026-13-01T00:00:00Z"),
-    )
-    .unwrap();
-    let (code, _, err) = f.run(&[
-        "keyring",
-        "build",
-        "bad.toml",
-        "--root-key",
-        "keys/root1.key",
-    ]);
+    let (code, err) = build(&spec.replace("2027-01-01T00:00:00Z", "2026-13-01T00:00:00Z"));
     assert_eq!(code, 2);
     assert!(
         err.contains("not_before") && err.contains("no such date"),
         "{err}"
     );
-    std::fs::write(
-        f.file("bad.toml"),
-        spec.replace("channel = 291", "channel = 0"),
-    )
-    .unwrap();
-    let (code, _, err) = f.run(&[
-        "keyring",
-        "build",
-        "bad.toml",
-        "--root-key",
-        "keys/root1.key",
-    ]);
+    let (code, err) = build(&spec.replace("channel = 291", "channel = 0"));
     assert_eq!(code, 2);
     assert!(err.contains("\"any\""), "{err}");
 }

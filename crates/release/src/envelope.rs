@@ -155,6 +155,30 @@ impl Envelope {
         Ok(())
     }
 
+    /// Check a body that is a `head`-byte head and `count` entries of
+    /// `entry` bytes, `count` read at `count_at`: `1..=max` entries (else
+    /// `rule`) and exactly that length. Returns the first entry's offset.
+    pub(crate) fn table(
+        &self,
+        count_at: usize,
+        count: usize,
+        (max, rule): (usize, RecordRule),
+        (head, entry): (usize, usize),
+    ) -> Result<usize, RecordError> {
+        if count == 0 || count > max {
+            return Err(RecordError::at(rule, count_at).values(max as u64, count as u64));
+        }
+        let want = count
+            .checked_mul(entry)
+            .and_then(|n| n.checked_add(head))
+            .ok_or(RecordError::at(
+                RecordRule::LengthMismatch,
+                h::BODY_LEN.start,
+            ))?;
+        self.body_len_is(want)?;
+        Ok(self.body.start.saturating_add(head))
+    }
+
     /// Check the body length is exactly `len`.
     pub(crate) fn body_len_is(&self, len: usize) -> Result<(), RecordError> {
         let got = self.body.end.saturating_sub(self.body.start);

@@ -20,7 +20,7 @@ use changuard_format::{KeyId, Trust, TrustedKey};
 
 use crate::envelope;
 use crate::error::{RecordError, RecordRule};
-use crate::layout::{self, header as h, key as k, keyring as kr};
+use crate::layout::{self, key as k, keyring as kr};
 use crate::limits::MAX_KEYS;
 use crate::wire;
 
@@ -117,22 +117,12 @@ impl<B: AsRef<[u8]>> Keyring<B> {
             )
             .values(env.issued, expires));
         }
-        if count == 0 || count > MAX_KEYS {
-            return Err(RecordError::at(
-                RecordRule::KeyCount,
-                base.saturating_add(kr::KEY_COUNT.start),
-            )
-            .values(MAX_KEYS as u64, count as u64));
-        }
-        let want = count
-            .checked_mul(layout::KEY_ENTRY_LEN)
-            .and_then(|n| n.checked_add(layout::KEYRING_HEAD_LEN))
-            .ok_or(RecordError::at(
-                RecordRule::LengthMismatch,
-                h::BODY_LEN.start,
-            ))?;
-        env.body_len_is(want)?;
-        let first = base.saturating_add(layout::KEYRING_HEAD_LEN);
+        let first = env.table(
+            base.saturating_add(kr::KEY_COUNT.start),
+            count,
+            (MAX_KEYS, RecordRule::KeyCount),
+            (layout::KEYRING_HEAD_LEN, layout::KEY_ENTRY_LEN),
+        )?;
         let mut last: Option<(KeyId, u32, bool)> = None;
         for i in 0..count {
             let at = wire::entry(first, i, layout::KEY_ENTRY_LEN)

@@ -94,22 +94,12 @@ impl Release {
                 base.saturating_add(r::RESERVED.start),
             ));
         }
-        if count == 0 || count > MAX_RINGS {
-            return Err(RecordError::at(
-                RecordRule::RingCount,
-                base.saturating_add(r::RING_COUNT.start),
-            )
-            .values(MAX_RINGS as u64, count as u64));
-        }
-        let want = count
-            .checked_mul(layout::RING_LEN)
-            .and_then(|n| n.checked_add(layout::RELEASE_HEAD_LEN))
-            .ok_or(RecordError::at(
-                RecordRule::LengthMismatch,
-                layout::header::BODY_LEN.start,
-            ))?;
-        env.body_len_is(want)?;
-        let first = base.saturating_add(layout::RELEASE_HEAD_LEN);
+        let first = env.table(
+            base.saturating_add(r::RING_COUNT.start),
+            count,
+            (MAX_RINGS, RecordRule::RingCount),
+            (layout::RELEASE_HEAD_LEN, layout::RING_LEN),
+        )?;
         let mut rings = [Ring::default(); MAX_RINGS];
         let mut prev: Option<Ring> = None;
         for (i, slot) in rings.iter_mut().enumerate().take(count) {

@@ -61,6 +61,18 @@ fn every_matrix_case_matches_the_simulator() {
                 "{name}: poison did not crash the simulated machine as expected"
             );
         }
+        // What the Windows kit checks among the driver's recent decisions
+        // (and the System event log) must be what the loader decided here.
+        for want in case["observe"].as_array().into_iter().flatten() {
+            let want = want.as_str().expect("observe: reason names");
+            let seen = run
+                .boots
+                .iter()
+                .any(|(_, _, r)| r.decisions.iter().any(|d| d.reason.name() == want));
+            if !seen {
+                failures.push(format!("{name}: no `{want}` decision in the simulator run"));
+            }
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -85,6 +85,8 @@ const NEVER_FAIL: &[&str] = &[
     "ExFreePool",
     "ZwClose",
     "KeQueryUnbiasedInterruptTime",
+    "KeQuerySystemTimePrecise",
+    "IoWriteErrorLogEntry",
     "WdfWaitLockAcquire",
     "WdfWaitLockRelease",
     "WdfRegistryWdmGetHandle",

@@ -83,7 +83,7 @@ fn event() -> Event<'static> {
 fn boot_build_evaluate_promote_reload_unload() {
     let _compiled = crate::keys::Keys::load().setup(); // keys.rs + build.rs output type-check
     let trusted: [TrustedKey; 1] = [key().trusted_key()];
-    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let setup = changuard_loader::Setup::new(Trust::new(&trusted), changuard_loader::config::DEFAULT_ALLOWED_ROOTS);
     let mut p = mem();
     let loader = changuard_loader::boot(&mut p, &setup);
     assert!(loader.channels().iter().all(|c| c.active.is_some()), "{:?}", loader.channels().iter().map(|c| (c.channel, c.source, c.last_problem)).collect::<Vec<_>>());
@@ -124,7 +124,7 @@ fn boot_build_evaluate_promote_reload_unload() {
     book.refresh(l, active.excluded().ids(), true);
     assert!(book.channels().iter().all(|c| c.trial_attempt.is_none() && c.lkg_version.is_some()));
     let mut out = [0u8; changuard_control::status::MAX_REPLY_LEN];
-    let n = book.encode(&mut out).unwrap();
+    let n = book.encode(&crate::status::DecisionRing::new(), &mut out).unwrap();
     let r = changuard_control::status::decode_status(&out[..n]).unwrap();
     assert_eq!(r.channels().len(), 2);
     // Reload: new content fully built, swapped, old dropped (engine, views, loader).
@@ -141,7 +141,7 @@ fn boot_build_evaluate_promote_reload_unload() {
 fn wrong_active_refuses_and_leaks() {
     if std::env::var_os("SKIP_LEAK_TEST").is_some() { return; }
     let trusted: [TrustedKey; 1] = [key().trusted_key()];
-    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let setup = changuard_loader::Setup::new(Trust::new(&trusted), changuard_loader::config::DEFAULT_ALLOWED_ROOTS);
     let mut a = Active::build(Box::new(changuard_loader::boot(&mut mem(), &setup))).ok().unwrap();
     let mut b = Active::build(Box::new(changuard_loader::boot(&mut mem(), &setup))).ok().unwrap();
     let lent = a.lend_loader().unwrap();
@@ -176,7 +176,7 @@ fn long_event(cmd: &'static str) -> Event<'static> {
 #[test]
 fn per_channel_health_promotes_the_healthy_channel() {
     let trusted: [TrustedKey; 1] = [key().trusted_key()];
-    let setup = changuard_loader::Setup { trust: Trust::new(&trusted), allowed_roots: changuard_loader::config::DEFAULT_ALLOWED_ROOTS };
+    let setup = changuard_loader::Setup::new(Trust::new(&trusted), changuard_loader::config::DEFAULT_ALLOWED_ROOTS);
     let mut p = Mem::default();
     p.files.insert("C-00000291-00000002.chan".into(), chan(291, 2));
     p.files.insert("C-00000300-00000001.chan".into(), int_chan(300, 1));
@@ -242,3 +242,63 @@ fn per_channel_health_promotes_the_healthy_channel() {
     drop(active);
 }
 
+
+/// driver/build_keys.rs's root-key rules (the pure part; the build itself reads
+/// the environment): default threshold 2 of 3+, all of fewer, 0 or more than the
+/// roots refused, a threshold without roots refused.
+mod build_keys {
+    #![allow(dead_code, clippy::all, clippy::pedantic)]
+    include!("../../build_keys.rs");
+
+    #[test]
+    fn root_threshold_rules() {
+        assert_eq!(root_threshold(0, None), Ok(0));
+        assert_eq!(root_threshold(1, None), Ok(1));
+        assert_eq!(root_threshold(2, None), Ok(2));
+        assert_eq!(root_threshold(3, None), Ok(2));
+        assert_eq!(root_threshold(8, None), Ok(2));
+        assert_eq!(root_threshold(3, Some("3")), Ok(3));
+        assert_eq!(root_threshold(3, Some(" 1 ")), Ok(1));
+        assert_eq!(root_threshold(3, Some("")), Ok(2));
+        assert!(root_threshold(3, Some("0")).is_err());
+        assert!(root_threshold(3, Some("4")).is_err());
+        assert!(root_threshold(0, Some("1")).is_err());
+        assert!(root_threshold(2, Some("two")).is_err());
+    }
+}
+
+/// The decision ring: oldest first, newest 32 kept, every decision counted, and
+/// the status reply carries it (version 3).
+#[test]
+fn decision_ring_keeps_the_newest_and_encodes() {
+    use changuard_control::status::{DecisionRecord, MAX_DECISIONS, MAX_REPLY_LEN, decode_status};
+    let mut ring = crate::status::DecisionRing::new();
+    assert!(ring.records().is_empty());
+    for i in 0..40u32 {
+        ring.push(DecisionRecord { channel: i, reason: 211, ..DecisionRecord::default() });
+    }
+    assert_eq!(ring.records().len(), MAX_DECISIONS);
+    assert_eq!(ring.list().recorded, 40);
+    assert_eq!(ring.records()[0].seq, 9);
+    assert_eq!(ring.records()[0].channel, 8);
+    assert_eq!(ring.records()[31].seq, 40);
+    assert_eq!(ring.next_seq(), 41);
+    let book = StatusBook::new();
+    let mut out = [0u8; MAX_REPLY_LEN];
+    let n = book.encode(&ring, &mut out).unwrap();
+    let r = decode_status(&out[..n]).unwrap();
+    assert_eq!(r.decisions(), ring.records());
+    assert_eq!(r.decisions_recorded, 40);
+}
+
+/// The compiled setup has roots exactly when build.rs was given some.
+#[test]
+fn setup_has_roots_only_when_configured() {
+    let keys = crate::keys::Keys::load();
+    let setup = keys.setup();
+    assert_eq!(setup.roots.is_some(), !crate::keys::ROOT_PUBLIC_KEYS.is_empty());
+    if let Some(r) = setup.roots {
+        assert_eq!(r.threshold(), crate::keys::ROOT_THRESHOLD);
+        assert_eq!(r.keys().len(), crate::keys::ROOT_PUBLIC_KEYS.len());
+    }
+}

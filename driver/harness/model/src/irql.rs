@@ -33,7 +33,9 @@ pub fn name(l: u8) -> &'static str {
 pub fn max_for(api: &str) -> u8 {
     match api {
         // Any level.
-        "KeBugCheckEx" | "KeQueryUnbiasedInterruptTime" | "DbgPrint" => ANY,
+        "KeBugCheckEx" | "KeQueryUnbiasedInterruptTime" | "KeQuerySystemTimePrecise" | "DbgPrint" => ANY,
+        // The error log (System event log entries).
+        "IoAllocateErrorLogEntry" | "IoWriteErrorLogEntry" => DISPATCH,
         // Nonpaged pool and its free; the stack expansion callout.
         "ExAllocatePool2" | "ExFreePool" | "KeExpandKernelStackAndCallout" => DISPATCH,
         // Framework object calls documented as IRQL <= DISPATCH_LEVEL.

@@ -22,5 +22,6 @@ pub mod status;
 pub mod wdf;
 
 pub use machine::{DriverEntry, Ioctl, Machine, ProcessCreate, Session};
+pub use nt::eventlog::EventLogEntry;
 pub use nt::token::Token;
 pub use report::{BootEnd, BootReport, Persist, StackRow};

@@ -325,6 +325,7 @@ impl Session {
     pub fn driver_entry(&mut self, entry: DriverEntry) -> NTSTATUS {
         let _ = &self.reg_units;
         let drv: *mut DRIVER_OBJECT = &raw mut *self.drv;
+        with(|k| k.driver_object = drv as usize);
         let reg: PCUNICODE_STRING = &raw const *self.reg;
         // SAFETY: a zeroed DRIVER_OBJECT and the service key path, alive for the call.
         let s = self.invoke("DriverEntry", || unsafe { entry(&mut *drv, reg) });
@@ -396,12 +397,16 @@ impl Session {
         with(|k| {
             k.clock.interrupt += secs * TICKS_PER_SEC;
             k.clock.unbiased += secs * TICKS_PER_SEC;
+            k.clock.system = k.clock.system.saturating_add((secs * TICKS_PER_SEC) as i64);
         });
     }
 
     /// The machine sleeps `secs`: interrupt time advances, unbiased time does not.
     pub fn sleep(&mut self, secs: u64) {
-        with(|k| k.clock.interrupt += secs * TICKS_PER_SEC);
+        with(|k| {
+            k.clock.interrupt += secs * TICKS_PER_SEC;
+            k.clock.system = k.clock.system.saturating_add((secs * TICKS_PER_SEC) as i64);
+        });
     }
 
     /// Seconds until the next WDF timer is due (None: none queued).
@@ -471,6 +476,14 @@ impl Session {
                 .collect();
             for l in leaked {
                 k.violation(l);
+            }
+            let entries: Vec<String> = k
+                .errlog_pending
+                .iter()
+                .map(|(a, p)| format!("unload: error log entry {a:#x} ({} bytes) allocated on {} never written", p.size, k.seg_name(p.seg)))
+                .collect();
+            for e in entries {
+                k.violation(e);
             }
             let mut blocks: Vec<_> = k.pool.iter().map(|(a, b)| (*a, b.clone())).collect();
             blocks.sort_by_key(|(a, _)| *a);
@@ -580,6 +593,25 @@ impl Session {
             }
             m.into_iter().map(|(t, (n, s))| (nt::tag_name(t), n, s)).collect()
         })
+    }
+
+    /// Sets the wall clock (`KeQuerySystemTimePrecise`) to `unix` seconds
+    /// (negative: before 1970); it then advances with [`Session::advance`] and
+    /// [`Session::sleep`]. A boot starts at [`crate::state::DEFAULT_WALL_CLOCK_UNIX`]
+    /// plus its uptime.
+    pub fn set_wall_clock(&mut self, unix: i64) {
+        with(|k| k.clock.system = crate::state::system_time_of_unix(unix));
+    }
+
+    /// The wall clock, Unix seconds (rounded down).
+    pub fn wall_clock(&self) -> i64 {
+        with(|k| (k.clock.system - crate::state::UNIX_EPOCH_AS_SYSTEM_TIME).div_euclid(TICKS_PER_SEC as i64))
+    }
+
+    /// The System event log entries the driver wrote so far this boot
+    /// (`IoWriteErrorLogEntry`), oldest first.
+    pub fn event_log(&self) -> Vec<crate::nt::eventlog::EventLogEntry> {
+        with(|k| k.event_log.clone())
     }
 
     /// Uptime (unbiased) in seconds.

@@ -12,13 +12,26 @@ use crate::report::{BootEnd, BootReport, Enc, Persist, StackRow};
 /// 100 ns units per second.
 pub const TICKS_PER_SEC: u64 = 10_000_000;
 
-/// Interrupt time (counts sleep) and unbiased interrupt time (does not), 100 ns.
+/// Interrupt time (counts sleep) and unbiased interrupt time (does not), 100 ns;
+/// the wall clock (system time: 100 ns since 1601-01-01 UTC, counts sleep).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Clock {
     /// `KeQueryInterruptTime`: WDF timers run on it.
     pub interrupt: u64,
     /// `KeQueryUnbiasedInterruptTime`.
     pub unbiased: u64,
+    /// `KeQuerySystemTimePrecise` (set with `Session::set_wall_clock`).
+    pub system: i64,
+}
+
+/// 100 ns units from 1601-01-01 to 1970-01-01.
+pub const UNIX_EPOCH_AS_SYSTEM_TIME: i64 = 116_444_736_000_000_000;
+/// The wall clock a boot starts at, before the uptime: 2026-01-01 00:00:00 UTC.
+pub const DEFAULT_WALL_CLOCK_UNIX: i64 = 1_767_225_600;
+
+/// A system time (100 ns since 1601) for `unix` seconds (negative: before 1970).
+pub fn system_time_of_unix(unix: i64) -> i64 {
+    unix.saturating_mul(TICKS_PER_SEC as i64).saturating_add(UNIX_EPOCH_AS_SYSTEM_TIME)
 }
 
 /// An open kernel object.
@@ -264,6 +277,14 @@ pub struct Kernel {
     pub power_off: bool,
     /// IRQL per logical kernel thread running driver code.
     pub irql: BTreeMap<u64, u8>,
+    /// The `DRIVER_OBJECT` DriverEntry received (the error log's I/O object).
+    pub driver_object: usize,
+    /// Error log entries allocated and not yet written, by address.
+    pub errlog_pending: HashMap<usize, crate::nt::eventlog::Pending>,
+    /// The System event log entries the driver wrote (bounded).
+    pub event_log: Vec<crate::nt::eventlog::EventLogEntry>,
+    /// Entries written beyond the bound.
+    pub event_log_dropped: u64,
 }
 
 impl Kernel {
@@ -278,7 +299,11 @@ impl Kernel {
             power_off: false,
             irql: BTreeMap::new(),
             persist,
-            clock: Clock { interrupt: t, unbiased: t },
+            clock: Clock { interrupt: t, unbiased: t, system: system_time_of_unix(DEFAULT_WALL_CLOCK_UNIX).saturating_add(t as i64) },
+            driver_object: 0,
+            errlog_pending: HashMap::new(),
+            event_log: Vec::new(),
+            event_log_dropped: 0,
             handles: BTreeMap::new(),
             foreign: Vec::new(),
             next_handle: 0x100,

@@ -1,9 +1,10 @@
-//! Ke and Dbg: `KeQueryUnbiasedInterruptTime` on the model clock,
+//! Ke and Dbg: `KeQueryUnbiasedInterruptTime` and `KeQuerySystemTimePrecise` (the
+//! settable wall clock, `Session::set_wall_clock`) on the model clock,
 //! `KeExpandKernelStackAndCallout` (the callout runs on a fresh `expanded` stack
 //! segment whose limit is the requested size), `KeBugCheckEx` (ends the boot with its
 //! code and parameters) and the wdk twin's `DbgPrint` (logged).
 
-use wdk_sys::{MAXIMUM_EXPANSION_SIZE, NTSTATUS, PEXPAND_STACK_CALLOUT, PVOID, SIZE_T, ULONG, ULONG_PTR, ULONGLONG};
+use wdk_sys::{LARGE_INTEGER, MAXIMUM_EXPANSION_SIZE, NTSTATUS, PEXPAND_STACK_CALLOUT, PVOID, SIZE_T, ULONG, ULONG_PTR, ULONGLONG};
 
 use crate::probe::enter;
 use crate::report::BootEnd;
@@ -17,6 +18,20 @@ unsafe extern "C" fn ke_query_unbiased_interrupt_time() -> ULONGLONG {
 }
 nt_export!(KeQueryUnbiasedInterruptTime => ke_query_unbiased_interrupt_time);
 check_sig!(wdk_sys::ntddk::KeQueryUnbiasedInterruptTime, ke_query_unbiased_interrupt_time);
+
+unsafe extern "C" fn ke_query_system_time_precise(current_time: *mut LARGE_INTEGER) {
+    let _e = enter("KeQuerySystemTimePrecise");
+    if current_time.is_null() {
+        fatal("KeQuerySystemTimePrecise: CurrentTime is NULL".to_string());
+    }
+    let now = with(|k| k.clock.system);
+    // SAFETY: the driver's LARGE_INTEGER, valid for writes (checked non-null).
+    unsafe { (*current_time).QuadPart = now };
+}
+nt_export!(KeQuerySystemTimePrecise => ke_query_system_time_precise);
+// Not in the mingw-w64-generated bindings (the driver declares it, platform.rs):
+// the signature of wdm.h's `VOID KeQuerySystemTimePrecise(PLARGE_INTEGER)`.
+const _: unsafe extern "C" fn(*mut LARGE_INTEGER) = ke_query_system_time_precise;
 
 unsafe extern "C" fn ke_expand_kernel_stack_and_callout(callout: PEXPAND_STACK_CALLOUT, param: PVOID, size: SIZE_T) -> NTSTATUS {
     let _e = enter("KeExpandKernelStackAndCallout");

@@ -3,7 +3,7 @@
 //! This module holds what the areas share (UNICODE_STRING, IO_STATUS_BLOCK and
 //! OBJECT_ATTRIBUTES handling); the entry points live in one submodule per area:
 //! [`pool`], [`handle`], [`registry`], [`file`] (create/delete and the file-handle
-//! helpers), [`file_io`], [`file_info`], [`directory`], [`process`], [`token`], [`kernel`].
+//! helpers), [`file_io`], [`file_info`], [`directory`], [`process`], [`token`], [`kernel`], [`eventlog`].
 //!
 //! To model a new import: write `unsafe extern "C" fn imp(..)` with the binding's
 //! signature starting with `let _e = enter("Name");`, then add
@@ -15,6 +15,7 @@ use wdk_sys::{HANDLE, NTSTATUS, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PIO_STATUS
 use crate::state::{fatal, with};
 
 pub mod directory;
+pub mod eventlog;
 pub mod file;
 pub mod file_info;
 pub mod file_io;
