@@ -120,19 +120,26 @@ fn any_of(t: &TemplateType) -> Vec<CriterionSpec> {
     t.fields.iter().map(|_| CriterionSpec::Any).collect()
 }
 
-fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
-    let mut never = any_of(&PROCESS_CREATE);
-    if let Some(i) = PROCESS_CREATE
-        .fields
-        .iter()
-        .position(|f| f.ty == FieldType::Str)
-    {
-        never[i] = CriterionSpec::Str {
-            op: StrOp::Contains,
-            value: "never-matches-at-boot.exe".into(),
+/// Criteria of `t` that test only its first string field, with `op value`
+/// (folded).
+fn first_str(t: &TemplateType, op: StrOp, value: &str) -> Vec<CriterionSpec> {
+    let mut c = any_of(t);
+    if let Some(i) = t.fields.iter().position(|f| f.ty == FieldType::Str) {
+        c[i] = CriterionSpec::Str {
+            op,
+            value: value.into(),
             case_insensitive: true,
         };
     }
+    c
+}
+
+fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
+    let never = first_str(
+        &PROCESS_CREATE,
+        StrOp::Contains,
+        "never-matches-at-boot.exe",
+    );
     let mut instances = vec![InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
@@ -153,18 +160,7 @@ fn spec(channel: u32, version: u64, kind: Kind) -> ChannelSpec {
             criteria: any_of(&NAMED_PIPE_CREATE),
         }),
         Kind::PoisonOnProperty => {
-            let mut c = any_of(&NAMED_PIPE_CREATE);
-            if let Some(i) = NAMED_PIPE_CREATE
-                .fields
-                .iter()
-                .position(|f| f.ty == FieldType::Str)
-            {
-                c[i] = CriterionSpec::Str {
-                    op: StrOp::Equals,
-                    value: PROPERTY_PIPE.into(),
-                    case_insensitive: true,
-                };
-            }
+            let c = first_str(&NAMED_PIPE_CREATE, StrOp::Equals, PROPERTY_PIPE);
             instances.push(InstanceSpec {
                 also: Vec::new(),
                 unless: Vec::new(),
@@ -300,12 +296,6 @@ pub fn bytes(channel: u32, version: u64, kind: Kind) -> Bytes {
 /// The events every simulated boot delivers to the engine (a process start and
 /// a named pipe, as early-boot services create them).
 pub fn boot_events() -> [Event<'static>; 2] {
-    fn vals<const N: usize>(t: &TemplateType, s: &'static str) -> [Value<'static>; N] {
-        std::array::from_fn(|i| match t.fields.get(i).map(|f| f.ty) {
-            Some(FieldType::Int) => Value::Int(4),
-            _ => Value::Str(s),
-        })
-    }
     [
         Event::ProcessCreate(vals(&PROCESS_CREATE, "c:\\windows\\system32\\smss.exe")),
         Event::NamedPipeCreate(vals(&NAMED_PIPE_CREATE, "\\device\\namedpipe\\lsass")),
@@ -317,12 +307,15 @@ pub const PROPERTY_PIPE: &str = "\\device\\namedpipe\\changuard-sim-property";
 
 /// The boot-time event of a machine that has the property.
 pub fn property_event() -> Event<'static> {
-    Event::NamedPipeCreate(std::array::from_fn(|i| {
-        match NAMED_PIPE_CREATE.fields.get(i).map(|f| f.ty) {
-            Some(FieldType::Int) => Value::Int(4),
-            _ => Value::Str(PROPERTY_PIPE),
-        }
-    }))
+    Event::NamedPipeCreate(vals(&NAMED_PIPE_CREATE, PROPERTY_PIPE))
+}
+
+/// An event of template `t`: every string field `s`, every integer 4.
+fn vals<const N: usize>(t: &TemplateType, s: &'static str) -> [Value<'static>; N] {
+    std::array::from_fn(|i| match t.fields.get(i).map(|f| f.ty) {
+        Some(FieldType::Int) => Value::Int(4),
+        _ => Value::Str(s),
+    })
 }
 
 /// `kind` content of `(channel, version)` signed by `signer` instead of
