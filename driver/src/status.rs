@@ -91,12 +91,15 @@ impl StatusBook {
                 anchored_equals: 0,
                 anchored_affix: 0,
                 anchored_contains: 0,
+                anchored_group: 0,
                 always: 0,
                 dfas: 0,
                 dfas_prefiltered: 0,
                 dfa_bytes: 0,
                 index_bytes: 0,
                 proofs_skipped: 0,
+                groups: 0,
+                dfas_grouped: 0,
             },
         }
     }

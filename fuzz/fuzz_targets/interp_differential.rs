@@ -9,7 +9,9 @@
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::build::{
+    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
+};
 use changuard_format::schema::{FieldType, TEMPLATE_TYPES};
 use changuard_format::{Action, AlignedBytes, SCHEMA_ID, StrOp, Trust, ValidChannel, validate};
 use changuard_interp::reference::Reference;
@@ -174,10 +176,15 @@ fn event(u: &mut Unstructured) -> Result<(u16, Vec<Owned>)> {
 fn run(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
     let specs = specs(&mut u)?;
+    // Regex groups (shared multi-pattern DFAs) or one DFA per regex: the
+    // engine and the reference must agree either way.
+    let options = BuildOptions {
+        group_regexes: u.arbitrary()?,
+    };
     let key = SigningKey::from_seed([3u8; 32]);
     let mut bufs = Vec::new();
     for s in &specs {
-        match build(s, &key) {
+        match build_with(s, &key, &options) {
             Ok(b) => bufs.push(AlignedBytes::from_slice(&b)),
             Err(_) => return Ok(()), // e.g. a string too long to encode
         }

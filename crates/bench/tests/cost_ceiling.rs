@@ -78,6 +78,12 @@ fn the_largest_regex_sets_skip_no_load_time_analysis() {
         let engine = Engine::new(&chans).expect("engine");
         let st = engine.stats();
         assert_eq!(st.proofs_skipped, 0, "{name}: {st:?}");
-        assert_eq!(st.dfas_prefiltered, st.dfas, "{name}: {st:?}");
+        // Every DFA of its own gets its byte-class prefilter; a regex group's
+        // DFA (counted once per member) may have no class all its patterns
+        // need.
+        assert!(
+            st.dfas_prefiltered >= st.dfas - st.dfas_grouped,
+            "{name}: {st:?}"
+        );
     }
 }

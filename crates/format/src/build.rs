@@ -22,6 +22,7 @@ use std::vec::Vec;
 
 use crate::content::{Action, Criterion, StrOp};
 use crate::error::{Rejection, Rule};
+use crate::group;
 use crate::layout::{self, SectionKind, kind};
 use crate::limits;
 use crate::trust::{KeyId, TrustedKey};
@@ -320,7 +321,7 @@ fn align8(v: &mut Vec<u8>) {
 }
 
 /// The one syntax configuration changuard compiles (and analyses) regexes with.
-fn syntax_config(ci: bool) -> regex_automata::util::syntax::Config {
+pub(crate) fn syntax_config(ci: bool) -> regex_automata::util::syntax::Config {
     regex_automata::util::syntax::Config::new()
         .unicode(true)
         .utf8(true)
@@ -598,11 +599,42 @@ impl Strings {
 /// [`BuildError::StringTooLong`] for strings over 65535 bytes,
 /// [`BuildError::TooLarge`] when counts or offsets overflow their fields.
 pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError> {
+    build_with(spec, key, &BuildOptions::default())
+}
+
+/// How [`build_with`] lays content out; the default is [`build`]'s layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Put consecutive regexes of one template field into shared
+    /// multi-pattern DFAs (docs/FORMAT.md, "Regex groups"): the interpreter
+    /// then scans each group once per event instead of each regex. Same
+    /// verdicts; the layout of [`crate::group`]'s plan.
+    pub group_regexes: bool,
+}
+
+/// [`build`] with options.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with(
+    spec: &ChannelSpec,
+    key: &SigningKey,
+    options: &BuildOptions,
+) -> Result<Vec<u8>, BuildError> {
     let mut strings = Strings::default();
     // (blob, pattern string index, case-insensitive, literal string index + folded)
     type DfaOut = (Vec<u8>, u32, bool, Option<(u32, bool)>);
     let mut dfas: Vec<DfaOut> = Vec::new();
     let mut dfa_index: HashMap<(String, bool), u32> = HashMap::new();
+    // Per DFA: its group word (regex groups only).
+    let mut words: Vec<Option<u32>> = Vec::new();
+    let regexes = group::compile_regexes(spec)?;
+    let (planned, group_of) = if options.group_regexes {
+        regexes.plan()
+    } else {
+        (Vec::new(), HashMap::new())
+    };
+    let mut planned: Vec<Option<group::Planned>> = planned.into_iter().map(Some).collect();
     let mut instances: Vec<u8> = Vec::new();
     let mut criteria: Vec<u8> = Vec::new();
     let mut n_criteria: usize = 0;
@@ -688,45 +720,53 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
                     case_insensitive,
                 } => {
                     let key = (pattern.clone(), *case_insensitive);
-                    let idx = if let Some(&i) = dfa_index.get(&key) {
-                        i
-                    } else {
-                        if pattern.len() > usize::from(u16::MAX) {
-                            return Err(BuildError::StringTooLong {
-                                instance: ii,
-                                field: fi,
-                                len: pattern.len(),
-                            });
-                        }
-                        let blob = compile_regex(pattern, *case_insensitive).map_err(
-                            |(too_large, message)| {
-                                if too_large {
-                                    BuildError::RegexTooLarge {
-                                        instance: ii,
-                                        field: fi,
-                                        pattern: pattern.clone(),
-                                    }
-                                } else {
-                                    BuildError::Regex {
-                                        instance: ii,
-                                        field: fi,
-                                        pattern: pattern.clone(),
-                                        message,
-                                    }
+                    if !dfa_index.contains_key(&key) {
+                        // First use: the regex's DFA, or its whole group's
+                        // entries (members in pattern order), pattern string
+                        // then literal string for each.
+                        // (regex, group word and blob when grouped)
+                        type Emit = (usize, Option<(u32, Vec<u8>)>);
+                        let members: Vec<Emit> = match group_of
+                            .get(&key)
+                            .and_then(|&g| planned.get_mut(g)?.take())
+                        {
+                            Some(g) => {
+                                let [t0, t1] = g.template.to_le_bytes();
+                                let mut blob = Some(g.blob);
+                                let mut out = Vec::new();
+                                for (pid, &m) in g.members.iter().enumerate() {
+                                    let pid = u8::try_from(pid)
+                                        .map_err(|_| BuildError::TooLarge { what: "group" })?;
+                                    let word = u32::from_le_bytes([pid, g.field, t0, t1]);
+                                    out.push((m, Some((word, blob.take().unwrap_or_default()))));
                                 }
-                            },
-                        )?;
-                        let p = strings.intern(pattern)?;
-                        // Derived (to_spec drops it, build recomputes it).
-                        let lit = match required_literal(pattern, *case_insensitive) {
-                            Some(h) => Some((strings.intern(&h.text)?, h.folded)),
-                            None => None,
+                                out
+                            }
+                            None => std::vec![(regexes.position(&key), None)],
                         };
-                        let i = to_u32(dfas.len(), "dfa count")?;
-                        dfas.push((blob, p, *case_insensitive, lit));
-                        dfa_index.insert(key, i);
-                        i
-                    };
+                        for (m, grouped) in members {
+                            let r = regexes
+                                .get(m)
+                                .ok_or(BuildError::TooLarge { what: "regex" })?;
+                            let p = strings.intern(&r.pattern)?;
+                            let lit = match &r.literal {
+                                Some(h) => Some((strings.intern(&h.text)?, h.folded)),
+                                None => None,
+                            };
+                            let i = to_u32(dfas.len(), "dfa count")?;
+                            let (blob, word) = match grouped {
+                                Some((w, b)) => (b, Some(w)),
+                                None => (r.blob.clone(), None),
+                            };
+                            dfas.push((blob, p, r.case_insensitive, lit));
+                            words.push(word);
+                            dfa_index.insert((r.pattern.clone(), r.case_insensitive), i);
+                        }
+                    }
+                    let idx = dfa_index
+                        .get(&key)
+                        .copied()
+                        .ok_or(BuildError::TooLarge { what: "regex" })?;
                     (kind::REGEX, 0, idx, 0, 0)
                 }
             };
@@ -801,18 +841,24 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         .len()
         .checked_mul(layout::DFA_ENTRY_LEN)
         .ok_or(BuildError::TooLarge { what: "dfa count" })?;
-    let mut placed = Vec::new();
-    for (b, _, _, _) in &dfas {
+    let mut placed: Vec<(usize, usize)> = Vec::new();
+    for ((b, _, _, _), w) in dfas.iter().zip(&words) {
+        if w.is_some_and(|w| w & 0xff != 0) {
+            // A further group member: its group's blob.
+            let shared = placed.last().copied().unwrap_or((cursor, 0));
+            placed.push(shared);
+            continue;
+        }
         cursor = cursor
             .checked_add(layout::DFA_ALIGN - 1)
             .ok_or(BuildError::TooLarge { what: "dfa offset" })?
             & !(layout::DFA_ALIGN - 1);
-        placed.push(cursor);
+        placed.push((cursor, b.len()));
         cursor = cursor
             .checked_add(b.len())
             .ok_or(BuildError::TooLarge { what: "dfa offset" })?;
     }
-    for ((b, p, ci, lit), off) in dfas.iter().zip(&placed) {
+    for (((_, p, ci, lit), (off, len)), w) in dfas.iter().zip(&placed).zip(&words) {
         let mut e = [0u8; layout::DFA_ENTRY_LEN];
         field_put(
             &mut e,
@@ -824,7 +870,7 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
             &mut e,
             0,
             layout::dfa_entry::LEN,
-            &to_u32(b.len(), "dfa length")?.to_le_bytes(),
+            &to_u32(*len, "dfa length")?.to_le_bytes(),
         )?;
         field_put(&mut e, 0, layout::dfa_entry::PATTERN, &p.to_le_bytes())?;
         let mut flags: u32 = if *ci {
@@ -832,6 +878,10 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         } else {
             0
         };
+        if let Some(w) = w {
+            flags |= layout::DFA_FLAG_GROUPED;
+            field_put(&mut e, 0, layout::dfa_entry::GROUP, &w.to_le_bytes())?;
+        }
         let literal = match lit {
             Some((s, folded)) => {
                 if *folded {
@@ -850,9 +900,11 @@ pub fn build(spec: &ChannelSpec, key: &SigningKey) -> Result<Vec<u8>, BuildError
         )?;
         dfa_sec.extend_from_slice(&e);
     }
-    for ((b, _, _, _), off) in dfas.iter().zip(&placed) {
-        dfa_sec.resize(*off, 0);
-        dfa_sec.extend_from_slice(b);
+    for (((b, _, _, _), (off, _)), w) in dfas.iter().zip(&placed).zip(&words) {
+        if !w.is_some_and(|w| w & 0xff != 0) {
+            dfa_sec.resize(*off, 0);
+            dfa_sec.extend_from_slice(b);
+        }
     }
 
     // Assemble: header, table, sections (8-aligned, zero padding), trailer.

@@ -19,7 +19,11 @@
 //! - every instance of the type evaluated in full, whatever the index would
 //!   prune: per criterion `1 + bytes`, where bytes is `cap` for `contains`,
 //!   `cap + 1` for a regex (scan plus prefilter test), `min(needle, cap)` for
-//!   equals/prefix/suffix, 0 otherwise;
+//!   equals/prefix/suffix, 0 otherwise; a regex whose DFA entry belongs to a
+//!   regex group costs `1 + 1` (a look-up of the group's result);
+//! - per regex group (docs/FORMAT.md, "Regex groups"), one scan of its field:
+//!   `cap + 2` (scan plus prefilter test), since the engine scans each group
+//!   at most once per event and remembers which of its patterns matched;
 //!
 //! with `steps(n) = ceil(log2(n + 1))`. Each term is at least the engine's
 //! matching term (the engine indexes each instance once and charges its
@@ -116,6 +120,16 @@ pub fn criterion_cost(c: &Criterion<'_>, cap: u16) -> u64 {
     bytes.saturating_add(1)
 }
 
+/// Fuel bound of a regex criterion whose DFA entry is in a regex group: the
+/// look-up of the group's per-event result (the scan is [`group_scan_cost`]).
+pub const GROUPED_REGEX_COST: u64 = 2;
+
+/// Fuel bound of scanning one regex group's DFA over a field of `cap` bytes,
+/// once per event: the prefilter test, then `cap + 1` for the scan.
+pub fn group_scan_cost(cap: u16) -> u64 {
+    u64::from(cap).saturating_add(2)
+}
+
 /// Running totals of one template type, fed instance by instance.
 #[derive(Clone, Copy, Debug)]
 pub struct Tally {
@@ -136,14 +150,39 @@ impl Tally {
         }
     }
 
-    /// Adds one instance's criteria (criterion `i` on field `i`).
+    /// Adds one instance's criteria (criterion `i` on field `i`), none of
+    /// them in a regex group.
     pub fn add<'a>(&mut self, criteria: impl Iterator<Item = Criterion<'a>>) {
+        self.add_grouped(criteria, |_| false);
+    }
+
+    /// Adds one group's scan of field `field` (once per group, however many
+    /// criteria use it).
+    pub fn add_group_scan(&mut self, field: usize) {
+        let cap = TEMPLATE_TYPES
+            .get(self.template)
+            .and_then(|tt| tt.fields.get(field))
+            .map_or(u16::MAX, |f| f.cap);
+        self.instances = self.instances.saturating_add(group_scan_cost(cap));
+    }
+
+    /// Adds one instance's criteria (criterion `i` on field `i`);
+    /// `grouped(dfa)` says whether a regex's DFA entry is in a regex group.
+    pub fn add_grouped<'a>(
+        &mut self,
+        criteria: impl Iterator<Item = Criterion<'a>>,
+        grouped: impl Fn(u32) -> bool,
+    ) {
         let Some(tt) = TEMPLATE_TYPES.get(self.template) else {
             return;
         };
         let slots = self.strs.iter_mut().zip(self.ints.iter_mut());
         for ((c, f), (ns, ni)) in criteria.zip(tt.fields.iter()).zip(slots) {
-            self.instances = self.instances.saturating_add(criterion_cost(&c, f.cap));
+            let cost = match c {
+                Criterion::Regex { dfa } if grouped(dfa) => GROUPED_REGEX_COST,
+                _ => criterion_cost(&c, f.cap),
+            };
+            self.instances = self.instances.saturating_add(cost);
             match c {
                 Criterion::Str { .. } | Criterion::Regex { .. } => *ns = ns.saturating_add(1),
                 Criterion::IntEquals(_)

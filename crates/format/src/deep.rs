@@ -9,7 +9,8 @@
 //! required-literal hint to be byte for byte what the builder emits, and no
 //! string or (pattern, case) DFA to appear twice (the writer deduplicates; a
 //! duplicate is a second encoding the kernel validator cannot afford to look
-//! for). It needs std and regex-syntax: host tools only (`changuard validate
+//! for). A regex group's DFA must be its members' sources compiled together,
+//! in entry order (docs/FORMAT.md, "Regex groups"). It needs std and regex-syntax: host tools only (`changuard validate
 //! --deep`).
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use std::string::String;
 
 use crate::ValidChannel;
 use crate::build::{compile_regex, required_literal};
+use crate::group::compile_group;
 
 /// The first DFA that is not what its shown source compiles to (or the
 /// first duplicate).
@@ -125,8 +127,24 @@ pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismat
             return Err(mismatch(Difference::Duplicate { index: i, first }));
         }
         sources.insert((pattern, ci), i);
-        let rebuilt =
-            compile_regex(pattern, ci).map_err(|(_, e)| mismatch(Difference::Uncompilable(e)))?;
+        let group = v.dfa_group(i).ok_or_else(|| undecodable(pattern))?;
+        let rebuilt = match group {
+            // A group's DFA is its members' sources compiled together, in
+            // entry order; checked once, at its first member.
+            Some(g) if g.pattern == 0 => {
+                let mut members = std::vec::Vec::new();
+                let mut j = i;
+                while v.dfa_group(j).flatten().is_some_and(|h| h.first == i) {
+                    members.push(v.dfa_pattern(j).ok_or_else(|| undecodable(pattern))?);
+                    j = j.saturating_add(1);
+                }
+                compile_group(&members, ci, usize::MAX)
+                    .map_err(|e| mismatch(Difference::Uncompilable(e)))?
+            }
+            Some(_) => shown.to_vec(),
+            None => compile_regex(pattern, ci)
+                .map_err(|(_, e)| mismatch(Difference::Uncompilable(e)))?,
+        };
         if rebuilt != shown {
             let at = rebuilt
                 .iter()

@@ -112,6 +112,15 @@ pub enum Rule {
     /// section is present though no instance has metadata (expected = the
     /// instance count, found = the record count; 0 and 0 for an empty one).
     MetadataMismatch,
+    /// A regex group (several DFA entries sharing one multi-pattern DFA,
+    /// docs/FORMAT.md "Regex groups") is malformed: a member that does not
+    /// continue the run before it, a run whose length is not its DFA's pattern
+    /// count, a group of one, a group on an unknown template, a non-string
+    /// field or more than [`crate::limits::MAX_GROUP_PATTERNS`] patterns, more
+    /// than [`crate::limits::MAX_GROUPS_PER_TEMPLATE`] groups for one template
+    /// type, or a criterion using a group declared for another template or
+    /// field (expected and found: the values compared).
+    RegexGroup,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -161,6 +170,7 @@ impl Rule {
         Rule::TooManyRows,
         Rule::RowNotCanonical,
         Rule::MetadataMismatch,
+        Rule::RegexGroup,
         Rule::Internal,
     ];
 
@@ -208,6 +218,7 @@ impl Rule {
             Rule::TooManyRows => 39,
             Rule::RowNotCanonical => 40,
             Rule::MetadataMismatch => 41,
+            Rule::RegexGroup => 42,
             Rule::Internal => 255,
         }
     }
@@ -261,6 +272,7 @@ impl Rule {
             Rule::TooManyRows => "too-many-rows",
             Rule::RowNotCanonical => "row-not-canonical",
             Rule::MetadataMismatch => "metadata-mismatch",
+            Rule::RegexGroup => "regex-group",
             Rule::Internal => "internal",
         }
     }

@@ -173,8 +173,16 @@ pub mod dfa_entry {
     /// [`super::NO_LITERAL`]: a literal every match of the pattern contains
     /// (ASCII case-insensitively when [`super::DFA_FLAG_LITERAL_FOLDED`]).
     pub const LITERAL: Range<usize> = 16..20;
-    /// u32 reserved (0).
-    pub const RESERVED: Range<usize> = 20..24;
+    /// u8 pattern id of this entry in its group's DFA (0 when not grouped).
+    /// Bytes 20..24 are zero unless [`super::DFA_FLAG_GROUPED`] is set.
+    pub const GROUP_PATTERN: Range<usize> = 20..21;
+    /// u8 field index every criterion using this entry tests (grouped only).
+    pub const GROUP_FIELD: Range<usize> = 21..22;
+    /// u16 template type id every criterion using this entry belongs to
+    /// (grouped only).
+    pub const GROUP_TEMPLATE: Range<usize> = 22..24;
+    /// The whole group word (bytes 20..24).
+    pub const GROUP: Range<usize> = 20..24;
 }
 
 /// DFA flag bit 0: compiled case-insensitively (informational; the folding is
@@ -184,6 +192,9 @@ pub const DFA_FLAG_CASE_INSENSITIVE: u32 = 1;
 /// letter; the string must carry [`STRING_FLAG_FOLDED`]) and is to be found
 /// ASCII case-insensitively. Only allowed with a literal.
 pub const DFA_FLAG_LITERAL_FOLDED: u32 = 2;
+/// DFA flag bit 2: the entry is a member of a regex group: its DFA is shared
+/// with the entries of the same run (docs/FORMAT.md, "Regex groups").
+pub const DFA_FLAG_GROUPED: u32 = 4;
 /// `dfa_entry::LITERAL` value for "no required-literal hint".
 pub const NO_LITERAL: u32 = u32::MAX;
 

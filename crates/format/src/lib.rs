@@ -45,6 +45,8 @@ mod aligned;
 pub mod build;
 #[cfg(feature = "build")]
 pub mod deep;
+#[cfg(feature = "build")]
+mod group;
 #[cfg(feature = "std")]
 pub use aligned::AlignedBytes;
 
@@ -65,5 +67,6 @@ pub use cost::CostBound;
 pub use error::{Rejection, Rule};
 pub use trust::{KeyId, Trust, TrustedKey};
 pub use validate::{
-    Header, Instance, Instances, Metadata, RequiredLiteral, RowKind, ValidChannel, validate,
+    DfaGroup, Header, Instance, Instances, Metadata, RequiredLiteral, RowKind, ValidChannel,
+    validate,
 };

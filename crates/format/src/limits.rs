@@ -27,3 +27,11 @@ pub const MAX_AND_ROWS: u8 = 7;
 /// Most UNLESS rows of one instance (rows of criteria any of which, matching in
 /// full, vetoes the instance: `selection and not filter`).
 pub const MAX_UNLESS_ROWS: u16 = 64;
+/// Most patterns in one regex group's DFA (the interpreter keeps one bit per
+/// pattern of a group in a `u64`).
+pub const MAX_GROUP_PATTERNS: u32 = 64;
+/// Most regex groups one file may declare for one template type. With the
+/// loader's 16 channels that is 256 per template type, the interpreter's
+/// per-event group cache (`changuard_interp::GROUP_SLOTS`), so each group is
+/// scanned at most once per event.
+pub const MAX_GROUPS_PER_TEMPLATE: u32 = 16;

@@ -22,8 +22,8 @@ use crate::limits;
 use crate::schema::{FieldType, TEMPLATE_TYPES, TemplateType};
 use crate::trust::{KeyId, Trust};
 use crate::wire::{self, WireError};
-use regex_automata::dfa::StartKind;
 use regex_automata::dfa::dense::DFA;
+use regex_automata::dfa::{Automaton, StartKind};
 
 /// The decoded, signed header of a validated channel file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -311,12 +311,28 @@ pub struct RequiredLiteral<'a> {
     pub folded: bool,
 }
 
+/// A DFA entry's place in its regex group (docs/FORMAT.md, "Regex groups"):
+/// its DFA is shared by the entries `first ..= first + patterns - 1`, and
+/// matches of this entry's regex are the DFA's matches of pattern `pattern`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DfaGroup {
+    /// The entry that opens the group (pattern 0).
+    pub first: u32,
+    /// This entry's pattern id in the group's DFA.
+    pub pattern: u8,
+    /// The field index every criterion using the group tests.
+    pub field: u8,
+    /// The template type id every criterion using the group belongs to.
+    pub template: u16,
+}
+
 /// The decoded index entry of one DFA.
 struct DfaEntry<'a> {
     blob: &'a [u8],
     pattern: u32,
     flags: u32,
     literal: u32,
+    group: Option<DfaGroup>,
 }
 
 /// The index entry of DFA `index`.
@@ -332,13 +348,26 @@ fn dfa_entry<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<DfaEntry
     let pattern = wire::u32_at(file, e, f::PATTERN, "dfa pattern").ok()?;
     let flags = wire::u32_at(file, e, f::FLAGS, "dfa flags").ok()?;
     let literal = wire::u32_at(file, e, f::LITERAL, "dfa literal").ok()?;
+    let word = wire::u32_at(file, e, f::GROUP, "dfa group").ok()?;
     let start = d.off.checked_add(off as usize)?;
     let blob = wire::slice(file, start, len as usize, "dfa").ok()?;
+    let group = if flags & layout::DFA_FLAG_GROUPED != 0 {
+        let [pattern, field, t0, t1] = word.to_le_bytes();
+        Some(DfaGroup {
+            first: index.checked_sub(pattern.into())?,
+            pattern,
+            field,
+            template: u16::from_le_bytes([t0, t1]),
+        })
+    } else {
+        None
+    };
     Some(DfaEntry {
         blob,
         pattern,
         flags,
         literal,
+        group,
     })
 }
 
@@ -417,6 +446,11 @@ impl<B: AsRef<[u8]>> ValidChannel<B> {
     pub fn dfa_pattern(&self, index: u32) -> Option<&str> {
         let e = dfa_entry(self.bytes.as_ref(), &self.layout, index)?;
         self.string(e.pattern)
+    }
+    /// The regex group DFA `index` belongs to: `None` if `index` is out of
+    /// range, `Some(None)` for a DFA of its own (one pattern).
+    pub fn dfa_group(&self, index: u32) -> Option<Option<DfaGroup>> {
+        dfa_entry(self.bytes.as_ref(), &self.layout, index).map(|e| e.group)
     }
     /// Whether DFA `index` was compiled case-insensitively.
     pub fn dfa_case_insensitive(&self, index: u32) -> Option<bool> {
@@ -615,9 +649,25 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
     let mut tallies: [Tally; cost::TEMPLATE_COUNT] = core::array::from_fn(Tally::new);
     let mut over = [None; cost::TEMPLATE_COUNT];
     let mut bound = CostBound::default();
+    // Each regex group is scanned at most once per event, whatever number of
+    // criteria use it.
+    for d in 0..l.dfas.count {
+        if let Some(g) = dfa_entry(b, l, d).and_then(|e| e.group) {
+            if g.pattern == 0 {
+                if let Some(t) = TEMPLATE_TYPES
+                    .iter()
+                    .position(|t| t.id == g.template)
+                    .and_then(|k| tallies.get_mut(k))
+                {
+                    t.add_group_scan(usize::from(g.field));
+                }
+            }
+        }
+    }
     for (f, t) in bound.fuel.iter_mut().zip(tallies.iter()) {
         *f = t.total();
     }
+    let grouped = |d: u32| dfa_entry(b, l, d).is_some_and(|e| e.group.is_some());
     for i in 0..l.instances.count {
         let Some(inst) = instance_at(b, l, i) else {
             // A validator bug: fail closed at the ceiling.
@@ -633,12 +683,13 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
         {
             // An undecodable criterion (a validator bug) counts as the
             // dearest kind, so the bound stays a bound.
-            let dearest = Criterion::Regex { dfa: 0 };
+            let dearest = Criterion::Regex { dfa: u32::MAX };
             // Every row may be evaluated in full (the UNLESS rows once the
             // AND rows matched), so every row counts.
             for r in 0..inst.row_count() {
-                t.add(
+                t.add_grouped(
                     (0..inst.criteria_len()).map(|c| inst.row_criterion(r, c).unwrap_or(dearest)),
+                    grouped,
                 );
             }
             *f = t.total();
@@ -672,25 +723,39 @@ fn check_first_use_order(b: &[u8], l: &Layout) -> R<()> {
             kind::EQUALS | kind::PREFIX | kind::SUFFIX | kind::CONTAINS => {
                 claim(&mut next_string, index, at)?;
             }
-            kind::REGEX if index == next_dfa => {
-                claim(&mut next_dfa, index, at)?;
-                let e = ck(
-                    wire::record(l.dfas.off, index as usize, layout::DFA_ENTRY_LEN),
-                    at,
-                )?;
-                let pattern = wire::u32_at(b, e, d::PATTERN, "dfa pattern").map_err(internal)?;
-                claim(
-                    &mut next_string,
-                    pattern,
-                    e.saturating_add(d::PATTERN.start),
-                )?;
-                let literal = wire::u32_at(b, e, d::LITERAL, "dfa literal").map_err(internal)?;
-                if literal != layout::NO_LITERAL {
-                    claim(
-                        &mut next_string,
-                        literal,
-                        e.saturating_add(d::LITERAL.start),
+            // A new DFA, or a new regex group: numbered as a whole at the
+            // first use of any of its members, members in pattern-source
+            // order.
+            kind::REGEX
+                if index >= next_dfa
+                    && index < next_dfa.saturating_add(group_run(b, l, next_dfa)) =>
+            {
+                let (first, run) = (next_dfa, group_run(b, l, next_dfa));
+                let mut prev: Option<&str> = None;
+                for d in first..first.saturating_add(run) {
+                    claim(&mut next_dfa, d, at)?;
+                    let e = ck(
+                        wire::record(l.dfas.off, d as usize, layout::DFA_ENTRY_LEN),
+                        at,
                     )?;
+                    let pat_at = e.saturating_add(d::PATTERN.start);
+                    let pattern =
+                        wire::u32_at(b, e, d::PATTERN, "dfa pattern").map_err(internal)?;
+                    claim(&mut next_string, pattern, pat_at)?;
+                    let source = string_at(b, l.strings, pattern);
+                    if run > 1 && prev >= source {
+                        return Err(rej(Rule::FirstUseOrder, pat_at).values(0, d.into()));
+                    }
+                    prev = source;
+                    let literal =
+                        wire::u32_at(b, e, d::LITERAL, "dfa literal").map_err(internal)?;
+                    if literal != layout::NO_LITERAL {
+                        claim(
+                            &mut next_string,
+                            literal,
+                            e.saturating_add(d::LITERAL.start),
+                        )?;
+                    }
                 }
             }
             kind::REGEX => claim(&mut next_dfa, index, at)?,
@@ -1007,7 +1072,8 @@ fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
                     idx.and_then(|i| wire::record(l.criteria.off, i, layout::CRITERION_LEN)),
                     base,
                 )?;
-                check_criterion(b, l, c, field.ty).map_err(|r| here(r).at_field(k as u16))?;
+                check_criterion(b, l, c, field.ty, (tt.id, k))
+                    .map_err(|r| here(r).at_field(k as u16))?;
                 let kind = wire::u8_at(b, c, layout::criterion::KIND, "criterion kind")
                     .map_err(internal)?;
                 if kind != kind::ANY {
@@ -1048,7 +1114,9 @@ fn check_instances(b: &[u8], l: &Layout, test_key: bool) -> R<()> {
     Ok(())
 }
 
-fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
+/// One criterion record at file offset `c` on a field of type `ty`; `owner`
+/// is its (template id, field index), which a regex group must declare.
+fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType, owner: (u16, usize)) -> R<()> {
     use layout::criterion as f;
     let at = |r: core::ops::Range<usize>| c.saturating_add(r.start);
     let k = wire::u8_at(b, c, f::KIND, "criterion kind").map_err(internal)?;
@@ -1106,6 +1174,7 @@ fn check_criterion(b: &[u8], l: &Layout, c: usize, ty: FieldType) -> R<()> {
         kind::REGEX if index >= l.dfas.count => {
             Err(rej(Rule::DfaOutOfRange, at(f::INDEX)).values(l.dfas.count.into(), index.into()))
         }
+        kind::REGEX => check_group_owner(b, l, index, owner, at(f::INDEX)),
         kind::EQUALS | kind::PREFIX | kind::SUFFIX | kind::CONTAINS => {
             if index >= l.strings.count {
                 return Err(rej(Rule::StringOutOfRange, at(f::INDEX))
@@ -1227,11 +1296,100 @@ fn check_dfa_literal(
     Ok(())
 }
 
+/// The regex group an entry opens (docs/FORMAT.md, "Regex groups"): the
+/// entries that follow with pattern ids 1, 2, ... share its DFA.
+#[derive(Clone, Copy)]
+struct Run {
+    /// File offset of the entry that opened it (where a bad length is reported).
+    entry: usize,
+    off: usize,
+    len: usize,
+    group: u32,
+    grouped: bool,
+    /// The DFA's pattern count.
+    patterns: usize,
+    members: usize,
+}
+
+impl Run {
+    /// A finished run has exactly one entry per pattern of its DFA, and a
+    /// group has at least two (a group of one is another encoding of a
+    /// single entry).
+    fn finish(self) -> R<()> {
+        if self.members != self.patterns {
+            return Err(
+                rej(Rule::RegexGroup, self.entry).values(self.patterns as u64, self.members as u64)
+            );
+        }
+        if self.grouped && self.members < 2 {
+            return Err(rej(Rule::RegexGroup, self.entry).values(2, self.members as u64));
+        }
+        Ok(())
+    }
+}
+
+/// The number of DFA entries in the run that starts at entry `index`: its
+/// regex group's member count, or 1 (runs are already checked).
+fn group_run(b: &[u8], l: &Layout, index: u32) -> u32 {
+    let mut n = 1u32;
+    // Bounded: a group has at most MAX_GROUP_PATTERNS members.
+    while n < limits::MAX_GROUP_PATTERNS {
+        let Some(g) = index
+            .checked_add(n)
+            .and_then(|d| dfa_entry(b, l, d))
+            .and_then(|e| e.group)
+        else {
+            break;
+        };
+        if u32::from(g.pattern) != n {
+            break;
+        }
+        n = n.saturating_add(1);
+    }
+    n
+}
+
+/// A regex criterion (at file offset `at`, of `owner` = (template id, field))
+/// may use a grouped DFA entry only if the entry declares that owner: a group
+/// is scanned once per event for one field (docs/FORMAT.md, "Regex groups").
+/// The entry's own fields are checked later, with the DFAs.
+fn check_group_owner(b: &[u8], l: &Layout, index: u32, owner: (u16, usize), at: usize) -> R<()> {
+    use layout::dfa_entry as f;
+    let e = ck(
+        wire::record(l.dfas.off, index as usize, layout::DFA_ENTRY_LEN),
+        at,
+    )?;
+    let flags = wire::u32_at(b, e, f::FLAGS, "dfa flags").map_err(internal)?;
+    if flags & layout::DFA_FLAG_GROUPED == 0 {
+        return Ok(());
+    }
+    let group = wire::u32_at(b, e, f::GROUP, "dfa group").map_err(internal)?;
+    let [_, field, t0, t1] = group.to_le_bytes();
+    let want = (u32::from(owner.0) << 16) | (owner.1 as u32 & 0xff) << 8;
+    let found = group & !0xff;
+    if u16::from_le_bytes([t0, t1]) != owner.0 || usize::from(field) != owner.1 {
+        return Err(rej(Rule::RegexGroup, at).values(want.into(), found.into()));
+    }
+    Ok(())
+}
+
+/// The template position ([`TEMPLATE_TYPES`]) of a group word, if its
+/// template is known and its field is a string field of it.
+fn group_owner(group: u32) -> Option<usize> {
+    let [_, field, t0, t1] = group.to_le_bytes();
+    let template = u16::from_le_bytes([t0, t1]);
+    let k = TEMPLATE_TYPES.iter().position(|t| t.id == template)?;
+    let f = TEMPLATE_TYPES.get(k)?.fields.get(usize::from(field))?;
+    (f.ty == FieldType::Str).then_some(k)
+}
+
 fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
     use layout::dfa_entry as f;
     // Relative to the section start: the index, then the blobs.
     let mut running = ck((d.count as usize).checked_mul(layout::DFA_ENTRY_LEN), d.off)?;
     let mut total: usize = 0;
+    let mut run: Option<Run> = None;
+    let mut groups = [0u32; cost::TEMPLATE_COUNT];
     for i in 0..d.count as usize {
         let e = ck(wire::record(d.off, i, layout::DFA_ENTRY_LEN), d.off)?;
         let at = |r: core::ops::Range<usize>| e.saturating_add(r.start);
@@ -1239,6 +1397,48 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         let len = wire::u32_at(b, e, f::LEN, "dfa length").map_err(internal)? as usize;
         let pattern = wire::u32_at(b, e, f::PATTERN, "dfa pattern").map_err(internal)?;
         let flags = wire::u32_at(b, e, f::FLAGS, "dfa flags").map_err(internal)?;
+        let group = wire::u32_at(b, e, f::GROUP, "dfa group").map_err(internal)?;
+        let grouped = flags & layout::DFA_FLAG_GROUPED != 0;
+        let pid = group & 0xff;
+        if pattern >= strings.count {
+            return Err(rej(Rule::StringOutOfRange, at(f::PATTERN))
+                .values(strings.count.into(), pattern.into()));
+        }
+        let literal = wire::u32_at(b, e, f::LITERAL, "dfa literal").map_err(internal)?;
+        let mut allowed = layout::DFA_FLAG_CASE_INSENSITIVE | layout::DFA_FLAG_GROUPED;
+        if literal != layout::NO_LITERAL {
+            allowed |= layout::DFA_FLAG_LITERAL_FOLDED;
+        }
+        if flags & !allowed != 0 {
+            return Err(
+                rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed.into(), flags.into())
+            );
+        }
+        if literal != layout::NO_LITERAL {
+            check_dfa_literal(b, strings, literal, flags, at(f::LITERAL), at(f::FLAGS))?;
+        }
+        if !grouped && group != 0 {
+            return Err(rej(Rule::ReservedNonZero, at(f::GROUP)).values(0, group.into()));
+        }
+        if pid > 0 {
+            // A further member of the open group: the same blob, the same
+            // owner, the next pattern id.
+            let Some(r) = run.as_mut() else {
+                return Err(rej(Rule::RegexGroup, at(f::GROUP)).values(0, pid.into()));
+            };
+            let want = (r.group & !0xff) | r.members as u32;
+            if !r.grouped || !grouped || group != want {
+                return Err(rej(Rule::RegexGroup, at(f::GROUP)).values(want.into(), group.into()));
+            }
+            if off != r.off || len != r.len {
+                return Err(rej(Rule::RegexGroup, at(f::OFFSET)).values(r.off as u64, off as u64));
+            }
+            r.members = r.members.saturating_add(1);
+            continue;
+        }
+        if let Some(r) = run.take() {
+            r.finish()?;
+        }
         // d.off is a multiple of 8, so this is alignment relative to the file.
         if off % layout::DFA_ALIGN != 0 {
             return Err(rej(Rule::SectionMisaligned, at(f::OFFSET)).values(0, off as u64));
@@ -1263,27 +1463,16 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         if end > d.len {
             return Err(rej(Rule::SectionOutOfRange, at(f::LEN)).values(d.len as u64, end as u64));
         }
-        if pattern >= strings.count {
-            return Err(rej(Rule::StringOutOfRange, at(f::PATTERN))
-                .values(strings.count.into(), pattern.into()));
-        }
-        let literal = wire::u32_at(b, e, f::LITERAL, "dfa literal").map_err(internal)?;
-        let reserved = wire::u32_at(b, e, f::RESERVED, "dfa reserved").map_err(internal)?;
-        let allowed = if literal == layout::NO_LITERAL {
-            layout::DFA_FLAG_CASE_INSENSITIVE
-        } else {
-            layout::DFA_FLAG_CASE_INSENSITIVE | layout::DFA_FLAG_LITERAL_FOLDED
-        };
-        if flags & !allowed != 0 {
-            return Err(
-                rej(Rule::ReservedNonZero, at(f::FLAGS)).values(allowed.into(), flags.into())
-            );
-        }
-        if literal != layout::NO_LITERAL {
-            check_dfa_literal(b, strings, literal, flags, at(f::LITERAL), at(f::FLAGS))?;
-        }
-        if reserved != 0 {
-            return Err(rej(Rule::ReservedNonZero, at(f::RESERVED)).values(0, reserved.into()));
+        if grouped {
+            let Some(k) = group_owner(group) else {
+                return Err(rej(Rule::RegexGroup, at(f::GROUP)).values(0, group.into()));
+            };
+            let n = groups.get_mut(k).ok_or_else(|| rej(Rule::Internal, e))?;
+            *n = n.saturating_add(1);
+            if *n > limits::MAX_GROUPS_PER_TEMPLATE {
+                return Err(rej(Rule::RegexGroup, at(f::GROUP))
+                    .values(limits::MAX_GROUPS_PER_TEMPLATE.into(), (*n).into()));
+            }
         }
         let pad_at = ck(d.off.checked_add(running), e)?;
         let pad =
@@ -1291,28 +1480,57 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         if let Some(p) = wire::first_nonzero(pad, pad_at) {
             return Err(rej(Rule::UnaccountedBytes, p));
         }
-        let start = ck(d.off.checked_add(off), e)?;
-        let blob = wire::slice(b, start, len, "dfa").map_err(internal)?;
-        // The checked deserializer (never `from_bytes_unchecked`): it verifies
-        // alignment at the actual address, the transition table, start states,
-        // match states and accelerators.
-        let (dfa, read) = DFA::from_bytes(blob).map_err(|_| rej(Rule::BadDfa, start))?;
-        if read != len {
-            return Err(rej(Rule::BadDfa, start).values(len as u64, read as u64));
-        }
-        // The interpreter runs unanchored searches; a DFA without unanchored
-        // start states would make them fail.
-        if !matches!(dfa.start_kind(), StartKind::Unanchored | StartKind::Both) {
-            return Err(rej(Rule::BadDfa, start));
-        }
-        check_dfa_prefix(blob, start)?;
+        let patterns = check_dfa_blob(b, d, e, off, len)?;
+        run = Some(Run {
+            entry: e,
+            off,
+            len,
+            group,
+            grouped,
+            patterns,
+            members: 1,
+        });
         running = end;
+    }
+    if let Some(r) = run.take() {
+        r.finish()?;
     }
     if running != d.len {
         return Err(rej(Rule::UnaccountedBytes, d.off.saturating_add(running))
             .values(d.len as u64, running as u64));
     }
     Ok(())
+}
+
+/// The blob of DFA entry `e` (at `off`, `len` bytes from the section start):
+/// loads with the checked deserializer, has unanchored start states, at most
+/// [`limits::MAX_GROUP_PATTERNS`] patterns and the builder's prefix. Returns
+/// its pattern count. Not inlined: the ~800-byte DFA value lives in this
+/// frame only, not in `check_dfas`'s (kernel stack).
+#[inline(never)]
+fn check_dfa_blob(b: &[u8], d: Span, e: usize, off: usize, len: usize) -> R<usize> {
+    let start = ck(d.off.checked_add(off), e)?;
+    let blob = wire::slice(b, start, len, "dfa").map_err(internal)?;
+    // The checked deserializer (never `from_bytes_unchecked`): it verifies
+    // alignment at the actual address, the transition table, start states,
+    // match states and accelerators.
+    let (dfa, read) = DFA::from_bytes(blob).map_err(|_| rej(Rule::BadDfa, start))?;
+    if read != len {
+        return Err(rej(Rule::BadDfa, start).values(len as u64, read as u64));
+    }
+    // The interpreter runs unanchored searches; a DFA without unanchored
+    // start states would make them fail.
+    if !matches!(dfa.start_kind(), StartKind::Unanchored | StartKind::Both) {
+        return Err(rej(Rule::BadDfa, start));
+    }
+    let patterns = dfa.pattern_len();
+    if patterns > limits::MAX_GROUP_PATTERNS as usize {
+        return Err(
+            rej(Rule::RegexGroup, start).values(limits::MAX_GROUP_PATTERNS.into(), patterns as u64)
+        );
+    }
+    check_dfa_prefix(blob, start)?;
+    Ok(patterns)
 }
 
 /// The bytes at the start of a serialized DFA that `DFA::from_bytes` reads

@@ -5,7 +5,9 @@
 //! garbage). With `CHANGUARD_WRITE_SEEDS=1` it (re)writes them:
 //!   CHANGUARD_WRITE_SEEDS=1 cargo test -p changuard-format --features build --test fuzz_seeds
 
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::build::{
+    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
+};
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE, TemplateType};
 use changuard_format::{Action, AlignedBytes, FieldType, SCHEMA_ID, StrOp, Trust, validate};
 use std::path::PathBuf;
@@ -57,17 +59,58 @@ fn inst(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
     }
 }
 
-fn seeds() -> Vec<(&'static str, ChannelSpec)> {
+/// Pipe instances with regex families sharing literals (`\\postex_`,
+/// `\\msagent_`) and literal-free ones: built with regex groups.
+fn families() -> Vec<InstanceSpec> {
+    let k = NAMED_PIPE_CREATE.field_index("pipe_name").unwrap();
+    (0..12u32)
+        .map(|i| {
+            let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
+            let pattern = match i % 3 {
+                0 => format!(r"\\postex_[0-9a-f]{{{}}}$", 2 + i),
+                1 => format!(r"\\msagent_[0-9a-f]{{{}}}-(in|out)$", 2 + i),
+                _ => format!(r"[0-9]{{{}}}$", 3 + i),
+            };
+            criteria[k] = CriterionSpec::Regex {
+                pattern,
+                case_insensitive: i % 2 == 0,
+            };
+            InstanceSpec {
+                also: Vec::new(),
+                unless: Vec::new(),
+                metadata: Default::default(),
+                id: i + 1,
+                template: NAMED_PIPE_CREATE.id,
+                action: Action::Report,
+                criteria,
+            }
+        })
+        .collect()
+}
+
+fn seeds() -> Vec<(&'static str, ChannelSpec, BuildOptions)> {
     let spec = |instances| ChannelSpec {
         channel: FUZZ_CHANNEL,
         version: 1,
         schema_id: SCHEMA_ID,
         instances,
     };
+    let single = BuildOptions::default();
+    let grouped = BuildOptions {
+        group_regexes: true,
+    };
     vec![
-        ("empty", spec(vec![])),
-        ("one-process", spec(vec![inst(1, &PROCESS_CREATE, 0)])),
-        ("one-pipe", spec(vec![inst(1, &NAMED_PIPE_CREATE, 1)])),
+        ("empty", spec(vec![]), single),
+        (
+            "one-process",
+            spec(vec![inst(1, &PROCESS_CREATE, 0)]),
+            single,
+        ),
+        (
+            "one-pipe",
+            spec(vec![inst(1, &NAMED_PIPE_CREATE, 1)]),
+            single,
+        ),
         (
             "mixed",
             spec(vec![
@@ -75,7 +118,9 @@ fn seeds() -> Vec<(&'static str, ChannelSpec)> {
                 inst(3, &NAMED_PIPE_CREATE, 3),
                 inst(4, &PROCESS_CREATE, 4),
             ]),
+            single,
         ),
+        ("regex-groups", spec(families()), grouped),
     ]
 }
 
@@ -88,8 +133,8 @@ fn fuzz_seeds_are_current() {
     if write {
         std::fs::create_dir_all(&dir).unwrap();
     }
-    for (name, spec) in seeds() {
-        let bytes = build(&spec, &key).unwrap();
+    for (name, spec, options) in seeds() {
+        let bytes = build_with(&spec, &key, &options).unwrap();
         validate(
             &AlignedBytes::from_slice(&bytes)[..],
             &Trust::new(&keys),

@@ -58,9 +58,9 @@ fn crit(b: &[u8], i: usize, k: usize) -> usize {
 fn every_rule_has_a_test() {
     // Keep in sync with the tests below and in canonical.rs (section-order,
     // folded-flag-mismatch, dfa-not-canonical), cost.rs (cost-ceiling) and
-    // rows.rs (row-not-canonical) and metadata.rs (metadata-mismatch);
-    // Internal is unreachable by design.
-    assert_eq!(Rule::ALL.len(), 42);
+    // rows.rs (row-not-canonical), metadata.rs (metadata-mismatch) and
+    // groups.rs (regex-group); Internal is unreachable by design.
+    assert_eq!(Rule::ALL.len(), 43);
 }
 
 /// Issue 11 finding 10: `test-crash` only from a key trusted as test-only.
@@ -546,12 +546,17 @@ fn dfa_literal_hint() {
             f(2, de::FLAGS),
             layout::DFA_FLAG_LITERAL_FOLDED,
         ),
-        (Rule::ReservedNonZero, f(0, de::FLAGS), f(0, de::FLAGS), 4),
+        (Rule::ReservedNonZero, f(0, de::FLAGS), f(0, de::FLAGS), 8),
+        // A group word on an entry that is not grouped.
+        (Rule::ReservedNonZero, f(1, de::GROUP), f(1, de::GROUP), 1),
+        // The grouped flag on an entry whose word names another owner than
+        // the criterion using it (ProcessCreate field 0): caught at the
+        // criterion (groups.rs has the rest of regex-group).
         (
-            Rule::ReservedNonZero,
-            f(1, de::RESERVED),
-            f(1, de::RESERVED),
-            1,
+            Rule::RegexGroup,
+            crit(&good, 0, 0) + layout::criterion::INDEX.start,
+            f(0, de::FLAGS),
+            layout::DFA_FLAG_GROUPED,
         ),
     ];
     for (rule, at, field, value) in cases {

@@ -20,7 +20,9 @@ use crate::engine::EngineError;
 use crate::event::{Event, Value};
 use crate::verdict::{Match, Verdict};
 
-type LoadedChannel<'a> = (&'a ValidChannel<&'a [u8]>, Vec<Option<DFA<&'a [u32]>>>);
+/// A DFA, and its pattern id when it is a regex group's.
+type LoadedDfa<'a> = (Option<DFA<&'a [u32]>>, Option<u8>);
+type LoadedChannel<'a> = (&'a ValidChannel<&'a [u8]>, Vec<LoadedDfa<'a>>);
 
 /// Naive evaluator over the same channels as an [`crate::Engine`].
 #[derive(Debug)]
@@ -44,7 +46,7 @@ impl<'a> Reference<'a> {
             let mut dfas = Vec::new();
             for d in 0..ch.dfa_count() {
                 dfas.try_reserve(1)?;
-                dfas.push(ch.dfa(d));
+                push_dfa(&mut dfas, ch, d);
             }
             out.push((ch, dfas));
         }
@@ -120,7 +122,7 @@ fn row_matches(
     r: usize,
     values: &[Value<'_>],
     wrong_type: &[bool; 64],
-    dfas: &[Option<DFA<&[u32]>>],
+    dfas: &[LoadedDfa<'_>],
     verdict: &mut Verdict,
     checked: &mut u64,
 ) -> bool {
@@ -159,9 +161,16 @@ fn row_matches(
             (Criterion::Regex { dfa }, Value::Str(s)) => {
                 let d = usize::try_from(dfa).ok().and_then(|d| dfas.get(d));
                 match d {
-                    Some(Some(d)) => match d.try_search_fwd(&Input::new(s)) {
+                    Some((Some(d), None)) => match d.try_search_fwd(&Input::new(s)) {
                         Ok(m) => m.is_some(),
                         Err(_) => {
+                            verdict.fault();
+                            false
+                        }
+                    },
+                    Some((Some(d), Some(p))) => match overlapping_has(d, s, *p) {
+                        Some(m) => m,
+                        None => {
                             verdict.fault();
                             false
                         }
@@ -180,6 +189,34 @@ fn row_matches(
         }
     }
     all
+}
+
+/// Load DFA `d` of `ch` (with its pattern id when it is a regex group's)
+/// onto `dfas` (reserved by the caller). Not inlined: the ~800-byte DFA value
+/// stays out of `Reference::new`'s frame.
+#[inline(never)]
+fn push_dfa<'a>(dfas: &mut Vec<LoadedDfa<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u32) {
+    let pattern = ch.dfa_group(d).flatten().map(|g| g.pattern);
+    dfas.push((ch.dfa(d), pattern));
+}
+
+/// Whether pattern `p` of a group's DFA matches somewhere in `s`, by
+/// regex-automata's own overlapping search (the engine walks the DFA by
+/// hand: two implementations of one definition). `None` on a search error.
+fn overlapping_has(dfa: &DFA<&[u32]>, s: &str, p: u8) -> Option<bool> {
+    use changuard_format::regex_automata::dfa::OverlappingState;
+    let input = Input::new(s);
+    let mut state = OverlappingState::start();
+    // Bounded: each call reports a new (pattern, end) pair, at most
+    // (s.len() + 1) * patterns of them.
+    loop {
+        dfa.try_search_overlapping_fwd(&input, &mut state).ok()?;
+        match state.get_match() {
+            None => return Some(false),
+            Some(m) if m.pattern().as_usize() == usize::from(p) => return Some(true),
+            Some(_) => {}
+        }
+    }
 }
 
 fn fold_eq(field: &[u8], needle: &[u8], ci: bool) -> bool {

@@ -51,6 +51,15 @@ fn check(
     events: &[OwnedEvent],
     seed: &str,
 ) -> Result<(), TestCaseError> {
+    check_with(specs, events, seed, &Default::default())
+}
+
+fn check_with(
+    specs: &[changuard_format::build::ChannelSpec],
+    events: &[OwnedEvent],
+    seed: &str,
+    options: &changuard_format::build::BuildOptions,
+) -> Result<(), TestCaseError> {
     // Every needle of the content, repeated: makes every gram and most
     // anchored candidates fire.
     let needles: String = specs
@@ -63,7 +72,7 @@ fn check(
         })
         .chain([seed])
         .collect();
-    let (bufs, tk) = build_aligned(specs);
+    let (bufs, tk) = build_aligned_with(specs, options);
     let chans = validate_all(&bufs, specs, &tk);
     let bound = chans
         .iter()
@@ -98,6 +107,19 @@ proptest! {
         })
     ) {
         check(&specs, &events, &seed)?;
+    }
+
+    /// Regex groups (issue 12 item 2): one scan per group and event is what
+    /// the bound counts, and what the engine does.
+    #[test]
+    fn fuel_used_never_exceeds_the_proven_bound_with_regex_groups(
+        (specs, events, seed) in regex_heavy_specs().prop_flat_map(|specs| {
+            let evs = prop::collection::vec(event_for(&specs), 1..12);
+            (Just(specs), evs, token_string(3))
+        })
+    ) {
+        let grouped = changuard_format::build::BuildOptions { group_regexes: true };
+        check_with(&specs, &events, &seed, &grouped)?;
     }
 }
 

@@ -102,6 +102,85 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Issue 12 item 2: regex groups change no verdict. The same content built
+    /// with and without groups gives the same matches, faults and truncation
+    /// on every event; the grouped engine agrees with the reference (which
+    /// reads a group with regex-automata's overlapping search, not the
+    /// engine's hand-written scan) and stays within its fuel bound.
+    #[test]
+    fn regex_groups_change_no_verdict(
+        (specs, events) in regex_heavy_specs().prop_flat_map(|specs| {
+            let evs = prop::collection::vec(event_for(&specs), 1..24);
+            (Just(specs), evs)
+        })
+    ) {
+        let grouped = changuard_format::build::BuildOptions { group_regexes: true };
+        let (gb, tk) = build_aligned_with(&specs, &grouped);
+        let (sb, _) = build_aligned(&specs);
+        let gc = validate_all(&gb, &specs, &tk);
+        let sc = validate_all(&sb, &specs, &tk);
+        let ge = Engine::new(&gc).expect("engine");
+        let se = Engine::new(&sc).expect("engine");
+        let reference = Reference::new(&gc).expect("reference");
+        GROUPS.fetch_add(u64::from(ge.stats().groups), Ordering::Relaxed);
+        for ev in &events {
+            ev.with(|ev| {
+                compare(&ge, &reference, ev)?;
+                let (mut a, mut b) = (Verdict::new(), Verdict::new());
+                ge.evaluate(ev, &mut a);
+                se.evaluate(ev, &mut b);
+                prop_assert_eq!(a.matches(), b.matches());
+                prop_assert_eq!((a.faults, a.truncated), (b.faults, b.truncated));
+                GROUP_MATCHES.fetch_add(a.matches().len() as u64, Ordering::Relaxed);
+                Ok(())
+            })?;
+        }
+    }
+}
+
+static GROUPS: AtomicU64 = AtomicU64::new(0);
+static GROUP_MATCHES: AtomicU64 = AtomicU64::new(0);
+
+/// The grouped property must have built groups and seen matches.
+#[test]
+fn zz_regex_groups_were_exercised() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 32,
+        ..ProptestConfig::default()
+    });
+    let grouped = changuard_format::build::BuildOptions {
+        group_regexes: true,
+    };
+    let (groups, matches) = (AtomicU64::new(0), AtomicU64::new(0));
+    runner
+        .run(
+            &regex_heavy_specs().prop_flat_map(|specs| {
+                let evs = prop::collection::vec(event_for(&specs), 1..24);
+                (Just(specs), evs)
+            }),
+            |(specs, events)| {
+                let (gb, tk) = build_aligned_with(&specs, &grouped);
+                let gc = validate_all(&gb, &specs, &tk);
+                let ge = Engine::new(&gc).expect("engine");
+                groups.fetch_add(u64::from(ge.stats().groups), Ordering::Relaxed);
+                let mut v = Verdict::new();
+                for ev in &events {
+                    ev.with(|ev| ge.evaluate(ev, &mut v));
+                    matches.fetch_add(v.matches().len() as u64, Ordering::Relaxed);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (groups, matches) = (groups.into_inner(), matches.into_inner());
+    eprintln!("groups {groups}, matches {matches}");
+    assert!(groups > 32, "too few groups: {groups}");
+    assert!(matches > 32, "too few matches: {matches}");
+}
+
 #[test]
 fn basic_detections_and_order() {
     let pc = &PROCESS_CREATE;

@@ -38,6 +38,7 @@ impl<'a> Engine<'a> {
             templates: Vec::new(),
             stats: EngineStats::default(),
             lit_stats: LiteralStats::default(),
+            group_slots: [GroupSlots::default(); TEMPLATE_TYPES.len()],
             proofs: proofs::Budget::new(config.proof_steps, config.proof_steps_per_dfa_byte),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
@@ -64,33 +65,59 @@ impl<'a> Engine<'a> {
         Ok(e)
     }
 
-    /// Load DFA `d` of `ch`, append its record to `dfas`, then analyse it there.
+    /// Load DFA `d` of `ch`, append its record to `dfas` ([`push_dfa`]), then
+    /// analyse it there.
     ///
     /// A DFA value is ~700 bytes and every move of it is a stack copy: it is
     /// moved once, into the (reserved) vector, and analysed there by reference
     /// (it used to be copied into a local, then into a record, then pushed). Not
     /// inlined, so none of it sits in `with_config`'s frame while that builds
     /// the indexes.
+    ///
+    /// A member of a regex group after its first shares the first's DFA: it
+    /// copies the first's prefilter classes, adds no analysis allowance (the
+    /// bytes are the first's) and gets no literal anchor (a per-pattern proof
+    /// over a whole group's DFA would cost DriverEntry the group's size once
+    /// per member); its instances are found by the group's one scan per event.
     #[inline(never)]
-    fn load_dfa(&mut self, ch: &'a ValidChannel<&'a [u8]>, d: u32) -> Result<(), EngineError> {
+    fn load_dfa(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        d: u32,
+        dfa_base: u32,
+    ) -> Result<(), EngineError> {
         let channel = ch.channel();
         let bad = |index: u32, what: &'static str| EngineError::Inconsistent {
             channel,
             index,
             what,
         };
-        let Some(dfa) = ch.dfa(d) else {
-            return Err(bad(d, "dfa does not load"));
-        };
-        self.dfas.push(DfaRec {
-            dfa,
-            req: [[0; 4]; REQ_MAX],
-            nreq: 0,
-            lit: None,
-        });
-        let rec = self.dfas.last_mut().ok_or(bad(d, "dfa does not load"))?;
+        // The entry's small parts first; the DFA value never enters this
+        // frame (kernel stack: this is the deepest load path).
+        let group = ch.dfa_group(d).ok_or(bad(d, "dfa group does not decode"))?;
+        let hint = ch
+            .dfa_literal(d)
+            .ok_or(bad(d, "dfa literal does not decode"))?;
+        push_dfa(&mut self.dfas, ch, d).ok_or(bad(d, "dfa does not load"))?;
+        self.stats.dfas = self.stats.dfas.saturating_add(1);
+        match group {
+            Some(g) => self.load_group_member(g, dfa_base, hint, bad(d, "dfa group")),
+            None => self.analyse_single(hint, bad(d, "dfa does not load")),
+        }
+    }
+
+    /// The rest of [`Engine::load_dfa`] for a DFA of its own (the record just
+    /// pushed): prefilter classes and literal proof. Not inlined, like
+    /// [`Engine::load_group_member`]: the caller's frame holds the DFA value
+    /// on its way into the vector, this one only a reference.
+    #[inline(never)]
+    fn analyse_single(
+        &mut self,
+        hint: Option<changuard_format::RequiredLiteral<'a>>,
+        bad: EngineError,
+    ) -> Result<(), EngineError> {
+        let rec = self.dfas.last_mut().ok_or(bad)?;
         let stats = &mut self.stats;
-        stats.dfas = stats.dfas.saturating_add(1);
         let bytes = len64(rec.dfa.write_to_len());
         stats.dfa_bytes = stats.dfa_bytes.saturating_add(bytes);
         self.proofs.grant(bytes);
@@ -100,9 +127,6 @@ impl<'a> Engine<'a> {
         if nreq > 0 {
             stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
         }
-        let hint = ch
-            .dfa_literal(d)
-            .ok_or(bad(d, "dfa literal does not decode"))?;
         if let Some(h) = hint {
             let ls = &mut self.lit_stats;
             ls.hints = ls.hints.saturating_add(1);
@@ -116,6 +140,98 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The rest of [`Engine::load_dfa`] for a group member (the record just
+    /// pushed): the first member analyses the shared DFA (prefilter classes;
+    /// its literal hint, proven for every pattern of the DFA at once) and
+    /// takes a slot of its template type; the others copy all three (the
+    /// proof is about every pattern of the DFA, so it holds for each member,
+    /// whatever its own hint; the writer groups regexes by literal anyway).
+    #[inline(never)]
+    fn load_group_member(
+        &mut self,
+        g: changuard_format::DfaGroup,
+        dfa_base: u32,
+        hint: Option<changuard_format::RequiredLiteral<'a>>,
+        bad: EngineError,
+    ) -> Result<(), EngineError> {
+        if hint.is_some() {
+            self.lit_stats.hints = self.lit_stats.hints.saturating_add(1);
+        }
+        let bit = 1u64.checked_shl(u32::from(g.pattern)).ok_or(bad)?;
+        self.stats.dfas_grouped = self.stats.dfas_grouped.saturating_add(1);
+        if g.pattern > 0 {
+            let first = dfa_base
+                .checked_add(g.first)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.dfas.get(i))
+                .ok_or(bad)?;
+            let (req, nreq, lit) = (first.req, first.nreq, first.lit);
+            let first = first.group.ok_or(bad)?;
+            // The proof covered every pattern of the DFA, this one too.
+            if lit.is_some() {
+                self.lit_stats.proven = self.lit_stats.proven.saturating_add(1);
+            }
+            if nreq > 0 {
+                self.stats.dfas_prefiltered = self.stats.dfas_prefiltered.saturating_add(1);
+            }
+            let rec = self.dfas.last_mut().ok_or(bad)?;
+            rec.req = req;
+            rec.nreq = nreq;
+            rec.lit = lit;
+            rec.group = Some(GroupRef {
+                bit,
+                pattern: g.pattern,
+                ..first
+            });
+            return Ok(());
+        }
+        let k = TEMPLATE_TYPES
+            .iter()
+            .position(|t| t.id == g.template)
+            .ok_or(bad)?;
+        let here = u32::try_from(self.dfas.len().saturating_sub(1)).map_err(|_| bad)?;
+        let rec = self.dfas.last_mut().ok_or(bad)?;
+        let stats = &mut self.stats;
+        stats.groups = stats.groups.saturating_add(1);
+        let bytes = len64(rec.dfa.write_to_len());
+        stats.dfa_bytes = stats.dfa_bytes.saturating_add(bytes);
+        self.proofs.grant(bytes);
+        let DfaRec { dfa, req, .. } = rec;
+        let nreq = required_classes(dfa, req, &mut self.proofs)?;
+        rec.nreq = nreq;
+        if nreq > 0 {
+            stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
+        }
+        if let Some(h) = hint {
+            let text = h.text.as_bytes();
+            // "Every match of any pattern contains it": the single-DFA proof,
+            // over the whole group's DFA.
+            if text.len() >= LIT_MIN {
+                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
+                    self.lit_stats.proven = self.lit_stats.proven.saturating_add(1);
+                    rec.lit = Some(text);
+                } else {
+                    self.lit_stats.unproven = self.lit_stats.unproven.saturating_add(1);
+                }
+            }
+        }
+        let slots = self.group_slots.get_mut(k).ok_or(bad)?;
+        let slot = (usize::from(slots.used) < GROUP_SLOTS).then_some(slots.used);
+        if slot.is_some() {
+            slots.used = slots.used.saturating_add(1);
+            if nreq > 0 {
+                slots.prefiltered = slots.prefiltered.saturating_add(1);
+            }
+        }
+        rec.group = Some(GroupRef {
+            slot,
+            bit,
+            pattern: g.pattern,
+            first: here,
+        });
         Ok(())
     }
 
@@ -136,7 +252,7 @@ impl<'a> Engine<'a> {
         self.dfas
             .try_reserve(usize::try_from(ndfa).map_err(|_| bad(NONE, "dfa count"))?)?;
         for d in 0..ndfa {
-            self.load_dfa(ch, d)?;
+            self.load_dfa(ch, d, dfa_base)?;
         }
         let n = ch.instance_count();
         let n_us = usize::try_from(n).map_err(|_| bad(NONE, "instance count"))?;
@@ -170,10 +286,9 @@ impl<'a> Engine<'a> {
                         .and_then(|p| crit_start.checked_add(p))
                         .ok_or(bad(i, "criteria"))?;
                     let (score, anchor) = anchor_of(c.field, idx, &c.test, |d| {
-                        usize::try_from(d)
-                            .ok()
-                            .and_then(|d| self.dfas.get(d))
-                            .and_then(|r| r.lit)
+                        let rec = usize::try_from(d).ok().and_then(|d| self.dfas.get(d));
+                        let slotted = rec.and_then(|r| r.group).is_some_and(|g| g.slot.is_some());
+                        (rec.and_then(|r| r.lit), slotted)
                     });
                     if score > best_score {
                         best_score = score;
@@ -351,6 +466,11 @@ impl<'a> Engine<'a> {
                 let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
                 let mut contains: Vec<(&'a [u8], u32)> = Vec::new();
                 let mut ints: Vec<(u64, u32)> = Vec::new();
+                // (group's first record, pattern id, instance): group anchors
+                // scanned every event, and those reached through a literal.
+                let mut grouped: Vec<(u32, u8, u32)> = Vec::new();
+                let mut lit_grouped: Vec<(u32, u8, u32)> = Vec::new();
+                let mut group_lits: Vec<(u32, &'a [u8])> = Vec::new();
                 for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
                     if usize::from(tp) != t {
                         continue;
@@ -383,22 +503,46 @@ impl<'a> Engine<'a> {
                             // A contains needle, or a regex's proven required
                             // literal: the gram index only selects candidates;
                             // every criterion (the DFA too) is still checked.
+                            let rec = match self.crit(crit) {
+                                Some(Crit {
+                                    test: Test::Regex(d),
+                                    ..
+                                }) => usize::try_from(d).ok().and_then(|d| self.dfas.get(d)),
+                                _ => None,
+                            };
                             let needle = match self.crit(crit) {
                                 Some(Crit {
                                     test: Test::Str { needle, .. },
                                     ..
                                 }) => Some(needle),
+                                _ => rec.and_then(|r| r.lit),
+                            };
+                            match (needle, rec.and_then(|r| r.group)) {
+                                // A regex group's proven literal: the group
+                                // is the gram's candidate (below), not each
+                                // member's instance.
+                                (Some(n), Some(r)) if r.slot.is_some() => {
+                                    try_push(&mut lit_grouped, (r.first, r.pattern, g))?;
+                                    try_push(&mut group_lits, (r.first, n))?;
+                                }
+                                (Some(n), _) => try_push(&mut contains, (n, g))?,
+                                // Cannot happen (anchor_of saw it); fail safe.
+                                (None, _) => try_push(&mut ti.always, g)?,
+                            }
+                        }
+                        Anchor::Group { field, crit } if field == fu8 => {
+                            let g_ref = match self.crit(crit) {
                                 Some(Crit {
                                     test: Test::Regex(d),
                                     ..
                                 }) => usize::try_from(d)
                                     .ok()
                                     .and_then(|d| self.dfas.get(d))
-                                    .and_then(|r| r.lit),
+                                    .and_then(|r| r.group),
                                 _ => None,
                             };
-                            match needle {
-                                Some(n) => try_push(&mut contains, (n, g))?,
+                            match g_ref {
+                                Some(r) => try_push(&mut grouped, (r.first, r.pattern, g))?,
                                 // Cannot happen (anchor_of saw it); fail safe.
                                 None => try_push(&mut ti.always, g)?,
                             }
@@ -407,6 +551,25 @@ impl<'a> Engine<'a> {
                     }
                 }
                 let fi = ti.fields.get_mut(f).ok_or(EngineError::OutOfMemory)?;
+                fi.groups = build_group_anchors(&mut grouped)?;
+                // One gram entry per literal group, its id marked virtual.
+                fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
+                group_lits.sort_unstable();
+                group_lits.dedup_by_key(|e| e.0);
+                for (k, a) in fi.lit_groups.iter().enumerate() {
+                    let lit = group_lits
+                        .binary_search_by_key(&a.first, |e| e.0)
+                        .ok()
+                        .and_then(|i| group_lits.get(i));
+                    let id = u32::try_from(k)
+                        .ok()
+                        .filter(|&k| k < VIRTUAL)
+                        .ok_or(EngineError::OutOfMemory)?;
+                    match lit {
+                        Some(&(_, n)) => try_push(&mut contains, (n, VIRTUAL | id))?,
+                        None => return Err(EngineError::OutOfMemory),
+                    }
+                }
                 for m in 0..2 {
                     if let (Some(dst), Some(src)) = (fi.fwd.get_mut(m), fwd.get_mut(m)) {
                         *dst = build_table(src, Dir::Fwd)?;
@@ -422,7 +585,19 @@ impl<'a> Engine<'a> {
                 grams.sort_unstable();
                 let overflow = build_grams(&mut fi.grams, &grams)?;
                 for g in overflow.into_iter().chain(leftover) {
-                    try_push(&mut ti.always, g)?;
+                    if g & VIRTUAL != 0 {
+                        // A literal group the gram table has no room for:
+                        // scanned every event instead.
+                        let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
+                        let a = fi
+                            .lit_groups
+                            .get_mut(k)
+                            .map(core::mem::take)
+                            .ok_or(EngineError::OutOfMemory)?;
+                        try_push(&mut fi.groups, a)?;
+                    } else {
+                        try_push(&mut ti.always, g)?;
+                    }
                 }
             }
             for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
@@ -448,6 +623,7 @@ impl<'a> Engine<'a> {
                 Anchor::Affix { .. } => s.anchored_affix = s.anchored_affix.saturating_add(1),
                 Anchor::StrEq { .. } => s.anchored_equals = s.anchored_equals.saturating_add(1),
                 Anchor::IntEq { .. } => s.anchored_int = s.anchored_int.saturating_add(1),
+                Anchor::Group { .. } => s.anchored_group = s.anchored_group.saturating_add(1),
             }
         }
         // Gram overflow moved some contains-anchored instances to `always`.
@@ -459,4 +635,58 @@ impl<'a> Engine<'a> {
         self.stats.always = u32::try_from(always).unwrap_or(u32::MAX);
         Ok(())
     }
+}
+
+/// The group anchors of one field from `(group's first record, pattern,
+/// instance)` entries: per group, its instances ordered by pattern, with
+/// each pattern's range (so an event visits only the patterns that matched).
+fn build_group_anchors(entries: &mut [(u32, u8, u32)]) -> Result<Vec<GroupAnchor>, EngineError> {
+    entries.sort_unstable();
+    let mut out: Vec<GroupAnchor> = Vec::new();
+    for &(first, pattern, g) in entries.iter() {
+        if out.last().is_none_or(|a| a.first != first) {
+            let mut starts: Vec<u32> = Vec::new();
+            starts.try_reserve_exact(65)?;
+            starts.resize(65, 0);
+            try_push(
+                &mut out,
+                GroupAnchor {
+                    first,
+                    insts: Vec::new(),
+                    starts,
+                },
+            )?;
+        }
+        let a = out.last_mut().ok_or(EngineError::OutOfMemory)?;
+        try_push(&mut a.insts, g)?;
+        // starts[p + 1] counts pattern p's instances, prefix-summed below.
+        if let Some(n) = a.starts.get_mut(usize::from(pattern).saturating_add(1)) {
+            *n = n.saturating_add(1);
+        }
+    }
+    for a in &mut out {
+        let mut sum = 0u32;
+        for n in &mut a.starts {
+            sum = sum.saturating_add(*n);
+            *n = sum;
+        }
+    }
+    Ok(out)
+}
+
+/// Load DFA `d` of `ch` and append its record to `dfas` (reserved by the
+/// caller). Not inlined: the ~800-byte DFA value and the record it moves
+/// into live in this frame, which has returned before the load-time
+/// analyses run, so the deepest kernel load path holds no DFA by value.
+#[inline(never)]
+fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u32) -> Option<()> {
+    let dfa = ch.dfa(d)?;
+    dfas.push(DfaRec {
+        dfa,
+        req: [[0; 4]; REQ_MAX],
+        nreq: 0,
+        lit: None,
+        group: None,
+    });
+    Some(())
 }

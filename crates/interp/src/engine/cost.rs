@@ -32,12 +32,19 @@ impl<'a> Engine<'a> {
                     ..
                 } => cap64,
                 // A prefiltered DFA also charges its byte-class test (`check`).
+                // A group member with a cache slot costs its look-up (the
+                // scan is the slot's, counted once in `cost_of`); without a
+                // slot, each use scans (`group_check`).
                 Test::Regex(d) => {
-                    let prefiltered = usize::try_from(d)
-                        .ok()
-                        .and_then(|d| self.dfas.get(d))
-                        .is_some_and(|r| r.nreq > 0);
-                    cap64.saturating_add(u64::from(prefiltered))
+                    let rec = usize::try_from(d).ok().and_then(|d| self.dfas.get(d));
+                    let prefiltered = u64::from(rec.is_some_and(|r| r.nreq > 0));
+                    match rec.and_then(|r| r.group) {
+                        Some(GroupRef { slot: Some(_), .. }) => 0,
+                        Some(GroupRef { slot: None, .. }) => {
+                            cap64.saturating_add(prefiltered).saturating_add(1)
+                        }
+                        None => cap64.saturating_add(prefiltered),
+                    }
                 }
                 Test::Str { needle, .. } => len64(needle.len().min(cap)),
                 _ => 0,
@@ -58,6 +65,17 @@ impl<'a> Engine<'a> {
             len64(tt.input_count()).saturating_add(len64(str_fields).saturating_mul(len64(cap)));
         let mut cand = 0u64;
         let cap64 = len64(cap);
+        // Each regex group with a slot: one scan per event (and its
+        // byte-class test when prefiltered).
+        if let Some(g) = TEMPLATE_TYPES
+            .iter()
+            .position(|t| t.id == tt.id)
+            .and_then(|k| self.group_slots.get(k))
+        {
+            probe = probe
+                .saturating_add(u64::from(g.used).saturating_mul(cap64.saturating_add(1)))
+                .saturating_add(u64::from(g.prefiltered));
+        }
         for fi in &ti.fields {
             for table in fi.fwd.iter().chain(fi.rev.iter()) {
                 if table.keys.is_empty() {
@@ -107,11 +125,29 @@ impl<'a> Engine<'a> {
                 }
                 cand = cand.saturating_add(worst);
             }
+            // Group anchors: 1 per group (the scan is its slot's, above);
+            // at worst every pattern matched.
+            for a in &fi.groups {
+                probe = probe.saturating_add(1);
+                cand = cand.saturating_add(self.list_cost(&a.insts, cap));
+            }
             if !fi.grams.keys.is_empty() {
                 probe = probe.saturating_add(cap64.saturating_add(
                     cap64.saturating_mul(strops::search_steps(fi.grams.keys.len())),
                 ));
-                cand = cand.saturating_add(self.list_cost(&fi.grams.insts, cap));
+                // A virtual entry is a literal group: 1, and at worst every
+                // pattern matched.
+                for &g in &fi.grams.insts {
+                    let c = if g & VIRTUAL == 0 {
+                        self.inst_cost(g, cap)
+                    } else {
+                        usize::try_from(g & !VIRTUAL)
+                            .ok()
+                            .and_then(|k| fi.lit_groups.get(k))
+                            .map_or(0, |a| 1u64.saturating_add(self.list_cost(&a.insts, cap)))
+                    };
+                    cand = cand.saturating_add(c);
+                }
             }
         }
         let always = self.list_cost(&ti.always, cap);

@@ -7,7 +7,8 @@ use super::*;
 impl<'a> Engine<'a> {
     /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
     ///
-    /// Allocates nothing; never panics.
+    /// Allocates nothing; never panics. Its working memory ([`EvalScratch`],
+    /// 2.6 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
         self.evaluate_in(event, verdict, &mut EvalScratch::new());
     }
@@ -73,6 +74,8 @@ impl<'a> Engine<'a> {
             verdict,
             present: &mut scratch.present,
             present_done: 0,
+            groups: &mut scratch.groups,
+            groups_done: [0; GROUP_SLOTS / 64],
         };
         for (f, fi) in ti.fields.iter().enumerate() {
             if cx.bad_field(f) {
@@ -87,7 +90,10 @@ impl<'a> Engine<'a> {
                     for (m, table) in fi.rev.iter().enumerate() {
                         self.probe_table(table, s, Dir::Rev, m == 1, &mut cx)?;
                     }
-                    self.probe_grams(&fi.grams, s, &mut cx)?;
+                    self.probe_grams(fi, f, s, &mut cx)?;
+                    for a in &fi.groups {
+                        self.fire_group(a, f, s, &mut cx)?;
+                    }
                 }
                 Some(Value::Int(v)) if !fi.ints.is_empty() => {
                     cx.fuel
@@ -171,12 +177,47 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// One anchored regex group of field `f`: its scan (or cached result),
+    /// then the instances of the patterns that matched. 1, plus the scan the
+    /// first time its slot is used this event.
+    fn fire_group(
+        &self,
+        a: &GroupAnchor,
+        f: usize,
+        s: &[u8],
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        cx.fuel.charge(1)?;
+        let Some(rec) = usize::try_from(a.first).ok().and_then(|d| self.dfas.get(d)) else {
+            cx.verdict.fault();
+            return Ok(());
+        };
+        let slot = rec.group.and_then(|g| g.slot);
+        let mut mask = group_mask(rec, slot, f, s, cx)?;
+        // Bounded: one iteration per set bit (at most 64).
+        while mask != 0 {
+            let p = mask.trailing_zeros();
+            mask &= mask.wrapping_sub(1);
+            let range = usize::try_from(p).ok().and_then(|p| {
+                let lo = usize::try_from(*a.starts.get(p)?).ok()?;
+                let hi = usize::try_from(*a.starts.get(p.checked_add(1)?)?).ok()?;
+                a.insts.get(lo..hi)
+            });
+            for &g in range.unwrap_or(&[]) {
+                self.eval_inst(g, cx)?;
+            }
+        }
+        Ok(())
+    }
+
     fn probe_grams(
         &self,
-        gi: &GramIndex,
+        fi: &FieldIndex<'a>,
+        f: usize,
         field: &[u8],
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
+        let gi = &fi.grams;
         if gi.keys.is_empty() || field.len() < 4 {
             return Ok(());
         }
@@ -214,7 +255,16 @@ impl<'a> Engine<'a> {
                 continue;
             };
             for &inst in slice32(&gi.insts, s, l) {
-                self.eval_inst(inst, cx)?;
+                if inst & VIRTUAL == 0 {
+                    self.eval_inst(inst, cx)?;
+                } else if let Some(a) = usize::try_from(inst & !VIRTUAL)
+                    .ok()
+                    .and_then(|k| fi.lit_groups.get(k))
+                {
+                    self.fire_group(a, f, field, cx)?;
+                } else {
+                    cx.verdict.fault();
+                }
             }
         }
         Ok(())
@@ -324,6 +374,9 @@ impl<'a> Engine<'a> {
                     cx.verdict.fault();
                     return Ok(false);
                 };
+                if let Some(g) = rec.group {
+                    return group_check(rec, g, f, s.as_bytes(), cx);
+                }
                 if rec.nreq > 0 {
                     if let Some(p) = cx.present(f, s.as_bytes())? {
                         cx.fuel.charge(1)?;
@@ -355,21 +408,135 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Per-event working memory of an evaluation (640 bytes): the byte-presence
-/// set of each string field, filled on first use. Its contents never carry
-/// over from one evaluation to the next (each run tracks which entries it
-/// filled), so one value can be reused for every evaluation.
+/// A regex criterion whose DFA is a regex group's (docs/FORMAT.md, "Regex
+/// groups"): a look-up (1) once the group has been scanned this event;
+/// otherwise [`group_mask`] scans it. A group without a cache slot scans on
+/// every use (1 + the scan). Charges as `cost.rs` counts.
+fn group_check(
+    rec: &DfaRec<'_>,
+    g: GroupRef,
+    f: usize,
+    s: &[u8],
+    cx: &mut Cx<'_, '_, '_>,
+) -> Result<bool, Exhausted> {
+    if let Some(mask) = cx.cached_group(g.slot) {
+        cx.fuel.charge(1)?;
+        return Ok(mask & g.bit != 0);
+    }
+    if g.slot.is_none() {
+        cx.fuel.charge(1)?;
+    }
+    Ok(group_mask(rec, g.slot, f, s, cx)? & g.bit != 0)
+}
+
+/// The patterns of the group whose DFA is `rec`'s that match field `f`
+/// (value `s`): the cached result, or a scan (prefilter test, then
+/// `len + 1`) whose result goes into `slot`. A quit state counts one fault
+/// and matches nothing.
+fn group_mask(
+    rec: &DfaRec<'_>,
+    slot: Option<u16>,
+    f: usize,
+    s: &[u8],
+    cx: &mut Cx<'_, '_, '_>,
+) -> Result<u64, Exhausted> {
+    if let Some(mask) = cx.cached_group(slot) {
+        return Ok(mask);
+    }
+    let mut mask = 0u64;
+    let mut skip = false;
+    if rec.nreq > 0 {
+        if let Some(p) = cx.present(f, s)? {
+            cx.fuel.charge(1)?;
+            skip = rec
+                .req
+                .iter()
+                .take(rec.nreq)
+                .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0));
+        }
+    }
+    if !skip {
+        cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+        match group_scan(&rec.dfa, s) {
+            Some(m) => mask = m,
+            None => cx.verdict.fault(),
+        }
+    }
+    if let Some(k) = slot.map(usize::from) {
+        if let (Some(w), Some(cell)) = (cx.groups_done.get_mut(k >> 6), cx.groups.get_mut(k)) {
+            *w |= 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
+            *cell = mask;
+        }
+    }
+    Ok(mask)
+}
+
+/// One unanchored scan of `s` with a group's DFA: bit `p` is set when pattern
+/// `p` matches somewhere in `s` (the DFA is `MatchKind::All`, so every match
+/// state on the way holds every pattern ending there). `None` on a quit
+/// state (a search error, counted as a fault). One transition per byte plus
+/// the end-of-input one; the patterns of a match state are read only when
+/// the scan enters it from another state.
+fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
+    let mut sid = dfa.start_state_forward(&Input::new(s)).ok()?;
+    let mut mask = 0u64;
+    let mut last = None;
+    let mut note = |sid: StateID, mask: &mut u64| {
+        if last != Some(sid) {
+            last = Some(sid);
+            for i in 0..dfa.match_len(sid) {
+                let p = dfa.match_pattern(sid, i).as_u32();
+                *mask |= 1u64.checked_shl(p).unwrap_or(0);
+            }
+        }
+    };
+    for &b in s {
+        sid = dfa.next_state(sid, b);
+        if dfa.is_special_state(sid) {
+            if dfa.is_match_state(sid) {
+                note(sid, &mut mask);
+            } else if dfa.is_dead_state(sid) {
+                return Some(mask);
+            } else if dfa.is_quit_state(sid) {
+                return None;
+            }
+        }
+    }
+    let eoi = dfa.next_eoi_state(sid);
+    if dfa.is_match_state(eoi) {
+        note(eoi, &mut mask);
+    } else if dfa.is_quit_state(eoi) {
+        return None;
+    }
+    Some(mask)
+}
+
+/// Per-event working memory of an evaluation (2.6 KiB): the byte-presence
+/// set of each string field and the result of each regex group's scan, both
+/// filled on first use. Its contents never carry over from one evaluation to
+/// the next (each run tracks which entries it filled), so one value can be
+/// reused for every evaluation.
 #[derive(Debug)]
 pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],
+    groups: [u64; GROUP_SLOTS],
 }
 
 impl EvalScratch {
-    /// Fresh working memory.
+    /// Fresh working memory. 2.6 KiB: a kernel caller keeps one in pool
+    /// (the driver's sensor does, under its lock) and uses
+    /// [`Engine::evaluate_in`], never [`Engine::evaluate`], which puts one
+    /// on the stack.
     #[must_use]
+    #[allow(
+        clippy::large_stack_arrays,
+        reason = "built in place in a static or pool allocation by kernel callers (const); \
+                  on the stack only in user-mode callers of `Engine::evaluate`"
+    )]
     pub const fn new() -> EvalScratch {
         EvalScratch {
             present: [[0; 4]; MAX_INPUTS],
+            groups: [0; GROUP_SLOTS],
         }
     }
 }
@@ -389,6 +556,10 @@ struct Cx<'v, 'e, 'f> {
     /// `present_done` says which entries belong to this event).
     present: &'f mut [[u64; 4]; MAX_INPUTS],
     present_done: u64,
+    /// Per regex group slot: the patterns its scan found (`groups_done`
+    /// says which slots belong to this event).
+    groups: &'f mut [u64; GROUP_SLOTS],
+    groups_done: [u64; GROUP_SLOTS / 64],
 }
 
 impl Cx<'_, '_, '_> {
@@ -413,6 +584,16 @@ impl Cx<'_, '_, '_> {
             self.present_done |= bit;
         }
         Ok(Some(*slot))
+    }
+
+    /// The result of the group scan in `slot`, if it ran this event.
+    fn cached_group(&self, slot: Option<u16>) -> Option<u64> {
+        let k = usize::from(slot?);
+        let done = self.groups_done.get(k >> 6)? & 1u64.wrapping_shl(u32::try_from(k & 63).ok()?);
+        if done == 0 {
+            return None;
+        }
+        self.groups.get(k).copied()
     }
 
     fn bad_field(&self, f: usize) -> bool {

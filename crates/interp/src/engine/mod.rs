@@ -41,6 +41,17 @@
 //!   needle (ranked just below a contains needle of the same length); the
 //!   DFA still decides. Unproven hints are ignored (docs/FORMAT.md, "Required
 //!   literals": the hint is the signer's claim).
+//! - **regex groups** (docs/FORMAT.md, "Regex groups": several regexes of one
+//!   field sharing one multi-pattern DFA): each group with a slot in the
+//!   per-event cache ([`GROUP_SLOTS`] per template type) is scanned at most
+//!   once per event, and the scan's result (one bit per pattern) answers
+//!   every member's criterion after that. A group whose literal the proof
+//!   holds for (every match of *any* of its patterns contains it; the writer
+//!   groups regexes by literal) is one entry of the gram index under a
+//!   virtual id: a gram hit scans the group and makes candidates of the
+//!   instances of the patterns that matched, not of every member. A group
+//!   without one is scanned every event, with the same effect
+//!   (`Anchor::Group`, ranked just above integer equals).
 //!
 //! Instances without an indexable criterion go in the per-template *always*
 //! list (regex-only instances without a proven literal among them, still
@@ -61,6 +72,10 @@
 //!   `steps = ceil(log2(keys + 1))`, `chain` = the table's deepest parent chain;
 //! - an integer-table probe: `steps + 1`;
 //! - a contains-gram scan: `field.len()`, plus `steps` per bloom hit;
+//! - a regex group: `field.len() + 1` for its scan (plus 1 for its byte-class
+//!   test when prefiltered), once per event when it has a cache slot; 1 for
+//!   each member criterion's look-up after that, and 1 per group reached as
+//!   an anchor;
 //! - the type check: the template's input count.
 //!
 //! [`Engine::cost`] is a worst case computed at load time for fields of at most
@@ -230,11 +245,14 @@ pub struct EngineStats {
     pub anchored_affix: u32,
     /// Instances anchored on a contains criterion (4-byte gram).
     pub anchored_contains: u32,
+    /// Instances anchored on a regex group's scan.
+    pub anchored_group: u32,
     /// Instances evaluated for every event of their type.
     pub always: u32,
     /// DFAs loaded.
     pub dfas: u32,
-    /// DFAs with at least one required byte class (prefiltered).
+    /// DFAs with at least one required byte class (prefiltered; a regex
+    /// group's members each count).
     pub dfas_prefiltered: u32,
     /// Total serialized size of the loaded DFAs (bytes, borrowed, not copied).
     pub dfa_bytes: u64,
@@ -243,6 +261,10 @@ pub struct EngineStats {
     /// DFA analyses skipped because the load-time budget was spent
     /// (`EngineConfig::proof_steps`).
     pub proofs_skipped: u32,
+    /// Regex groups loaded (shared multi-pattern DFAs).
+    pub groups: u32,
+    /// DFA entries that are members of a group (counted in `dfas` too).
+    pub dfas_grouped: u32,
 }
 
 // ---------------------------------------------------------------------------
@@ -289,10 +311,28 @@ struct Inst {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Anchor {
     None,
-    Contains { field: u8, crit: u32 },
-    Affix { field: u8, crit: u32 },
-    StrEq { field: u8, crit: u32 },
-    IntEq { field: u8, value: u64 },
+    Contains {
+        field: u8,
+        crit: u32,
+    },
+    Affix {
+        field: u8,
+        crit: u32,
+    },
+    StrEq {
+        field: u8,
+        crit: u32,
+    },
+    IntEq {
+        field: u8,
+        value: u64,
+    },
+    /// A regex in a regex group with a cache slot (docs/FORMAT.md, "Regex
+    /// groups"): candidate when the group's scan finds its pattern.
+    Group {
+        field: u8,
+        crit: u32,
+    },
 }
 
 /// One distinct needle of a string table.
@@ -338,6 +378,27 @@ struct FieldIndex<'a> {
     rev: [StrTable<'a>; 2],
     grams: GramIndex,
     ints: Vec<(u64, u32)>,
+    /// Regex groups some instance is anchored on, scanned every event.
+    groups: Vec<GroupAnchor>,
+    /// Regex groups with a proven literal: in the gram index under id
+    /// `VIRTUAL | k`, scanned only when their literal's gram occurs.
+    lit_groups: Vec<GroupAnchor>,
+}
+
+/// Marks a gram index entry that names a literal group (`lit_groups`), not
+/// an instance (instance numbers stay far below: 16 files of at most
+/// `MAX_INSTANCES`).
+const VIRTUAL: u32 = 1 << 31;
+
+/// The instances anchored on one regex group's patterns.
+#[derive(Debug, Default)]
+struct GroupAnchor {
+    /// The group's first DFA record (its scan and cache slot).
+    first: u32,
+    /// Instances, ordered by pattern id.
+    insts: Vec<u32>,
+    /// Pattern `p`'s instances are `insts[starts[p]..starts[p + 1]]` (65 entries).
+    starts: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -362,6 +423,8 @@ pub struct Engine<'a> {
     templates: Vec<TemplateIndex<'a>>,
     stats: EngineStats,
     lit_stats: LiteralStats,
+    /// Per template type ([`TEMPLATE_TYPES`] order): group slots handed out.
+    group_slots: [GroupSlots; TEMPLATE_TYPES.len()],
     /// Load-time analysis steps left (only during the build).
     proofs: proofs::Budget,
 }
@@ -383,6 +446,38 @@ struct DfaRec<'a> {
     /// [`LIT_MIN`] bytes and [`literal_required`] proved it (folded or not:
     /// the gram index folds anyway, and the DFA confirms every candidate).
     lit: Option<&'a [u8]>,
+    /// Set when the DFA is shared by a regex group (docs/FORMAT.md, "Regex
+    /// groups"): this entry is one pattern of it.
+    group: Option<GroupRef>,
+}
+
+/// Most regex groups of one template type the per-event cache holds (the
+/// loader's 16 channels x `MAX_GROUPS_PER_TEMPLATE` = 16): each group with a
+/// slot is scanned at most once per event, and the cost bound counts it once.
+pub const GROUP_SLOTS: usize = 256;
+
+/// One DFA entry's place in its regex group.
+#[derive(Clone, Copy, Debug)]
+struct GroupRef {
+    /// Its group's slot in the per-event cache ([`EvalScratch`]), if the
+    /// template had one left; without one, each use scans the group.
+    slot: Option<u16>,
+    /// This entry's pattern bit in a scan's result.
+    bit: u64,
+    /// This entry's pattern id.
+    pattern: u8,
+    /// The group's first member's record (whose DFA is scanned).
+    first: u32,
+}
+
+/// Regex groups of one template type (the cost model charges each slot's scan
+/// once per event).
+#[derive(Clone, Copy, Debug, Default)]
+struct GroupSlots {
+    /// Slots handed out.
+    used: u16,
+    /// Of those, groups with a byte-class prefilter (one more fuel per scan).
+    prefiltered: u16,
 }
 
 /// Shortest required literal used as an anchor (one 4-byte gram).

@@ -29,17 +29,20 @@ pub(super) fn anchor_of<'a>(
     field: u8,
     crit: u32,
     t: &Test<'a>,
-    lit: impl Fn(u32) -> Option<&'a [u8]>,
+    lit: impl Fn(u32) -> (Option<&'a [u8]>, bool),
 ) -> (u64, Anchor) {
     match *t {
         // A regex with a proven required literal: a contains anchor on the
         // literal (ranked just below a contains needle of the same length,
-        // whose candidates need no DFA scan).
+        // whose candidates need no DFA scan). Otherwise, a regex in a regex
+        // group with a cache slot: its group's one scan per event names the
+        // patterns that matched (above integer equality, below every literal).
         Test::Regex(d) => match lit(d) {
-            Some(l) if l.len() >= LIT_MIN => (
+            (Some(l), _) if l.len() >= LIT_MIN => (
                 len64(l.len()).saturating_mul(8).saturating_sub(17).max(1),
                 Anchor::Contains { field, crit },
             ),
+            (_, true) => (2, Anchor::Group { field, crit }),
             _ => (0, Anchor::None),
         },
         // Integer equality is exact but its values (flags, session ids,

@@ -2,7 +2,9 @@
 //! aligned buffers, and generate random content and events (proptest).
 #![allow(dead_code)]
 
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::build::{
+    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
+};
 use changuard_format::schema::{FieldType, TEMPLATE_TYPES, TemplateType};
 use changuard_format::{
     Action, AlignedBytes, SCHEMA_ID, StrOp, Trust, TrustedKey, ValidChannel, validate,
@@ -16,12 +18,81 @@ pub fn key() -> SigningKey {
 
 /// Build + validate; panics (test only) on failure.
 pub fn build_aligned(specs: &[ChannelSpec]) -> (Vec<AlignedBytes>, TrustedKey) {
+    build_aligned_with(specs, &BuildOptions::default())
+}
+
+/// [`build_aligned`] with writer options (regex groups).
+pub fn build_aligned_with(
+    specs: &[ChannelSpec],
+    options: &BuildOptions,
+) -> (Vec<AlignedBytes>, TrustedKey) {
     let k = key();
     let bufs = specs
         .iter()
-        .map(|s| AlignedBytes::from_slice(&build(s, &k).expect("build")))
+        .map(|s| AlignedBytes::from_slice(&build_with(s, &k, options).expect("build")))
         .collect();
     (bufs, k.trusted_key())
+}
+
+/// Regex-heavy content, laid out so the writer can group: runs of regexes on
+/// one string field of one template type, the case mode changing every few,
+/// from [`PATTERNS`] and IOC-style families (`\\postex_[0-9a-f]{n}`), some
+/// instances with a literal criterion too (so group members are also
+/// evaluated as candidates of other anchors).
+pub fn regex_heavy_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
+    let family = (
+        prop::sample::select(&["postex_", "msagent_", "cmd", "exe"][..]),
+        1u32..4,
+    )
+        .prop_map(|(f, n)| format!(r"{f}[0-9a-f]{{{n}}}"));
+    let pattern =
+        prop_oneof![2 => prop::sample::select(PATTERNS).prop_map(String::from), 1 => family];
+    let inst = (
+        template(),
+        0usize..2,
+        prop::collection::vec(pattern, 1..6),
+        any::<bool>(),
+        prop::option::of(token_string(2)),
+    );
+    prop::collection::vec(prop::collection::vec(inst, 1..8), 1..=3).prop_map(|chans| {
+        chans
+            .into_iter()
+            .enumerate()
+            .map(|(c, blocks)| {
+                let mut instances = Vec::new();
+                for (t, which, patterns, ci, extra) in blocks {
+                    let strs: Vec<usize> = (0..t.input_count())
+                        .filter(|&k| t.fields[k].ty == FieldType::Str)
+                        .collect();
+                    let k = strs[which % strs.len()];
+                    for p in patterns {
+                        let mut criteria = vec![CriterionSpec::Any; t.input_count()];
+                        criteria[k] = CriterionSpec::Regex {
+                            pattern: p,
+                            case_insensitive: ci,
+                        };
+                        if let Some(e) = &extra {
+                            let other = strs[(which + 1) % strs.len()];
+                            if other != k {
+                                criteria[other] = s(StrOp::Contains, e, false);
+                            }
+                        }
+                        let id = instances.len() as u32 + 1;
+                        instances.push(InstanceSpec {
+                            also: Vec::new(),
+                            unless: Vec::new(),
+                            metadata: Default::default(),
+                            id,
+                            template: t.id,
+                            action: Action::Report,
+                            criteria,
+                        });
+                    }
+                }
+                spec(290 + c as u32, instances)
+            })
+            .collect()
+    })
 }
 
 pub fn validate_all<'a>(
@@ -113,7 +184,7 @@ impl OwnedEvent {
 
 const TOKENS: &[&str] = &[
     "a", "b", "A", "B", "ab", "\\", "é", "É", "ß", "x", ".exe", ".EXE", "cmd", "CMD", "C:\\",
-    "c:\\", "Windows", "wIndows", "pipe", "😀", "-enc", " ", "0", "12",
+    "c:\\", "Windows", "wIndows", "pipe", "😀", "-enc", " ", "0", "12", "postex_", "9f",
 ];
 
 pub fn token_string(max: usize) -> impl Strategy<Value = String> + use<> {

@@ -1,0 +1,311 @@
+//! Regex groups, writer side (feature `build`): which DFA entries share one
+//! multi-pattern DFA, and that DFA.
+//!
+//! A group's DFA is compiled from its members' sources in entry order with
+//! [`MatchKind::All`], so pattern `k` of the DFA is the member with pattern id
+//! `k`, and scanning a field once visits a match state holding `k` exactly
+//! when member `k`'s regex occurs in the field (docs/FORMAT.md, "Regex
+//! groups"). Grouping is the writer's choice and changes no verdict; the
+//! interpreter's payoff is one scan per group and field instead of one per
+//! regex.
+//!
+//! Which regexes: those whose every use is one field of one template type,
+//! grouped by (that field, case mode, required literal), in first-use order,
+//! at most [`limits::MAX_GROUP_PATTERNS`] per group and at most
+//! [`limits::MAX_GROUPS_PER_TEMPLATE`] groups per template type. A regex with
+//! a required literal of its own (no other regex of its field has it) stays
+//! single: the interpreter finds it through that literal and scans it only
+//! when the literal occurs, which a group cannot beat. Regexes sharing a
+//! literal (an IOC family: `\\postex_...`) form groups that keep it: every
+//! match of any member contains it, so the interpreter can prove the literal
+//! once for the whole group and scan the group only when the literal occurs.
+//! Regexes without a usable literal are grouped by field and case mode.
+//! Members are ordered by pattern source (the validator checks it: one
+//! encoding per grouping). A group is kept only if its DFA is no larger than
+//! the single DFAs it replaces (so grouping never makes a file larger;
+//! regexes with `.*` in the middle multiply states when combined); otherwise
+//! it is halved and tried again, down to pairs.
+
+use std::collections::HashMap;
+use std::string::String;
+use std::vec::Vec;
+
+use crate::build::{
+    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, required_literal,
+};
+use crate::limits;
+
+/// Who uses a regex: one (template id, field index) or several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Owner {
+    /// Every criterion using the regex is on this (template id, field index).
+    One(u16, usize),
+    /// Criteria on different fields or template types use it.
+    Mixed,
+}
+
+impl Owner {
+    /// The owner after one more use by (template, field).
+    pub(crate) fn and(self, template: u16, field: usize) -> Owner {
+        match self {
+            Owner::One(t, f) if (t, f) == (template, field) => self,
+            _ => Owner::Mixed,
+        }
+    }
+}
+
+/// One distinct regex as the planner sees it (in first-use order).
+pub(crate) struct Member<'a> {
+    pub(crate) pattern: &'a str,
+    pub(crate) case_insensitive: bool,
+    pub(crate) owner: Owner,
+    /// Length of the regex's own (single-pattern) DFA.
+    pub(crate) single_len: usize,
+    /// The regex's required literal (text, folded), when it has one of at
+    /// least 4 bytes (an anchor the interpreter can use).
+    pub(crate) literal: Option<(&'a str, bool)>,
+}
+
+/// A planned group: members (indexes into the planner's input) in entry
+/// order, i.e. sorted by pattern source.
+pub(crate) struct Planned {
+    pub(crate) members: Vec<usize>,
+    pub(crate) template: u16,
+    pub(crate) field: u8,
+    pub(crate) blob: Vec<u8>,
+}
+
+/// The groups for `members` (distinct regexes in first-use order), in the
+/// order of their first members' first use.
+pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
+    let max = limits::MAX_GROUP_PATTERNS as usize;
+    // Candidate sets: (template, field, case, literal) -> members in first-use order.
+    type Key<'a> = (u16, usize, bool, Option<(&'a str, bool)>);
+    let mut sets: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
+    let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        let Owner::One(template, field) = m.owner else {
+            continue;
+        };
+        let key = (template, field, m.case_insensitive, m.literal);
+        let k = *by_key.entry(key).or_insert_with(|| {
+            sets.push((key, Vec::new()));
+            sets.len().saturating_sub(1)
+        });
+        if let Some((_, v)) = sets.get_mut(k) {
+            v.push(i);
+        }
+    }
+    // Chunks of each set, in first-use order; then halved until each DFA fits.
+    let mut chunks: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
+    for (key, set) in sets {
+        // A literal of its own: single (see the module docs).
+        if key.3.is_some() && set.len() < 2 {
+            continue;
+        }
+        for c in set.chunks(max) {
+            chunks.push((key, c.to_vec()));
+        }
+    }
+    chunks.sort_by_key(|(_, c)| c.first().copied());
+    let mut out: Vec<Planned> = Vec::new();
+    let mut per_template: HashMap<u16, u32> = HashMap::new();
+    let mut work: Vec<(Key<'_>, Vec<usize>)> = chunks.into_iter().rev().collect();
+    // Bounded: each step either emits a chunk, drops it, or splits it into
+    // two strictly smaller ones.
+    while let Some((key, chunk)) = work.pop() {
+        let (template, field, ci, _) = key;
+        let Ok(field_u8) = u8::try_from(field) else {
+            continue;
+        };
+        let used = per_template.get(&template).copied().unwrap_or(0);
+        if chunk.len() < 2 || used >= limits::MAX_GROUPS_PER_TEMPLATE {
+            continue;
+        }
+        let mut sorted = chunk.clone();
+        sorted.sort_by(|&a, &b| {
+            let (pa, pb) = (members.get(a), members.get(b));
+            pa.map(|m| m.pattern).cmp(&pb.map(|m| m.pattern))
+        });
+        let singles: usize = sorted
+            .iter()
+            .filter_map(|&i| members.get(i))
+            .map(|m| m.single_len)
+            .sum();
+        let sources: Vec<&str> = sorted
+            .iter()
+            .filter_map(|&i| members.get(i))
+            .map(|m| m.pattern)
+            .collect();
+        match compile_group(&sources, ci, singles) {
+            Ok(blob) => {
+                let n = per_template.entry(template).or_insert(0);
+                *n = n.saturating_add(1);
+                out.push(Planned {
+                    members: sorted,
+                    template,
+                    field: field_u8,
+                    blob,
+                });
+            }
+            Err(_) => {
+                let (a, b) = chunk.split_at(chunk.len() / 2);
+                work.push((key, b.to_vec()));
+                work.push((key, a.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// Compile `patterns` (one case mode) into one unanchored multi-pattern DFA
+/// with [`MatchKind::All`], serialized little-endian without leading padding;
+/// refused when its serialization is larger than `limit` or
+/// [`limits::MAX_DFA_LEN`] (determinization itself may use up to four times
+/// `MAX_DFA_LEN` of memory on the way).
+pub(crate) fn compile_group(patterns: &[&str], ci: bool, limit: usize) -> Result<Vec<u8>, String> {
+    use regex_automata::MatchKind;
+    use regex_automata::dfa::{StartKind, dense};
+    use regex_automata::nfa::thompson;
+    let max = limits::MAX_DFA_LEN as usize;
+    let limit = limit.min(max);
+    let work = max.saturating_mul(4);
+    let dfa = dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .start_kind(StartKind::Unanchored)
+                .match_kind(MatchKind::All)
+                .dfa_size_limit(Some(work))
+                .determinize_size_limit(Some(work)),
+        )
+        .syntax(crate::build::syntax_config(ci))
+        .thompson(thompson::Config::new().nfa_size_limit(Some(work)))
+        .build_many(patterns)
+        .map_err(|e| std::string::ToString::to_string(&e))?;
+    let (bytes, pad) = dfa.to_bytes_little_endian();
+    let blob = bytes.get(pad..).unwrap_or(&[]).to_vec();
+    if blob.len() > limit {
+        return Err(String::from("group DFA larger than the DFAs it replaces"));
+    }
+    Ok(blob)
+}
+
+/// One distinct regex of a spec, compiled on its own.
+pub(crate) struct Regex {
+    pub(crate) pattern: String,
+    pub(crate) case_insensitive: bool,
+    /// Its single-pattern DFA.
+    pub(crate) blob: Vec<u8>,
+    pub(crate) literal: Option<LiteralHint>,
+    owner: Owner,
+}
+
+/// The distinct regexes of a spec, in first-use order.
+pub(crate) struct Regexes {
+    list: Vec<Regex>,
+    index: HashMap<(String, bool), usize>,
+}
+
+impl Regexes {
+    /// Regex `i` (first-use order).
+    pub(crate) fn get(&self, i: usize) -> Option<&Regex> {
+        self.list.get(i)
+    }
+
+    /// The first-use position of `key` (a regex of the spec).
+    pub(crate) fn position(&self, key: &(String, bool)) -> usize {
+        self.index.get(key).copied().unwrap_or(usize::MAX)
+    }
+
+    /// The groups to write, and for each grouped regex its group's index.
+    pub(crate) fn plan(&self) -> (Vec<Planned>, HashMap<(String, bool), usize>) {
+        let members: Vec<Member<'_>> = self
+            .list
+            .iter()
+            .map(|r| Member {
+                pattern: &r.pattern,
+                case_insensitive: r.case_insensitive,
+                owner: r.owner,
+                single_len: r.blob.len(),
+                literal: r
+                    .literal
+                    .as_ref()
+                    .filter(|h| h.text.len() >= 4)
+                    .map(|h| (h.text.as_str(), h.folded)),
+            })
+            .collect();
+        let planned = plan(&members);
+        let mut of = HashMap::new();
+        for (g, p) in planned.iter().enumerate() {
+            for &m in &p.members {
+                if let Some(r) = self.list.get(m) {
+                    of.insert((r.pattern.clone(), r.case_insensitive), g);
+                }
+            }
+        }
+        (planned, of)
+    }
+}
+
+/// Compile every distinct regex of `spec` on its own, walking the criteria in
+/// the writer's order (so errors name the first instance and field using a
+/// bad regex, as before groups).
+pub(crate) fn compile_regexes(spec: &ChannelSpec) -> Result<Regexes, BuildError> {
+    let mut out = Regexes {
+        list: Vec::new(),
+        index: HashMap::new(),
+    };
+    for (ii, inst) in spec.instances.iter().enumerate() {
+        let rows = core::iter::once(&inst.criteria)
+            .chain(&inst.also)
+            .chain(&inst.unless);
+        for (fi, c) in rows.flat_map(|row| row.iter().enumerate()) {
+            let CriterionSpec::Regex {
+                pattern,
+                case_insensitive,
+            } = c
+            else {
+                continue;
+            };
+            let key = (pattern.clone(), *case_insensitive);
+            if let Some(r) = out.index.get(&key).and_then(|&i| out.list.get_mut(i)) {
+                r.owner = r.owner.and(inst.template, fi);
+                continue;
+            }
+            if pattern.len() > usize::from(u16::MAX) {
+                return Err(BuildError::StringTooLong {
+                    instance: ii,
+                    field: fi,
+                    len: pattern.len(),
+                });
+            }
+            let blob =
+                compile_regex(pattern, *case_insensitive).map_err(|(too_large, message)| {
+                    if too_large {
+                        BuildError::RegexTooLarge {
+                            instance: ii,
+                            field: fi,
+                            pattern: pattern.clone(),
+                        }
+                    } else {
+                        BuildError::Regex {
+                            instance: ii,
+                            field: fi,
+                            pattern: pattern.clone(),
+                            message,
+                        }
+                    }
+                })?;
+            out.index.insert(key, out.list.len());
+            out.list.push(Regex {
+                pattern: pattern.clone(),
+                case_insensitive: *case_insensitive,
+                blob,
+                // Derived (to_spec drops it, build recomputes it).
+                literal: required_literal(pattern, *case_insensitive),
+                owner: Owner::One(inst.template, fi),
+            });
+        }
+    }
+    Ok(out)
+}
