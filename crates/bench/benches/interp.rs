@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use changuard_bench::*;
 use changuard_interp::reference::Reference;
-use changuard_interp::{Engine, Verdict};
+use changuard_interp::{Engine, EvalScratch, Verdict};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn sizes(default: &[usize]) -> Vec<usize> {
@@ -46,6 +46,8 @@ fn mixed(c: &mut Criterion, group_name: &str, regex: bool, with_reference: bool)
             engine.literal_stats()
         );
         let mut v = Verdict::new();
+        // One working memory for every evaluation, as the driver keeps one.
+        let mut scratch = EvalScratch::new();
         let mut matches = 0;
         let mut fuel = 0;
         for e in &evs {
@@ -61,7 +63,7 @@ fn mixed(c: &mut Criterion, group_name: &str, regex: bool, with_reference: bool)
         g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
             b.iter(|| {
                 for e in &evs {
-                    engine.evaluate(black_box(&e.event()), &mut v);
+                    engine.evaluate_in(black_box(&e.event()), &mut v, &mut scratch);
                 }
                 black_box(v.matches().len())
             })
@@ -123,6 +125,8 @@ fn regex_only(
             t.elapsed()
         );
         let mut v = Verdict::new();
+        // One working memory for every evaluation, as the driver keeps one.
+        let mut scratch = EvalScratch::new();
         let mut matches = 0;
         let mut fuel = 0;
         for e in evs {
@@ -140,7 +144,7 @@ fn regex_only(
         g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
             b.iter(|| {
                 for e in evs {
-                    engine.evaluate(black_box(&e.event()), &mut v);
+                    engine.evaluate_in(black_box(&e.event()), &mut v, &mut scratch);
                 }
                 black_box(v.matches().len())
             })
@@ -318,12 +322,13 @@ fn bench_ceiling(c: &mut Criterion) {
         let bound = chans[0].cost_bound().max();
         let ev = ceiling_event();
         let mut v = Verdict::new();
+        let mut scratch = EvalScratch::new();
         engine.evaluate(&ev.event(), &mut v);
         let fuel = v.fuel_used;
         let t = Instant::now();
         let runs = 20u32;
         for _ in 0..runs {
-            engine.evaluate(&black_box(ev.event()), &mut v);
+            engine.evaluate_in(&black_box(ev.event()), &mut v, &mut scratch);
         }
         let per = t.elapsed() / runs;
         eprintln!(
@@ -334,7 +339,7 @@ fn bench_ceiling(c: &mut Criterion) {
         );
         g.bench_function(BenchmarkId::new("worst_event", name), |b| {
             b.iter(|| {
-                engine.evaluate(&black_box(ev.event()), &mut v);
+                engine.evaluate_in(&black_box(ev.event()), &mut v, &mut scratch);
                 black_box(v.fuel_used)
             })
         });

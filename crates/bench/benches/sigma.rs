@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use changuard_bench::sigma::{self, SigmaSet};
 use changuard_bench::{OwnedEvent, build_all, dfa_bytes, key, validate_all};
 use changuard_interp::reference::Reference;
-use changuard_interp::{Engine, Verdict};
+use changuard_interp::{Engine, EvalScratch, Verdict};
 use criterion::{Criterion, Throughput};
 
 fn main() {
@@ -63,10 +63,11 @@ fn main() {
         let mut g = c.benchmark_group(format!("sigma_{name}"));
         g.throughput(Throughput::Elements(evs.len() as u64));
         let mut v = Verdict::new();
+        let mut scratch = EvalScratch::new();
         g.bench_function("engine", |b| {
             b.iter(|| {
                 for e in evs {
-                    engine.evaluate(black_box(&e.event()), &mut v);
+                    engine.evaluate_in(black_box(&e.event()), &mut v, &mut scratch);
                 }
                 black_box(v.matches().len())
             })

@@ -1,7 +1,9 @@
 //! Realistic content and events for the benchmarks (and for anyone who wants
 //! big fixtures). Deterministic: a fixed xorshift seed, no `rand` dependency.
 
-use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build};
+use changuard_format::build::{
+    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
+};
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE, TemplateType};
 use changuard_format::{
     Action, AlignedBytes, SCHEMA_ID, StrOp, Trust, TrustedKey, ValidChannel, validate,
@@ -334,12 +336,24 @@ pub fn key() -> SigningKey {
     SigningKey::from_seed([9u8; 32])
 }
 
-/// Build every spec into an aligned, signed file.
+/// Build every spec into an aligned, signed file, regexes in groups (as
+/// `changuard build` writes them).
 pub fn build_all(specs: &[ChannelSpec]) -> Vec<AlignedBytes> {
+    build_all_with(specs, &GROUPED)
+}
+
+/// The writer options `changuard build` uses: regex groups on.
+pub const GROUPED: BuildOptions = BuildOptions {
+    group_regexes: true,
+};
+
+/// [`build_all`] with explicit writer options (`BuildOptions::default()`:
+/// one DFA per regex, the layout before regex groups).
+pub fn build_all_with(specs: &[ChannelSpec], options: &BuildOptions) -> Vec<AlignedBytes> {
     let k = key();
     specs
         .iter()
-        .map(|s| AlignedBytes::from_slice(&build(s, &k).expect("build")))
+        .map(|s| AlignedBytes::from_slice(&build_with(s, &k, options).expect("build")))
         .collect()
 }
 
@@ -499,7 +513,11 @@ pub fn dfa_bytes(chans: &[ValidChannel<&[u8]>]) -> (usize, usize) {
     let mut n = 0;
     for c in chans {
         for d in 0..c.dfa_count() {
-            total += c.dfa_bytes(d).map_or(0, <[u8]>::len);
+            // A regex group's DFA is stored once, with its first member.
+            let shared = c.dfa_group(d).flatten().is_some_and(|g| g.pattern > 0);
+            if !shared {
+                total += c.dfa_bytes(d).map_or(0, <[u8]>::len);
+            }
             n += 1;
         }
     }

@@ -171,7 +171,13 @@ pub fn build(a: &BuildArgs) -> i32 {
         );
         return 1;
     }
-    let bytes = match build::build(&spec, &key.key) {
+    let bytes = match build::build_with(
+        &spec,
+        &key.key,
+        &build::BuildOptions {
+            group_regexes: true,
+        },
+    ) {
         Ok(b) => b,
         Err(e) => {
             report_spec_error(
@@ -735,6 +741,7 @@ fn inspect_json<B: AsRef<[u8]>>(
         "channel": h.channel, "version": h.version, "format_version": h.format_version,
         "schema_id": format!("{:#018x}", h.schema_id), "key_id": key_id.map(keys::key_id_hex),
         "signature_verified": verified, "size": v.as_bytes().len(), "dfas": v.dfa_count(),
+        "regex_groups": {"groups": group_counts(v).0, "grouped_dfas": group_counts(v).1},
         "regex_sources": match sources {
             Sources::Unchecked => json!("unchecked"),
             Sources::Checked(_) => json!("deep-checked"),
@@ -743,6 +750,13 @@ fn inspect_json<B: AsRef<[u8]>>(
         "cost": cost_report::json(&v.cost_bound()),
         "instances": instances,
     })
+}
+
+/// (regex groups, DFA entries in them) of `v` (docs/FORMAT.md, "Regex groups").
+fn group_counts<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> (u32, u32) {
+    (0..v.dfa_count())
+        .filter_map(|d| v.dfa_group(d).flatten())
+        .fold((0, 0), |(g, m), x| (g + u32::from(x.pattern == 0), m + 1))
 }
 
 fn print_inspect<B: AsRef<[u8]>>(
@@ -771,10 +785,16 @@ fn print_inspect<B: AsRef<[u8]>>(
             "NOT verified (no --pubkey): structure checked only"
         }
     );
+    let (groups, grouped) = group_counts(v);
     println!(
-        "{} instance(s), {} DFA(s)",
+        "{} instance(s), {} DFA(s){}",
         spec.instances.len(),
-        v.dfa_count()
+        v.dfa_count(),
+        if groups > 0 {
+            format!(" ({grouped} of them in {groups} regex group(s): one scan per group and event)")
+        } else {
+            String::new()
+        }
     );
     println!("regex sources {}", sources.describe(v.dfa_count()));
     println!("{}", cost_report::line(&v.cost_bound()));

@@ -705,7 +705,10 @@ fn build_checked(
         schema_id: schema::SCHEMA_ID,
         instances: v,
     };
-    let bytes = build::build(&spec, key).map_err(|e| match e {
+    let options = build::BuildOptions {
+        group_regexes: true,
+    };
+    let bytes = build::build_with(&spec, key, &options).map_err(|e| match e {
         build::BuildError::RegexTooLarge { .. } => (
             "regex exceeds the 1 MiB DFA cap".to_string(),
             Some(e.to_string()),
