@@ -154,6 +154,13 @@ fn ent(b: &[u8], d: usize) -> usize {
     raw::dfa_entry(b, d).unwrap()
 }
 
+/// Clear DFA entry `d`'s GROUPED flag in `b` (its group word stays).
+fn ungroup(b: &mut [u8], d: usize) {
+    let at = ent(b, d) + de::FLAGS.start;
+    let flags = get_u32(b, at);
+    put_u32(b, at, flags & !layout::DFA_FLAG_GROUPED);
+}
+
 #[test]
 fn every_group_rule_is_checked() {
     let good = build_with(&pipes(4), &key(), &GROUPED).unwrap();
@@ -172,12 +179,7 @@ fn every_group_rule_is_checked() {
     expect(&b, Rule::RegexGroup, ent(&good, 1) + de::OFFSET.start);
     // A member without the grouped flag (its word is then a reserved field).
     let mut b = good.clone();
-    let flags = get_u32(&good, ent(&good, 3) + de::FLAGS.start);
-    put_u32(
-        &mut b,
-        ent(&good, 3) + de::FLAGS.start,
-        flags & !layout::DFA_FLAG_GROUPED,
-    );
+    ungroup(&mut b, 3);
     sign(&mut b, &key()).unwrap();
     expect(&b, Rule::ReservedNonZero, ent(&good, 3) + de::GROUP.start);
     // A group declared for another field than its criteria test: caught at
@@ -204,12 +206,7 @@ fn a_run_shorter_than_its_dfa_and_too_many_groups_are_rejected() {
     let good = build_with(&pipes(4), &key(), &GROUPED).unwrap();
     let mut b = good.clone();
     put_u32(&mut b, ent(&good, 3) + de::GROUP.start, 0);
-    let flags = get_u32(&good, ent(&good, 3) + de::FLAGS.start);
-    put_u32(
-        &mut b,
-        ent(&good, 3) + de::FLAGS.start,
-        flags & !layout::DFA_FLAG_GROUPED,
-    );
+    ungroup(&mut b, 3);
     sign(&mut b, &key()).unwrap();
     expect(&b, Rule::RegexGroup, ent(&good, 2));
 

@@ -106,16 +106,10 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The rest of [`Engine::load_dfa`] for a DFA of its own (the record just
-    /// pushed): prefilter classes and literal proof. Not inlined, like
-    /// [`Engine::load_group_member`]: the caller's frame holds the DFA value
-    /// on its way into the vector, this one only a reference.
-    #[inline(never)]
-    fn analyse_single(
-        &mut self,
-        hint: Option<changuard_format::RequiredLiteral<'a>>,
-        bad: EngineError,
-    ) -> Result<(), EngineError> {
+    /// The last loaded DFA's size (stats, analysis allowance) and byte-class
+    /// prefilter ([`required_classes`]); its number of required classes.
+    #[inline]
+    fn prefilter_last(&mut self, bad: EngineError) -> Result<usize, EngineError> {
         let rec = self.dfas.last_mut().ok_or(bad)?;
         let stats = &mut self.stats;
         let bytes = len64(rec.dfa.write_to_len());
@@ -127,6 +121,21 @@ impl<'a> Engine<'a> {
         if nreq > 0 {
             stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
         }
+        Ok(nreq)
+    }
+
+    /// The rest of [`Engine::load_dfa`] for a DFA of its own (the record just
+    /// pushed): prefilter classes and literal proof. Not inlined, like
+    /// [`Engine::load_group_member`]: the caller's frame holds the DFA value
+    /// on its way into the vector, this one only a reference.
+    #[inline(never)]
+    fn analyse_single(
+        &mut self,
+        hint: Option<changuard_format::RequiredLiteral<'a>>,
+        bad: EngineError,
+    ) -> Result<(), EngineError> {
+        self.prefilter_last(bad)?;
+        let rec = self.dfas.last_mut().ok_or(bad)?;
         if let Some(h) = hint {
             let ls = &mut self.lit_stats;
             ls.hints = ls.hints.saturating_add(1);
@@ -193,18 +202,9 @@ impl<'a> Engine<'a> {
             .position(|t| t.id == g.template)
             .ok_or(bad)?;
         let here = u32::try_from(self.dfas.len().saturating_sub(1)).map_err(|_| bad)?;
+        self.stats.groups = self.stats.groups.saturating_add(1);
+        let nreq = self.prefilter_last(bad)?;
         let rec = self.dfas.last_mut().ok_or(bad)?;
-        let stats = &mut self.stats;
-        stats.groups = stats.groups.saturating_add(1);
-        let bytes = len64(rec.dfa.write_to_len());
-        stats.dfa_bytes = stats.dfa_bytes.saturating_add(bytes);
-        self.proofs.grant(bytes);
-        let DfaRec { dfa, req, .. } = rec;
-        let nreq = required_classes(dfa, req, &mut self.proofs)?;
-        rec.nreq = nreq;
-        if nreq > 0 {
-            stats.dfas_prefiltered = stats.dfas_prefiltered.saturating_add(1);
-        }
         if let Some(h) = hint {
             let text = h.text.as_bytes();
             // "Every match of any pattern contains it": the single-DFA proof,
