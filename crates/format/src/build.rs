@@ -465,8 +465,9 @@ fn class_atoms(c: &regex_syntax::hir::Class) -> Option<Vec<Atom>> {
 /// grows through literals, single-character classes, captures, exactly-once
 /// repetitions and zero-width assertions (they consume nothing), and is cut
 /// by anything else. Inside a repetition with `min >= 1` the sub-expression's
-/// own runs are required too; nothing inside an alternation or an optional
-/// repetition is. Recursion depth is bounded by regex-syntax's nest limit
+/// own runs are required too; of an alternation, the atoms all its branches
+/// begin with (continuing the run) and end with (starting the next); nothing
+/// inside an optional repetition. Recursion depth is bounded by regex-syntax's nest limit
 /// (writer only, never in the kernel).
 fn literal_runs(h: &regex_syntax::hir::Hir, r: &mut Runs) {
     use regex_syntax::hir::HirKind;
@@ -495,8 +496,95 @@ fn literal_runs(h: &regex_syntax::hir::Hir, r: &mut Runs) {
                 r.done.extend(inner.done);
             }
         }
-        HirKind::Alternation(_) => r.cut(),
+        HirKind::Alternation(branches) => {
+            // Every match of the alternation starts with the branches'
+            // common leading atoms and ends with their common trailing ones:
+            // the first continue the current run, the second start the next
+            // (`x(abc|abd)y` requires `xab`, `(zbcd|ybcd)ef` `bcdef`).
+            r.cur
+                .extend(common(branches.iter().map(|b| edge_atoms(b, End::Lead))));
+            r.cut();
+            let mut tail = common(branches.iter().map(|b| {
+                let mut t = edge_atoms(b, End::Trail);
+                t.reverse();
+                t
+            }));
+            tail.reverse();
+            r.cur.extend(tail);
+        }
     }
+}
+
+/// Which end of a sub-expression [`edge_atoms`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Lead,
+    Trail,
+}
+
+/// The atoms every match of `h` begins with (`Lead`) or ends with (`Trail`,
+/// in reading order), by the same rules as [`literal_runs`]; the `bool` is
+/// whether all of `h` is such atoms (so a concatenation's neighbour continues
+/// the edge).
+fn edge_atoms_full(h: &regex_syntax::hir::Hir, end: End) -> (Vec<Atom>, bool) {
+    use regex_syntax::hir::HirKind;
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => (Vec::new(), true),
+        HirKind::Literal(lit) => (lit.0.iter().map(|&b| Atom::Exact(b)).collect(), true),
+        HirKind::Class(c) => class_atoms(c).map_or((Vec::new(), false), |a| (a, true)),
+        HirKind::Capture(cap) => edge_atoms_full(&cap.sub, end),
+        HirKind::Repetition(rep) if rep.min == 1 && rep.max == Some(1) => {
+            edge_atoms_full(&rep.sub, end)
+        }
+        HirKind::Repetition(rep) if rep.min >= 1 => (edge_atoms_full(&rep.sub, end).0, false),
+        HirKind::Repetition(_) => (Vec::new(), false),
+        HirKind::Concat(items) => {
+            let mut out = Vec::new();
+            let mut step = |it: &regex_syntax::hir::Hir| {
+                let (atoms, whole) = edge_atoms_full(it, end);
+                match end {
+                    End::Lead => out.extend(atoms),
+                    End::Trail => out.splice(0..0, atoms).for_each(drop),
+                }
+                whole
+            };
+            let whole = match end {
+                End::Lead => items.iter().all(&mut step),
+                End::Trail => items.iter().rev().all(&mut step),
+            };
+            (out, whole)
+        }
+        HirKind::Alternation(branches) => {
+            let edges = branches.iter().map(|b| {
+                let mut t = edge_atoms(b, end);
+                if end == End::Trail {
+                    t.reverse();
+                }
+                t
+            });
+            let mut c = common(edges);
+            if end == End::Trail {
+                c.reverse();
+            }
+            (c, false)
+        }
+    }
+}
+
+fn edge_atoms(h: &regex_syntax::hir::Hir, end: End) -> Vec<Atom> {
+    edge_atoms_full(h, end).0
+}
+
+/// The longest common prefix of `seqs` (empty when there are none).
+fn common(mut seqs: impl Iterator<Item = Vec<Atom>>) -> Vec<Atom> {
+    let Some(mut acc) = seqs.next() else {
+        return Vec::new();
+    };
+    for s in seqs {
+        let n = acc.iter().zip(&s).take_while(|(a, b)| a == b).count();
+        acc.truncate(n);
+    }
+    acc
 }
 
 /// Distinct bytes: a crude "rarer-looking" tie-break (`----` is commoner
@@ -1235,7 +1323,14 @@ mod tests {
         assert_eq!(lit(r"(?i)mimikatz|lsass\.dmp", false), None);
         // Optional and alternated parts are never required; ties: more distinct bytes.
         assert_eq!(lit(r"foo(bar)?baz", false), some("baz", false));
-        assert_eq!(lit(r"x(abc|abd)y", false), None);
+        // Of an alternation, what every branch begins and ends with.
+        assert_eq!(lit(r"x(abc|abd)y", false), some("xab", false));
+        assert_eq!(lit(r"(?i)\s+-(nop|noprofile)\s", false), some("-nop", true));
+        assert_eq!(lit(r"(zbcd|ybcd)ef[0-9]", false), some("bcdef", false));
+        assert_eq!(lit(r"q((ab)+c|abd)", false), some("qab", false));
+        assert_eq!(lit(r"(a(xyz|wyz)|byz)z[0-9]", false), some("yzz", false));
+        assert_eq!(lit(r"(abc|)xyz", false), some("xyz", false));
+        assert_eq!(lit(r"lsass\.(dmp|dump)", false), some("lsass.d", false));
         assert_eq!(lit(r"(?:zz)*abc", false), some("abc", false));
         // Inside a repetition with min >= 1, the sub-expression's runs count.
         assert_eq!(lit(r"(-enc\s)+[a-z]", false), some("-enc", false));
@@ -1308,14 +1403,32 @@ mod tests {
                 }
             }
             4 => {
+                // Half the time both branches share a leading and a trailing
+                // literal, which the extractor may take.
+                let edge = |r: &mut Rng| -> String {
+                    if r.below(2) == 0 {
+                        return String::new();
+                    }
+                    (0..1 + r.below(4))
+                        .map(|_| CHARS[r.below(CHARS.len())])
+                        .collect()
+                };
+                let (pre, suf) = (edge(r), edge(r));
+                let (pre_re, suf_re) = (regex_syntax::escape(&pre), regex_syntax::escape(&suf));
                 re.push_str("(?:");
                 let take = r.below(2);
                 let (mut a, mut b) = (String::new(), String::new());
+                re.push_str(&pre_re);
                 gen_node(r, depth - 1, ci, re, &mut a);
+                re.push_str(&suf_re);
                 re.push('|');
+                re.push_str(&pre_re);
                 gen_node(r, depth - 1, ci, re, &mut b);
+                re.push_str(&suf_re);
                 re.push(')');
+                sample.push_str(&pre);
                 sample.push_str(if take == 0 { &a } else { &b });
+                sample.push_str(&suf);
             }
             5 | 6 => {
                 let (op, min) =
