@@ -127,19 +127,23 @@ fn regex_only(
         let mut v = Verdict::new();
         // One working memory for every evaluation, as the driver keeps one.
         let mut scratch = EvalScratch::new();
-        let mut matches = 0;
-        let mut fuel = 0;
+        let (mut matches, mut fuel, mut scans, mut scanned) = (0, 0, 0u64, 0);
         for e in evs {
             engine.evaluate(&e.event(), &mut v);
             matches += v.matches().len();
             fuel += v.fuel_used;
+            scans += u64::from(v.dfa_scans);
+            scanned += v.scanned_bytes;
         }
+        let per = evs.len() as u64;
         eprintln!(
-            "[{group_name} n={n}] stats: {:?}; literals: {:?}; {matches} matches over {} events; mean fuel/event {}",
+            "[{group_name} n={n}] stats: {:?}; literals: {:?}; {matches} matches over {} events; mean fuel/event {}; mean DFA scans/event {:.1} reading {} bytes",
             engine.stats(),
             engine.literal_stats(),
             evs.len(),
-            fuel / evs.len() as u64
+            fuel / per,
+            scans as f64 / per as f64,
+            scanned / per
         );
         g.bench_with_input(BenchmarkId::new("engine", n), &n, |b, _| {
             b.iter(|| {

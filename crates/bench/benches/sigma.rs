@@ -103,7 +103,7 @@ fn main() {
 fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
     let (mut v, mut rv) = (Verdict::new(), Verdict::new());
     for (name, evs) in [("captured", &set.captured), ("generated", &set.generated)] {
-        let (mut matched, mut matches, mut fuel) = (0, 0, 0);
+        let (mut matched, mut matches, mut fuel, mut scans, mut scanned) = (0, 0, 0, 0u64, 0);
         // Which rules fire, by the title each instance carries (METADATA).
         let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
         for e in evs {
@@ -113,6 +113,8 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
             matched += usize::from(!v.matches().is_empty());
             matches += v.matches().len();
             fuel += v.fuel_used;
+            scans += u64::from(v.dfa_scans);
+            scanned += v.scanned_bytes;
             let mut titles: Vec<&str> = v
                 .matches()
                 .iter()
@@ -124,9 +126,11 @@ fn check(set: &SigmaSet, engine: &Engine<'_>, reference: &Reference<'_>) {
             }
         }
         eprintln!(
-            "[sigma {name}] {} events, {matched} match something, {matches} matches; mean fuel/event {}; mean command line {} bytes",
+            "[sigma {name}] {} events, {matched} match something, {matches} matches; mean fuel/event {}; mean DFA scans/event {:.1} reading {} bytes; mean command line {} bytes",
             evs.len(),
             fuel / evs.len().max(1) as u64,
+            scans as f64 / evs.len().max(1) as f64,
+            scanned / evs.len().max(1) as u64,
             mean_len(evs, 1)
         );
         let mut top: Vec<(&str, usize)> = by_rule.into_iter().collect();

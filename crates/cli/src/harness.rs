@@ -75,6 +75,11 @@ pub struct Outcome<'l> {
     pub fuel_used: u64,
     /// The budget ran out before the evaluation finished.
     pub fuel_exhausted: bool,
+    /// DFA scans run (a regex on its own or a regex group) and the bytes
+    /// they read: where an event's regex time goes.
+    pub dfa_scans: u32,
+    /// Bytes read by those scans.
+    pub scanned_bytes: u64,
     /// Channels that fault or run out of fuel on this event on their own (as
     /// the driver attributes faults).
     pub blamed: Vec<u32>,
@@ -383,6 +388,8 @@ impl<'a> Content<'a> {
                 faults: verdict.faults,
                 fuel_used: verdict.fuel_used,
                 fuel_exhausted: verdict.fuel_exhausted,
+                dfa_scans: verdict.dfa_scans,
+                scanned_bytes: verdict.scanned_bytes,
                 blamed,
                 diff: ev.expect.as_ref().map(|e| check(e, verdict.matches())),
             };
@@ -563,6 +570,8 @@ pub fn outcome_json(o: &Outcome<'_>) -> Json {
         "faults": o.faults,
         "fuel_used": o.fuel_used,
         "fuel_exhausted": o.fuel_exhausted,
+        "dfa_scans": o.dfa_scans,
+        "scanned_bytes": o.scanned_bytes,
         "blamed_channels": o.blamed,
         "expect": expect,
         "expect_met": o.diff.as_ref().map(Diff::is_met),
@@ -632,6 +641,8 @@ mod tests {
             faults: 2,
             fuel_used: 10,
             fuel_exhausted: false,
+            dfa_scans: 0,
+            scanned_bytes: 0,
             blamed: vec![300],
             diff: Some(Diff::default()),
         };

@@ -782,6 +782,16 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("FUEL"), "{out}");
+        // Line 2 matches the msagent regex: its scans are reported.
+        let (_, objs, _) = run_json(&f.args);
+        let scans = objs[1]["dfa_scans"].as_u64().unwrap();
+        assert!(scans >= 1, "{}", objs[1]);
+        assert_eq!(
+            objs[1]["scanned_bytes"].as_u64().unwrap(),
+            scans * r"\Device\NamedPipe\msagent_5c".len() as u64,
+            "{}",
+            objs[1]
+        );
         let args = ReplayArgs {
             no_truncate: true,
             ..f.args

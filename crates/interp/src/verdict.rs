@@ -46,6 +46,12 @@ pub struct Verdict {
     /// The budget ran out: evaluation stopped early and the matches are those
     /// found before it stopped (possibly none). See [`crate::engine`].
     pub fuel_exhausted: bool,
+    /// DFA scans run: one per regex searched on its own, one per regex group
+    /// scanned (a group's result is reused by its other patterns). Where
+    /// regex time goes; each scan's bytes are also charged as fuel.
+    pub dfa_scans: u32,
+    /// Bytes read by those scans (the field's length each).
+    pub scanned_bytes: u64,
 }
 
 impl Default for Verdict {
@@ -64,6 +70,8 @@ impl Verdict {
             faults: 0,
             fuel_used: 0,
             fuel_exhausted: false,
+            dfa_scans: 0,
+            scanned_bytes: 0,
         }
     }
 
@@ -74,6 +82,8 @@ impl Verdict {
         self.faults = 0;
         self.fuel_used = 0;
         self.fuel_exhausted = false;
+        self.dfa_scans = 0;
+        self.scanned_bytes = 0;
     }
 
     /// The matches, sorted by channel, then instance id.
@@ -119,6 +129,14 @@ impl Verdict {
 
     pub(crate) fn fault(&mut self) {
         self.faults = self.faults.saturating_add(1);
+    }
+
+    /// Count one DFA scan of `len` bytes.
+    pub(crate) fn scanned(&mut self, len: usize) {
+        self.dfa_scans = self.dfa_scans.saturating_add(1);
+        self.scanned_bytes = self
+            .scanned_bytes
+            .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
     }
 
     pub(crate) fn faults_add(&mut self, n: u32) {

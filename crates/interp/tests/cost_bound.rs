@@ -84,6 +84,14 @@ fn check_with(
             ev.with(|e| engine.evaluate(e, &mut v));
             let b = bound.of(ev.template).expect("template");
             prop_assert!(!v.fuel_exhausted);
+            // Every byte a DFA scan reads was charged (len + 1 per scan).
+            prop_assert!(
+                v.scanned_bytes + u64::from(v.dfa_scans) <= v.fuel_used,
+                "{} scans of {} bytes, fuel {}",
+                v.dfa_scans,
+                v.scanned_bytes,
+                v.fuel_used
+            );
             prop_assert!(
                 v.fuel_used <= b,
                 "fuel used {} > proven bound {} (template {})",
@@ -171,4 +179,71 @@ fn the_bound_is_tight_enough_to_mean_something() {
         "bound {bound} is over 4x the dearest event's {}",
         v.fuel_used
     );
+}
+
+/// The scan counters: a regex group is scanned once per event however many of
+/// its patterns are candidates; a regex on its own is one scan; both read the
+/// whole field.
+#[test]
+fn scan_counters_count_each_dfa_scan_once() {
+    use changuard_format::Action;
+    use changuard_format::build::{BuildOptions, CriterionSpec};
+    use changuard_format::schema::PROCESS_CREATE;
+    let re = |p: &str| CriterionSpec::Regex {
+        pattern: p.to_string(),
+        case_insensitive: false,
+    };
+    let instances = vec![
+        inst(
+            1,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("command_line", re("evil[0-9]a"))],
+        ),
+        inst(
+            2,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("command_line", re("evil[0-9]b"))],
+        ),
+        inst(
+            3,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("command_line", re("[xy]z[0-9]{3}"))],
+        ),
+    ];
+    let specs = vec![spec(300, instances)];
+    let (bufs, tk) = build_aligned_with(
+        &specs,
+        &BuildOptions {
+            group_regexes: true,
+        },
+    );
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    assert_eq!(
+        engine.stats().groups,
+        1,
+        "the two `evil` regexes form one group"
+    );
+    let cmd = "run evil1a and evil2b then yz123";
+    let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+    for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+        if f.ty == changuard_format::FieldType::Str {
+            vals[k] = OwnedValue::Str(String::new());
+        }
+    }
+    vals[PROCESS_CREATE.field_index("command_line").unwrap()] = OwnedValue::Str(cmd.to_string());
+    let ev = OwnedEvent {
+        template: PROCESS_CREATE.id,
+        values: vals,
+    };
+    let mut v = Verdict::new();
+    ev.with(|e| engine.evaluate(e, &mut v));
+    assert_eq!(v.matches().len(), 3);
+    assert_eq!(v.dfa_scans, 2, "one group scan, one single search");
+    assert_eq!(v.scanned_bytes, 2 * cmd.len() as u64);
+    v.clear();
+    assert_eq!((v.dfa_scans, v.scanned_bytes), (0, 0));
 }

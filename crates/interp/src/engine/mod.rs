@@ -109,6 +109,7 @@ mod cost;
 mod eval;
 mod grams;
 mod proofs;
+mod scan;
 mod tables;
 
 pub use eval::EvalScratch;
