@@ -467,8 +467,8 @@ fn class_atoms(c: &regex_syntax::hir::Class) -> Option<Vec<Atom>> {
 /// by anything else. Inside a repetition with `min >= 1` the sub-expression's
 /// own runs are required too; of an alternation, the atoms all its branches
 /// begin with (continuing the run) and end with (starting the next); nothing
-/// inside an optional repetition. Recursion depth is bounded by regex-syntax's nest limit
-/// (writer only, never in the kernel).
+/// inside an optional repetition. Recursion depth is bounded by
+/// regex-syntax's nest limit (writer only, never in the kernel).
 fn literal_runs(h: &regex_syntax::hir::Hir, r: &mut Runs) {
     use regex_syntax::hir::HirKind;
     match h.kind() {
