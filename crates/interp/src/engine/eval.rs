@@ -378,18 +378,8 @@ impl<'a> Engine<'a> {
                 if let Some(g) = rec.group {
                     return group_check(rec, g, f, s.as_bytes(), cx);
                 }
-                if rec.nreq > 0 {
-                    if let Some(p) = cx.present(f, s.as_bytes())? {
-                        cx.fuel.charge(1)?;
-                        let missing = rec
-                            .req
-                            .iter()
-                            .take(rec.nreq)
-                            .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0));
-                        if missing {
-                            return Ok(false);
-                        }
-                    }
+                if lacks_required(rec, f, s.as_bytes(), cx)? {
+                    return Ok(false);
                 }
                 cx.fuel.charge(len64(s.len()).saturating_add(1))?;
                 cx.verdict.scanned(s.len());
@@ -431,6 +421,29 @@ fn group_check(
     Ok(group_mask(rec, g.slot, f, s, cx)? & g.bit != 0)
 }
 
+/// The byte-class prefilter of `rec`'s DFA (engine module docs): true when
+/// field `f` (value `s`) lacks every byte of one of its required classes, so
+/// the DFA cannot match. 1, after the field's byte-presence set.
+fn lacks_required(
+    rec: &DfaRec<'_>,
+    f: usize,
+    s: &[u8],
+    cx: &mut Cx<'_, '_, '_>,
+) -> Result<bool, Exhausted> {
+    if rec.nreq == 0 {
+        return Ok(false);
+    }
+    let Some(p) = cx.present(f, s)? else {
+        return Ok(false);
+    };
+    cx.fuel.charge(1)?;
+    Ok(rec
+        .req
+        .iter()
+        .take(rec.nreq)
+        .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0)))
+}
+
 /// The patterns of the group whose DFA is `rec`'s that match field `f`
 /// (value `s`): the cached result, or a scan (prefilter test, then
 /// `len + 1`) whose result goes into `slot`. A quit state counts one fault
@@ -446,18 +459,7 @@ fn group_mask(
         return Ok(mask);
     }
     let mut mask = 0u64;
-    let mut skip = false;
-    if rec.nreq > 0 {
-        if let Some(p) = cx.present(f, s)? {
-            cx.fuel.charge(1)?;
-            skip = rec
-                .req
-                .iter()
-                .take(rec.nreq)
-                .any(|m| m.iter().zip(&p).all(|(a, b)| a & b == 0));
-        }
-    }
-    if !skip {
+    if !lacks_required(rec, f, s, cx)? {
         cx.fuel.charge(len64(s.len()).saturating_add(1))?;
         cx.verdict.scanned(s.len());
         match group_scan(&rec.dfa, s) {
