@@ -5,6 +5,8 @@
 //! garbage). With `CHANGUARD_WRITE_SEEDS=1` it (re)writes them:
 //!   CHANGUARD_WRITE_SEEDS=1 cargo test -p changuard-format --features build --test fuzz_seeds
 
+mod common;
+
 use changuard_format::build::{
     BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
 };
@@ -75,15 +77,7 @@ fn families() -> Vec<InstanceSpec> {
                 pattern,
                 case_insensitive: i % 2 == 0,
             };
-            InstanceSpec {
-                also: Vec::new(),
-                unless: Vec::new(),
-                metadata: Default::default(),
-                id: i + 1,
-                template: NAMED_PIPE_CREATE.id,
-                action: Action::Report,
-                criteria,
-            }
+            common::report(i + 1, NAMED_PIPE_CREATE.id, criteria)
         })
         .collect()
 }

@@ -6,14 +6,12 @@
 mod common;
 
 use changuard_format::build::{
-    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, build, build_with, raw, sign, to_spec,
+    BuildOptions, ChannelSpec, CriterionSpec, build, build_with, raw, sign, to_spec,
 };
 use changuard_format::deep::deep_check;
 use changuard_format::layout::{self, SectionKind, dfa_entry as de};
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE};
-use changuard_format::{
-    Action, AlignedBytes, Rejection, Rule, SCHEMA_ID, Trust, ValidChannel, validate,
-};
+use changuard_format::{AlignedBytes, Rejection, Rule, SCHEMA_ID, Trust, ValidChannel, validate};
 use common::*;
 
 const GROUPED: BuildOptions = BuildOptions {
@@ -38,15 +36,7 @@ fn pipes(n: u32) -> ChannelSpec {
                     pattern: format!(r"\\{family}[0-9a-f]{{{}}}$", 1 + i),
                     case_insensitive: false,
                 };
-                InstanceSpec {
-                    also: Vec::new(),
-                    unless: Vec::new(),
-                    metadata: Default::default(),
-                    id: i + 1,
-                    template: NAMED_PIPE_CREATE.id,
-                    action: Action::Report,
-                    criteria,
-                }
+                report(i + 1, NAMED_PIPE_CREATE.id, criteria)
             })
             .collect(),
     }
@@ -131,15 +121,8 @@ fn a_regex_used_on_two_fields_or_with_another_case_mode_is_not_grouped() {
         pattern,
         case_insensitive: false,
     };
-    spec.instances.push(InstanceSpec {
-        also: Vec::new(),
-        unless: Vec::new(),
-        metadata: Default::default(),
-        id: 100,
-        template: PROCESS_CREATE.id,
-        action: Action::Report,
-        criteria,
-    });
+    spec.instances
+        .push(report(100, PROCESS_CREATE.id, criteria));
     let g = valid(&build_with(&spec, &key(), &GROUPED).unwrap()).unwrap();
     let firsts: Vec<_> = (0..g.dfa_count())
         .map(|d| g.dfa_group(d).unwrap().map(|x| x.first))

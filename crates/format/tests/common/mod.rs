@@ -48,19 +48,25 @@ pub fn criterion_for(ty: FieldType, k: usize) -> CriterionSpec {
 }
 
 pub fn instance(id: u32, t: &TemplateType, salt: usize) -> InstanceSpec {
+    let criteria = t
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(k, f)| criterion_for(f.ty, k + salt))
+        .collect();
+    report(id, t.id, criteria)
+}
+
+/// A reporting instance of template `template` with `criteria` and no rows.
+pub fn report(id: u32, template: u16, criteria: Vec<CriterionSpec>) -> InstanceSpec {
     InstanceSpec {
         also: Vec::new(),
         unless: Vec::new(),
         metadata: Default::default(),
         id,
-        template: t.id,
+        template,
         action: Action::Report,
-        criteria: t
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(k, f)| criterion_for(f.ty, k + salt))
-            .collect(),
+        criteria,
     }
 }
 
