@@ -389,10 +389,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// (docs/FORMAT.md, "Required literals").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiteralHint {
-    /// The literal; ASCII-lower-cased when `folded`.
+    /// The literal; ASCII-lower-cased when `folded`. A set's members,
+    /// separated by NUL.
     pub text: String,
     /// To be found ASCII case-insensitively.
     pub folded: bool,
+    /// A literal set (docs/FORMAT.md, "Literal sets"): every match contains
+    /// at least one member.
+    pub set: bool,
 }
 
 /// Shortest literal [`required_literal`] returns.
@@ -616,8 +620,20 @@ fn distinct_bytes(s: &[u8]) -> usize {
 pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<LiteralHint> {
     let hir =
         regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive)).ok()?;
+    let single = single_literal(&hir);
+    if single
+        .as_ref()
+        .is_some_and(|h| h.text.len() >= SET_MEMBER_MIN)
+    {
+        return single;
+    }
+    literal_set(&hir, case_insensitive).or(single)
+}
+
+/// [`required_literal`]'s single literal.
+fn single_literal(hir: &regex_syntax::hir::Hir) -> Option<LiteralHint> {
     let mut runs = Runs::default();
-    literal_runs(&hir, &mut runs);
+    literal_runs(hir, &mut runs);
     runs.cut();
     let mut best: Option<LiteralHint> = None;
     for run in runs.done {
@@ -649,10 +665,134 @@ pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<Literal
                 > (b.text.len(), distinct_bytes(b.text.as_bytes()))
         });
         if better {
-            best = Some(LiteralHint { text, folded });
+            best = Some(LiteralHint {
+                text,
+                folded,
+                set: false,
+            });
         }
     }
     best
+}
+
+/// Shortest member of a literal set, and the length a single literal must
+/// reach before no set is tried: the interpreter anchors on 4-byte grams.
+pub const SET_MEMBER_MIN: usize = 4;
+
+/// The sub-expressions every match of `h` contains a match of: `h`, and
+/// recursively the items of its concatenations (through captures and
+/// repetitions with `min >= 1`). Depth is bounded by regex-syntax's nest
+/// limit (writer only).
+fn mandatory_parts<'h>(h: &'h regex_syntax::hir::Hir, out: &mut Vec<&'h regex_syntax::hir::Hir>) {
+    use regex_syntax::hir::HirKind;
+    out.push(h);
+    match h.kind() {
+        HirKind::Capture(cap) => mandatory_parts(&cap.sub, out),
+        HirKind::Repetition(rep) if rep.min >= 1 => mandatory_parts(&rep.sub, out),
+        HirKind::Concat(items) => {
+            for it in items {
+                mandatory_parts(it, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A literal set for a pattern without a usable single literal (docs/FORMAT.md,
+/// "Literal sets"): of the pattern's mandatory parts ([`mandatory_parts`]),
+/// the one whose finite set of match prefixes (regex-syntax's prefix
+/// extractor: every match of the part begins with one of them) gives the
+/// best set: every member at least [`SET_MEMBER_MIN`] bytes (longest
+/// shortest member wins, then fewer members), 2 to
+/// [`limits::MAX_LITERAL_SET`] members after shortening them to a common
+/// length when there are more, no NUL, NUL-joined within
+/// [`limits::MAX_DFA_LITERAL_LEN`]. Case-insensitive patterns get their
+/// members ASCII-lower-cased and are found folded (weaker, hence sound).
+/// A member containing another is dropped (the other is found wherever it
+/// is).
+fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<LiteralHint> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut parts = Vec::new();
+    mandatory_parts(hir, &mut parts);
+    let mut ex = Extractor::new();
+    // Room for the case variants of two 8-letter words: folding merges them.
+    ex.kind(ExtractKind::Prefix).limit_total(1024);
+    let max = limits::MAX_LITERAL_SET as usize;
+    // (longest shortest member, fewest members), members
+    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>);
+    let mut best: Option<Scored> = None;
+    for part in parts {
+        let seq = ex.extract(part);
+        let Some(longest) = seq.max_literal_len() else {
+            continue; // infinite: some match begins with anything
+        };
+        // Too many members: shorten them all (a prefix of a prefix is one),
+        // counting after folding.
+        let Some(members) = (SET_MEMBER_MIN..=longest)
+            .rev()
+            .filter_map(|len| {
+                let mut short = seq.clone();
+                short.keep_first_bytes(len);
+                set_members(&short, case_insensitive)
+            })
+            .find(|m| m.len() <= max)
+        else {
+            continue;
+        };
+        let joined = members
+            .iter()
+            .map(Vec::len)
+            .fold(members.len().saturating_sub(1), usize::saturating_add);
+        if members.len() < 2 || joined > limits::MAX_DFA_LITERAL_LEN as usize {
+            continue;
+        }
+        let shortest = members.iter().map(Vec::len).min().unwrap_or(0);
+        let key = (shortest, std::cmp::Reverse(members.len()));
+        if best.as_ref().is_none_or(|(k, _)| key > *k) {
+            best = Some((key, members));
+        }
+    }
+    let (_, members) = best?;
+    let text = String::from_utf8(members.join(&layout::LITERAL_SET_SEPARATOR)).ok()?;
+    let folded = case_insensitive && text.bytes().any(|b| b.is_ascii_alphabetic());
+    Some(LiteralHint {
+        text,
+        folded,
+        set: true,
+    })
+}
+
+/// The members a finite prefix sequence gives: folded when
+/// `case_insensitive`, cut to whole characters, sorted, without duplicates
+/// or members containing another; `None` when one is shorter than
+/// [`SET_MEMBER_MIN`] or holds the separator.
+fn set_members(
+    seq: &regex_syntax::hir::literal::Seq,
+    case_insensitive: bool,
+) -> Option<Vec<Vec<u8>>> {
+    let mut members: Vec<Vec<u8>> = Vec::new();
+    for l in seq.literals()? {
+        let mut m = l.as_bytes().to_vec();
+        if case_insensitive {
+            m.make_ascii_lowercase();
+        }
+        // Whole characters only (the string is UTF-8).
+        while std::str::from_utf8(&m).is_err() {
+            m.pop();
+        }
+        if m.len() < SET_MEMBER_MIN || m.contains(&layout::LITERAL_SET_SEPARATOR) {
+            return None;
+        }
+        members.push(m);
+    }
+    members.sort();
+    members.dedup();
+    let all = members.clone();
+    members.retain(|m| {
+        !all.iter()
+            .any(|o| o != m && m.windows(o.len()).any(|w| w == o.as_slice()))
+    });
+    Some(members)
 }
 
 #[derive(Default)]
@@ -710,8 +850,9 @@ pub fn build_with(
     options: &BuildOptions,
 ) -> Result<Vec<u8>, BuildError> {
     let mut strings = Strings::default();
-    // (blob, pattern string index, case-insensitive, literal string index + folded)
-    type DfaOut = (Vec<u8>, u32, bool, Option<(u32, bool)>);
+    // (blob, pattern string index, case-insensitive, literal string index +
+    // folded + set)
+    type DfaOut = (Vec<u8>, u32, bool, Option<(u32, bool, bool)>);
     let mut dfas: Vec<DfaOut> = Vec::new();
     let mut dfa_index: HashMap<(String, bool), u32> = HashMap::new();
     // Per DFA: its group word (regex groups only).
@@ -838,7 +979,7 @@ pub fn build_with(
                                 .ok_or(BuildError::TooLarge { what: "regex" })?;
                             let p = strings.intern(&r.pattern)?;
                             let lit = match &r.literal {
-                                Some(h) => Some((strings.intern(&h.text)?, h.folded)),
+                                Some(h) => Some((strings.intern(&h.text)?, h.folded, h.set)),
                                 None => None,
                             };
                             let i = to_u32(dfas.len(), "dfa count")?;
@@ -971,9 +1112,12 @@ pub fn build_with(
             field_put(&mut e, 0, layout::dfa_entry::GROUP, &w.to_le_bytes())?;
         }
         let literal = match lit {
-            Some((s, folded)) => {
+            Some((s, folded, set)) => {
                 if *folded {
                     flags |= layout::DFA_FLAG_LITERAL_FOLDED;
+                }
+                if *set {
+                    flags |= layout::DFA_FLAG_LITERAL_SET;
                 }
                 *s
             }
@@ -1269,17 +1413,90 @@ mod tests {
     use regex_automata::dfa::Automaton;
     use std::{eprintln, format};
 
+    /// The single literal (the runs [`literal_runs`] finds), whether or not
+    /// [`required_literal`] prefers a set to it.
     fn lit(p: &str, ci: bool) -> Option<(String, bool)> {
-        required_literal(p, ci).map(|h| (h.text, h.folded))
+        let hir = regex_automata::util::syntax::parse_with(p, &syntax_config(ci)).ok()?;
+        single_literal(&hir).map(|h| (h.text, h.folded))
     }
     fn some(t: &str, folded: bool) -> Option<(String, bool)> {
         Some((t.to_string(), folded))
     }
 
+    fn set(p: &str, ci: bool) -> Option<(Vec<String>, bool)> {
+        required_literal(p, ci)
+            .filter(|h| h.set)
+            .map(|h| (h.text.split('\0').map(String::from).collect(), h.folded))
+    }
+
+    #[test]
+    fn literal_sets_take_one_literal_per_branch() {
+        // The benchmark's encoded-command family: no single literal, one
+        // member per branch (regex-syntax factors `SQB` out of two of them;
+        // the prefix extractor multiplies it back in).
+        assert_eq!(
+            set(
+                r#"\s[-/][eE][a-zA-Z]*\s+(SQBFAFgA|aQBlAHgA|SQBuAHYAbwBrAGUA)[A-Za-z0-9+/]{20,}"#,
+                false
+            ),
+            Some((
+                std::vec![
+                    "SQBFAFgA".into(),
+                    "SQBuAHYAbwBrAGUA".into(),
+                    "aQBlAHgA".into()
+                ],
+                false
+            ))
+        );
+        // Case-insensitive: folded members, one per branch (no `k` or `s`:
+        // their KELVIN SIGN and LONG S variants would be members too).
+        assert_eq!(
+            set(r"[0-9](Mimidogz|procdump)[0-9]", true),
+            Some((std::vec!["mimidogz".into(), "procdump".into()], true))
+        );
+        // A single literal of 4 bytes or more wins; a branch without one (or
+        // with a short one) leaves no set.
+        assert_eq!(set(r"(abcd|efgh)-urlcache", false), None);
+        assert_eq!(set(r"(abcd|ef)[0-9]", false), None);
+        assert_eq!(set(r"(abcd|[a-z]+)[0-9]", false), None);
+        // The Cobalt Strike pipe family (examples/content): the branches'
+        // prefixes, shortened to 4 bytes so that the LONG S variants of `s`
+        // still fit in 16 members.
+        assert_eq!(
+            set(
+                r"\\(msagent_|postex_|status_|postex_ssh_)[0-9a-f]{2,4}$",
+                true
+            ),
+            Some((
+                [
+                    "\\msag",
+                    "\\m\u{17f}a",
+                    "\\post",
+                    "\\po\u{17f}",
+                    "\\stat",
+                    "\\\u{17f}ta"
+                ]
+                .map(String::from)
+                .to_vec(),
+                true
+            ))
+        );
+        // A single literal under 4 bytes gives way to a set.
+        assert_eq!(
+            set(r"foo(bar)?baz", false),
+            Some((std::vec!["foobarbaz".into(), "foobaz".into()], false))
+        );
+        // A member that contains another is dropped.
+        assert_eq!(
+            set(r"(abcd|xabcdx|efgh)[0-9]", false),
+            Some((std::vec!["abcd".into(), "efgh".into()], false))
+        );
+    }
+
     #[test]
     fn example_patterns() {
-        // examples/content: the Cobalt Strike pipe family has no required
-        // literal but `\` (alternation).
+        // examples/content: the Cobalt Strike pipe family has no single
+        // literal but `\` (alternation); see the set tests.
         assert_eq!(
             lit(
                 r"\\(msagent_|postex_|status_|postex_ssh_)[0-9a-f]{2,4}$",
@@ -1465,7 +1682,7 @@ mod tests {
     #[test]
     fn required_literal_is_sound() {
         let mut r = Rng(0x9e37_79b9_7f4a_7c15);
-        let (mut with_literal, mut checked) = (0u32, 0u32);
+        let (mut with_literal, mut checked, mut sets) = (0u32, 0u32, 0u32);
         for case in 0..20_000 {
             let ci = r.below(2) == 0;
             let (mut re, mut sample) = (String::new(), String::new());
@@ -1477,8 +1694,18 @@ mod tests {
                 continue;
             };
             with_literal += 1;
+            sets += u32::from(h.set);
             assert!(h.text.len() >= MIN_LITERAL_LEN);
             assert!(!h.folded || !h.text.bytes().any(|b| b.is_ascii_uppercase()));
+            let members: Vec<&str> = if h.set {
+                h.text.split('\0').collect()
+            } else {
+                std::vec![h.text.as_str()]
+            };
+            if h.set {
+                assert!((2..=limits::MAX_LITERAL_SET as usize).contains(&members.len()));
+                assert!(members.iter().all(|m| m.len() >= SET_MEMBER_MIN), "{h:?}");
+            }
             for k in 0..8 {
                 let noise = |r: &mut Rng| -> String {
                     (0..r.below(4))
@@ -1495,21 +1722,26 @@ mod tests {
                     continue;
                 }
                 checked += 1;
-                let contains = if h.folded {
-                    hay.to_ascii_lowercase().contains(&h.text)
-                } else {
-                    hay.contains(&h.text)
-                };
+                let folded_hay = hay.to_ascii_lowercase();
+                let contains = members.iter().any(|m| {
+                    if h.folded {
+                        folded_hay.contains(m)
+                    } else {
+                        hay.contains(m)
+                    }
+                });
                 assert!(
                     contains,
                     "case {case}: pattern {re:?} (ci {ci}) matches {hay:?}, which lacks {h:?}"
                 );
             }
         }
-        eprintln!("patterns with a literal: {with_literal}, matching haystacks checked: {checked}");
+        eprintln!(
+            "patterns with a literal: {with_literal} ({sets} sets), matching haystacks checked: {checked}"
+        );
         assert!(
-            with_literal > 800 && checked > 3000,
-            "{with_literal} {checked}"
+            with_literal > 800 && checked > 3000 && sets > 50,
+            "{with_literal} {checked} {sets}"
         );
     }
 }

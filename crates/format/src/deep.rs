@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::string::String;
 
 use crate::ValidChannel;
-use crate::build::{compile_regex, required_literal};
+use crate::build::{LiteralHint, compile_regex, required_literal};
 use crate::group::compile_group;
 
 /// The first DFA that is not what its shown source compiles to (or the
@@ -44,9 +44,9 @@ pub enum Difference {
     /// The required-literal hint (text, folded): signed vs rebuilt.
     Literal {
         /// The file's hint.
-        signed: Option<(String, bool)>,
+        signed: Option<LiteralHint>,
         /// The builder's.
-        rebuilt: Option<(String, bool)>,
+        rebuilt: Option<LiteralHint>,
     },
     /// The builder cannot compile the source at all.
     Uncompilable(String),
@@ -156,8 +156,12 @@ pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismat
         let signed = v
             .dfa_literal(i)
             .ok_or_else(|| undecodable(pattern))?
-            .map(|l| (String::from(l.text), l.folded));
-        let want = required_literal(pattern, ci).map(|h| (h.text, h.folded));
+            .map(|l| LiteralHint {
+                text: String::from(l.text),
+                folded: l.folded,
+                set: l.set,
+            });
+        let want = required_literal(pattern, ci);
         if signed != want {
             return Err(mismatch(Difference::Literal {
                 signed,

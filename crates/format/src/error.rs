@@ -121,6 +121,12 @@ pub enum Rule {
     /// type, or a criterion using a group declared for another template or
     /// field (expected and found: the values compared).
     RegexGroup,
+    /// A literal set (a required-literal hint with `DFA_FLAG_LITERAL_SET`,
+    /// docs/FORMAT.md "Literal sets") has fewer than 2 or more than
+    /// [`crate::limits::MAX_LITERAL_SET`] members, or an empty member
+    /// (expected and found: the bounds and the count, or 1 and 0 for the
+    /// empty member).
+    LiteralSet,
     /// A `ValidChannel` accessor found an inconsistency the validator should have
     /// excluded (a validator bug; fail closed).
     Internal,
@@ -171,6 +177,7 @@ impl Rule {
         Rule::RowNotCanonical,
         Rule::MetadataMismatch,
         Rule::RegexGroup,
+        Rule::LiteralSet,
         Rule::Internal,
     ];
 
@@ -219,6 +226,7 @@ impl Rule {
             Rule::RowNotCanonical => 40,
             Rule::MetadataMismatch => 41,
             Rule::RegexGroup => 42,
+            Rule::LiteralSet => 43,
             Rule::Internal => 255,
         }
     }
@@ -273,6 +281,7 @@ impl Rule {
             Rule::RowNotCanonical => "row-not-canonical",
             Rule::MetadataMismatch => "metadata-mismatch",
             Rule::RegexGroup => "regex-group",
+            Rule::LiteralSet => "literal-set",
             Rule::Internal => "internal",
         }
     }

@@ -19,7 +19,10 @@
 //! literal (an IOC family: `\\postex_...`) form groups that keep it: every
 //! match of any member contains it, so the interpreter can prove the literal
 //! once for the whole group and scan the group only when the literal occurs.
-//! Regexes without a usable literal are grouped by field and case mode.
+//! Regexes without a usable literal are grouped by field and case mode,
+//! those with a literal set (docs/FORMAT.md, "Literal sets") apart from the
+//! others, so the interpreter can prove the union of the members' sets for
+//! the group and scan it only when a member occurs.
 //! Members are ordered by pattern source (the validator checks it: one
 //! encoding per grouping). A group is kept only if its DFA is no larger than
 //! the single DFAs it replaces (so grouping never makes a file larger;
@@ -64,6 +67,8 @@ pub(crate) struct Member<'a> {
     /// The regex's required literal (text, folded), when it has one of at
     /// least 4 bytes (an anchor the interpreter can use).
     pub(crate) literal: Option<(&'a str, bool)>,
+    /// The regex has a literal set instead (docs/FORMAT.md, "Literal sets").
+    pub(crate) set: bool,
 }
 
 /// A planned group: members (indexes into the planner's input) in entry
@@ -79,15 +84,29 @@ pub(crate) struct Planned {
 /// order of their first members' first use.
 pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     let max = limits::MAX_GROUP_PATTERNS as usize;
-    // Candidate sets: (template, field, case, literal) -> members in first-use order.
-    type Key<'a> = (u16, usize, bool, Option<(&'a str, bool)>);
+    // Candidate sets: (template, field, case, literal, literal set) ->
+    // members in first-use order. Regexes with literal sets group apart from
+    // those without, so the group keeps an anchor (the union of its members'
+    // sets); one alone joins the others of its field.
+    type Key<'a> = (u16, usize, bool, Option<(&'a str, bool)>, bool);
+    let mut with_set: HashMap<(u16, usize, bool), usize> = HashMap::new();
+    for m in members.iter().filter(|m| m.set) {
+        if let Owner::One(t, f) = m.owner {
+            let n = with_set.entry((t, f, m.case_insensitive)).or_insert(0);
+            *n = n.saturating_add(1);
+        }
+    }
     let mut sets: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
     let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
     for (i, m) in members.iter().enumerate() {
         let Owner::One(template, field) = m.owner else {
             continue;
         };
-        let key = (template, field, m.case_insensitive, m.literal);
+        let set = m.set
+            && with_set
+                .get(&(template, field, m.case_insensitive))
+                .is_some_and(|&n| n >= 2);
+        let key = (template, field, m.case_insensitive, m.literal, set);
         let k = *by_key.entry(key).or_insert_with(|| {
             sets.push((key, Vec::new()));
             sets.len().saturating_sub(1)
@@ -114,7 +133,7 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     // Bounded: each step either emits a chunk, drops it, or splits it into
     // two strictly smaller ones.
     while let Some((key, chunk)) = work.pop() {
-        let (template, field, ci, _) = key;
+        let (template, field, ci, _, _) = key;
         let Ok(field_u8) = u8::try_from(field) else {
             continue;
         };
@@ -235,8 +254,9 @@ impl Regexes {
                 literal: r
                     .literal
                     .as_ref()
-                    .filter(|h| h.text.len() >= 4)
+                    .filter(|h| !h.set && h.text.len() >= 4)
                     .map(|h| (h.text.as_str(), h.folded)),
+                set: r.literal.as_ref().is_some_and(|h| h.set),
             })
             .collect();
         let planned = plan(&members);

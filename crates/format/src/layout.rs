@@ -167,7 +167,8 @@ pub mod dfa_entry {
     /// u32 index of the regex source in STRINGS.
     pub const PATTERN: Range<usize> = 8..12;
     /// u32 flags ([`super::DFA_FLAG_CASE_INSENSITIVE`],
-    /// [`super::DFA_FLAG_LITERAL_FOLDED`]).
+    /// [`super::DFA_FLAG_LITERAL_FOLDED`], [`super::DFA_FLAG_GROUPED`],
+    /// [`super::DFA_FLAG_LITERAL_SET`]).
     pub const FLAGS: Range<usize> = 12..16;
     /// u32 index in STRINGS of the required-literal hint, or
     /// [`super::NO_LITERAL`]: a literal every match of the pattern contains
@@ -195,6 +196,14 @@ pub const DFA_FLAG_LITERAL_FOLDED: u32 = 2;
 /// DFA flag bit 2: the entry is a member of a regex group: its DFA is shared
 /// with the entries of the same run (docs/FORMAT.md, "Regex groups").
 pub const DFA_FLAG_GROUPED: u32 = 4;
+/// DFA flag bit 3: the required-literal string is a **literal set**: its
+/// members, separated by NUL bytes, of which every haystack the DFA matches
+/// contains at least one (docs/FORMAT.md, "Literal sets"). Only allowed with
+/// a literal.
+pub const DFA_FLAG_LITERAL_SET: u32 = 8;
+/// The byte that separates the members of a literal set (a member never
+/// contains it).
+pub const LITERAL_SET_SEPARATOR: u8 = 0;
 /// `dfa_entry::LITERAL` value for "no required-literal hint".
 pub const NO_LITERAL: u32 = u32::MAX;
 

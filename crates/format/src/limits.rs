@@ -21,6 +21,10 @@ pub const MAX_TOTAL_DFA_LEN: u32 = 8 * 1024 * 1024;
 /// Longest required-literal hint of a DFA, in bytes (a prefix of a required
 /// literal is required too, so the writer truncates longer ones).
 pub const MAX_DFA_LITERAL_LEN: u32 = 256;
+/// Most members of one literal set (a required-literal hint with
+/// `DFA_FLAG_LITERAL_SET`: one literal per alternation branch); the whole
+/// set, separators included, is still at most [`MAX_DFA_LITERAL_LEN`] bytes.
+pub const MAX_LITERAL_SET: u32 = 16;
 /// Most AND rows of one instance (rows of criteria that must also match: up to
 /// this many more ANDed tests on one field).
 pub const MAX_AND_ROWS: u8 = 7;

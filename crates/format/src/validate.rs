@@ -300,15 +300,34 @@ fn instance_at<'a>(file: &'a [u8], layout: &Layout, index: u32) -> Option<Instan
 
 /// A DFA's required-literal hint (docs/FORMAT.md, "Required literals"): the
 /// writer's claim that every haystack the DFA matches contains `text`
-/// (ASCII case-insensitively when `folded`). Validation proves the string is
-/// in range, UTF-8, at most [`limits::MAX_DFA_LITERAL_LEN`] bytes and, when
-/// `folded`, free of ASCII upper-case letters; it does **not** prove the claim.
+/// (ASCII case-insensitively when `folded`), or, when `set`, at least one of
+/// the members of `text` ("Literal sets"). Validation proves the string is
+/// in range, UTF-8, at most [`limits::MAX_DFA_LITERAL_LEN`] bytes, when
+/// `folded` free of ASCII upper-case letters, and when `set` 2 to
+/// [`limits::MAX_LITERAL_SET`] non-empty members; it does **not** prove the
+/// claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequiredLiteral<'a> {
-    /// The literal (already ASCII-lower-cased when `folded`).
+    /// The literal (already ASCII-lower-cased when `folded`); a set's
+    /// members separated by NUL.
     pub text: &'a str,
     /// Match it ASCII case-insensitively.
     pub folded: bool,
+    /// `text` is a literal set.
+    pub set: bool,
+}
+
+impl<'a> RequiredLiteral<'a> {
+    /// The literals of the hint: `text` itself, or a set's members.
+    pub fn members(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let sep = if self.set {
+            layout::LITERAL_SET_SEPARATOR
+        } else {
+            // Never split a single literal (it may contain NUL).
+            0xFF // not a UTF-8 byte, so never in `text`
+        };
+        self.text.as_bytes().split(move |&c| c == sep)
+    }
 }
 
 /// A DFA entry's place in its regex group (docs/FORMAT.md, "Regex groups"):
@@ -470,6 +489,7 @@ impl<B: AsRef<[u8]>> ValidChannel<B> {
         Some(Some(RequiredLiteral {
             text,
             folded: e.flags & layout::DFA_FLAG_LITERAL_FOLDED != 0,
+            set: e.flags & layout::DFA_FLAG_LITERAL_SET != 0,
         }))
     }
 }
@@ -1293,6 +1313,28 @@ fn check_dfa_literal(
             return Err(rej(Rule::NeedleNotFolded, at_flags).values(1, sflags.into()));
         }
     }
+    if flags & layout::DFA_FLAG_LITERAL_SET != 0 {
+        // The string pass ran first: in range and UTF-8.
+        let text = string_at(b, strings, literal).ok_or_else(|| rej(Rule::Internal, at_literal))?;
+        check_literal_set(text.as_bytes(), at_literal)?;
+    }
+    Ok(())
+}
+
+/// A literal set's shape (docs/FORMAT.md, "Literal sets"): 2 to
+/// [`limits::MAX_LITERAL_SET`] members, none empty. One pass, no allocation.
+fn check_literal_set(text: &[u8], at: usize) -> R<()> {
+    let mut members = 0u64;
+    for m in text.split(|&c| c == layout::LITERAL_SET_SEPARATOR) {
+        if m.is_empty() {
+            return Err(rej(Rule::LiteralSet, at).values(1, 0));
+        }
+        members = members.saturating_add(1);
+    }
+    let max = u64::from(limits::MAX_LITERAL_SET);
+    if !(2..=max).contains(&members) {
+        return Err(rej(Rule::LiteralSet, at).values(max, members));
+    }
     Ok(())
 }
 
@@ -1407,7 +1449,7 @@ fn check_dfas(b: &[u8], d: Span, strings: Span) -> R<()> {
         let literal = wire::u32_at(b, e, f::LITERAL, "dfa literal").map_err(internal)?;
         let mut allowed = layout::DFA_FLAG_CASE_INSENSITIVE | layout::DFA_FLAG_GROUPED;
         if literal != layout::NO_LITERAL {
-            allowed |= layout::DFA_FLAG_LITERAL_FOLDED;
+            allowed |= layout::DFA_FLAG_LITERAL_FOLDED | layout::DFA_FLAG_LITERAL_SET;
         }
         if flags & !allowed != 0 {
             return Err(

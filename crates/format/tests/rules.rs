@@ -60,7 +60,7 @@ fn every_rule_has_a_test() {
     // folded-flag-mismatch, dfa-not-canonical), cost.rs (cost-ceiling) and
     // rows.rs (row-not-canonical), metadata.rs (metadata-mismatch) and
     // groups.rs (regex-group); Internal is unreachable by design.
-    assert_eq!(Rule::ALL.len(), 43);
+    assert_eq!(Rule::ALL.len(), 44);
 }
 
 /// Issue 11 finding 10: `test-crash` only from a key trusted as test-only.
@@ -546,7 +546,14 @@ fn dfa_literal_hint() {
             f(2, de::FLAGS),
             layout::DFA_FLAG_LITERAL_FOLDED,
         ),
-        (Rule::ReservedNonZero, f(0, de::FLAGS), f(0, de::FLAGS), 8),
+        (Rule::ReservedNonZero, f(0, de::FLAGS), f(0, de::FLAGS), 16),
+        // A single literal flagged as a set: one member.
+        (
+            Rule::LiteralSet,
+            f(1, de::LITERAL),
+            f(1, de::FLAGS),
+            layout::DFA_FLAG_LITERAL_SET,
+        ),
         // A group word on an entry that is not grouped.
         (Rule::ReservedNonZero, f(1, de::GROUP), f(1, de::GROUP), 1),
         // The grouped flag on an entry whose word names another owner than
@@ -572,4 +579,47 @@ fn dfa_literal_hint() {
     put_u32(&mut b, f(2, de::LITERAL), 0);
     sign(&mut b, &key()).unwrap();
     check(&b).expect("a well-formed hint is the signer's claim");
+}
+
+/// A literal set (docs/FORMAT.md, "Literal sets"): the writer's set is
+/// accepted and decodes to its members; an empty member is `literal-set`.
+#[test]
+fn literal_set_shape() {
+    use changuard_format::SCHEMA_ID;
+    use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
+    use changuard_format::schema::PROCESS_CREATE;
+    let mut criteria = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
+    criteria[0] = CriterionSpec::Regex {
+        pattern: r"(abcd|efgh)[0-9]".into(),
+        case_insensitive: false,
+    };
+    let spec = ChannelSpec {
+        channel: CHANNEL,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances: vec![InstanceSpec {
+            also: Vec::new(),
+            unless: Vec::new(),
+            metadata: Default::default(),
+            id: 1,
+            template: PROCESS_CREATE.id,
+            action: changuard_format::Action::Report,
+            criteria,
+        }],
+    };
+    let good = build(&spec, &key()).unwrap();
+    let buf = AlignedBytes::from_slice(&good);
+    let keys = trusted();
+    let v = validate(&buf[..], &Trust::new(&keys), CHANNEL).expect("valid");
+    let hint = v.dfa_literal(0).unwrap().unwrap();
+    assert!(hint.set && !hint.folded);
+    let members: Vec<&[u8]> = hint.members().collect();
+    assert_eq!(members, [&b"abcd"[..], b"efgh"]);
+    // "abcd\0efgh" -> "abcd\0\0fgh": an empty member.
+    let at = good.windows(9).position(|w| w == b"abcd\0efgh").unwrap();
+    let mut b = good.clone();
+    b[at + 5] = 0;
+    sign(&mut b, &key()).unwrap();
+    let lit = raw::dfa_entry(&b, 0).unwrap() + layout::dfa_entry::LITERAL.start;
+    expect_raw(&b, Rule::LiteralSet, lit);
 }

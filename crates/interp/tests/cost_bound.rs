@@ -247,3 +247,81 @@ fn scan_counters_count_each_dfa_scan_once() {
     v.clear();
     assert_eq!((v.dfa_scans, v.scanned_bytes), (0, 0));
 }
+
+/// A literal set (docs/FORMAT.md, "Literal sets") makes a regex group an
+/// entry of the gram index under each member's gram. A field containing two
+/// members fires the group once: the second hit costs one fuel unit, not a
+/// second pass over the group's instances. A field with no member does not
+/// scan the group at all.
+#[test]
+fn a_literal_set_fires_its_group_once() {
+    use changuard_format::Action;
+    use changuard_format::build::{BuildOptions, CriterionSpec};
+    use changuard_format::schema::PROCESS_CREATE;
+    let re = |p: &str| CriterionSpec::Regex {
+        pattern: p.to_string(),
+        case_insensitive: false,
+    };
+    // Two regexes of one family (a group), each used by 12 instances (all
+    // 24 matches fit in a verdict).
+    let instances = (0..24u32)
+        .map(|i| {
+            let p = if i % 2 == 0 {
+                "(postex_|pipe)[0-9a-f]{2}"
+            } else {
+                "(postex_|pipe)[0-9a-f]{3}"
+            };
+            inst(
+                i + 1,
+                &PROCESS_CREATE,
+                Action::Report,
+                &[("command_line", re(p))],
+            )
+        })
+        .collect();
+    let specs = vec![spec(301, instances)];
+    let (bufs, tk) = build_aligned_with(
+        &specs,
+        &BuildOptions {
+            group_regexes: true,
+        },
+    );
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    assert_eq!(engine.stats().groups, 1);
+    assert_eq!(
+        engine.literal_stats().sets,
+        1,
+        "{:?}",
+        engine.literal_stats()
+    );
+    let run = |cmd: &str| {
+        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+            if f.ty == changuard_format::FieldType::Str {
+                vals[k] = OwnedValue::Str(String::new());
+            }
+        }
+        vals[PROCESS_CREATE.field_index("command_line").unwrap()] =
+            OwnedValue::Str(cmd.to_string());
+        let ev = OwnedEvent {
+            template: PROCESS_CREATE.id,
+            values: vals,
+        };
+        let mut v = Verdict::new();
+        ev.with(|e| engine.evaluate(e, &mut v));
+        v
+    };
+    // Same length; the second also holds the other member.
+    let one = run("x postex_9fa zzzz");
+    let two = run("x postex_9fa pipe");
+    assert_eq!((one.matches().len(), two.matches().len()), (24, 24));
+    assert_eq!((one.dfa_scans, two.dfa_scans), (1, 1));
+    let extra = two.fuel_used - one.fuel_used;
+    assert!(
+        extra < 10,
+        "a second member's hit cost {extra} fuel: the group fired twice"
+    );
+    let none = run("x p0stex_9fa zzzzzz");
+    assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+}

@@ -40,6 +40,7 @@ impl<'a> Engine<'a> {
             lit_stats: LiteralStats::default(),
             group_slots: [GroupSlots::default(); TEMPLATE_TYPES.len()],
             proofs: proofs::Budget::new(config.proof_steps, config.proof_steps_per_dfa_byte),
+            set_members: Vec::new(),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
         let mut order: Vec<usize> = Vec::new();
@@ -101,9 +102,108 @@ impl<'a> Engine<'a> {
         push_dfa(&mut self.dfas, ch, d).ok_or(bad(d, "dfa does not load"))?;
         self.stats.dfas = self.stats.dfas.saturating_add(1);
         match group {
-            Some(g) => self.load_group_member(g, dfa_base, hint, bad(d, "dfa group")),
+            Some(g) => {
+                let set = if g.pattern == 0 && hint.is_some_and(|h| h.set) {
+                    self.stage_set(ch, d)?
+                } else {
+                    None
+                };
+                self.load_group_member(g, dfa_base, hint, set, bad(d, "dfa group"))
+            }
             None => self.analyse_single(hint, bad(d, "dfa does not load")),
         }
+    }
+
+    /// Stage, at the end of `set_members`, the union of the literal hints of
+    /// the regex group entry `d` opens (each member's set or single
+    /// literal), sorted and without duplicates: every match of any pattern
+    /// of the group's DFA contains one of them if the writer's hints are
+    /// sound (the caller proves it). Returns the staged range and whether any
+    /// hint is folded, or `None` (nothing staged) when a member has no hint,
+    /// a literal under [`LIT_MIN`] bytes, or the union is over
+    /// [`SET_MEMBERS_MAX`] members or [`SET_BYTES_MAX`] bytes.
+    #[inline(never)]
+    fn stage_set(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        d: u32,
+    ) -> Result<Option<(u32, u32, bool)>, EngineError> {
+        let start = self.set_members.len();
+        let staged = self.stage_members(ch, d);
+        let members = &mut self.set_members;
+        let folded = match staged {
+            Ok(Some(folded)) => folded,
+            other => {
+                members.truncate(start);
+                return other.map(|_| None);
+            }
+        };
+        let Some(tail) = members.get_mut(start..) else {
+            return Ok(None);
+        };
+        tail.sort_unstable();
+        // Deduplicate the tail in place (bounded by its length).
+        let mut kept = 0usize;
+        for i in 0..tail.len() {
+            let (Some(&m), prev) = (tail.get(i), kept.checked_sub(1).and_then(|k| tail.get(k)))
+            else {
+                break;
+            };
+            if prev != Some(&m) {
+                if let Some(slot) = tail.get_mut(kept) {
+                    *slot = m;
+                }
+                kept = kept.saturating_add(1);
+            }
+        }
+        let bytes: usize = tail.iter().take(kept).map(|m| m.len()).sum();
+        members.truncate(start.saturating_add(kept));
+        if kept > SET_MEMBERS_MAX || bytes > SET_BYTES_MAX {
+            members.truncate(start);
+            return Ok(None);
+        }
+        match (u32::try_from(start), u32::try_from(kept)) {
+            (Ok(s), Ok(n)) => Ok(Some((s, n, folded))),
+            _ => {
+                members.truncate(start);
+                Ok(None)
+            }
+        }
+    }
+
+    /// [`Engine::stage_set`]'s collection: appends every member's literals;
+    /// `Some(any folded)`, or `None` when one is missing or too short.
+    fn stage_members(
+        &mut self,
+        ch: &'a ValidChannel<&'a [u8]>,
+        d: u32,
+    ) -> Result<Option<bool>, EngineError> {
+        let mut folded = false;
+        let mut j = d;
+        // Before deduplication: the members' sets may repeat each other.
+        let cap = self
+            .set_members
+            .len()
+            .saturating_add(SET_MEMBERS_MAX.saturating_mul(4));
+        // Bounded: a group has at most MAX_GROUP_PATTERNS entries.
+        for _ in 0..changuard_format::limits::MAX_GROUP_PATTERNS {
+            match ch.dfa_group(j) {
+                Some(Some(g)) if g.first == d => {}
+                _ => break,
+            }
+            let Some(Some(h)) = ch.dfa_literal(j) else {
+                return Ok(None);
+            };
+            folded |= h.folded;
+            for m in h.members() {
+                if m.len() < LIT_MIN || self.set_members.len() >= cap {
+                    return Ok(None);
+                }
+                try_push(&mut self.set_members, m)?;
+            }
+            j = j.saturating_add(1);
+        }
+        Ok(Some(folded))
     }
 
     /// The last loaded DFA's size (stats, analysis allowance) and byte-class
@@ -140,7 +240,11 @@ impl<'a> Engine<'a> {
             let ls = &mut self.lit_stats;
             ls.hints = ls.hints.saturating_add(1);
             let text = h.text.as_bytes();
-            if text.len() >= LIT_MIN {
+            // A literal set anchors regex groups only (a single regex on
+            // several grams would be a candidate more than once per event).
+            if h.set {
+                ls.unproven = ls.unproven.saturating_add(1);
+            } else if text.len() >= LIT_MIN {
                 if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
                     ls.proven = ls.proven.saturating_add(1);
                     rec.lit = Some(text);
@@ -164,6 +268,7 @@ impl<'a> Engine<'a> {
         g: changuard_format::DfaGroup,
         dfa_base: u32,
         hint: Option<changuard_format::RequiredLiteral<'a>>,
+        set: Option<(u32, u32, bool)>,
         bad: EngineError,
     ) -> Result<(), EngineError> {
         if hint.is_some() {
@@ -177,7 +282,7 @@ impl<'a> Engine<'a> {
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| self.dfas.get(i))
                 .ok_or(bad)?;
-            let (req, nreq, lit) = (first.req, first.nreq, first.lit);
+            let (req, nreq, lit, set) = (first.req, first.nreq, first.lit, first.set);
             let first = first.group.ok_or(bad)?;
             // The proof covered every pattern of the DFA, this one too.
             if lit.is_some() {
@@ -190,6 +295,7 @@ impl<'a> Engine<'a> {
             rec.req = req;
             rec.nreq = nreq;
             rec.lit = lit;
+            rec.set = set;
             rec.group = Some(GroupRef {
                 bit,
                 pattern: g.pattern,
@@ -205,7 +311,31 @@ impl<'a> Engine<'a> {
         self.stats.groups = self.stats.groups.saturating_add(1);
         let nreq = self.prefilter_last(bad)?;
         let rec = self.dfas.last_mut().ok_or(bad)?;
-        if let Some(h) = hint {
+        if let Some((start, len, folded)) = set {
+            // The union of the members' hints: "every match of any pattern
+            // contains one of them", over the whole group's DFA.
+            let range = usize::try_from(start).ok().and_then(|s| {
+                let e = s.checked_add(usize::try_from(len).ok()?)?;
+                Some(s..e)
+            });
+            let members = range.as_ref().and_then(|r| self.set_members.get(r.clone()));
+            let proven = match members {
+                Some(m) => any_literal_required(&rec.dfa, m, folded, &mut self.proofs)?,
+                None => false,
+            };
+            let ls = &mut self.lit_stats;
+            if proven {
+                ls.proven = ls.proven.saturating_add(1);
+                ls.sets = ls.sets.saturating_add(1);
+                rec.set = Some((start, len));
+                rec.lit = members.and_then(|m| m.iter().copied().min_by_key(|m| m.len()));
+            } else {
+                ls.unproven = ls.unproven.saturating_add(1);
+                if let Some(r) = range {
+                    self.set_members.truncate(r.start);
+                }
+            }
+        } else if let Some(h) = hint.filter(|h| !h.set) {
             let text = h.text.as_bytes();
             // "Every match of any pattern contains it": the single-DFA proof,
             // over the whole group's DFA.
@@ -523,7 +653,15 @@ impl<'a> Engine<'a> {
                                 // member's instance.
                                 (Some(n), Some(r)) if r.slot.is_some() => {
                                     try_push(&mut lit_grouped, (r.first, r.pattern, g))?;
-                                    try_push(&mut group_lits, (r.first, n))?;
+                                    match rec.and_then(|r| r.set) {
+                                        // A literal set: a gram entry per member.
+                                        Some(set) => {
+                                            for &m in self.set_of(set) {
+                                                try_push(&mut group_lits, (r.first, m))?;
+                                            }
+                                        }
+                                        None => try_push(&mut group_lits, (r.first, n))?,
+                                    }
                                 }
                                 (Some(n), _) => try_push(&mut contains, (n, g))?,
                                 // Cannot happen (anchor_of saw it); fail safe.
@@ -552,22 +690,24 @@ impl<'a> Engine<'a> {
                 }
                 let fi = ti.fields.get_mut(f).ok_or(EngineError::OutOfMemory)?;
                 fi.groups = build_group_anchors(&mut grouped)?;
-                // One gram entry per literal group, its id marked virtual.
+                // One gram entry per literal group (per member of its literal
+                // set), its id marked virtual.
                 fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
                 group_lits.sort_unstable();
-                group_lits.dedup_by_key(|e| e.0);
+                group_lits.dedup();
                 for (k, a) in fi.lit_groups.iter().enumerate() {
-                    let lit = group_lits
-                        .binary_search_by_key(&a.first, |e| e.0)
-                        .ok()
-                        .and_then(|i| group_lits.get(i));
                     let id = u32::try_from(k)
                         .ok()
                         .filter(|&k| k < VIRTUAL)
                         .ok_or(EngineError::OutOfMemory)?;
-                    match lit {
-                        Some(&(_, n)) => try_push(&mut contains, (n, VIRTUAL | id))?,
-                        None => return Err(EngineError::OutOfMemory),
+                    let lo = group_lits.partition_point(|e| e.0 < a.first);
+                    let hi = group_lits.partition_point(|e| e.0 <= a.first);
+                    let lits = group_lits.get(lo..hi).unwrap_or(&[]);
+                    if lits.is_empty() {
+                        return Err(EngineError::OutOfMemory);
+                    }
+                    for &(_, n) in lits {
+                        try_push(&mut contains, (n, VIRTUAL | id))?;
                     }
                 }
                 for m in 0..2 {
@@ -583,18 +723,24 @@ impl<'a> Engine<'a> {
                 let mut leftover = Vec::new();
                 let mut grams = choose_grams(&contains, &mut leftover)?;
                 grams.sort_unstable();
+                // Two members of one literal set may choose the same gram.
+                grams.dedup();
                 let overflow = build_grams(&mut fi.grams, &grams)?;
                 for g in overflow.into_iter().chain(leftover) {
                     if g & VIRTUAL != 0 {
                         // A literal group the gram table has no room for:
                         // scanned every event instead.
+                        // (Once: a literal set's other members may overflow
+                        // too, and their entries that fit find it empty.)
                         let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
                         let a = fi
                             .lit_groups
                             .get_mut(k)
                             .map(core::mem::take)
                             .ok_or(EngineError::OutOfMemory)?;
-                        try_push(&mut fi.groups, a)?;
+                        if !a.insts.is_empty() {
+                            try_push(&mut fi.groups, a)?;
+                        }
                     } else {
                         try_push(&mut ti.always, g)?;
                     }
@@ -686,6 +832,7 @@ fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u
         req: [[0; 4]; REQ_MAX],
         nreq: 0,
         lit: None,
+        set: None,
         group: None,
     });
     Some(())

@@ -135,16 +135,26 @@ impl<'a> Engine<'a> {
                 probe = probe.saturating_add(cap64.saturating_add(
                     cap64.saturating_mul(strops::search_steps(fi.grams.keys.len())),
                 ));
-                // A virtual entry is a literal group: 1, and at worst every
-                // pattern matched.
+                // A virtual entry is a literal group: 1 per entry, and once
+                // per group (its first hit; a literal set gives it several
+                // entries) every pattern matched.
+                let mut counted = [0u64; GROUP_SLOTS / 64];
                 for &g in &fi.grams.insts {
                     let c = if g & VIRTUAL == 0 {
                         self.inst_cost(g, cap)
                     } else {
-                        usize::try_from(g & !VIRTUAL)
-                            .ok()
-                            .and_then(|k| fi.lit_groups.get(k))
-                            .map_or(0, |a| 1u64.saturating_add(self.list_cost(&a.insts, cap)))
+                        let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
+                        let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
+                        // Unreachable without a slot, but then: count it again.
+                        let first = counted
+                            .get_mut(k >> 6)
+                            .is_none_or(|w| core::mem::replace(w, *w | bit) & bit == 0);
+                        let list = fi
+                            .lit_groups
+                            .get(k)
+                            .filter(|_| first)
+                            .map_or(0, |a| self.list_cost(&a.insts, cap));
+                        1u64.saturating_add(list)
                     };
                     cand = cand.saturating_add(c);
                 }

@@ -225,6 +225,10 @@ impl<'a> Engine<'a> {
         cx.fuel.charge(len64(field.len()))?;
         let steps = strops::search_steps(gi.keys.len());
         let mut seen = [0u64; GRAM_KEYS_MAX / 64];
+        // Literal groups fired this probe: a literal set's members are
+        // several grams naming one group, which fires once (each further
+        // hit costs 1). Their ids stay below GROUP_SLOTS (each has a slot).
+        let mut fired = [0u64; GROUP_SLOTS / 64];
         let mut g = 0u32;
         for (i, &b) in field.iter().enumerate() {
             g = g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase());
@@ -258,14 +262,22 @@ impl<'a> Engine<'a> {
             for &inst in slice32(&gi.insts, s, l) {
                 if inst & VIRTUAL == 0 {
                     self.eval_inst(inst, cx)?;
-                } else if let Some(a) = usize::try_from(inst & !VIRTUAL)
-                    .ok()
-                    .and_then(|k| fi.lit_groups.get(k))
-                {
-                    self.fire_group(a, f, field, cx)?;
-                } else {
-                    cx.verdict.fault();
+                    continue;
                 }
+                let k = usize::try_from(inst & !VIRTUAL).unwrap_or(usize::MAX);
+                let (Some(a), Some(word)) = (fi.lit_groups.get(k), fired.get_mut(k >> 6)) else {
+                    cx.verdict.fault();
+                    continue;
+                };
+                let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
+                if *word & bit != 0 || a.insts.is_empty() {
+                    // Fired already, or moved to the every-event groups
+                    // when another member's gram did not fit.
+                    cx.fuel.charge(1)?;
+                    continue;
+                }
+                *word |= bit;
+                self.fire_group(a, f, field, cx)?;
             }
         }
         Ok(())

@@ -49,8 +49,12 @@
 //!   holds for (every match of *any* of its patterns contains it; the writer
 //!   groups regexes by literal) is one entry of the gram index under a
 //!   virtual id: a gram hit scans the group and makes candidates of the
-//!   instances of the patterns that matched, not of every member. A group
-//!   without one is scanned every event, with the same effect
+//!   instances of the patterns that matched, not of every member. So is a
+//!   group whose members carry **literal sets** (docs/FORMAT.md, "Literal
+//!   sets"): the union of their hints is proven with
+//!   [`any_literal_required`], and each member literal's gram names the
+//!   group; the group fires once per field however many of them occur. A
+//!   group without either is scanned every event, with the same effect
 //!   (`Anchor::Group`, ranked just above integer equals).
 //!
 //! Instances without an indexable criterion go in the per-template *always*
@@ -75,7 +79,7 @@
 //! - a regex group: `field.len() + 1` for its scan (plus 1 for its byte-class
 //!   test when prefiltered), once per event when it has a cache slot; 1 for
 //!   each member criterion's look-up after that, and 1 per group reached as
-//!   an anchor;
+//!   an anchor (each gram hit of a literal set's members: 1);
 //! - the type check: the template's input count.
 //!
 //! [`Engine::cost`] is a worst case computed at load time for fields of at most
@@ -115,7 +119,7 @@ mod tables;
 pub use eval::EvalScratch;
 
 use grams::{build_grams, choose_grams};
-use proofs::{literal_required, required_classes};
+use proofs::{any_literal_required, literal_required, required_classes};
 use tables::{anchor_of, build_table, slice32, test_rank};
 
 use crate::event::{Event, Value};
@@ -428,6 +432,8 @@ pub struct Engine<'a> {
     group_slots: [GroupSlots; TEMPLATE_TYPES.len()],
     /// Load-time analysis steps left (only during the build).
     proofs: proofs::Budget,
+    /// The members of the proven literal sets (`DfaRec::set`).
+    set_members: Vec<&'a [u8]>,
 }
 
 /// Most required byte classes kept per DFA.
@@ -446,7 +452,13 @@ struct DfaRec<'a> {
     /// The content's required-literal hint, kept only when it is at least
     /// [`LIT_MIN`] bytes and [`literal_required`] proved it (folded or not:
     /// the gram index folds anyway, and the DFA confirms every candidate).
+    /// For a group anchored on a literal set, its shortest member.
     lit: Option<&'a [u8]>,
+    /// A regex group's proven literal set (docs/FORMAT.md, "Literal sets"):
+    /// `Engine::set_members[start..start + len]`, every member at least
+    /// [`LIT_MIN`] bytes. Every match of any pattern of the group's DFA
+    /// contains one of them.
+    set: Option<(u32, u32)>,
     /// Set when the DFA is shared by a regex group (docs/FORMAT.md, "Regex
     /// groups"): this entry is one pattern of it.
     group: Option<GroupRef>,
@@ -483,6 +495,10 @@ struct GroupSlots {
 
 /// Shortest required literal used as an anchor (one 4-byte gram).
 const LIT_MIN: usize = 4;
+/// Most members of a regex group's literal set (the union of its members'
+/// hints), and their most bytes: beyond, the group is scanned every event.
+const SET_MEMBERS_MAX: usize = 64;
+const SET_BYTES_MAX: usize = 2048;
 /// Per-DFA budget of the required-literal proof (states x literal x alphabet).
 const LIT_ANALYSIS_STEPS: usize = 1 << 22;
 
@@ -494,10 +510,15 @@ pub struct LiteralStats {
     /// Hints of at least 4 bytes that the load-time analysis proved required.
     pub proven: u32,
     /// Hints of at least 4 bytes not proven (unsound, or over the analysis
-    /// budget): ignored, so their instances stay on the always list.
+    /// budget), and literal sets on regexes outside a group (never used):
+    /// ignored, so their instances stay on the always list.
     pub unproven: u32,
     /// Instances anchored on a regex's required literal.
     pub anchors: u32,
+    /// Regex groups anchored on a proven literal set (docs/FORMAT.md,
+    /// "Literal sets"); their hints count in `hints` and `proven` like
+    /// single literals.
+    pub sets: u32,
 }
 
 struct Fuel {
@@ -540,6 +561,13 @@ fn gram_bit(g: u32) -> (usize, u64) {
 impl<'a> Engine<'a> {
     fn crit(&self, k: u32) -> Option<Crit<'a>> {
         self.crits.get(usize::try_from(k).ok()?).copied()
+    }
+
+    /// The members of a proven literal set (`DfaRec::set`).
+    fn set_of(&self, (start, len): (u32, u32)) -> &[&'a [u8]] {
+        let s = usize::try_from(start).unwrap_or(usize::MAX);
+        let e = s.saturating_add(usize::try_from(len).unwrap_or(0));
+        self.set_members.get(s..e).unwrap_or(&[])
     }
 
     fn inst_crits(&self, inst: &Inst) -> Option<&[Crit<'a>]> {
@@ -586,6 +614,11 @@ impl<'a> Engine<'a> {
                 b = b.saturating_add(f.grams.insts.capacity().saturating_mul(4));
             }
         }
+        b = b.saturating_add(
+            self.set_members
+                .capacity()
+                .saturating_mul(size_of::<&[u8]>()),
+        );
         len64(b)
     }
 

@@ -36,7 +36,8 @@ pub fn build_aligned_with(
 
 /// Regex-heavy content, laid out so the writer can group: runs of regexes on
 /// one string field of one template type, the case mode changing every few,
-/// from [`PATTERNS`] and IOC-style families (`\\postex_[0-9a-f]{n}`), some
+/// from [`PATTERNS`] and IOC-style families (`\\postex_[0-9a-f]{n}`, and
+/// `(postex_|pipe)[0-9a-f]{n}` with a literal set), some
 /// instances with a literal criterion too (so group members are also
 /// evaluated as candidates of other anchors).
 pub fn regex_heavy_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
@@ -45,8 +46,18 @@ pub fn regex_heavy_specs() -> impl Strategy<Value = Vec<ChannelSpec>> {
         1u32..4,
     )
         .prop_map(|(f, n)| format!(r"{f}[0-9a-f]{{{n}}}"));
-    let pattern =
-        prop_oneof![2 => prop::sample::select(PATTERNS).prop_map(String::from), 1 => family];
+    // Families without a single literal but with a literal set (one member
+    // per branch; the second needs its members shortened to fit).
+    let set_family = (
+        prop::sample::select(&["(postex_|pipe)", r"(cmd|\.exe)[0-9]", "(windows|😀pipe)"][..]),
+        1u32..4,
+    )
+        .prop_map(|(f, n)| format!(r"{f}[0-9a-f]{{{n}}}"));
+    let pattern = prop_oneof![
+        2 => prop::sample::select(PATTERNS).prop_map(String::from),
+        1 => family,
+        2 => set_family,
+    ];
     let inst = (
         template(),
         0usize..2,
