@@ -695,7 +695,7 @@ impl<'a> Engine<'a> {
                 fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
                 group_lits.sort_unstable();
                 group_lits.dedup();
-                for (k, a) in fi.lit_groups.iter().enumerate() {
+                for (k, a) in fi.lit_groups.iter_mut().enumerate() {
                     let id = u32::try_from(k)
                         .ok()
                         .filter(|&k| k < VIRTUAL)
@@ -706,6 +706,7 @@ impl<'a> Engine<'a> {
                     if lits.is_empty() {
                         return Err(EngineError::OutOfMemory);
                     }
+                    a.multi = lits.len() > 1;
                     for &(_, n) in lits {
                         try_push(&mut contains, (n, VIRTUAL | id))?;
                     }
@@ -800,6 +801,7 @@ fn build_group_anchors(entries: &mut [(u32, u8, u32)]) -> Result<Vec<GroupAnchor
                     first,
                     insts: Vec::new(),
                     starts,
+                    multi: false,
                 },
             )?;
         }

@@ -265,18 +265,24 @@ impl<'a> Engine<'a> {
                     continue;
                 }
                 let k = usize::try_from(inst & !VIRTUAL).unwrap_or(usize::MAX);
-                let (Some(a), Some(word)) = (fi.lit_groups.get(k), fired.get_mut(k >> 6)) else {
+                let Some(a) = fi.lit_groups.get(k) else {
                     cx.verdict.fault();
                     continue;
                 };
-                let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
-                if *word & bit != 0 || a.insts.is_empty() {
-                    // Fired already, or moved to the every-event groups
-                    // when another member's gram did not fit.
-                    cx.fuel.charge(1)?;
-                    continue;
+                if a.multi {
+                    let Some(word) = fired.get_mut(k >> 6) else {
+                        cx.verdict.fault();
+                        continue;
+                    };
+                    let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
+                    if *word & bit != 0 || a.insts.is_empty() {
+                        // Fired already, or moved to the every-event groups
+                        // when another member's gram did not fit.
+                        cx.fuel.charge(1)?;
+                        continue;
+                    }
+                    *word |= bit;
                 }
-                *word |= bit;
                 self.fire_group(a, f, field, cx)?;
             }
         }

@@ -404,6 +404,9 @@ struct GroupAnchor {
     insts: Vec<u32>,
     /// Pattern `p`'s instances are `insts[starts[p]..starts[p + 1]]` (65 entries).
     starts: Vec<u32>,
+    /// A literal group with more than one gram entry (a literal set): an
+    /// event may reach it more than once, so it is fired at most once.
+    multi: bool,
 }
 
 #[derive(Debug, Default)]
