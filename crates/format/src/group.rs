@@ -19,10 +19,12 @@
 //! literal (an IOC family: `\\postex_...`) form groups that keep it: every
 //! match of any member contains it, so the interpreter can prove the literal
 //! once for the whole group and scan the group only when the literal occurs.
-//! Regexes without a usable literal are grouped by field and case mode,
-//! those with a literal set (docs/FORMAT.md, "Literal sets") apart from the
-//! others, so the interpreter can prove the union of the members' sets for
-//! the group and scan it only when a member occurs.
+//! Regexes without a usable literal are grouped by field and case mode;
+//! those with a literal set (docs/FORMAT.md, "Literal sets") form groups of
+//! their own when every such regex of their field and case mode has one, so
+//! the interpreter can prove the union of the members' sets for the group
+//! and scan it only when a member occurs (otherwise the others' group is
+//! scanned every event anyway, and they join it).
 //! Members are ordered by pattern source (the validator checks it: one
 //! encoding per grouping). A group is kept only if its DFA is no larger than
 //! the single DFAs it replaces (so grouping never makes a file larger;
@@ -85,15 +87,23 @@ pub(crate) struct Planned {
 pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     let max = limits::MAX_GROUP_PATTERNS as usize;
     // Candidate sets: (template, field, case, literal, literal set) ->
-    // members in first-use order. Regexes with literal sets group apart from
-    // those without, so the group keeps an anchor (the union of its members'
-    // sets); one alone joins the others of its field.
+    // members in first-use order. Regexes with literal sets group apart,
+    // so the group keeps an anchor (the union of their sets), when there
+    // are at least two and no regex of their field and case mode lacks
+    // both a literal and a set: that one's group is scanned every event, and
+    // the set regexes then cost nothing more in it than in a group of their
+    // own that an event might also reach (measured on the SigmaHQ import).
     type Key<'a> = (u16, usize, bool, Option<(&'a str, bool)>, bool);
-    let mut with_set: HashMap<(u16, usize, bool), usize> = HashMap::new();
-    for m in members.iter().filter(|m| m.set) {
+    // (with a set, with neither) per (template, field, case)
+    let mut counts: HashMap<(u16, usize, bool), (usize, usize)> = HashMap::new();
+    for m in members {
         if let Owner::One(t, f) = m.owner {
-            let n = with_set.entry((t, f, m.case_insensitive)).or_insert(0);
-            *n = n.saturating_add(1);
+            let n = counts.entry((t, f, m.case_insensitive)).or_insert((0, 0));
+            if m.set {
+                n.0 = n.0.saturating_add(1);
+            } else if m.literal.is_none() {
+                n.1 = n.1.saturating_add(1);
+            }
         }
     }
     let mut sets: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
@@ -103,9 +113,9 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             continue;
         };
         let set = m.set
-            && with_set
+            && counts
                 .get(&(template, field, m.case_insensitive))
-                .is_some_and(|&n| n >= 2);
+                .is_some_and(|&(with, neither)| with >= 2 && neither == 0);
         let key = (template, field, m.case_insensitive, m.literal, set);
         let k = *by_key.entry(key).or_insert_with(|| {
             sets.push((key, Vec::new()));

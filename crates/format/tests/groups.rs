@@ -104,6 +104,56 @@ fn the_writer_groups_the_regexes_of_one_field_by_literal() {
     assert_eq!(build(&to_spec(&g).unwrap(), &key()).unwrap(), single);
 }
 
+/// Regexes with literal sets (docs/FORMAT.md, "Literal sets") form a group
+/// of their own when no regex of their field lacks both a literal and a set;
+/// otherwise they join that one's group (scanned every event anyway).
+#[test]
+fn regexes_with_literal_sets_group_apart_only_without_literal_free_ones() {
+    let k = NAMED_PIPE_CREATE
+        .field_index("pipe_name")
+        .expect("pipe_name");
+    let spec = |patterns: &[&str]| ChannelSpec {
+        channel: CHANNEL,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances: patterns
+            .iter()
+            .zip(1..)
+            .map(|(p, id)| {
+                let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
+                criteria[k] = CriterionSpec::Regex {
+                    pattern: (*p).into(),
+                    case_insensitive: false,
+                };
+                report(id, NAMED_PIPE_CREATE.id, criteria)
+            })
+            .collect(),
+    };
+    let sets = [
+        r"\\(postex|msagent)_[0-9a-f]{1}$",
+        r"\\(postex|msagent)_[0-9a-f]{2}$",
+        r"\\(postex|msagent)_[0-9a-f]{3}$",
+    ];
+    // Sets only: one group, its members' hints all sets.
+    let b = build_with(&spec(&sets), &key(), &GROUPED).unwrap();
+    let v = valid(&b).unwrap();
+    let groups: Vec<_> = (0..3)
+        .map(|d| v.dfa_group(d).unwrap().map(|g| g.first))
+        .collect();
+    assert_eq!(groups, [Some(0); 3]);
+    assert!((0..3).all(|d| v.dfa_literal(d).unwrap().is_some_and(|h| h.set)));
+    // With a regex that has neither: all four in one group.
+    let mut mixed = sets.to_vec();
+    mixed.push(r"\\[0-9a-f]{4}$");
+    let b = build_with(&spec(&mixed), &key(), &GROUPED).unwrap();
+    let v = valid(&b).unwrap();
+    let groups: Vec<_> = (0..4)
+        .map(|d| v.dfa_group(d).unwrap().map(|g| g.first))
+        .collect();
+    assert_eq!(groups, [Some(0); 4], "one group of all four");
+    assert_eq!(deep_check(&v), Ok(4));
+}
+
 #[test]
 fn a_regex_used_on_two_fields_or_with_another_case_mode_is_not_grouped() {
     let mut spec = pipes(6);
