@@ -24,6 +24,9 @@
 //! - per regex group (docs/FORMAT.md, "Regex groups"), one scan of its field:
 //!   `cap + 2` (scan plus prefilter test), since the engine scans each group
 //!   at most once per event and remembers which of its patterns matched;
+//! - per member of a grouped entry's literal set (docs/FORMAT.md, "Literal
+//!   sets"): one more string criterion of its field in the probe terms (a gram
+//!   key) and 1 (a further hit of its group);
 //!
 //! with `steps(n) = ceil(log2(n + 1))`. Each term is at least the engine's
 //! matching term (the engine indexes each instance once and charges its
@@ -164,6 +167,17 @@ impl Tally {
             .and_then(|tt| tt.fields.get(field))
             .map_or(u16::MAX, |f| f.cap);
         self.instances = self.instances.saturating_add(group_scan_cost(cap));
+    }
+
+    /// A regex group member's literal set of `members` members on `field`
+    /// (docs/FORMAT.md, "Literal sets"): each member may be a key of the
+    /// field's gram index (so counts like a needle in the probe terms) and
+    /// one more hit of the group in an event (1 each).
+    pub fn add_literal_set(&mut self, field: usize, members: u32) {
+        if let Some(ns) = self.strs.get_mut(field) {
+            *ns = ns.saturating_add(members);
+        }
+        self.instances = self.instances.saturating_add(u64::from(members));
     }
 
     /// Adds one instance's criteria (criterion `i` on field `i`);

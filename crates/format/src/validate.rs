@@ -671,17 +671,34 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
     let mut bound = CostBound::default();
     // Each regex group is scanned at most once per event, whatever number of
     // criteria use it.
+    // A grouped entry's literal set adds gram keys and group hits.
     for d in 0..l.dfas.count {
-        if let Some(g) = dfa_entry(b, l, d).and_then(|e| e.group) {
-            if g.pattern == 0 {
-                if let Some(t) = TEMPLATE_TYPES
-                    .iter()
-                    .position(|t| t.id == g.template)
-                    .and_then(|k| tallies.get_mut(k))
-                {
-                    t.add_group_scan(usize::from(g.field));
-                }
-            }
+        let Some(e) = dfa_entry(b, l, d) else {
+            continue;
+        };
+        let Some(g) = e.group else {
+            continue;
+        };
+        let Some(t) = TEMPLATE_TYPES
+            .iter()
+            .position(|t| t.id == g.template)
+            .and_then(|k| tallies.get_mut(k))
+        else {
+            continue;
+        };
+        if g.pattern == 0 {
+            t.add_group_scan(usize::from(g.field));
+        }
+        if e.flags & layout::DFA_FLAG_LITERAL_SET != 0 {
+            // Validated: 2 to MAX_LITERAL_SET members; the cap if unreadable.
+            let members = string_at(b, l.strings, e.literal).map_or(limits::MAX_LITERAL_SET, |s| {
+                let seps = s
+                    .bytes()
+                    .filter(|&c| c == layout::LITERAL_SET_SEPARATOR)
+                    .count();
+                u32::try_from(seps).map_or(limits::MAX_LITERAL_SET, |n| n.saturating_add(1))
+            });
+            t.add_literal_set(usize::from(g.field), members);
         }
     }
     for (f, t) in bound.fuel.iter_mut().zip(tallies.iter()) {
