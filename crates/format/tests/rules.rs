@@ -585,28 +585,15 @@ fn dfa_literal_hint() {
 /// accepted and decodes to its members; an empty member is `literal-set`.
 #[test]
 fn literal_set_shape() {
-    use changuard_format::SCHEMA_ID;
-    use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, build};
+    use changuard_format::build::{CriterionSpec, build};
     use changuard_format::schema::PROCESS_CREATE;
     let mut criteria = vec![CriterionSpec::Any; PROCESS_CREATE.input_count()];
     criteria[0] = CriterionSpec::Regex {
         pattern: r"(abcd|efgh)[0-9]".into(),
         case_insensitive: false,
     };
-    let spec = ChannelSpec {
-        channel: CHANNEL,
-        version: 1,
-        schema_id: SCHEMA_ID,
-        instances: vec![InstanceSpec {
-            also: Vec::new(),
-            unless: Vec::new(),
-            metadata: Default::default(),
-            id: 1,
-            template: PROCESS_CREATE.id,
-            action: changuard_format::Action::Report,
-            criteria,
-        }],
-    };
+    let mut spec = spec();
+    spec.instances = vec![report(1, PROCESS_CREATE.id, criteria)];
     let good = build(&spec, &key()).unwrap();
     let buf = AlignedBytes::from_slice(&good);
     let keys = trusted();

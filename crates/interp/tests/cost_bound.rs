@@ -187,7 +187,7 @@ fn the_bound_is_tight_enough_to_mean_something() {
 #[test]
 fn scan_counters_count_each_dfa_scan_once() {
     use changuard_format::Action;
-    use changuard_format::build::{BuildOptions, CriterionSpec};
+    use changuard_format::build::CriterionSpec;
     use changuard_format::schema::PROCESS_CREATE;
     let re = |p: &str| CriterionSpec::Regex {
         pattern: p.to_string(),
@@ -214,12 +214,7 @@ fn scan_counters_count_each_dfa_scan_once() {
         ),
     ];
     let specs = vec![spec(300, instances)];
-    let (bufs, tk) = build_aligned_with(
-        &specs,
-        &BuildOptions {
-            group_regexes: true,
-        },
-    );
+    let (bufs, tk) = build_grouped(&specs);
     let chans = validate_all(&bufs, &specs, &tk);
     let engine = Engine::new(&chans).unwrap();
     assert_eq!(
@@ -256,7 +251,7 @@ fn scan_counters_count_each_dfa_scan_once() {
 #[test]
 fn a_literal_set_fires_its_group_once() {
     use changuard_format::Action;
-    use changuard_format::build::{BuildOptions, CriterionSpec};
+    use changuard_format::build::CriterionSpec;
     use changuard_format::schema::PROCESS_CREATE;
     let re = |p: &str| CriterionSpec::Regex {
         pattern: p.to_string(),
@@ -280,12 +275,7 @@ fn a_literal_set_fires_its_group_once() {
         })
         .collect();
     let specs = vec![spec(301, instances)];
-    let (bufs, tk) = build_aligned_with(
-        &specs,
-        &BuildOptions {
-            group_regexes: true,
-        },
-    );
+    let (bufs, tk) = build_grouped(&specs);
     let chans = validate_all(&bufs, &specs, &tk);
     let engine = Engine::new(&chans).unwrap();
     assert_eq!(engine.stats().groups, 1);
@@ -324,4 +314,19 @@ fn a_literal_set_fires_its_group_once() {
     );
     let none = run("x p0stex_9fa zzzzzz");
     assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+}
+
+/// `specs` built with regex groups.
+fn build_grouped(
+    specs: &[changuard_format::build::ChannelSpec],
+) -> (
+    Vec<changuard_format::AlignedBytes>,
+    changuard_format::TrustedKey,
+) {
+    build_aligned_with(
+        specs,
+        &changuard_format::build::BuildOptions {
+            group_regexes: true,
+        },
+    )
 }
