@@ -742,6 +742,7 @@ fn inspect_json<B: AsRef<[u8]>>(
         "schema_id": format!("{:#018x}", h.schema_id), "key_id": key_id.map(keys::key_id_hex),
         "signature_verified": verified, "size": v.as_bytes().len(), "dfas": v.dfa_count(),
         "regex_groups": {"groups": group_counts(v).0, "grouped_dfas": group_counts(v).1},
+        "regex_anchors": {"literal": anchor_counts(v)[0], "literal_set": anchor_counts(v)[1], "none": anchor_counts(v)[2]},
         "regex_sources": match sources {
             Sources::Unchecked => json!("unchecked"),
             Sources::Checked(_) => json!("deep-checked"),
@@ -757,6 +758,24 @@ fn group_counts<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> (u32, u32) {
     (0..v.dfa_count())
         .filter_map(|d| v.dfa_group(d).flatten())
         .fold((0, 0), |(g, m), x| (g + u32::from(x.pattern == 0), m + 1))
+}
+
+/// DFAs by the anchor their hint gives the interpreter: a required literal of
+/// at least 4 bytes, a literal set of a regex in a group (the interpreter
+/// anchors only groups on sets), or neither (docs/FORMAT.md, "Required
+/// literals", "Literal sets").
+fn anchor_counts<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> [u32; 3] {
+    let mut n = [0u32; 3];
+    for d in 0..v.dfa_count() {
+        let grouped = v.dfa_group(d).flatten().is_some();
+        let k = match v.dfa_literal(d).flatten() {
+            Some(h) if h.set && grouped => 1,
+            Some(h) if !h.set && h.text.len() >= 4 => 0,
+            _ => 2,
+        };
+        n[k] += 1;
+    }
+    n
 }
 
 fn print_inspect<B: AsRef<[u8]>>(
@@ -796,6 +815,12 @@ fn print_inspect<B: AsRef<[u8]>>(
             String::new()
         }
     );
+    if v.dfa_count() > 0 {
+        let [lit, set, none] = anchor_counts(v);
+        println!(
+            "regex anchors: {lit} with a required literal, {set} in a group with a literal set, {none} with neither (found by scanning; a literal set anchors only a regex group)"
+        );
+    }
     println!("regex sources {}", sources.describe(v.dfa_count()));
     println!("{}", cost_report::line(&v.cost_bound()));
     for i in &spec.instances {

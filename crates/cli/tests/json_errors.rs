@@ -110,6 +110,54 @@ fn inspect_prints_criteria_as_the_spec_writes_them() {
     assert_eq!(v["instances"][0]["criteria"][0]["kind"], "suffix");
 }
 
+/// `inspect` says how each regex is anchored. The pipe example's Cobalt
+/// Strike alternation has a literal set but no group, so nothing anchors it;
+/// a family of such regexes is a group anchored on the union of the sets.
+#[test]
+fn inspect_counts_regex_anchors() {
+    let public = root().join("keys/TEST-ONLY-changuard.pub");
+    let secret = root().join("keys/TEST-ONLY-changuard.key");
+    let anchors = |file: &std::path::Path| {
+        let (code, out, err) = changuard(&["inspect", &p(file), "--pubkey", &p(&public), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        let a = &v["regex_anchors"];
+        let n = |k: &str| a[k].as_u64().unwrap();
+        let (code, text, _) = changuard(&["inspect", &p(file), "--pubkey", &p(&public)]);
+        assert_eq!(code, 0);
+        let line = format!(
+            "regex anchors: {} with a required literal, {} in a group with a literal set, {} with neither",
+            n("literal"),
+            n("literal_set"),
+            n("none")
+        );
+        assert!(text.contains(&line), "{text}");
+        assert_eq!(
+            n("literal") + n("literal_set") + n("none"),
+            v["dfas"].as_u64().unwrap()
+        );
+        (n("literal"), n("literal_set"), n("none"))
+    };
+    assert_eq!(
+        anchors(&root().join("content/C-00000291-00000001.chan")),
+        (1, 0, 1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("family.toml");
+    let mut src = String::from("channel = 292\nversion = 1\n");
+    for (id, n) in [(1, 2), (2, 3), (3, 4)] {
+        src.push_str(&format!(
+            "[[instance]]\nid = {id}\ntemplate = \"NamedPipeCreate\"\naction = \"report\"\n\
+             [instance.criteria]\npipe_name = {{ regex = '\\\\(postex|msagent)_[0-9a-f]{{{n}}}$' }}\n"
+        ));
+    }
+    std::fs::write(&spec, src).unwrap();
+    let out = dir.path().join("C-00000292-00000001.chan");
+    let (code, _, err) = changuard(&["build", &p(&spec), "--key", &p(&secret), "-o", &p(&out)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(anchors(&out), (0, 3, 0));
+}
+
 #[cfg(not(windows))]
 #[test]
 fn driver_json_errors_on_a_host_without_the_driver() {
