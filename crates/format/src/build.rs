@@ -718,11 +718,17 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
     // Room for the case variants of two 8-letter words: folding merges them.
     ex.kind(ExtractKind::Prefix).limit_total(1024);
     let max = limits::MAX_LITERAL_SET as usize;
-    // (longest shortest member, fewest members), members
-    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>);
+    // (longest shortest member, fewest members), members, folded
+    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>, bool);
     let mut best: Option<Scored> = None;
     for part in parts {
-        let seq = ex.extract(part);
+        // `[Cc][Mm][Dd]` would give 8 case variants per member: extract from
+        // the part with such classes lower-cased, and find the members
+        // folded (every match of the part, ASCII-lower-cased there, is a
+        // match of that one).
+        let (part, pairs) = fold_case_pairs(part);
+        let folded = case_insensitive || pairs;
+        let seq = ex.extract(&part);
         let Some(longest) = seq.max_literal_len() else {
             continue; // infinite: some match begins with anything
         };
@@ -733,7 +739,7 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
             .filter_map(|len| {
                 let mut short = seq.clone();
                 short.keep_first_bytes(len);
-                set_members(&short, case_insensitive)
+                set_members(&short, folded)
             })
             .find(|m| m.len() <= max)
         else {
@@ -748,18 +754,68 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
         }
         let shortest = members.iter().map(Vec::len).min().unwrap_or(0);
         let key = (shortest, std::cmp::Reverse(members.len()));
-        if best.as_ref().is_none_or(|(k, _)| key > *k) {
-            best = Some((key, members));
+        if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
+            best = Some((key, members, folded));
         }
     }
-    let (_, members) = best?;
+    let (_, members, folded) = best?;
     let text = String::from_utf8(members.join(&layout::LITERAL_SET_SEPARATOR)).ok()?;
-    let folded = case_insensitive && text.bytes().any(|b| b.is_ascii_alphabetic());
+    let folded = folded && text.bytes().any(|b| b.is_ascii_alphabetic());
     Some(LiteralHint {
         text,
         folded,
         set: true,
     })
+}
+
+/// `h` with every class of exactly the two cases of one ASCII letter
+/// (`[Cc]`) replaced by the lower-case letter, and whether there was one.
+/// Depth is bounded by regex-syntax's nest limit (writer only).
+fn fold_case_pairs(h: &regex_syntax::hir::Hir) -> (regex_syntax::hir::Hir, bool) {
+    use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
+    let all = |hs: &[Hir]| -> (Vec<Hir>, bool) {
+        let mut any = false;
+        let v = hs
+            .iter()
+            .map(|x| {
+                let (y, f) = fold_case_pairs(x);
+                any |= f;
+                y
+            })
+            .collect();
+        (v, any)
+    };
+    match h.kind() {
+        HirKind::Class(c) => match class_atoms(c).as_deref() {
+            Some(&[Atom::Fold(b)]) => (Hir::literal([b]), true),
+            _ => (h.clone(), false),
+        },
+        HirKind::Concat(items) => {
+            let (v, f) = all(items);
+            (Hir::concat(v), f)
+        }
+        HirKind::Alternation(branches) => {
+            let (v, f) = all(branches);
+            (Hir::alternation(v), f)
+        }
+        HirKind::Repetition(rep) => {
+            let (sub, f) = fold_case_pairs(&rep.sub);
+            let rep = Repetition {
+                sub: std::boxed::Box::new(sub),
+                ..rep.clone()
+            };
+            (Hir::repetition(rep), f)
+        }
+        HirKind::Capture(cap) => {
+            let (sub, f) = fold_case_pairs(&cap.sub);
+            let cap = Capture {
+                sub: std::boxed::Box::new(sub),
+                ..cap.clone()
+            };
+            (Hir::capture(cap), f)
+        }
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Look(_) => (h.clone(), false),
+    }
 }
 
 /// The members a finite prefix sequence gives: folded when
@@ -1459,9 +1515,9 @@ mod tests {
         assert_eq!(set(r"(abcd|efgh)-urlcache", false), None);
         assert_eq!(set(r"(abcd|ef)[0-9]", false), None);
         assert_eq!(set(r"(abcd|[a-z]+)[0-9]", false), None);
-        // The Cobalt Strike pipe family (examples/content): the branches'
-        // prefixes, shortened to 4 bytes so that the LONG S variants of `s`
-        // still fit in 16 members.
+        // The Cobalt Strike pipe family (examples/content): one member per
+        // branch (`\\postex_ssh_` contains `\\postex_`), with the LONG S
+        // spellings the case-insensitive DFA also matches.
         assert_eq!(
             set(
                 r"\\(msagent_|postex_|status_|postex_ssh_)[0-9a-f]{2,4}$",
@@ -1469,12 +1525,14 @@ mod tests {
             ),
             Some((
                 [
-                    "\\msag",
-                    "\\m\u{17f}a",
-                    "\\post",
-                    "\\po\u{17f}",
-                    "\\stat",
-                    "\\\u{17f}ta"
+                    "\\msagent_",
+                    "\\m\u{17f}agent_",
+                    "\\postex_",
+                    "\\po\u{17f}tex_",
+                    "\\status_",
+                    "\\statu\u{17f}_",
+                    "\\\u{17f}tatus_",
+                    "\\\u{17f}tatu\u{17f}_"
                 ]
                 .map(String::from)
                 .to_vec(),
@@ -1485,6 +1543,12 @@ mod tests {
         assert_eq!(
             set(r"foo(bar)?baz", false),
             Some((std::vec!["foobarbaz".into(), "foobaz".into()], false))
+        );
+        // Two-case classes (SigmaHQ's spelling of case-insensitivity) give
+        // one folded member each, not their case variants.
+        assert_eq!(
+            set(r"[Cc][Mm][Dd] /[Cc]|[Pp][Ss] /[Xx]", false),
+            Some((std::vec!["cmd /c".into(), "ps /x".into()], true))
         );
         // A member that contains another is dropped.
         assert_eq!(
@@ -1609,9 +1673,19 @@ mod tests {
                 };
                 sample.push(v);
             }
-            2 => {
+            2 if r.below(2) == 0 => {
                 re.push_str("[a-e]");
                 sample.push(['a', 'c', 'e'][r.below(3)]);
+            }
+            2 => {
+                // A two-case class, as SigmaHQ writes case-insensitivity.
+                let c = ['a', 'k', 's', 'x'][r.below(4)];
+                re.push_str(&format!("[{}{c}]", c.to_ascii_uppercase()));
+                sample.push(if r.below(2) == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                });
             }
             3 => {
                 let n = 1 + r.below(3);

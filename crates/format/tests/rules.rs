@@ -430,9 +430,10 @@ fn dfas() {
         put_u32(b, e + 8, 10_000);
         e + 8
     });
+    // An undefined flag bit (bit 1 without a literal: dfa_literal_hint).
     expect(Rule::ReservedNonZero, |b| {
         let e = raw::dfa_entry(b, 0).unwrap();
-        put_u32(b, e + 12, 2);
+        put_u32(b, e + 12, 16);
         e + 12
     });
 }
