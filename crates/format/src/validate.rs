@@ -320,13 +320,11 @@ pub struct RequiredLiteral<'a> {
 impl<'a> RequiredLiteral<'a> {
     /// The literals of the hint: `text` itself, or a set's members.
     pub fn members(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        let sep = if self.set {
-            layout::LITERAL_SET_SEPARATOR
-        } else {
-            // Never split a single literal (it may contain NUL).
-            0xFF // not a UTF-8 byte, so never in `text`
-        };
-        self.text.as_bytes().split(move |&c| c == sep)
+        // A single literal is never split (it may contain NUL).
+        let set = self.set;
+        self.text
+            .as_bytes()
+            .split(move |&c| set && c == layout::LITERAL_SET_SEPARATOR)
     }
 }
 

@@ -128,63 +128,9 @@ impl<'a> Engine<'a> {
         ch: &'a ValidChannel<&'a [u8]>,
         d: u32,
     ) -> Result<Option<(u32, u32, bool)>, EngineError> {
-        let start = self.set_members.len();
-        let staged = self.stage_members(ch, d);
-        let members = &mut self.set_members;
-        let folded = match staged {
-            Ok(Some(folded)) => folded,
-            other => {
-                members.truncate(start);
-                return other.map(|_| None);
-            }
-        };
-        let Some(tail) = members.get_mut(start..) else {
-            return Ok(None);
-        };
-        tail.sort_unstable();
-        // Deduplicate the tail in place (bounded by its length).
-        let mut kept = 0usize;
-        for i in 0..tail.len() {
-            let (Some(&m), prev) = (tail.get(i), kept.checked_sub(1).and_then(|k| tail.get(k)))
-            else {
-                break;
-            };
-            if prev != Some(&m) {
-                if let Some(slot) = tail.get_mut(kept) {
-                    *slot = m;
-                }
-                kept = kept.saturating_add(1);
-            }
-        }
-        let bytes: usize = tail.iter().take(kept).map(|m| m.len()).sum();
-        members.truncate(start.saturating_add(kept));
-        if kept > SET_MEMBERS_MAX || bytes > SET_BYTES_MAX {
-            members.truncate(start);
-            return Ok(None);
-        }
-        match (u32::try_from(start), u32::try_from(kept)) {
-            (Ok(s), Ok(n)) => Ok(Some((s, n, folded))),
-            _ => {
-                members.truncate(start);
-                Ok(None)
-            }
-        }
-    }
-
-    /// [`Engine::stage_set`]'s collection: appends every member's literals;
-    /// `Some(any folded)`, or `None` when one is missing or too short.
-    fn stage_members(
-        &mut self,
-        ch: &'a ValidChannel<&'a [u8]>,
-        d: u32,
-    ) -> Result<Option<bool>, EngineError> {
+        let mut union: Vec<&'a [u8]> = Vec::new();
         let mut folded = false;
         let mut j = d;
-        // Before deduplication: the members' sets may repeat each other.
-        let cap = self
-            .set_members
-            .len()
-            .saturating_add(SET_MEMBERS_MAX.saturating_mul(4));
         // Bounded: a group has at most MAX_GROUP_PATTERNS entries.
         for _ in 0..changuard_format::limits::MAX_GROUP_PATTERNS {
             match ch.dfa_group(j) {
@@ -196,14 +142,29 @@ impl<'a> Engine<'a> {
             };
             folded |= h.folded;
             for m in h.members() {
-                if m.len() < LIT_MIN || self.set_members.len() >= cap {
+                // Before deduplication: the members' sets may repeat each other.
+                if m.len() < LIT_MIN || union.len() >= SET_MEMBERS_MAX.saturating_mul(4) {
                     return Ok(None);
                 }
-                try_push(&mut self.set_members, m)?;
+                try_push(&mut union, m)?;
             }
             j = j.saturating_add(1);
         }
-        Ok(Some(folded))
+        union.sort_unstable();
+        union.dedup();
+        let bytes: usize = union.iter().map(|m| m.len()).sum();
+        if union.len() > SET_MEMBERS_MAX || bytes > SET_BYTES_MAX {
+            return Ok(None);
+        }
+        let (Ok(start), Ok(len)) = (
+            u32::try_from(self.set_members.len()),
+            u32::try_from(union.len()),
+        ) else {
+            return Ok(None);
+        };
+        self.set_members.try_reserve(union.len())?;
+        self.set_members.extend(union);
+        Ok(Some((start, len, folded)))
     }
 
     /// The last loaded DFA's size (stats, analysis allowance) and byte-class

@@ -144,11 +144,8 @@ impl<'a> Engine<'a> {
                         self.inst_cost(g, cap)
                     } else {
                         let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
-                        let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
                         // Unreachable without a slot, but then: count it again.
-                        let first = counted
-                            .get_mut(k >> 6)
-                            .is_none_or(|w| core::mem::replace(w, *w | bit) & bit == 0);
+                        let first = first_mark(&mut counted, k).unwrap_or(true);
                         let list = fi
                             .lit_groups
                             .get(k)

@@ -243,13 +243,9 @@ impl<'a> Engine<'a> {
             let Ok(d) = gi.keys.binary_search(&g) else {
                 continue;
             };
-            let (sw, sb) = (
-                d.wrapping_shr(6),
-                1u64.wrapping_shl(u32::try_from(d & 63).unwrap_or(0)),
-            );
-            match seen.get_mut(sw) {
-                Some(word) if *word & sb == 0 => *word |= sb,
-                Some(_) => continue,
+            match first_mark(&mut seen, d) {
+                Some(true) => {}
+                Some(false) => continue,
                 None => {
                     cx.verdict.fault();
                     continue;
@@ -270,18 +266,16 @@ impl<'a> Engine<'a> {
                     continue;
                 };
                 if a.multi {
-                    let Some(word) = fired.get_mut(k >> 6) else {
+                    let Some(first) = first_mark(&mut fired, k) else {
                         cx.verdict.fault();
                         continue;
                     };
-                    let bit = 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
-                    if *word & bit != 0 || a.insts.is_empty() {
+                    if !first || a.insts.is_empty() {
                         // Fired already, or moved to the every-event groups
                         // when another member's gram did not fit.
                         cx.fuel.charge(1)?;
                         continue;
                     }
-                    *word |= bit;
                 }
                 self.fire_group(a, f, field, cx)?;
             }

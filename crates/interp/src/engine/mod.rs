@@ -555,6 +555,17 @@ fn gram_of(w: &[u8]) -> u32 {
     })
 }
 
+/// Set bit `k` of `bits`: `Some(true)` if it was clear, `Some(false)` if
+/// it was set already, `None` if `k` is past the end.
+#[inline]
+fn first_mark(bits: &mut [u64], k: usize) -> Option<bool> {
+    let word = bits.get_mut(k >> 6)?;
+    let bit = 1u64.wrapping_shl(u32::try_from(k & 63).ok()?);
+    let new = *word & bit == 0;
+    *word |= bit;
+    Some(new)
+}
+
 fn gram_bit(g: u32) -> (usize, u64) {
     let h = g.wrapping_mul(0x9E37_79B1).wrapping_shr(16);
     let word = usize::try_from(h.wrapping_shr(6)).unwrap_or(0);
