@@ -14,7 +14,9 @@
 //! - per string field with `n` indexable criteria (string or regex): four
 //!   needle tables (forward and reverse, each case-sensitive and folded), each
 //!   at most `steps(n) * (cap + 1) + n + 1` (`n` bounds both the keys and the
-//!   deepest parent chain), and the gram scan, `cap + cap * steps(n)`;
+//!   deepest parent chain), and the gram scan, `2 * cap + cap * steps(n)`
+//!   (the scan, a search per position, and confirming needles where their
+//!   grams occur, at most `cap` bytes);
 //! - per integer field with `n` criteria: `steps(n) + 1`;
 //! - every instance of the type evaluated in full, whatever the index would
 //!   prune: per criterion `1 + bytes`, where bytes is `cap` for `contains`,
@@ -231,7 +233,11 @@ impl Tally {
                     .saturating_mul(cap.saturating_add(1))
                     .saturating_add(n)
                     .saturating_add(1);
-                let grams = cap.saturating_add(cap.saturating_mul(steps(ns)));
+                // The scan, a search per bloom hit, and confirming needles
+                // where their grams occur (at most one field's worth).
+                let grams = cap
+                    .saturating_mul(2)
+                    .saturating_add(cap.saturating_mul(steps(ns)));
                 probe = probe
                     .saturating_add(table.saturating_mul(4))
                     .saturating_add(grams);

@@ -316,6 +316,75 @@ fn a_literal_set_fires_its_group_once() {
     assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
 }
 
+/// A gram hit is confirmed before it fires: a field holding every 4-byte
+/// gram of a regex's literal but not the literal scans nothing; the case of
+/// a case-sensitive literal counts; a field full of failed confirmations
+/// runs out of budget and falls back to firing on the gram, so the match at
+/// its end is still found.
+#[test]
+fn a_gram_fires_only_where_its_needle_occurs() {
+    use changuard_format::Action;
+    use changuard_format::build::CriterionSpec;
+    use changuard_format::schema::PROCESS_CREATE;
+    let re = |p: &str, ci: bool| CriterionSpec::Regex {
+        pattern: p.to_string(),
+        case_insensitive: ci,
+    };
+    let instances = vec![
+        inst(
+            1,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("command_line", re("certutil[0-9]", false))],
+        ),
+        inst(
+            2,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("image_path", re("CertUtil[0-9]", false))],
+        ),
+        inst(
+            3,
+            &PROCESS_CREATE,
+            Action::Report,
+            &[("parent_image_path", re("bitsadmin[0-9]", true))],
+        ),
+    ];
+    let specs = vec![spec(302, instances)];
+    let (bufs, tk) = build_grouped(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    assert_eq!(engine.literal_stats().proven, 3);
+    let run = |field: &str, value: &str| {
+        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+            if f.ty == changuard_format::FieldType::Str {
+                vals[k] = OwnedValue::Str(String::new());
+            }
+        }
+        vals[PROCESS_CREATE.field_index(field).unwrap()] = OwnedValue::Str(value.to_string());
+        let ev = OwnedEvent {
+            template: PROCESS_CREATE.id,
+            values: vals,
+        };
+        let mut v = Verdict::new();
+        ev.with(|e| engine.evaluate(e, &mut v));
+        (v.matches().len(), v.dfa_scans)
+    };
+    // Every gram of `certutil`, never the literal.
+    assert_eq!(run("command_line", "cert ertu rtut tuti util 5"), (0, 0));
+    assert_eq!(run("command_line", "x certutil5"), (1, 1));
+    // Case-sensitive: the folded gram occurs, the literal does not.
+    assert_eq!(run("image_path", "c:\\certutil5"), (0, 0));
+    assert_eq!(run("image_path", "c:\\CertUtil5"), (1, 1));
+    // Folded: any case confirms.
+    assert_eq!(run("parent_image_path", "c:\\BITSADMIN5"), (1, 1));
+    // 600 failed confirmations of 8 bytes each exceed the field's budget.
+    let mut long = "cert".repeat(600);
+    long.push_str("certutil5");
+    assert_eq!(run("command_line", &long), (1, 1));
+}
+
 /// `specs` built with regex groups.
 fn build_grouped(
     specs: &[changuard_format::build::ChannelSpec],

@@ -209,6 +209,7 @@ impl<'a> Engine<'a> {
                 if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
                     ls.proven = ls.proven.saturating_add(1);
                     rec.lit = Some(text);
+                    rec.lit_folded = h.folded;
                 } else {
                     ls.unproven = ls.unproven.saturating_add(1);
                 }
@@ -243,7 +244,13 @@ impl<'a> Engine<'a> {
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| self.dfas.get(i))
                 .ok_or(bad)?;
-            let (req, nreq, lit, set) = (first.req, first.nreq, first.lit, first.set);
+            let (req, nreq, lit, lit_folded, set) = (
+                first.req,
+                first.nreq,
+                first.lit,
+                first.lit_folded,
+                first.set,
+            );
             let first = first.group.ok_or(bad)?;
             // The proof covered every pattern of the DFA, this one too.
             if lit.is_some() {
@@ -256,6 +263,7 @@ impl<'a> Engine<'a> {
             rec.req = req;
             rec.nreq = nreq;
             rec.lit = lit;
+            rec.lit_folded = lit_folded;
             rec.set = set;
             rec.group = Some(GroupRef {
                 bit,
@@ -290,6 +298,7 @@ impl<'a> Engine<'a> {
                 ls.sets = ls.sets.saturating_add(1);
                 rec.set = Some((start, len));
                 rec.lit = members.and_then(|m| m.iter().copied().min_by_key(|m| m.len()));
+                rec.lit_folded = folded;
             } else {
                 ls.unproven = ls.unproven.saturating_add(1);
                 if let Some(r) = range {
@@ -304,6 +313,7 @@ impl<'a> Engine<'a> {
                 if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
                     self.lit_stats.proven = self.lit_stats.proven.saturating_add(1);
                     rec.lit = Some(text);
+                    rec.lit_folded = h.folded;
                 } else {
                     self.lit_stats.unproven = self.lit_stats.unproven.saturating_add(1);
                 }
@@ -555,13 +565,13 @@ impl<'a> Engine<'a> {
                 let fu8 = u8::try_from(f).map_err(|_| EngineError::OutOfMemory)?;
                 let mut fwd: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
                 let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
-                let mut contains: Vec<(&'a [u8], u32)> = Vec::new();
+                let mut contains: Vec<GramNeedle<'a>> = Vec::new();
                 let mut ints: Vec<(u64, u32)> = Vec::new();
                 // (group's first record, pattern id, instance): group anchors
                 // scanned every event, and those reached through a literal.
                 let mut grouped: Vec<(u32, u8, u32)> = Vec::new();
                 let mut lit_grouped: Vec<(u32, u8, u32)> = Vec::new();
-                let mut group_lits: Vec<(u32, &'a [u8])> = Vec::new();
+                let mut group_lits: Vec<(u32, &'a [u8], bool)> = Vec::new();
                 for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
                     if usize::from(tp) != t {
                         continue;
@@ -603,28 +613,30 @@ impl<'a> Engine<'a> {
                             };
                             let needle = match self.crit(crit) {
                                 Some(Crit {
-                                    test: Test::Str { needle, .. },
+                                    test: Test::Str { needle, ci, .. },
                                     ..
-                                }) => Some(needle),
-                                _ => rec.and_then(|r| r.lit),
+                                }) => Some((needle, ci)),
+                                _ => rec.and_then(|r| Some((r.lit?, r.lit_folded))),
                             };
                             match (needle, rec.and_then(|r| r.group)) {
                                 // A regex group's proven literal: the group
                                 // is the gram's candidate (below), not each
                                 // member's instance.
-                                (Some(n), Some(r)) if r.slot.is_some() => {
+                                (Some((n, ci)), Some(r)) if r.slot.is_some() => {
                                     try_push(&mut lit_grouped, (r.first, r.pattern, g))?;
                                     match rec.and_then(|r| r.set) {
                                         // A literal set: a gram entry per member.
                                         Some(set) => {
                                             for &m in self.set_of(set) {
-                                                try_push(&mut group_lits, (r.first, m))?;
+                                                try_push(&mut group_lits, (r.first, m, ci))?;
                                             }
                                         }
-                                        None => try_push(&mut group_lits, (r.first, n))?,
+                                        None => try_push(&mut group_lits, (r.first, n, ci))?,
                                     }
                                 }
-                                (Some(n), _) => try_push(&mut contains, (n, g))?,
+                                (Some((text, ci)), _) => {
+                                    try_push(&mut contains, GramNeedle { text, entry: g, ci })?
+                                }
                                 // Cannot happen (anchor_of saw it); fail safe.
                                 (None, _) => try_push(&mut ti.always, g)?,
                             }
@@ -668,8 +680,15 @@ impl<'a> Engine<'a> {
                         return Err(EngineError::OutOfMemory);
                     }
                     a.multi = lits.len() > 1;
-                    for &(_, n) in lits {
-                        try_push(&mut contains, (n, VIRTUAL | id))?;
+                    for &(_, text, ci) in lits {
+                        try_push(
+                            &mut contains,
+                            GramNeedle {
+                                text,
+                                entry: VIRTUAL | id,
+                                ci,
+                            },
+                        )?;
                     }
                 }
                 for m in 0..2 {
@@ -685,7 +704,6 @@ impl<'a> Engine<'a> {
                 let mut leftover = Vec::new();
                 let mut grams = choose_grams(&contains, &mut leftover)?;
                 grams.sort_unstable();
-                // Two members of one literal set may choose the same gram.
                 grams.dedup();
                 let overflow = build_grams(&mut fi.grams, &grams)?;
                 for g in overflow.into_iter().chain(leftover) {
@@ -795,6 +813,7 @@ fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u
         req: [[0; 4]; REQ_MAX],
         nreq: 0,
         lit: None,
+        lit_folded: false,
         set: None,
         group: None,
     });

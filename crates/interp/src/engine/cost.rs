@@ -132,7 +132,9 @@ impl<'a> Engine<'a> {
                 cand = cand.saturating_add(self.list_cost(&a.insts, cap));
             }
             if !fi.grams.keys.is_empty() {
-                probe = probe.saturating_add(cap64.saturating_add(
+                // The scan, a search per bloom hit, and the confirmations'
+                // budget (one field's worth of bytes).
+                probe = probe.saturating_add(cap64.saturating_mul(2).saturating_add(
                     cap64.saturating_mul(strops::search_steps(fi.grams.keys.len())),
                 ));
                 // A virtual entry is a literal group: 1 per entry, and once

@@ -224,7 +224,13 @@ impl<'a> Engine<'a> {
         }
         cx.fuel.charge(len64(field.len()))?;
         let steps = strops::search_steps(gi.keys.len());
+        // Keys whose entries fired (or were checked without a match).
         let mut seen = [0u64; GRAM_KEYS_MAX / 64];
+        // Bytes left for confirming needles where their gram occurs: a gram
+        // without its needle fires nothing, and after `field.len()` bytes of
+        // failed confirmations the rest fire on the gram alone (the bound
+        // counts one field's worth).
+        let mut budget = field.len();
         // Literal groups fired this probe: a literal set's members are
         // several grams naming one group, which fires once (each further
         // hit costs 1). Their ids stay below GROUP_SLOTS (each has a slot).
@@ -243,13 +249,27 @@ impl<'a> Engine<'a> {
             let Ok(d) = gi.keys.binary_search(&g) else {
                 continue;
             };
-            match first_mark(&mut seen, d) {
-                Some(true) => {}
-                Some(false) => continue,
+            match marked(&seen, d) {
+                Some(false) => {}
+                Some(true) => continue,
                 None => {
                     cx.verdict.fault();
                     continue;
                 }
+            }
+            if let Some(Some(c)) = gi.confirm.get(d) {
+                if let Some(left) = budget.checked_sub(c.needle.len()) {
+                    budget = left;
+                    cx.fuel.charge(len64(c.needle.len()))?;
+                    // Not here: the key stays open for its next occurrence.
+                    if !c.occurs_at(field, i.saturating_sub(3)) {
+                        continue;
+                    }
+                }
+            }
+            if first_mark(&mut seen, d).is_none() {
+                cx.verdict.fault();
+                continue;
             }
             let Some(&(s, l)) = gi.ranges.get(d) else {
                 cx.verdict.fault();

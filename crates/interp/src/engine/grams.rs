@@ -1,14 +1,33 @@
 //! The 4-byte gram index of `contains` needles: which gram of each needle is
 //! indexed (`choose_grams`) and the bloom filter plus sorted gram table
 //! (`build_grams`). Load time only; allocation is fallible.
+//!
+//! Invariant (`build_grams`): a key's `confirm` is `Some` only when every
+//! entry of the key was chosen for the same needle, at the same offset and
+//! case mode, so confirming that needle confirms each entry's.
 
 use super::*;
 
-/// Fill `gi` from sorted `(gram, instance)` pairs. Returns the instances that
-/// did not fit under [`GRAM_KEYS_MAX`] (to be checked always).
-pub(super) fn build_grams(
-    gi: &mut GramIndex,
-    pairs: &[(u32, u32)],
+/// A needle for the gram index: a contains needle, a regex's proven literal
+/// or a member of a group's literal set, and the entry a hit names (an
+/// instance, or `VIRTUAL | k` for literal group `k`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct GramNeedle<'a> {
+    pub(super) text: &'a [u8],
+    pub(super) entry: u32,
+    /// Compared ASCII case-insensitively when confirmed.
+    pub(super) ci: bool,
+}
+
+/// The gram chosen for one needle: `(gram, entry, the needle to confirm)`,
+/// ordered so one key's entries are adjacent.
+pub(super) type GramEntry<'a> = (u32, u32, Confirm<'a>);
+
+/// Fill `gi` from sorted entries. Returns the entries that did not fit under
+/// [`GRAM_KEYS_MAX`] (to be checked always).
+pub(super) fn build_grams<'a>(
+    gi: &mut GramIndex<'a>,
+    pairs: &[GramEntry<'a>],
 ) -> Result<Vec<u32>, EngineError> {
     let mut overflow = Vec::new();
     if pairs.is_empty() {
@@ -18,25 +37,33 @@ pub(super) fn build_grams(
     gi.bloom.resize(GRAM_BLOOM_WORDS, 0);
     gi.insts.try_reserve_exact(pairs.len())?;
     let mut i = 0usize;
-    while let Some(&(g, _)) = pairs.get(i) {
+    while let Some(&(g, _, first)) = pairs.get(i) {
         let mut j = i;
         let start = u32::try_from(gi.insts.len()).map_err(|_| EngineError::OutOfMemory)?;
         let fits = gi.keys.len() < GRAM_KEYS_MAX;
-        while let Some(&(g2, inst)) = pairs.get(j) {
+        let mut same = true;
+        let mut last = None;
+        while let Some(&(g2, inst, c)) = pairs.get(j) {
             if g2 != g {
                 break;
             }
-            if fits {
-                gi.insts.push(inst);
-            } else {
-                try_push(&mut overflow, inst)?;
+            same &= c == first;
+            // Two members of one literal set may choose the same gram.
+            if last != Some(inst) {
+                last = Some(inst);
+                if fits {
+                    gi.insts.push(inst);
+                } else {
+                    try_push(&mut overflow, inst)?;
+                }
             }
             j = j.saturating_add(1);
         }
         if fits {
-            let len = u32::try_from(j.saturating_sub(i)).map_err(|_| EngineError::OutOfMemory)?;
+            let end = u32::try_from(gi.insts.len()).map_err(|_| EngineError::OutOfMemory)?;
             try_push(&mut gi.keys, g)?;
-            try_push(&mut gi.ranges, (start, len))?;
+            try_push(&mut gi.ranges, (start, end.saturating_sub(start)))?;
+            try_push(&mut gi.confirm, same.then_some(first))?;
             let (w, bit) = gram_bit(g);
             if let Some(x) = gi.bloom.get_mut(w) {
                 *x |= bit;
@@ -50,12 +77,12 @@ pub(super) fn build_grams(
 /// For each contains needle, the 4-byte window (folded) that is rarest among
 /// all windows of this field's contains needles (first on ties): a gram shared
 /// by many needles would make many instances candidates on one hit.
-pub(super) fn choose_grams(
-    needles: &[(&[u8], u32)],
+pub(super) fn choose_grams<'a>(
+    needles: &[GramNeedle<'a>],
     leftover: &mut Vec<u32>,
-) -> Result<Vec<(u32, u32)>, EngineError> {
+) -> Result<Vec<GramEntry<'a>>, EngineError> {
     let mut all: Vec<u32> = Vec::new();
-    for (n, _) in needles {
+    for n in needles.iter().map(|n| n.text) {
         let w = n.len().saturating_sub(3);
         all.try_reserve(w)?;
         let start = all.len();
@@ -84,20 +111,31 @@ pub(super) fn choose_grams(
         all.partition_point(|&x| x <= g)
             .saturating_sub(all.partition_point(|&x| x < g))
     };
-    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut out: Vec<GramEntry<'a>> = Vec::new();
     out.try_reserve_exact(needles.len())?;
-    for &(n, inst) in needles {
-        let mut best: Option<(usize, u32)> = None;
-        for w in n.windows(4) {
+    for n in needles {
+        // First on ties, so `off` is the gram's first offset in the needle
+        // (a later occurrence has the same count and is never taken).
+        let mut best: Option<(usize, u32, usize)> = None;
+        for (off, w) in n.text.windows(4).enumerate() {
             let g = gram_of(w);
             let c = count(g);
-            if best.is_none_or(|(bc, _)| c < bc) {
-                best = Some((c, g));
+            if best.is_none_or(|(bc, _, _)| c < bc) {
+                best = Some((c, g, off));
             }
         }
-        match best {
-            Some((_, g)) => out.push((g, inst)),
-            None => try_push(leftover, inst)?,
+        let off = best.and_then(|(_, _, o)| u32::try_from(o).ok());
+        match (best, off) {
+            (Some((_, g, _)), Some(off)) => out.push((
+                g,
+                n.entry,
+                Confirm {
+                    needle: n.text,
+                    off,
+                    ci: n.ci,
+                },
+            )),
+            _ => try_push(leftover, n.entry)?,
         }
     }
     Ok(out)

@@ -34,6 +34,10 @@
 //! - **suffix**: the same over reversed strings.
 //! - **contains**: each needle's rarest 4-byte (folded) gram; a 64 Kbit bloom
 //!   filter and a sorted gram table; each field position costs one bit test.
+//!   A gram whose entries all stand for one needle fires only where that
+//!   needle occurs around it (compared in place, the needle's length); a
+//!   gram without its needle stays open for its next occurrence. After one
+//!   field's worth of bytes of such comparisons, hits fire on the gram alone.
 //!
 //! - **regex with a required literal**: the DFA entry's literal hint (at least
 //!   4 bytes), once [`literal_required`] has *proven* at load that every
@@ -75,7 +79,9 @@
 //! - a string-table probe: `steps * (1 + min(field, longest needle)) + chain + 1`,
 //!   `steps = ceil(log2(keys + 1))`, `chain` = the table's deepest parent chain;
 //! - an integer-table probe: `steps + 1`;
-//! - a contains-gram scan: `field.len()`, plus `steps` per bloom hit;
+//! - a contains-gram scan: `field.len()`, plus `steps` per bloom hit, plus
+//!   the needle's length per in-place confirmation (at most `field.len()` in
+//!   all);
 //! - a regex group: `field.len() + 1` for its scan (plus 1 for its byte-class
 //!   test when prefiltered), once per event when it has a cache slot; 1 for
 //!   each member criterion's look-up after that, and 1 per group reached as
@@ -118,7 +124,7 @@ mod tables;
 
 pub use eval::EvalScratch;
 
-use grams::{build_grams, choose_grams};
+use grams::{GramNeedle, build_grams, choose_grams};
 use proofs::{any_literal_required, literal_required, required_classes};
 use tables::{anchor_of, build_table, slice32, test_rank};
 
@@ -367,12 +373,45 @@ const GRAM_BLOOM_WORDS: usize = 1024; // 65,536 bits
 const GRAM_KEYS_MAX: usize = 8192;
 
 #[derive(Debug, Default)]
-struct GramIndex {
+struct GramIndex<'a> {
     bloom: Vec<u64>,
     keys: Vec<u32>,
     /// `(start, len)` into `insts`, parallel to `keys`.
     ranges: Vec<(u32, u32)>,
     insts: Vec<u32>,
+    /// Parallel to `keys`: the one needle every entry of the key stands for,
+    /// checked where the gram occurs before the entries fire; `None` when
+    /// the entries stand for different needles (fired on the gram alone).
+    confirm: Vec<Option<Confirm<'a>>>,
+}
+
+/// The needle behind a gram key (`GramIndex::confirm`). A hit of the gram at
+/// field offset `p` is confirmed when the needle occurs at `p - off`: `off`
+/// is the gram's *first* offset in the needle, so every occurrence of the
+/// needle shows the gram at a position the probe visits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Confirm<'a> {
+    needle: &'a [u8],
+    off: u32,
+    /// Compared ASCII case-insensitively (a folded contains needle, or a
+    /// literal proven folded).
+    ci: bool,
+}
+
+impl Confirm<'_> {
+    /// Does the needle occur in `field` with its gram at `p`? Reads at most
+    /// `needle.len()` bytes.
+    fn occurs_at(&self, field: &[u8], p: usize) -> bool {
+        let start = usize::try_from(self.off)
+            .ok()
+            .and_then(|o| p.checked_sub(o));
+        let window = start.and_then(|s| field.get(s..s.checked_add(self.needle.len())?));
+        match window {
+            Some(w) if self.ci => w.eq_ignore_ascii_case(self.needle),
+            Some(w) => w == self.needle,
+            None => false,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -381,7 +420,7 @@ struct FieldIndex<'a> {
     fwd: [StrTable<'a>; 2],
     /// Suffix needles: `[case-sensitive, case-insensitive]`.
     rev: [StrTable<'a>; 2],
-    grams: GramIndex,
+    grams: GramIndex<'a>,
     ints: Vec<(u64, u32)>,
     /// Regex groups some instance is anchored on, scanned every event.
     groups: Vec<GroupAnchor>,
@@ -457,6 +496,8 @@ struct DfaRec<'a> {
     /// the gram index folds anyway, and the DFA confirms every candidate).
     /// For a group anchored on a literal set, its shortest member.
     lit: Option<&'a [u8]>,
+    /// `lit` (or `set`) was proven ASCII case-insensitively.
+    lit_folded: bool,
     /// A regex group's proven literal set (docs/FORMAT.md, "Literal sets"):
     /// `Engine::set_members[start..start + len]`, every member at least
     /// [`LIT_MIN`] bytes. Every match of any pattern of the group's DFA
@@ -558,6 +599,12 @@ fn gram_of(w: &[u8]) -> u32 {
 /// Set bit `k` of `bits`: `Some(true)` if it was clear, `Some(false)` if
 /// it was set already, `None` if `k` is past the end.
 #[inline]
+/// Is bit `k` of `bits` set? `None` when `k` is out of range.
+fn marked(bits: &[u64], k: usize) -> Option<bool> {
+    let word = bits.get(k >> 6)?;
+    Some(*word & 1u64.wrapping_shl(u32::try_from(k & 63).ok()?) != 0)
+}
+
 fn first_mark(bits: &mut [u64], k: usize) -> Option<bool> {
     let word = bits.get_mut(k >> 6)?;
     let bit = 1u64.wrapping_shl(u32::try_from(k & 63).ok()?);
@@ -626,6 +673,12 @@ impl<'a> Engine<'a> {
                 b = b.saturating_add(f.grams.keys.capacity().saturating_mul(4));
                 b = b.saturating_add(f.grams.ranges.capacity().saturating_mul(8));
                 b = b.saturating_add(f.grams.insts.capacity().saturating_mul(4));
+                b = b.saturating_add(
+                    f.grams
+                        .confirm
+                        .capacity()
+                        .saturating_mul(core::mem::size_of::<Option<Confirm<'_>>>()),
+                );
             }
         }
         b = b.saturating_add(
