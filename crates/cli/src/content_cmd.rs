@@ -761,15 +761,13 @@ fn group_counts<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> (u32, u32) {
 }
 
 /// DFAs by the anchor their hint gives the interpreter: a required literal of
-/// at least 4 bytes, a literal set of a regex in a group (the interpreter
-/// anchors only groups on sets), or neither (docs/FORMAT.md, "Required
-/// literals", "Literal sets").
+/// at least 4 bytes, a literal set (every member at least 4 bytes), or
+/// neither (docs/FORMAT.md, "Required literals", "Literal sets").
 fn anchor_counts<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> [u32; 3] {
     let mut n = [0u32; 3];
     for d in 0..v.dfa_count() {
-        let grouped = v.dfa_group(d).flatten().is_some();
         let k = match v.dfa_literal(d).flatten() {
-            Some(h) if h.set && grouped => 1,
+            Some(h) if h.set && h.members().all(|m| m.len() >= 4) => 1,
             Some(h) if !h.set && h.text.len() >= 4 => 0,
             _ => 2,
         };
@@ -818,7 +816,7 @@ fn print_inspect<B: AsRef<[u8]>>(
     if v.dfa_count() > 0 {
         let [lit, set, none] = anchor_counts(v);
         println!(
-            "regex anchors: {lit} with a required literal, {set} in a group with a literal set, {none} with neither (found by scanning; a literal set anchors only a regex group)"
+            "regex anchors: {lit} with a required literal, {set} with a literal set, {none} with neither (found by scanning)"
         );
     }
     println!("regex sources {}", sources.describe(v.dfa_count()));

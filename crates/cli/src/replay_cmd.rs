@@ -768,8 +768,10 @@ mod tests {
 
     #[test]
     fn fuel_exhaustion_fails_the_run_and_says_why() {
-        // A 100 kB pipe name: past the driver's cap, so only --no-truncate evaluates it.
-        let name = format!("\\Device\\NamedPipe\\{}", "a".repeat(100_000));
+        // A 100 kB pipe name: past the driver's cap, so only --no-truncate
+        // evaluates it. It holds a member of the Cobalt Strike regex's
+        // literal set, so that regex scans it all.
+        let name = format!("\\Device\\NamedPipe\\msagent_{}", "a".repeat(100_000));
         let (_d, f) = with_events(&[
             json!({"template": "NamedPipeCreate", "label": "huge", "expect": [], "fields": {"pipe_name": name}}),
             json!({"template": "NamedPipeCreate", "fields": {"pipe_name": "\\Device\\NamedPipe\\msagent_5c"}}),
@@ -778,7 +780,7 @@ mod tests {
         let (code, out, err) = run_text(&f.args);
         assert_eq!(code, EXIT_OK, "{out}{err}");
         assert!(
-            out.contains("truncated to the driver's cap: pipe_name (100018 -> 1024 bytes)"),
+            out.contains("truncated to the driver's cap: pipe_name (100026 -> 1024 bytes)"),
             "{out}"
         );
         assert!(!out.contains("FUEL"), "{out}");

@@ -28,7 +28,9 @@
 //!   at most once per event and remembers which of its patterns matched;
 //! - per member of a grouped entry's literal set (docs/FORMAT.md, "Literal
 //!   sets"): one more string criterion of its field in the probe terms (a gram
-//!   key) and 1 (a further hit of its group);
+//!   key) and 1 (a further hit of its group); likewise per member of a single
+//!   regex's set, for each criterion using it (a further hit of its
+//!   instance);
 //!
 //! with `steps(n) = ceil(log2(n + 1))`. Each term is at least the engine's
 //! matching term (the engine indexes each instance once and charges its
@@ -171,10 +173,11 @@ impl Tally {
         self.instances = self.instances.saturating_add(group_scan_cost(cap));
     }
 
-    /// A regex group member's literal set of `members` members on `field`
-    /// (docs/FORMAT.md, "Literal sets"): each member may be a key of the
-    /// field's gram index (so counts like a needle in the probe terms) and
-    /// one more hit of the group in an event (1 each).
+    /// A literal set of `members` members on `field` (a regex group member's,
+    /// or a single regex's per criterion using it; docs/FORMAT.md, "Literal
+    /// sets"): each member may be a key of the field's gram index (so counts
+    /// like a needle in the probe terms) and one more hit of its group or
+    /// instance in an event (1 each).
     pub fn add_literal_set(&mut self, field: usize, members: u32) {
         if let Some(ns) = self.strs.get_mut(field) {
             *ns = ns.saturating_add(members);

@@ -687,15 +687,7 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
         if g.pattern == 0 {
             t.add_group_scan(usize::from(g.field));
         }
-        if e.flags & layout::DFA_FLAG_LITERAL_SET != 0 {
-            // Validated: 2 to MAX_LITERAL_SET members; the cap if unreadable.
-            let members = string_at(b, l.strings, e.literal).map_or(limits::MAX_LITERAL_SET, |s| {
-                let seps = s
-                    .bytes()
-                    .filter(|&c| c == layout::LITERAL_SET_SEPARATOR)
-                    .count();
-                u32::try_from(seps).map_or(limits::MAX_LITERAL_SET, |n| n.saturating_add(1))
-            });
+        if let Some(members) = set_members(b, l, &e) {
             t.add_literal_set(usize::from(g.field), members);
         }
     }
@@ -722,10 +714,23 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
             // Every row may be evaluated in full (the UNLESS rows once the
             // AND rows matched), so every row counts.
             for r in 0..inst.row_count() {
-                t.add_grouped(
-                    (0..inst.criteria_len()).map(|c| inst.row_criterion(r, c).unwrap_or(dearest)),
-                    grouped,
-                );
+                let row = || {
+                    (0..inst.criteria_len()).map(|c| inst.row_criterion(r, c).unwrap_or(dearest))
+                };
+                t.add_grouped(row(), grouped);
+                // A single regex's literal set: its members are gram keys of
+                // the criterion's field, each a further hit of the instance.
+                for (field, c) in row().enumerate() {
+                    let Criterion::Regex { dfa } = c else {
+                        continue;
+                    };
+                    let set = dfa_entry(b, l, dfa)
+                        .filter(|e| e.group.is_none())
+                        .and_then(|e| set_members(b, l, &e));
+                    if let Some(members) = set {
+                        t.add_literal_set(field, members);
+                    }
+                }
             }
             *f = t.total();
             if *f > cost::TEMPLATE_CEILING && o.is_none() {
@@ -734,6 +739,25 @@ fn cost_of(b: &[u8], l: &Layout) -> (CostBound, [Option<u32>; cost::TEMPLATE_COU
         }
     }
     (bound, over)
+}
+
+/// The number of members of DFA entry `e`'s literal set, or `None` when its
+/// literal is not a set. Validated: 2 to [`limits::MAX_LITERAL_SET`]; the
+/// cap if the string is unreadable (a validator bug: the bound stays a
+/// bound).
+fn set_members(b: &[u8], l: &Layout, e: &DfaEntry<'_>) -> Option<u32> {
+    if e.flags & layout::DFA_FLAG_LITERAL_SET == 0 {
+        return None;
+    }
+    Some(
+        string_at(b, l.strings, e.literal).map_or(limits::MAX_LITERAL_SET, |s| {
+            let seps = s
+                .bytes()
+                .filter(|&c| c == layout::LITERAL_SET_SEPARATOR)
+                .count();
+            u32::try_from(seps).map_or(limits::MAX_LITERAL_SET, |n| n.saturating_add(1))
+        }),
+    )
 }
 
 /// One encoding per content (issue 13): strings and DFAs are numbered in the

@@ -385,6 +385,52 @@ fn a_gram_fires_only_where_its_needle_occurs() {
     assert_eq!(run("command_line", &long), (1, 1));
 }
 
+/// A regex of its own with a literal set is reached through each member's
+/// gram and evaluated once however many members occur (a second evaluation
+/// would report the instance twice); a field with no member scans nothing.
+#[test]
+fn a_single_regex_with_a_literal_set_is_evaluated_once() {
+    use changuard_format::Action;
+    use changuard_format::build::CriterionSpec;
+    use changuard_format::schema::PROCESS_CREATE;
+    let re = |p: &str| CriterionSpec::Regex {
+        pattern: p.to_string(),
+        case_insensitive: false,
+    };
+    let instances = vec![inst(
+        1,
+        &PROCESS_CREATE,
+        Action::Report,
+        &[("command_line", re("(postex_|pipe)[0-9a-f]{2}"))],
+    )];
+    let specs = vec![spec(303, instances)];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let ls = engine.literal_stats();
+    assert_eq!((ls.single_sets, ls.anchors), (1, 1), "{ls:?}");
+    let run = |cmd: &str| {
+        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+            if f.ty == changuard_format::FieldType::Str {
+                vals[k] = OwnedValue::Str(String::new());
+            }
+        }
+        vals[PROCESS_CREATE.field_index("command_line").unwrap()] =
+            OwnedValue::Str(cmd.to_string());
+        let ev = OwnedEvent {
+            template: PROCESS_CREATE.id,
+            values: vals,
+        };
+        let mut v = Verdict::new();
+        ev.with(|e| engine.evaluate(e, &mut v));
+        (v.matches().len(), v.dfa_scans)
+    };
+    assert_eq!(run("x postex_9f and pipe0a"), (1, 1));
+    assert_eq!(run("x pipe0a"), (1, 1));
+    assert_eq!(run("x p0stex_9f p1pe0a"), (0, 0));
+}
+
 /// `specs` built with regex groups.
 fn build_grouped(
     specs: &[changuard_format::build::ChannelSpec],

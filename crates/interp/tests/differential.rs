@@ -608,9 +608,10 @@ fn regex_literal_anchors_equal_reference() {
     let engine = Engine::new(&chans).unwrap();
     let reference = Reference::new(&chans).unwrap();
     let ls = engine.literal_stats();
-    // Every hint is proven, but literal sets on regexes outside a group
-    // (never used: LiteralStats::unproven).
-    assert_eq!(ls.unproven, single_sets(&chans[0]), "{ls:?}");
+    // Every hint is proven, literal sets on regexes outside a group too.
+    assert_eq!(ls.unproven, 0, "{ls:?}");
+    assert_eq!(ls.single_sets, single_sets(&chans[0]), "{ls:?}");
+    assert!(ls.single_sets > 0, "{ls:?}");
     assert!(ls.proven >= 10 && ls.anchors >= 20, "{ls:?}");
     let mut matched = 0;
     for cmd in LIT_FIELDS {

@@ -201,10 +201,34 @@ impl<'a> Engine<'a> {
             let ls = &mut self.lit_stats;
             ls.hints = ls.hints.saturating_add(1);
             let text = h.text.as_bytes();
-            // A literal set anchors regex groups only (a single regex on
-            // several grams would be a candidate more than once per event).
             if h.set {
-                ls.unproven = ls.unproven.saturating_add(1);
+                // Every member at least LIT_MIN bytes (the validator caps
+                // their number at MAX_LITERAL_SET), proven for the DFA.
+                let start = self.set_members.len();
+                let usable = h.members().all(|m| m.len() >= LIT_MIN);
+                if usable {
+                    self.set_members.try_reserve(h.members().count())?;
+                    self.set_members.extend(h.members());
+                }
+                let members = self.set_members.get(start..).unwrap_or(&[]);
+                let proven = usable
+                    && !members.is_empty()
+                    && any_literal_required(&rec.dfa, members, h.folded, &mut self.proofs)?;
+                let range = (u32::try_from(start), u32::try_from(members.len()));
+                let ls = &mut self.lit_stats;
+                match range {
+                    (Ok(st), Ok(len)) if proven => {
+                        ls.proven = ls.proven.saturating_add(1);
+                        ls.single_sets = ls.single_sets.saturating_add(1);
+                        rec.set = Some((st, len));
+                        rec.lit = members.iter().copied().min_by_key(|m| m.len());
+                        rec.lit_folded = h.folded;
+                    }
+                    _ => {
+                        ls.unproven = ls.unproven.saturating_add(1);
+                        self.set_members.truncate(start);
+                    }
+                }
             } else if text.len() >= LIT_MIN {
                 if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
                     ls.proven = ls.proven.saturating_add(1);
@@ -572,6 +596,7 @@ impl<'a> Engine<'a> {
                 let mut grouped: Vec<(u32, u8, u32)> = Vec::new();
                 let mut lit_grouped: Vec<(u32, u8, u32)> = Vec::new();
                 let mut group_lits: Vec<(u32, &'a [u8], bool)> = Vec::new();
+                let mut fi_singles: Vec<u32> = Vec::new();
                 for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
                     if usize::from(tp) != t {
                         continue;
@@ -634,6 +659,22 @@ impl<'a> Engine<'a> {
                                         None => try_push(&mut group_lits, (r.first, n, ci))?,
                                     }
                                 }
+                                // A literal set of a regex scanned on its
+                                // own (or of a group without a cache slot):
+                                // a gram entry per member naming the
+                                // instance, evaluated once per event.
+                                (Some((_, ci)), _) if rec.and_then(|r| r.set).is_some() => {
+                                    let set = rec.and_then(|r| r.set).unwrap_or((0, 0));
+                                    if !self.index_set_single(
+                                        set,
+                                        ci,
+                                        g,
+                                        &mut fi_singles,
+                                        &mut contains,
+                                    )? {
+                                        try_push(&mut ti.always, g)?;
+                                    }
+                                }
                                 (Some((text, ci)), _) => {
                                     try_push(&mut contains, GramNeedle { text, entry: g, ci })?
                                 }
@@ -666,6 +707,7 @@ impl<'a> Engine<'a> {
                 // One gram entry per literal group (per member of its literal
                 // set), its id marked virtual.
                 fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
+                fi.set_singles = fi_singles;
                 group_lits.sort_unstable();
                 group_lits.dedup();
                 for (k, a) in fi.lit_groups.iter_mut().enumerate() {
@@ -707,7 +749,15 @@ impl<'a> Engine<'a> {
                 grams.dedup();
                 let overflow = build_grams(&mut fi.grams, &grams)?;
                 for g in overflow.into_iter().chain(leftover) {
-                    if g & VIRTUAL != 0 {
+                    if g & (VIRTUAL | SINGLE) == VIRTUAL | SINGLE {
+                        // A set single's member did not fit: checked always
+                        // (once: its other members' entries find it gone).
+                        let k = usize::try_from(g & !(VIRTUAL | SINGLE)).unwrap_or(usize::MAX);
+                        let slot = fi.set_singles.get_mut(k).ok_or(EngineError::OutOfMemory)?;
+                        if *slot != NONE {
+                            try_push(&mut ti.always, core::mem::replace(slot, NONE))?;
+                        }
+                    } else if g & VIRTUAL != 0 {
                         // A literal group the gram table has no room for:
                         // scanned every event instead.
                         // (Once: a literal set's other members may overflow
@@ -799,6 +849,39 @@ fn build_group_anchors(entries: &mut [(u32, u8, u32)]) -> Result<Vec<GroupAnchor
         }
     }
     Ok(out)
+}
+
+impl<'a> Engine<'a> {
+    /// Index instance `g`, anchored on a single regex's literal set `set`:
+    /// one gram needle per member naming its `singles` slot. False when the
+    /// field has [`SET_SINGLES_MAX`] already (the caller checks it always).
+    /// Not inlined: it keeps these locals out of `build_indexes`' frame.
+    #[inline(never)]
+    fn index_set_single(
+        &self,
+        set: (u32, u32),
+        ci: bool,
+        g: u32,
+        singles: &mut Vec<u32>,
+        needles: &mut Vec<GramNeedle<'a>>,
+    ) -> Result<bool, EngineError> {
+        let k = singles.len();
+        let Some(id) = u32::try_from(k).ok().filter(|_| k < SET_SINGLES_MAX) else {
+            return Ok(false);
+        };
+        try_push(singles, g)?;
+        for &text in self.set_of(set) {
+            try_push(
+                needles,
+                GramNeedle {
+                    text,
+                    entry: VIRTUAL | SINGLE | id,
+                    ci,
+                },
+            )?;
+        }
+        Ok(true)
+    }
 }
 
 /// Load DFA `d` of `ch` and append its record to `dfas` (reserved by the

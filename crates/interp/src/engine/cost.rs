@@ -141,9 +141,18 @@ impl<'a> Engine<'a> {
                 // per group (its first hit; a literal set gives it several
                 // entries) every pattern matched.
                 let mut counted = [0u64; GROUP_SLOTS / 64];
+                // A set single's entries: its instance in full on the first
+                // hit, 1 per further member.
+                let mut singles = [0u64; SET_SINGLES_MAX / 64];
                 for &g in &fi.grams.insts {
                     let c = if g & VIRTUAL == 0 {
                         self.inst_cost(g, cap)
+                    } else if g & SINGLE != 0 {
+                        let k = usize::try_from(g & !(VIRTUAL | SINGLE)).unwrap_or(usize::MAX);
+                        match (first_mark(&mut singles, k), fi.set_singles.get(k)) {
+                            (Some(true), Some(&i)) if i != NONE => self.inst_cost(i, cap),
+                            _ => 1,
+                        }
                     } else {
                         let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
                         // Unreachable without a slot, but then: count it again.

@@ -235,6 +235,8 @@ impl<'a> Engine<'a> {
         // several grams naming one group, which fires once (each further
         // hit costs 1). Their ids stay below GROUP_SLOTS (each has a slot).
         let mut fired = [0u64; GROUP_SLOTS / 64];
+        // Likewise the instances anchored on a single regex's literal set.
+        let mut evaluated = [0u64; SET_SINGLES_MAX / 64];
         let mut g = 0u32;
         for (i, &b) in field.iter().enumerate() {
             g = g.wrapping_shl(8) | u32::from(b.to_ascii_lowercase());
@@ -278,6 +280,17 @@ impl<'a> Engine<'a> {
             for &inst in slice32(&gi.insts, s, l) {
                 if inst & VIRTUAL == 0 {
                     self.eval_inst(inst, cx)?;
+                    continue;
+                }
+                if inst & SINGLE != 0 {
+                    let k = usize::try_from(inst & !(VIRTUAL | SINGLE)).unwrap_or(usize::MAX);
+                    match (first_mark(&mut evaluated, k), fi.set_singles.get(k)) {
+                        // Moved to the always list when another member's
+                        // gram did not fit.
+                        (Some(true), Some(&g)) if g != NONE => self.eval_inst(g, cx)?,
+                        (Some(_), Some(_)) => cx.fuel.charge(1)?,
+                        _ => cx.verdict.fault(),
+                    }
                     continue;
                 }
                 let k = usize::try_from(inst & !VIRTUAL).unwrap_or(usize::MAX);

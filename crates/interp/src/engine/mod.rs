@@ -427,7 +427,19 @@ struct FieldIndex<'a> {
     /// Regex groups with a proven literal: in the gram index under id
     /// `VIRTUAL | k`, scanned only when their literal's gram occurs.
     lit_groups: Vec<GroupAnchor>,
+    /// Instances anchored on a single regex's proven literal set: in the
+    /// gram index under `VIRTUAL | SINGLE | k`, once per member, evaluated
+    /// at the first member's hit of an event (at most [`SET_SINGLES_MAX`]).
+    set_singles: Vec<u32>,
 }
+
+/// Marks a virtual gram entry that names `set_singles`, not `lit_groups`.
+const SINGLE: u32 = 1 << 30;
+
+/// Most instances per (template, field) anchored on a single regex's literal
+/// set: the per-probe "evaluated already" bitset on the stack is this many
+/// bits (32 bytes). Past it, instances are checked always.
+const SET_SINGLES_MAX: usize = 256;
 
 /// Marks a gram index entry that names a literal group (`lit_groups`), not
 /// an instance (instance numbers stay far below: 16 files of at most
@@ -554,8 +566,7 @@ pub struct LiteralStats {
     /// Hints of at least 4 bytes that the load-time analysis proved required.
     pub proven: u32,
     /// Hints of at least 4 bytes not proven (unsound, or over the analysis
-    /// budget), and literal sets on regexes outside a group (never used):
-    /// ignored, so their instances stay on the always list.
+    /// budget): ignored, so their instances stay on the always list.
     pub unproven: u32,
     /// Instances anchored on a regex's required literal.
     pub anchors: u32,
@@ -563,6 +574,8 @@ pub struct LiteralStats {
     /// "Literal sets"); their hints count in `hints` and `proven` like
     /// single literals.
     pub sets: u32,
+    /// Regexes of their own (outside a group) with a proven literal set.
+    pub single_sets: u32,
 }
 
 struct Fuel {
@@ -673,6 +686,7 @@ impl<'a> Engine<'a> {
                 b = b.saturating_add(f.grams.keys.capacity().saturating_mul(4));
                 b = b.saturating_add(f.grams.ranges.capacity().saturating_mul(8));
                 b = b.saturating_add(f.grams.insts.capacity().saturating_mul(4));
+                b = b.saturating_add(f.set_singles.capacity().saturating_mul(4));
                 b = b.saturating_add(
                     f.grams
                         .confirm
