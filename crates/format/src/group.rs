@@ -23,8 +23,9 @@
 //! those with a literal set (docs/FORMAT.md, "Literal sets") form groups of
 //! their own when every such regex of their field and case mode has one, so
 //! the interpreter can prove the union of the members' sets for the group
-//! and scan it only when a member occurs (otherwise the others' group is
-//! scanned every event anyway, and they join it).
+//! and scan it only when a member occurs. Otherwise they stay single, each
+//! anchored on its own set, rather than join the group of those without
+//! (scanned every event).
 //! Members are ordered by pattern source (the validator checks it: one
 //! encoding per grouping). A group is kept only if its DFA is no larger than
 //! the single DFAs it replaces (so grouping never makes a file larger;
@@ -90,9 +91,9 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     // members in first-use order. Regexes with literal sets group apart,
     // so the group keeps an anchor (the union of their sets), when there
     // are at least two and no regex of their field and case mode lacks
-    // both a literal and a set: that one's group is scanned every event, and
-    // the set regexes then cost nothing more in it than in a group of their
-    // own that an event might also reach (measured on the SigmaHQ import).
+    // both a literal and a set. Otherwise they stay single, anchored on
+    // their own sets: on the SigmaHQ import this beat both joining the
+    // every-event group of those without and a set group beside it.
     type Key<'a> = (u16, usize, bool, Option<(&'a str, bool)>, bool);
     // (with a set, with neither) per (template, field, case)
     let mut counts: HashMap<(u16, usize, bool), (usize, usize)> = HashMap::new();
@@ -116,6 +117,9 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             && counts
                 .get(&(template, field, m.case_insensitive))
                 .is_some_and(|&(with, neither)| with >= 2 && neither == 0);
+        if m.set && !set {
+            continue;
+        }
         let key = (template, field, m.case_insensitive, m.literal, set);
         let k = *by_key.entry(key).or_insert_with(|| {
             sets.push((key, Vec::new()));
