@@ -611,8 +611,10 @@ fn distinct_bytes(s: &[u8]) -> usize {
 /// first. A run with an ASCII-case-insensitive letter is folded (all of it
 /// ASCII-lower-cased; finding it case-insensitively is weaker, hence still
 /// sound). Truncated to [`limits::MAX_DFA_LITERAL_LEN`] bytes at a character
-/// boundary (a prefix of a required literal is required). `None` when the
-/// pattern does not parse or no run is at least [`MIN_LITERAL_LEN`] bytes.
+/// boundary (a prefix of a required literal is required). A literal set
+/// ([`literal_set`]) is taken instead when there is no such literal of at
+/// least [`SET_MEMBER_MIN`] bytes. `None` when the pattern does not parse or
+/// has neither.
 ///
 /// Soundness (every haystack the DFA matches contains the literal) is what the
 /// engine relies on; `tests::required_literal_is_sound` checks it against the
@@ -698,8 +700,9 @@ fn mandatory_parts<'h>(h: &'h regex_syntax::hir::Hir, out: &mut Vec<&'h regex_sy
     }
 }
 
-/// A literal set for a pattern without a usable single literal (docs/FORMAT.md,
-/// "Literal sets"): of the pattern's mandatory parts ([`mandatory_parts`]),
+/// A literal set for a pattern (docs/FORMAT.md, "Literal sets"): of the
+/// pattern's mandatory parts ([`mandatory_parts`], and every tail of a
+/// mandatory concatenation),
 /// the one whose finite set of match prefixes (regex-syntax's prefix
 /// extractor: every match of the part begins with one of them) gives the
 /// best set: every member at least [`SET_MEMBER_MIN`] bytes (longest
@@ -714,6 +717,19 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut parts = Vec::new();
     mandatory_parts(hir, &mut parts);
+    // Every suffix of a mandatory concatenation is mandatory too: the run
+    // `\\temp\\stage5` after `(local|roaming)` is no item of its own, and
+    // `(?i)s` splits it into items.
+    let mut tails = Vec::new();
+    for p in &parts {
+        if let regex_syntax::hir::HirKind::Concat(items) = p.kind() {
+            for i in 1..items.len().saturating_sub(1) {
+                if let Some(rest) = items.get(i..) {
+                    tails.push(regex_syntax::hir::Hir::concat(rest.to_vec()));
+                }
+            }
+        }
+    }
     let mut ex = Extractor::new();
     // Room for the case variants of two 8-letter words: folding merges them.
     ex.kind(ExtractKind::Prefix).limit_total(1024);
@@ -721,7 +737,7 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
     // (longest shortest member, fewest members), members, folded
     type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>, bool);
     let mut best: Option<Scored> = None;
-    for part in parts {
+    for part in parts.into_iter().chain(tails.iter()) {
         // `[Cc][Mm][Dd]` would give 8 case variants per member: extract from
         // the part with such classes lower-cased, and find the members
         // folded (every match of the part, ASCII-lower-cased there, is a
@@ -1513,6 +1529,11 @@ mod tests {
         // A single literal of 4 bytes or more wins; a branch without one (or
         // with a short one) leaves no set.
         assert_eq!(set(r"(abcd|efgh)-urlcache", false), None);
+        // No item gives 4-byte members, but a tail of the concatenation does.
+        assert_eq!(
+            set(r"[0-9]+-(ab|cd)-xy", false),
+            Some((std::vec!["-ab-xy".into(), "-cd-xy".into()], false))
+        );
         assert_eq!(set(r"(abcd|ef)[0-9]", false), None);
         assert_eq!(set(r"(abcd|[a-z]+)[0-9]", false), None);
         // The Cobalt Strike pipe family (examples/content): one member per

@@ -70,8 +70,9 @@ pub(crate) struct Member<'a> {
     /// The regex's required literal (text, folded), when it has one of at
     /// least 4 bytes (an anchor the interpreter can use).
     pub(crate) literal: Option<(&'a str, bool)>,
-    /// The regex has a literal set instead (docs/FORMAT.md, "Literal sets").
-    pub(crate) set: bool,
+    /// The regex has a literal set instead (docs/FORMAT.md, "Literal sets"):
+    /// its NUL-separated members.
+    pub(crate) set: Option<&'a str>,
 }
 
 /// A planned group: members (indexes into the planner's input) in entry
@@ -100,7 +101,7 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     for m in members {
         if let Owner::One(t, f) = m.owner {
             let n = counts.entry((t, f, m.case_insensitive)).or_insert((0, 0));
-            if m.set {
+            if m.set.is_some() {
                 n.0 = n.0.saturating_add(1);
             } else if m.literal.is_none() {
                 n.1 = n.1.saturating_add(1);
@@ -113,11 +114,11 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
         let Owner::One(template, field) = m.owner else {
             continue;
         };
-        let set = m.set
+        let set = m.set.is_some()
             && counts
                 .get(&(template, field, m.case_insensitive))
                 .is_some_and(|&(with, neither)| with >= 2 && neither == 0);
-        if m.set && !set {
+        if m.set.is_some() && !set {
             continue;
         }
         let key = (template, field, m.case_insensitive, m.literal, set);
@@ -134,6 +135,12 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     for (key, set) in sets {
         // A literal of its own: single (see the module docs).
         if key.3.is_some() && set.len() < 2 {
+            continue;
+        }
+        if key.4 {
+            for c in set_chunks(members, &set) {
+                chunks.push((key, c));
+            }
             continue;
         }
         for c in set.chunks(max) {
@@ -187,6 +194,44 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
                 work.push((key, a.to_vec()));
             }
         }
+    }
+    out
+}
+
+/// Regexes with literal sets (`list`, indexes into `members`) in chunks of at
+/// most [`limits::MAX_GROUP_PATTERNS`] whose union of sets stays within
+/// [`limits::GROUP_SET_MEMBERS`] members and [`limits::GROUP_SET_BYTES`]
+/// bytes, in order: a larger union would leave its group scanned on every
+/// event. A regex whose set alone is over them gets a chunk of its own (it
+/// stays single).
+fn set_chunks(members: &[Member<'_>], list: &[usize]) -> Vec<Vec<usize>> {
+    use std::collections::BTreeSet;
+    let max = limits::MAX_GROUP_PATTERNS as usize;
+    let sep = char::from(crate::layout::LITERAL_SET_SEPARATOR);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut chunk: Vec<usize> = Vec::new();
+    let mut union: BTreeSet<&str> = BTreeSet::new();
+    for &i in list {
+        let Some(set) = members.get(i).and_then(|m| m.set) else {
+            continue;
+        };
+        let mut grown = union.clone();
+        grown.extend(set.split(sep));
+        let bytes: usize = grown.iter().map(|m| m.len()).sum();
+        let fits = grown.len() <= limits::GROUP_SET_MEMBERS && bytes <= limits::GROUP_SET_BYTES;
+        if fits && chunk.len() < max {
+            chunk.push(i);
+            union = grown;
+            continue;
+        }
+        if !chunk.is_empty() {
+            out.push(std::mem::take(&mut chunk));
+        }
+        union = set.split(sep).collect();
+        chunk.push(i);
+    }
+    if !chunk.is_empty() {
+        out.push(chunk);
     }
     out
 }
@@ -270,7 +315,11 @@ impl Regexes {
                     .as_ref()
                     .filter(|h| !h.set && h.text.len() >= 4)
                     .map(|h| (h.text.as_str(), h.folded)),
-                set: r.literal.as_ref().is_some_and(|h| h.set),
+                set: r
+                    .literal
+                    .as_ref()
+                    .filter(|h| h.set)
+                    .map(|h| h.text.as_str()),
             })
             .collect();
         let planned = plan(&members);

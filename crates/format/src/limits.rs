@@ -25,6 +25,13 @@ pub const MAX_DFA_LITERAL_LEN: u32 = 256;
 /// `DFA_FLAG_LITERAL_SET`: one literal per alternation branch); the whole
 /// set, separators included, is still at most [`MAX_DFA_LITERAL_LEN`] bytes.
 pub const MAX_LITERAL_SET: u32 = 16;
+/// Most distinct members, and their most bytes, of the union of a regex
+/// group's literal sets for changuard's interpreter to anchor the group on it.
+/// Not a format rule: a larger union is valid content, and its group is
+/// scanned on every event instead; the writer keeps set groups within it.
+pub const GROUP_SET_MEMBERS: usize = 64;
+/// See [`GROUP_SET_MEMBERS`].
+pub const GROUP_SET_BYTES: usize = 2048;
 /// Most AND rows of one instance (rows of criteria that must also match: up to
 /// this many more ANDed tests on one field).
 pub const MAX_AND_ROWS: u8 = 7;

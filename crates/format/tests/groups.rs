@@ -157,6 +157,53 @@ fn regexes_with_literal_sets_group_apart_only_without_literal_free_ones() {
     assert_eq!(deep_check(&v), Ok(5));
 }
 
+/// A group of regexes with literal sets keeps the union of their sets
+/// within what an interpreter anchors on (`limits::GROUP_SET_MEMBERS`):
+/// five regexes of 16 distinct members each make a group of four (64
+/// members) and leave the fifth single.
+#[test]
+fn set_groups_keep_their_union_within_the_interpreter_cap() {
+    let k = NAMED_PIPE_CREATE
+        .field_index("pipe_name")
+        .expect("pipe_name");
+    let patterns: Vec<String> = (0..5)
+        .map(|r| {
+            // No prefix or suffix common to the branches (no single literal).
+            let branches: Vec<String> = (0u8..16)
+                .map(|b| {
+                    let (first, last) = (char::from(b'a' + b), char::from(b'p' + b % 8));
+                    format!("{first}{:02}{last}", r * 16 + usize::from(b))
+                })
+                .collect();
+            format!(r"\\({})_[0-9a-f]{{2}}$", branches.join("|"))
+        })
+        .collect();
+    let spec = ChannelSpec {
+        channel: CHANNEL,
+        version: 1,
+        schema_id: SCHEMA_ID,
+        instances: patterns
+            .iter()
+            .zip(1..)
+            .map(|(p, id)| {
+                let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
+                criteria[k] = CriterionSpec::Regex {
+                    pattern: p.clone(),
+                    case_insensitive: false,
+                };
+                report(id, NAMED_PIPE_CREATE.id, criteria)
+            })
+            .collect(),
+    };
+    let b = build_with(&spec, &key(), &GROUPED).unwrap();
+    let v = valid(&b).unwrap();
+    assert!((0..5).all(|d| v.dfa_literal(d).unwrap().is_some_and(|h| h.set)));
+    let groups: Vec<_> = (0..5)
+        .map(|d| v.dfa_group(d).unwrap().map(|g| g.first))
+        .collect();
+    assert_eq!(groups, [Some(0), Some(0), Some(0), Some(0), None]);
+}
+
 #[test]
 fn a_regex_used_on_two_fields_or_with_another_case_mode_is_not_grouped() {
     let mut spec = pipes(6);

@@ -553,8 +553,8 @@ struct GroupSlots {
 const LIT_MIN: usize = 4;
 /// Most members of a regex group's literal set (the union of its members'
 /// hints), and their most bytes: beyond, the group is scanned every event.
-const SET_MEMBERS_MAX: usize = 64;
-const SET_BYTES_MAX: usize = 2048;
+const SET_MEMBERS_MAX: usize = changuard_format::limits::GROUP_SET_MEMBERS;
+const SET_BYTES_MAX: usize = changuard_format::limits::GROUP_SET_BYTES;
 /// Per-DFA budget of the required-literal proof (states x literal x alphabet).
 const LIT_ANALYSIS_STEPS: usize = 1 << 22;
 
