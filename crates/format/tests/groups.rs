@@ -21,25 +21,14 @@ const GROUPED: BuildOptions = BuildOptions {
 /// `n` NamedPipeCreate instances, each with one regex on `pipe_name`
 /// (families sharing a literal, as IOC sets do).
 fn pipes(n: u32) -> ChannelSpec {
-    let k = NAMED_PIPE_CREATE
-        .field_index("pipe_name")
-        .expect("pipe_name");
-    ChannelSpec {
-        channel: CHANNEL,
-        version: 1,
-        schema_id: SCHEMA_ID,
-        instances: (0..n)
-            .map(|i| {
-                let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
-                let family = ["postex_", "msagent_"][i as usize % 2];
-                criteria[k] = CriterionSpec::Regex {
-                    pattern: format!(r"\\{family}[0-9a-f]{{{}}}$", 1 + i),
-                    case_insensitive: false,
-                };
-                report(i + 1, NAMED_PIPE_CREATE.id, criteria)
-            })
-            .collect(),
-    }
+    let patterns: Vec<String> = (0..n)
+        .map(|i| {
+            let family = ["postex_", "msagent_"][i as usize % 2];
+            format!(r"\\{family}[0-9a-f]{{{}}}$", 1 + i)
+        })
+        .collect();
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    pipe_regexes(&patterns)
 }
 
 /// `b` validated (the buffer is copied into an aligned one and leaked: tests only).
@@ -110,26 +99,7 @@ fn the_writer_groups_the_regexes_of_one_field_by_literal() {
 /// join that one's group (scanned every event).
 #[test]
 fn regexes_with_literal_sets_group_apart_only_without_literal_free_ones() {
-    let k = NAMED_PIPE_CREATE
-        .field_index("pipe_name")
-        .expect("pipe_name");
-    let spec = |patterns: &[&str]| ChannelSpec {
-        channel: CHANNEL,
-        version: 1,
-        schema_id: SCHEMA_ID,
-        instances: patterns
-            .iter()
-            .zip(1..)
-            .map(|(p, id)| {
-                let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
-                criteria[k] = CriterionSpec::Regex {
-                    pattern: (*p).into(),
-                    case_insensitive: false,
-                };
-                report(id, NAMED_PIPE_CREATE.id, criteria)
-            })
-            .collect(),
-    };
+    let spec = |patterns: &[&str]| pipe_regexes(patterns);
     let sets = [
         r"\\(postex|msagent)_[0-9a-f]{1}$",
         r"\\(postex|msagent)_[0-9a-f]{2}$",
@@ -163,9 +133,6 @@ fn regexes_with_literal_sets_group_apart_only_without_literal_free_ones() {
 /// members) and leave the fifth single.
 #[test]
 fn set_groups_keep_their_union_within_the_interpreter_cap() {
-    let k = NAMED_PIPE_CREATE
-        .field_index("pipe_name")
-        .expect("pipe_name");
     let patterns: Vec<String> = (0..5)
         .map(|r| {
             // No prefix or suffix common to the branches (no single literal).
@@ -178,7 +145,23 @@ fn set_groups_keep_their_union_within_the_interpreter_cap() {
             format!(r"\\({})_[0-9a-f]{{2}}$", branches.join("|"))
         })
         .collect();
-    let spec = ChannelSpec {
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let b = build_with(&pipe_regexes(&patterns), &key(), &GROUPED).unwrap();
+    let v = valid(&b).unwrap();
+    assert!((0..5).all(|d| v.dfa_literal(d).unwrap().is_some_and(|h| h.set)));
+    let groups: Vec<_> = (0..5)
+        .map(|d| v.dfa_group(d).unwrap().map(|g| g.first))
+        .collect();
+    assert_eq!(groups, [Some(0), Some(0), Some(0), Some(0), None]);
+}
+
+/// One NamedPipeCreate instance per pattern, a case-sensitive regex on the
+/// pipe name.
+fn pipe_regexes(patterns: &[&str]) -> ChannelSpec {
+    let k = NAMED_PIPE_CREATE
+        .field_index("pipe_name")
+        .expect("pipe_name");
+    ChannelSpec {
         channel: CHANNEL,
         version: 1,
         schema_id: SCHEMA_ID,
@@ -188,20 +171,13 @@ fn set_groups_keep_their_union_within_the_interpreter_cap() {
             .map(|(p, id)| {
                 let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.input_count()];
                 criteria[k] = CriterionSpec::Regex {
-                    pattern: p.clone(),
+                    pattern: (*p).into(),
                     case_insensitive: false,
                 };
                 report(id, NAMED_PIPE_CREATE.id, criteria)
             })
             .collect(),
-    };
-    let b = build_with(&spec, &key(), &GROUPED).unwrap();
-    let v = valid(&b).unwrap();
-    assert!((0..5).all(|d| v.dfa_literal(d).unwrap().is_some_and(|h| h.set)));
-    let groups: Vec<_> = (0..5)
-        .map(|d| v.dfa_group(d).unwrap().map(|g| g.first))
-        .collect();
-    assert_eq!(groups, [Some(0), Some(0), Some(0), Some(0), None]);
+    }
 }
 
 #[test]

@@ -223,19 +223,7 @@ fn scan_counters_count_each_dfa_scan_once() {
         "the two `evil` regexes form one group"
     );
     let cmd = "run evil1a and evil2b then yz123";
-    let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
-    for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
-        if f.ty == changuard_format::FieldType::Str {
-            vals[k] = OwnedValue::Str(String::new());
-        }
-    }
-    vals[PROCESS_CREATE.field_index("command_line").unwrap()] = OwnedValue::Str(cmd.to_string());
-    let ev = OwnedEvent {
-        template: PROCESS_CREATE.id,
-        values: vals,
-    };
-    let mut v = Verdict::new();
-    ev.with(|e| engine.evaluate(e, &mut v));
+    let mut v = process_event(&engine, "command_line", cmd);
     assert_eq!(v.matches().len(), 3);
     assert_eq!(v.dfa_scans, 2, "one group scan, one single search");
     assert_eq!(v.scanned_bytes, 2 * cmd.len() as u64);
@@ -285,23 +273,7 @@ fn a_literal_set_fires_its_group_once() {
         "{:?}",
         engine.literal_stats()
     );
-    let run = |cmd: &str| {
-        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
-        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
-            if f.ty == changuard_format::FieldType::Str {
-                vals[k] = OwnedValue::Str(String::new());
-            }
-        }
-        vals[PROCESS_CREATE.field_index("command_line").unwrap()] =
-            OwnedValue::Str(cmd.to_string());
-        let ev = OwnedEvent {
-            template: PROCESS_CREATE.id,
-            values: vals,
-        };
-        let mut v = Verdict::new();
-        ev.with(|e| engine.evaluate(e, &mut v));
-        v
-    };
+    let run = |cmd: &str| process_event(&engine, "command_line", cmd);
     // Same length; the second also holds the other member.
     let one = run("x postex_9fa zzzz");
     let two = run("x postex_9fa pipe");
@@ -356,19 +328,7 @@ fn a_gram_fires_only_where_its_needle_occurs() {
     let engine = Engine::new(&chans).unwrap();
     assert_eq!(engine.literal_stats().proven, 3);
     let run = |field: &str, value: &str| {
-        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
-        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
-            if f.ty == changuard_format::FieldType::Str {
-                vals[k] = OwnedValue::Str(String::new());
-            }
-        }
-        vals[PROCESS_CREATE.field_index(field).unwrap()] = OwnedValue::Str(value.to_string());
-        let ev = OwnedEvent {
-            template: PROCESS_CREATE.id,
-            values: vals,
-        };
-        let mut v = Verdict::new();
-        ev.with(|e| engine.evaluate(e, &mut v));
+        let v = process_event(&engine, field, value);
         (v.matches().len(), v.dfa_scans)
     };
     // Every gram of `certutil`, never the literal.
@@ -410,25 +370,32 @@ fn a_single_regex_with_a_literal_set_is_evaluated_once() {
     let ls = engine.literal_stats();
     assert_eq!((ls.single_sets, ls.anchors), (1, 1), "{ls:?}");
     let run = |cmd: &str| {
-        let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
-        for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
-            if f.ty == changuard_format::FieldType::Str {
-                vals[k] = OwnedValue::Str(String::new());
-            }
-        }
-        vals[PROCESS_CREATE.field_index("command_line").unwrap()] =
-            OwnedValue::Str(cmd.to_string());
-        let ev = OwnedEvent {
-            template: PROCESS_CREATE.id,
-            values: vals,
-        };
-        let mut v = Verdict::new();
-        ev.with(|e| engine.evaluate(e, &mut v));
+        let v = process_event(&engine, "command_line", cmd);
         (v.matches().len(), v.dfa_scans)
     };
     assert_eq!(run("x postex_9f and pipe0a"), (1, 1));
     assert_eq!(run("x pipe0a"), (1, 1));
     assert_eq!(run("x p0stex_9f p1pe0a"), (0, 0));
+}
+
+/// Evaluate a ProcessCreate event whose string fields are empty but `field`,
+/// which holds `value` (integers 0).
+fn process_event(engine: &Engine<'_>, field: &str, value: &str) -> Verdict {
+    use changuard_format::schema::PROCESS_CREATE;
+    let mut vals = vec![OwnedValue::Int(0); PROCESS_CREATE.input_count()];
+    for (k, f) in PROCESS_CREATE.fields.iter().enumerate() {
+        if f.ty == changuard_format::FieldType::Str {
+            vals[k] = OwnedValue::Str(String::new());
+        }
+    }
+    vals[PROCESS_CREATE.field_index(field).unwrap()] = OwnedValue::Str(value.to_string());
+    let ev = OwnedEvent {
+        template: PROCESS_CREATE.id,
+        values: vals,
+    };
+    let mut v = Verdict::new();
+    ev.with(|e| engine.evaluate(e, &mut v));
+    v
 }
 
 /// `specs` built with regex groups.
