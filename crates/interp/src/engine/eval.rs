@@ -9,7 +9,7 @@ impl<'a> Engine<'a> {
     /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
     ///
     /// Allocates nothing; never panics. Its working memory ([`EvalScratch`],
-    /// 2.6 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
+    /// 3.6 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
         self.evaluate_in(event, verdict, &mut EvalScratch::new());
     }
@@ -91,7 +91,7 @@ impl<'a> Engine<'a> {
                     for (m, table) in fi.rev.iter().enumerate() {
                         self.probe_table(table, s, Dir::Rev, m == 1, &mut cx)?;
                     }
-                    self.probe_grams(fi, f, s, &mut cx)?;
+                    self.probe_grams(fi, f, s, &mut scratch.seen, &mut cx)?;
                     for a in &fi.groups {
                         self.fire_group(a, f, s, &mut cx)?;
                     }
@@ -211,11 +211,14 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// The gram pass over one string field; `seen` is working memory for
+    /// the keys that fired (cleared here, as far as this field's keys go).
     fn probe_grams(
         &self,
         fi: &FieldIndex<'a>,
         f: usize,
         field: &[u8],
+        seen: &mut [u64; GRAM_KEYS_MAX / 64],
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
         let gi = &fi.grams;
@@ -224,8 +227,12 @@ impl<'a> Engine<'a> {
         }
         cx.fuel.charge(len64(field.len()))?;
         let steps = strops::search_steps(gi.keys.len());
-        // Keys whose entries fired (or were checked without a match).
-        let mut seen = [0u64; GRAM_KEYS_MAX / 64];
+        // Keys whose entries fired (or were checked without a match). In the
+        // scratch, not on the stack (1 KiB; kernel stacks are 24 KiB).
+        let seen = seen
+            .get_mut(..gi.keys.len().div_ceil(64))
+            .unwrap_or_default();
+        seen.fill(0);
         // Bytes left for confirming needles where their gram occurs: a gram
         // without its needle fires nothing, and after `field.len()` bytes of
         // failed confirmations the rest fire on the gram alone (the bound
@@ -251,7 +258,7 @@ impl<'a> Engine<'a> {
             let Ok(d) = gi.keys.binary_search(&g) else {
                 continue;
             };
-            match marked(&seen, d) {
+            match marked(seen, d) {
                 Some(false) => {}
                 Some(true) => continue,
                 None => {
@@ -269,7 +276,7 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            if first_mark(&mut seen, d).is_none() {
+            if first_mark(seen, d).is_none() {
                 cx.verdict.fault();
                 continue;
             }
@@ -521,19 +528,21 @@ fn group_mask(
     Ok(mask)
 }
 
-/// Per-event working memory of an evaluation (2.6 KiB): the byte-presence
+/// Per-event working memory of an evaluation (3.6 KiB): the byte-presence
 /// set of each string field and the result of each regex group's scan, both
-/// filled on first use. Its contents never carry over from one evaluation to
-/// the next (each run tracks which entries it filled), so one value can be
-/// reused for every evaluation.
+/// filled on first use, and the gram keys that fired in the field being
+/// probed. Its contents never carry over from one evaluation to the next
+/// (each run tracks which entries it filled, and each gram pass clears what
+/// it uses), so one value can be reused for every evaluation.
 #[derive(Debug)]
 pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],
     groups: [u64; GROUP_SLOTS],
+    seen: [u64; GRAM_KEYS_MAX / 64],
 }
 
 impl EvalScratch {
-    /// Fresh working memory. 2.6 KiB: a kernel caller keeps one in pool
+    /// Fresh working memory. 3.6 KiB: a kernel caller keeps one in pool
     /// (the driver's sensor does, under its lock) and uses
     /// [`Engine::evaluate_in`], never [`Engine::evaluate`], which puts one
     /// on the stack.
@@ -547,6 +556,7 @@ impl EvalScratch {
         EvalScratch {
             present: [[0; 4]; MAX_INPUTS],
             groups: [0; GROUP_SLOTS],
+            seen: [0; GRAM_KEYS_MAX / 64],
         }
     }
 }

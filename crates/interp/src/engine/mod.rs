@@ -368,8 +368,9 @@ struct StrTable<'a> {
 }
 
 const GRAM_BLOOM_WORDS: usize = 1024; // 65,536 bits
-/// Most distinct grams per (template, field); the per-field dedupe bitset on
-/// the stack is this many bits (1 KiB). Instances past it are checked always.
+/// Most distinct grams per (template, field); the per-field dedupe bitset in
+/// [`EvalScratch`] is this many bits (1 KiB). Instances past it are checked
+/// always.
 const GRAM_KEYS_MAX: usize = 8192;
 
 #[derive(Debug, Default)]
