@@ -798,3 +798,49 @@ fn the_load_time_proof_budget_bounds_the_build_and_changes_no_verdict() {
         assert!(!a.fuel_exhausted && !b.fuel_exhausted);
     }
 }
+
+/// A two-letter alphabet makes grams occur without their needle, repeat
+/// inside one needle (where only the first offset is recorded) and be shared
+/// by several needles: the in-place confirmation of a gram hit, its budget
+/// and its fallback must change no verdict.
+fn gram_confirmation_case() -> impl Strategy<Value = (Vec<(String, bool, bool)>, String)> {
+    let text = |lo: usize, hi: usize| {
+        prop::collection::vec(prop::sample::select(&['a', 'b', 'A', 'B'][..]), lo..hi)
+            .prop_map(|v| v.into_iter().collect::<String>())
+    };
+    let needle = (text(4, 10), any::<bool>(), any::<bool>());
+    let field = prop_oneof![
+        4 => text(0, 80),
+        1 => (text(4, 8), 100usize..600).prop_map(|(t, n)| t.repeat(n / t.len())),
+    ];
+    (prop::collection::vec(needle, 1..5), field)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn confirmed_grams_equal_reference((needles, field) in gram_confirmation_case()) {
+        let insts = needles
+            .iter()
+            .zip(1..)
+            .map(|((n, ci, regex), id)| {
+                let c = if *regex {
+                    CriterionSpec::Regex { pattern: n.clone(), case_insensitive: *ci }
+                } else if *ci {
+                    s(StrOp::Contains, &n.to_ascii_lowercase(), true)
+                } else {
+                    s(StrOp::Contains, n, false)
+                };
+                inst(id, &PROCESS_CREATE, Action::Report, &[("image_path", c)])
+            })
+            .collect();
+        let specs = vec![spec(7, insts)];
+        let (bufs, tk) = build_aligned(&specs);
+        let chans = validate_all(&bufs, &specs, &tk);
+        let engine = Engine::new(&chans).expect("engine");
+        let reference = Reference::new(&chans).expect("reference");
+        let vals = pc_event(&field);
+        compare(&engine, &reference, &Event::ProcessCreate(vals))?;
+    }
+}
