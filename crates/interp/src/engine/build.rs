@@ -167,6 +167,42 @@ impl<'a> Engine<'a> {
         Ok(Some((start, len, folded)))
     }
 
+    /// Prove the literal set staged at `set_members[start..start + len]`
+    /// (members compared ASCII case-insensitively when `folded`) over the
+    /// last loaded DFA: proven, its record is anchored on the set (`lit` its
+    /// shortest member); otherwise the members are unstaged. Counts the hint
+    /// proven or unproven; an empty set is unproven.
+    fn prove_staged_set(
+        &mut self,
+        start: usize,
+        len: usize,
+        folded: bool,
+        bad: EngineError,
+    ) -> Result<bool, EngineError> {
+        let rec = self.dfas.last_mut().ok_or(bad)?;
+        let members = start
+            .checked_add(len)
+            .and_then(|end| self.set_members.get(start..end))
+            .unwrap_or(&[]);
+        let proven = !members.is_empty()
+            && any_literal_required(&rec.dfa, members, folded, &mut self.proofs)?;
+        let ls = &mut self.lit_stats;
+        match (u32::try_from(start), u32::try_from(len)) {
+            (Ok(s), Ok(n)) if proven => {
+                ls.proven = ls.proven.saturating_add(1);
+                rec.set = Some((s, n));
+                rec.lit = members.iter().copied().min_by_key(|m| m.len());
+                rec.lit_folded = folded;
+                Ok(true)
+            }
+            _ => {
+                ls.unproven = ls.unproven.saturating_add(1);
+                self.set_members.truncate(start);
+                Ok(false)
+            }
+        }
+    }
+
     /// The last loaded DFA's size (stats, analysis allowance) and byte-class
     /// prefilter ([`required_classes`]); its number of required classes.
     #[inline]
@@ -203,31 +239,15 @@ impl<'a> Engine<'a> {
             let text = h.text.as_bytes();
             if h.set {
                 // Every member at least LIT_MIN bytes (the validator caps
-                // their number at MAX_LITERAL_SET), proven for the DFA.
+                // their number at MAX_LITERAL_SET); none staged otherwise.
                 let start = self.set_members.len();
-                let usable = h.members().all(|m| m.len() >= LIT_MIN);
-                if usable {
+                if h.members().all(|m| m.len() >= LIT_MIN) {
                     self.set_members.try_reserve(h.members().count())?;
                     self.set_members.extend(h.members());
                 }
-                let members = self.set_members.get(start..).unwrap_or(&[]);
-                let proven = usable
-                    && !members.is_empty()
-                    && any_literal_required(&rec.dfa, members, h.folded, &mut self.proofs)?;
-                let range = (u32::try_from(start), u32::try_from(members.len()));
-                let ls = &mut self.lit_stats;
-                match range {
-                    (Ok(st), Ok(len)) if proven => {
-                        ls.proven = ls.proven.saturating_add(1);
-                        ls.single_sets = ls.single_sets.saturating_add(1);
-                        rec.set = Some((st, len));
-                        rec.lit = members.iter().copied().min_by_key(|m| m.len());
-                        rec.lit_folded = h.folded;
-                    }
-                    _ => {
-                        ls.unproven = ls.unproven.saturating_add(1);
-                        self.set_members.truncate(start);
-                    }
+                let len = self.set_members.len().saturating_sub(start);
+                if self.prove_staged_set(start, len, h.folded, bad)? {
+                    self.lit_stats.single_sets = self.lit_stats.single_sets.saturating_add(1);
                 }
             } else if text.len() >= LIT_MIN {
                 if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
@@ -303,34 +323,19 @@ impl<'a> Engine<'a> {
         let here = u32::try_from(self.dfas.len().saturating_sub(1)).map_err(|_| bad)?;
         self.stats.groups = self.stats.groups.saturating_add(1);
         let nreq = self.prefilter_last(bad)?;
-        let rec = self.dfas.last_mut().ok_or(bad)?;
         if let Some((start, len, folded)) = set {
             // The union of the members' hints: "every match of any pattern
             // contains one of them", over the whole group's DFA.
-            let range = usize::try_from(start).ok().and_then(|s| {
-                let e = s.checked_add(usize::try_from(len).ok()?)?;
-                Some(s..e)
-            });
-            let members = range.as_ref().and_then(|r| self.set_members.get(r.clone()));
-            let proven = match members {
-                Some(m) => any_literal_required(&rec.dfa, m, folded, &mut self.proofs)?,
-                None => false,
-            };
-            let ls = &mut self.lit_stats;
-            if proven {
-                ls.proven = ls.proven.saturating_add(1);
-                ls.sets = ls.sets.saturating_add(1);
-                rec.set = Some((start, len));
-                rec.lit = members.and_then(|m| m.iter().copied().min_by_key(|m| m.len()));
-                rec.lit_folded = folded;
-            } else {
-                ls.unproven = ls.unproven.saturating_add(1);
-                if let Some(r) = range {
-                    self.set_members.truncate(r.start);
-                }
+            let (start, len) = (
+                usize::try_from(start).map_err(|_| bad)?,
+                usize::try_from(len).map_err(|_| bad)?,
+            );
+            if self.prove_staged_set(start, len, folded, bad)? {
+                self.lit_stats.sets = self.lit_stats.sets.saturating_add(1);
             }
         } else if let Some(h) = hint.filter(|h| !h.set) {
             let text = h.text.as_bytes();
+            let rec = self.dfas.last_mut().ok_or(bad)?;
             // "Every match of any pattern contains it": the single-DFA proof,
             // over the whole group's DFA.
             if text.len() >= LIT_MIN {
@@ -351,7 +356,7 @@ impl<'a> Engine<'a> {
                 slots.prefiltered = slots.prefiltered.saturating_add(1);
             }
         }
-        rec.group = Some(GroupRef {
+        self.dfas.last_mut().ok_or(bad)?.group = Some(GroupRef {
             slot,
             bit,
             pattern: g.pattern,

@@ -610,15 +610,16 @@ fn gram_of(w: &[u8]) -> u32 {
     })
 }
 
-/// Set bit `k` of `bits`: `Some(true)` if it was clear, `Some(false)` if
-/// it was set already, `None` if `k` is past the end.
-#[inline]
 /// Is bit `k` of `bits` set? `None` when `k` is out of range.
+#[inline]
 fn marked(bits: &[u64], k: usize) -> Option<bool> {
     let word = bits.get(k >> 6)?;
     Some(*word & 1u64.wrapping_shl(u32::try_from(k & 63).ok()?) != 0)
 }
 
+/// Set bit `k` of `bits`: `Some(true)` if it was clear, `Some(false)` if
+/// it was set already, `None` if `k` is past the end.
+#[inline]
 fn first_mark(bits: &mut [u64], k: usize) -> Option<bool> {
     let word = bits.get_mut(k >> 6)?;
     let bit = 1u64.wrapping_shl(u32::try_from(k & 63).ok()?);
