@@ -53,6 +53,7 @@ pub use aligned::AlignedBytes;
 pub use regex_automata;
 pub use schema::{Field, FieldType, SCHEMA_ID, TemplateType};
 
+pub mod analysis;
 mod content;
 pub mod cost;
 mod error;

@@ -32,6 +32,12 @@ pub const MAX_LITERAL_SET: u32 = 16;
 pub const GROUP_SET_MEMBERS: usize = 64;
 /// See [`GROUP_SET_MEMBERS`].
 pub const GROUP_SET_BYTES: usize = 2048;
+/// Most steps changuard's interpreter spends proving one DFA's required
+/// literal or literal set ([`crate::analysis::literal_proof_steps`]). Not a
+/// format rule: a hint over it is valid content that the interpreter leaves
+/// unproven (its regex is then evaluated on every event); the writer picks
+/// hints within it.
+pub const LITERAL_PROOF_STEPS: usize = 1 << 22;
 /// Most AND rows of one instance (rows of criteria that must also match: up to
 /// this many more ANDed tests on one field).
 pub const MAX_AND_ROWS: u8 = 7;

@@ -105,6 +105,7 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::fmt;
 
+use changuard_format::analysis;
 use changuard_format::regex_automata::Anchored;
 use changuard_format::regex_automata::Input;
 use changuard_format::regex_automata::dfa::Automaton;
@@ -556,8 +557,9 @@ const LIT_MIN: usize = 4;
 /// hints), and their most bytes: beyond, the group is scanned every event.
 const SET_MEMBERS_MAX: usize = changuard_format::limits::GROUP_SET_MEMBERS;
 const SET_BYTES_MAX: usize = changuard_format::limits::GROUP_SET_BYTES;
-/// Per-DFA budget of the required-literal proof (states x literal x alphabet).
-const LIT_ANALYSIS_STEPS: usize = 1 << 22;
+/// Per-DFA budget of the required-literal proof (states x literal x alphabet;
+/// `changuard_format::analysis`, the writer's cost model too).
+const LITERAL_PROOF_STEPS: usize = changuard_format::limits::LITERAL_PROOF_STEPS;
 
 /// Required-literal hints of the loaded DFAs (docs/PERFORMANCE.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -184,7 +184,7 @@ pub(super) fn literal_required(
 /// (class, member byte or "other") pair). An empty set is never required; a
 /// set with an empty member always is. Returns `false` (unproven) when the
 /// members total over `u16::MAX` bytes or the product would exceed
-/// [`LIT_ANALYSIS_STEPS`] (`states * (member bytes + 1) * alphabet`) or what is
+/// [`LITERAL_PROOF_STEPS`] (`states * (member bytes + 1) * alphabet`) or what is
 /// left of `budget`. Load time only; allocation is fallible.
 pub(super) fn any_literal_required(
     dfa: &DFA<&[u32]>,
@@ -246,17 +246,12 @@ pub(super) fn any_literal_required(
     }
     keys.sort_unstable();
     keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    let nrep = keys.len();
     let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
-    let states = (dfa.memory_usage() / 4)
-        .checked_shr(stride2)
-        .unwrap_or(0)
-        .saturating_add(1);
-    let Some(product) = states.checked_mul(nodes_max) else {
-        return Ok(false);
-    };
-    let steps = product.saturating_mul(nrep);
-    if steps > LIT_ANALYSIS_STEPS || !budget.take(steps) {
+    // The writer's cost model too (it picks hints within the cap):
+    // `states * nodes_max * keys.len()`, saturating.
+    let states = analysis::dfa_states(dfa);
+    let steps = analysis::literal_proof_steps(dfa, lits, folded);
+    if steps > LITERAL_PROOF_STEPS || !budget.take(steps) {
         return Ok(false);
     }
     // Every column is some key's (each member byte is its own fold), so the
