@@ -288,6 +288,52 @@ fn a_literal_set_fires_its_group_once() {
     assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
 }
 
+/// A regex family repeats its set in every member's hint: 40 regexes with
+/// the same 8 members are 320 members before deduplication and 8 after.
+/// The group is anchored on the 8 (it was scanned on every event while the
+/// engine capped the members before deduplicating them).
+#[test]
+fn a_set_group_repeating_its_members_is_anchored() {
+    use changuard_format::Action;
+    use changuard_format::build::CriterionSpec;
+    use changuard_format::schema::PROCESS_CREATE;
+    let instances = (0..40u32)
+        .map(|i| {
+            let pattern = format!(
+                "(aaaa|bbbb|cccc|dddd|eeee|ffff|gggg|hhhh)[0-9]{{{}}}z",
+                i + 1
+            );
+            inst(
+                i + 1,
+                &PROCESS_CREATE,
+                Action::Report,
+                &[(
+                    "command_line",
+                    CriterionSpec::Regex {
+                        pattern,
+                        case_insensitive: false,
+                    },
+                )],
+            )
+        })
+        .collect();
+    let specs = vec![spec(302, instances)];
+    let (bufs, tk) = build_grouped(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    assert_eq!(engine.stats().groups, 1);
+    assert_eq!(
+        engine.literal_stats().sets,
+        1,
+        "{:?}",
+        engine.literal_stats()
+    );
+    let none = process_event(&engine, "command_line", "no member here 123z");
+    assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+    let hit = process_event(&engine, "command_line", "x gggg123z");
+    assert_eq!((hit.matches().len(), hit.dfa_scans), (1, 1));
+}
+
 /// A gram hit is confirmed before it fires: a field holding every 4-byte
 /// gram of a regex's literal but not the literal scans nothing; the case of
 /// a case-sensitive literal counts; a field full of failed confirmations

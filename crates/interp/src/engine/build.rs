@@ -121,7 +121,7 @@ impl<'a> Engine<'a> {
     /// sound (the caller proves it). Returns the staged range and whether any
     /// hint is folded, or `None` (nothing staged) when a member has no hint,
     /// a literal under [`LIT_MIN`] bytes, or the union is over
-    /// [`SET_MEMBERS_MAX`] members or [`SET_BYTES_MAX`] bytes.
+    /// [`SET_MEMBERS_MAX`] distinct members or [`SET_BYTES_MAX`] bytes.
     #[inline(never)]
     fn stage_set(
         &mut self,
@@ -142,8 +142,15 @@ impl<'a> Engine<'a> {
             };
             folded |= h.folded;
             for m in h.members() {
-                // Before deduplication: the members' sets may repeat each other.
-                if m.len() < LIT_MIN || union.len() >= SET_MEMBERS_MAX.saturating_mul(4) {
+                // Deduplicated as it grows: members of one family repeat
+                // each other's sets (at most SET_MEMBERS_MAX compares each).
+                if m.len() < LIT_MIN {
+                    return Ok(None);
+                }
+                if union.contains(&m) {
+                    continue;
+                }
+                if union.len() >= SET_MEMBERS_MAX {
                     return Ok(None);
                 }
                 try_push(&mut union, m)?;
@@ -151,7 +158,6 @@ impl<'a> Engine<'a> {
             j = j.saturating_add(1);
         }
         union.sort_unstable();
-        union.dedup();
         let bytes: usize = union.iter().map(|m| m.len()).sum();
         if union.len() > SET_MEMBERS_MAX || bytes > SET_BYTES_MAX {
             return Ok(None);
