@@ -613,23 +613,92 @@ fn distinct_bytes(s: &[u8]) -> usize {
 /// sound). Truncated to [`limits::MAX_DFA_LITERAL_LEN`] bytes at a character
 /// boundary (a prefix of a required literal is required). A literal set
 /// ([`literal_set`]) is taken instead when there is no such literal of at
-/// least [`SET_MEMBER_MIN`] bytes. `None` when the pattern does not parse or
+/// least [`SET_MEMBER_MIN`] bytes, or when it is whole and longer
+/// ([`literal_candidates`]). `None` when the pattern does not parse or
 /// has neither.
 ///
 /// Soundness (every haystack the DFA matches contains the literal) is what the
 /// engine relies on; `tests::required_literal_is_sound` checks it against the
 /// compiled DFA on random patterns and haystacks.
 pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<LiteralHint> {
-    let hir =
-        regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive)).ok()?;
-    let single = single_literal(&hir);
-    if single
-        .as_ref()
-        .is_some_and(|h| h.text.len() >= SET_MEMBER_MIN)
-    {
-        return single;
+    let (single, set) = literal_candidates(pattern, case_insensitive);
+    set.or(single)
+}
+
+/// The hint [`build`] writes for a regex whose own serialized DFA (as
+/// [`compile_regex`] makes it) `dfa` returns: [`required_literal`], except
+/// that a literal set taken over a single literal of at least
+/// [`SET_MEMBER_MIN`] bytes is kept only when the interpreter's proof of it
+/// on that DFA fits its per-DFA cap ([`crate::analysis::literal_proof_fits`]);
+/// otherwise the single literal. Longer members cost more to prove, and an
+/// unproven hint leaves the regex scanned on every event: far worse than a
+/// shorter literal. `dfa` is called only then; a DFA that is missing or does
+/// not deserialize keeps [`required_literal`]'s choice.
+pub fn literal_hint(
+    pattern: &str,
+    case_insensitive: bool,
+    dfa: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<LiteralHint> {
+    let (single, set) = match literal_candidates(pattern, case_insensitive) {
+        (Some(single), Some(set)) => (single, set),
+        (single, set) => return set.or(single),
+    };
+    let Some(dfa) = dfa() else {
+        return Some(set);
+    };
+    let aligned = crate::AlignedBytes::from_slice(&dfa);
+    let Ok((dfa, _)) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()) else {
+        return Some(set);
+    };
+    let members: Vec<&[u8]> = set.text.split('\0').map(str::as_bytes).collect();
+    if crate::analysis::literal_proof_fits(&dfa, &members, set.folded) {
+        Some(set)
+    } else {
+        Some(single)
     }
-    literal_set(&hir, case_insensitive).or(single)
+}
+
+/// How much longer than the single literal a whole literal set's every
+/// member must be to be taken instead of it: a longer needle occurs in fewer
+/// fields. On the command-line benchmark, `\temp\host27.exe`, ... (12
+/// members) over `\appdata\` took a family off every Office and VS Code
+/// command line (4.8 scans per event to 0.02).
+pub const SET_OVER_LITERAL: usize = 4;
+
+/// [`required_literal`]'s choice before any proof cost: `(single, set)`,
+/// at most one of them `Some`, unless both are and the set is preferred
+/// (the single literal is then the fallback [`literal_hint`] needs). The
+/// single literal when it is at least [`SET_MEMBER_MIN`] bytes, unless the
+/// set is whole (every member a complete match of its part, none shortened)
+/// and every member is [`SET_OVER_LITERAL`] bytes longer; otherwise the set
+/// if there is one. Only whole sets: a shortened set says little more than
+/// its single literal (`https?://[0-9]...` gives `https://`, as common as
+/// `http`), and the prefixes of a family's sets split the family's group
+/// on its shared literal into many single regexes (the pipe families went
+/// from 4.1 to 64 scans per event when any longer set was taken).
+fn literal_candidates(
+    pattern: &str,
+    case_insensitive: bool,
+) -> (Option<LiteralHint>, Option<LiteralHint>) {
+    let Ok(hir) =
+        regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive))
+    else {
+        return (None, None);
+    };
+    let single = single_literal(&hir);
+    let set = literal_set(&hir, case_insensitive);
+    match (single.as_ref().map(|h| h.text.len()), set) {
+        (Some(n), Some((set, whole))) if n >= SET_MEMBER_MIN => {
+            let shortest = set.text.split('\0').map(str::len).min().unwrap_or(0);
+            if whole && shortest >= n.saturating_add(SET_OVER_LITERAL) {
+                (single, Some(set))
+            } else {
+                (single, None)
+            }
+        }
+        (_, Some((set, _))) => (None, Some(set)),
+        (_, None) => (single, None),
+    }
 }
 
 /// [`required_literal`]'s single literal.
@@ -713,7 +782,10 @@ fn mandatory_parts<'h>(h: &'h regex_syntax::hir::Hir, out: &mut Vec<&'h regex_sy
 /// members ASCII-lower-cased and are found folded (weaker, hence sound).
 /// A member containing another is dropped (the other is found wherever it
 /// is).
-fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<LiteralHint> {
+fn literal_set(
+    hir: &regex_syntax::hir::Hir,
+    case_insensitive: bool,
+) -> Option<(LiteralHint, bool)> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut parts = Vec::new();
     mandatory_parts(hir, &mut parts);
@@ -734,8 +806,8 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
     // Room for the case variants of two 8-letter words: folding merges them.
     ex.kind(ExtractKind::Prefix).limit_total(1024);
     let max = limits::MAX_LITERAL_SET as usize;
-    // (longest shortest member, fewest members), members, folded
-    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>, bool);
+    // (longest shortest member, fewest members), members, folded, whole
+    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>, bool, bool);
     let mut best: Option<Scored> = None;
     for part in parts.into_iter().chain(tails.iter()) {
         // `[Cc][Mm][Dd]` would give 8 case variants per member: extract from
@@ -750,17 +822,19 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
         };
         // Too many members: shorten them all (a prefix of a prefix is one),
         // counting after folding.
-        let Some(members) = (SET_MEMBER_MIN..=longest)
+        let Some((len, members)) = (SET_MEMBER_MIN..=longest)
             .rev()
             .filter_map(|len| {
                 let mut short = seq.clone();
                 short.keep_first_bytes(len);
-                set_members(&short, folded)
+                Some((len, set_members(&short, folded)?))
             })
-            .find(|m| m.len() <= max)
+            .find(|(_, m)| m.len() <= max)
         else {
             continue;
         };
+        // Every member a whole match of the part, none shortened.
+        let whole = seq.is_exact() && len == longest;
         let joined = members
             .iter()
             .map(Vec::len)
@@ -770,18 +844,21 @@ fn literal_set(hir: &regex_syntax::hir::Hir, case_insensitive: bool) -> Option<L
         }
         let shortest = members.iter().map(Vec::len).min().unwrap_or(0);
         let key = (shortest, std::cmp::Reverse(members.len()));
-        if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
-            best = Some((key, members, folded));
+        if best.as_ref().is_none_or(|(k, _, _, _)| key > *k) {
+            best = Some((key, members, folded, whole));
         }
     }
-    let (_, members, folded) = best?;
+    let (_, members, folded, whole) = best?;
     let text = String::from_utf8(members.join(&layout::LITERAL_SET_SEPARATOR)).ok()?;
     let folded = folded && text.bytes().any(|b| b.is_ascii_alphabetic());
-    Some(LiteralHint {
-        text,
-        folded,
-        set: true,
-    })
+    Some((
+        LiteralHint {
+            text,
+            folded,
+            set: true,
+        },
+        whole,
+    ))
 }
 
 /// `h` with every class of exactly the two cases of one ASCII letter
@@ -1526,9 +1603,20 @@ mod tests {
             set(r"[0-9](Mimidogz|procdump)[0-9]", true),
             Some((std::vec!["mimidogz".into(), "procdump".into()], true))
         );
-        // A single literal of 4 bytes or more wins; a branch without one (or
-        // with a short one) leaves no set.
-        assert_eq!(set(r"(abcd|efgh)-urlcache", false), None);
+        // A single literal of 4 bytes or more wins, unless every member is
+        // SET_OVER_LITERAL bytes longer; a branch without one (or with a
+        // short one) leaves no set.
+        assert_eq!(set(r"(abc|efg)-urlcache", false), None);
+        // Only whole sets: shortened members (here `[0-9]+` multiplies them
+        // past MAX_LITERAL_SET) say less than the longest literal does.
+        assert_eq!(set(r"(abcd|efgh)-urlcache[0-9]+", false), None);
+        assert_eq!(
+            set(r"(abcd|efgh)-urlcache", false),
+            Some((
+                std::vec!["abcd-urlcache".into(), "efgh-urlcache".into()],
+                false
+            ))
+        );
         // No item gives 4-byte members, but a tail of the concatenation does.
         assert_eq!(
             set(r"[0-9]+-(ab|cd)-xy", false),
@@ -1774,6 +1862,78 @@ mod tests {
     /// Soundness of the extractor against regex-automata itself: whenever the
     /// DFA (compiled exactly as `build` compiles it) matches a haystack, the
     /// haystack contains the literal (ASCII case-insensitively if folded).
+    /// The proof's alphabet (shared with the interpreter, which walks one
+    /// representative byte per pair) is the number of distinct (byte class,
+    /// column) pairs, counted here the slow way on random patterns and sets.
+    #[test]
+    fn proof_alphabet_counts_the_distinct_class_column_pairs() {
+        use crate::analysis::literal_proof_alphabet;
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        let mut checked = 0u32;
+        for _ in 0..400 {
+            let ci = r.below(2) == 0;
+            let (mut re, mut sample) = (String::new(), String::new());
+            gen_node(&mut r, 3, ci, &mut re, &mut sample);
+            let Ok(dfa) = dense_dfa(&re, ci) else {
+                continue;
+            };
+            let pool = b"aAbBzZ09_-.\\ \xff";
+            let lits: Vec<Vec<u8>> = (0..1 + r.below(3))
+                .map(|_| {
+                    (0..1 + r.below(4))
+                        .map(|_| pool[r.below(pool.len())])
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = lits.iter().map(Vec::as_slice).collect();
+            let folded = r.below(2) == 0;
+            let fold = |b: u8| if folded { b.to_ascii_lowercase() } else { b };
+            let members: std::collections::BTreeSet<u8> =
+                lits.iter().flatten().map(|&b| fold(b)).collect();
+            let classes = dfa.byte_classes();
+            let pairs: std::collections::BTreeSet<(u8, Option<u8>)> = (0..=255u8)
+                .map(|b| (classes.get(b), members.contains(&fold(b)).then(|| fold(b))))
+                .collect();
+            assert_eq!(
+                literal_proof_alphabet(&dfa.as_ref(), &refs, folded),
+                pairs.len(),
+                "{re} {lits:?} folded={folded}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 300, "{checked}");
+    }
+
+    /// A whole literal set 4 bytes longer than the single literal is taken
+    /// while the interpreter can prove it; on a DFA where the proof is over
+    /// its cap, the writer falls back to the single literal (an unproven set
+    /// would leave the regex scanned on every event).
+    #[test]
+    fn a_set_over_the_proof_cap_gives_way_to_the_single_literal() {
+        use crate::analysis::literal_proof_steps;
+        let small = r"[0-9]+(abcdabcdabcd|efghefghefgh)-urlcache-urlcache";
+        let want = [
+            "abcdabcdabcd-urlcache-urlcache",
+            "efghefghefgh-urlcache-urlcache",
+        ];
+        let members: Vec<&[u8]> = want.iter().map(|m| m.as_bytes()).collect();
+        let hint = |p: &str| literal_hint(p, false, || compile_regex(p, false).ok());
+        let h = hint(small).unwrap();
+        assert!(h.set);
+        assert_eq!(h.text.split('\0').collect::<Vec<_>>(), want);
+        // `x[a-z]{10}` before the set: thousands of states (the unanchored
+        // DFA remembers where each of the last 11 `x`s was); 8.3 M steps.
+        let big = r"x[a-z]{10}(abcdabcdabcd|efghefghefgh)-urlcache-urlcache";
+        let dfa = dense_dfa(big, false).unwrap();
+        let steps = literal_proof_steps(&dfa.as_ref(), &members, false);
+        assert!(steps > limits::LITERAL_PROOF_STEPS, "{steps}");
+        assert_eq!(required_literal(big, false).map(|h| h.set), Some(true));
+        let h = hint(big).unwrap();
+        assert_eq!((h.text.as_str(), h.set), ("-urlcache-urlcache", false));
+        let dfa = dense_dfa(small, false).unwrap();
+        assert!(literal_proof_steps(&dfa.as_ref(), &members, false) <= limits::LITERAL_PROOF_STEPS);
+    }
+
     #[test]
     fn required_literal_is_sound() {
         let mut r = Rng(0x9e37_79b9_7f4a_7c15);

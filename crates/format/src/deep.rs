@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::string::String;
 
 use crate::ValidChannel;
-use crate::build::{LiteralHint, compile_regex, required_literal};
+use crate::build::{LiteralHint, compile_regex, literal_hint};
 use crate::group::compile_group;
 
 /// The first DFA that is not what its shown source compiles to (or the
@@ -161,7 +161,11 @@ pub fn deep_check<B: AsRef<[u8]>>(v: &ValidChannel<B>) -> Result<u32, DeepMismat
                 folded: l.folded,
                 set: l.set,
             });
-        let want = required_literal(pattern, ci);
+        // The hint is the regex's own (single-pattern DFA), grouped or not.
+        let want = literal_hint(pattern, ci, || match group {
+            None => Some(rebuilt.clone()),
+            Some(_) => compile_regex(pattern, ci).ok(),
+        });
         if signed != want {
             return Err(mismatch(Difference::Literal {
                 signed,

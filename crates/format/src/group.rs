@@ -29,15 +29,18 @@
 //! Members are ordered by pattern source (the validator checks it: one
 //! encoding per grouping). A group is kept only if its DFA is no larger than
 //! the single DFAs it replaces (so grouping never makes a file larger;
-//! regexes with `.*` in the middle multiply states when combined); otherwise
-//! it is halved and tried again, down to pairs.
+//! regexes with `.*` in the middle multiply states when combined), and only
+//! if the interpreter can prove its anchor (the shared literal, or the union
+//! of the sets) over its DFA within `limits::LITERAL_PROOF_STEPS`: an
+//! unproven group is scanned on every event. Otherwise it is halved and
+//! tried again, down to pairs.
 
 use std::collections::HashMap;
 use std::string::String;
 use std::vec::Vec;
 
 use crate::build::{
-    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, required_literal,
+    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, literal_hint,
 };
 use crate::limits;
 
@@ -71,8 +74,8 @@ pub(crate) struct Member<'a> {
     /// least 4 bytes (an anchor the interpreter can use).
     pub(crate) literal: Option<(&'a str, bool)>,
     /// The regex has a literal set instead (docs/FORMAT.md, "Literal sets"):
-    /// its NUL-separated members.
-    pub(crate) set: Option<&'a str>,
+    /// its NUL-separated members, and whether they are found folded.
+    pub(crate) set: Option<(&'a str, bool)>,
 }
 
 /// A planned group: members (indexes into the planner's input) in entry
@@ -177,7 +180,14 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             .filter_map(|&i| members.get(i))
             .map(|m| m.pattern)
             .collect();
-        match compile_group(&sources, ci, singles) {
+        let compiled = compile_group(&sources, ci, singles).and_then(|blob| {
+            if anchor_fits(members, &sorted, key.3, key.4, &blob) {
+                Ok(blob)
+            } else {
+                Err(String::from("anchor over the interpreter's proof cap"))
+            }
+        });
+        match compiled {
             Ok(blob) => {
                 let n = per_template.entry(template).or_insert(0);
                 *n = n.saturating_add(1);
@@ -198,6 +208,41 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     out
 }
 
+/// Whether the interpreter proves the anchor of a group of `list` (indexes
+/// into `members`) compiled into `blob` within its per-DFA cap
+/// ([`crate::analysis::literal_proof_fits`]): the shared `literal`, or for a
+/// set group the union of the members' sets (sorted, without duplicates,
+/// folded if any is: as the interpreter stages it). A group whose anchor
+/// is not proven is scanned on every event, so the planner splits it
+/// instead. A group without either has nothing to prove.
+fn anchor_fits(
+    members: &[Member<'_>],
+    list: &[usize],
+    literal: Option<(&str, bool)>,
+    set_group: bool,
+    blob: &[u8],
+) -> bool {
+    let sep = char::from(crate::layout::LITERAL_SET_SEPARATOR);
+    let (union, folded): (Vec<&[u8]>, bool) = match literal {
+        _ if set_group => {
+            let mut union = Vec::new();
+            let mut folded = false;
+            for (set, f) in list.iter().filter_map(|&i| members.get(i)?.set) {
+                union.extend(set.split(sep).map(str::as_bytes));
+                folded |= f;
+            }
+            union.sort_unstable();
+            union.dedup();
+            (union, folded)
+        }
+        Some((text, folded)) => (std::vec![text.as_bytes()], folded),
+        None => return true,
+    };
+    let aligned = crate::AlignedBytes::from_slice(blob);
+    regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice())
+        .is_ok_and(|(dfa, _)| crate::analysis::literal_proof_fits(&dfa, &union, folded))
+}
+
 /// Regexes with literal sets (`list`, indexes into `members`) in chunks of at
 /// most [`limits::MAX_GROUP_PATTERNS`] whose union of sets stays within
 /// [`limits::GROUP_SET_MEMBERS`] members and [`limits::GROUP_SET_BYTES`]
@@ -212,7 +257,7 @@ fn set_chunks(members: &[Member<'_>], list: &[usize]) -> Vec<Vec<usize>> {
     let mut chunk: Vec<usize> = Vec::new();
     let mut union: BTreeSet<&str> = BTreeSet::new();
     for &i in list {
-        let Some(set) = members.get(i).and_then(|m| m.set) else {
+        let Some((set, _)) = members.get(i).and_then(|m| m.set) else {
             continue;
         };
         let mut grown = union.clone();
@@ -319,7 +364,7 @@ impl Regexes {
                     .literal
                     .as_ref()
                     .filter(|h| h.set)
-                    .map(|h| h.text.as_str()),
+                    .map(|h| (h.text.as_str(), h.folded)),
             })
             .collect();
         let planned = plan(&members);
@@ -384,16 +429,68 @@ pub(crate) fn compile_regexes(spec: &ChannelSpec) -> Result<Regexes, BuildError>
                         }
                     }
                 })?;
+            // Derived (to_spec drops it, build recomputes it).
+            let literal = literal_hint(pattern, *case_insensitive, || Some(blob.clone()));
             out.index.insert(key, out.list.len());
             out.list.push(Regex {
                 pattern: pattern.clone(),
                 case_insensitive: *case_insensitive,
                 blob,
-                // Derived (to_spec drops it, build recomputes it).
-                literal: required_literal(pattern, *case_insensitive),
+                literal,
                 owner: Owner::One(inst.template, fi),
             });
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member<'a>(pattern: &'a str, literal: &'a str) -> Member<'a> {
+        Member {
+            pattern,
+            case_insensitive: false,
+            owner: Owner::One(1, 0),
+            single_len: compile_group(&[pattern], false, usize::MAX)
+                .map(|b| b.len())
+                .unwrap_or(0),
+            literal: Some((literal, false)),
+            set: None,
+        }
+    }
+
+    /// Two regexes sharing a literal group only when the interpreter can
+    /// prove that literal over the group's DFA: `x[a-z]{11}` gives the DFA
+    /// thousands of states, and the proof over them is past
+    /// `LITERAL_PROOF_STEPS` (an unproven group is scanned on every event).
+    #[test]
+    fn a_group_whose_literal_is_over_the_proof_cap_is_not_formed() {
+        let lit = "-urlcache-urlcache-urlcache-urlcache-urlcache-urlcache";
+        let small = [
+            r"[0-9]-urlcache-urlcache-urlcache-urlcache-urlcache-urlcache$",
+            r"[a-z]-urlcache-urlcache-urlcache-urlcache-urlcache-urlcache$",
+        ];
+        let members: Vec<Member<'_>> = small.iter().map(|p| member(p, lit)).collect();
+        assert_eq!(plan(&members).len(), 1);
+        let big = [
+            r"x[a-z]{11}-urlcache-urlcache-urlcache-urlcache-urlcache-urlcache$",
+            r"x[a-z]{11}-urlcache-urlcache-urlcache-urlcache-urlcache-urlcache[0-9]",
+        ];
+        let members: Vec<Member<'_>> = big.iter().map(|p| member(p, lit)).collect();
+        let blob = compile_group(&big, false, usize::MAX).unwrap();
+        let aligned = crate::AlignedBytes::from_slice(&blob);
+        let (dfa, _) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()).unwrap();
+        let steps = crate::analysis::literal_proof_steps(&dfa, &[lit.as_bytes()], false);
+        assert!(steps > limits::LITERAL_PROOF_STEPS, "{steps}");
+        assert!(!anchor_fits(
+            &members,
+            &[0, 1],
+            Some((lit, false)),
+            false,
+            &blob
+        ));
+        assert!(plan(&members).is_empty());
+    }
 }
