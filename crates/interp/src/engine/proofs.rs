@@ -184,7 +184,7 @@ pub(super) fn literal_required(
 /// (class, member byte or "other") pair). An empty set is never required; a
 /// set with an empty member always is. Returns `false` (unproven) when the
 /// members total over `u16::MAX` bytes or the product would exceed
-/// [`LITERAL_PROOF_STEPS`] (`states * (member bytes + 1) * alphabet`) or what is
+/// [`LITERAL_PROOF_STEPS`] (`states * trie nodes * alphabet`) or what is
 /// left of `budget`. Load time only; allocation is fallible.
 pub(super) fn any_literal_required(
     dfa: &DFA<&[u32]>,
@@ -248,21 +248,22 @@ pub(super) fn any_literal_required(
     keys.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
     let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
     // The writer's cost model too (it picks hints within the cap):
-    // `states * nodes_max * keys.len()`, saturating.
+    // `states * trie nodes * keys.len()`, saturating.
     let states = analysis::dfa_states(dfa);
     let steps = analysis::literal_proof_steps(dfa, lits, folded);
     if steps > LITERAL_PROOF_STEPS || !budget.take(steps) {
         return Ok(false);
     }
     // Every column is some key's (each member byte is its own fold), so the
-    // goto table (`nodes_max * ncol` <= 2 * steps entries) is within budget.
+    // goto table (`trie nodes * ncol` <= 2 * steps entries) is within budget;
+    // rows are added as the trie grows (`nodes_max` only bounds it).
     let at = |u: usize, c: usize| u.checked_mul(ncol).and_then(|i| i.checked_add(c));
     let table = nodes_max.saturating_mul(ncol);
     let mut delta: Vec<u16> = Vec::new();
-    delta.try_reserve_exact(table)?;
+    delta.try_reserve_exact(ncol)?;
     delta.resize(ncol, 0); // the root's row
     let mut term: Vec<bool> = Vec::new();
-    term.try_reserve_exact(nodes_max)?;
+    term.try_reserve_exact(1)?;
     term.push(false);
     // Trie. 0 means "no child": the root is nobody's child.
     let mut nodes = 1usize;
@@ -281,7 +282,9 @@ pub(super) fn any_literal_required(
                     if len > table {
                         return Ok(false);
                     }
+                    delta.try_reserve(ncol)?;
                     delta.resize(len, 0);
+                    term.try_reserve(1)?;
                     term.push(false);
                     nodes = nodes.saturating_add(1);
                     if let Some(e) = delta.get_mut(i) {
