@@ -621,27 +621,30 @@ fn distinct_bytes(s: &[u8]) -> usize {
 /// engine relies on; `tests::required_literal_is_sound` checks it against the
 /// compiled DFA on random patterns and haystacks.
 pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<LiteralHint> {
-    let (single, set) = literal_candidates(pattern, case_insensitive);
+    let (single, set) =
+        literal_candidates(pattern, case_insensitive, limits::MAX_LITERAL_SET as usize);
     set.or(single)
 }
 
 /// The hint [`build`] writes for a regex whose own serialized DFA (as
-/// [`compile_regex`] makes it) `dfa` returns: [`required_literal`], except
-/// that a literal set taken over a single literal of at least
-/// [`SET_MEMBER_MIN`] bytes is kept only when the interpreter's proof of it
-/// on that DFA fits its per-DFA cap ([`crate::analysis::literal_proof_fits`]);
-/// otherwise the single literal. Longer members cost more to prove, and an
-/// unproven hint leaves the regex scanned on every event: far worse than a
-/// shorter literal. `dfa` is called only then; a DFA that is missing or does
-/// not deserialize keeps [`required_literal`]'s choice.
+/// [`compile_regex`] makes it) `dfa` returns: [`required_literal`], unless
+/// the interpreter's proof of its set over that DFA is over the proof's
+/// per-DFA cap ([`crate::analysis::literal_proof_fits`]): then the same
+/// choice with at most 16, then 8 members (fewer, shorter members cost less
+/// to prove), and failing that the single literal, if there is one. More
+/// members cost more to prove, and an unproven hint leaves the regex scanned
+/// on every event: far worse than a smaller set or a shorter literal. `dfa`
+/// is called only when there is a set; a DFA that is missing or does not
+/// deserialize keeps [`required_literal`]'s choice.
 pub fn literal_hint(
     pattern: &str,
     case_insensitive: bool,
     dfa: impl FnOnce() -> Option<Vec<u8>>,
 ) -> Option<LiteralHint> {
-    let (single, set) = match literal_candidates(pattern, case_insensitive) {
-        (Some(single), Some(set)) => (single, set),
-        (single, set) => return set.or(single),
+    let max = limits::MAX_LITERAL_SET as usize;
+    let (single, set) = literal_candidates(pattern, case_insensitive, max);
+    let Some(set) = set else {
+        return single;
     };
     let Some(dfa) = dfa() else {
         return Some(set);
@@ -650,12 +653,20 @@ pub fn literal_hint(
     let Ok((dfa, _)) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()) else {
         return Some(set);
     };
-    let members: Vec<&[u8]> = set.text.split('\0').map(str::as_bytes).collect();
-    if crate::analysis::literal_proof_fits(&dfa, &members, set.folded) {
-        Some(set)
-    } else {
-        Some(single)
+    let fits = |h: &LiteralHint| {
+        let members: Vec<&[u8]> = h.text.split('\0').map(str::as_bytes).collect();
+        crate::analysis::literal_proof_fits(&dfa, &members, h.folded)
+    };
+    if fits(&set) {
+        return Some(set);
     }
+    for fewer in [16, 8] {
+        let (_, smaller) = literal_candidates(pattern, case_insensitive, fewer);
+        if let Some(smaller) = smaller.filter(|h| fits(h)) {
+            return Some(smaller);
+        }
+    }
+    single.or(Some(set))
 }
 
 /// How much longer than the single literal a whole literal set's every
@@ -676,9 +687,11 @@ pub const SET_OVER_LITERAL: usize = 4;
 /// `http`), and the prefixes of a family's sets split the family's group
 /// on its shared literal into many single regexes (the pipe families went
 /// from 4.1 to 64 scans per event when any longer set was taken).
+/// Sets have at most `max_members` members.
 fn literal_candidates(
     pattern: &str,
     case_insensitive: bool,
+    max_members: usize,
 ) -> (Option<LiteralHint>, Option<LiteralHint>) {
     let Ok(hir) =
         regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive))
@@ -686,20 +699,31 @@ fn literal_candidates(
         return (None, None);
     };
     let single = single_literal(&hir);
-    let set = literal_set(&hir, case_insensitive);
-    match (single.as_ref().map(|h| h.text.len()), set) {
-        (Some(n), Some((set, whole))) if n >= SET_MEMBER_MIN => {
-            let shortest = set.text.split('\0').map(str::len).min().unwrap_or(0);
-            if whole && shortest >= n.saturating_add(SET_OVER_LITERAL) {
-                (single, Some(set))
-            } else {
-                (single, None)
+    match single.as_ref().map(|h| h.text.len()) {
+        Some(n) if n >= SET_MEMBER_MIN => match literal_set(&hir, case_insensitive, max_members) {
+            Some((set, whole)) => {
+                let shortest = set.text.split('\0').map(str::len).min().unwrap_or(0);
+                if whole && shortest >= n.saturating_add(SET_OVER_LITERAL) {
+                    (single, Some(set))
+                } else {
+                    (single, None)
+                }
             }
-        }
-        (_, Some((set, _))) => (None, Some(set)),
-        (_, None) => (single, None),
+            None => (single, None),
+        },
+        _ => match literal_set(&hir, case_insensitive, max_members.min(SET_ALONE_MAX)) {
+            Some((set, _)) => (None, Some(set)),
+            None => (single, None),
+        },
     }
 }
+
+/// Most members of a set taken where there is no single literal of
+/// [`SET_MEMBER_MIN`] bytes (a set replacing a single literal may have up to
+/// [`limits::MAX_LITERAL_SET`]): each member adds to the interpreter's
+/// load-time proof, and on the SigmaHQ import (345 such sets) 32 members ran
+/// its per-build analysis budget out (3 DFAs left without a prefilter).
+pub const SET_ALONE_MAX: usize = 16;
 
 /// [`required_literal`]'s single literal.
 fn single_literal(hir: &regex_syntax::hir::Hir) -> Option<LiteralHint> {
@@ -746,6 +770,13 @@ fn single_literal(hir: &regex_syntax::hir::Hir) -> Option<LiteralHint> {
     best
 }
 
+/// Most tails and runs of a pattern's concatenations [`literal_set`] tries
+/// (writer time: one prefix extraction each).
+const MAX_SET_PARTS: usize = 512;
+/// Runs [`literal_set`] tries from each item: ending before each of the
+/// next this many items that are not literals (`s?` in `https?://[0-9]`).
+const RUN_BOUNDARIES: usize = 3;
+
 /// Shortest member of a literal set, and the length a single literal must
 /// reach before no set is tried: the interpreter anchors on 4-byte grams.
 pub const SET_MEMBER_MIN: usize = 4;
@@ -770,21 +801,23 @@ fn mandatory_parts<'h>(h: &'h regex_syntax::hir::Hir, out: &mut Vec<&'h regex_sy
 }
 
 /// A literal set for a pattern (docs/FORMAT.md, "Literal sets"): of the
-/// pattern's mandatory parts ([`mandatory_parts`], and every tail of a
-/// mandatory concatenation),
-/// the one whose finite set of match prefixes (regex-syntax's prefix
+/// pattern's mandatory parts ([`mandatory_parts`], every tail of a
+/// mandatory concatenation, and its runs of items ending where a literal
+/// stops), the one whose finite set of match prefixes (regex-syntax's prefix
 /// extractor: every match of the part begins with one of them) gives the
 /// best set: every member at least [`SET_MEMBER_MIN`] bytes (longest
-/// shortest member wins, then fewer members), 2 to
-/// [`limits::MAX_LITERAL_SET`] members after shortening them to a common
-/// length when there are more, no NUL, NUL-joined within
+/// shortest member wins, then a whole set, then fewer members), 2 to `max`
+/// (at most [`limits::MAX_LITERAL_SET`]) members after shortening them to a
+/// common length when there are more, no NUL, NUL-joined within
 /// [`limits::MAX_DFA_LITERAL_LEN`]. Case-insensitive patterns get their
 /// members ASCII-lower-cased and are found folded (weaker, hence sound).
 /// A member containing another is dropped (the other is found wherever it
-/// is).
+/// is). The `bool` says whether the set is whole: every member a complete
+/// match of its part (the extraction was exact), none shortened.
 fn literal_set(
     hir: &regex_syntax::hir::Hir,
     case_insensitive: bool,
+    max: usize,
 ) -> Option<(LiteralHint, bool)> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut parts = Vec::new();
@@ -792,12 +825,48 @@ fn literal_set(
     // Every suffix of a mandatory concatenation is mandatory too: the run
     // `\\temp\\stage5` after `(local|roaming)` is no item of its own, and
     // `(?i)s` splits it into items.
+    // So is every run of consecutive items; those ending where a literal
+    // stops (before a class of several characters, a repetition, ...) give
+    // whole sets where the tail's members are too many and get shortened:
+    // `https?://[0-9]` in `https?://[0-9]{1,3}...` (30 members with LONG S
+    // spellings) where the tail gives `https://`, no longer than `http`.
+    let literal_like = |h: &regex_syntax::hir::Hir| match h.kind() {
+        regex_syntax::hir::HirKind::Literal(_) | regex_syntax::hir::HirKind::Look(_) => true,
+        regex_syntax::hir::HirKind::Class(c) => class_atoms(c).is_some(),
+        _ => false,
+    };
     let mut tails = Vec::new();
     for p in &parts {
         if let regex_syntax::hir::HirKind::Concat(items) = p.kind() {
-            for i in 1..items.len().saturating_sub(1) {
-                if let Some(rest) = items.get(i..) {
-                    tails.push(regex_syntax::hir::Hir::concat(rest.to_vec()));
+            for i in 0..items.len() {
+                if i > 0 && i.saturating_add(1) < items.len() {
+                    if let Some(rest) = items.get(i..) {
+                        tails.push(regex_syntax::hir::Hir::concat(rest.to_vec()));
+                    }
+                }
+                // Up to RUN_BOUNDARIES non-literal items into the run.
+                let mut boundaries = 0;
+                for j in i.saturating_add(2)..items.len() {
+                    if tails.len() >= MAX_SET_PARTS || boundaries >= RUN_BOUNDARIES {
+                        break;
+                    }
+                    let Some(next) = items.get(j).filter(|h| !literal_like(h)) else {
+                        continue;
+                    };
+                    boundaries = boundaries.saturating_add(1);
+                    let Some(run) = items.get(i..j) else {
+                        continue;
+                    };
+                    tails.push(regex_syntax::hir::Hir::concat(run.to_vec()));
+                    // Into a repetition's first iteration: `[0-9]{1,3}`
+                    // begins with `[0-9]`.
+                    if let regex_syntax::hir::HirKind::Repetition(rep) = next.kind() {
+                        if rep.min >= 1 {
+                            let mut run = run.to_vec();
+                            run.push((*rep.sub).clone());
+                            tails.push(regex_syntax::hir::Hir::concat(run));
+                        }
+                    }
                 }
             }
         }
@@ -805,9 +874,14 @@ fn literal_set(
     let mut ex = Extractor::new();
     // Room for the case variants of two 8-letter words: folding merges them.
     ex.kind(ExtractKind::Prefix).limit_total(1024);
-    let max = limits::MAX_LITERAL_SET as usize;
-    // (longest shortest member, fewest members), members, folded, whole
-    type Scored = ((usize, std::cmp::Reverse<usize>), Vec<Vec<u8>>, bool, bool);
+    let max = max.min(limits::MAX_LITERAL_SET as usize);
+    // (longest shortest member, whole, fewest members), members, folded, whole
+    type Scored = (
+        (usize, bool, std::cmp::Reverse<usize>),
+        Vec<Vec<u8>>,
+        bool,
+        bool,
+    );
     let mut best: Option<Scored> = None;
     for part in parts.into_iter().chain(tails.iter()) {
         // `[Cc][Mm][Dd]` would give 8 case variants per member: extract from
@@ -843,7 +917,7 @@ fn literal_set(
             continue;
         }
         let shortest = members.iter().map(Vec::len).min().unwrap_or(0);
-        let key = (shortest, std::cmp::Reverse(members.len()));
+        let key = (shortest, whole, std::cmp::Reverse(members.len()));
         if best.as_ref().is_none_or(|(k, _, _, _)| key > *k) {
             best = Some((key, members, folded, whole));
         }
@@ -1607,9 +1681,33 @@ mod tests {
         // SET_OVER_LITERAL bytes longer; a branch without one (or with a
         // short one) leaves no set.
         assert_eq!(set(r"(abc|efg)-urlcache", false), None);
-        // Only whole sets: shortened members (here `[0-9]+` multiplies them
-        // past MAX_LITERAL_SET) say less than the longest literal does.
-        assert_eq!(set(r"(abcd|efgh)-urlcache[0-9]+", false), None);
+        // A run of items, into a repetition's first iteration, gives a
+        // whole set (`[0-9]+` begins with `[0-9]`).
+        let members = |prefixes: &[&str], tails: &str| -> Vec<String> {
+            prefixes
+                .iter()
+                .flat_map(|p| tails.chars().map(move |c| std::format!("{p}{c}")))
+                .collect()
+        };
+        assert_eq!(
+            set(r"(abcd|efgh)-urlcache[0-9]+", false),
+            Some((
+                members(&["abcd-urlcache", "efgh-urlcache"], "0123456789"),
+                false
+            ))
+        );
+        // The benchmark's weak `http` family: a run through the optional
+        // `s` (with its LONG S spelling) into `[0-9]{1,3}`, 30 members;
+        // the tail's own members were shortened to `https://`.
+        assert_eq!(
+            set(r"(curl|wget)\s.*https?://[0-9]{1,3}\.[0-9]", true),
+            Some((
+                members(&["http://", "https://", "http\u{17f}://"], "0123456789"),
+                true
+            ))
+        );
+        // Not 4 bytes longer than `-urlcache`: the single literal stays.
+        assert_eq!(set(r"(abcdefgh|ijklmnop)[0-9]{3}-urlcache", false), None);
         assert_eq!(
             set(r"(abcd|efgh)-urlcache", false),
             Some((
@@ -1734,9 +1832,9 @@ mod tests {
         assert_eq!(lit(r"ab", false), None);
         assert_eq!(lit(r"(", false), None);
         // Capped at MAX_DFA_LITERAL_LEN, at a character boundary.
-        let long = "é".repeat(200);
+        let long = "é".repeat(300);
         let h = required_literal(&long, false).unwrap();
-        assert_eq!(h.text.len(), 256);
+        assert_eq!(h.text.len(), limits::MAX_DFA_LITERAL_LEN as usize);
         assert!(h.text.chars().all(|c| c == 'é'));
     }
 
@@ -1864,9 +1962,10 @@ mod tests {
     /// haystack contains the literal (ASCII case-insensitively if folded).
     /// The proof's alphabet (shared with the interpreter, which walks one
     /// representative byte per pair) is the number of distinct (byte class,
-    /// column) pairs, counted here the slow way on random patterns and sets.
+    /// column) pairs, and its trie has a node per distinct prefix: both
+    /// counted here the slow way on random patterns and sets.
     #[test]
-    fn proof_alphabet_counts_the_distinct_class_column_pairs() {
+    fn proof_alphabet_and_trie_count_what_the_proof_walks() {
         use crate::analysis::literal_proof_alphabet;
         let mut r = Rng(0x2545_f491_4f6c_dd1d);
         let mut checked = 0u32;
@@ -1898,6 +1997,16 @@ mod tests {
                 literal_proof_alphabet(&dfa.as_ref(), &refs, folded),
                 pairs.len(),
                 "{re} {lits:?} folded={folded}"
+            );
+            // Trie nodes: the root and each distinct (folded) prefix.
+            let prefixes: std::collections::BTreeSet<Vec<u8>> = lits
+                .iter()
+                .flat_map(|l| (1..=l.len()).map(move |n| l[..n].iter().map(|&b| fold(b)).collect()))
+                .collect();
+            assert_eq!(
+                crate::analysis::literal_trie_nodes(&refs, folded),
+                prefixes.len() + 1,
+                "{lits:?} folded={folded}"
             );
             checked += 1;
         }

@@ -87,8 +87,8 @@ pub(crate) struct Planned {
     pub(crate) blob: Vec<u8>,
 }
 
-/// The groups for `members` (distinct regexes in first-use order), in the
-/// order of their first members' first use.
+/// The groups for `members` (distinct regexes in first-use order), largest
+/// first (the writer lays each out at its first member's first use).
 pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     let max = limits::MAX_GROUP_PATTERNS as usize;
     // Candidate sets: (template, field, case, literal, literal set) ->
@@ -133,7 +133,7 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             v.push(i);
         }
     }
-    // Chunks of each set, in first-use order; then halved until each DFA fits.
+    // Chunks of each set; then halved until each DFA fits.
     let mut chunks: Vec<(Key<'_>, Vec<usize>)> = Vec::new();
     for (key, set) in sets {
         // A literal of its own: single (see the module docs).
@@ -150,7 +150,9 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             chunks.push((key, c.to_vec()));
         }
     }
-    chunks.sort_by_key(|(_, c)| c.first().copied());
+    // Largest first (then first use): when a template's groups run out
+    // (MAX_GROUPS_PER_TEMPLATE), the regexes left single are the fewest.
+    chunks.sort_by_key(|(_, c)| (std::cmp::Reverse(c.len()), c.first().copied()));
     let mut out: Vec<Planned> = Vec::new();
     let mut per_template: HashMap<u16, u32> = HashMap::new();
     let mut work: Vec<(Key<'_>, Vec<usize>)> = chunks.into_iter().rev().collect();
@@ -256,7 +258,12 @@ fn set_chunks(members: &[Member<'_>], list: &[usize]) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut chunk: Vec<usize> = Vec::new();
     let mut union: BTreeSet<&str> = BTreeSet::new();
-    for &i in list {
+    // Regexes with the same set side by side (stable: first use breaks
+    // ties): a family sharing one set then costs one group and its scan,
+    // not one in every chunk it would be spread over.
+    let mut list = list.to_vec();
+    list.sort_by_key(|&i| members.get(i).and_then(|m| m.set));
+    for &i in &list {
         let Some((set, _)) = members.get(i).and_then(|m| m.set) else {
             continue;
         };

@@ -20,11 +20,11 @@ pub const MAX_DFA_LEN: u32 = 1024 * 1024;
 pub const MAX_TOTAL_DFA_LEN: u32 = 8 * 1024 * 1024;
 /// Longest required-literal hint of a DFA, in bytes (a prefix of a required
 /// literal is required too, so the writer truncates longer ones).
-pub const MAX_DFA_LITERAL_LEN: u32 = 256;
+pub const MAX_DFA_LITERAL_LEN: u32 = 512;
 /// Most members of one literal set (a required-literal hint with
 /// `DFA_FLAG_LITERAL_SET`: one literal per alternation branch); the whole
 /// set, separators included, is still at most [`MAX_DFA_LITERAL_LEN`] bytes.
-pub const MAX_LITERAL_SET: u32 = 16;
+pub const MAX_LITERAL_SET: u32 = 32;
 /// Most distinct members, and their most bytes, of the union of a regex
 /// group's literal sets for changuard's interpreter to anchor the group on it.
 /// Not a format rule: a larger union is valid content, and its group is

@@ -464,7 +464,7 @@ fn wrong_expected_channel() {
 /// The required-literal hint of DFA entries (docs/FORMAT.md, "Required
 /// literals"): index in range or NONE, length cap, FOLDED when flagged,
 /// reserved word zero. Its own fixture: DFA 0 has a folded literal, DFA 1 an
-/// exact one with an upper-case letter, DFA 2 none; string 300 bytes long.
+/// exact one with an upper-case letter, DFA 2 none; string 600 bytes long.
 #[test]
 fn dfa_literal_hint() {
     use changuard_format::build::{ChannelSpec, CriterionSpec, build};
@@ -480,7 +480,7 @@ fn dfa_literal_hint() {
     criteria[2] = re(r"x|y");
     criteria[3] = CriterionSpec::Str {
         op: StrOp::Contains,
-        value: "a".repeat(300),
+        value: "a".repeat(600),
         case_insensitive: false,
     };
     let spec = ChannelSpec {
@@ -516,7 +516,7 @@ fn dfa_literal_hint() {
     let long = (0..nstrings as usize)
         .find(|&i| {
             let e = raw::string_entry(&good, i).unwrap();
-            u16::from_le_bytes([good[e + 4], good[e + 5]]) == 300
+            u16::from_le_bytes([good[e + 4], good[e + 5]]) == 600
         })
         .unwrap() as u32;
     let f = |d: usize, r: std::ops::Range<usize>| raw::dfa_entry(&good, d).unwrap() + r.start;
