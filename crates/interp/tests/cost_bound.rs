@@ -263,29 +263,21 @@ fn a_literal_set_fires_its_group_once() {
         })
         .collect();
     let specs = vec![spec(301, instances)];
-    let (bufs, tk) = build_grouped(&specs);
-    let chans = validate_all(&bufs, &specs, &tk);
-    let engine = Engine::new(&chans).unwrap();
-    assert_eq!(engine.stats().groups, 1);
-    assert_eq!(
-        engine.literal_stats().sets,
-        1,
-        "{:?}",
-        engine.literal_stats()
-    );
-    let run = |cmd: &str| process_event(&engine, "command_line", cmd);
-    // Same length; the second also holds the other member.
-    let one = run("x postex_9fa zzzz");
-    let two = run("x postex_9fa pipe");
-    assert_eq!((one.matches().len(), two.matches().len()), (24, 24));
-    assert_eq!((one.dfa_scans, two.dfa_scans), (1, 1));
-    let extra = two.fuel_used - one.fuel_used;
-    assert!(
-        extra < 10,
-        "a second member's hit cost {extra} fuel: the group fired twice"
-    );
-    let none = run("x p0stex_9fa zzzzzz");
-    assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+    with_one_set_group(&specs, |engine| {
+        let run = |cmd: &str| process_event(engine, "command_line", cmd);
+        // Same length; the second also holds the other member.
+        let one = run("x postex_9fa zzzz");
+        let two = run("x postex_9fa pipe");
+        assert_eq!((one.matches().len(), two.matches().len()), (24, 24));
+        assert_eq!((one.dfa_scans, two.dfa_scans), (1, 1));
+        let extra = two.fuel_used - one.fuel_used;
+        assert!(
+            extra < 10,
+            "a second member's hit cost {extra} fuel: the group fired twice"
+        );
+        let none = run("x p0stex_9fa zzzzzz");
+        assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+    });
 }
 
 /// A regex family repeats its set in every member's hint: 40 regexes with
@@ -318,20 +310,12 @@ fn a_set_group_repeating_its_members_is_anchored() {
         })
         .collect();
     let specs = vec![spec(302, instances)];
-    let (bufs, tk) = build_grouped(&specs);
-    let chans = validate_all(&bufs, &specs, &tk);
-    let engine = Engine::new(&chans).unwrap();
-    assert_eq!(engine.stats().groups, 1);
-    assert_eq!(
-        engine.literal_stats().sets,
-        1,
-        "{:?}",
-        engine.literal_stats()
-    );
-    let none = process_event(&engine, "command_line", "no member here 123z");
-    assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
-    let hit = process_event(&engine, "command_line", "x gggg123z");
-    assert_eq!((hit.matches().len(), hit.dfa_scans), (1, 1));
+    with_one_set_group(&specs, |engine| {
+        let none = process_event(engine, "command_line", "no member here 123z");
+        assert_eq!((none.matches().len(), none.dfa_scans), (0, 0));
+        let hit = process_event(engine, "command_line", "x gggg123z");
+        assert_eq!((hit.matches().len(), hit.dfa_scans), (1, 1));
+    });
 }
 
 /// A gram hit is confirmed before it fires: a field holding every 4-byte
@@ -442,6 +426,22 @@ fn process_event(engine: &Engine<'_>, field: &str, value: &str) -> Verdict {
     let mut v = Verdict::new();
     ev.with(|e| engine.evaluate(e, &mut v));
     v
+}
+
+/// Build `specs` with regex groups, check that they make one group anchored
+/// on its literal set, and run `f` on the engine.
+fn with_one_set_group(specs: &[changuard_format::build::ChannelSpec], f: impl FnOnce(&Engine<'_>)) {
+    let (bufs, tk) = build_grouped(specs);
+    let chans = validate_all(&bufs, specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    assert_eq!(engine.stats().groups, 1);
+    assert_eq!(
+        engine.literal_stats().sets,
+        1,
+        "{:?}",
+        engine.literal_stats()
+    );
+    f(&engine);
 }
 
 /// `specs` built with regex groups.
