@@ -383,23 +383,28 @@ pub struct OwnedEvent {
 }
 
 impl OwnedEvent {
-    /// The event view.
+    /// The event view (built on every call: a small allocation).
     pub fn event(&self) -> Event<'_> {
+        Event::from_values(self.template, &self.values()).expect("shape")
+    }
+
+    /// The field values in schema order, for an event view built once
+    /// ([`Event::from_values`] with `self.template`), as the driver's sensor
+    /// builds one per kernel callback without allocating.
+    pub fn values(&self) -> Vec<Value<'_>> {
         let t = if self.template == PROCESS_CREATE.id {
             &PROCESS_CREATE
         } else {
             &NAMED_PIPE_CREATE
         };
         let (mut s, mut i) = (self.strs.iter(), self.ints.iter());
-        let vals: Vec<Value<'_>> = t
-            .fields
+        t.fields
             .iter()
             .map(|f| match f.ty {
                 changuard_format::FieldType::Str => Value::Str(s.next().map_or("", String::as_str)),
                 changuard_format::FieldType::Int => Value::Int(i.next().copied().unwrap_or(0)),
             })
-            .collect();
-        Event::from_values(t.id, &vals).expect("shape")
+            .collect()
     }
 }
 
