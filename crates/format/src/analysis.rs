@@ -7,7 +7,8 @@
 //!
 //! The proof walks the product of the DFA with the Aho-Corasick automaton of
 //! the members (docs/PERFORMANCE.md, "How an event is evaluated"): at most
-//! `states * trie nodes` pairs, each tried on every letter of its alphabet. No allocation: this runs in the kernel.
+//! `states * trie nodes` pairs, each tried on every letter of its alphabet.
+//! No allocation: this runs in the kernel.
 
 use regex_automata::dfa::dense::DFA;
 

@@ -621,9 +621,26 @@ fn distinct_bytes(s: &[u8]) -> usize {
 /// engine relies on; `tests::required_literal_is_sound` checks it against the
 /// compiled DFA on random patterns and haystacks.
 pub fn required_literal(pattern: &str, case_insensitive: bool) -> Option<LiteralHint> {
+    let hir = parse(pattern, case_insensitive)?;
     let (single, set) =
-        literal_candidates(pattern, case_insensitive, limits::MAX_LITERAL_SET as usize);
+        literal_candidates(&hir, case_insensitive, limits::MAX_LITERAL_SET as usize);
     set.or(single)
+}
+
+/// `pattern` parsed as [`build`] compiles it.
+fn parse(pattern: &str, case_insensitive: bool) -> Option<regex_syntax::hir::Hir> {
+    regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive)).ok()
+}
+
+/// `f` on the DFA serialized in `blob` (as [`compile_regex`] and the group
+/// planner write it), or `None` when it does not deserialize.
+pub(crate) fn with_dfa<R>(
+    blob: &[u8],
+    f: impl FnOnce(&regex_automata::dfa::dense::DFA<&[u32]>) -> R,
+) -> Option<R> {
+    let aligned = crate::AlignedBytes::from_slice(blob);
+    let (dfa, _) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()).ok()?;
+    Some(f(&dfa))
 }
 
 /// The hint [`build`] writes for a regex whose own serialized DFA (as
@@ -641,32 +658,34 @@ pub fn literal_hint(
     case_insensitive: bool,
     dfa: impl FnOnce() -> Option<Vec<u8>>,
 ) -> Option<LiteralHint> {
+    let hir = parse(pattern, case_insensitive)?;
     let max = limits::MAX_LITERAL_SET as usize;
-    let (single, set) = literal_candidates(pattern, case_insensitive, max);
+    let (single, set) = literal_candidates(&hir, case_insensitive, max);
     let Some(set) = set else {
         return single;
     };
-    let Some(dfa) = dfa() else {
+    let Some(blob) = dfa() else {
         return Some(set);
     };
-    let aligned = crate::AlignedBytes::from_slice(&dfa);
-    let Ok((dfa, _)) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()) else {
-        return Some(set);
-    };
-    let fits = |h: &LiteralHint| {
-        let members: Vec<&[u8]> = h.text.split('\0').map(str::as_bytes).collect();
-        crate::analysis::literal_proof_fits(&dfa, &members, h.folded)
-    };
-    if fits(&set) {
-        return Some(set);
-    }
-    for fewer in [16, 8] {
-        let (_, smaller) = literal_candidates(pattern, case_insensitive, fewer);
-        if let Some(smaller) = smaller.filter(|h| fits(h)) {
-            return Some(smaller);
+    // A replacement for `set` when its proof is over the cap.
+    let replacement = with_dfa(&blob, |dfa| {
+        let fits = |h: &LiteralHint| {
+            let members: Vec<&[u8]> = h.text.split('\0').map(str::as_bytes).collect();
+            crate::analysis::literal_proof_fits(dfa, &members, h.folded)
+        };
+        if fits(&set) {
+            return None;
         }
-    }
-    single.or(Some(set))
+        [16, 8]
+            .into_iter()
+            .find_map(|fewer| {
+                literal_candidates(&hir, case_insensitive, fewer)
+                    .1
+                    .filter(|h| fits(h))
+            })
+            .or(single)
+    });
+    Some(replacement.flatten().unwrap_or(set))
 }
 
 /// How much longer than the single literal a whole literal set's every
@@ -689,18 +708,13 @@ pub const SET_OVER_LITERAL: usize = 4;
 /// from 4.1 to 64 scans per event when any longer set was taken).
 /// Sets have at most `max_members` members.
 fn literal_candidates(
-    pattern: &str,
+    hir: &regex_syntax::hir::Hir,
     case_insensitive: bool,
     max_members: usize,
 ) -> (Option<LiteralHint>, Option<LiteralHint>) {
-    let Ok(hir) =
-        regex_automata::util::syntax::parse_with(pattern, &syntax_config(case_insensitive))
-    else {
-        return (None, None);
-    };
-    let single = single_literal(&hir);
+    let single = single_literal(hir);
     match single.as_ref().map(|h| h.text.len()) {
-        Some(n) if n >= SET_MEMBER_MIN => match literal_set(&hir, case_insensitive, max_members) {
+        Some(n) if n >= SET_MEMBER_MIN => match literal_set(hir, case_insensitive, max_members) {
             Some((set, whole)) => {
                 let shortest = set.text.split('\0').map(str::len).min().unwrap_or(0);
                 if whole && shortest >= n.saturating_add(SET_OVER_LITERAL) {
@@ -711,7 +725,7 @@ fn literal_candidates(
             }
             None => (single, None),
         },
-        _ => match literal_set(&hir, case_insensitive, max_members.min(SET_ALONE_MAX)) {
+        _ => match literal_set(hir, case_insensitive, max_members.min(SET_ALONE_MAX)) {
             Some((set, _)) => (None, Some(set)),
             None => (single, None),
         },
@@ -1639,8 +1653,7 @@ mod tests {
     /// The single literal (the runs [`literal_runs`] finds), whether or not
     /// [`required_literal`] prefers a set to it.
     fn lit(p: &str, ci: bool) -> Option<(String, bool)> {
-        let hir = regex_automata::util::syntax::parse_with(p, &syntax_config(ci)).ok()?;
-        single_literal(&hir).map(|h| (h.text, h.folded))
+        single_literal(&parse(p, ci)?).map(|h| (h.text, h.folded))
     }
     fn some(t: &str, folded: bool) -> Option<(String, bool)> {
         Some((t.to_string(), folded))

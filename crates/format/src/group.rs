@@ -40,7 +40,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::build::{
-    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, literal_hint,
+    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, literal_hint, with_dfa,
 };
 use crate::limits;
 
@@ -240,9 +240,10 @@ fn anchor_fits(
         Some((text, folded)) => (std::vec![text.as_bytes()], folded),
         None => return true,
     };
-    let aligned = crate::AlignedBytes::from_slice(blob);
-    regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice())
-        .is_ok_and(|(dfa, _)| crate::analysis::literal_proof_fits(&dfa, &union, folded))
+    with_dfa(blob, |dfa| {
+        crate::analysis::literal_proof_fits(dfa, &union, folded)
+    })
+    .unwrap_or(false)
 }
 
 /// Regexes with literal sets (`list`, indexes into `members`) in chunks of at
@@ -487,9 +488,10 @@ mod tests {
         ];
         let members: Vec<Member<'_>> = big.iter().map(|p| member(p, lit)).collect();
         let blob = compile_group(&big, false, usize::MAX).unwrap();
-        let aligned = crate::AlignedBytes::from_slice(&blob);
-        let (dfa, _) = regex_automata::dfa::dense::DFA::from_bytes(aligned.as_slice()).unwrap();
-        let steps = crate::analysis::literal_proof_steps(&dfa, &[lit.as_bytes()], false);
+        let steps = with_dfa(&blob, |dfa| {
+            crate::analysis::literal_proof_steps(dfa, &[lit.as_bytes()], false)
+        })
+        .unwrap();
         assert!(steps > limits::LITERAL_PROOF_STEPS, "{steps}");
         assert!(!anchor_fits(
             &members,
