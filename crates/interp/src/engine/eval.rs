@@ -3,13 +3,14 @@
 //! before it runs (module docs of `engine`, "Fuel"). Allocates nothing.
 
 use super::*;
+use batch::Pending;
 use scan::group_scan;
 
 impl<'a> Engine<'a> {
     /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
     ///
     /// Allocates nothing; never panics. Its working memory ([`EvalScratch`],
-    /// 3.6 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
+    /// 3.9 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
         self.evaluate_in(event, verdict, &mut EvalScratch::new());
     }
@@ -91,8 +92,14 @@ impl<'a> Engine<'a> {
                     for (m, table) in fi.rev.iter().enumerate() {
                         self.probe_table(table, s, Dir::Rev, m == 1, &mut cx)?;
                     }
-                    self.probe_grams(fi, f, s, &mut scratch.seen, &mut cx)?;
-                    for a in &fi.groups {
+                    let pending = &mut scratch.pending;
+                    pending.clear();
+                    self.probe_grams(fi, f, s, &mut scratch.seen, pending, &mut cx)?;
+                    let held = pending.ids().iter().filter_map(|&k| {
+                        usize::try_from(k).ok().and_then(|k| fi.lit_groups.get(k))
+                    });
+                    self.prescan(held.clone().chain(&fi.groups), f, s, &mut cx)?;
+                    for a in held.chain(&fi.groups) {
                         self.fire_group(a, f, s, &mut cx)?;
                     }
                 }
@@ -213,12 +220,14 @@ impl<'a> Engine<'a> {
 
     /// The gram pass over one string field; `seen` is working memory for
     /// the keys that fired (cleared here, as far as this field's keys go).
+    /// The literal groups it fires go into `pending`, to be fired after it.
     fn probe_grams(
         &self,
         fi: &FieldIndex<'a>,
         f: usize,
         field: &[u8],
         seen: &mut [u64; GRAM_KEYS_MAX / 64],
+        pending: &mut Pending,
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
         let gi = &fi.grams;
@@ -317,7 +326,11 @@ impl<'a> Engine<'a> {
                         continue;
                     }
                 }
-                self.fire_group(a, f, field, cx)?;
+                // Fired after the pass, its scan batched with the
+                // field's others (`batch`).
+                if !pending.push(u32::try_from(k).unwrap_or(u32::MAX)) {
+                    self.fire_group(a, f, field, cx)?;
+                }
             }
         }
         Ok(())
@@ -476,7 +489,7 @@ fn group_check(
 /// The byte-class prefilter of `rec`'s DFA (engine module docs): true when
 /// field `f` (value `s`) lacks every byte of one of its required classes, so
 /// the DFA cannot match. 1, after the field's byte-presence set.
-fn lacks_required(
+pub(super) fn lacks_required(
     rec: &DfaRec<'_>,
     f: usize,
     s: &[u8],
@@ -519,19 +532,16 @@ fn group_mask(
             None => cx.verdict.fault(),
         }
     }
-    if let Some(k) = slot.map(usize::from) {
-        if let (Some(w), Some(cell)) = (cx.groups_done.get_mut(k >> 6), cx.groups.get_mut(k)) {
-            *w |= 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
-            *cell = mask;
-        }
+    if let Some(slot) = slot {
+        cx.store_group(slot, mask);
     }
     Ok(mask)
 }
 
-/// Per-event working memory of an evaluation (3.6 KiB): the byte-presence
+/// Per-event working memory of an evaluation (3.9 KiB): the byte-presence
 /// set of each string field and the result of each regex group's scan, both
-/// filled on first use, and the gram keys that fired in the field being
-/// probed. Its contents never carry over from one evaluation to the next
+/// filled on first use, and the gram keys and literal groups that fired in
+/// the field being probed. Its contents never carry over from one evaluation to the next
 /// (each run tracks which entries it filled, and each gram pass clears what
 /// it uses), so one value can be reused for every evaluation.
 #[derive(Debug)]
@@ -539,10 +549,11 @@ pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],
     groups: [u64; GROUP_SLOTS],
     seen: [u64; GRAM_KEYS_MAX / 64],
+    pending: Pending,
 }
 
 impl EvalScratch {
-    /// Fresh working memory. 3.6 KiB: a kernel caller keeps one in pool
+    /// Fresh working memory. 3.9 KiB: a kernel caller keeps one in pool
     /// (the driver's sensor does, under its lock) and uses
     /// [`Engine::evaluate_in`], never [`Engine::evaluate`], which puts one
     /// on the stack.
@@ -557,6 +568,7 @@ impl EvalScratch {
             present: [[0; 4]; MAX_INPUTS],
             groups: [0; GROUP_SLOTS],
             seen: [0; GRAM_KEYS_MAX / 64],
+            pending: Pending::new(),
         }
     }
 }
@@ -567,11 +579,11 @@ impl Default for EvalScratch {
     }
 }
 
-struct Cx<'v, 'e, 'f> {
+pub(super) struct Cx<'v, 'e, 'f> {
     vals: &'v [Value<'e>],
     bad: u64,
-    fuel: &'f mut Fuel,
-    verdict: &'f mut Verdict,
+    pub(super) fuel: &'f mut Fuel,
+    pub(super) verdict: &'f mut Verdict,
     /// Per string field: which byte values occur (computed on first use;
     /// `present_done` says which entries belong to this event).
     present: &'f mut [[u64; 4]; MAX_INPUTS],
@@ -600,8 +612,17 @@ impl Cx<'_, '_, '_> {
         Ok(Some(*slot))
     }
 
+    /// Record the result of the group scan in `slot` for this event.
+    pub(super) fn store_group(&mut self, slot: u16, mask: u64) {
+        let k = usize::from(slot);
+        if let (Some(w), Some(cell)) = (self.groups_done.get_mut(k >> 6), self.groups.get_mut(k)) {
+            *w |= 1u64.wrapping_shl(u32::try_from(k & 63).unwrap_or(0));
+            *cell = mask;
+        }
+    }
+
     /// The result of the group scan in `slot`, if it ran this event.
-    fn cached_group(&self, slot: Option<u16>) -> Option<u64> {
+    pub(super) fn cached_group(&self, slot: Option<u16>) -> Option<u64> {
         let k = usize::from(slot?);
         let done = self.groups_done.get(k >> 6)? & 1u64.wrapping_shl(u32::try_from(k & 63).ok()?);
         if done == 0 {
@@ -636,6 +657,14 @@ fn byte_set(s: &[u8]) -> [u64; 4] {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn working_memory_fits_one_page() {
+        // Kernel callers keep it in pool; a page is its budget.
+        let size = core::mem::size_of::<EvalScratch>();
+        assert!(size <= 4096, "EvalScratch is {size} bytes");
+        assert!(size <= 4096, "EvalScratch is {size} bytes");
+    }
 
     proptest! {
         #[test]
