@@ -844,3 +844,80 @@ proptest! {
         compare(&engine, &reference, &Event::ProcessCreate(vals))?;
     }
 }
+
+/// More candidates on one field than the engine batches at once (32 held
+/// single regexes, 32 held literal groups, 8 DFAs per lockstep scan): every
+/// batch boundary still gives the reference's verdicts, each candidate
+/// scanned once, within the proven bound.
+#[test]
+fn scans_batched_past_their_capacity_equal_reference() {
+    let pc = &PROCESS_CREATE;
+    let re = |p: String| CriterionSpec::Regex {
+        pattern: p,
+        case_insensitive: true,
+    };
+    // Distinct, each with `dropper` as its only literal.
+    let pattern = |k: u32| format!("dropper[0-9]{{0,{}}}-", k + 1);
+    // 100 regexes of their own, and 40 channels of three grouped ones,
+    // all found through `dropper`.
+    let singles: Vec<_> = (0..100)
+        .map(|k| {
+            inst(
+                k + 1,
+                pc,
+                Action::Report,
+                &[("command_line", re(pattern(k)))],
+            )
+        })
+        .collect();
+    let mut specs = vec![spec(7, singles)];
+    let grouped: Vec<_> = (0..40)
+        .map(|c| {
+            let insts = (0..3)
+                .map(|j| {
+                    let k = 3 * c + j;
+                    inst(
+                        k + 1,
+                        pc,
+                        Action::Report,
+                        &[("command_line", re(format!("{}z?", pattern(k))))],
+                    )
+                })
+                .collect();
+            spec(100 + c, insts)
+        })
+        .collect();
+    let (mut bufs, tk) = build_aligned(&specs);
+    let (gbufs, _) = build_aligned_with(
+        &grouped,
+        &changuard_format::build::BuildOptions {
+            group_regexes: true,
+        },
+    );
+    bufs.extend(gbufs);
+    specs.extend(grouped);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    assert!(engine.stats().groups >= 40, "{:?}", engine.stats());
+    let filler = "a".repeat(300);
+    for cmd in [
+        format!("run DROPPER- and dropper12345- {filler}"),
+        format!("{filler} dropper dropper0 dropper3_ -"),
+        format!("dropper1234567890123456789012345678901234567- {filler} dropper99"),
+    ] {
+        let mut vals = pc_event("");
+        vals[1] = Value::Str(&cmd);
+        let ev = Event::ProcessCreate(vals);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        engine.evaluate(&ev, &mut a);
+        reference.evaluate(&ev, &mut b);
+        assert!(!a.fuel_exhausted);
+        assert_eq!(a.matches(), b.matches(), "cmd {cmd:?}");
+        assert_eq!(a.faults, 0);
+        // Every candidate scanned once: 100 held single regexes (32 at a
+        // time) and 40 held groups (likewise).
+        assert_eq!(a.dfa_scans, 140, "cmd {cmd:?}");
+        assert!(a.fuel_used <= engine.max_fuel_per_event(ev.template()));
+    }
+}

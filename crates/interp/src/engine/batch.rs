@@ -1,123 +1,242 @@
-//! Group scans of one field, batched: the gram pass notes the literal groups
-//! it fires instead of firing them, then every group the field is about to
-//! fire (those and its every-event groups) is scanned in lockstep
-//! ([`scan::group_scans`]) into the per-event cache, and only then fired.
+//! DFA scans of one field, batched: the gram pass holds back the literal
+//! groups it fires and the instances it makes candidates whose first
+//! criterion is a regex of its own on this field. Then every scan the field
+//! is about to need (those groups, its every-event groups, those regexes)
+//! runs in lockstep ([`scan::group_scans`]); the groups go into the
+//! per-event cache, the regexes' results to their instances; and only then
+//! are the groups fired and the instances evaluated.
 //!
-//! Invariant: batching moves work, it never adds any. A group is scanned
-//! here only if it has a cache slot not yet filled this event and is about
-//! to be fired on this field, where [`eval`]'s `group_mask` would scan it;
-//! the prefilter test and the scan are charged here exactly as `group_mask`
-//! charges them, which then finds the slot filled and charges nothing. So
-//! fuel used is the same as firing each group in turn (only the order of
-//! the charges moves, and with it which matches an exhausted evaluation
-//! had found).
+//! Invariant: batching moves work, it never adds any. A scan runs here only
+//! where evaluation would run it next: a group with a cache slot not yet
+//! filled this event, about to be fired on this field (`group_mask` would
+//! scan it), or an instance's first criterion (`check` would scan it before
+//! anything else). The prefilter test and the scan are charged here exactly
+//! as there, and there they are then not charged again (the slot is
+//! filled; the instance is evaluated from its second criterion on). So fuel
+//! used is the same as without batching (only the order of the charges
+//! moves, and with it which matches an exhausted evaluation had found).
 
 use super::eval::{Cx, lacks_required};
 use super::scan::{LANES, group_scans};
 use super::*;
 
-/// Literal groups one gram pass can hold back; past this the pass fires a
-/// group at once, unbatched.
-pub(super) const PENDING_MAX: usize = 64;
+/// Literal groups, and instances, one gram pass holds back at most; when
+/// either list is full, the pass runs what it holds (a batch) and goes on.
+/// (32 keeps [`EvalScratch`] within a page.)
+pub(super) const PENDING_MAX: usize = 32;
 
-/// The literal groups (indexes into a field's `lit_groups`) a gram pass
-/// fired, in order.
+/// What a gram pass held back, in order: literal groups (indexes into the
+/// field's `lit_groups`) and instances.
 #[derive(Debug)]
 pub(super) struct Pending {
+    groups: Held,
+    insts: Held,
+    /// The result of held instance `k`'s first criterion, once scanned.
+    firsts: [Option<bool>; PENDING_MAX],
+}
+
+/// Up to [`PENDING_MAX`] ids.
+#[derive(Debug)]
+struct Held {
     ids: [u32; PENDING_MAX],
     len: usize,
 }
 
-impl Pending {
-    pub(super) const fn new() -> Pending {
-        Pending {
+impl Held {
+    const fn new() -> Held {
+        Held {
             ids: [0; PENDING_MAX],
             len: 0,
         }
     }
 
-    pub(super) fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    /// Hold back literal group `k`; false when full (fire it now).
-    pub(super) fn push(&mut self, k: u32) -> bool {
+    /// False when full.
+    fn push(&mut self, id: u32) -> bool {
         let Some(cell) = self.ids.get_mut(self.len) else {
             return false;
         };
-        *cell = k;
+        *cell = id;
         self.len = self.len.saturating_add(1);
         true
     }
 
-    pub(super) fn ids(&self) -> &[u32] {
+    fn ids(&self) -> &[u32] {
         self.ids.get(..self.len).unwrap_or_default()
     }
 }
 
-impl<'a> Engine<'a> {
-    /// Scan, [`LANES`] at a time, every group of `anchors` with a cache slot
-    /// not yet filled this event (each once), filling the slots. Field `f`,
-    /// value `s`. Charges what `group_mask` would (module docs).
-    pub(super) fn prescan<'g>(
+impl Pending {
+    pub(super) const fn new() -> Pending {
+        Pending {
+            groups: Held::new(),
+            insts: Held::new(),
+            firsts: [None; PENDING_MAX],
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.groups.len = 0;
+        self.insts.len = 0;
+        self.firsts = [None; PENDING_MAX];
+    }
+
+    /// Hold back literal group `k`; false when full (fire it now).
+    pub(super) fn push_group(&mut self, k: u32) -> bool {
+        self.groups.push(k)
+    }
+
+    /// Hold back instance `g`; false when full (evaluate it now).
+    pub(super) fn push_inst(&mut self, g: u32) -> bool {
+        self.insts.push(g)
+    }
+
+    /// The held literal groups of field index `fi`.
+    pub(super) fn groups<'f>(
         &self,
-        anchors: impl Iterator<Item = &'g GroupAnchor>,
+        fi: &'f FieldIndex<'_>,
+    ) -> impl Iterator<Item = &'f GroupAnchor> {
+        let ids = self.groups.ids();
+        ids.iter()
+            .filter_map(|&k| fi.lit_groups.get(usize::try_from(k).ok()?))
+    }
+
+    /// The held instances, each with its first criterion's result.
+    pub(super) fn insts(&self) -> impl Iterator<Item = (u32, Option<bool>)> {
+        self.insts.ids().iter().copied().zip(self.firsts)
+    }
+}
+
+/// Where a lane's result goes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// A group's cache slot.
+    Slot(u16),
+    /// The first criterion of held instance `k` (its index in `insts`).
+    First(usize),
+}
+
+impl<'a> Engine<'a> {
+    /// Instance `g`'s first criterion's DFA, when that criterion is a regex
+    /// of its own (not a group member) on field `f`: an instance worth
+    /// holding back for [`Engine::prescan`].
+    pub(super) fn single_regex_first(&self, g: u32, f: usize) -> Option<&DfaRec<'a>> {
+        let inst = self.insts.get(usize::try_from(g).ok()?)?;
+        let c = self.inst_crits(inst)?.first()?;
+        let Test::Regex(d) = c.test else {
+            return None;
+        };
+        let rec = self.dfas.get(usize::try_from(d).ok()?)?;
+        (usize::from(c.field) == f && rec.group.is_none()).then_some(rec)
+    }
+
+    /// Scan, [`LANES`] at a time, every group field index `fi` is about to
+    /// fire (the literal groups `pending` holds, then `every`)
+    /// with a cache slot not yet filled this event (each once), filling the
+    /// slots, and the
+    /// first criterion of each instance `pending` holds. Field `f`, value
+    /// `s`. Charges what evaluation would (module docs).
+    pub(super) fn prescan(
+        &self,
+        fi: &FieldIndex<'a>,
+        every: &[GroupAnchor],
+        pending: &mut Pending,
         f: usize,
         s: &[u8],
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
+        let Pending {
+            groups: held,
+            insts,
+            firsts,
+        } = pending;
+        let anchors = held
+            .ids()
+            .iter()
+            .filter_map(|&k| fi.lit_groups.get(usize::try_from(k).ok()?))
+            .chain(every);
+        let insts = insts.ids();
+        let groups = anchors.filter_map(|a| {
+            let rec = usize::try_from(a.first)
+                .ok()
+                .and_then(|d| self.dfas.get(d))?;
+            Some((rec, Target::Slot(rec.group?.slot?)))
+        });
+        let singles = insts
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &g)| Some((self.single_regex_first(g, f)?, Target::First(k))));
         // Placeholders until filled: only the first `n` are ever scanned.
         let Some(fill) = self.dfas.first().map(|r| &r.dfa) else {
             return Ok(());
         };
         let mut dfas = [fill; LANES];
-        let mut slots = [0u16; LANES];
+        let mut targets = [Target::First(usize::MAX); LANES];
         let mut n = 0usize;
-        for a in anchors {
-            let Some(rec) = usize::try_from(a.first).ok().and_then(|d| self.dfas.get(d)) else {
-                continue;
-            };
-            let Some(slot) = rec.group.and_then(|g| g.slot) else {
-                continue;
-            };
-            let batched = slots.get(..n).unwrap_or_default().contains(&slot);
-            if batched || cx.cached_group(Some(slot)).is_some() {
-                continue;
+        for (rec, target) in groups.chain(singles) {
+            if let Target::Slot(slot) = target {
+                let batched = targets
+                    .get(..n)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|t| matches!(t, Target::Slot(x) if *x == slot));
+                if batched || cx.cached_group(Some(slot)).is_some() {
+                    continue;
+                }
             }
             if lacks_required(rec, f, s, cx)? {
-                cx.store_group(slot, 0);
+                put(target, Some(0), firsts, cx);
                 continue;
             }
             cx.fuel.charge(len64(s.len()).saturating_add(1))?;
             cx.verdict.scanned(s.len());
-            if let (Some(d), Some(sl)) = (dfas.get_mut(n), slots.get_mut(n)) {
+            if let (Some(d), Some(t)) = (dfas.get_mut(n), targets.get_mut(n)) {
                 *d = &rec.dfa;
-                *sl = slot;
+                *t = target;
                 n = n.saturating_add(1);
             }
             if n == LANES {
-                scan_into(&dfas, &slots, s, cx);
+                scan_into(&dfas, &targets, s, firsts, cx);
                 n = 0;
             }
         }
-        if let (Some(d), Some(sl)) = (dfas.get(..n), slots.get(..n)) {
-            scan_into(d, sl, s, cx);
+        if let (Some(d), Some(t)) = (dfas.get(..n), targets.get(..n)) {
+            scan_into(d, t, s, firsts, cx);
         }
         Ok(())
     }
 }
 
-/// Scan `dfas` over `s` and store each result in its slot (a quit state:
-/// one fault, no patterns).
-fn scan_into(dfas: &[&DFA<&[u32]>], slots: &[u16], s: &[u8], cx: &mut Cx<'_, '_, '_>) {
+/// Scan `dfas` over `s` and deliver each result to its target.
+fn scan_into(
+    dfas: &[&DFA<&[u32]>],
+    targets: &[Target],
+    s: &[u8],
+    firsts: &mut [Option<bool>; PENDING_MAX],
+    cx: &mut Cx<'_, '_, '_>,
+) {
     let mut out = [None; LANES];
     group_scans(dfas, s, &mut out);
-    for (&slot, mask) in slots.iter().zip(out) {
-        match mask {
-            Some(m) => cx.store_group(slot, m),
-            None => {
-                cx.verdict.fault();
-                cx.store_group(slot, 0);
+    for (&target, mask) in targets.iter().zip(out) {
+        put(target, mask, firsts, cx);
+    }
+}
+
+/// Deliver one scan result (`None`: a quit state, one fault and no match).
+fn put(
+    target: Target,
+    mask: Option<u64>,
+    firsts: &mut [Option<bool>; PENDING_MAX],
+    cx: &mut Cx<'_, '_, '_>,
+) {
+    if mask.is_none() {
+        cx.verdict.fault();
+    }
+    let mask = mask.unwrap_or(0);
+    match target {
+        Target::Slot(slot) => cx.store_group(slot, mask),
+        Target::First(k) => {
+            if let Some(r) = firsts.get_mut(k) {
+                *r = Some(mask != 0);
             }
         }
     }

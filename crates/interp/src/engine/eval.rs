@@ -95,13 +95,8 @@ impl<'a> Engine<'a> {
                     let pending = &mut scratch.pending;
                     pending.clear();
                     self.probe_grams(fi, f, s, &mut scratch.seen, pending, &mut cx)?;
-                    let held = pending.ids().iter().filter_map(|&k| {
-                        usize::try_from(k).ok().and_then(|k| fi.lit_groups.get(k))
-                    });
-                    self.prescan(held.clone().chain(&fi.groups), f, s, &mut cx)?;
-                    for a in held.chain(&fi.groups) {
-                        self.fire_group(a, f, s, &mut cx)?;
-                    }
+                    // What the pass held back, its scans batched (`batch`).
+                    self.flush(fi, f, s, pending, true, &mut cx)?;
                 }
                 Some(Value::Int(v)) if !fi.ints.is_empty() => {
                     cx.fuel
@@ -220,7 +215,9 @@ impl<'a> Engine<'a> {
 
     /// The gram pass over one string field; `seen` is working memory for
     /// the keys that fired (cleared here, as far as this field's keys go).
-    /// The literal groups it fires go into `pending`, to be fired after it.
+    /// The literal groups it fires and the candidates whose first criterion
+    /// is a regex of their own go into `pending`, to be fired and evaluated
+    /// after it.
     fn probe_grams(
         &self,
         fi: &FieldIndex<'a>,
@@ -295,7 +292,7 @@ impl<'a> Engine<'a> {
             };
             for &inst in slice32(&gi.insts, s, l) {
                 if inst & VIRTUAL == 0 {
-                    self.eval_inst(inst, cx)?;
+                    self.hold_or_eval(inst, (fi, f, field), pending, cx)?;
                     continue;
                 }
                 if inst & SINGLE != 0 {
@@ -303,7 +300,9 @@ impl<'a> Engine<'a> {
                     match (first_mark(&mut evaluated, k), fi.set_singles.get(k)) {
                         // Moved to the always list when another member's
                         // gram did not fit.
-                        (Some(true), Some(&g)) if g != NONE => self.eval_inst(g, cx)?,
+                        (Some(true), Some(&g)) if g != NONE => {
+                            self.hold_or_eval(g, (fi, f, field), pending, cx)?;
+                        }
                         (Some(_), Some(_)) => cx.fuel.charge(1)?,
                         _ => cx.verdict.fault(),
                     }
@@ -328,15 +327,76 @@ impl<'a> Engine<'a> {
                 }
                 // Fired after the pass, its scan batched with the
                 // field's others (`batch`).
-                if !pending.push(u32::try_from(k).unwrap_or(u32::MAX)) {
-                    self.fire_group(a, f, field, cx)?;
+                let k = u32::try_from(k).unwrap_or(u32::MAX);
+                if !pending.push_group(k) {
+                    self.flush(fi, f, field, pending, false, cx)?;
+                    if !pending.push_group(k) {
+                        self.fire_group(a, f, field, cx)?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
+    /// A candidate of the gram pass over field `f` (index `fi`, value
+    /// `field`): held back when its first criterion is a regex of its own
+    /// on `f` (its scan to be batched, `batch`), else evaluated now.
+    fn hold_or_eval(
+        &self,
+        g: u32,
+        (fi, f, field): (&FieldIndex<'a>, usize, &[u8]),
+        pending: &mut Pending,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        if self.single_regex_first(g, f).is_none() {
+            return self.eval_inst(g, cx);
+        }
+        if !pending.push_inst(g) {
+            self.flush(fi, f, field, pending, false, cx)?;
+            if !pending.push_inst(g) {
+                return self.eval_inst(g, cx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run what `pending` holds for field `f` (value `s`): the batched
+    /// scans, then the held instances and groups, then (`every_event`, at
+    /// the end of the field) its every-event groups. Empties `pending`.
+    fn flush(
+        &self,
+        fi: &FieldIndex<'a>,
+        f: usize,
+        s: &[u8],
+        pending: &mut Pending,
+        every_event: bool,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        let every: &[GroupAnchor] = if every_event { &fi.groups } else { &[] };
+        self.prescan(fi, every, pending, f, s, cx)?;
+        for (g, first) in pending.insts() {
+            self.eval_inst_from(g, first, cx)?;
+        }
+        for a in pending.groups(fi).chain(every) {
+            self.fire_group(a, f, s, cx)?;
+        }
+        pending.clear();
+        Ok(())
+    }
+
     fn eval_inst(&self, g: u32, cx: &mut Cx<'_, '_, '_>) -> Result<(), Exhausted> {
+        self.eval_inst_from(g, None, cx)
+    }
+
+    /// Instance `g`, its first criterion already decided (`first`: scanned
+    /// and charged in a batch, `batch`) or not (`None`).
+    fn eval_inst_from(
+        &self,
+        g: u32,
+        first: Option<bool>,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
         let Some(inst) = usize::try_from(g).ok().and_then(|g| self.insts.get(g)) else {
             cx.verdict.fault();
             return Ok(());
@@ -344,6 +404,11 @@ impl<'a> Engine<'a> {
         let Some(crits) = self.inst_crits(inst) else {
             cx.verdict.fault();
             return Ok(());
+        };
+        let crits = match first {
+            None => crits,
+            Some(false) => return Ok(()),
+            Some(true) => crits.get(1..).unwrap_or_default(),
         };
         for c in crits {
             if !self.check(c, cx)? {

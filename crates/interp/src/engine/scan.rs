@@ -10,7 +10,8 @@ use super::*;
 /// state on the way holds every pattern ending there). `None` on a quit
 /// state (a search error, counted as a fault). One transition per byte plus
 /// the end-of-input one; the patterns of a match state are read only when
-/// the scan enters it from another state.
+/// the scan enters it from another state. Stops once every pattern has
+/// matched (for a regex of its own: at its first match).
 ///
 /// No acceleration: skipping through accelerated states with `memchr` was
 /// measured slower on pipe names (short fields: the call costs more than the
@@ -30,11 +31,15 @@ pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
             }
         }
     };
+    let all = every_pattern(dfa);
     for &b in s {
         sid = dfa.next_state(sid, b);
         if dfa.is_special_state(sid) {
             if dfa.is_match_state(sid) {
                 note(sid, &mut mask);
+                if mask == all {
+                    return Some(mask);
+                }
             } else if dfa.is_dead_state(sid) {
                 return Some(mask);
             } else if dfa.is_quit_state(sid) {
@@ -49,6 +54,14 @@ pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
         return None;
     }
     Some(mask)
+}
+
+/// Every pattern bit of `dfa`'s scan result (groups have at most 64).
+fn every_pattern(dfa: &DFA<&[u32]>) -> u64 {
+    u32::try_from(dfa.pattern_len())
+        .ok()
+        .and_then(|n| 1u64.checked_shl(n))
+        .map_or(u64::MAX, |b| b.wrapping_sub(1))
 }
 
 /// Group scans of one field run together: up to this many DFAs step through
@@ -96,9 +109,9 @@ fn lanes<const N: usize>(
 }
 
 /// `N` unanchored scans of `s`, one byte of each per step: [`group_scan`]'s
-/// result for each DFA. A lane that reaches its dead or quit state stops
-/// counting (both only lead to themselves); the walk ends early when every
-/// lane has.
+/// result for each DFA. A lane that reaches its dead or quit state, or has
+/// seen every pattern match, stops counting (the rest of its walk cannot
+/// change its result); the walk ends early when every lane has.
 #[inline]
 fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N] {
     let mut out = [Some(0u64); N];
@@ -141,6 +154,10 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
             if *run && dfa.is_special_state(id) {
                 if dfa.is_match_state(id) {
                     note(dfa, id, l, o);
+                    if *o == Some(every_pattern(dfa)) {
+                        *run = false;
+                        live = live.saturating_sub(1);
+                    }
                 } else if dfa.is_dead_state(id) {
                     *run = false;
                     live = live.saturating_sub(1);
@@ -247,13 +264,15 @@ mod tests {
                 .build_many(&PATTERNS[..2])
                 .expect("quit DFA"),
         );
+        // A regex of its own, as the writer builds those (leftmost-first).
+        v.push(dense::DFA::new(PATTERNS[1]).expect("single DFA"));
         v
     }
 
     proptest! {
         #[test]
         fn lockstep_scans_are_each_group_scanned_alone(
-            picks in proptest::collection::vec(0usize..5, 0..12),
+            picks in proptest::collection::vec(0usize..6, 0..12),
             s in proptest::collection::vec(
                 prop_oneof![Just(b'q'), Just(b'x'), Just(b'z'), Just(b'e'), Just(b'n'),
                     Just(b'd'), Just(b'0'), Just(b'a'), Just(b'b'), Just(b'r'), Just(b'!')],
@@ -269,6 +288,16 @@ mod tests {
                 prop_assert_eq!(*o, group_scan(d, &s));
             }
             prop_assert_eq!(out.last().copied(), Some(Some(u64::MAX)), "past the DFAs: untouched");
+        }
+
+        #[test]
+        fn a_single_regex_scan_is_a_search(s in proptest::collection::vec(
+            prop_oneof![Just(b'q'), Just(b'e'), Just(b'n'), Just(b'd'), Just(b'x')],
+            0..40,
+        )) {
+            let single = dense::DFA::new(PATTERNS[1]).expect("single DFA");
+            let found = single.try_search_fwd(&Input::new(&s)).expect("search").is_some();
+            prop_assert_eq!(group_scan(&single.as_ref(), &s), Some(u64::from(found)));
         }
 
         #[test]
