@@ -31,7 +31,8 @@ pub(super) const PENDING_MAX: usize = 32;
 pub(super) struct Pending {
     groups: Held,
     insts: Held,
-    /// The result of held instance `k`'s first criterion, once scanned.
+    /// The result of held instance `k`'s first criterion, once scanned
+    /// (`None` past the instances held: `clear` resets what it used).
     firsts: [Option<bool>; PENDING_MAX],
 }
 
@@ -74,10 +75,18 @@ impl Pending {
         }
     }
 
+    /// Nothing held.
+    pub(super) fn is_empty(&self) -> bool {
+        self.groups.len == 0 && self.insts.len == 0
+    }
+
     pub(super) fn clear(&mut self) {
+        // Only results of instances held count; none survive a clear.
+        if let Some(used) = self.firsts.get_mut(..self.insts.len) {
+            used.fill(None);
+        }
         self.groups.len = 0;
         self.insts.len = 0;
-        self.firsts = [None; PENDING_MAX];
     }
 
     /// Hold back literal group `k`; false when full (fire it now).
@@ -116,6 +125,36 @@ enum Target {
 }
 
 impl<'a> Engine<'a> {
+    /// Set each field index's `holds` (load time): whether any instance its
+    /// gram pass can make a candidate has a regex of its own on the field
+    /// first. Literal-only fields then skip the check per candidate.
+    pub(super) fn mark_holding_fields(&mut self) {
+        let (mut t, mut f) = (0usize, 0usize);
+        // Bounded: each step moves to the next field or template.
+        while let Some(ti) = self.templates.get(t) {
+            let Some(fi) = ti.fields.get(f) else {
+                t = t.saturating_add(1);
+                f = 0;
+                continue;
+            };
+            let holds = fi
+                .grams
+                .insts
+                .iter()
+                .filter(|&&g| g & VIRTUAL == 0)
+                .chain(fi.set_singles.iter().filter(|&&g| g != NONE))
+                .any(|&g| self.single_regex_first(g, f).is_some());
+            if let Some(fi) = self
+                .templates
+                .get_mut(t)
+                .and_then(|ti| ti.fields.get_mut(f))
+            {
+                fi.holds = holds;
+            }
+            f = f.saturating_add(1);
+        }
+    }
+
     /// Instance `g`'s first criterion's DFA, when that criterion is a regex
     /// of its own (not a group member) on field `f`: an instance worth
     /// holding back for [`Engine::prescan`].

@@ -60,6 +60,7 @@ impl<'a> Engine<'a> {
             e.stats.channels = e.stats.channels.saturating_add(1);
         }
         e.build_indexes(&anchors, &templ_of, config)?;
+        e.mark_holding_fields();
         e.stats.instances = u32::try_from(e.insts.len()).unwrap_or(u32::MAX);
         e.stats.index_bytes = e.heap_bytes();
         e.stats.proofs_skipped = e.proofs.skipped;

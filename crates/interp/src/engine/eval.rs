@@ -96,7 +96,9 @@ impl<'a> Engine<'a> {
                     pending.clear();
                     self.probe_grams(fi, f, s, &mut scratch.seen, pending, &mut cx)?;
                     // What the pass held back, its scans batched (`batch`).
-                    self.flush(fi, f, s, pending, true, &mut cx)?;
+                    if !pending.is_empty() || !fi.groups.is_empty() {
+                        self.flush(fi, f, s, pending, true, &mut cx)?;
+                    }
                 }
                 Some(Value::Int(v)) if !fi.ints.is_empty() => {
                     cx.fuel
@@ -342,6 +344,7 @@ impl<'a> Engine<'a> {
     /// A candidate of the gram pass over field `f` (index `fi`, value
     /// `field`): held back when its first criterion is a regex of its own
     /// on `f` (its scan to be batched, `batch`), else evaluated now.
+    #[inline]
     fn hold_or_eval(
         &self,
         g: u32,
@@ -349,7 +352,7 @@ impl<'a> Engine<'a> {
         pending: &mut Pending,
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
-        if self.single_regex_first(g, f).is_none() {
+        if !fi.holds || self.single_regex_first(g, f).is_none() {
             return self.eval_inst(g, cx);
         }
         if !pending.push_inst(g) {
@@ -364,6 +367,9 @@ impl<'a> Engine<'a> {
     /// Run what `pending` holds for field `f` (value `s`): the batched
     /// scans, then the held instances and groups, then (`every_event`, at
     /// the end of the field) its every-event groups. Empties `pending`.
+    // Kept out of line: the gram pass's loop is hot, and most fields of
+    // literal content hold nothing.
+    #[inline(never)]
     fn flush(
         &self,
         fi: &FieldIndex<'a>,
@@ -374,6 +380,9 @@ impl<'a> Engine<'a> {
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
         let every: &[GroupAnchor] = if every_event { &fi.groups } else { &[] };
+        if pending.is_empty() && every.is_empty() {
+            return Ok(());
+        }
         self.prescan(fi, every, pending, f, s, cx)?;
         for (g, first) in pending.insts() {
             self.eval_inst_from(g, first, cx)?;
@@ -385,6 +394,7 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    #[inline]
     fn eval_inst(&self, g: u32, cx: &mut Cx<'_, '_, '_>) -> Result<(), Exhausted> {
         self.eval_inst_from(g, None, cx)
     }

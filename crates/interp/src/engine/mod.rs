@@ -438,6 +438,10 @@ struct FieldIndex<'a> {
     /// gram index under `VIRTUAL | SINGLE | k`, once per member, evaluated
     /// at the first member's hit of an event (at most [`SET_SINGLES_MAX`]).
     set_singles: Vec<u32>,
+    /// Some instance of the gram index has a regex of its own on this field
+    /// as its first criterion (the gram pass holds such candidates back for
+    /// a batched scan, `batch`); without one, it checks no candidate for it.
+    holds: bool,
 }
 
 /// Marks a virtual gram entry that names `set_singles`, not `lit_groups`.
