@@ -254,7 +254,20 @@ fn scan_into(
     cx: &mut Cx<'_, '_, '_>,
 ) {
     let mut out = [None; LANES];
-    group_scans(dfas, s, &mut out);
+    match (dfas, targets) {
+        // A regex of its own with no company: regex-automata's own search,
+        // whose accelerated states skip runs of bytes (a lockstep walk
+        // cannot: a lane would leave the others behind).
+        ([dfa], [Target::First(_)]) => {
+            if let Some(o) = out.first_mut() {
+                *o = dfa
+                    .try_search_fwd(&Input::new(s).earliest(true))
+                    .ok()
+                    .map(|m| u64::from(m.is_some()));
+            }
+        }
+        _ => group_scans(dfas, s, &mut out),
+    }
     for (&target, mask) in targets.iter().zip(out) {
         put(target, mask, firsts, cx);
     }
