@@ -16,7 +16,7 @@
 //! used is the same as without batching (only the order of the charges
 //! moves, and with it which matches an exhausted evaluation had found).
 
-use super::eval::{Cx, lacks_required};
+use super::eval::{Cx, charge_scan};
 use super::scan::{LANES, group_scans};
 use super::*;
 
@@ -64,6 +64,13 @@ impl Held {
     fn ids(&self) -> &[u32] {
         self.ids.get(..self.len).unwrap_or_default()
     }
+
+    /// The held ids as literal groups of field index `fi`.
+    fn anchors<'f>(&self, fi: &'f FieldIndex<'_>) -> impl Iterator<Item = &'f GroupAnchor> {
+        self.ids()
+            .iter()
+            .filter_map(|&k| fi.lit_groups.get(usize::try_from(k).ok()?))
+    }
 }
 
 impl Pending {
@@ -104,9 +111,7 @@ impl Pending {
         &self,
         fi: &'f FieldIndex<'_>,
     ) -> impl Iterator<Item = &'f GroupAnchor> {
-        let ids = self.groups.ids();
-        ids.iter()
-            .filter_map(|&k| fi.lit_groups.get(usize::try_from(k).ok()?))
+        self.groups.anchors(fi)
     }
 
     /// The held instances, each with its first criterion's result.
@@ -129,29 +134,29 @@ impl<'a> Engine<'a> {
     /// gram pass can make a candidate has a regex of its own on the field
     /// first. Literal-only fields then skip the check per candidate.
     pub(super) fn mark_holding_fields(&mut self) {
-        let (mut t, mut f) = (0usize, 0usize);
-        // Bounded: each step moves to the next field or template.
-        while let Some(ti) = self.templates.get(t) {
-            let Some(fi) = ti.fields.get(f) else {
-                t = t.saturating_add(1);
-                f = 0;
-                continue;
-            };
-            let holds = fi
-                .grams
-                .insts
-                .iter()
-                .filter(|&&g| g & VIRTUAL == 0)
-                .chain(fi.set_singles.iter().filter(|&&g| g != NONE))
-                .any(|&g| self.single_regex_first(g, f).is_some());
-            if let Some(fi) = self
-                .templates
-                .get_mut(t)
-                .and_then(|ti| ti.fields.get_mut(f))
-            {
-                fi.holds = holds;
+        for t in 0..self.templates.len() {
+            let fields = self.templates.get(t).map_or(0, |ti| ti.fields.len());
+            for f in 0..fields {
+                let holds = self
+                    .templates
+                    .get(t)
+                    .and_then(|ti| ti.fields.get(f))
+                    .is_some_and(|fi| {
+                        fi.grams
+                            .insts
+                            .iter()
+                            .filter(|&&g| g & VIRTUAL == 0)
+                            .chain(fi.set_singles.iter().filter(|&&g| g != NONE))
+                            .any(|&g| self.single_regex_first(g, f).is_some())
+                    });
+                if let Some(fi) = self
+                    .templates
+                    .get_mut(t)
+                    .and_then(|ti| ti.fields.get_mut(f))
+                {
+                    fi.holds = holds;
+                }
             }
-            f = f.saturating_add(1);
         }
     }
 
@@ -169,9 +174,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Scan, [`LANES`] at a time, every group field index `fi` is about to
-    /// fire (the literal groups `pending` holds, then `every`)
-    /// with a cache slot not yet filled this event (each once), filling the
-    /// slots, and the
+    /// fire (the literal groups `pending` holds, then `every`) whose cache
+    /// slot is not yet filled this event, each once, into its slot; and the
     /// first criterion of each instance `pending` holds. Field `f`, value
     /// `s`. Charges what evaluation would (module docs).
     pub(super) fn prescan(
@@ -188,11 +192,7 @@ impl<'a> Engine<'a> {
             insts,
             firsts,
         } = pending;
-        let anchors = held
-            .ids()
-            .iter()
-            .filter_map(|&k| fi.lit_groups.get(usize::try_from(k).ok()?))
-            .chain(every);
+        let anchors = held.anchors(fi).chain(every);
         let insts = insts.ids();
         let groups = anchors.filter_map(|a| {
             let rec = usize::try_from(a.first)
@@ -222,12 +222,10 @@ impl<'a> Engine<'a> {
                     continue;
                 }
             }
-            if lacks_required(rec, f, s, cx)? {
+            if !charge_scan(rec, f, s, cx)? {
                 put(target, Some(0), firsts, cx);
                 continue;
             }
-            cx.fuel.charge(len64(s.len()).saturating_add(1))?;
-            cx.verdict.scanned(s.len());
             if let (Some(d), Some(t)) = (dfas.get_mut(n), targets.get_mut(n)) {
                 *d = &rec.dfa;
                 *t = target;

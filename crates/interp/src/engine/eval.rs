@@ -380,9 +380,6 @@ impl<'a> Engine<'a> {
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
         let every: &[GroupAnchor] = if every_event { &fi.groups } else { &[] };
-        if pending.is_empty() && every.is_empty() {
-            return Ok(());
-        }
         self.prescan(fi, every, pending, f, s, cx)?;
         for (g, first) in pending.insts() {
             self.eval_inst_from(g, first, cx)?;
@@ -518,11 +515,9 @@ impl<'a> Engine<'a> {
                 if let Some(g) = rec.group {
                     return group_check(rec, g, f, s.as_bytes(), cx);
                 }
-                if lacks_required(rec, f, s.as_bytes(), cx)? {
+                if !charge_scan(rec, f, s.as_bytes(), cx)? {
                     return Ok(false);
                 }
-                cx.fuel.charge(len64(s.len()).saturating_add(1))?;
-                cx.verdict.scanned(s.len());
                 match rec.dfa.try_search_fwd(&Input::new(s).earliest(true)) {
                     Ok(m) => Ok(m.is_some()),
                     Err(_) => {
@@ -561,10 +556,28 @@ fn group_check(
     Ok(group_mask(rec, g.slot, f, s, cx)? & g.bit != 0)
 }
 
+/// What one scan of `rec`'s DFA over field `f` (value `s`) costs, charged
+/// before it runs: the prefilter test ([`lacks_required`]), then `len + 1`
+/// and the scan counters. False when the prefilter rules a match out
+/// (nothing to scan). The one place a scan is charged, batched or not.
+pub(super) fn charge_scan(
+    rec: &DfaRec<'_>,
+    f: usize,
+    s: &[u8],
+    cx: &mut Cx<'_, '_, '_>,
+) -> Result<bool, Exhausted> {
+    if lacks_required(rec, f, s, cx)? {
+        return Ok(false);
+    }
+    cx.fuel.charge(len64(s.len()).saturating_add(1))?;
+    cx.verdict.scanned(s.len());
+    Ok(true)
+}
+
 /// The byte-class prefilter of `rec`'s DFA (engine module docs): true when
 /// field `f` (value `s`) lacks every byte of one of its required classes, so
 /// the DFA cannot match. 1, after the field's byte-presence set.
-pub(super) fn lacks_required(
+fn lacks_required(
     rec: &DfaRec<'_>,
     f: usize,
     s: &[u8],
@@ -599,9 +612,7 @@ fn group_mask(
         return Ok(mask);
     }
     let mut mask = 0u64;
-    if !lacks_required(rec, f, s, cx)? {
-        cx.fuel.charge(len64(s.len()).saturating_add(1))?;
-        cx.verdict.scanned(s.len());
+    if charge_scan(rec, f, s, cx)? {
         match group_scan(&rec.dfa, s) {
             Some(m) => mask = m,
             None => cx.verdict.fault(),
@@ -616,9 +627,10 @@ fn group_mask(
 /// Per-event working memory of an evaluation (3.9 KiB): the byte-presence
 /// set of each string field and the result of each regex group's scan, both
 /// filled on first use, and the gram keys and literal groups that fired in
-/// the field being probed. Its contents never carry over from one evaluation to the next
-/// (each run tracks which entries it filled, and each gram pass clears what
-/// it uses), so one value can be reused for every evaluation.
+/// the field being probed. Its contents never carry over from one
+/// evaluation to the next (each run tracks which entries it filled, and
+/// each gram pass clears what it uses), so one value can be reused for
+/// every evaluation.
 #[derive(Debug)]
 pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],

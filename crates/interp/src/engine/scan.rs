@@ -22,15 +22,7 @@ pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
     let mut sid = dfa.start_state_forward(&Input::new(s)).ok()?;
     let mut mask = 0u64;
     let mut last = None;
-    let mut note = |sid: StateID, mask: &mut u64| {
-        if last != Some(sid) {
-            last = Some(sid);
-            for i in 0..dfa.match_len(sid) {
-                let p = dfa.match_pattern(sid, i).as_u32();
-                *mask |= 1u64.checked_shl(p).unwrap_or(0);
-            }
-        }
-    };
+    let mut note = |sid: StateID, mask: &mut u64| note_patterns(dfa, sid, &mut last, mask);
     let all = every_pattern(dfa);
     for &b in s {
         sid = dfa.next_state(sid, b);
@@ -54,6 +46,18 @@ pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
         return None;
     }
     Some(mask)
+}
+
+/// Add the patterns of match state `sid` to `mask`, unless `sid` was the
+/// last match state noted (`last`): a run of one match state is read once.
+fn note_patterns(dfa: &DFA<&[u32]>, sid: StateID, last: &mut Option<StateID>, mask: &mut u64) {
+    if *last != Some(sid) {
+        *last = Some(sid);
+        for i in 0..dfa.match_len(sid) {
+            let p = dfa.match_pattern(sid, i).as_u32();
+            *mask |= 1u64.checked_shl(p).unwrap_or(0);
+        }
+    }
 }
 
 /// Every pattern bit of `dfa`'s scan result (groups have at most 64).
@@ -129,18 +133,11 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
     }
     // A lane still scanning: not `None` (quit) and not dead.
     let mut on = out.map(|o| o.is_some());
-    let note =
-        |dfa: &DFA<&[u32]>, sid: StateID, last: &mut Option<StateID>, mask: &mut Option<u64>| {
-            if *last != Some(sid) {
-                *last = Some(sid);
-                for i in 0..dfa.match_len(sid) {
-                    let p = dfa.match_pattern(sid, i).as_u32();
-                    if let Some(m) = mask {
-                        *m |= 1u64.checked_shl(p).unwrap_or(0);
-                    }
-                }
-            }
-        };
+    let note = |dfa: &DFA<&[u32]>, sid, last: &mut Option<StateID>, mask: &mut Option<u64>| {
+        if let Some(m) = mask {
+            note_patterns(dfa, sid, last, m);
+        }
+    };
     for &b in s {
         if live == 0 {
             return out;
