@@ -61,6 +61,9 @@ impl<'a> Engine<'a> {
         }
         e.build_indexes(&anchors, &templ_of, config)?;
         e.mark_holding_fields();
+        for ti in &mut e.templates {
+            ti.active = active_fields(&ti.fields);
+        }
         e.stats.instances = u32::try_from(e.insts.len()).unwrap_or(u32::MAX);
         e.stats.index_bytes = e.heap_bytes();
         e.stats.proofs_skipped = e.proofs.skipped;

@@ -79,10 +79,17 @@ impl<'a> Engine<'a> {
             groups: &mut scratch.groups,
             groups_done: [0; GROUP_SLOTS / 64],
         };
-        for (f, fi) in ti.fields.iter().enumerate() {
-            if cx.bad_field(f) {
+        // Only the fields with an index, in field order; a bad value's
+        // field does nothing (counted as a fault above).
+        let mut todo = ti.active & !bad;
+        // Bounded: one iteration per set bit (at most 64).
+        while todo != 0 {
+            let f = usize::try_from(todo.trailing_zeros()).unwrap_or(usize::MAX);
+            todo &= todo.wrapping_sub(1);
+            let Some(fi) = ti.fields.get(f) else {
+                cx.verdict.fault();
                 continue;
-            }
+            };
             match vals.get(f) {
                 Some(Value::Str(s)) => {
                     let s = s.as_bytes();
@@ -719,11 +726,7 @@ impl Cx<'_, '_, '_> {
     }
 
     fn bad_field(&self, f: usize) -> bool {
-        let bit = u32::try_from(f)
-            .ok()
-            .and_then(|f| 1u64.checked_shl(f))
-            .unwrap_or(0);
-        self.bad & bit != 0
+        self.bad & field_bit(f) != 0
     }
 }
 

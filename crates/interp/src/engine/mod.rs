@@ -447,6 +447,37 @@ struct FieldIndex<'a> {
 /// Marks a virtual gram entry that names `set_singles`, not `lit_groups`.
 const SINGLE: u32 = 1 << 30;
 
+/// Field `f`'s bit in a field mask (none past bit 63: `MAX_INPUTS <= 64`).
+fn field_bit(f: usize) -> u64 {
+    u32::try_from(f)
+        .ok()
+        .and_then(|f| 1u64.checked_shl(f))
+        .unwrap_or(0)
+}
+
+/// The mask of the fields with anything indexed ([`TemplateIndex::active`]).
+fn active_fields(fields: &[FieldIndex<'_>]) -> u64 {
+    let mut mask = 0;
+    for (f, fi) in fields.iter().enumerate() {
+        if fi.active() {
+            mask |= field_bit(f);
+        }
+    }
+    mask
+}
+
+impl FieldIndex<'_> {
+    /// Whether evaluating a value of this field can do anything: an index
+    /// to probe (the literal groups and `set_singles` are reached only
+    /// through `grams`) or groups to scan every event.
+    fn active(&self) -> bool {
+        self.fwd.iter().chain(&self.rev).any(|t| !t.keys.is_empty())
+            || !self.grams.keys.is_empty()
+            || !self.ints.is_empty()
+            || !self.groups.is_empty()
+    }
+}
+
 /// Most instances per (template, field) anchored on a single regex's literal
 /// set: the per-probe "evaluated already" bitset on the stack is this many
 /// bits (32 bytes). Past it, instances are checked always.
@@ -474,6 +505,9 @@ struct GroupAnchor {
 #[derive(Debug, Default)]
 struct TemplateIndex<'a> {
     fields: Vec<FieldIndex<'a>>,
+    /// Bit `f` set when field `f` has anything indexed (`FieldIndex::active`):
+    /// evaluation visits only these fields, as the others would do nothing.
+    active: u64,
     always: Vec<u32>,
     cost: Cost,
     fuel_limit: u64,
