@@ -142,8 +142,14 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
         if live == 0 {
             return out;
         }
+        // Most steps leave every lane in an ordinary state: one test of all.
+        let mut special = false;
         for (dfa, id) in d.iter().zip(&mut sid) {
             *id = dfa.next_state(*id, b);
+            special |= dfa.is_special_state(*id);
+        }
+        if !special {
+            continue;
         }
         for ((((dfa, &id), l), o), run) in
             d.iter().zip(&sid).zip(&mut last).zip(&mut out).zip(&mut on)
