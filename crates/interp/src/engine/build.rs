@@ -599,197 +599,8 @@ impl<'a> Engine<'a> {
             for _ in 0..tt.input_count() {
                 ti.fields.push(FieldIndex::default());
             }
-            // Per-field entry lists, then sorted tables.
-            for f in 0..tt.input_count() {
-                let fu8 = u8::try_from(f).map_err(|_| EngineError::OutOfMemory)?;
-                let mut fwd: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
-                let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
-                let mut contains: Vec<GramNeedle<'a>> = Vec::new();
-                let mut ints: Vec<(u64, u32)> = Vec::new();
-                // (group's first record, pattern id, instance): group anchors
-                // scanned every event, and those reached through a literal.
-                let mut grouped: Vec<(u32, u8, u32)> = Vec::new();
-                let mut lit_grouped: Vec<(u32, u8, u32)> = Vec::new();
-                let mut group_lits: Vec<(u32, &'a [u8], bool)> = Vec::new();
-                let mut fi_singles: Vec<u32> = Vec::new();
-                for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
-                    if usize::from(tp) != t {
-                        continue;
-                    }
-                    let g = u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?;
-                    match *a {
-                        Anchor::IntEq { field, value } if field == fu8 => {
-                            try_push(&mut ints, (value, g))?;
-                        }
-                        Anchor::StrEq { field, crit } | Anchor::Affix { field, crit }
-                            if field == fu8 =>
-                        {
-                            if let Some(Crit {
-                                test: Test::Str { op, needle, ci, .. },
-                                ..
-                            }) = self.crit(crit)
-                            {
-                                let m = usize::from(ci);
-                                let (list, is_eq) = match op {
-                                    StrOp::Equals => (&mut fwd, true),
-                                    StrOp::Prefix => (&mut fwd, false),
-                                    _ => (&mut rev, false),
-                                };
-                                if let Some(l) = list.get_mut(m) {
-                                    try_push(l, (needle, is_eq, g))?;
-                                }
-                            }
-                        }
-                        Anchor::Contains { field, crit } if field == fu8 => {
-                            // A contains needle, or a regex's proven required
-                            // literal: the gram index only selects candidates;
-                            // every criterion (the DFA too) is still checked.
-                            let rec = match self.crit(crit) {
-                                Some(Crit {
-                                    test: Test::Regex(d),
-                                    ..
-                                }) => usize::try_from(d).ok().and_then(|d| self.dfas.get(d)),
-                                _ => None,
-                            };
-                            let needle = match self.crit(crit) {
-                                Some(Crit {
-                                    test: Test::Str { needle, ci, .. },
-                                    ..
-                                }) => Some((needle, ci)),
-                                _ => rec.and_then(|r| Some((r.lit?, r.lit_folded))),
-                            };
-                            match (needle, rec.and_then(|r| r.group)) {
-                                // A regex group's proven literal: the group
-                                // is the gram's candidate (below), not each
-                                // member's instance.
-                                (Some((n, ci)), Some(r)) if r.slot.is_some() => {
-                                    try_push(&mut lit_grouped, (r.first, r.pattern, g))?;
-                                    match rec.and_then(|r| r.set) {
-                                        // A literal set: a gram entry per member.
-                                        Some(set) => {
-                                            for &m in self.set_of(set) {
-                                                try_push(&mut group_lits, (r.first, m, ci))?;
-                                            }
-                                        }
-                                        None => try_push(&mut group_lits, (r.first, n, ci))?,
-                                    }
-                                }
-                                // A literal set of a regex scanned on its
-                                // own (or of a group without a cache slot):
-                                // a gram entry per member naming the
-                                // instance, evaluated once per event.
-                                (Some((_, ci)), _) if rec.and_then(|r| r.set).is_some() => {
-                                    let set = rec.and_then(|r| r.set).unwrap_or((0, 0));
-                                    if !self.index_set_single(
-                                        set,
-                                        ci,
-                                        g,
-                                        &mut fi_singles,
-                                        &mut contains,
-                                    )? {
-                                        try_push(&mut ti.always, g)?;
-                                    }
-                                }
-                                (Some((text, ci)), _) => {
-                                    try_push(&mut contains, GramNeedle { text, entry: g, ci })?
-                                }
-                                // Cannot happen (anchor_of saw it); fail safe.
-                                (None, _) => try_push(&mut ti.always, g)?,
-                            }
-                        }
-                        Anchor::Group { field, crit } if field == fu8 => {
-                            let g_ref = match self.crit(crit) {
-                                Some(Crit {
-                                    test: Test::Regex(d),
-                                    ..
-                                }) => usize::try_from(d)
-                                    .ok()
-                                    .and_then(|d| self.dfas.get(d))
-                                    .and_then(|r| r.group),
-                                _ => None,
-                            };
-                            match g_ref {
-                                Some(r) => try_push(&mut grouped, (r.first, r.pattern, g))?,
-                                // Cannot happen (anchor_of saw it); fail safe.
-                                None => try_push(&mut ti.always, g)?,
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                let fi = ti.fields.get_mut(f).ok_or(EngineError::OutOfMemory)?;
-                fi.groups = build_group_anchors(&mut grouped)?;
-                // One gram entry per literal group (per member of its literal
-                // set), its id marked virtual.
-                fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
-                fi.set_singles = fi_singles;
-                group_lits.sort_unstable();
-                group_lits.dedup();
-                for (k, a) in fi.lit_groups.iter_mut().enumerate() {
-                    let id = u32::try_from(k)
-                        .ok()
-                        .filter(|&k| k < VIRTUAL)
-                        .ok_or(EngineError::OutOfMemory)?;
-                    let lo = group_lits.partition_point(|e| e.0 < a.first);
-                    let hi = group_lits.partition_point(|e| e.0 <= a.first);
-                    let lits = group_lits.get(lo..hi).unwrap_or(&[]);
-                    if lits.is_empty() {
-                        return Err(EngineError::OutOfMemory);
-                    }
-                    a.multi = lits.len() > 1;
-                    for &(_, text, ci) in lits {
-                        try_push(
-                            &mut contains,
-                            GramNeedle {
-                                text,
-                                entry: VIRTUAL | id,
-                                ci,
-                            },
-                        )?;
-                    }
-                }
-                for m in 0..2 {
-                    if let (Some(dst), Some(src)) = (fi.fwd.get_mut(m), fwd.get_mut(m)) {
-                        *dst = build_table(src, Dir::Fwd)?;
-                    }
-                    if let (Some(dst), Some(src)) = (fi.rev.get_mut(m), rev.get_mut(m)) {
-                        *dst = build_table(src, Dir::Rev)?;
-                    }
-                }
-                ints.sort_unstable();
-                fi.ints = ints;
-                let mut leftover = Vec::new();
-                let mut grams = choose_grams(&contains, &mut leftover)?;
-                grams.sort_unstable();
-                grams.dedup();
-                let overflow = build_grams(&mut fi.grams, &grams)?;
-                for g in overflow.into_iter().chain(leftover) {
-                    if g & (VIRTUAL | SINGLE) == VIRTUAL | SINGLE {
-                        // A set single's member did not fit: checked always
-                        // (once: its other members' entries find it gone).
-                        let k = usize::try_from(g & !(VIRTUAL | SINGLE)).unwrap_or(usize::MAX);
-                        let slot = fi.set_singles.get_mut(k).ok_or(EngineError::OutOfMemory)?;
-                        if *slot != NONE {
-                            try_push(&mut ti.always, core::mem::replace(slot, NONE))?;
-                        }
-                    } else if g & VIRTUAL != 0 {
-                        // A literal group the gram table has no room for:
-                        // scanned every event instead.
-                        // (Once: a literal set's other members may overflow
-                        // too, and their entries that fit find it empty.)
-                        let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
-                        let a = fi
-                            .lit_groups
-                            .get_mut(k)
-                            .map(core::mem::take)
-                            .ok_or(EngineError::OutOfMemory)?;
-                        if !a.insts.is_empty() {
-                            try_push(&mut fi.groups, a)?;
-                        }
-                    } else {
-                        try_push(&mut ti.always, g)?;
-                    }
-                }
+            for (f, fi) in ti.fields.iter_mut().enumerate() {
+                self.index_field((t, f), anchors, templ_of, fi, &mut ti.always)?;
             }
             for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
                 if usize::from(tp) == t && *a == Anchor::None {
@@ -867,6 +678,204 @@ fn build_group_anchors(entries: &mut [(u32, u8, u32)]) -> Result<Vec<GroupAnchor
 }
 
 impl<'a> Engine<'a> {
+    /// Field `f` of template `t`: its indexes into `fi` (built in place: a
+    /// field index is 512 bytes of stack otherwise), from the anchors of the
+    /// template's instances (`templ_of`). Instances no index can hold go to
+    /// `always`. Not inlined: its locals stay out of the frame of
+    /// `with_config`, which is on the path that loads every DFA.
+    #[inline(never)]
+    fn index_field(
+        &self,
+        (t, f): (usize, usize),
+        anchors: &[Anchor],
+        templ_of: &[u8],
+        fi: &mut FieldIndex<'a>,
+        always: &mut Vec<u32>,
+    ) -> Result<(), EngineError> {
+        let fu8 = u8::try_from(f).map_err(|_| EngineError::OutOfMemory)?;
+        let mut fwd: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+        let mut rev: [Vec<(&'a [u8], bool, u32)>; 2] = [Vec::new(), Vec::new()];
+        let mut contains: Vec<GramNeedle<'a>> = Vec::new();
+        let mut ints: Vec<(u64, u32)> = Vec::new();
+        // (group's first record, pattern id, instance): group anchors
+        // scanned every event, and those reached through a literal.
+        let mut grouped: Vec<(u32, u8, u32)> = Vec::new();
+        let mut lit_grouped: Vec<(u32, u8, u32)> = Vec::new();
+        let mut group_lits: Vec<(u32, &'a [u8], bool)> = Vec::new();
+        let mut fi_singles: Vec<u32> = Vec::new();
+        for (g, (a, &tp)) in anchors.iter().zip(templ_of).enumerate() {
+            if usize::from(tp) != t {
+                continue;
+            }
+            let g = u32::try_from(g).map_err(|_| EngineError::OutOfMemory)?;
+            match *a {
+                Anchor::IntEq { field, value } if field == fu8 => {
+                    try_push(&mut ints, (value, g))?;
+                }
+                Anchor::StrEq { field, crit } | Anchor::Affix { field, crit } if field == fu8 => {
+                    if let Some(Crit {
+                        test: Test::Str { op, needle, ci, .. },
+                        ..
+                    }) = self.crit(crit)
+                    {
+                        let m = usize::from(ci);
+                        let (list, is_eq) = match op {
+                            StrOp::Equals => (&mut fwd, true),
+                            StrOp::Prefix => (&mut fwd, false),
+                            _ => (&mut rev, false),
+                        };
+                        if let Some(l) = list.get_mut(m) {
+                            try_push(l, (needle, is_eq, g))?;
+                        }
+                    }
+                }
+                Anchor::Contains { field, crit } if field == fu8 => {
+                    // A contains needle, or a regex's proven required
+                    // literal: the gram index only selects candidates;
+                    // every criterion (the DFA too) is still checked.
+                    let rec = match self.crit(crit) {
+                        Some(Crit {
+                            test: Test::Regex(d),
+                            ..
+                        }) => usize::try_from(d).ok().and_then(|d| self.dfas.get(d)),
+                        _ => None,
+                    };
+                    let needle = match self.crit(crit) {
+                        Some(Crit {
+                            test: Test::Str { needle, ci, .. },
+                            ..
+                        }) => Some((needle, ci)),
+                        _ => rec.and_then(|r| Some((r.lit?, r.lit_folded))),
+                    };
+                    match (needle, rec.and_then(|r| r.group)) {
+                        // A regex group's proven literal: the group
+                        // is the gram's candidate (below), not each
+                        // member's instance.
+                        (Some((n, ci)), Some(r)) if r.slot.is_some() => {
+                            try_push(&mut lit_grouped, (r.first, r.pattern, g))?;
+                            match rec.and_then(|r| r.set) {
+                                // A literal set: a gram entry per member.
+                                Some(set) => {
+                                    for &m in self.set_of(set) {
+                                        try_push(&mut group_lits, (r.first, m, ci))?;
+                                    }
+                                }
+                                None => try_push(&mut group_lits, (r.first, n, ci))?,
+                            }
+                        }
+                        // A literal set of a regex scanned on its
+                        // own (or of a group without a cache slot):
+                        // a gram entry per member naming the
+                        // instance, evaluated once per event.
+                        (Some((_, ci)), _) if rec.and_then(|r| r.set).is_some() => {
+                            let set = rec.and_then(|r| r.set).unwrap_or((0, 0));
+                            if !self.index_set_single(set, ci, g, &mut fi_singles, &mut contains)? {
+                                try_push(always, g)?;
+                            }
+                        }
+                        (Some((text, ci)), _) => {
+                            try_push(&mut contains, GramNeedle { text, entry: g, ci })?
+                        }
+                        // Cannot happen (anchor_of saw it); fail safe.
+                        (None, _) => try_push(always, g)?,
+                    }
+                }
+                Anchor::Group { field, crit } if field == fu8 => {
+                    let g_ref = match self.crit(crit) {
+                        Some(Crit {
+                            test: Test::Regex(d),
+                            ..
+                        }) => usize::try_from(d)
+                            .ok()
+                            .and_then(|d| self.dfas.get(d))
+                            .and_then(|r| r.group),
+                        _ => None,
+                    };
+                    match g_ref {
+                        Some(r) => try_push(&mut grouped, (r.first, r.pattern, g))?,
+                        // Cannot happen (anchor_of saw it); fail safe.
+                        None => try_push(always, g)?,
+                    }
+                }
+                _ => {}
+            }
+        }
+        fi.groups = build_group_anchors(&mut grouped)?;
+        // One gram entry per literal group (per member of its literal
+        // set), its id marked virtual.
+        fi.lit_groups = build_group_anchors(&mut lit_grouped)?;
+        fi.set_singles = fi_singles;
+        group_lits.sort_unstable();
+        group_lits.dedup();
+        for (k, a) in fi.lit_groups.iter_mut().enumerate() {
+            let id = u32::try_from(k)
+                .ok()
+                .filter(|&k| k < VIRTUAL)
+                .ok_or(EngineError::OutOfMemory)?;
+            let lo = group_lits.partition_point(|e| e.0 < a.first);
+            let hi = group_lits.partition_point(|e| e.0 <= a.first);
+            let lits = group_lits.get(lo..hi).unwrap_or(&[]);
+            if lits.is_empty() {
+                return Err(EngineError::OutOfMemory);
+            }
+            a.multi = lits.len() > 1;
+            for &(_, text, ci) in lits {
+                try_push(
+                    &mut contains,
+                    GramNeedle {
+                        text,
+                        entry: VIRTUAL | id,
+                        ci,
+                    },
+                )?;
+            }
+        }
+        for m in 0..2 {
+            if let (Some(dst), Some(src)) = (fi.fwd.get_mut(m), fwd.get_mut(m)) {
+                *dst = build_table(src, Dir::Fwd)?;
+            }
+            if let (Some(dst), Some(src)) = (fi.rev.get_mut(m), rev.get_mut(m)) {
+                *dst = build_table(src, Dir::Rev)?;
+            }
+        }
+        ints.sort_unstable();
+        fi.ints = ints;
+        let mut leftover = Vec::new();
+        let mut grams = choose_grams(&contains, &mut leftover)?;
+        grams.sort_unstable();
+        grams.dedup();
+        let overflow = build_grams(&mut fi.grams, &grams)?;
+        hash_keys(&mut fi.grams)?;
+        for g in overflow.into_iter().chain(leftover) {
+            if g & (VIRTUAL | SINGLE) == VIRTUAL | SINGLE {
+                // A set single's member did not fit: checked always
+                // (once: its other members' entries find it gone).
+                let k = usize::try_from(g & !(VIRTUAL | SINGLE)).unwrap_or(usize::MAX);
+                let slot = fi.set_singles.get_mut(k).ok_or(EngineError::OutOfMemory)?;
+                if *slot != NONE {
+                    try_push(always, core::mem::replace(slot, NONE))?;
+                }
+            } else if g & VIRTUAL != 0 {
+                // A literal group the gram table has no room for:
+                // scanned every event instead.
+                // (Once: a literal set's other members may overflow
+                // too, and their entries that fit find it empty.)
+                let k = usize::try_from(g & !VIRTUAL).unwrap_or(usize::MAX);
+                let a = fi
+                    .lit_groups
+                    .get_mut(k)
+                    .map(core::mem::take)
+                    .ok_or(EngineError::OutOfMemory)?;
+                if !a.insts.is_empty() {
+                    try_push(&mut fi.groups, a)?;
+                }
+            } else {
+                try_push(always, g)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Index instance `g`, anchored on a single regex's literal set `set`:
     /// one gram needle per member naming its `singles` slot. False when the
     /// field has [`SET_SINGLES_MAX`] already (the caller checks it always).

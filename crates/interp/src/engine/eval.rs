@@ -270,7 +270,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             cx.fuel.charge(steps)?;
-            let Ok(d) = gi.keys.binary_search(&g) else {
+            let Some(d) = gi.find(g) else {
                 continue;
             };
             match marked(seen, d) {

@@ -130,7 +130,7 @@ mod tables;
 
 pub use eval::EvalScratch;
 
-use grams::{GramNeedle, build_grams, choose_grams};
+use grams::{GramNeedle, build_grams, choose_grams, hash_keys};
 use proofs::{any_literal_required, literal_required, required_classes};
 use tables::{anchor_of, build_table, slice32, test_rank};
 
@@ -390,6 +390,14 @@ struct GramIndex<'a> {
     /// checked where the gram occurs before the entries fire; `None` when
     /// the entries stand for different needles (fired on the gram alone).
     confirm: Vec<Option<Confirm<'a>>>,
+    /// `keys` hashed (`grams::hash_keys`): open-addressed `(gram, key
+    /// index)` slots, a power of two of them, every key at most `probes`
+    /// slots from its home. Empty when no table met that bound (the probe
+    /// then searches `keys`).
+    table: Vec<(u32, u32)>,
+    probes: u32,
+    /// `32 - log2(table.len())`: a gram's home slot is its hash's top bits.
+    shift: u32,
 }
 
 /// The needle behind a gram key (`GramIndex::confirm`). A hit of the gram at
@@ -731,6 +739,7 @@ impl<'a> Engine<'a> {
                 b = b.saturating_add(f.ints.capacity().saturating_mul(16));
                 b = b.saturating_add(f.grams.bloom.capacity().saturating_mul(8));
                 b = b.saturating_add(f.grams.keys.capacity().saturating_mul(4));
+                b = b.saturating_add(f.grams.table.capacity().saturating_mul(8));
                 b = b.saturating_add(f.grams.ranges.capacity().saturating_mul(8));
                 b = b.saturating_add(f.grams.insts.capacity().saturating_mul(4));
                 b = b.saturating_add(f.set_singles.capacity().saturating_mul(4));
