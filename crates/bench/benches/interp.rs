@@ -326,8 +326,12 @@ fn bench_load(c: &mut Criterion) {
 /// docs/PERFORMANCE.md, "Cost ceiling").
 fn bench_ceiling(c: &mut Criterion) {
     let mut g = c.benchmark_group("ceiling");
-    for (name, regex) in [("regex", true), ("contains", false)] {
-        let specs = vec![ceiling_spec(regex)];
+    for (name, spec) in [
+        ("regex", ceiling_spec(true)),
+        ("regex_after_range", ceiling_spec_after_range()),
+        ("contains", ceiling_spec(false)),
+    ] {
+        let specs = vec![spec];
         let bufs = build_all(&specs);
         let tk = key().trusted_key();
         let chans = validate_all(&bufs, &specs, &tk);

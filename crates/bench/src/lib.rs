@@ -965,10 +965,29 @@ pub fn cmdline_events(n: usize) -> Vec<OwnedEvent> {
 /// patterns (`[0-9a-X]{r}$`, no required literal: every one scans the field);
 /// else distinct `contains` needles (every gram present in [`ceiling_event`]).
 pub fn ceiling_spec(regex: bool) -> ChannelSpec {
+    ceiling_spec_of(regex, false)
+}
+
+/// [`ceiling_spec`]'s regexes, each after an integer range that every value
+/// matches (`0..=u64::MAX` on `pid`). Evaluation checks the range first, so
+/// the regex is not the instance's first criterion and its scan runs alone,
+/// not batched with the field's others: the dearer shape per fuel.
+pub fn ceiling_spec_after_range() -> ChannelSpec {
+    ceiling_spec_of(true, true)
+}
+
+fn ceiling_spec_of(regex: bool, after_range: bool) -> ChannelSpec {
     use changuard_format::cost::{TEMPLATE_CEILING, Tally};
     let cl = PROCESS_CREATE.field_index("command_line").unwrap_or(1);
+    let pid = PROCESS_CREATE.field_index("pid").unwrap_or(4);
     let make = |k: usize| {
         let mut c = any(&PROCESS_CREATE);
+        if after_range {
+            c[pid] = CriterionSpec::IntRange {
+                lo: 0,
+                hi: u64::MAX,
+            };
+        }
         c[cl] = if regex {
             let end = char::from(b'a' + (k % 26) as u8);
             re_cs(format!("[0-9a-{end}]{{{}}}$", k / 26 % 60 + 1))
@@ -997,6 +1016,9 @@ pub fn ceiling_spec(regex: bool) -> ChannelSpec {
                 needle: value.as_str(),
                 case_insensitive: *case_insensitive,
             },
+            CriterionSpec::IntRange { lo, hi } => {
+                changuard_format::Criterion::IntRange { lo: *lo, hi: *hi }
+            }
             _ => changuard_format::Criterion::Any,
         }));
         if next.total() > TEMPLATE_CEILING {

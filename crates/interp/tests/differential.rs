@@ -921,3 +921,76 @@ fn scans_batched_past_their_capacity_equal_reference() {
         assert!(a.fuel_used <= engine.max_fuel_per_event(ev.template()));
     }
 }
+
+/// Regexes with no literal to index are evaluated for every event; those
+/// that are an instance's first criterion are batched a field at a time
+/// (up to 32 held, so 70 on one field cross two batch boundaries). Verdicts
+/// equal the reference's, each is scanned once, and an event whose field
+/// has the wrong type evaluates them without scanning.
+#[test]
+fn always_list_regexes_batched_equal_reference() {
+    let pc = &PROCESS_CREATE;
+    let re = |p: String| CriterionSpec::Regex {
+        pattern: p,
+        case_insensitive: false,
+    };
+    // No literal of 4 bytes: each is on the always list.
+    let mut insts: Vec<_> = (0..70)
+        .map(|k| {
+            inst(
+                k + 1,
+                pc,
+                Action::Report,
+                &[("command_line", re(format!("x[0-9]{{{}}}y", k % 9 + 1)))],
+            )
+        })
+        .collect();
+    insts.extend((0..3).map(|k| {
+        inst(
+            100 + k,
+            pc,
+            Action::Report,
+            &[("image_path", re(format!("[a-c]{{{}}}$", k + 2)))],
+        )
+    }));
+    let specs = vec![spec(7, insts)];
+    let (bufs, tk) = build_aligned(&specs);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    assert_eq!(engine.stats().always, 73, "{:?}", engine.stats());
+    let mut matched = 0;
+    for (image, cmd) in [
+        ("C:\\tools\\abcab", "run x1y x1234y x123456789y and x12345y"),
+        ("C:\\a", "nothing x y here x12 y"),
+        ("C:\\bb", "x99999y"),
+    ] {
+        let mut vals = pc_event(image);
+        vals[1] = Value::Str(cmd);
+        let ev = Event::ProcessCreate(vals);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        engine.evaluate(&ev, &mut a);
+        reference.evaluate(&ev, &mut b);
+        assert!(!a.fuel_exhausted);
+        assert_eq!(a.matches(), b.matches(), "{image:?} {cmd:?}");
+        assert_eq!(a.faults, 0);
+        assert_eq!(a.dfa_scans, 73, "{image:?} {cmd:?}");
+        assert!(a.fuel_used <= engine.max_fuel_per_event(ev.template()));
+        matched += a.matches().len();
+    }
+    assert!(
+        matched >= 20,
+        "{matched} matches: the events exercise the regexes"
+    );
+    // The command line as an integer: a type fault, and its regexes are
+    // non-matches without a scan.
+    let mut vals = pc_event("C:\\abc");
+    vals[1] = Value::Int(5);
+    let ev = Event::ProcessCreate(vals);
+    let (mut a, mut b) = (Verdict::new(), Verdict::new());
+    engine.evaluate(&ev, &mut a);
+    reference.evaluate(&ev, &mut b);
+    assert_eq!(a.matches(), b.matches());
+    assert_eq!(a.faults, b.faults);
+    assert_eq!(a.dfa_scans, 3);
+}

@@ -160,6 +160,67 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Move the instances of each template's always list whose first
+    /// criterion is a regex of its own into `always_regex`, where a field
+    /// has at least [`LANES`] of them (load time, after the cost bound: the
+    /// work is the same, only batched).
+    pub(super) fn split_always(&mut self) -> Result<(), EngineError> {
+        for t in 0..self.templates.len() {
+            let Some(always) = self
+                .templates
+                .get_mut(t)
+                .map(|ti| core::mem::take(&mut ti.always))
+            else {
+                continue;
+            };
+            let mut rest: Vec<u32> = Vec::new();
+            let mut held: Vec<(u32, u32)> = Vec::new();
+            for &g in &always {
+                match self.first_regex_field(g) {
+                    Some(f) => try_push(&mut held, (f, g))?,
+                    None => try_push(&mut rest, g)?,
+                }
+            }
+            held.sort_unstable();
+            // A field with fewer than a full batch keeps its regexes on the
+            // always list: scanned alone, a regex keeps regex-automata's
+            // accelerated search, which a lockstep walk gives up (on
+            // SigmaHQ's always list, a few regexes per field, batching them
+            // was 5-14% slower).
+            let mut kept: Vec<(u32, u32)> = Vec::new();
+            let mut run = held.as_slice();
+            // Bounded: each round takes at least one entry.
+            while let Some(&(f, _)) = run.first() {
+                let n = run.iter().take_while(|&&(x, _)| x == f).count().max(1);
+                let (same, next) = run.split_at(n.min(run.len()));
+                for &(f, g) in same {
+                    if same.len() >= LANES {
+                        try_push(&mut kept, (f, g))?;
+                    } else {
+                        try_push(&mut rest, g)?;
+                    }
+                }
+                run = next;
+            }
+            rest.sort_unstable();
+            let held = kept;
+            if let Some(ti) = self.templates.get_mut(t) {
+                ti.always = rest;
+                ti.always_regex = held;
+            }
+        }
+        Ok(())
+    }
+
+    /// The field of instance `g`'s first criterion when that is a regex of
+    /// its own ([`Engine::single_regex_first`]).
+    fn first_regex_field(&self, g: u32) -> Option<u32> {
+        let inst = self.insts.get(usize::try_from(g).ok()?)?;
+        let f = usize::from(self.inst_crits(inst)?.first()?.field);
+        self.single_regex_first(g, f)?;
+        u32::try_from(f).ok()
+    }
+
     /// Instance `g`'s first criterion's DFA, when that criterion is a regex
     /// of its own (not a group member) on field `f`: an instance worth
     /// holding back for [`Engine::prescan`].

@@ -61,6 +61,7 @@ impl<'a> Engine<'a> {
         }
         e.build_indexes(&anchors, &templ_of, config)?;
         e.mark_holding_fields();
+        e.split_always()?;
         for ti in &mut e.templates {
             ti.active = active_fields(&ti.fields);
         }

@@ -122,8 +122,56 @@ impl<'a> Engine<'a> {
                 None => {}
             }
         }
+        // The always list: its regexes of their own a field at a time, their
+        // scans batched as the gram pass's are, then the rest.
+        let mut held = ti.always_regex.as_slice();
+        // Bounded: each round takes at least one entry.
+        while let Some(&(f, _)) = held.first() {
+            let n = held.iter().take_while(|&&(x, _)| x == f).count().max(1);
+            let (run, rest) = held.split_at(n.min(held.len()));
+            let f = usize::try_from(f).unwrap_or(usize::MAX);
+            self.eval_always_regex(ti.fields.get(f), f, run, &mut scratch.pending, &mut cx)?;
+            held = rest;
+        }
         for &g in &ti.always {
             self.eval_inst(g, &mut cx)?;
+        }
+        Ok(())
+    }
+
+    /// The always list's instances `run` whose first criterion is a regex of
+    /// its own on field `f` (index `fi`): held back and flushed as the gram
+    /// pass holds its candidates, so their scans run in lockstep; evaluated
+    /// one by one when the field's value is not a string of the right type.
+    fn eval_always_regex(
+        &self,
+        fi: Option<&FieldIndex<'a>>,
+        f: usize,
+        run: &[(u32, u32)],
+        pending: &mut Pending,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
+        let s = match cx.vals.get(f) {
+            Some(Value::Str(s)) if !cx.bad_field(f) => Some(s.as_bytes()),
+            _ => None,
+        };
+        let (Some(fi), Some(s)) = (fi, s) else {
+            for &(_, g) in run {
+                self.eval_inst(g, cx)?;
+            }
+            return Ok(());
+        };
+        pending.clear();
+        for &(_, g) in run {
+            if !pending.push_inst(g) {
+                self.flush(fi, f, s, pending, false, cx)?;
+                if !pending.push_inst(g) {
+                    self.eval_inst(g, cx)?;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            self.flush(fi, f, s, pending, false, cx)?;
         }
         Ok(())
     }

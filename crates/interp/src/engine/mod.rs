@@ -516,7 +516,13 @@ struct TemplateIndex<'a> {
     /// Bit `f` set when field `f` has anything indexed (`FieldIndex::active`):
     /// evaluation visits only these fields, as the others would do nothing.
     active: u64,
+    /// Instances evaluated for every event of the template.
     always: Vec<u32>,
+    /// The instances of `always` whose first criterion is a regex of its
+    /// own, as `(field, instance)` sorted by field: moved out of `always` at
+    /// load (`Engine::split_always`, after the cost bound counted them
+    /// there) so that each field's scans run batched (`batch`).
+    always_regex: Vec<(u32, u32)>,
     cost: Cost,
     fuel_limit: u64,
 }
@@ -731,6 +737,7 @@ impl<'a> Engine<'a> {
         );
         for t in &self.templates {
             b = b.saturating_add(t.always.capacity().saturating_mul(4));
+            b = b.saturating_add(t.always_regex.capacity().saturating_mul(8));
             for f in &t.fields {
                 for tb in f.fwd.iter().chain(f.rev.iter()) {
                     b = b.saturating_add(tb.keys.capacity().saturating_mul(size_of::<Key<'_>>()));
