@@ -908,17 +908,9 @@ fn scans_batched_past_their_capacity_equal_reference() {
     ] {
         let mut vals = pc_event("");
         vals[1] = Value::Str(&cmd);
-        let ev = Event::ProcessCreate(vals);
-        let (mut a, mut b) = (Verdict::new(), Verdict::new());
-        engine.evaluate(&ev, &mut a);
-        reference.evaluate(&ev, &mut b);
-        assert!(!a.fuel_exhausted);
-        assert_eq!(a.matches(), b.matches(), "cmd {cmd:?}");
-        assert_eq!(a.faults, 0);
         // Every candidate scanned once: 100 held single regexes (32 at a
         // time) and 40 held groups (likewise).
-        assert_eq!(a.dfa_scans, 140, "cmd {cmd:?}");
-        assert!(a.fuel_used <= engine.max_fuel_per_event(ev.template()));
+        agree(&engine, &reference, &Event::ProcessCreate(vals), 140, &cmd);
     }
 }
 
@@ -967,15 +959,7 @@ fn always_list_regexes_batched_equal_reference() {
     ] {
         let mut vals = pc_event(image);
         vals[1] = Value::Str(cmd);
-        let ev = Event::ProcessCreate(vals);
-        let (mut a, mut b) = (Verdict::new(), Verdict::new());
-        engine.evaluate(&ev, &mut a);
-        reference.evaluate(&ev, &mut b);
-        assert!(!a.fuel_exhausted);
-        assert_eq!(a.matches(), b.matches(), "{image:?} {cmd:?}");
-        assert_eq!(a.faults, 0);
-        assert_eq!(a.dfa_scans, 73, "{image:?} {cmd:?}");
-        assert!(a.fuel_used <= engine.max_fuel_per_event(ev.template()));
+        let a = agree(&engine, &reference, &Event::ProcessCreate(vals), 73, cmd);
         matched += a.matches().len();
     }
     assert!(
@@ -986,11 +970,37 @@ fn always_list_regexes_batched_equal_reference() {
     // non-matches without a scan.
     let mut vals = pc_event("C:\\abc");
     vals[1] = Value::Int(5);
-    let ev = Event::ProcessCreate(vals);
-    let (mut a, mut b) = (Verdict::new(), Verdict::new());
-    engine.evaluate(&ev, &mut a);
-    reference.evaluate(&ev, &mut b);
+    let (a, b) = both(&engine, &reference, &Event::ProcessCreate(vals));
     assert_eq!(a.matches(), b.matches());
     assert_eq!(a.faults, b.faults);
     assert_eq!(a.dfa_scans, 3);
+}
+
+/// `ev` evaluated by the engine and by the reference.
+fn both(engine: &Engine<'_>, reference: &Reference<'_>, ev: &Event<'_>) -> (Verdict, Verdict) {
+    let (mut a, mut b) = (Verdict::new(), Verdict::new());
+    engine.evaluate(ev, &mut a);
+    reference.evaluate(ev, &mut b);
+    (a, b)
+}
+
+/// `ev` (labelled `what`) gives the reference's verdict, with no fault, in
+/// exactly `scans` DFA scans, within fuel and its proven bound.
+fn agree(
+    engine: &Engine<'_>,
+    reference: &Reference<'_>,
+    ev: &Event<'_>,
+    scans: u32,
+    what: &str,
+) -> Verdict {
+    let (a, b) = both(engine, reference, ev);
+    assert!(!a.fuel_exhausted, "{what:?}");
+    assert_eq!(a.matches(), b.matches(), "{what:?}");
+    assert_eq!(a.faults, 0, "{what:?}");
+    assert_eq!(a.dfa_scans, scans, "{what:?}");
+    assert!(
+        a.fuel_used <= engine.max_fuel_per_event(ev.template()),
+        "{what:?}"
+    );
+    a
 }
