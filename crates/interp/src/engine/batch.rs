@@ -4,7 +4,10 @@
 //! is about to need (those groups, its every-event groups, those regexes)
 //! runs in lockstep ([`scan::group_scans`]); the groups go into the
 //! per-event cache, the regexes' results to their instances; and only then
-//! are the groups fired and the instances evaluated.
+//! are the groups fired and the instances evaluated. The always list's
+//! instances whose first criterion is a regex of its own are held and run
+//! the same way, a field at a time, where a field has a full batch of them
+//! ([`Engine::split_always`]).
 //!
 //! Invariant: batching moves work, it never adds any. A scan runs here only
 //! where evaluation would run it next: a group with a cache slot not yet
