@@ -191,11 +191,7 @@ impl<'a> Engine<'a> {
             // SigmaHQ's always list, a few regexes per field, batching them
             // was 5-14% slower).
             let mut kept: Vec<(u32, u32)> = Vec::new();
-            let mut run = held.as_slice();
-            // Bounded: each round takes at least one entry.
-            while let Some(&(f, _)) = run.first() {
-                let n = run.iter().take_while(|&&(x, _)| x == f).count().max(1);
-                let (same, next) = run.split_at(n.min(run.len()));
+            for same in held.chunk_by(|a, b| a.0 == b.0) {
                 for &(f, g) in same {
                     if same.len() >= LANES {
                         try_push(&mut kept, (f, g))?;
@@ -203,7 +199,6 @@ impl<'a> Engine<'a> {
                         try_push(&mut rest, g)?;
                     }
                 }
-                run = next;
             }
             rest.sort_unstable();
             let held = kept;

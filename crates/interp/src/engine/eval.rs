@@ -124,14 +124,12 @@ impl<'a> Engine<'a> {
         }
         // The always list: its regexes of their own a field at a time, their
         // scans batched as the gram pass's are, then the rest.
-        let mut held = ti.always_regex.as_slice();
-        // Bounded: each round takes at least one entry.
-        while let Some(&(f, _)) = held.first() {
-            let n = held.iter().take_while(|&&(x, _)| x == f).count().max(1);
-            let (run, rest) = held.split_at(n.min(held.len()));
-            let f = usize::try_from(f).unwrap_or(usize::MAX);
+        for run in ti.always_regex.chunk_by(|a, b| a.0 == b.0) {
+            let f = run
+                .first()
+                .and_then(|&(f, _)| usize::try_from(f).ok())
+                .unwrap_or(usize::MAX);
             self.eval_always_regex(ti.fields.get(f), f, run, &mut scratch.pending, &mut cx)?;
-            held = rest;
         }
         for &g in &ti.always {
             self.eval_inst(g, &mut cx)?;
@@ -163,12 +161,7 @@ impl<'a> Engine<'a> {
         };
         pending.clear();
         for &(_, g) in run {
-            if !pending.push_inst(g) {
-                self.flush(fi, f, s, pending, false, cx)?;
-                if !pending.push_inst(g) {
-                    self.eval_inst(g, cx)?;
-                }
-            }
+            self.hold(g, (fi, f, s), pending, cx)?;
         }
         if !pending.is_empty() {
             self.flush(fi, f, s, pending, false, cx)?;
@@ -410,6 +403,19 @@ impl<'a> Engine<'a> {
         if !fi.holds || self.single_regex_first(g, f).is_none() {
             return self.eval_inst(g, cx);
         }
+        self.hold(g, (fi, f, field), pending, cx)
+    }
+
+    /// Hold instance `g` (its first criterion a regex of its own on field
+    /// `f`) in `pending`; when full, run what it holds first.
+    #[inline]
+    fn hold(
+        &self,
+        g: u32,
+        (fi, f, field): (&FieldIndex<'a>, usize, &[u8]),
+        pending: &mut Pending,
+        cx: &mut Cx<'_, '_, '_>,
+    ) -> Result<(), Exhausted> {
         if !pending.push_inst(g) {
             self.flush(fi, f, field, pending, false, cx)?;
             if !pending.push_inst(g) {

@@ -161,6 +161,9 @@ fn home(g: u32, shift: u32) -> usize {
 /// gram the bloom filter passes; a table hit is usually one.
 pub(super) fn hash_keys(gi: &mut GramIndex<'_>) -> Result<(), EngineError> {
     let n = gi.keys.len();
+    if n == 0 {
+        return Ok(());
+    }
     let limit = strops::search_steps(n);
     let Some(mut size) = n.checked_mul(2).and_then(usize::checked_next_power_of_two) else {
         return Ok(());
@@ -187,7 +190,7 @@ pub(super) fn hash_keys(gi: &mut GramIndex<'_>) -> Result<(), EngineError> {
                 }
             }
         }
-        if u64::from(worst) <= limit && n < size {
+        if u64::from(worst) <= limit {
             gi.table = table;
             gi.probes = worst;
             gi.shift = shift;
