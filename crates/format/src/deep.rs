@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::string::String;
 
 use crate::ValidChannel;
+use crate::build::group::compile_group;
 use crate::build::{LiteralHint, compile_regex, literal_hint};
-use crate::group::compile_group;
 
 /// The first DFA that is not what its shown source compiles to (or the
 /// first duplicate).

@@ -63,7 +63,7 @@ pub mod header {
     pub const RESERVED: Range<usize> = 48..64;
 }
 
-/// Section table entry fields (the table starts at [`super::HEADER_LEN`]).
+/// Section table entry fields (the table starts at [`crate::layout::HEADER_LEN`]).
 pub mod section {
     use core::ops::Range;
     /// u16 section kind ([`super::SectionKind`]).

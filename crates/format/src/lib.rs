@@ -45,8 +45,6 @@ mod aligned;
 pub mod build;
 #[cfg(feature = "build")]
 pub mod deep;
-#[cfg(feature = "build")]
-mod group;
 #[cfg(feature = "std")]
 pub use aligned::AlignedBytes;
 

@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use std::string::String;
 use std::vec::Vec;
 
-use crate::build::{
+use super::{
     BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, literal_hint, with_dfa,
 };
 use crate::limits;
@@ -314,7 +314,7 @@ pub(crate) fn compile_group(patterns: &[&str], ci: bool, limit: usize) -> Result
                 .dfa_size_limit(Some(grow))
                 .determinize_size_limit(Some(work)),
         )
-        .syntax(crate::build::syntax_config(ci))
+        .syntax(super::syntax_config(ci))
         .thompson(thompson::Config::new().nfa_size_limit(Some(work)))
         .build_many(patterns)
         .map_err(|e| std::string::ToString::to_string(&e))?;
