@@ -27,7 +27,7 @@
 //!   `into_inner`, which needs to own it), and the loader never takes one out of
 //!   a `ChannelOutcome` once `boot` returned.
 //! - A3: nothing frees such a buffer while the `Active` exists. In
-//!   crates/loader/src/boot.rs, `ChannelOutcome::active` is assigned only inside
+//!   crates/loader/src/boot/, `ChannelOutcome::active` is assigned only inside
 //!   `boot`, before the `Loader` is returned. `Loader::promote(&mut self, ..)`
 //!   passes `&mut self.channels` (a slice, so no element can be removed) to the
 //!   private `promote`. That function only reads `out.active.as_ref()` and

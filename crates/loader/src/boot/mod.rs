@@ -52,307 +52,31 @@
 //! - L7: the charges of the active channels sum to at most the memory budget
 //!   (B1 in [`crate::budget`]); between phases a channel holds one buffer.
 
+mod outcome;
+mod setup;
+
+pub use outcome::{
+    Booted, ChannelOutcome, HealthConfirmed, Loader, Phase, Promotion, Resume, Settled,
+    TrialDurable,
+};
+#[cfg(feature = "mutations")]
+pub use setup::Mutation;
+pub use setup::{Setup, Source};
+
 use alloc::vec::Vec;
-use changuard_format::{CostBound, Trust, ValidChannel, limits::MAX_FILE_LEN, validate};
-use changuard_release::Roots;
+use changuard_format::{ValidChannel, limits::MAX_FILE_LEN, validate};
 
 use crate::budget::{self, Budget, Over};
 use crate::candidate::{self, Walk};
 use crate::config::{Config, DEFAULT_MEMORY_BUDGET_MIB};
 use crate::error::LoadError;
-use crate::gate::{self, Gate, Refusal, Use};
+use crate::gate;
 use crate::limits::{MAX_CANDIDATE_TRIES, MAX_CHANNELS, MAX_NEW_CHANNEL_TRIES};
 use crate::listing::Listing;
 use crate::lkg;
 use crate::platform::Platform;
 use crate::reason::{Decision, Reason};
 use crate::state::{self, ChannelState, Heap, Recovered, State, Store, Trial};
-
-/// Deliberate protocol bugs (feature `mutations`, for the simulator only).
-#[cfg(feature = "mutations")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mutation {
-    /// The trial record is written but not flushed before activation.
-    ActivateBeforePersist,
-    /// Promotion raises the floor before the LKG copy is durable.
-    RaiseFloorBeforeLkgDurable,
-    /// Promotion renames the LKG temp copy without flushing its data.
-    SkipFlushOnLkgWrite,
-    /// An unfinished trial at `MaxTrialBoots` is retried instead of quarantined.
-    NoQuarantine,
-    /// Promotion overwrites Current in place instead of temp + rename.
-    LkgInPlace,
-    /// A trial whose last boot ended cleanly (shutdown, reload, promotion I/O
-    /// failure) is counted as crashed anyway (the behaviour before issue 11).
-    CountCleanEnds,
-    /// A full quarantine list drops its oldest version without raising the
-    /// quarantine floor (the behaviour before issue 11).
-    EvictQuarantine,
-    /// The release gate ignores halts (issue 15, G3).
-    IgnoreHalt,
-    /// The release gate ignores the ring times of a rollout (issue 15, G2).
-    IgnoreRing,
-}
-
-#[cfg(feature = "mutations")]
-impl Mutation {
-    /// Every mutation.
-    pub const ALL: &'static [Mutation] = &[
-        Mutation::ActivateBeforePersist,
-        Mutation::RaiseFloorBeforeLkgDurable,
-        Mutation::SkipFlushOnLkgWrite,
-        Mutation::NoQuarantine,
-        Mutation::LkgInPlace,
-        Mutation::CountCleanEnds,
-        Mutation::EvictQuarantine,
-        Mutation::IgnoreHalt,
-        Mutation::IgnoreRing,
-    ];
-}
-
-/// What the loader needs besides the platform.
-#[derive(Clone, Copy, Debug)]
-pub struct Setup<'a> {
-    /// Trusted signing keys compiled into the driver: they sign golden
-    /// content always, and all content while no keyring is in force
-    /// ([`crate::gate`]).
-    pub trust: Trust<'a>,
-    /// Allowed content directory roots ([`crate::config::DEFAULT_ALLOWED_ROOTS`]).
-    pub allowed_roots: &'a [&'a str],
-    /// Root keys and threshold that sign keyrings ([`Setup::with_roots`]);
-    /// `None`: keyrings are ignored and the compiled keys sign content.
-    pub roots: Option<Roots<'a>>,
-    /// This boot's release gate (set by the boot itself).
-    pub(crate) gate: Option<&'a Gate>,
-    /// A deliberate bug to inject (simulator only).
-    #[cfg(feature = "mutations")]
-    pub mutation: Option<Mutation>,
-}
-
-impl<'a> Setup<'a> {
-    /// A setup without an injected bug. Callers outside the simulator use
-    /// this rather than a struct literal: a build that also links the
-    /// simulator (Cargo unifies features: the fuzz workspace does) has the
-    /// `mutation` field, a kernel build does not.
-    #[must_use]
-    pub const fn new(trust: Trust<'a>, allowed_roots: &'a [&'a str]) -> Setup<'a> {
-        Setup {
-            trust,
-            allowed_roots,
-            roots: None,
-            gate: None,
-            #[cfg(feature = "mutations")]
-            mutation: None,
-        }
-    }
-
-    /// Accept keyrings signed by `roots` (keyring mode, [`crate::gate`]).
-    #[must_use]
-    pub const fn with_roots(mut self, roots: Roots<'a>) -> Setup<'a> {
-        self.roots = Some(roots);
-        self
-    }
-
-    /// Validate content of `channel` for `use_` with the keys in force:
-    /// this boot's gate, or the compiled keys before it exists.
-    pub(crate) fn validate_content<B: AsRef<[u8]>>(
-        &self,
-        buf: B,
-        channel: u32,
-        use_: Use,
-    ) -> Result<ValidChannel<B>, Refusal> {
-        match self.gate {
-            Some(g) => g.validate(buf, channel, use_),
-            None => validate(buf, &self.trust, channel).map_err(Refusal::Rejected),
-        }
-    }
-}
-
-#[cfg(feature = "mutations")]
-impl Setup<'_> {
-    pub(crate) fn mutated(&self, m: Mutation) -> bool {
-        self.mutation == Some(m)
-    }
-}
-
-/// Where a channel's active content came from (same codes as the control crate's `Source`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// No content: the channel is off (the sensor still runs).
-    None,
-    /// A candidate from the content directory (on trial unless proven).
-    Candidate,
-    /// The LKG copy.
-    Lkg,
-    /// Golden content embedded in the driver.
-    Golden,
-}
-
-impl Source {
-    /// Wire code.
-    pub const fn code(self) -> u8 {
-        match self {
-            Source::None => 0,
-            Source::Candidate => 1,
-            Source::Lkg => 2,
-            Source::Golden => 3,
-        }
-    }
-    /// Decodes a wire code.
-    pub const fn from_code(code: u8) -> Option<Source> {
-        match code {
-            0 => Some(Source::None),
-            1 => Some(Source::Candidate),
-            2 => Some(Source::Lkg),
-            3 => Some(Source::Golden),
-            _ => None,
-        }
-    }
-    /// Stable name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Source::None => "none",
-            Source::Candidate => "candidate",
-            Source::Lkg => "lkg",
-            Source::Golden => "golden",
-        }
-    }
-}
-
-/// Proof that every trial record of this boot is durable (only [`boot`] makes it).
-#[derive(Debug)]
-pub struct TrialDurable(());
-
-/// Proof that the machine stayed up for the health window in this boot (only
-/// [`Loader::health_confirmed`] makes it). Faults are per channel ([`Loader::promote`]).
-#[derive(Debug)]
-pub struct HealthConfirmed(pub(crate) ());
-
-/// Promotion progress of one channel in this boot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Promotion {
-    /// Nothing on trial.
-    NotNeeded,
-    /// On trial, waiting for the health window (or for a retry after an LKG
-    /// store I/O failure, [`Reason::PromotionFailed`]).
-    Pending,
-    /// Promoted to LKG.
-    Done,
-    /// Not promoted this boot: the content faulted ([`Reason::FaultedDuringTrial`]),
-    /// or the LKG store failed and no retry is left (see the recorded decision).
-    Failed,
-}
-
-/// One channel after boot: what is active and why.
-#[derive(Debug)]
-pub struct ChannelOutcome<B> {
-    /// Channel id.
-    pub channel: u32,
-    /// Where the active content came from.
-    pub source: Source,
-    /// The active content (validated in this boot).
-    pub active: Option<ValidChannel<B>>,
-    /// `Some(k)` while the active candidate is on trial (attempt k).
-    pub trial_attempt: Option<u32>,
-    /// Version of the valid LKG copy found this boot (or promoted since).
-    pub lkg_version: Option<u64>,
-    /// Last problem decision (a step down, a quarantine...).
-    pub last_problem: Option<Decision>,
-    /// Promotion progress.
-    pub promotion: Promotion,
-    /// Temp holds the only LKG copy and could not be renamed back: no
-    /// promotion may overwrite it this boot (L3).
-    pub(crate) lkg_needs_repair: bool,
-    /// The content faulted during its trial in this boot: its trial counts
-    /// as failed (never marked `survived`, never resumed by a reload).
-    pub(crate) faulted: bool,
-    /// A recovery boot for this channel (its trial did not survive the last
-    /// boot): only that version may run on trial in this boot, a reload
-    /// included ([`Reason::RecoveryBoot`] when it cannot).
-    pub(crate) recovery: bool,
-    /// Budget bytes reserved (phase A) or charged (after boot) for this
-    /// channel's content; 0 when nothing is.
-    pub(crate) charged: u64,
-    /// The proven cost bound reserved with `charged` (zero when nothing is).
-    pub(crate) cost: CostBound,
-    /// The valid LKG copy was dropped in phase A because a candidate was
-    /// planned: phase C reads it again if the candidate is not activated.
-    pub(crate) lkg_deferred: bool,
-}
-
-impl<B: AsRef<[u8]>> ChannelOutcome<B> {
-    /// Active version, if any.
-    pub fn active_version(&self) -> Option<u64> {
-        self.active.as_ref().map(ValidChannel::version)
-    }
-
-    /// Memory budget bytes charged for the active content (0 with none).
-    pub fn charged(&self) -> u64 {
-        self.charged
-    }
-
-    fn new(channel: u32) -> ChannelOutcome<B> {
-        ChannelOutcome {
-            channel,
-            source: Source::None,
-            active: None,
-            trial_attempt: None,
-            lkg_version: None,
-            last_problem: None,
-            promotion: Promotion::NotNeeded,
-            lkg_needs_repair: false,
-            faulted: false,
-            recovery: false,
-            charged: 0,
-            cost: CostBound {
-                fuel: [0; changuard_format::cost::TEMPLATE_COUNT],
-            },
-            lkg_deferred: false,
-        }
-    }
-}
-
-/// The bookkeeping part of the loader state machine (STYLE 12).
-#[derive(Debug)]
-pub enum Phase {
-    /// Booted: content active, trials open, waiting for the health window
-    /// (or for a promotion retry).
-    Booted(Booted),
-    /// Promotion ran (done or failed per channel); only [`Loader::shutdown`] is left.
-    Promoted(Settled),
-    /// [`Loader::shutdown`] ran: nothing is left to do this boot.
-    ShutDown(Settled),
-}
-
-/// State of [`Phase::Booted`].
-#[derive(Debug)]
-pub struct Booted {
-    pub(crate) config: Heap<Config>,
-    pub(crate) state: Heap<State>,
-    pub(crate) store: Store,
-    pub(crate) state_durable: bool,
-    /// Promotion runs so far this boot ([`crate::limits::MAX_PROMOTION_TRIES`]).
-    pub(crate) promotion_tries: u32,
-}
-
-/// State of [`Phase::Promoted`] and [`Phase::ShutDown`].
-#[derive(Debug)]
-pub struct Settled {
-    pub(crate) config: Heap<Config>,
-    pub(crate) state: Heap<State>,
-    pub(crate) store: Store,
-    pub(crate) state_durable: bool,
-}
-
-/// The loader after boot: the active content per channel (owned here, borrowed
-/// by the caller's engine) and the sticky state machine.
-#[derive(Debug)]
-pub struct Loader<B> {
-    pub(crate) channels: Vec<ChannelOutcome<B>>,
-    pub(crate) phase: Result<Phase, LoadError>,
-    /// The memory budget and what the active channels are charged (L7).
-    pub(crate) budget: Budget,
-}
 
 /// Reports decisions through the platform.
 pub(crate) struct Rec<'a, P> {
@@ -374,60 +98,6 @@ impl<P: Platform> Rec<'_, P> {
         };
         self.p.report(&d);
         d
-    }
-}
-
-/// What a reload carries over from the loader it replaces ([`Loader::resume`],
-/// [`reload`]): the trials running in this boot, `(channel, version,
-/// attempt)`, which continue; and the channels in a recovery boot, which
-/// start no new trial. At most `MAX_CHANNELS` each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resume {
-    running: [(u32, u64, u32); MAX_CHANNELS],
-    len: usize,
-    recovering: [u32; MAX_CHANNELS],
-    recovering_len: usize,
-}
-
-impl Resume {
-    /// Nothing is running (a boot).
-    pub const fn none() -> Resume {
-        Resume {
-            running: [(0, 0, 0); MAX_CHANNELS],
-            len: 0,
-            recovering: [0; MAX_CHANNELS],
-            recovering_len: 0,
-        }
-    }
-
-    /// Add a channel in a recovery boot.
-    pub(crate) fn push_recovering(&mut self, channel: u32) {
-        if let Some(s) = self.recovering.get_mut(self.recovering_len) {
-            *s = channel;
-            self.recovering_len = self.recovering_len.saturating_add(1);
-        }
-    }
-
-    /// The channels in a recovery boot.
-    pub fn recovering(&self) -> &[u32] {
-        self.recovering.get(..self.recovering_len).unwrap_or(&[])
-    }
-
-    /// Add a running trial (ignored when full: it then counts like a crash).
-    pub(crate) fn push(&mut self, channel: u32, version: u64, attempt: u32) {
-        if let Some(s) = self.running.get_mut(self.len) {
-            *s = (channel, version, attempt);
-            self.len = self.len.saturating_add(1);
-        }
-    }
-
-    /// The running trials.
-    pub fn running(&self) -> &[(u32, u64, u32)] {
-        self.running.get(..self.len).unwrap_or(&[])
-    }
-
-    fn contains(&self, channel: u32, t: &Trial) -> bool {
-        self.running().contains(&(channel, t.version, t.attempt))
     }
 }
 
@@ -1183,40 +853,4 @@ fn activate_trial<B>(
     out.active = Some(c);
     out.trial_attempt = Some(t.attempt);
     out.promotion = Promotion::Pending;
-}
-
-impl<B: AsRef<[u8]>> Loader<B> {
-    /// Per-channel outcomes (sorted by channel id).
-    pub fn channels(&self) -> &[ChannelOutcome<B>] {
-        &self.channels
-    }
-
-    /// The current phase, or the sticky error.
-    pub fn phase(&self) -> Result<&Phase, &LoadError> {
-        self.phase.as_ref()
-    }
-
-    /// The in-memory state record (for status and the simulator).
-    pub fn state(&self) -> Option<&State> {
-        match &self.phase {
-            Ok(Phase::Booted(b)) => Some(&*b.state),
-            Ok(Phase::Promoted(s) | Phase::ShutDown(s)) => Some(&*s.state),
-            Err(_) => None,
-        }
-    }
-
-    /// The memory budget of this load: its limit, and what the active
-    /// channels are charged (never above the limit, L7).
-    pub fn memory(&self) -> Budget {
-        self.budget
-    }
-
-    /// The effective configuration.
-    pub fn config(&self) -> Option<&Config> {
-        match &self.phase {
-            Ok(Phase::Booted(b)) => Some(&*b.config),
-            Ok(Phase::Promoted(s) | Phase::ShutDown(s)) => Some(&*s.config),
-            Err(_) => None,
-        }
-    }
 }
