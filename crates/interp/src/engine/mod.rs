@@ -168,7 +168,7 @@ impl EngineConfig {
     /// most 8 MiB (`MAX_TOTAL_DFA_LEN`), so at most 2^27 steps more per file.
     /// Measured: the 3,000-pattern pipe-name and family sets (20 and 24 MB of
     /// DFAs) then skip no analysis; with the flat 2^26 they skipped 3,864 and
-    /// 3,258 and ran 80-600x slower (docs/PERFORMANCE.md, item 6).
+    /// 3,258 and ran 80-600x slower (docs/PERFORMANCE.md, "How an event is evaluated", item 6).
     pub const DEFAULT_PROOF_STEPS_PER_DFA_BYTE: u64 = 16;
 }
 
