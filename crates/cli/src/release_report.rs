@@ -162,8 +162,17 @@ impl Rejected {
         )
     }
 
+    /// Either form on stdout: one JSON object with `json`, else the text.
+    pub fn report(&self, file: &Path, bytes: &[u8], json: bool) {
+        if json {
+            println!("{}", self.json(file));
+        } else {
+            self.print(file, bytes);
+        }
+    }
+
     /// The text form, on stdout (as `changuard validate` prints rejections).
-    pub fn print(&self, file: &Path, bytes: &[u8]) {
+    fn print(&self, file: &Path, bytes: &[u8]) {
         let coloured = crate::style::stdout_coloured();
         println!(
             "{} {} ({})",

@@ -194,11 +194,7 @@ fn halt_inspect(a: &HaltInspectArgs) -> i32 {
             if rej.error.rule == RecordRule::WrongChannel {
                 rej.note("read as", format!("channel {channel} (from the {from})"));
             }
-            if a.json {
-                println!("{}", rej.json(&a.file));
-            } else {
-                rej.print(&a.file, &bytes);
-            }
+            rej.report(&a.file, &bytes, a.json);
             return 1;
         }
     };
@@ -224,11 +220,7 @@ fn halt_inspect(a: &HaltInspectArgs) -> i32 {
             key_id_hex(id)
         ));
         rej.extra.insert("key_id".into(), json!(key_id_hex(id)));
-        if a.json {
-            println!("{}", rej.json(&a.file));
-        } else {
-            rej.print(&a.file, &bytes);
-        }
+        rej.report(&a.file, &bytes, a.json);
         return 1;
     }
     let signed: Vec<String> = signer_ids(&bytes).into_iter().map(key_id_hex).collect();

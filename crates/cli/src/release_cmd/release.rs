@@ -334,11 +334,7 @@ fn release_inspect(a: &ReleaseInspectArgs) -> i32 {
                     format!("channel {channel} version {version} (from the {from})"),
                 );
             }
-            if a.json {
-                println!("{}", rej.json(&a.file));
-            } else {
-                rej.print(&a.file, &bytes);
-            }
+            rej.report(&a.file, &bytes, a.json);
             return 1;
         }
     };
@@ -468,11 +464,7 @@ fn placement(a: &PlacementArgs) -> i32 {
             Ok(r) => r,
             Err(rej) => {
                 worst = worst.max(1);
-                if a.json {
-                    println!("{}", rej.json(path));
-                } else {
-                    rej.print(path, &bytes);
-                }
+                rej.report(path, &bytes, a.json);
                 continue;
             }
         };

@@ -187,11 +187,7 @@ pub(super) fn keyring_failure(e: KeyringFailure, keyring_path: &Path, json: bool
     match e {
         KeyringFailure::Other(f) => f.report(json),
         KeyringFailure::Rejected(r, bytes) => {
-            if json {
-                println!("{}", r.json(keyring_path));
-            } else {
-                r.print(keyring_path, &bytes);
-            }
+            r.report(keyring_path, &bytes, json);
             1
         }
     }
