@@ -5,7 +5,7 @@ use changuard_format::Action;
 use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec};
 use changuard_format::schema::PROCESS_CREATE;
 
-use crate::mixed::IMAGES;
+use crate::mixed::{IMAGES, process_event};
 use crate::{OwnedEvent, Rng, WORDS, any, chunk_by, re, set};
 
 pub(super) fn re_cs(p: impl Into<String>) -> CriterionSpec {
@@ -369,16 +369,7 @@ pub fn cmdline_events(n: usize) -> Vec<OwnedEvent> {
                 let ioc = cmdline_ioc((k * 5 + k / 16) % 100);
                 cmd = format!(r"C:\Windows\System32\cmd.exe /c {ioc} & {cmd}");
             }
-            OwnedEvent {
-                template: PROCESS_CREATE.id,
-                strs: vec![
-                    image,
-                    cmd,
-                    r.pick(IMAGES).to_string(),
-                    format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + r.below(300)),
-                ],
-                ints: vec![4000 + r.below(4000), 600 + r.below(400), 600, r.below(3), 0x2000, r.below(2)],
-            }
+            process_event(&mut r, image, cmd)
         })
         .collect()
 }

@@ -234,18 +234,34 @@ pub fn process_events(n: usize) -> Vec<OwnedEvent> {
                 r.next_u64() % 9999,
                 if k % 3 == 0 { "-enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoA" } else { "" }
             );
-            OwnedEvent {
-                template: PROCESS_CREATE.id,
-                strs: vec![
-                    image,
-                    cmd,
-                    r.pick(IMAGES).to_string(),
-                    format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + r.below(300)),
-                ],
-                ints: vec![4000 + r.below(4000), 600 + r.below(400), 600, r.below(3), 0x2000, r.below(2)],
-            }
+            process_event(&mut r, image, cmd)
         })
         .collect()
+}
+
+/// A `ProcessCreate` event of `image` and `cmd`: the parent image, user
+/// SID and integer fields drawn from `r`.
+pub(super) fn process_event(r: &mut Rng, image: String, cmd: String) -> OwnedEvent {
+    OwnedEvent {
+        template: PROCESS_CREATE.id,
+        strs: vec![
+            image,
+            cmd,
+            r.pick(IMAGES).to_string(),
+            format!(
+                "S-1-5-21-1004336348-1177238915-682003330-{}",
+                1000 + r.below(300)
+            ),
+        ],
+        ints: vec![
+            4000 + r.below(4000),
+            600 + r.below(400),
+            600,
+            r.below(3),
+            0x2000,
+            r.below(2),
+        ],
+    }
 }
 
 /// `n` pipe events.
