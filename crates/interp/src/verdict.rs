@@ -50,7 +50,8 @@ pub struct Verdict {
     /// scanned (a group's result is reused by its other patterns). Where
     /// regex time goes; each scan's bytes are also charged as fuel.
     pub dfa_scans: u32,
-    /// Bytes read by those scans (the field's length each).
+    /// Bytes charged for those scans: the field's length each. A scan that
+    /// stops early in a quiet state (engine docs) reads fewer.
     pub scanned_bytes: u64,
 }
 

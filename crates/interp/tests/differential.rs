@@ -1004,3 +1004,100 @@ fn agree(
     );
     a
 }
+
+/// Scans that stop in a quiet state (engine docs, "quiet states") find what
+/// whole-field scans find. One family shares `dropper` (some patterns close
+/// their match right after it, some leave it open with `.*`, some need text
+/// before it), another a literal set (`stager` or `beacon`); regexes of their
+/// own (batched) and in groups. Command lines put the members early, late,
+/// several times, in either case and cut short, before long tails. Every
+/// verdict equals the reference's.
+#[test]
+fn scans_stopped_in_quiet_states_equal_reference() {
+    let pc = &PROCESS_CREATE;
+    let re = |p: String| CriterionSpec::Regex {
+        pattern: p,
+        case_insensitive: true,
+    };
+    let pattern = |k: u32| match k % 5 {
+        0 => format!("dropper[0-9]{{{}}}-", k % 7 + 1),
+        1 => format!("dropper_{k}.*\\.exe"),
+        2 => format!("run{k} +dropper"),
+        3 => format!("(stager|beacon)[0-9]{{{}}}x", k % 4 + 1),
+        _ => format!("(beacon|stager)_{k}.*end"),
+    };
+    let insts = |base: u32, n: u32| -> Vec<_> {
+        (0..n)
+            .map(|k| {
+                inst(
+                    base + k + 1,
+                    pc,
+                    Action::Report,
+                    &[("command_line", re(pattern(k)))],
+                )
+            })
+            .collect()
+    };
+    let mut specs = vec![spec(7, insts(0, 40))];
+    let grouped = vec![spec(8, insts(100, 40))];
+    let (mut bufs, tk) = build_aligned(&specs);
+    let (gbufs, _) = build_aligned_with(
+        &grouped,
+        &changuard_format::build::BuildOptions {
+            group_regexes: true,
+        },
+    );
+    bufs.extend(gbufs);
+    specs.extend(grouped);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).unwrap();
+    let reference = Reference::new(&chans).unwrap();
+    assert!(engine.stats().groups > 0, "{:?}", engine.stats());
+    assert!(
+        engine.literal_stats().sets > 0,
+        "{:?}",
+        engine.literal_stats()
+    );
+    const PIECES: [&str; 16] = [
+        "dropper",
+        "DROPPER",
+        "droppe",
+        "dropper_3",
+        "123-",
+        "4",
+        "run2 ",
+        "run7  ",
+        ".exe",
+        "stager",
+        "BEACON",
+        "beaco",
+        "_4",
+        "_9",
+        "end",
+        " ",
+    ];
+    let filler = "a".repeat(200);
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut matched = 0;
+    for _ in 0..400 {
+        let mut cmd = String::new();
+        for _ in 0..12 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % (PIECES.len() as u64 + 2)) as usize;
+            cmd.push_str(PIECES.get(k).copied().unwrap_or(&filler));
+        }
+        let mut vals = pc_event("");
+        vals[1] = Value::Str(&cmd);
+        let (a, b) = both(&engine, &reference, &Event::ProcessCreate(vals));
+        assert!(!a.fuel_exhausted, "{cmd:?}");
+        assert_eq!(a.matches(), b.matches(), "{cmd:?}");
+        assert_eq!(a.faults, 0, "{cmd:?}");
+        matched += a.matches().len();
+    }
+    assert!(
+        matched > 150,
+        "{matched} matches: the events exercise the regexes"
+    );
+}

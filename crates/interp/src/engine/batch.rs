@@ -20,6 +20,7 @@
 //! moves, and with it which matches an exhausted evaluation had found).
 
 use super::eval::{Cx, charge_scan};
+use super::quiet::Quiet;
 use super::scan::{LANES, group_scans};
 use super::*;
 
@@ -268,7 +269,9 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         let mut dfas = [fill; LANES];
+        let mut quiet = [Quiet::NEVER; LANES];
         let mut targets = [Target::First(usize::MAX); LANES];
+        let mut last = None;
         let mut n = 0usize;
         for (rec, target) in groups.chain(singles) {
             if let Target::Slot(slot) = target {
@@ -285,18 +288,21 @@ impl<'a> Engine<'a> {
                 put(target, Some(0), firsts, cx);
                 continue;
             }
-            if let (Some(d), Some(t)) = (dfas.get_mut(n), targets.get_mut(n)) {
+            if let (Some(d), Some(q), Some(t)) =
+                (dfas.get_mut(n), quiet.get_mut(n), targets.get_mut(n))
+            {
                 *d = &rec.dfa;
+                *q = self.quiet_cached(rec, s, &mut last);
                 *t = target;
                 n = n.saturating_add(1);
             }
             if n == LANES {
-                scan_into(&dfas, &targets, s, firsts, cx);
+                scan_into(&dfas, &quiet, &targets, s, firsts, cx);
                 n = 0;
             }
         }
-        if let (Some(d), Some(t)) = (dfas.get(..n), targets.get(..n)) {
-            scan_into(d, t, s, firsts, cx);
+        if let (Some(d), Some(q), Some(t)) = (dfas.get(..n), quiet.get(..n), targets.get(..n)) {
+            scan_into(d, q, t, s, firsts, cx);
         }
         Ok(())
     }
@@ -305,6 +311,7 @@ impl<'a> Engine<'a> {
 /// Scan `dfas` over `s` and deliver each result to its target.
 fn scan_into(
     dfas: &[&DFA<&[u32]>],
+    quiet: &[Quiet<'_>],
     targets: &[Target],
     s: &[u8],
     firsts: &mut [Option<bool>; PENDING_MAX],
@@ -323,7 +330,7 @@ fn scan_into(
                     .map(|m| u64::from(m.is_some()));
             }
         }
-        _ => group_scans(dfas, s, &mut out),
+        _ => group_scans(dfas, quiet, s, &mut out),
     }
     for (&target, mask) in targets.iter().zip(out) {
         put(target, mask, firsts, cx);

@@ -41,6 +41,7 @@ impl<'a> Engine<'a> {
             group_slots: [GroupSlots::default(); TEMPLATE_TYPES.len()],
             proofs: proofs::Budget::new(config.proof_steps, config.proof_steps_per_dfa_byte),
             set_members: Vec::new(),
+            quiet_bits: Vec::new(),
         };
         // Channel order: by channel id (instances are then in (channel, id) order).
         let mut order: Vec<usize> = Vec::new();
@@ -196,7 +197,7 @@ impl<'a> Engine<'a> {
             .and_then(|end| self.set_members.get(start..end))
             .unwrap_or(&[]);
         let proven = !members.is_empty()
-            && any_literal_required(&rec.dfa, members, folded, &mut self.proofs)?;
+            && any_literal_required(&rec.dfa, members, folded, &mut self.proofs, None)?;
         let ls = &mut self.lit_stats;
         match (u32::try_from(start), u32::try_from(len)) {
             (Ok(s), Ok(n)) if proven => {
@@ -261,10 +262,13 @@ impl<'a> Engine<'a> {
                     self.lit_stats.single_sets = self.lit_stats.single_sets.saturating_add(1);
                 }
             } else if text.len() >= LIT_MIN {
-                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
+                let q0 = self.quiet_bits.len();
+                let q = Some(&mut self.quiet_bits);
+                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs, q)? {
                     ls.proven = ls.proven.saturating_add(1);
                     rec.lit = Some(text);
                     rec.lit_folded = h.folded;
+                    rec.quiet = quiet_range(q0, self.quiet_bits.len());
                 } else {
                     ls.unproven = ls.unproven.saturating_add(1);
                 }
@@ -299,12 +303,13 @@ impl<'a> Engine<'a> {
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| self.dfas.get(i))
                 .ok_or(bad)?;
-            let (req, nreq, lit, lit_folded, set) = (
+            let (req, nreq, lit, lit_folded, set, quiet) = (
                 first.req,
                 first.nreq,
                 first.lit,
                 first.lit_folded,
                 first.set,
+                first.quiet,
             );
             let first = first.group.ok_or(bad)?;
             // The proof covered every pattern of the DFA, this one too.
@@ -320,6 +325,7 @@ impl<'a> Engine<'a> {
             rec.lit = lit;
             rec.lit_folded = lit_folded;
             rec.set = set;
+            rec.quiet = quiet;
             rec.group = Some(GroupRef {
                 bit,
                 pattern: g.pattern,
@@ -350,10 +356,13 @@ impl<'a> Engine<'a> {
             // "Every match of any pattern contains it": the single-DFA proof,
             // over the whole group's DFA.
             if text.len() >= LIT_MIN {
-                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs)? {
+                let q0 = self.quiet_bits.len();
+                let q = Some(&mut self.quiet_bits);
+                if literal_required(&rec.dfa, text, h.folded, &mut self.proofs, q)? {
                     self.lit_stats.proven = self.lit_stats.proven.saturating_add(1);
                     rec.lit = Some(text);
                     rec.lit_folded = h.folded;
+                    rec.quiet = quiet_range(q0, self.quiet_bits.len());
                 } else {
                     self.lit_stats.unproven = self.lit_stats.unproven.saturating_add(1);
                 }
@@ -909,6 +918,18 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// `Engine::quiet_bits[start..end]` as a `DfaRec::quiet` range ((0, 0),
+/// none, if it does not fit).
+fn quiet_range(start: usize, end: usize) -> (u32, u32) {
+    match (
+        u32::try_from(start),
+        u32::try_from(end.saturating_sub(start)),
+    ) {
+        (Ok(s), Ok(n)) => (s, n),
+        _ => (0, 0),
+    }
+}
+
 /// Load DFA `d` of `ch` and append its record to `dfas` (reserved by the
 /// caller). Not inlined: the ~800-byte DFA value and the record it moves
 /// into live in this frame, which has returned before the load-time
@@ -923,6 +944,7 @@ fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u
         lit: None,
         lit_folded: false,
         set: None,
+        quiet: (0, 0),
         group: None,
     });
     Some(())

@@ -246,7 +246,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         };
         let slot = rec.group.and_then(|g| g.slot);
-        let mut mask = group_mask(rec, slot, f, s, cx)?;
+        let mut mask = group_mask(self, rec, slot, f, s, cx)?;
         // Bounded: one iteration per set bit (at most 64).
         while mask != 0 {
             let p = mask.trailing_zeros();
@@ -574,7 +574,7 @@ impl<'a> Engine<'a> {
                     return Ok(false);
                 };
                 if let Some(g) = rec.group {
-                    return group_check(rec, g, f, s.as_bytes(), cx);
+                    return group_check(self, rec, g, f, s.as_bytes(), cx);
                 }
                 if !charge_scan(rec, f, s.as_bytes(), cx)? {
                     return Ok(false);
@@ -600,8 +600,9 @@ impl<'a> Engine<'a> {
 /// groups"): a look-up (1) once the group has been scanned this event;
 /// otherwise [`group_mask`] scans it. A group without a cache slot scans on
 /// every use (1 + the scan). Charges as `cost.rs` counts.
-fn group_check(
-    rec: &DfaRec<'_>,
+fn group_check<'a>(
+    eng: &Engine<'a>,
+    rec: &DfaRec<'a>,
     g: GroupRef,
     f: usize,
     s: &[u8],
@@ -614,7 +615,7 @@ fn group_check(
     if g.slot.is_none() {
         cx.fuel.charge(1)?;
     }
-    Ok(group_mask(rec, g.slot, f, s, cx)? & g.bit != 0)
+    Ok(group_mask(eng, rec, g.slot, f, s, cx)? & g.bit != 0)
 }
 
 /// What one scan of `rec`'s DFA over field `f` (value `s`) costs, charged
@@ -662,8 +663,9 @@ fn lacks_required(
 /// (value `s`): the cached result, or a scan (prefilter test, then
 /// `len + 1`) whose result goes into `slot`. A quit state counts one fault
 /// and matches nothing.
-fn group_mask(
-    rec: &DfaRec<'_>,
+fn group_mask<'a>(
+    eng: &Engine<'a>,
+    rec: &DfaRec<'a>,
     slot: Option<u16>,
     f: usize,
     s: &[u8],
@@ -674,7 +676,7 @@ fn group_mask(
     }
     let mut mask = 0u64;
     if charge_scan(rec, f, s, cx)? {
-        match group_scan(&rec.dfa, s) {
+        match group_scan(&rec.dfa, s, eng.quiet_for(rec, s)) {
             Some(m) => mask = m,
             None => cx.verdict.fault(),
         }

@@ -64,6 +64,15 @@
 //!   groups) are fired after its gram pass, their scans run first, up to
 //!   eight DFAs stepping through the field side by side (`batch`): the
 //!   same scans and fuel as one at a time, about three times faster.
+//! - **quiet states**: the proof of a single literal also yields the DFA
+//!   states it reached with no progress into the literal; from each of
+//!   them, every match (and every quit state) needs a whole occurrence still
+//!   to come. A group scan, or a batched scan, that is in one of them past
+//!   the start of the field's last occurrence of the literal stops there
+//!   (`quiet`): exact, so a literal hit early in a long command line costs
+//!   the bytes up to the hit, not the field. Fuel still counts the whole
+//!   field. Literal sets keep none (searching for the last of several
+//!   members cost more than it saved).
 //!
 //! Instances without an indexable criterion go in the per-template *always*
 //! list (regex-only instances without a proven literal among them, still
@@ -125,6 +134,7 @@ mod cost;
 mod eval;
 mod grams;
 mod proofs;
+mod quiet;
 mod scan;
 mod tables;
 
@@ -547,6 +557,9 @@ pub struct Engine<'a> {
     proofs: proofs::Budget,
     /// The members of the proven literal sets (`DfaRec::set`).
     set_members: Vec<&'a [u8]>,
+    /// The quiet-state bitsets of the DFAs proven to need a literal
+    /// (`DfaRec::quiet`, [`any_literal_required`]).
+    quiet_bits: Vec<u64>,
 }
 
 /// Most required byte classes kept per DFA.
@@ -577,6 +590,11 @@ struct DfaRec<'a> {
     /// Set when the DFA is shared by a regex group (docs/FORMAT.md, "Regex
     /// groups"): this entry is one pattern of it.
     group: Option<GroupRef>,
+    /// With `lit` proven (not a set): its quiet states,
+    /// `Engine::quiet_bits[start..start + len]` (`len` 0: none kept). A
+    /// scan in one of them past the start of the field's last occurrence
+    /// of `lit` may stop.
+    quiet: (u32, u32),
 }
 
 /// Most regex groups of one template type the per-event cache holds (the
@@ -763,6 +781,7 @@ impl<'a> Engine<'a> {
                 .capacity()
                 .saturating_mul(size_of::<&[u8]>()),
         );
+        b = b.saturating_add(self.quiet_bits.capacity().saturating_mul(8));
         len64(b)
     }
 

@@ -166,8 +166,9 @@ pub(super) fn literal_required(
     lit: &[u8],
     folded: bool,
     budget: &mut Budget,
+    quiet: Option<&mut Vec<u64>>,
 ) -> Result<bool, EngineError> {
-    any_literal_required(dfa, &[lit], folded, budget)
+    any_literal_required(dfa, &[lit], folded, budget, quiet)
 }
 
 /// Whether every haystack `dfa` matches (searched unanchored from the start of
@@ -186,11 +187,22 @@ pub(super) fn literal_required(
 /// members total over `u16::MAX` bytes or the product would exceed
 /// [`LITERAL_PROOF_STEPS`] (`states * trie nodes * alphabet`) or what is
 /// left of `budget`. Load time only; allocation is fallible.
+///
+/// When proven and `quiet` is given, appends to it the DFA's *quiet states*,
+/// one bit per state index (`StateID >> stride2`, `states.div_ceil(64)`
+/// words): those the search reached with no progress into any member (the
+/// automaton's root). The search explored every member-free path from each
+/// of them and found no match or quit state, so from a quiet state every
+/// match, and every search error, needs a whole member still to come. A scan
+/// in a quiet state past the start of a field's last member occurrence can
+/// therefore stop: nothing it reads from there changes its result
+/// (`scan::Quiet`).
 pub(super) fn any_literal_required(
     dfa: &DFA<&[u32]>,
     lits: &[&[u8]],
     folded: bool,
     budget: &mut Budget,
+    quiet: Option<&mut Vec<u64>>,
 ) -> Result<bool, EngineError> {
     const NONE: u16 = u16::MAX;
     let fold = |b: u8| if folded { b.to_ascii_lowercase() } else { b };
@@ -400,6 +412,22 @@ pub(super) fn any_literal_required(
             }
         }
     }
+    if let Some(q) = quiet {
+        let words = states.div_ceil(64);
+        q.try_reserve(words)?;
+        let base = q.len();
+        q.resize(base.saturating_add(words), 0);
+        for i in 0..states {
+            let at_root = i
+                .checked_mul(nodes)
+                .and_then(|j| Some(visited.get(j >> 6)? >> (j & 63) & 1 == 1));
+            if at_root == Some(true) {
+                if let Some(w) = base.checked_add(i >> 6).and_then(|k| q.get_mut(k)) {
+                    *w |= 1u64 << (i & 63);
+                }
+            }
+        }
+    }
     Ok(true)
 }
 
@@ -468,14 +496,15 @@ mod tests {
 
     fn req(d: &dense::DFA<Vec<u32>>, lits: &[&[u8]], folded: bool) -> bool {
         let mut budget = Budget::new(u64::MAX / 2, 0);
-        let got = any_literal_required(&d.as_ref(), lits, folded, &mut budget).expect("memory");
+        let got =
+            any_literal_required(&d.as_ref(), lits, folded, &mut budget, None).expect("memory");
         assert_eq!(budget.skipped, 0, "the analysis must not be skipped");
         got
     }
 
     fn one(d: &dense::DFA<Vec<u32>>, lit: &[u8], folded: bool) -> bool {
         let mut budget = Budget::new(u64::MAX / 2, 0);
-        literal_required(&d.as_ref(), lit, folded, &mut budget).expect("memory")
+        literal_required(&d.as_ref(), lit, folded, &mut budget, None).expect("memory")
     }
 
     /// `h` contains some member (ASCII case-insensitively when `folded`).
@@ -582,13 +611,13 @@ mod tests {
         assert!(one(&d, b"", false));
         // Over the budget: unproven and counted, not an error.
         let mut budget = Budget::new(0, 0);
-        let got = any_literal_required(&d.as_ref(), &[b"foo"], false, &mut budget);
+        let got = any_literal_required(&d.as_ref(), &[b"foo"], false, &mut budget, None);
         assert_eq!(got, Ok(false));
         assert_eq!(budget.skipped, 1);
         // Over u16::MAX member bytes: unproven without any work.
         let long = vec![b'f'; 40_000];
         let mut budget = Budget::new(u64::MAX / 2, 0);
-        let got = any_literal_required(&d.as_ref(), &[&long, &long], false, &mut budget);
+        let got = any_literal_required(&d.as_ref(), &[&long, &long], false, &mut budget, None);
         assert_eq!(got, Ok(false));
         assert_eq!(budget.skipped, 0);
     }

@@ -3,6 +3,7 @@
 //! anywhere in it; and the same for several groups of one field at once, in
 //! lockstep. Allocates nothing; a quit state is an error, never a panic.
 
+use super::quiet::{QUIET_EVERY, Quiet};
 use super::*;
 
 /// One unanchored scan of `s` with a group's DFA: bit `p` is set when pattern
@@ -17,35 +18,51 @@ use super::*;
 /// measured slower on pipe names (short fields: the call costs more than the
 /// bytes it skips) and no faster on command lines (case-insensitive families
 /// leave the start state on more than three bytes).
+///
+/// Also stops in a quiet state past `quiet`'s point ([`Quiet`]).
 #[inline]
-pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8]) -> Option<u64> {
-    let mut sid = dfa.start_state_forward(&Input::new(s)).ok()?;
+pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8], quiet: Quiet<'_>) -> Option<u64> {
+    group_walk(dfa, s, quiet).0
+}
+
+/// [`group_scan`], and how many bytes of `s` it read.
+fn group_walk(dfa: &DFA<&[u32]>, s: &[u8], quiet: Quiet<'_>) -> (Option<u64>, usize) {
+    let Ok(mut sid) = dfa.start_state_forward(&Input::new(s)) else {
+        return (None, 0);
+    };
     let mut mask = 0u64;
+    if quiet.ends(dfa, sid, 0) {
+        return (Some(mask), 0);
+    }
     let mut last = None;
     let mut note = |sid: StateID, mask: &mut u64| note_patterns(dfa, sid, &mut last, mask);
     let all = every_pattern(dfa);
-    for &b in s {
+    for (i, &b) in s.iter().enumerate() {
         sid = dfa.next_state(sid, b);
+        let read = i.saturating_add(1);
         if dfa.is_special_state(sid) {
             if dfa.is_match_state(sid) {
                 note(sid, &mut mask);
                 if mask == all {
-                    return Some(mask);
+                    return (Some(mask), read);
                 }
             } else if dfa.is_dead_state(sid) {
-                return Some(mask);
+                return (Some(mask), read);
             } else if dfa.is_quit_state(sid) {
-                return None;
+                return (None, read);
             }
+        }
+        if read % QUIET_EVERY == 0 && quiet.ends(dfa, sid, read) {
+            return (Some(mask), read);
         }
     }
     let eoi = dfa.next_eoi_state(sid);
     if dfa.is_match_state(eoi) {
         note(eoi, &mut mask);
     } else if dfa.is_quit_state(eoi) {
-        return None;
+        return (None, s.len());
     }
-    Some(mask)
+    (Some(mask), s.len())
 }
 
 /// Add the patterns of match state `sid` to `mask`, unless `sid` was the
@@ -78,23 +95,31 @@ pub(super) const LANES: usize = 8;
 /// [`group_scan`] of each of `dfas` over `s`, in lockstep, into `out`
 /// (`out[i]` for `dfas[i]`; entries past the shorter of the two untouched).
 /// In batches of 8, 4 and 2 lanes, a last one alone.
-pub(super) fn group_scans(dfas: &[&DFA<&[u32]>], s: &[u8], out: &mut [Option<u64>]) {
-    let (mut dfas, mut out) = (dfas, out);
+/// Each lane stops in a quiet state past its `quiet` point (`quiet[i]` for
+/// `dfas[i]`; [`Quiet::NEVER`] past the end of `quiet`).
+pub(super) fn group_scans(
+    dfas: &[&DFA<&[u32]>],
+    quiet: &[Quiet<'_>],
+    s: &[u8],
+    out: &mut [Option<u64>],
+) {
+    let (mut dfas, mut quiet, mut out) = (dfas, quiet, out);
     // Bounded: each round takes at least one DFA.
     while let (Some(&first), Some(_)) = (dfas.first(), out.first()) {
-        let took = if let Some(n) = lanes::<8>(dfas, s, out) {
+        let took = if let Some(n) = lanes::<8>(dfas, quiet, s, out) {
             n
-        } else if let Some(n) = lanes::<4>(dfas, s, out) {
+        } else if let Some(n) = lanes::<4>(dfas, quiet, s, out) {
             n
-        } else if let Some(n) = lanes::<2>(dfas, s, out) {
+        } else if let Some(n) = lanes::<2>(dfas, quiet, s, out) {
             n
         } else {
             if let Some(o) = out.first_mut() {
-                *o = group_scan(first, s);
+                *o = group_scan(first, s, quiet.first().copied().unwrap_or(Quiet::NEVER));
             }
             1
         };
         dfas = dfas.get(took..).unwrap_or_default();
+        quiet = quiet.get(took..).unwrap_or_default();
         out = out.get_mut(took..).unwrap_or_default();
     }
 }
@@ -103,26 +128,34 @@ pub(super) fn group_scans(dfas: &[&DFA<&[u32]>], s: &[u8], out: &mut [Option<u64
 /// `N` of both; else `None` and nothing done.
 fn lanes<const N: usize>(
     dfas: &[&DFA<&[u32]>],
+    quiet: &[Quiet<'_>],
     s: &[u8],
     out: &mut [Option<u64>],
 ) -> Option<usize> {
     let d: &[&DFA<&[u32]>; N] = dfas.get(..N)?.try_into().ok()?;
     let o: &mut [Option<u64>; N] = out.get_mut(..N)?.try_into().ok()?;
-    *o = lockstep(d, s);
+    lockstep(d, quiet, s, o);
     Some(N)
 }
 
 /// `N` unanchored scans of `s`, one byte of each per step: [`group_scan`]'s
-/// result for each DFA. A lane that reaches its dead or quit state, or has
-/// seen every pattern match, stops counting (the rest of its walk cannot
-/// change its result); the walk ends early when every lane has.
+/// result for each DFA, into `out`. A lane that reaches its dead or quit
+/// state, or has seen every pattern match, or is in a quiet state past
+/// `quiet[i]`'s point (lanes past the end of `quiet` have none), stops
+/// counting (the rest of its walk cannot change its result); the walk ends
+/// early when every lane has. Returns the number of bytes the walk read.
 #[inline]
-fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N] {
-    let mut out = [Some(0u64); N];
+fn lockstep<const N: usize>(
+    d: &[&DFA<&[u32]>; N],
+    quiet: &[Quiet<'_>],
+    s: &[u8],
+    out: &mut [Option<u64>; N],
+) -> usize {
+    *out = [Some(0u64); N];
     let mut sid = [StateID::ZERO; N];
     let mut last = [None; N];
     let mut live = N;
-    for ((dfa, id), o) in d.iter().zip(&mut sid).zip(&mut out) {
+    for ((dfa, id), o) in d.iter().zip(&mut sid).zip(out.iter_mut()) {
         match dfa.start_state_forward(&Input::new(s)) {
             Ok(st) => *id = st,
             Err(_) => {
@@ -131,16 +164,25 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
             }
         }
     }
-    // A lane still scanning: not `None` (quit) and not dead.
+    // A lane still scanning: not `None` (quit), not dead, not quiet.
     let mut on = out.map(|o| o.is_some());
+    let quiet_test = |sid: &[StateID; N], on: &mut [bool; N], live: &mut usize, read| {
+        for (((dfa, &id), q), run) in d.iter().zip(sid).zip(quiet).zip(on.iter_mut()) {
+            if *run && q.ends(dfa, id, read) {
+                *run = false;
+                *live = live.saturating_sub(1);
+            }
+        }
+    };
+    quiet_test(&sid, &mut on, &mut live, 0);
     let note = |dfa: &DFA<&[u32]>, sid, last: &mut Option<StateID>, mask: &mut Option<u64>| {
         if let Some(m) = mask {
             note_patterns(dfa, sid, last, m);
         }
     };
-    for &b in s {
+    for (i, &b) in s.iter().enumerate() {
         if live == 0 {
-            return out;
+            return i;
         }
         // Most steps leave every lane in an ordinary state: one test of all.
         let mut special = false;
@@ -148,11 +190,19 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
             *id = dfa.next_state(*id, b);
             special |= dfa.is_special_state(*id);
         }
+        let read = i.saturating_add(1);
+        if read % QUIET_EVERY == 0 {
+            quiet_test(&sid, &mut on, &mut live, read);
+        }
         if !special {
             continue;
         }
-        for ((((dfa, &id), l), o), run) in
-            d.iter().zip(&sid).zip(&mut last).zip(&mut out).zip(&mut on)
+        for ((((dfa, &id), l), o), run) in d
+            .iter()
+            .zip(&sid)
+            .zip(&mut last)
+            .zip(out.iter_mut())
+            .zip(&mut on)
         {
             if *run && dfa.is_special_state(id) {
                 if dfa.is_match_state(id) {
@@ -172,7 +222,13 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
             }
         }
     }
-    for ((((dfa, &id), l), o), run) in d.iter().zip(&sid).zip(&mut last).zip(&mut out).zip(&on) {
+    for ((((dfa, &id), l), o), run) in d
+        .iter()
+        .zip(&sid)
+        .zip(&mut last)
+        .zip(out.iter_mut())
+        .zip(&on)
+    {
         if !*run {
             continue;
         }
@@ -183,11 +239,12 @@ fn lockstep<const N: usize>(d: &[&DFA<&[u32]>; N], s: &[u8]) -> [Option<u64>; N]
             *o = None;
         }
     }
-    out
+    s.len()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::quiet::quiet_from;
     use super::*;
     use alloc::vec;
     use changuard_format::regex_automata::MatchKind;
@@ -235,8 +292,8 @@ mod tests {
         );
         let mut s = [b'.'; 300].to_vec();
         s.extend_from_slice(b"qx42z and then zebra");
-        assert_eq!(group_scan(&dfa, &s), Some(0b101));
-        assert_eq!(group_scan(&dfa, &s[..300]), Some(0));
+        assert_eq!(group_scan(&dfa, &s, Quiet::NEVER), Some(0b101));
+        assert_eq!(group_scan(&dfa, &s[..300], Quiet::NEVER), Some(0));
     }
 
     /// Group DFAs of several shapes: subsets of PATTERNS, one that dies
@@ -272,7 +329,129 @@ mod tests {
         v
     }
 
+    /// Patterns that all need `zebra`, one with a match left open after it.
+    const ZEBRAS: [&str; 4] = ["qx[0-9]+zebra", "zebra.*end", "e[a-c]*zebra[0-9]", "zebra$"];
+
+    /// `patterns`, which all need `zebra` (ASCII case-insensitively when `ci`),
+    /// as one group DFA, with the quiet states of its proof.
+    fn zebra_group(ci: bool, patterns: &[&str]) -> (dense::DFA<Vec<u32>>, Vec<u64>) {
+        proven_group(ci, patterns, &[b"zebra"])
+    }
+
+    /// `patterns` as one group DFA, with the quiet states of the proof
+    /// that every match needs one of `members`.
+    fn proven_group(
+        ci: bool,
+        patterns: &[&str],
+        members: &[&[u8]],
+    ) -> (dense::DFA<Vec<u32>>, Vec<u64>) {
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Unanchored)
+                    .match_kind(MatchKind::All),
+            )
+            .syntax(
+                changuard_format::regex_automata::util::syntax::Config::new().case_insensitive(ci),
+            )
+            .build_many(patterns)
+            .expect("group DFA");
+        let mut bits = Vec::new();
+        let mut budget = proofs::Budget::new(u64::MAX / 2, 0);
+        let proven =
+            proofs::any_literal_required(&dfa.as_ref(), members, ci, &mut budget, Some(&mut bits))
+                .expect("memory");
+        assert!(proven, "every pattern needs a member");
+        (dfa, bits)
+    }
+
+    #[test]
+    fn a_quiet_scan_stops_after_the_last_occurrence() {
+        let (g, bits) = zebra_group(false, &["qx[0-9]+zebra", "e[a-c]*zebra[0-9]", "zebra$"]);
+        let dfa = g.as_ref();
+        let mut s = b"qx12zebra ".to_vec();
+        s.extend_from_slice(&[b'.'; 300]);
+        let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], false));
+        assert_eq!(quiet_from(&s, &[b"zebra"], false), Some(5));
+        let (found, read) = group_walk(&dfa, &s, q);
+        assert_eq!(found, Some(0b1));
+        assert!(read <= 16, "read {read} bytes of {}", s.len());
+        assert_eq!(group_walk(&dfa, &s, Quiet::NEVER), (Some(0b1), s.len()));
+        // The literal absent: nothing to read at all.
+        let none = &s[..4];
+        assert_eq!(quiet_from(none, &[b"zebra"], false), Some(0));
+        assert_eq!(
+            group_walk(&dfa, none, Quiet::new(&bits, Some(0))),
+            (Some(0), 0)
+        );
+        // A partial match still open keeps the scan going: `zebra.*end`.
+        let (g, bits) = zebra_group(false, &ZEBRAS);
+        let dfa = g.as_ref();
+        let mut open = b"zebra".to_vec();
+        open.extend_from_slice(&[b'.'; 300]);
+        open.extend_from_slice(b"end");
+        let q = Quiet::new(&bits, quiet_from(&open, &[b"zebra"], false));
+        assert_eq!(group_walk(&dfa, &open, q), (Some(0b10), open.len()));
+        let d = [&dfa; 2];
+        let mut out = [None; 2];
+        assert_eq!(lockstep(&d, &[q, q], &open, &mut out), open.len());
+        assert_eq!(out, [Some(0b10); 2]);
+        let (g, bits) = zebra_group(false, &["qx[0-9]+zebra", "e[a-c]*zebra[0-9]"]);
+        let dfa = g.as_ref();
+        let d = [&dfa; 2];
+        let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], false));
+        let read = lockstep(&d, &[q, q], &s, &mut out);
+        assert!(read <= 16, "lockstep read {read} bytes");
+    }
+
     proptest! {
+        #[test]
+        fn quiet_scans_find_what_full_scans_find(
+            ci in any::<bool>(),
+            picks in proptest::collection::vec(any::<bool>(), 1..10),
+            pieces in proptest::collection::vec(
+                prop_oneof![Just("zebra"), Just("ZeBra"), Just("zebr"), Just("qx"), Just("1"),
+                    Just("e"), Just("ab"), Just("end"), Just("."), Just("z"), Just("a")],
+                0..40,
+            ),
+        ) {
+            let s = pieces.concat().into_bytes();
+            let (g, bits) = zebra_group(ci, &ZEBRAS);
+            let dfa = g.as_ref();
+            let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], ci));
+            let full = group_walk(&dfa, &s, Quiet::NEVER).0;
+            prop_assert_eq!(group_walk(&dfa, &s, q).0, full);
+            // Lanes with and without a quiet point, in lockstep.
+            let dfas: Vec<_> = picks.iter().map(|_| &dfa).collect();
+            let quiet: Vec<_> = picks.iter().map(|&p| if p { q } else { Quiet::NEVER }).collect();
+            let mut out = vec![Some(u64::MAX); dfas.len()];
+            group_scans(&dfas, &quiet, &s, &mut out);
+            for o in out {
+                prop_assert_eq!(o, full);
+            }
+        }
+
+        #[test]
+        fn quiet_scans_of_a_set_find_what_full_scans_find(
+            ci in any::<bool>(),
+            pieces in proptest::collection::vec(
+                prop_oneof![Just("zebra"), Just("TAPIR"), Just("tapi"), Just("qx"), Just("7"),
+                    Just("e"), Just("end"), Just("."), Just("i"), Just("a")],
+                0..40,
+            ),
+        ) {
+            let s = pieces.concat().into_bytes();
+            let members: [&[u8]; 2] = [b"zebra", b"tapir"];
+            let (g, bits) = proven_group(
+                ci,
+                &["(zebra|tapir)[0-9]", "qx(zebra|tapir)", "(tapir|zebra).*end"],
+                &members,
+            );
+            let dfa = g.as_ref();
+            let q = Quiet::new(&bits, quiet_from(&s, &members, ci));
+            prop_assert_eq!(group_walk(&dfa, &s, q).0, group_walk(&dfa, &s, Quiet::NEVER).0);
+        }
+
         #[test]
         fn lockstep_scans_are_each_group_scanned_alone(
             picks in proptest::collection::vec(0usize..6, 0..12),
@@ -286,9 +465,9 @@ mod tests {
             let dfas: Vec<_> = picks.iter().map(|&k| groups[k].as_ref()).collect();
             let refs: Vec<_> = dfas.iter().collect();
             let mut out = vec![Some(u64::MAX); refs.len() + 1];
-            group_scans(&refs, &s, &mut out);
+            group_scans(&refs, &[], &s, &mut out);
             for (d, o) in dfas.iter().zip(&out) {
-                prop_assert_eq!(*o, group_scan(d, &s));
+                prop_assert_eq!(*o, group_scan(d, &s, Quiet::NEVER));
             }
             prop_assert_eq!(out.last().copied(), Some(Some(u64::MAX)), "past the DFAs: untouched");
         }
@@ -300,7 +479,7 @@ mod tests {
         )) {
             let single = dense::DFA::new(PATTERNS[1]).expect("single DFA");
             let found = single.try_search_fwd(&Input::new(&s)).expect("search").is_some();
-            prop_assert_eq!(group_scan(&single.as_ref(), &s), Some(u64::from(found)));
+            prop_assert_eq!(group_scan(&single.as_ref(), &s, Quiet::NEVER), Some(u64::from(found)));
         }
 
         #[test]
@@ -311,7 +490,7 @@ mod tests {
             0..80,
         )) {
             let g = group();
-            prop_assert_eq!(group_scan(&g.as_ref(), &s), Some(expected(&s)));
+            prop_assert_eq!(group_scan(&g.as_ref(), &s, Quiet::NEVER), Some(expected(&s)));
         }
     }
 }
