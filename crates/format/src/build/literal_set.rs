@@ -12,6 +12,11 @@ use crate::limits;
 /// Most tails and runs of a pattern's concatenations [`literal_set`] tries
 /// (writer time: one prefix extraction each).
 const MAX_SET_PARTS: usize = 512;
+/// Member bytes [`literal_set`] may shorten and sort for one pattern
+/// before it settles for the best set found so far (writer time: a rule of
+/// forty `windash` dashes gave 1,024-member prefix sets at a hundred
+/// lengths for each of hundreds of parts, seconds per rule).
+const MAX_SET_WORK: usize = 1 << 22;
 /// Runs [`literal_set`] tries from each item: ending before each of the
 /// next this many items that are not literals (`s?` in `https?://[0-9]`).
 const RUN_BOUNDARIES: usize = 3;
@@ -58,6 +63,17 @@ pub(super) fn literal_set(
     case_insensitive: bool,
     max: usize,
 ) -> Option<(LiteralHint, bool)> {
+    literal_set_within(hir, case_insensitive, max, MAX_SET_WORK).0
+}
+
+/// [`literal_set`], shortening and sorting at most `budget` member bytes;
+/// also the bytes it did.
+fn literal_set_within(
+    hir: &regex_syntax::hir::Hir,
+    case_insensitive: bool,
+    max: usize,
+    budget: usize,
+) -> (Option<(LiteralHint, bool)>, usize) {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let mut parts = Vec::new();
     mandatory_parts(hir, &mut parts);
@@ -122,7 +138,8 @@ pub(super) fn literal_set(
         bool,
     );
     let mut best: Option<Scored> = None;
-    for part in parts.into_iter().chain(tails.iter()) {
+    let mut work = 0usize;
+    'parts: for part in parts.into_iter().chain(tails.iter()) {
         // `[Cc][Mm][Dd]` would give 8 case variants per member: extract from
         // the part with such classes lower-cased, and find the members
         // folded (every match of the part, ASCII-lower-cased there, is a
@@ -134,16 +151,27 @@ pub(super) fn literal_set(
             continue; // infinite: some match begins with anything
         };
         // Too many members: shorten them all (a prefix of a prefix is one),
-        // counting after folding.
-        let Some((len, members)) = (SET_MEMBER_MIN..=longest)
-            .rev()
-            .filter_map(|len| {
-                let mut short = seq.clone();
-                short.keep_first_bytes(len);
-                Some((len, set_members(&short, folded)?))
-            })
-            .find(|(_, m)| m.len() <= max)
-        else {
+        // counting after folding. A length below the best set's shortest
+        // member cannot beat it.
+        let floor = best
+            .as_ref()
+            .map_or(SET_MEMBER_MIN, |(k, ..)| k.0.max(SET_MEMBER_MIN));
+        let count = seq.len().unwrap_or(0);
+        let mut found = None;
+        for len in (floor..=longest).rev() {
+            let step = count.saturating_mul(len);
+            if work.saturating_add(step) > budget {
+                break 'parts;
+            }
+            work = work.saturating_add(step);
+            let mut short = seq.clone();
+            short.keep_first_bytes(len);
+            if let Some(m) = set_members(&short, folded).filter(|m| m.len() <= max) {
+                found = Some((len, m));
+                break;
+            }
+        }
+        let Some((len, members)) = found else {
             continue;
         };
         // Every member a whole match of the part, none shortened.
@@ -161,17 +189,19 @@ pub(super) fn literal_set(
             best = Some((key, members, folded, whole));
         }
     }
-    let (_, members, folded, whole) = best?;
-    let text = String::from_utf8(members.join(&layout::LITERAL_SET_SEPARATOR)).ok()?;
+    let Some((_, members, folded, whole)) = best else {
+        return (None, work);
+    };
+    let Ok(text) = String::from_utf8(members.join(&layout::LITERAL_SET_SEPARATOR)) else {
+        return (None, work);
+    };
     let folded = folded && text.bytes().any(|b| b.is_ascii_alphabetic());
-    Some((
-        LiteralHint {
-            text,
-            folded,
-            set: true,
-        },
-        whole,
-    ))
+    let hint = LiteralHint {
+        text,
+        folded,
+        set: true,
+    };
+    (Some((hint, whole)), work)
 }
 
 /// `h` with every class of exactly the two cases of one ASCII letter
@@ -249,10 +279,22 @@ fn set_members(
     }
     members.sort();
     members.dedup();
-    let all = members.clone();
+    // Only a shorter member can be inside another (equal ones are gone):
+    // look each of a member's windows of those lengths up, rather than
+    // comparing every pair (a 1,024-member set is a million pairs per
+    // length tried).
+    let all: std::collections::HashSet<Vec<u8>> = members.iter().cloned().collect();
+    let mut lens: Vec<usize> = members.iter().map(Vec::len).collect();
+    lens.sort_unstable();
+    lens.dedup();
     members.retain(|m| {
-        !all.iter()
-            .any(|o| o != m && m.windows(o.len()).any(|w| w == o.as_slice()))
+        !lens
+            .iter()
+            .take_while(|&&l| l < m.len())
+            .any(|&l| m.windows(l).any(|w| all.contains(w)))
     });
     Some(members)
 }
+
+#[cfg(test)]
+mod tests;
