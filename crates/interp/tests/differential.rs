@@ -1009,7 +1009,8 @@ fn agree(
 /// whole-field scans find. One family shares `dropper` (some patterns close
 /// their match right after it, some leave it open with `.*`, some need text
 /// before it), another a literal set (`stager` or `beacon`); regexes of their
-/// own (batched) and in groups. Command lines put the members early, late,
+/// own (batched) and in groups, some groups scanned outside a batch (their
+/// instances anchored on the image path). Command lines put the members early, late,
 /// several times, in either case and cut short, before long tails. Every
 /// verdict equals the reference's.
 #[test]
@@ -1026,20 +1027,39 @@ fn scans_stopped_in_quiet_states_equal_reference() {
         3 => format!("(stager|beacon)[0-9]{{{}}}x", k % 4 + 1),
         _ => format!("(beacon|stager)_{k}.*end"),
     };
-    let insts = |base: u32, n: u32| -> Vec<_> {
+    // Anchored on the image path, a grouped regex is scanned when its
+    // instance is checked, outside any batch (`group_mask`).
+    let image = || CriterionSpec::Str {
+        op: StrOp::Equals,
+        value: "c:\\w\\x.exe".into(),
+        case_insensitive: true,
+    };
+    let insts = |base: u32, n: u32, anchored: Option<&'static str>| -> Vec<_> {
         (0..n)
             .map(|k| {
-                inst(
-                    base + k + 1,
-                    pc,
-                    Action::Report,
-                    &[("command_line", re(pattern(k)))],
-                )
+                let crits = match anchored {
+                    // Small DFAs on one literal, so the writer groups them
+                    // and the groups keep quiet states.
+                    // (A class for the parent's, so no regex serves both
+                    // fields: those are never grouped.)
+                    Some(field) => {
+                        let dash = if field == "command_line" { "-" } else { "[-]" };
+                        let p = format!("dropper[0-9]{{{}}}{dash}", k % 7 + 1);
+                        vec![("image_path", image()), (field, re(p))]
+                    }
+                    None => vec![("command_line", re(pattern(k)))],
+                };
+                inst(base + k + 1, pc, Action::Report, &crits)
             })
             .collect()
     };
-    let mut specs = vec![spec(7, insts(0, 40))];
-    let grouped = vec![spec(8, insts(100, 40))];
+    let mut specs = vec![spec(7, insts(0, 40, None))];
+    // Two fields in one file, with the same literal (one string of the
+    // file), so a scan outside a batch must not take one field's search
+    // for the other's.
+    let mut two_fields = insts(200, 40, Some("command_line"));
+    two_fields.extend(insts(240, 40, Some("parent_command_line")));
+    let grouped = vec![spec(8, insts(100, 40, None)), spec(9, two_fields)];
     let (mut bufs, tk) = build_aligned(&specs);
     let (gbufs, _) = build_aligned_with(
         &grouped,
@@ -1079,7 +1099,10 @@ fn scans_stopped_in_quiet_states_equal_reference() {
     let filler = "a".repeat(200);
     let mut x = 0x9e37_79b9_7f4a_7c15_u64;
     let mut matched = 0;
-    for _ in 0..400 {
+    // One scratch for every event, as the driver's sensor keeps it: what a
+    // scan remembers of one event's fields must not reach the next.
+    let mut scratch = changuard_interp::EvalScratch::new();
+    let mut line = || {
         let mut cmd = String::new();
         for _ in 0..12 {
             x ^= x << 13;
@@ -1088,16 +1111,25 @@ fn scans_stopped_in_quiet_states_equal_reference() {
             let k = (x % (PIECES.len() as u64 + 2)) as usize;
             cmd.push_str(PIECES.get(k).copied().unwrap_or(&filler));
         }
-        let mut vals = pc_event("");
+        cmd
+    };
+    for _ in 0..400 {
+        let (cmd, parent) = (line(), line());
+        let mut vals = pc_event("C:\\W\\x.exe");
         vals[1] = Value::Str(&cmd);
-        let (a, b) = both(&engine, &reference, &Event::ProcessCreate(vals));
+        vals[10] = Value::Str(&parent);
+        let ev = Event::ProcessCreate(vals);
+        let (a, b) = both(&engine, &reference, &ev);
         assert!(!a.fuel_exhausted, "{cmd:?}");
         assert_eq!(a.matches(), b.matches(), "{cmd:?}");
+        let mut c = Verdict::new();
+        engine.evaluate_in(&ev, &mut c, &mut scratch);
+        assert_eq!(c.matches(), b.matches(), "{cmd:?} (scratch reused)");
         assert_eq!(a.faults, 0, "{cmd:?}");
         matched += a.matches().len();
     }
     assert!(
-        matched > 150,
+        matched > 400,
         "{matched} matches: the events exercise the regexes"
     );
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use batch::Pending;
+use quiet::QuietMemo;
 use scan::group_scan;
 
 impl<'a> Engine<'a> {
@@ -78,7 +79,9 @@ impl<'a> Engine<'a> {
             present_done: 0,
             groups: &mut scratch.groups,
             groups_done: [0; GROUP_SLOTS / 64],
+            quiet: &mut scratch.quiet,
         };
+        *cx.quiet = QuietMemo::NONE;
         // Only the fields with an index, in field order; a bad value's
         // field does nothing (counted as a fault above).
         let mut todo = ti.active & !bad;
@@ -676,7 +679,8 @@ fn group_mask<'a>(
     }
     let mut mask = 0u64;
     if charge_scan(rec, f, s, cx)? {
-        match group_scan(&rec.dfa, s, eng.quiet_for(rec, s)) {
+        let quiet = eng.quiet_memo(rec, f, s, cx.quiet);
+        match group_scan(&rec.dfa, s, quiet) {
             Some(m) => mask = m,
             None => cx.verdict.fault(),
         }
@@ -700,6 +704,7 @@ pub struct EvalScratch {
     groups: [u64; GROUP_SLOTS],
     seen: [u64; GRAM_KEYS_MAX / 64],
     pending: Pending,
+    quiet: QuietMemo,
 }
 
 impl EvalScratch {
@@ -719,6 +724,7 @@ impl EvalScratch {
             groups: [0; GROUP_SLOTS],
             seen: [0; GRAM_KEYS_MAX / 64],
             pending: Pending::new(),
+            quiet: QuietMemo::NONE,
         }
     }
 }
@@ -742,6 +748,8 @@ pub(super) struct Cx<'v, 'e, 'f> {
     /// says which slots belong to this event).
     groups: &'f mut [u64; GROUP_SLOTS],
     groups_done: [u64; GROUP_SLOTS / 64],
+    /// The last literal search of a scan outside a batch (reset above).
+    quiet: &'f mut QuietMemo,
 }
 
 impl Cx<'_, '_, '_> {

@@ -66,40 +66,40 @@ impl<'q> Quiet<'q> {
 /// literal, its case mode, the result.
 pub(super) type LastSearch<'l> = Option<(&'l [u8], bool, Option<usize>)>;
 
+/// The last literal search of one evaluation's scans outside a batch
+/// ([`Engine::quiet_memo`]): the field, the literal (by address and length:
+/// the engine's own bytes, fixed while it lives), its case mode, and the
+/// result. Reset at the start of every evaluation: a field's value, hence
+/// the result, changes from one event to the next.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct QuietMemo {
+    key: Option<(usize, usize, usize, bool)>,
+    from: Option<usize>,
+}
+
+impl QuietMemo {
+    /// No search yet.
+    pub(super) const NONE: QuietMemo = QuietMemo {
+        key: None,
+        from: None,
+    };
+}
+
 impl<'a> Engine<'a> {
     /// When a scan of `rec`'s DFA over `s` may stop: in a quiet state past
-    /// the start of `s`'s last occurrence of a member it was proven to need.
-    /// Never, for a DFA without quiet states.
-    pub(super) fn quiet_for(&self, rec: &DfaRec<'a>, s: &[u8]) -> Quiet<'_> {
-        self.quiet_cached(rec, s, &mut None)
-    }
-
-    /// [`Engine::quiet_for`], reusing `last`'s search when `rec` needs the
-    /// same members (a family's regexes share a literal and reach a batch
-    /// together).
+    /// the start of `s`'s last occurrence of a member it was proven to need
+    /// (never, for a DFA without quiet states). Reuses `last`'s search when
+    /// `rec` needs the same members (a family's regexes share a literal and
+    /// reach a batch together).
     pub(super) fn quiet_cached(
         &self,
         rec: &DfaRec<'a>,
         s: &[u8],
         last: &mut LastSearch<'a>,
     ) -> Quiet<'_> {
-        let (start, len) = rec.quiet;
-        let s0 = usize::try_from(start).unwrap_or(usize::MAX);
-        let Some(bits) = s0
-            .checked_add(usize::try_from(len).unwrap_or(0))
-            .and_then(|e| self.quiet_bits.get(s0..e))
-            .filter(|b| !b.is_empty())
-        else {
+        let Some((bits, lit, folded)) = self.quiet_literal(rec) else {
             return Quiet::NEVER;
         };
-        // Literal sets keep no quiet states: searching a field for the last
-        // of several members cost more than the scans it shortened (command
-        // lines at 1,000 patterns: 437 µs per 64 events with single literals
-        // only, 505 with sets of up to four members, 560 with every set).
-        let (None, Some(lit)) = (rec.set, rec.lit) else {
-            return Quiet::NEVER;
-        };
-        let folded = rec.lit_folded;
         let from = match *last {
             Some((l, f, from)) if f == folded && l == lit => from,
             _ => {
@@ -109,6 +109,49 @@ impl<'a> Engine<'a> {
             }
         };
         Quiet::new(bits, from)
+    }
+
+    /// [`Engine::quiet_cached`] for a scan of field `f` (value `s`) outside a
+    /// batch, reusing `memo`'s search when it was of the same literal in
+    /// the same field this evaluation (the candidates of one gram, a
+    /// family, reach their group scans one after another).
+    pub(super) fn quiet_memo(
+        &self,
+        rec: &DfaRec<'a>,
+        f: usize,
+        s: &[u8],
+        memo: &mut QuietMemo,
+    ) -> Quiet<'_> {
+        let Some((bits, lit, folded)) = self.quiet_literal(rec) else {
+            return Quiet::NEVER;
+        };
+        // The address identifies the literal: equal keys, the same bytes.
+        let key = Some((f, lit.as_ptr() as usize, lit.len(), folded));
+        if memo.key != key {
+            *memo = QuietMemo {
+                key,
+                from: quiet_from(s, &[lit], folded),
+            };
+        }
+        Quiet::new(bits, memo.from)
+    }
+
+    /// `rec`'s quiet states, and the literal its scans stop on.
+    fn quiet_literal(&self, rec: &DfaRec<'a>) -> Option<(&[u64], &'a [u8], bool)> {
+        let (start, len) = rec.quiet;
+        let s0 = usize::try_from(start).ok()?;
+        let bits = s0
+            .checked_add(usize::try_from(len).ok()?)
+            .and_then(|e| self.quiet_bits.get(s0..e))
+            .filter(|b| !b.is_empty())?;
+        // Literal sets keep no quiet states: searching a field for the last
+        // of several members cost more than the scans it shortened (command
+        // lines at 1,000 patterns: 437 µs per 64 events with single literals
+        // only, 505 with sets of up to four members, 560 with every set).
+        let (None, Some(lit)) = (rec.set, rec.lit) else {
+            return None;
+        };
+        Some((bits, lit, rec.lit_folded))
     }
 }
 
