@@ -271,7 +271,6 @@ impl<'a> Engine<'a> {
         let mut dfas = [fill; LANES];
         let mut quiet = [Quiet::NEVER; LANES];
         let mut targets = [Target::First(usize::MAX); LANES];
-        let mut last = None;
         let mut n = 0usize;
         for (rec, target) in groups.chain(singles) {
             if let Target::Slot(slot) = target {
@@ -292,7 +291,7 @@ impl<'a> Engine<'a> {
                 (dfas.get_mut(n), quiet.get_mut(n), targets.get_mut(n))
             {
                 *d = &rec.dfa;
-                *q = self.quiet_cached(rec, s, &mut last);
+                *q = self.quiet_for(rec, f, s, cx.quiet);
                 *t = target;
                 n = n.saturating_add(1);
             }

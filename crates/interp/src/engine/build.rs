@@ -60,6 +60,7 @@ impl<'a> Engine<'a> {
             e.load_channel(ch, &mut anchors, &mut templ_of)?;
             e.stats.channels = e.stats.channels.saturating_add(1);
         }
+        e.share_literals()?;
         e.build_indexes(&anchors, &templ_of, config)?;
         e.mark_holding_fields();
         e.split_always()?;

@@ -679,7 +679,7 @@ fn group_mask<'a>(
     }
     let mut mask = 0u64;
     if charge_scan(rec, f, s, cx)? {
-        let quiet = eng.quiet_memo(rec, f, s, cx.quiet);
+        let quiet = eng.quiet_for(rec, f, s, cx.quiet);
         match group_scan(&rec.dfa, s, quiet) {
             Some(m) => mask = m,
             None => cx.verdict.fault(),
@@ -748,8 +748,8 @@ pub(super) struct Cx<'v, 'e, 'f> {
     /// says which slots belong to this event).
     groups: &'f mut [u64; GROUP_SLOTS],
     groups_done: [u64; GROUP_SLOTS / 64],
-    /// The last literal search of a scan outside a batch (reset above).
-    quiet: &'f mut QuietMemo,
+    /// The last literal search of a scan (reset above).
+    pub(super) quiet: &'f mut QuietMemo,
 }
 
 impl Cx<'_, '_, '_> {

@@ -7,13 +7,19 @@
 //! occurrence still to come. So a scan that is in a quiet state once it has
 //! read past the start of the field's last member occurrence can stop: the
 //! rest of the field cannot change its result. The engine keeps them for
-//! DFAs proven to need one literal, not a set ([`Engine::quiet_cached`]).
+//! DFAs proven to need one literal, not a set ([`Engine::quiet_for`]).
 //!
 //! Invariant: stopping is exact. `from` is never smaller than one past the
 //! start of the last occurrence (when the search for it would cost too much
 //! it gives up, and the scan reads to the end), and the quiet bits are only
 //! those the proof explored. Fuel is charged for the whole field all the
 //! same: the cost bound does not assume a scan stops.
+//!
+//! Invariant: a [`QuietMemo`] answers only for the evaluation that filled
+//! it. Each evaluation resets it before its first scan, and its key holds
+//! the field and the literal, so a search serves no other field, literal
+//! or event. Equal literals share one address ([`Engine::share_literals`]),
+//! so one search serves every DFA that needs those bytes, in any file.
 
 use super::*;
 
@@ -62,15 +68,11 @@ impl<'q> Quiet<'q> {
     }
 }
 
-/// What the last literal search found, for [`Engine::quiet_cached`]: the
-/// literal, its case mode, the result.
-pub(super) type LastSearch<'l> = Option<(&'l [u8], bool, Option<usize>)>;
-
-/// The last literal search of one evaluation's scans outside a batch
-/// ([`Engine::quiet_memo`]): the field, the literal (by address and length:
-/// the engine's own bytes, fixed while it lives), its case mode, and the
-/// result. Reset at the start of every evaluation: a field's value, hence
-/// the result, changes from one event to the next.
+/// The last literal search of one evaluation ([`Engine::quiet_for`]): the
+/// field, the literal (by address and length: the engine's own bytes, fixed
+/// while it lives), its case mode, and the result. Reset at the start of
+/// every evaluation: a field's value, hence the result, changes from one
+/// event to the next.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct QuietMemo {
     key: Option<(usize, usize, usize, bool)>,
@@ -86,36 +88,13 @@ impl QuietMemo {
 }
 
 impl<'a> Engine<'a> {
-    /// When a scan of `rec`'s DFA over `s` may stop: in a quiet state past
-    /// the start of `s`'s last occurrence of a member it was proven to need
-    /// (never, for a DFA without quiet states). Reuses `last`'s search when
-    /// `rec` needs the same members (a family's regexes share a literal and
-    /// reach a batch together).
-    pub(super) fn quiet_cached(
-        &self,
-        rec: &DfaRec<'a>,
-        s: &[u8],
-        last: &mut LastSearch<'a>,
-    ) -> Quiet<'_> {
-        let Some((bits, lit, folded)) = self.quiet_literal(rec) else {
-            return Quiet::NEVER;
-        };
-        let from = match *last {
-            Some((l, f, from)) if f == folded && l == lit => from,
-            _ => {
-                let from = quiet_from(s, &[lit], folded);
-                *last = Some((lit, folded, from));
-                from
-            }
-        };
-        Quiet::new(bits, from)
-    }
-
-    /// [`Engine::quiet_cached`] for a scan of field `f` (value `s`) outside a
-    /// batch, reusing `memo`'s search when it was of the same literal in
-    /// the same field this evaluation (the candidates of one gram, a
-    /// family, reach their group scans one after another).
-    pub(super) fn quiet_memo(
+    /// When a scan of `rec`'s DFA over field `f` (value `s`) may stop: in a
+    /// quiet state past the start of `s`'s last occurrence of the literal it
+    /// was proven to need (never, for a DFA without quiet states). Reuses
+    /// `memo`'s search when it was of the same literal in the same field
+    /// this evaluation: a family's regexes share a literal and reach their
+    /// scans one after another, in a batch or not.
+    pub(super) fn quiet_for(
         &self,
         rec: &DfaRec<'a>,
         f: usize,
@@ -134,6 +113,35 @@ impl<'a> Engine<'a> {
             };
         }
         Quiet::new(bits, memo.from)
+    }
+
+    /// Make equal literals one slice (load time): each DFA's `lit` becomes
+    /// the first of the DFAs with the same bytes. Nothing that reads the
+    /// bytes changes; [`QuietMemo`] then knows a literal by its address,
+    /// whichever channel file holds it (a family spread over several files
+    /// has one literal, and one search per field).
+    pub(super) fn share_literals(&mut self) -> Result<(), EngineError> {
+        let mut lits: Vec<(&'a [u8], usize)> = Vec::new();
+        lits.try_reserve_exact(self.dfas.len())?;
+        lits.extend(
+            self.dfas
+                .iter()
+                .enumerate()
+                .filter_map(|(d, rec)| Some((rec.lit?, d))),
+        );
+        // By bytes, then by DFA: the first of each run is the lowest DFA.
+        lits.sort_unstable();
+        for run in lits.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(first, _)) = run.first() else {
+                continue;
+            };
+            for &(_, d) in run {
+                if let Some(rec) = self.dfas.get_mut(d) {
+                    rec.lit = Some(first);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `rec`'s quiet states, and the literal its scans stop on.
