@@ -15,7 +15,7 @@ use changuard_format::build::{
 use changuard_format::schema::{FieldType, TEMPLATE_TYPES};
 use changuard_format::{Action, AlignedBytes, SCHEMA_ID, StrOp, Trust, ValidChannel, validate};
 use changuard_interp::reference::Reference;
-use changuard_interp::{Engine, Event, Value, Verdict};
+use changuard_interp::{Engine, EvalScratch, Event, Value, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 const TOKENS: &[&str] = &[
@@ -201,6 +201,10 @@ fn run(data: &[u8]) -> Result<()> {
     let engine = Engine::new(&chans).expect("engine must build from validated content");
     let reference = Reference::new(&chans).expect("reference");
     let (mut a, mut b) = (Verdict::new(), Verdict::new());
+    // One working memory for every evaluation, as the driver's sensor keeps
+    // it: nothing an evaluation leaves there (an exhausted one included)
+    // may change the next one's verdict.
+    let mut scratch = EvalScratch::new();
     while !u.is_empty() {
         let (t, owned) = event(&mut u)?;
         let vals: Vec<Value<'_>> = owned
@@ -211,7 +215,7 @@ fn run(data: &[u8]) -> Result<()> {
             })
             .collect();
         let ev = Event::from_values(t, &vals).expect("shape");
-        engine.evaluate(&ev, &mut a);
+        engine.evaluate_in(&ev, &mut a, &mut scratch);
         reference.evaluate(&ev, &mut b);
         assert!(
             !a.fuel_exhausted,
@@ -222,7 +226,7 @@ fn run(data: &[u8]) -> Result<()> {
         assert_eq!(a.faults, b.faults, "faults differ on {ev:?}");
         // A tiny budget must stop cleanly, never panic.
         let small = u.int_in_range(0..=64u64)?;
-        engine.evaluate_with_fuel(&ev, small, &mut a);
+        engine.evaluate_with_fuel_in(&ev, small, &mut a, &mut scratch);
         assert!(a.fuel_used <= small);
     }
     Ok(())
