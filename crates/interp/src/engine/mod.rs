@@ -72,7 +72,10 @@
 //!   (`quiet`): exact, so a literal hit early in a long command line costs
 //!   the bytes up to the hit, not the field. Fuel still counts the whole
 //!   field. Literal sets keep none (searching for the last of several
-//!   members cost more than it saved).
+//!   members cost more than it saved). The next scan of the same literal
+//!   in the same field reuses the search for its last occurrence
+//!   (`quiet::QuietMemo`, one entry per evaluation; equal literals of
+//!   different files share one address from load on).
 //!
 //! Instances without an indexable criterion go in the per-template *always*
 //! list (regex-only instances without a proven literal among them, still
