@@ -48,7 +48,7 @@ pub const MAX_UNLESS_ROWS: u16 = 64;
 /// pattern of a group in a `u64`).
 pub const MAX_GROUP_PATTERNS: u32 = 64;
 /// Most regex groups one file may declare for one template type. With the
-/// loader's 16 channels that is 256 per template type, the interpreter's
-/// per-event group cache (`changuard_interp::GROUP_SLOTS`), so each group is
-/// scanned at most once per event.
+/// loader's 16 channels that is 256 per template type, within the
+/// interpreter's per-event group cache (`changuard_interp::GROUP_SLOTS`,
+/// 1,024), so each group is scanned at most once per event.
 pub const MAX_GROUPS_PER_TEMPLATE: u32 = 16;

@@ -109,7 +109,10 @@ proptest! {
     /// with and without groups gives the same matches, faults and truncation
     /// on every event; the grouped engine agrees with the reference (which
     /// reads a group with regex-automata's overlapping search, not the
-    /// engine's hand-written scan) and stays within its fuel bound.
+    /// engine's hand-written scan) and stays within its fuel bound. So does
+    /// an engine with one group cache slot per template type, whose other
+    /// groups are scanned on every use (the path of content with more groups
+    /// than `GROUP_SLOTS`).
     #[test]
     fn regex_groups_change_no_verdict(
         (specs, events) in regex_heavy_specs().prop_flat_map(|specs| {
@@ -124,11 +127,17 @@ proptest! {
         let sc = validate_all(&sb, &specs, &tk);
         let ge = Engine::new(&gc).expect("engine");
         let se = Engine::new(&sc).expect("engine");
+        let one_slot = changuard_interp::EngineConfig {
+            group_slots: 1,
+            ..changuard_interp::EngineConfig::default()
+        };
+        let oe = Engine::with_config(&gc, one_slot).expect("engine");
         let reference = Reference::new(&gc).expect("reference");
         GROUPS.fetch_add(u64::from(ge.stats().groups), Ordering::Relaxed);
         for ev in &events {
             ev.with(|ev| {
                 compare(&ge, &reference, ev)?;
+                compare(&oe, &reference, ev)?;
                 let (mut a, mut b) = (Verdict::new(), Verdict::new());
                 ge.evaluate(ev, &mut a);
                 se.evaluate(ev, &mut b);

@@ -26,7 +26,7 @@ use super::*;
 
 /// Literal groups, and instances, one gram pass holds back at most; when
 /// either list is full, the pass runs what it holds (a batch) and goes on.
-/// (32 keeps [`EvalScratch`] within a page.)
+/// (The lists live in [`EvalScratch`]; 32 keeps them a few hundred bytes.)
 pub(super) const PENDING_MAX: usize = 32;
 
 /// What a gram pass held back, in order: literal groups (indexes into the

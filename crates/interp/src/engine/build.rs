@@ -38,7 +38,10 @@ impl<'a> Engine<'a> {
             templates: Vec::new(),
             stats: EngineStats::default(),
             lit_stats: LiteralStats::default(),
-            group_slots: [GroupSlots::default(); TEMPLATE_TYPES.len()],
+            group_slots: [GroupSlots {
+                cap: u16::try_from(config.group_slots.min(GROUP_SLOTS)).unwrap_or(0),
+                ..GroupSlots::default()
+            }; TEMPLATE_TYPES.len()],
             proofs: proofs::Budget::new(config.proof_steps, config.proof_steps_per_dfa_byte),
             set_members: Vec::new(),
             quiet_bits: Vec::new(),
@@ -370,7 +373,7 @@ impl<'a> Engine<'a> {
             }
         }
         let slots = self.group_slots.get_mut(k).ok_or(bad)?;
-        let slot = (usize::from(slots.used) < GROUP_SLOTS).then_some(slots.used);
+        let slot = (slots.used < slots.cap).then_some(slots.used);
         if slot.is_some() {
             slots.used = slots.used.saturating_add(1);
             if nreq > 0 {

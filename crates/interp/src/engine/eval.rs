@@ -11,7 +11,7 @@ impl<'a> Engine<'a> {
     /// Evaluate `event` with the template's fuel budget. Clears `verdict` first.
     ///
     /// Allocates nothing; never panics. Its working memory ([`EvalScratch`],
-    /// 3.9 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
+    /// 10.2 KiB) is on the stack: kernel callers use [`Engine::evaluate_in`].
     pub fn evaluate(&self, event: &Event<'_>, verdict: &mut Verdict) {
         self.evaluate_in(event, verdict, &mut EvalScratch::new());
     }
@@ -78,9 +78,10 @@ impl<'a> Engine<'a> {
             present: &mut scratch.present,
             present_done: 0,
             groups: &mut scratch.groups,
-            groups_done: [0; GROUP_SLOTS / 64],
+            groups_done: &mut scratch.groups_done,
             quiet: &mut scratch.quiet,
         };
+        cx.groups_done.fill(0);
         *cx.quiet = QuietMemo::NONE;
         // Only the fields with an index, in field order; a bad value's
         // field does nothing (counted as a fault above).
@@ -104,7 +105,7 @@ impl<'a> Engine<'a> {
                     }
                     let pending = &mut scratch.pending;
                     pending.clear();
-                    self.probe_grams(fi, f, s, &mut scratch.seen, pending, &mut cx)?;
+                    self.probe_grams(fi, f, s, &mut scratch.marks, pending, &mut cx)?;
                     // What the pass held back, its scans batched (`batch`).
                     if !pending.is_empty() || !fi.groups.is_empty() {
                         self.flush(fi, f, s, pending, true, &mut cx)?;
@@ -266,8 +267,9 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// The gram pass over one string field; `seen` is working memory for
-    /// the keys that fired (cleared here, as far as this field's keys go).
+    /// The gram pass over one string field; `marks` is working memory for
+    /// the keys and literal groups that fired (cleared here, as far as this
+    /// field's go).
     /// The literal groups it fires and the candidates whose first criterion
     /// is a regex of their own go into `pending`, to be fired and evaluated
     /// after it.
@@ -276,7 +278,7 @@ impl<'a> Engine<'a> {
         fi: &FieldIndex<'a>,
         f: usize,
         field: &[u8],
-        seen: &mut [u64; GRAM_KEYS_MAX / 64],
+        marks: &mut GramMarks,
         pending: &mut Pending,
         cx: &mut Cx<'_, '_, '_>,
     ) -> Result<(), Exhausted> {
@@ -288,6 +290,7 @@ impl<'a> Engine<'a> {
         let steps = strops::search_steps(gi.keys.len());
         // Keys whose entries fired (or were checked without a match). In the
         // scratch, not on the stack (1 KiB; kernel stacks are 24 KiB).
+        let GramMarks { keys: seen, groups } = marks;
         let seen = seen
             .get_mut(..gi.keys.len().div_ceil(64))
             .unwrap_or_default();
@@ -300,7 +303,10 @@ impl<'a> Engine<'a> {
         // Literal groups fired this probe: a literal set's members are
         // several grams naming one group, which fires once (each further
         // hit costs 1). Their ids stay below GROUP_SLOTS (each has a slot).
-        let mut fired = [0u64; GROUP_SLOTS / 64];
+        let fired = groups
+            .get_mut(..fi.lit_groups.len().div_ceil(64))
+            .unwrap_or_default();
+        fired.fill(0);
         // Likewise the instances anchored on a single regex's literal set.
         let mut evaluated = [0u64; SET_SINGLES_MAX / 64];
         let mut g = 0u32;
@@ -367,7 +373,7 @@ impl<'a> Engine<'a> {
                     continue;
                 };
                 if a.multi {
-                    let Some(first) = first_mark(&mut fired, k) else {
+                    let Some(first) = first_mark(fired, k) else {
                         cx.verdict.fault();
                         continue;
                     };
@@ -691,7 +697,7 @@ fn group_mask<'a>(
     Ok(mask)
 }
 
-/// Per-event working memory of an evaluation (3.9 KiB): the byte-presence
+/// Per-event working memory of an evaluation (10.2 KiB): the byte-presence
 /// set of each string field and the result of each regex group's scan, both
 /// filled on first use, and the gram keys and literal groups that fired in
 /// the field being probed. Its contents never carry over from one
@@ -702,19 +708,32 @@ fn group_mask<'a>(
 pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],
     groups: [u64; GROUP_SLOTS],
-    seen: [u64; GRAM_KEYS_MAX / 64],
+    groups_done: [u64; GROUP_SLOTS / 64],
+    marks: GramMarks,
     pending: Pending,
     quiet: QuietMemo,
 }
 
+/// What one gram pass marks (cleared by the pass, as far as its field's
+/// keys and literal groups go). In the scratch, not on the stack (1.1 KiB;
+/// kernel stacks are 24 KiB).
+#[derive(Debug)]
+struct GramMarks {
+    /// Keys whose entries fired (or were checked without a match).
+    keys: [u64; GRAM_KEYS_MAX / 64],
+    /// Literal groups fired (`FieldIndex::lit_groups` indexes).
+    groups: [u64; GROUP_SLOTS / 64],
+}
+
 impl EvalScratch {
-    /// Fresh working memory. 3.9 KiB: a kernel caller keeps one in pool
+    /// Fresh working memory. 10.2 KiB: a kernel caller keeps one in pool
     /// (the driver's sensor does, under its lock) and uses
     /// [`Engine::evaluate_in`], never [`Engine::evaluate`], which puts one
     /// on the stack.
     #[must_use]
     #[allow(
         clippy::large_stack_arrays,
+        clippy::large_stack_frames,
         reason = "built in place in a static or pool allocation by kernel callers (const); \
                   on the stack only in user-mode callers of `Engine::evaluate`"
     )]
@@ -722,7 +741,11 @@ impl EvalScratch {
         EvalScratch {
             present: [[0; 4]; MAX_INPUTS],
             groups: [0; GROUP_SLOTS],
-            seen: [0; GRAM_KEYS_MAX / 64],
+            groups_done: [0; GROUP_SLOTS / 64],
+            marks: GramMarks {
+                keys: [0; GRAM_KEYS_MAX / 64],
+                groups: [0; GROUP_SLOTS / 64],
+            },
             pending: Pending::new(),
             quiet: QuietMemo::NONE,
         }
@@ -747,7 +770,8 @@ pub(super) struct Cx<'v, 'e, 'f> {
     /// Per regex group slot: the patterns its scan found (`groups_done`
     /// says which slots belong to this event).
     groups: &'f mut [u64; GROUP_SLOTS],
-    groups_done: [u64; GROUP_SLOTS / 64],
+    /// In the scratch (128 bytes), cleared when the evaluation starts.
+    groups_done: &'f mut [u64; GROUP_SLOTS / 64],
     /// The last literal search of a scan (reset above).
     pub(super) quiet: &'f mut QuietMemo,
 }
@@ -813,11 +837,11 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn working_memory_fits_one_page() {
-        // Kernel callers keep it in pool; a page is its budget.
+    fn working_memory_fits_three_pages() {
+        // Kernel callers keep it in non-paged memory (the driver: a static);
+        // three pages is its budget, most of it the group cache.
         let size = core::mem::size_of::<EvalScratch>();
-        assert!(size <= 4096, "EvalScratch is {size} bytes");
-        assert!(size <= 4096, "EvalScratch is {size} bytes");
+        assert!(size <= 3 * 4096, "EvalScratch is {size} bytes");
     }
 
     proptest! {

@@ -169,6 +169,11 @@ pub struct EngineConfig {
     /// the budget grows with the content (as every other load-time cost
     /// does) instead of starving large sets, and stays linear in it.
     pub proof_steps_per_dfa_byte: u64,
+    /// Regex groups of one template type given a slot in the per-event
+    /// cache, in load order (at most [`GROUP_SLOTS`], the default); a group
+    /// past them is scanned on every use and the cost bound counts it so.
+    /// Less only to exercise that path.
+    pub group_slots: usize,
 }
 
 impl EngineConfig {
@@ -192,6 +197,7 @@ impl Default for EngineConfig {
             fuel_limit: None,
             proof_steps: Self::DEFAULT_PROOF_STEPS,
             proof_steps_per_dfa_byte: Self::DEFAULT_PROOF_STEPS_PER_DFA_BYTE,
+            group_slots: GROUP_SLOTS,
         }
     }
 }
@@ -600,10 +606,14 @@ struct DfaRec<'a> {
     quiet: (u32, u32),
 }
 
-/// Most regex groups of one template type the per-event cache holds (the
-/// loader's 16 channels x `MAX_GROUPS_PER_TEMPLATE` = 16): each group with a
-/// slot is scanned at most once per event, and the cost bound counts it once.
-pub const GROUP_SLOTS: usize = 256;
+/// Most regex groups of one template type the per-event cache holds: each
+/// group with a slot is scanned at most once per event, and the cost bound
+/// counts it once; a group past them is scanned on every use. The driver's
+/// loader activates at most 16 channels of at most `MAX_GROUPS_PER_TEMPLATE`
+/// = 16 groups each (256); the engine takes any number of channels (replay,
+/// benchmarks), so it holds four times that: 64 full files (8 KiB of
+/// scratch).
+pub const GROUP_SLOTS: usize = 1024;
 
 /// One DFA entry's place in its regex group.
 #[derive(Clone, Copy, Debug)]
@@ -623,6 +633,8 @@ struct GroupRef {
 /// once per event).
 #[derive(Clone, Copy, Debug, Default)]
 struct GroupSlots {
+    /// Slots there are (`EngineConfig::group_slots`, at most [`GROUP_SLOTS`]).
+    cap: u16,
     /// Slots handed out.
     used: u16,
     /// Of those, groups with a byte-class prefilter (one more fuel per scan).
