@@ -625,6 +625,10 @@ impl<'a> Engine<'a> {
                 }
             }
             ti.always.sort_unstable();
+            ti.slot_words = self
+                .group_slots
+                .get(t)
+                .map_or(0, |g| usize::from(g.used).div_ceil(64));
             ti.cost = self.cost_of(tt, &ti, cap);
             ti.fuel_limit = config.fuel_limit.unwrap_or(ti.cost.total);
             self.templates.push(ti);

@@ -81,7 +81,11 @@ impl<'a> Engine<'a> {
             groups_done: &mut scratch.groups_done,
             quiet: &mut scratch.quiet,
         };
-        cx.groups_done.fill(0);
+        // Only the words this template's slots use (none for content
+        // without groups).
+        for w in cx.groups_done.iter_mut().take(ti.slot_words) {
+            *w = 0;
+        }
         *cx.quiet = QuietMemo::NONE;
         // Only the fields with an index, in field order; a bad value's
         // field does nothing (counted as a fault above).
@@ -707,11 +711,12 @@ fn group_mask<'a>(
 #[derive(Debug)]
 pub struct EvalScratch {
     present: [[u64; 4]; MAX_INPUTS],
-    groups: [u64; GROUP_SLOTS],
     groups_done: [u64; GROUP_SLOTS / 64],
     marks: GramMarks,
     pending: Pending,
     quiet: QuietMemo,
+    // Last: the 8 KiB an event touches a few words of.
+    groups: [u64; GROUP_SLOTS],
 }
 
 /// What one gram pass marks (cleared by the pass, as far as its field's
@@ -770,7 +775,8 @@ pub(super) struct Cx<'v, 'e, 'f> {
     /// Per regex group slot: the patterns its scan found (`groups_done`
     /// says which slots belong to this event).
     groups: &'f mut [u64; GROUP_SLOTS],
-    /// In the scratch (128 bytes), cleared when the evaluation starts.
+    /// In the scratch (128 bytes); the template's words are cleared when
+    /// the evaluation starts.
     groups_done: &'f mut [u64; GROUP_SLOTS / 64],
     /// The last literal search of a scan (reset above).
     pub(super) quiet: &'f mut QuietMemo,

@@ -542,6 +542,9 @@ struct TemplateIndex<'a> {
     /// load (`Engine::split_always`, after the cost bound counted them
     /// there) so that each field's scans run batched (`batch`).
     always_regex: Vec<(u32, u32)>,
+    /// Words of the per-event group cache's "filled" bits this template's
+    /// slots use (`GroupSlots::used`, rounded up): all an evaluation clears.
+    slot_words: usize,
     cost: Cost,
     fuel_limit: u64,
 }
