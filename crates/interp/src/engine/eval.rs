@@ -731,8 +731,8 @@ struct GramMarks {
 }
 
 impl EvalScratch {
-    /// Fresh working memory. 10.2 KiB: a kernel caller keeps one in pool
-    /// (the driver's sensor does, under its lock) and uses
+    /// Fresh working memory. 10.2 KiB: a kernel caller keeps one in
+    /// non-paged memory (the driver's sensor, a static under its lock) and uses
     /// [`Engine::evaluate_in`], never [`Engine::evaluate`], which puts one
     /// on the stack.
     #[must_use]
