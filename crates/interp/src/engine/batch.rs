@@ -270,6 +270,7 @@ impl<'a> Engine<'a> {
         };
         let mut dfas = [fill; LANES];
         let mut quiet = [Quiet::NEVER; LANES];
+        let mut watch = [StateID::ZERO; LANES];
         let mut targets = [Target::First(usize::MAX); LANES];
         let mut n = 0usize;
         for (rec, target) in groups.chain(singles) {
@@ -287,21 +288,30 @@ impl<'a> Engine<'a> {
                 put(target, Some(0), firsts, cx);
                 continue;
             }
-            if let (Some(d), Some(q), Some(t)) =
-                (dfas.get_mut(n), quiet.get_mut(n), targets.get_mut(n))
-            {
+            if let (Some(d), Some(q), Some(w), Some(t)) = (
+                dfas.get_mut(n),
+                quiet.get_mut(n),
+                watch.get_mut(n),
+                targets.get_mut(n),
+            ) {
                 *d = &rec.dfa;
                 *q = self.quiet_for(rec, f, s, cx.quiet);
+                *w = rec.watch;
                 *t = target;
                 n = n.saturating_add(1);
             }
             if n == LANES {
-                scan_into(&dfas, &quiet, &targets, s, firsts, cx);
+                scan_into(&dfas, &quiet, &watch, &targets, s, firsts, cx);
                 n = 0;
             }
         }
-        if let (Some(d), Some(q), Some(t)) = (dfas.get(..n), quiet.get(..n), targets.get(..n)) {
-            scan_into(d, q, t, s, firsts, cx);
+        if let (Some(d), Some(q), Some(w), Some(t)) = (
+            dfas.get(..n),
+            quiet.get(..n),
+            watch.get(..n),
+            targets.get(..n),
+        ) {
+            scan_into(d, q, w, t, s, firsts, cx);
         }
         Ok(())
     }
@@ -311,6 +321,7 @@ impl<'a> Engine<'a> {
 fn scan_into(
     dfas: &[&DFA<&[u32]>],
     quiet: &[Quiet<'_>],
+    watch: &[StateID],
     targets: &[Target],
     s: &[u8],
     firsts: &mut [Option<bool>; PENDING_MAX],
@@ -329,7 +340,7 @@ fn scan_into(
                     .map(|m| u64::from(m.is_some()));
             }
         }
-        _ => group_scans(dfas, quiet, s, &mut out),
+        _ => group_scans(dfas, quiet, watch, s, &mut out),
     }
     for (&target, mask) in targets.iter().zip(out) {
         put(target, mask, firsts, cx);

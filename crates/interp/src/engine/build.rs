@@ -947,6 +947,8 @@ fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u
     let dfa = ch.dfa(d)?;
     dfas.push(DfaRec {
         dfa,
+        // Exact until set below: every state watched.
+        watch: StateID::MAX,
         req: [[0; 4]; REQ_MAX],
         nreq: 0,
         lit: None,
@@ -955,5 +957,9 @@ fn push_dfa<'a>(dfas: &mut Vec<DfaRec<'a>>, ch: &'a ValidChannel<&'a [u8]>, d: u
         quiet: (0, 0),
         group: None,
     });
+    // Read from the record in place: a copy of the DFA value in this frame
+    // would put 752 more bytes on the load path at its call into Windows.
+    let rec = dfas.last_mut()?;
+    rec.watch = scan::watch_limit(&rec.dfa);
     Some(())
 }

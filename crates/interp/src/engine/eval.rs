@@ -690,7 +690,7 @@ fn group_mask<'a>(
     let mut mask = 0u64;
     if charge_scan(rec, f, s, cx)? {
         let quiet = eng.quiet_for(rec, f, s, cx.quiet);
-        match group_scan(&rec.dfa, s, quiet) {
+        match group_scan(&rec.dfa, rec.watch, s, quiet) {
             Some(m) => mask = m,
             None => cx.verdict.fault(),
         }

@@ -607,6 +607,9 @@ struct DfaRec<'a> {
     /// scan in one of them past the start of the field's last occurrence
     /// of `lit` may stop.
     quiet: (u32, u32),
+    /// [`scan::watch_limit`] of `dfa`: the states above it need nothing
+    /// from a lockstep walk.
+    watch: StateID,
 }
 
 /// Most regex groups of one template type the per-event cache holds: each

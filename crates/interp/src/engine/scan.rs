@@ -19,14 +19,25 @@ use super::*;
 /// bytes it skips) and no faster on command lines (case-insensitive families
 /// leave the start state on more than three bytes).
 ///
-/// Also stops in a quiet state past `quiet`'s point ([`Quiet`]).
+/// Also stops in a quiet state past `quiet`'s point ([`Quiet`]). `watch`
+/// is [`watch_limit`] of `dfa`: states above it are not looked at.
 #[inline]
-pub(super) fn group_scan(dfa: &DFA<&[u32]>, s: &[u8], quiet: Quiet<'_>) -> Option<u64> {
-    group_walk(dfa, s, quiet).0
+pub(super) fn group_scan(
+    dfa: &DFA<&[u32]>,
+    watch: StateID,
+    s: &[u8],
+    quiet: Quiet<'_>,
+) -> Option<u64> {
+    group_walk(dfa, watch, s, quiet).0
 }
 
 /// [`group_scan`], and how many bytes of `s` it read.
-fn group_walk(dfa: &DFA<&[u32]>, s: &[u8], quiet: Quiet<'_>) -> (Option<u64>, usize) {
+fn group_walk(
+    dfa: &DFA<&[u32]>,
+    watch: StateID,
+    s: &[u8],
+    quiet: Quiet<'_>,
+) -> (Option<u64>, usize) {
     let Ok(mut sid) = dfa.start_state_forward(&Input::new(s)) else {
         return (None, 0);
     };
@@ -40,7 +51,7 @@ fn group_walk(dfa: &DFA<&[u32]>, s: &[u8], quiet: Quiet<'_>) -> (Option<u64>, us
     for (i, &b) in s.iter().enumerate() {
         sid = dfa.next_state(sid, b);
         let read = i.saturating_add(1);
-        if dfa.is_special_state(sid) {
+        if sid <= watch {
             if dfa.is_match_state(sid) {
                 note(sid, &mut mask);
                 if mask == all {
@@ -85,6 +96,46 @@ fn every_pattern(dfa: &DFA<&[u32]>) -> u64 {
         .map_or(u64::MAX, |b| b.wrapping_sub(1))
 }
 
+/// The highest state a lockstep walk of `dfa` must stop at: every dead,
+/// quit and match state is at or below it.
+///
+/// regex-automata puts the special states first (the dead state, the quit
+/// state, then match states, then accelerated and start states), and its
+/// checked deserialization guarantees that each kind lies at or below the
+/// last special state. Accelerated and start states that are not match
+/// states need nothing from a walk, yet most bytes of a field leave some
+/// lane of eight in one (an unanchored DFA's start state is usually
+/// accelerated): testing `id <= watch` instead of "is special" keeps those
+/// steps on the fast path.
+///
+/// Exact for any DFA that deserializes: it walks the special states in id
+/// order (at most one step per state, and a DFA of `MAX_DFA_LEN` bytes has
+/// fewer states than `WATCH_WALK_MAX`) and keeps the last dead, quit or
+/// match state. If the walk were ever cut short it returns
+/// [`StateID::MAX`]: every state watched, slower but still exact.
+pub(super) fn watch_limit(dfa: &DFA<&[u32]>) -> StateID {
+    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
+    let mut watch = StateID::ZERO;
+    for k in 0..WATCH_WALK_MAX {
+        let Some(id) = k.checked_shl(stride2).and_then(|i| StateID::new(i).ok()) else {
+            // Past the largest state id: the walk left the special states.
+            return watch;
+        };
+        if !dfa.is_special_state(id) {
+            return watch;
+        }
+        if dfa.is_quit_state(id) || dfa.is_match_state(id) {
+            watch = id;
+        }
+    }
+    StateID::MAX
+}
+
+/// Steps [`watch_limit`] may take: more than a DFA of
+/// `limits::MAX_DFA_LEN` bytes has states (each state is at least one
+/// 4-byte transition).
+const WATCH_WALK_MAX: usize = changuard_format::limits::MAX_DFA_LEN as usize / 4 + 1;
+
 /// Group scans of one field run together: up to this many DFAs step through
 /// the field side by side. One DFA's walk waits on each transition's load
 /// (the next state depends on it); independent walks overlap those waits.
@@ -96,30 +147,35 @@ pub(super) const LANES: usize = 8;
 /// (`out[i]` for `dfas[i]`; entries past the shorter of the two untouched).
 /// In batches of 8, 4 and 2 lanes, a last one alone.
 /// Each lane stops in a quiet state past its `quiet` point (`quiet[i]` for
-/// `dfas[i]`; [`Quiet::NEVER`] past the end of `quiet`).
+/// `dfas[i]`; [`Quiet::NEVER`] past the end of `quiet`). `watch[i]` is
+/// [`watch_limit`] of `dfas[i]`, kept from load time; past the end of
+/// `watch` it is computed here.
 pub(super) fn group_scans(
     dfas: &[&DFA<&[u32]>],
     quiet: &[Quiet<'_>],
+    watch: &[StateID],
     s: &[u8],
     out: &mut [Option<u64>],
 ) {
-    let (mut dfas, mut quiet, mut out) = (dfas, quiet, out);
+    let (mut dfas, mut quiet, mut watch, mut out) = (dfas, quiet, watch, out);
     // Bounded: each round takes at least one DFA.
     while let (Some(&first), Some(_)) = (dfas.first(), out.first()) {
-        let took = if let Some(n) = lanes::<8>(dfas, quiet, s, out) {
+        let took = if let Some(n) = lanes::<8>(dfas, quiet, watch, s, out) {
             n
-        } else if let Some(n) = lanes::<4>(dfas, quiet, s, out) {
+        } else if let Some(n) = lanes::<4>(dfas, quiet, watch, s, out) {
             n
-        } else if let Some(n) = lanes::<2>(dfas, quiet, s, out) {
+        } else if let Some(n) = lanes::<2>(dfas, quiet, watch, s, out) {
             n
         } else {
             if let Some(o) = out.first_mut() {
-                *o = group_scan(first, s, quiet.first().copied().unwrap_or(Quiet::NEVER));
+                let w = watch.first().copied().unwrap_or_else(|| watch_limit(first));
+                *o = group_scan(first, w, s, quiet.first().copied().unwrap_or(Quiet::NEVER));
             }
             1
         };
         dfas = dfas.get(took..).unwrap_or_default();
         quiet = quiet.get(took..).unwrap_or_default();
+        watch = watch.get(took..).unwrap_or_default();
         out = out.get_mut(took..).unwrap_or_default();
     }
 }
@@ -129,12 +185,13 @@ pub(super) fn group_scans(
 fn lanes<const N: usize>(
     dfas: &[&DFA<&[u32]>],
     quiet: &[Quiet<'_>],
+    watch: &[StateID],
     s: &[u8],
     out: &mut [Option<u64>],
 ) -> Option<usize> {
     let d: &[&DFA<&[u32]>; N] = dfas.get(..N)?.try_into().ok()?;
     let o: &mut [Option<u64>; N] = out.get_mut(..N)?.try_into().ok()?;
-    lockstep(d, quiet, s, o);
+    lockstep(d, quiet, watch, s, o);
     Some(N)
 }
 
@@ -143,14 +200,22 @@ fn lanes<const N: usize>(
 /// state, or has seen every pattern match, or is in a quiet state past
 /// `quiet[i]`'s point (lanes past the end of `quiet` have none), stops
 /// counting (the rest of its walk cannot change its result); the walk ends
-/// early when every lane has. Returns the number of bytes the walk read.
+/// early when every lane has. A step looks at the lanes only when one is at
+/// or below its `watch` state ([`watch_limit`]; computed for lanes past the
+/// end of `watch`). Returns the number of bytes the walk read.
 #[inline]
 fn lockstep<const N: usize>(
     d: &[&DFA<&[u32]>; N],
     quiet: &[Quiet<'_>],
+    watch: &[StateID],
     s: &[u8],
     out: &mut [Option<u64>; N],
 ) -> usize {
+    let watch: [StateID; N] = core::array::from_fn(|i| match (watch.get(i), d.get(i)) {
+        (Some(&w), _) => w,
+        (None, Some(dfa)) => watch_limit(dfa),
+        (None, None) => StateID::MAX,
+    });
     *out = [Some(0u64); N];
     let mut sid = [StateID::ZERO; N];
     let mut last = [None; N];
@@ -184,17 +249,18 @@ fn lockstep<const N: usize>(
         if live == 0 {
             return i;
         }
-        // Most steps leave every lane in an ordinary state: one test of all.
-        let mut special = false;
-        for (dfa, id) in d.iter().zip(&mut sid) {
+        // Most steps leave every lane in a state nothing needs (ordinary,
+        // accelerated, start): one test of all.
+        let mut watched = false;
+        for ((dfa, id), &w) in d.iter().zip(&mut sid).zip(&watch) {
             *id = dfa.next_state(*id, b);
-            special |= dfa.is_special_state(*id);
+            watched |= *id <= w;
         }
         let read = i.saturating_add(1);
         if read % QUIET_EVERY == 0 {
             quiet_test(&sid, &mut on, &mut live, read);
         }
-        if !special {
+        if !watched {
             continue;
         }
         for ((((dfa, &id), l), o), run) in d
@@ -292,8 +358,14 @@ mod tests {
         );
         let mut s = [b'.'; 300].to_vec();
         s.extend_from_slice(b"qx42z and then zebra");
-        assert_eq!(group_scan(&dfa, &s, Quiet::NEVER), Some(0b101));
-        assert_eq!(group_scan(&dfa, &s[..300], Quiet::NEVER), Some(0));
+        assert_eq!(
+            group_scan(&dfa, watch_limit(&dfa), &s, Quiet::NEVER),
+            Some(0b101)
+        );
+        assert_eq!(
+            group_scan(&dfa, watch_limit(&dfa), &s[..300], Quiet::NEVER),
+            Some(0)
+        );
     }
 
     /// Group DFAs of several shapes: subsets of PATTERNS, one that dies
@@ -373,15 +445,18 @@ mod tests {
         s.extend_from_slice(&[b'.'; 300]);
         let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], false));
         assert_eq!(quiet_from(&s, &[b"zebra"], false), Some(5));
-        let (found, read) = group_walk(&dfa, &s, q);
+        let (found, read) = group_walk(&dfa, watch_limit(&dfa), &s, q);
         assert_eq!(found, Some(0b1));
         assert!(read <= 16, "read {read} bytes of {}", s.len());
-        assert_eq!(group_walk(&dfa, &s, Quiet::NEVER), (Some(0b1), s.len()));
+        assert_eq!(
+            group_walk(&dfa, watch_limit(&dfa), &s, Quiet::NEVER),
+            (Some(0b1), s.len())
+        );
         // The literal absent: nothing to read at all.
         let none = &s[..4];
         assert_eq!(quiet_from(none, &[b"zebra"], false), Some(0));
         assert_eq!(
-            group_walk(&dfa, none, Quiet::new(&bits, Some(0))),
+            group_walk(&dfa, watch_limit(&dfa), none, Quiet::new(&bits, Some(0))),
             (Some(0), 0)
         );
         // A partial match still open keeps the scan going: `zebra.*end`.
@@ -391,17 +466,58 @@ mod tests {
         open.extend_from_slice(&[b'.'; 300]);
         open.extend_from_slice(b"end");
         let q = Quiet::new(&bits, quiet_from(&open, &[b"zebra"], false));
-        assert_eq!(group_walk(&dfa, &open, q), (Some(0b10), open.len()));
+        assert_eq!(
+            group_walk(&dfa, watch_limit(&dfa), &open, q),
+            (Some(0b10), open.len())
+        );
         let d = [&dfa; 2];
         let mut out = [None; 2];
-        assert_eq!(lockstep(&d, &[q, q], &open, &mut out), open.len());
+        assert_eq!(lockstep(&d, &[q, q], &[], &open, &mut out), open.len());
         assert_eq!(out, [Some(0b10); 2]);
         let (g, bits) = zebra_group(false, &["qx[0-9]+zebra", "e[a-c]*zebra[0-9]"]);
         let dfa = g.as_ref();
         let d = [&dfa; 2];
         let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], false));
-        let read = lockstep(&d, &[q, q], &s, &mut out);
+        let read = lockstep(&d, &[q, q], &[], &s, &mut out);
         assert!(read <= 16, "lockstep read {read} bytes");
+    }
+
+    /// Every state reachable from `dfa`'s unanchored start, the end-of-input
+    /// transitions included.
+    fn reachable(dfa: &DFA<&[u32]>) -> Vec<StateID> {
+        let start = dfa.start_state_forward(&Input::new("")).expect("start");
+        let (mut seen, mut todo) = (vec![start], vec![start]);
+        while let Some(id) = todo.pop() {
+            let next = (0..=255u8).map(|b| dfa.next_state(id, b));
+            for n in next.chain([dfa.next_eoi_state(id)]) {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                    todo.push(n);
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn the_watch_state_is_above_every_state_a_walk_needs_and_below_the_start() {
+        for g in lanes_of_groups() {
+            let dfa = g.as_ref();
+            let watch = watch_limit(&dfa);
+            let states = reachable(&dfa);
+            let needed = |id: StateID| {
+                dfa.is_dead_state(id) || dfa.is_quit_state(id) || dfa.is_match_state(id)
+            };
+            assert!(states.iter().any(|&id| needed(id) && id != StateID::ZERO));
+            for &id in &states {
+                assert_eq!(id <= watch, needed(id), "state {id:?}, watch {watch:?}");
+            }
+        }
+        // What the watch state is for: an accelerated start state above it.
+        let g = group();
+        let dfa = g.as_ref();
+        let start = dfa.start_state_forward(&Input::new("")).expect("start");
+        assert!(dfa.is_special_state(start) && start > watch_limit(&dfa));
     }
 
     proptest! {
@@ -419,13 +535,13 @@ mod tests {
             let (g, bits) = zebra_group(ci, &ZEBRAS);
             let dfa = g.as_ref();
             let q = Quiet::new(&bits, quiet_from(&s, &[b"zebra"], ci));
-            let full = group_walk(&dfa, &s, Quiet::NEVER).0;
-            prop_assert_eq!(group_walk(&dfa, &s, q).0, full);
+            let full = group_walk(&dfa, watch_limit(&dfa), &s, Quiet::NEVER).0;
+            prop_assert_eq!(group_walk(&dfa, watch_limit(&dfa), &s, q).0, full);
             // Lanes with and without a quiet point, in lockstep.
             let dfas: Vec<_> = picks.iter().map(|_| &dfa).collect();
             let quiet: Vec<_> = picks.iter().map(|&p| if p { q } else { Quiet::NEVER }).collect();
             let mut out = vec![Some(u64::MAX); dfas.len()];
-            group_scans(&dfas, &quiet, &s, &mut out);
+            group_scans(&dfas, &quiet, &[], &s, &mut out);
             for o in out {
                 prop_assert_eq!(o, full);
             }
@@ -449,7 +565,7 @@ mod tests {
             );
             let dfa = g.as_ref();
             let q = Quiet::new(&bits, quiet_from(&s, &members, ci));
-            prop_assert_eq!(group_walk(&dfa, &s, q).0, group_walk(&dfa, &s, Quiet::NEVER).0);
+            prop_assert_eq!(group_walk(&dfa, watch_limit(&dfa), &s, q).0, group_walk(&dfa, watch_limit(&dfa), &s, Quiet::NEVER).0);
         }
 
         #[test]
@@ -465,9 +581,11 @@ mod tests {
             let dfas: Vec<_> = picks.iter().map(|&k| groups[k].as_ref()).collect();
             let refs: Vec<_> = dfas.iter().collect();
             let mut out = vec![Some(u64::MAX); refs.len() + 1];
-            group_scans(&refs, &[], &s, &mut out);
+            // The engine's path: each lane's watch state kept from load.
+            let watch: Vec<_> = refs.iter().map(|d| watch_limit(d)).collect();
+            group_scans(&refs, &[], &watch, &s, &mut out);
             for (d, o) in dfas.iter().zip(&out) {
-                prop_assert_eq!(*o, group_scan(d, &s, Quiet::NEVER));
+                prop_assert_eq!(*o, group_scan(d, watch_limit(d), &s, Quiet::NEVER));
             }
             prop_assert_eq!(out.last().copied(), Some(Some(u64::MAX)), "past the DFAs: untouched");
         }
@@ -479,7 +597,7 @@ mod tests {
         )) {
             let single = dense::DFA::new(PATTERNS[1]).expect("single DFA");
             let found = single.try_search_fwd(&Input::new(&s)).expect("search").is_some();
-            prop_assert_eq!(group_scan(&single.as_ref(), &s, Quiet::NEVER), Some(u64::from(found)));
+            prop_assert_eq!(group_scan(&single.as_ref(), watch_limit(&single.as_ref()), &s, Quiet::NEVER), Some(u64::from(found)));
         }
 
         #[test]
@@ -490,7 +608,7 @@ mod tests {
             0..80,
         )) {
             let g = group();
-            prop_assert_eq!(group_scan(&g.as_ref(), &s, Quiet::NEVER), Some(expected(&s)));
+            prop_assert_eq!(group_scan(&g.as_ref(), watch_limit(&g.as_ref()), &s, Quiet::NEVER), Some(expected(&s)));
         }
     }
 }
