@@ -438,6 +438,82 @@ fn dfas() {
     });
 }
 
+/// A transition out of an accelerated state on a byte its accelerator does
+/// not list: `from_bytes` accepts it (every transition is a valid state), a
+/// walk of the transitions would take it and regex-automata's search would
+/// skip it, so the validator rejects the DFA (`bad-dfa`, the state's index,
+/// the bytes that leave it). The fuzz target `validate_raw` found such a file.
+#[test]
+fn an_accelerator_that_disagrees_with_its_transitions_is_bad_dfa() {
+    use changuard_format::regex_automata::dfa::{Automaton, dense::DFA};
+    use changuard_format::regex_automata::util::primitives::StateID;
+    // The transition table's first cell in a serialized dense DFA: the
+    // 48-byte prefix (docs/FORMAT.md), the state count and stride (u32
+    // each), the 256-byte class map. Asserted below against the DFA itself.
+    const TABLE: usize = 48 + 4 + 4 + 256;
+    use changuard_format::build::CriterionSpec;
+    use changuard_format::schema::NAMED_PIPE_CREATE;
+    // `zebra`'s unanchored start state leaves only on `z`: accelerated.
+    let mut criteria = vec![CriterionSpec::Any; NAMED_PIPE_CREATE.fields.len()];
+    criteria[0] = CriterionSpec::Regex {
+        pattern: "zebra".into(),
+        case_insensitive: false,
+    };
+    let mut content = spec();
+    content
+        .instances
+        .push(report(11, NAMED_PIPE_CREATE.id, criteria));
+    let mut b = changuard_format::build::build(&content, &key()).unwrap();
+    check(&b).expect("fixture is valid");
+    // The first DFA with an accelerated state, and that state.
+    let (_, _, dfas) = raw::section(&b, SectionKind::Dfas).unwrap();
+    let (blob, copy, k, id) = (0..dfas as usize)
+        .map(|d| {
+            let blob = raw::dfa_blob(&b, d).unwrap();
+            let len = get_u32(&b, raw::dfa_entry(&b, d).unwrap() + 4) as usize;
+            (blob, AlignedBytes::from_slice(&b[blob..blob + len]))
+        })
+        .find_map(|(blob, copy)| {
+            let (dfa, _) = DFA::from_bytes(&copy[..]).expect("the fixture's DFAs load");
+            let stride2 = dfa.stride2();
+            let (k, id) = (0usize..)
+                .map(|k| (k, StateID::new(k << stride2).unwrap()))
+                .take_while(|&(_, id)| dfa.is_special_state(id))
+                .find(|&(_, id)| dfa.is_accel_state(id))?;
+            Some((blob, copy, k, id))
+        })
+        .expect("a DFA of the fixture has an accelerated state");
+    let (dfa, _) = DFA::from_bytes(&copy[..]).unwrap();
+    let stay = (0..=255u8)
+        .find(|&x| dfa.next_state(id, x) == id)
+        .expect("a byte the state loops on");
+    let class = usize::from(dfa.byte_classes().get(stay));
+    let cell = blob + TABLE + 4 * (id.as_usize() + class);
+    assert_eq!(
+        get_u32(&b, cell) as usize,
+        id.as_usize(),
+        "the table is where expected"
+    );
+    let leaving = (0..=255u8).filter(|&x| dfa.next_state(id, x) != id).count();
+    let class_bytes = (0..=255u8)
+        .filter(|&x| usize::from(dfa.byte_classes().get(x)) == class)
+        .count();
+    // To the dead state: still a valid transition for `from_bytes`.
+    put_u32(&mut b, cell, 0);
+    sign(&mut b, &key()).unwrap();
+    let r = check(&b).expect_err("an accelerator missing a leaving byte");
+    assert_eq!(
+        (r.rule, r.offset, r.expected, r.found),
+        (
+            Rule::BadDfa,
+            blob as u64,
+            k as u64,
+            (leaving + class_bytes) as u64
+        ),
+        "{r}"
+    );
+}
+
 #[test]
 fn misaligned_buffer_is_a_rejection_not_a_panic() {
     let b = built();

@@ -11,6 +11,7 @@ use crate::schema::{FieldType, TEMPLATE_TYPES};
 use crate::wire;
 use regex_automata::dfa::dense::DFA;
 use regex_automata::dfa::{Automaton, StartKind};
+use regex_automata::util::primitives::StateID;
 
 /// A DFA's required-literal hint: string in range, not over
 /// [`limits::MAX_DFA_LITERAL_LEN`], and marked FOLDED when the DFA flag says so
@@ -311,7 +312,72 @@ fn check_dfa_blob(b: &[u8], d: Span, e: usize, off: usize, len: usize) -> R<usiz
         );
     }
     check_dfa_prefix(blob, start)?;
+    check_accelerators(&dfa, start)?;
     Ok(patterns)
+}
+
+/// Every accelerated state's bytes are exactly the bytes that leave it
+/// (docs/FORMAT.md, "What regex-automata checks"). `from_bytes` checks the
+/// accelerator table's shape, not this; regex-automata's search skips
+/// through an accelerated state to its next accelerated byte, so a
+/// transition out on any other byte would be seen by a walk of the
+/// transitions and missed by the search. Rejected as `bad-dfa`, with the
+/// state's index and the number of bytes that leave it.
+///
+/// Linear in the DFA: the special states are walked in id order (they come
+/// first; at most one step per state), and each accelerated one costs one
+/// transition per byte class and one per accelerated byte (at most 3).
+#[inline(never)]
+fn check_accelerators(dfa: &DFA<&[u32]>, start: usize) -> R<()> {
+    let classes = dfa.byte_classes();
+    // Bytes per class (saturating: a class of all 256 bytes reads 255, which
+    // no accelerator of at most 3 bytes equals either).
+    let mut size = [0u8; 256];
+    for b in 0..=255u8 {
+        let c = size
+            .get_mut(usize::from(classes.get(b)))
+            .ok_or_else(|| rej(Rule::Internal, start))?;
+        *c = c.saturating_add(1);
+    }
+    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
+    // Bounded: a DFA of `MAX_DFA_LEN` bytes has fewer states (each is at
+    // least one 4-byte transition).
+    for k in 0..=limits::MAX_DFA_LEN as usize / 4 {
+        let Some(id) = k.checked_shl(stride2).and_then(|i| StateID::new(i).ok()) else {
+            break;
+        };
+        if !dfa.is_special_state(id) {
+            break;
+        }
+        if !dfa.is_accel_state(id) {
+            continue;
+        }
+        let acc = dfa.accelerator(id);
+        let mut distinct = 0usize;
+        for (i, &b) in acc.iter().enumerate() {
+            if dfa.next_state(id, b) == id {
+                return Err(rej(Rule::BadDfa, start).values(k as u64, 0));
+            }
+            if !acc.get(..i).unwrap_or_default().contains(&b) {
+                distinct = distinct.saturating_add(1);
+            }
+        }
+        let mut leaving = 0usize;
+        for unit in classes.representatives(0..=255) {
+            let Some(r) = unit.as_u8() else { continue };
+            if dfa.next_state(id, r) != id {
+                let n = size
+                    .get(usize::from(classes.get(r)))
+                    .copied()
+                    .unwrap_or(u8::MAX);
+                leaving = leaving.saturating_add(usize::from(n));
+            }
+        }
+        if leaving != distinct {
+            return Err(rej(Rule::BadDfa, start).values(k as u64, leaving as u64));
+        }
+    }
+    Ok(())
 }
 
 /// The bytes at the start of a serialized DFA that `DFA::from_bytes` reads
