@@ -4,7 +4,10 @@
 
 use changuard_format::build::SigningKey;
 use changuard_format::regex_automata::{Input, dfa::Automaton};
+use changuard_format::schema::{FieldType, TEMPLATE_TYPES};
 use changuard_format::{TrustedKey, ValidChannel};
+use changuard_interp::reference::Reference;
+use changuard_interp::{Engine, Event, Value, Verdict};
 
 /// Seed of the fixed fuzzing key. fuzz/seeds are signed with it; under
 /// `cfg(fuzzing)` the validator checks the key id but ignores the signature.
@@ -44,4 +47,46 @@ pub fn walk(v: &ValidChannel<&[u8]>) {
         assert!(v.dfa_pattern(d).is_some());
     }
     changuard_format::build::to_spec(v).expect("validated content converts to a spec");
+    evaluate_both(v);
+}
+
+/// The engine loads accepted content, whatever its DFAs hold (its load-time
+/// analyses and scans walk them: proofs, quiet states, watch states), and
+/// evaluates events without panicking and within its default budget, the
+/// content's proven cost bound: fixed strings and the content's own regex
+/// sources, in every string field. The reference evaluator runs too.
+///
+/// Matches are not compared with the reference here (they are in
+/// `interp_differential`, on content the writer builds). A mutated DFA can
+/// hold flag bits that change how regex-automata's search reads it, and then
+/// a walk of its transitions and that search can disagree. This target found
+/// the same with accelerators, which the validator now checks (docs/FORMAT.md,
+/// "What regex-automata checks").
+pub fn evaluate_both(v: &ValidChannel<&[u8]>) {
+    let chans = [*v];
+    let (Ok(engine), Ok(reference)) = (Engine::new(&chans), Reference::new(&chans)) else {
+        return;
+    };
+    let mut texts = vec!["\\\\.\\pipe\\MSAgent_ab C:\\Windows\\é", "", "a"];
+    texts.extend((0..v.dfa_count().min(8)).filter_map(|d| v.dfa_pattern(d)));
+    let (mut a, mut b) = (Verdict::new(), Verdict::new());
+    for t in TEMPLATE_TYPES {
+        for text in &texts {
+            let vals: Vec<Value<'_>> = t
+                .fields
+                .iter()
+                .map(|f| match f.ty {
+                    FieldType::Str => Value::Str(text),
+                    FieldType::Int => Value::Int(4),
+                })
+                .collect();
+            let ev = Event::from_values(t.id, &vals).expect("shape");
+            engine.evaluate(&ev, &mut a);
+            reference.evaluate(&ev, &mut b);
+            assert!(
+                !a.fuel_exhausted,
+                "the proven bound ran out on {ev:?}: {a:?}"
+            );
+        }
+    }
 }

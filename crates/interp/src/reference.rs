@@ -3,7 +3,8 @@
 //! every event, row by row (every AND row matches and no UNLESS row does) and
 //! criterion by criterion, straight from the
 //! [`ValidChannel`] accessors, with the simplest string algorithms. The engine
-//! is tested (proptest, fuzzing) to produce the same matches and faults.
+//! is tested (proptest, fuzzing) to produce the same matches and faults (the
+//! faults of DFAs that quit excepted: engine module docs, "Faults").
 //!
 //! Differences from the engine, by design: no fuel (never exhausted;
 //! `fuel_used` counts criteria checked), and a criterion that fails to decode

@@ -15,7 +15,13 @@
 //! A value whose type is not its field's schema type counts **one** fault per
 //! evaluation, and every non-`Any` criterion on that field is a non-match.
 //! A DFA search error or an internal inconsistency counts one fault each and is
-//! a non-match. Faults are never panics.
+//! a non-match. Faults are never panics. A search error is a quit state, which
+//! only a DFA built with quit bytes has: the writer never builds one, but a
+//! file's bytes can hold one. Such a DFA counts one fault per search: one per
+//! event for a regex group with a cache slot, however many of its patterns
+//! the content uses. The reference evaluator counts one per criterion it
+//! evaluates, in content order, so with such DFAs the two fault counts can
+//! differ; their matches cannot.
 //!
 //! # Load time: anchors and indexes
 //! [`Engine::new`] decodes every instance once, drops `Any` criteria, orders
