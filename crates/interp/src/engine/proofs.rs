@@ -44,7 +44,17 @@ pub(super) fn required_classes(
         return none;
     };
     let classes = dfa.byte_classes();
-    let nclass = classes.alphabet_len().saturating_sub(1); // minus EOI
+    // Every column some byte reads: one past the largest class of a byte.
+    // Not `alphabet_len() - 1`: a class map that deserializes may send a
+    // byte to the end-of-input column (regex-automata checks each class
+    // against the alphabet length, which counts that column), and a walk of
+    // the field then takes that column on the byte. Leaving it out would
+    // make a class look required when it is not.
+    let nclass = (0..=255u8)
+        .map(|b| usize::from(classes.get(b)))
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
     let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
     // Upper bound on state indexes: the transition table is part of memory_usage.
     let states = (dfa.memory_usage() / 4)
