@@ -9,10 +9,31 @@
 //! the members (docs/PERFORMANCE.md, "How an event is evaluated"): at most
 //! `states * trie nodes` pairs, each tried on every letter of its alphabet.
 //! No allocation: this runs in the kernel.
+//!
+//! Also the walk over a DFA's special states that the validator (accelerator
+//! check) and the interpreter (watch states) share: [`special_states`].
 
+use regex_automata::dfa::Automaton;
 use regex_automata::dfa::dense::DFA;
+use regex_automata::util::primitives::StateID;
 
 use crate::limits;
+
+/// More than a DFA of `limits::MAX_DFA_LEN` bytes has states (each state is
+/// at least one 4-byte transition): the most steps [`special_states`] takes.
+pub const MAX_DFA_STATES: usize = limits::MAX_DFA_LEN as usize / 4 + 1;
+
+/// The special states of `dfa` in id order, each with its index.
+/// regex-automata numbers them before every other state (the dead state, the
+/// quit state, match states, then accelerated and start states), and its
+/// checked deserialization keeps every kind at or below the last special
+/// state. One step per state, at most [`MAX_DFA_STATES`].
+pub fn special_states<'d>(dfa: &'d DFA<&[u32]>) -> impl Iterator<Item = (usize, StateID)> + 'd {
+    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
+    (0..MAX_DFA_STATES)
+        .map_while(move |k| Some((k, StateID::new(k.checked_shl(stride2)?).ok()?)))
+        .take_while(|&(_, id)| dfa.is_special_state(id))
+}
 
 /// States the proof counts for `dfa`: its transition table's rows, plus one.
 pub fn dfa_states(dfa: &DFA<&[u32]>) -> usize {

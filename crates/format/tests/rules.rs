@@ -446,7 +446,6 @@ fn dfas() {
 #[test]
 fn an_accelerator_that_disagrees_with_its_transitions_is_bad_dfa() {
     use changuard_format::regex_automata::dfa::{Automaton, dense::DFA};
-    use changuard_format::regex_automata::util::primitives::StateID;
     // The transition table's first cell in a serialized dense DFA: the
     // 48-byte prefix (docs/FORMAT.md), the state count and stride (u32
     // each), the 256-byte class map. Asserted below against the DFA itself.
@@ -475,10 +474,7 @@ fn an_accelerator_that_disagrees_with_its_transitions_is_bad_dfa() {
         })
         .find_map(|(blob, copy)| {
             let (dfa, _) = DFA::from_bytes(&copy[..]).expect("the fixture's DFAs load");
-            let stride2 = dfa.stride2();
-            let (k, id) = (0usize..)
-                .map(|k| (k, StateID::new(k << stride2).unwrap()))
-                .take_while(|&(_, id)| dfa.is_special_state(id))
+            let (k, id) = changuard_format::analysis::special_states(&dfa)
                 .find(|&(_, id)| dfa.is_accel_state(id))?;
             Some((blob, copy, k, id))
         })

@@ -3,6 +3,7 @@
 
 use super::channel::{Layout, Span, dfa_entry, string_at};
 use super::{R, ck, internal, rej};
+use crate::analysis;
 use crate::cost;
 use crate::error::Rule;
 use crate::layout;
@@ -11,7 +12,6 @@ use crate::schema::{FieldType, TEMPLATE_TYPES};
 use crate::wire;
 use regex_automata::dfa::dense::DFA;
 use regex_automata::dfa::{Automaton, StartKind};
-use regex_automata::util::primitives::StateID;
 
 /// A DFA's required-literal hint: string in range, not over
 /// [`limits::MAX_DFA_LITERAL_LEN`], and marked FOLDED when the DFA flag says so
@@ -324,8 +324,8 @@ fn check_dfa_blob(b: &[u8], d: Span, e: usize, off: usize, len: usize) -> R<usiz
 /// transitions and missed by the search. Rejected as `bad-dfa`, with the
 /// state's index and the number of bytes that leave it.
 ///
-/// Linear in the DFA: the special states are walked in id order (they come
-/// first; at most one step per state), and each accelerated one costs one
+/// Linear in the DFA: the special states are walked in id order
+/// ([`analysis::special_states`]), and each accelerated one costs one
 /// transition per byte class and one per accelerated byte (at most 3).
 #[inline(never)]
 fn check_accelerators(dfa: &DFA<&[u32]>, start: usize) -> R<()> {
@@ -339,16 +339,7 @@ fn check_accelerators(dfa: &DFA<&[u32]>, start: usize) -> R<()> {
             .ok_or_else(|| rej(Rule::Internal, start))?;
         *c = c.saturating_add(1);
     }
-    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
-    // Bounded: a DFA of `MAX_DFA_LEN` bytes has fewer states (each is at
-    // least one 4-byte transition).
-    for k in 0..=limits::MAX_DFA_LEN as usize / 4 {
-        let Some(id) = k.checked_shl(stride2).and_then(|i| StateID::new(i).ok()) else {
-            break;
-        };
-        if !dfa.is_special_state(id) {
-            break;
-        }
+    for (k, id) in analysis::special_states(dfa) {
         if !dfa.is_accel_state(id) {
             continue;
         }

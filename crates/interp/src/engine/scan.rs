@@ -109,32 +109,24 @@ fn every_pattern(dfa: &DFA<&[u32]>) -> u64 {
 /// steps on the fast path.
 ///
 /// Exact for any DFA that deserializes: it walks the special states in id
-/// order (at most one step per state, and a DFA of `MAX_DFA_LEN` bytes has
-/// fewer states than `WATCH_WALK_MAX`) and keeps the last dead, quit or
-/// match state. If the walk were ever cut short it returns
-/// [`StateID::MAX`]: every state watched, slower but still exact.
+/// order ([`analysis::special_states`]) and keeps the last dead, quit or
+/// match state. If the walk were ever cut short (it takes at most
+/// [`analysis::MAX_DFA_STATES`] steps, more than such a DFA has states) it
+/// returns [`StateID::MAX`]: every state watched, slower but still exact.
 pub(super) fn watch_limit(dfa: &DFA<&[u32]>) -> StateID {
-    let stride2 = u32::try_from(dfa.stride2()).unwrap_or(u32::MAX);
     let mut watch = StateID::ZERO;
-    for k in 0..WATCH_WALK_MAX {
-        let Some(id) = k.checked_shl(stride2).and_then(|i| StateID::new(i).ok()) else {
-            // Past the largest state id: the walk left the special states.
-            return watch;
-        };
-        if !dfa.is_special_state(id) {
-            return watch;
-        }
+    let mut steps = 0usize;
+    for (k, id) in analysis::special_states(dfa) {
+        steps = k.saturating_add(1);
         if dfa.is_quit_state(id) || dfa.is_match_state(id) {
             watch = id;
         }
     }
-    StateID::MAX
+    if steps >= analysis::MAX_DFA_STATES {
+        return StateID::MAX;
+    }
+    watch
 }
-
-/// Steps [`watch_limit`] may take: more than a DFA of
-/// `limits::MAX_DFA_LEN` bytes has states (each state is at least one
-/// 4-byte transition).
-const WATCH_WALK_MAX: usize = changuard_format::limits::MAX_DFA_LEN as usize / 4 + 1;
 
 /// Group scans of one field run together: up to this many DFAs step through
 /// the field side by side. One DFA's walk waits on each transition's load
@@ -149,7 +141,7 @@ pub(super) const LANES: usize = 8;
 /// Each lane stops in a quiet state past its `quiet` point (`quiet[i]` for
 /// `dfas[i]`; [`Quiet::NEVER`] past the end of `quiet`). `watch[i]` is
 /// [`watch_limit`] of `dfas[i]`, kept from load time; past the end of
-/// `watch` it is computed here.
+/// `watch`, [`StateID::MAX`] (every state looked at: exact, slower).
 pub(super) fn group_scans(
     dfas: &[&DFA<&[u32]>],
     quiet: &[Quiet<'_>],
@@ -168,7 +160,7 @@ pub(super) fn group_scans(
             n
         } else {
             if let Some(o) = out.first_mut() {
-                let w = watch.first().copied().unwrap_or_else(|| watch_limit(first));
+                let w = watch.first().copied().unwrap_or(StateID::MAX);
                 *o = group_scan(first, w, s, quiet.first().copied().unwrap_or(Quiet::NEVER));
             }
             1
@@ -201,8 +193,8 @@ fn lanes<const N: usize>(
 /// `quiet[i]`'s point (lanes past the end of `quiet` have none), stops
 /// counting (the rest of its walk cannot change its result); the walk ends
 /// early when every lane has. A step looks at the lanes only when one is at
-/// or below its `watch` state ([`watch_limit`]; computed for lanes past the
-/// end of `watch`). Returns the number of bytes the walk read.
+/// or below its `watch` state ([`watch_limit`]; [`StateID::MAX`] for lanes
+/// past the end of `watch`). Returns the number of bytes the walk read.
 #[inline]
 fn lockstep<const N: usize>(
     d: &[&DFA<&[u32]>; N],
@@ -211,11 +203,8 @@ fn lockstep<const N: usize>(
     s: &[u8],
     out: &mut [Option<u64>; N],
 ) -> usize {
-    let watch: [StateID; N] = core::array::from_fn(|i| match (watch.get(i), d.get(i)) {
-        (Some(&w), _) => w,
-        (None, Some(dfa)) => watch_limit(dfa),
-        (None, None) => StateID::MAX,
-    });
+    let watch: [StateID; N] =
+        core::array::from_fn(|i| watch.get(i).copied().unwrap_or(StateID::MAX));
     *out = [Some(0u64); N];
     let mut sid = [StateID::ZERO; N];
     let mut last = [None; N];
