@@ -21,27 +21,30 @@
 //! (the channel file's METADATA section, shown with every match) and into
 //! the spec as comments above its instances.
 //!
-//! Files: `convert.rs` turns one parsed rule into instances; this file reads
-//! the rules, places them in channels under each channel's budgets and
-//! writes the specs.
+//! Files: `convert.rs` turns one parsed rule into instances; `packing.rs`
+//! places the rules in channels under each channel's budgets;
+//! `build_check.rs` builds and validates a channel; this file reads the
+//! rules, costs each on its own and writes the specs.
 
+mod build_check;
 pub mod condition;
 mod convert;
 pub mod modifiers;
+mod packing;
 pub mod pcre;
 pub mod report;
 pub mod sysmon;
 pub mod yaml;
 
 use crate::spec;
-use changuard_format::build::{
-    self, ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, SigningKey,
-};
-use changuard_format::schema::{self, PROCESS_CREATE};
-use changuard_format::{AlignedBytes, Trust, cost, limits};
+use build_check::{Refusal, build_checked};
+use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, SigningKey};
+use changuard_format::limits;
+use changuard_format::schema;
 use clap::{Args, Subcommand};
 pub use convert::{AND_CAP, FILTER_ONLY_MISSING, NO_POSITIVE, NULL_AS_EMPTY, UNLESS_CAP};
 use convert::{convert, convert_with};
+use packing::{CHANNEL_CAPS, Candidate, row_fuel};
 use report::{Outcome, RuleReport};
 use std::path::{Path, PathBuf};
 
@@ -245,125 +248,9 @@ fn read_rule(f: &Path) -> Result<String, String> {
     std::fs::read_to_string(f).map_err(|e| e.to_string())
 }
 
-/// A rule that converted and builds on its own, with its costs.
-struct Candidate {
-    rule: yaml::SigmaRule,
-    insts: Vec<InstanceSpec>,
-    approx: Option<String>,
-    /// Bytes of DFA its regexes add.
-    dfa_cost: usize,
-    /// Bytes it adds to the file.
-    file_cost: usize,
-    /// Fuel it adds to the channel's per-event bound on its own (with the
-    /// index probes of a file of its own).
-    fuel_cost: u64,
-    /// The per-instance part of that bound: every criterion of every row
-    /// (additive over rules).
-    row_fuel: u64,
-}
-
-impl Candidate {
-    fn budget(&self) -> Budget {
-        Budget {
-            dfa: self.dfa_cost,
-            file: self.file_cost,
-            fuel: self.row_fuel,
-        }
-    }
-}
-
-/// Fuel left for a channel's index probes (per string field with `n`
-/// criteria, about `4 * log2(n) * cap + cap * log2(n)`: some 150 Ki for the
-/// command line at thousands of criteria), which the per-rule row fuel does
-/// not count.
-const FUEL_HEADROOM: u64 = 512 * 1024;
-
 /// Row fuel past which a rule's values are also tried merged into regex
 /// alternations (some 24 `contains` tests of the command line).
 const MERGE_ABOVE_FUEL: u64 = 50_000;
-
-/// What a rule or a channel uses of a channel's budgets.
-#[derive(Clone, Copy, Debug)]
-struct Budget {
-    /// Bytes of DFA.
-    dfa: usize,
-    /// Bytes of file.
-    file: usize,
-    /// Fuel of its rows (see [`row_fuel`]).
-    fuel: u64,
-}
-
-impl Budget {
-    fn plus(&self, o: &Budget) -> Budget {
-        Budget {
-            dfa: self.dfa.saturating_add(o.dfa),
-            file: self.file.saturating_add(o.file),
-            fuel: self.fuel.saturating_add(o.fuel),
-        }
-    }
-    fn minus(&self, o: &Budget) -> Budget {
-        Budget {
-            dfa: self.dfa.saturating_sub(o.dfa),
-            file: self.file.saturating_sub(o.file),
-            fuel: self.fuel.saturating_sub(o.fuel),
-        }
-    }
-    fn within(&self, cap: &Budget) -> bool {
-        self.dfa <= cap.dfa && self.file <= cap.file && self.fuel <= cap.fuel
-    }
-    /// The largest share of `self` (a cap) that `b` takes, in millionths.
-    fn share(&self, b: &Budget) -> u128 {
-        let part = |x: u128, cap: u128| x.saturating_mul(1_000_000) / cap.max(1);
-        part(b.dfa as u128, self.dfa as u128)
-            .max(part(b.file as u128, self.file as u128))
-            .max(part(u128::from(b.fuel), u128::from(self.fuel)))
-    }
-}
-
-/// The per-instance part of the validator's fuel bound (format crate,
-/// `cost::criterion_cost`): each criterion of each row of each instance,
-/// `1 + bytes`, where bytes is the field's cap for `contains`, cap + 1 for a
-/// regex, the needle (at most the cap) for the other string tests.
-fn row_fuel(insts: &[InstanceSpec]) -> u64 {
-    let mut total = 0u64;
-    for i in insts {
-        let rows = std::iter::once(&i.criteria).chain(&i.also).chain(&i.unless);
-        for row in rows {
-            for (c, f) in row.iter().zip(PROCESS_CREATE.fields.iter()) {
-                let cap = u64::from(f.cap);
-                let bytes = match c {
-                    CriterionSpec::Str {
-                        op: changuard_format::StrOp::Contains,
-                        ..
-                    } => cap,
-                    CriterionSpec::Str { value, .. } => (value.len() as u64).min(cap),
-                    CriterionSpec::Regex { .. } => cap.saturating_add(1),
-                    _ => 0,
-                };
-                total = total.saturating_add(bytes).saturating_add(1);
-            }
-        }
-    }
-    total
-}
-
-/// Refuse rule `k` for the channel's budgets.
-fn over_budget(rules: &mut [RuleReport], ok: &mut [Option<Candidate>], k: usize) {
-    let Some(slot) = ok.get_mut(k) else { return };
-    if let (Some(c), Some(r)) = (slot.take(), rules.get_mut(k)) {
-        r.outcome = Outcome::Refused(
-            "channel budget exhausted (8 MiB DFA, 16 MiB file or fuel ceiling): import with more --channels"
-                .into(),
-        );
-        r.detail = Some(format!(
-            "it needs {} bytes of DFA, {} bytes of file, {} fuel per event on its own",
-            c.dfa_cost, c.file_cost, c.fuel_cost
-        ));
-    }
-}
-
-/// A refusal: the bucket reason and an optional detail.
-type Refusal = (String, Option<String>);
 
 fn refuse(reason: impl Into<String>) -> Refusal {
     (reason.into(), None)
@@ -382,195 +269,158 @@ pub fn import_sources(
     let channels = channels.clamp(1, 4);
     let key = SigningKey::from_seed([0x5a; 32]);
     let trusted = [key.trusted_key()];
-    let (empty_len, empty_fuel) = build_checked(&[], channel, version, &key, &trusted)
+    let build = |insts: &[InstanceSpec], id: u32| build_checked(insts, id, version, &key, &trusted);
+    let (empty_len, empty_fuel) = build(&[], channel)
         .map_err(|(r, d)| format!("empty channel: {r} {}", d.unwrap_or_default()))?;
-    // Headroom for the DFA index entries and alignment the per-rule deltas
-    // share, and for the fuel bound's index probes (not per rule).
-    let caps = Budget {
-        dfa: (limits::MAX_TOTAL_DFA_LEN as usize).saturating_sub(64 * 1024),
-        file: limits::MAX_FILE_LEN.saturating_sub(64 * 1024),
-        fuel: cost::TEMPLATE_CEILING.saturating_sub(FUEL_HEADROOM),
-    };
     // Pass 1: convert and check each rule on its own.
-    let mut rules: Vec<RuleReport> = Vec::new();
-    let mut ok: Vec<Option<Candidate>> = Vec::new();
-    for (file, src) in sources {
-        let mut rep = RuleReport {
-            file: file.clone(),
-            id: String::new(),
-            title: String::new(),
-            author: String::new(),
-            outcome: Outcome::Imported,
-            detail: None,
-            channel: None,
-            instances: Vec::new(),
-        };
-        let rule = match src
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|s| yaml::parse(s))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                rep.outcome = Outcome::Refused("invalid rule file".into());
-                rep.detail = Some(format!("{file}: {e}"));
-                rules.push(rep);
-                ok.push(None);
-                continue;
-            }
-        };
-        rep.id = rule.id.clone();
-        rep.title = rule.title.clone();
-        rep.author = rule.author.clone();
-        // Every instance carries its rule (the licence asks that matches keep
-        // the author): title, id, author, and the rule file's name.
-        let metadata = MetadataSpec {
-            title: meta_text(&rule.title),
-            rule_id: meta_text(&rule.id),
-            author: meta_text(&rule.author),
-            reference: std::path::Path::new(file)
-                .file_name()
-                .and_then(|n| meta_text(&n.to_string_lossy())),
-        };
-        let costed = |(mut insts, approx): (Vec<InstanceSpec>, Option<String>)| {
-            for i in &mut insts {
-                i.metadata = metadata.clone();
-            }
-            let (full, fuel) = build_checked(&insts, channel, version, &key, &trusted)?;
-            // The same rows with each regex a plain string test (not `Any`,
-            // which would leave AND or UNLESS rows empty).
-            let no_regex: Vec<InstanceSpec> = insts
-                .iter()
-                .map(|i| {
-                    let mut i = i.clone();
-                    let rows = std::iter::once(&mut i.criteria)
-                        .chain(i.also.iter_mut())
-                        .chain(i.unless.iter_mut());
-                    for c in rows.flatten() {
-                        if matches!(c, CriterionSpec::Regex { .. }) {
-                            *c = CriterionSpec::Str {
-                                op: changuard_format::StrOp::Equals,
-                                value: String::new(),
-                                case_insensitive: false,
-                            };
-                        }
-                    }
-                    i
-                })
-                .collect();
-            let (plain, _) = build_checked(&no_regex, channel, version, &key, &trusted)?;
-            Ok::<_, Refusal>(Candidate {
-                rule: rule.clone(),
-                approx,
-                dfa_cost: full.saturating_sub(plain),
-                file_cost: full.saturating_sub(empty_len),
-                fuel_cost: fuel.saturating_sub(empty_fuel),
-                row_fuel: row_fuel(&insts),
-                insts,
-            })
-        };
-        // The rule as literal criteria (one instance or row per value) and,
-        // when that costs much fuel, with each field's values merged into
-        // regex alternations (fewer instances and rows, so less fuel, but
-        // DFA bytes): the one that takes the smaller share of a channel's
-        // budgets, or whichever builds.
-        let literal = convert(&rule).and_then(costed);
-        let merged = match &literal {
-            Ok(l) if l.row_fuel <= MERGE_ABOVE_FUEL => None,
-            _ => convert_with(&rule, false, true).and_then(costed).ok(),
-        };
-        let converted = match (literal, merged) {
-            (Ok(l), Some(m)) if caps.share(&m.budget()) < caps.share(&l.budget()) => Ok(m),
-            (Err(_), Some(m)) => Ok(m),
-            (literal, _) => literal,
-        };
-        match converted {
-            Err((reason, detail)) => {
-                rep.outcome = Outcome::Refused(reason);
-                rep.detail = detail;
-                ok.push(None);
-            }
-            Ok(c) => ok.push(Some(c)),
-        }
-        rules.push(rep);
-    }
+    let (mut rules, mut ok): (Vec<RuleReport>, Vec<Option<Candidate>>) = sources
+        .iter()
+        .map(|(file, src)| convert_rule(file, src, channel, build, empty_len, empty_fuel))
+        .unzip();
     // Pass 2: each channel's DFA, file and fuel budgets, cheapest rules
     // first (so one expensive rule does not crowd out many cheap ones; a
     // rule's cost is its largest share of any of the three budgets); a rule
-    // goes to the first channel it fits.
-    let mut order: Vec<usize> = (0..ok.len()).filter(|&k| ok[k].is_some()).collect();
-    order.sort_by_key(|&k| ok[k].as_ref().map(|c| (caps.share(&c.budget()), k)));
-    let mut used = vec![
-        Budget {
-            dfa: 0,
-            file: empty_len,
-            fuel: 0,
-        };
-        channels
-    ];
-    let mut slot = vec![0usize; ok.len()];
-    for k in order {
-        let Some(c) = &ok[k] else { continue };
-        match used.iter().position(|u| u.plus(&c.budget()).within(&caps)) {
-            Some(n) => {
-                used[n] = used[n].plus(&c.budget());
-                slot[k] = n;
-            }
-            None => over_budget(&mut rules, &mut ok, k),
+    // goes to the first channel it fits. Then rules move out of any channel
+    // whose assembled build passes the fuel ceiling.
+    let (mut slot, mut used) = packing::assign_channels(&mut rules, &mut ok, empty_len, channels);
+    packing::fit_fuel_ceiling(&mut rules, &mut ok, &mut slot, &mut used, channel, build)?;
+    // Pass 3: per channel, ids in file order, the TOML.
+    let out = assemble_channels(&mut rules, ok, &slot, channels, channel, version, build)?;
+    Ok(Imported {
+        channels: out,
+        rules,
+    })
+}
+
+/// Pass 1 for one rule file: its report and, if it converted and builds on
+/// its own as channel `channel` (with `build`), its candidate with the costs
+/// it adds to the empty channel (`empty_len` bytes, `empty_fuel` fuel).
+fn convert_rule(
+    file: &str,
+    src: &Result<String, String>,
+    channel: u32,
+    build: impl Fn(&[InstanceSpec], u32) -> Result<(usize, u64), Refusal>,
+    empty_len: usize,
+    empty_fuel: u64,
+) -> (RuleReport, Option<Candidate>) {
+    let mut rep = RuleReport {
+        file: file.to_string(),
+        id: String::new(),
+        title: String::new(),
+        author: String::new(),
+        outcome: Outcome::Imported,
+        detail: None,
+        channel: None,
+        instances: Vec::new(),
+    };
+    let rule = match src
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| yaml::parse(s))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            rep.outcome = Outcome::Refused("invalid rule file".into());
+            rep.detail = Some(format!("{file}: {e}"));
+            return (rep, None);
         }
-    }
-    // The fuel bound is not quite additive over rules (the validator's bound
-    // also has per-file index probes), so check each assembled channel and
-    // move its costliest rules to a later channel with room (or refuse them)
-    // until it fits under the ceiling.
-    for n in 0..channels {
-        let id = channel.saturating_add(u32::try_from(n).unwrap_or(0));
-        loop {
-            let mine: Vec<usize> = (0..ok.len())
-                .filter(|&k| ok[k].is_some() && slot[k] == n)
-                .collect();
-            let all: Vec<InstanceSpec> = mine
-                .iter()
-                .filter_map(|&k| ok[k].as_ref())
-                .flat_map(|c| c.insts.iter().cloned())
-                .collect();
-            match build_checked(&all, id, version, &key, &trusted) {
-                Ok(_) => break,
-                Err((_, Some(d))) if d.contains("CostCeiling") => {
-                    let mut by_fuel = mine;
-                    by_fuel.sort_by_key(|&k| {
-                        std::cmp::Reverse(ok[k].as_ref().map_or(0, |c| c.row_fuel))
-                    });
-                    let drop = (by_fuel.len() / 20).max(1);
-                    for &k in by_fuel.iter().take(drop) {
-                        let Some(b) = ok[k].as_ref().map(Candidate::budget) else {
-                            continue;
+    };
+    rep.id = rule.id.clone();
+    rep.title = rule.title.clone();
+    rep.author = rule.author.clone();
+    // Every instance carries its rule (the licence asks that matches keep
+    // the author): title, id, author, and the rule file's name.
+    let metadata = MetadataSpec {
+        title: meta_text(&rule.title),
+        rule_id: meta_text(&rule.id),
+        author: meta_text(&rule.author),
+        reference: std::path::Path::new(file)
+            .file_name()
+            .and_then(|n| meta_text(&n.to_string_lossy())),
+    };
+    let costed = |(mut insts, approx): (Vec<InstanceSpec>, Option<String>)| {
+        for i in &mut insts {
+            i.metadata = metadata.clone();
+        }
+        let (full, fuel) = build(&insts, channel)?;
+        // The same rows with each regex a plain string test (not `Any`,
+        // which would leave AND or UNLESS rows empty).
+        let no_regex: Vec<InstanceSpec> = insts
+            .iter()
+            .map(|i| {
+                let mut i = i.clone();
+                let rows = std::iter::once(&mut i.criteria)
+                    .chain(i.also.iter_mut())
+                    .chain(i.unless.iter_mut());
+                for c in rows.flatten() {
+                    if matches!(c, CriterionSpec::Regex { .. }) {
+                        *c = CriterionSpec::Str {
+                            op: changuard_format::StrOp::Equals,
+                            value: String::new(),
+                            case_insensitive: false,
                         };
-                        used[n] = used[n].minus(&b);
-                        let later = (n + 1..channels).find(|&m| used[m].plus(&b).within(&caps));
-                        match later {
-                            Some(m) => {
-                                used[m] = used[m].plus(&b);
-                                slot[k] = m;
-                            }
-                            None => over_budget(&mut rules, &mut ok, k),
-                        }
                     }
                 }
-                Err((r, d)) => {
-                    return Err(format!(
-                        "the assembled spec of channel {id} does not build: {r} {}",
-                        d.unwrap_or_default()
-                    ));
-                }
-            }
+                i
+            })
+            .collect();
+        let (plain, _) = build(&no_regex, channel)?;
+        Ok::<_, Refusal>(Candidate {
+            rule: rule.clone(),
+            approx,
+            dfa_cost: full.saturating_sub(plain),
+            file_cost: full.saturating_sub(empty_len),
+            fuel_cost: fuel.saturating_sub(empty_fuel),
+            row_fuel: row_fuel(&insts),
+            insts,
+        })
+    };
+    // The rule as literal criteria (one instance or row per value) and,
+    // when that costs much fuel, with each field's values merged into
+    // regex alternations (fewer instances and rows, so less fuel, but
+    // DFA bytes): the one that takes the smaller share of a channel's
+    // budgets, or whichever builds.
+    let caps = CHANNEL_CAPS;
+    let literal = convert(&rule).and_then(costed);
+    let merged = match &literal {
+        Ok(l) if l.row_fuel <= MERGE_ABOVE_FUEL => None,
+        _ => convert_with(&rule, false, true).and_then(costed).ok(),
+    };
+    let converted = match (literal, merged) {
+        (Ok(l), Some(m)) if caps.share(&m.budget()) < caps.share(&l.budget()) => Ok(m),
+        (Err(_), Some(m)) => Ok(m),
+        (literal, _) => literal,
+    };
+    match converted {
+        Err((reason, detail)) => {
+            rep.outcome = Outcome::Refused(reason);
+            rep.detail = detail;
+            (rep, None)
         }
+        Ok(c) => (rep, Some(c)),
     }
-    // Pass 3: per channel, ids in file order, the TOML. Channels after the
-    // first are written only if some rule went there.
+}
+
+/// Pass 3: each rule's instance ids (per channel, in file order), outcome
+/// and channel in its report, and each channel's spec and TOML, checked
+/// with `build`. Channel `n` of `channels` has id `channel + n` and holds
+/// the candidates whose `slot` is `n`.
+///
+/// # Errors
+/// A channel that fails to build (a bug, as for [`import_files`]).
+fn assemble_channels(
+    rules: &mut [RuleReport],
+    ok: Vec<Option<Candidate>>,
+    slot: &[usize],
+    channels: usize,
+    channel: u32,
+    version: u64,
+    build: impl Fn(&[InstanceSpec], u32) -> Result<(usize, u64), Refusal>,
+) -> Result<Vec<ImportedChannel>, String> {
+    // Channels after the first are written only if some rule went there.
     let mut bodies = vec![(Vec::new(), String::new()); channels];
     let mut next_id = vec![1u32; channels];
-    for ((rep, cand), &n) in rules.iter_mut().zip(ok).zip(&slot) {
+    for ((rep, cand), &n) in rules.iter_mut().zip(ok).zip(slot) {
         let Some(Candidate {
             rule,
             mut insts,
@@ -619,7 +469,7 @@ pub fn import_sources(
         );
         toml.push_str(&format!("channel = {id}\nversion = {version}\n"));
         toml.push_str(&body);
-        build_checked(&spec.instances, id, version, &key, &trusted).map_err(|(r, d)| {
+        build(&spec.instances, id).map_err(|(r, d)| {
             format!(
                 "the assembled spec of channel {id} does not build: {r} {}",
                 d.unwrap_or_default()
@@ -627,10 +477,7 @@ pub fn import_sources(
         })?;
         out.push(ImportedChannel { spec, toml });
     }
-    Ok(Imported {
-        channels: out,
-        rules,
-    })
+    Ok(out)
 }
 
 fn one_line(s: &str) -> String {
@@ -686,56 +533,12 @@ fn rule_toml(
     s
 }
 
-/// Build and validate `insts` as a channel of their own; the file size and
-/// the proven per-event fuel bound (the largest over template types).
-fn build_checked(
-    insts: &[InstanceSpec],
-    channel: u32,
-    version: u64,
-    key: &SigningKey,
-    trusted: &[changuard_format::TrustedKey],
-) -> Result<(usize, u64), Refusal> {
-    let mut v = insts.to_vec();
-    for (k, i) in v.iter_mut().enumerate() {
-        i.id = u32::try_from(k).unwrap_or(u32::MAX).saturating_add(1);
-    }
-    let spec = ChannelSpec {
-        channel,
-        version,
-        schema_id: schema::SCHEMA_ID,
-        instances: v,
-    };
-    let options = build::BuildOptions {
-        group_regexes: true,
-    };
-    let bytes = build::build_with(&spec, key, &options).map_err(|e| match e {
-        build::BuildError::RegexTooLarge { .. } => (
-            "regex exceeds the 1 MiB DFA cap".to_string(),
-            Some(e.to_string()),
-        ),
-        build::BuildError::Regex { .. } => {
-            ("regex does not compile".to_string(), Some(e.to_string()))
-        }
-        _ => ("does not build".to_string(), Some(e.to_string())),
-    })?;
-    let aligned = AlignedBytes::from_slice(&bytes);
-    let valid = changuard_format::validate(aligned.as_ref(), &Trust::new(trusted), channel)
-        .map_err(|r| {
-            let reason = if r.rule == changuard_format::Rule::DfaTooLarge {
-                "regexes exceed the channel's 8 MiB DFA cap"
-            } else {
-                "rejected by the validator"
-            };
-            (reason.to_string(), Some(format!("{r:?}")))
-        })?;
-    Ok((bytes.len(), valid.cost_bound().max()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::convert::*;
     use super::*;
     use changuard_format::StrOp;
+    use changuard_format::schema::PROCESS_CREATE;
 
     fn rule(det: &str) -> String {
         format!(
