@@ -18,10 +18,14 @@
 //! 1 content rejected, an expectation not met, a fault or fuel exhausted; 2 a
 //! spec that does not compile, a malformed event line, usage or I/O error.
 
-use crate::harness::{self, Content, EXIT_FAIL, EXIT_OK, EXIT_USAGE, LineResult, Options, Tally};
+mod report;
+
+use crate::harness::{self, Content, EXIT_FAIL, EXIT_OK, EXIT_USAGE, Options, Tally};
+use crate::spec::SpecError;
 use changuard_format::build::{self, SigningKey};
 use changuard_format::{AlignedBytes, Trust, ValidChannel};
-use serde_json::{Value as Json, json};
+use report::{Lines, Report, Summary};
+use serde_json::Value as Json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -129,246 +133,190 @@ fn test(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32
     let keys = [key.trusted_key()];
     let trust = Trust::new(&keys);
 
-    let mut code = EXIT_OK;
-    let mut problem = |code: &mut i32, c: i32, file: &str, msg: String, err: &mut dyn Write| {
-        *code = (*code).max(c);
-        if args.json {
-            let _ = writeln!(
-                out,
-                "{}",
-                json!({"spec": file, "error": msg, "exit_code": c})
-            );
-        } else {
-            let _ = writeln!(err, "{msg}");
-        }
-    };
-    let mut built: Vec<Built> = Vec::new();
-    for path in &spec_files {
-        let file = name(path);
-        let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (spec, spans) = match crate::spec::parse_spanned(&src) {
-            Ok(s) => s,
-            Err(e) => {
-                let at = e.span.as_ref().map_or(String::new(), |s| {
-                    let (l, c) = line_col(&src, s.start);
-                    format!(":{l}:{c}")
-                });
-                let msg = format!("{}{at}: {}", path.display(), e.message);
-                problem(&mut code, EXIT_USAGE, &file, msg, err);
-                continue;
-            }
-        };
-        // What the validator would reject, in spec terms at the TOML line (as
-        // `build` says it); the run key is a production key.
-        let problems = crate::spec::check(&spec, &spans, false);
-        if !problems.is_empty() {
-            for p in problems {
-                let at = p.span.as_ref().map_or(String::new(), |s| {
-                    let (l, c) = line_col(&src, s.start);
-                    format!(":{l}:{c}")
-                });
-                let msg = format!("{}{at}: {}", path.display(), p.message);
-                problem(&mut code, EXIT_FAIL, &file, msg, err);
-            }
-            continue;
-        }
-        let bytes = match build::build(&spec, &key) {
-            Ok(b) => b,
-            Err(e) => {
-                problem(
-                    &mut code,
-                    EXIT_USAGE,
-                    &file,
-                    format!("{}: {e}", path.display()),
-                    err,
-                );
-                continue;
-            }
-        };
-        if let Some(other) = built.iter().find(|b| b.channel == spec.channel) {
-            let msg = format!(
-                "{}: channel {} is also built from {}; a sensor loads one file per channel",
-                path.display(),
-                spec.channel,
-                other.file
-            );
-            problem(&mut code, EXIT_FAIL, &file, msg, err);
-            continue;
-        }
-        built.push(Built {
-            file,
-            channel: spec.channel,
-            bytes: AlignedBytes::from_slice(&bytes),
-        });
-    }
-    let mut chans: Vec<ValidChannel<&[u8]>> = Vec::new();
-    let mut loaded: Vec<Json> = Vec::new();
-    for b in &built {
-        match changuard_format::validate(b.bytes.as_ref(), &trust, b.channel) {
-            Ok(v) => {
-                loaded.push(
-                    json!({"spec": b.file, "channel": v.channel(), "version": v.version(),
-                                   "instances": v.instance_count()}),
-                );
-                chans.push(v);
-            }
-            Err(r) => {
-                let msg = format!("{}: rejected: {r}", args.dir.join(&b.file).display());
-                problem(&mut code, EXIT_FAIL, &b.file, msg, err);
-            }
-        }
-    }
-    if code != EXIT_OK {
-        let _ = writeln!(
-            err,
-            "no events file run: {} spec(s) do not build into content the driver would load",
-            spec_files.len() - chans.len()
-        );
-        if args.json {
-            let _ = writeln!(
-                out,
-                "{}",
-                json!({"summary": {"specs": loaded, "events_files": 0, "exit_code": code}})
-            );
-        }
-        return Ok(code);
+    let mut report = Report::new(args.json, out, err);
+    let built = build_specs(&spec_files, &key, &mut report)?;
+    let (chans, loaded) = validate(&built, &trust, &args.dir, &mut report);
+    if report.code() != EXIT_OK {
+        report.no_events_run(spec_files.len() - chans.len(), loaded);
+        return Ok(report.code());
     }
     let content = match Content::new(&chans) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(err, "error: cannot build the interpreter: {e}");
+            report.interpreter_error(&e);
             return Ok(EXIT_FAIL);
         }
     };
-    if !args.json {
-        let specs: Vec<String> = chans
-            .iter()
-            .zip(&built)
-            .map(|(v, b)| {
-                format!(
-                    "{} (channel {} v{}, {} instance(s))",
-                    b.file,
-                    v.channel(),
-                    v.version(),
-                    v.instance_count()
-                )
-            })
-            .collect();
-        let _ = writeln!(out, "built {} spec(s): {}", specs.len(), specs.join(", "));
-    }
+    report.built(&chans, &built);
     let opts = Options {
         truncate: !args.no_truncate,
     };
+    let (total, files_failed) = run_events_files(&events_files, &content, opts, &mut report);
+    report.summary(Summary {
+        total: &total,
+        specs: loaded,
+        events_files: events_files.len(),
+        events_files_failed: files_failed,
+        opts,
+    });
+    Ok(report.code())
+}
+
+/// `path`'s `e` as `build` says it: at its TOML `line:column` when it has one.
+fn spec_error(path: &Path, src: &str, e: &SpecError) -> String {
+    let at = e.span.as_ref().map_or(String::new(), |s| {
+        let (l, c) = line_col(src, s.start);
+        format!(":{l}:{c}")
+    });
+    format!("{}{at}: {}", path.display(), e.message)
+}
+
+/// Every spec of `spec_files` built and signed with `key`, in order; a spec
+/// that does not build is reported and left out. `Err` when a spec cannot be
+/// read.
+fn build_specs(
+    spec_files: &[PathBuf],
+    key: &SigningKey,
+    report: &mut Report<'_>,
+) -> Result<Vec<Built>, String> {
+    let mut built: Vec<Built> = Vec::new();
+    for path in spec_files {
+        if let Some(b) = build_spec(path, key, &built, report)? {
+            built.push(b);
+        }
+    }
+    Ok(built)
+}
+
+/// The spec at `path` built and signed with `key`, or `None` (reported) when
+/// it does not compile, would be rejected, or builds a channel `built`
+/// already has. `Err` when it cannot be read.
+fn build_spec(
+    path: &Path,
+    key: &SigningKey,
+    built: &[Built],
+    report: &mut Report<'_>,
+) -> Result<Option<Built>, String> {
+    let file = name(path);
+    let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (spec, spans) = match crate::spec::parse_spanned(&src) {
+        Ok(s) => s,
+        Err(e) => {
+            report.spec_problem(EXIT_USAGE, &file, spec_error(path, &src, &e));
+            return Ok(None);
+        }
+    };
+    // What the validator would reject, in spec terms at the TOML line (as
+    // `build` says it); the run key is a production key.
+    let problems = crate::spec::check(&spec, &spans, false);
+    if !problems.is_empty() {
+        for p in problems {
+            report.spec_problem(EXIT_FAIL, &file, spec_error(path, &src, &p));
+        }
+        return Ok(None);
+    }
+    let bytes = match build::build(&spec, key) {
+        Ok(b) => b,
+        Err(e) => {
+            report.spec_problem(EXIT_USAGE, &file, format!("{}: {e}", path.display()));
+            return Ok(None);
+        }
+    };
+    if let Some(other) = built.iter().find(|b| b.channel == spec.channel) {
+        let msg = format!(
+            "{}: channel {} is also built from {}; a sensor loads one file per channel",
+            path.display(),
+            spec.channel,
+            other.file
+        );
+        report.spec_problem(EXIT_FAIL, &file, msg);
+        return Ok(None);
+    }
+    Ok(Some(Built {
+        file,
+        channel: spec.channel,
+        bytes: AlignedBytes::from_slice(&bytes),
+    }))
+}
+
+/// The channels of `built` the driver's validator accepts under `trust`, and
+/// their `specs` JSON; a rejected one is reported and left out.
+fn validate<'b>(
+    built: &'b [Built],
+    trust: &Trust<'_>,
+    dir: &Path,
+    report: &mut Report<'_>,
+) -> (Vec<ValidChannel<&'b [u8]>>, Vec<Json>) {
+    let mut chans: Vec<ValidChannel<&[u8]>> = Vec::new();
+    let mut loaded: Vec<Json> = Vec::new();
+    for b in built {
+        match changuard_format::validate(b.bytes.as_ref(), trust, b.channel) {
+            Ok(v) => {
+                loaded.push(report::loaded_json(&b.file, &v));
+                chans.push(v);
+            }
+            Err(r) => {
+                let msg = format!("{}: rejected: {r}", dir.join(&b.file).display());
+                report.spec_problem(EXIT_FAIL, &b.file, msg);
+            }
+        }
+    }
+    (chans, loaded)
+}
+
+/// Run every events file against `content`, reporting each: the tally of
+/// them all and how many failed (or could not be read).
+fn run_events_files(
+    events_files: &[PathBuf],
+    content: &Content<'_>,
+    opts: Options,
+    report: &mut Report<'_>,
+) -> (Tally, usize) {
     let mut total = Tally::default();
     let mut files_failed = 0usize;
-    for path in &events_files {
-        let file = name(path);
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                code = code.max(EXIT_USAGE);
-                files_failed += 1;
-                if args.json {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        json!({"file": file, "error": e.to_string(), "exit_code": EXIT_USAGE})
-                    );
-                } else {
-                    let _ = writeln!(err, "error: {}: {e}", path.display());
+    for path in events_files {
+        match run_events_file(path, content, opts, report) {
+            Some(tally) => {
+                if tally.exit_code() != EXIT_OK {
+                    files_failed += 1;
                 }
-                continue;
+                total.merge(&tally);
             }
-        };
-        let mut failures: Vec<Json> = Vec::new();
-        let mut errors: Vec<Json> = Vec::new();
-        let tally = content.run(&text, opts, &mut |r| match r {
-            LineResult::Malformed { line, message } => {
-                if args.json {
-                    errors.push(json!({"line": line, "error": message}));
-                } else {
-                    let _ = writeln!(err, "{}:{line}: {message}", path.display());
-                }
-            }
-            LineResult::Event(o) if o.failed() || o.unhealthy() => {
-                if args.json {
-                    failures.push(harness::outcome_json(o));
-                } else {
-                    let _ = writeln!(out, "{file} {}", harness::outcome_text(o));
-                }
-            }
-            LineResult::Event(_) => {}
-        });
-        let file_code = tally.exit_code();
-        code = code.max(file_code);
-        if file_code != EXIT_OK {
-            files_failed += 1;
+            None => files_failed += 1,
         }
-        let note = tally.health_note(opts);
-        if args.json {
-            let mut o = harness::tally_json(&tally);
-            if let Some(m) = o.as_object_mut() {
-                m.insert("file".into(), json!(file));
-                m.insert("failures".into(), Json::Array(failures));
-                m.insert("errors".into(), Json::Array(errors));
-                m.insert("note".into(), json!(note));
-                m.insert("exit_code".into(), json!(file_code));
-            }
-            let _ = writeln!(out, "{o}");
-        } else {
-            let _ = writeln!(
-                out,
-                "{file}: {} {} event(s): {} expectation(s) met, {} not met, {} without expect{}{}",
-                if file_code == EXIT_OK { "ok  " } else { "FAIL" },
-                tally.events,
-                tally.met,
-                tally.failed,
-                tally.unchecked,
-                if tally.malformed > 0 {
-                    format!(", {} malformed line(s)", tally.malformed)
-                } else {
-                    String::new()
-                },
-                if tally.unhealthy() > 0 {
-                    format!(", {} fault(s) / exhausted budget(s)", tally.unhealthy())
-                } else {
-                    String::new()
-                },
-            );
-            if let Some(n) = note {
-                let _ = writeln!(out, "  {n}");
-            }
-        }
-        total.merge(&tally);
     }
-    if args.json {
-        let mut s = harness::tally_json(&total);
-        if let Some(m) = s.as_object_mut() {
-            m.insert("specs".into(), Json::Array(loaded));
-            m.insert("events_files".into(), json!(events_files.len()));
-            m.insert("events_files_failed".into(), json!(files_failed));
-            m.insert("truncate".into(), json!(opts.truncate));
-            m.insert("exit_code".into(), json!(code));
+    (total, files_failed)
+}
+
+/// Run the events file at `path` against `content`, reporting its failed
+/// events and its summary: its tally, or `None` (reported) when it cannot be
+/// read.
+fn run_events_file(
+    path: &Path,
+    content: &Content<'_>,
+    opts: Options,
+    report: &mut Report<'_>,
+) -> Option<Tally> {
+    let file = name(path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            report.unreadable_events_file(&file, path, &e);
+            return None;
         }
-        let _ = writeln!(out, "{}", json!({ "summary": s }));
-    } else {
-        let _ = writeln!(
-            out,
-            "{}: {} events file(s), {} event(s), {} expectation(s) met, {} not met, {} fault(s) / exhausted budget(s)",
-            if code == EXIT_OK { "ok" } else { "FAILED" },
-            events_files.len(),
-            total.events,
-            total.met,
-            total.failed,
-            total.unhealthy()
-        );
-    }
-    Ok(code)
+    };
+    let mut lines = Lines::default();
+    let tally = content.run(&text, opts, &mut |r| {
+        report.line(&file, path, r, &mut lines);
+    });
+    report.events_file(&file, &tally, opts, lines);
+    Some(tally)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const SPEC: &str = r#"
 channel = 300
