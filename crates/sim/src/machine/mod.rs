@@ -4,10 +4,13 @@
 
 mod invariants;
 mod platform;
+mod run;
+mod start;
 
 pub use platform::{CrashAt, FailOp, Op, Probe, SimPlatform};
 
-use invariants::Reference;
+use run::Run;
+use start::BootStart;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -15,7 +18,6 @@ use std::hash::{Hash, Hasher};
 use changuard_format::AlignedBytes;
 use changuard_format::{Trust, ValidChannel, validate};
 use changuard_interp::{Engine, EngineError, Verdict};
-use changuard_loader::limits::MAX_PROMOTION_TRIES;
 use changuard_loader::state::State;
 use changuard_loader::{Decision, Loader, Mutation, Setup, Source};
 
@@ -492,6 +494,67 @@ impl Machine {
         crash_pick: Option<u32>,
         probe: Option<Probe<'_>>,
     ) -> BootReport {
+        let setup = self.loader_setup();
+        let on_disk = self.disk.list(CONTENT_PREFIX);
+        // Reference facts at boot start.
+        let start = BootStart::take(self, &on_disk);
+
+        let p = SimPlatform::new(
+            &mut self.disk,
+            &self.registry,
+            &self.golden,
+            plan.crash_at,
+            self.clock,
+            probe,
+        );
+        let mut run = Run::start(p, &setup, on_disk);
+        if run.p.crashed {
+            let (report, touched) = run.power_loss();
+            return self.lose_power(report, touched, crash_pick);
+        }
+
+        // Activation: the real engine over exactly what the loader validated.
+        let (mut crashed_by, mut faulted) =
+            evaluate(&self.faulting, &run.loader, self.has_property);
+        if plan.reload && crashed_by.is_empty() {
+            faulted_trials(&run.loader, &faulted, &mut self.model.unclean);
+            run.reload(&setup, &faulted);
+            if run.p.crashed {
+                let (report, touched) = run.power_loss();
+                return self.lose_power(report, touched, crash_pick);
+            }
+            (crashed_by, faulted) = evaluate(&self.faulting, &run.loader, self.has_property);
+        }
+        run.check_active();
+
+        let faulted_ids: Vec<u32> = faulted.iter().copied().collect();
+        faulted_trials(&run.loader, &faulted, &mut self.model.unclean);
+        let mut promoted: BTreeSet<u32> = BTreeSet::new();
+        if !crashed_by.is_empty() {
+            run.crashed(&mut self.model, &crashed_by);
+        } else {
+            promoted = run.stay_up(&setup, plan, self.health_window, &faulted_ids);
+            if plan.power_cut && !run.p.crashed {
+                // No shutdown notification: the boot did not end cleanly.
+                let (report, touched) = run.power_cut();
+                return self.lose_power(report, touched, crash_pick);
+            }
+            // The clean end of the boot: the shutdown notification.
+            run.shut_down(&faulted_ids);
+            if run.p.crashed {
+                let (report, touched) = run.power_loss();
+                return self.lose_power(report, touched, crash_pick);
+            }
+        }
+
+        let state_after_boot = run.state_after_boot;
+        let report = run.close(&promoted);
+        self.finish_boot(report, &start, state_after_boot, &crashed_by, crash_pick)
+    }
+
+    /// The loader's setup: the compiled keys, the injected bug, and in
+    /// keyring mode the roots that sign keyrings.
+    fn loader_setup(&self) -> Setup<'static> {
         let trusted = content::trusted();
         let mut setup = Setup::new(
             Trust::new(trusted),
@@ -503,274 +566,36 @@ impl Machine {
                 setup = setup.with_roots(roots);
             }
         }
-        let on_disk = self.disk.list(CONTENT_PREFIX);
-        // Reference facts at boot start.
-        let state_at_start = self.durable_state();
-        let mut channels_seen: BTreeSet<u32> = on_disk
-            .iter()
-            .filter_map(|n| changuard_loader::names::parse(n).map(|x| x.0))
-            .collect();
-        channels_seen.extend(self.golden.keys().copied());
-        let lkg_at_start: BTreeMap<u32, Option<u64>> = channels_seen
-            .iter()
-            .map(|c| (*c, self.lkg_oracle(*c)))
-            .collect();
-        let known_at_start = |c: u32| {
-            self.golden.contains_key(&c)
-                || state_at_start.as_ref().is_some_and(|s| s.get(c).is_some())
-        };
-        let known_at_start: BTreeSet<u32> = channels_seen
-            .iter()
-            .copied()
-            .filter(|c| known_at_start(*c))
-            .collect();
-        let dir_at_start: Vec<(u32, u64, Option<u64>)> = on_disk
-            .iter()
-            .filter_map(|n| {
-                let (c, v) = changuard_loader::names::parse(n)?;
-                let ok = self
-                    .disk
-                    .read(&format!("{CONTENT_PREFIX}{n}"))
-                    .and_then(|b| oracle(&b, c));
-                Some((c, v, ok))
-            })
-            .collect();
+        setup
+    }
 
-        let mut p = SimPlatform {
-            disk: &mut self.disk,
-            registry: &self.registry,
-            golden: &self.golden,
-            crash_at: plan.crash_at,
-            crashed: false,
-            mutating: 0,
-            ops: 0,
-            log: vec![],
-            uptime: 0,
-            decisions: vec![],
-            now: self.clock,
-            probe,
-            fail: None,
-            failed: 0,
-        };
-        let mut report = BootReport {
-            end: BootEnd::Healthy,
-            channels: vec![],
-            decisions: vec![],
-            ops: 0,
-            on_disk,
-            violations: vec![],
-            reloaded: false,
-            io_failures: 0,
-            clean_shutdown: false,
-            memory: (0, 0),
-        };
-        // Every trial recorded or running in this boot: if the boot does not
-        // end cleanly, the loader may count each of them as crashed (I7).
-        let mut touched: BTreeSet<(u32, u64)> = BTreeSet::new();
-        let note_trials = |l: &Loader<AlignedBytes>, t: &mut BTreeSet<(u32, u64)>| {
-            if let Some(s) = l.state() {
-                t.extend(
-                    s.channels()
-                        .iter()
-                        .filter_map(|c| c.trial.map(|tr| (c.channel, tr.version))),
-                );
-            }
-        };
-        let mut loader = changuard_loader::boot(&mut p, &setup);
-        note_trials(&loader, &mut touched);
-        let mut state_after_boot = loader.state().copied();
+    /// Power was lost (at the injected crash point, or cut at the end of the
+    /// boot): every trial the boot touched ended uncleanly, and unflushed
+    /// state is lost according to `crash_pick`.
+    fn lose_power(
+        &mut self,
+        report: BootReport,
+        touched: BTreeSet<(u32, u64)>,
+        crash_pick: Option<u32>,
+    ) -> BootReport {
+        self.model.unclean.extend(touched);
+        self.model.power_losses += 1;
+        self.crash_with(crash_pick);
+        report
+    }
 
-        let finish_power_loss = |p: SimPlatform<'_, '_>, mut report: BootReport| -> BootReport {
-            let last = p
-                .log
-                .iter()
-                .rev()
-                .find(|o| o.mutates())
-                .copied()
-                .unwrap_or(Op::StateWrite);
-            report.end = BootEnd::PowerLoss(last);
-            report.ops = p.ops;
-            report.decisions = p.decisions;
-            report.io_failures = p.failed;
-            report
-        };
-        if p.crashed {
-            let r = finish_power_loss(p, report);
-            self.model.unclean.extend(touched);
-            self.model.power_losses += 1;
-            self.crash_with(crash_pick);
-            return r;
-        }
-
-        // Activation: the real engine over exactly what the loader validated.
-        let (mut crashed_by, mut faulted) = evaluate(&self.faulting, &loader, self.has_property);
-        if plan.reload && crashed_by.is_empty() {
-            faulted_trials(&loader, &faulted, &mut self.model.unclean);
-            // IOCTL_RELOAD: the new content is built before the old is dropped.
-            report.reloaded = true;
-            let ids: Vec<u32> = faulted.iter().copied().collect();
-            let resume = loader.resume(&ids);
-            let next = changuard_loader::reload(&mut p, &setup, &resume);
-            drop(std::mem::replace(&mut loader, next));
-            note_trials(&loader, &mut touched);
-            state_after_boot = loader.state().copied();
-            if p.crashed {
-                let r = finish_power_loss(p, report);
-                self.model.unclean.extend(touched);
-                self.model.power_losses += 1;
-                self.crash_with(crash_pick);
-                return r;
-            }
-            (crashed_by, faulted) = evaluate(&self.faulting, &loader, self.has_property);
-        }
-
-        // I1: everything active re-validates (the sim's own check of the same bytes).
-        for c in loader.channels() {
-            if let Some(a) = &c.active {
-                if oracle(a.as_bytes(), c.channel) != Some(a.version()) {
-                    report.violations.push(format!(
-                        "I1 channel {} active v{} does not validate",
-                        c.channel,
-                        a.version()
-                    ));
-                }
-            }
-        }
-        if p.ops > MAX_OPS_PER_BOOT {
-            report.violations.push(format!(
-                "I6 {} platform ops in one boot > {MAX_OPS_PER_BOOT}",
-                p.ops
-            ));
-        }
-
-        let faulted_ids: Vec<u32> = faulted.iter().copied().collect();
-        faulted_trials(&loader, &faulted, &mut self.model.unclean);
-        let mut promoted: BTreeSet<u32> = BTreeSet::new();
-        if !crashed_by.is_empty() {
-            report.end = BootEnd::Crashed(crashed_by.clone());
-            self.model.unclean.extend(touched.iter().copied());
-            for (c, v) in &crashed_by {
-                let on_trial = loader
-                    .channels()
-                    .iter()
-                    .any(|o| o.channel == *c && o.trial_attempt.is_some());
-                if on_trial {
-                    *self.model.crashes.entry((*c, *v)).or_default() += 1;
-                } else {
-                    // Poison outside a trial would be a crash of proven content.
-                    report.violations.push(format!(
-                        "I3 channel {c} v{v} crashed the machine while not on trial"
-                    ));
-                }
-                self.model.total_crashes += 1;
-            }
-        } else {
-            if plan.reboot_early {
-                report.end = BootEnd::RebootedEarly;
-            } else {
-                p.uptime = self.health_window;
-                let pending: Vec<u32> = loader
-                    .channels()
-                    .iter()
-                    .filter(|c| c.promotion == changuard_loader::Promotion::Pending)
-                    .map(|c| c.channel)
-                    .collect();
-                // The driver retries a promotion whose LKG store step failed
-                // (bounded by the loader).
-                p.fail = plan.fail;
-                for _ in 0..MAX_PROMOTION_TRIES {
-                    let Some(proof) = loader.health_confirmed(&mut p) else {
-                        break;
-                    };
-                    let _ = loader.promote(&mut p, &setup, proof, &faulted_ids);
-                    if p.crashed || !loader.promotion_pending() {
-                        break;
-                    }
-                }
-                p.fail = None;
-                for c in loader.channels() {
-                    if pending.contains(&c.channel)
-                        && c.promotion == changuard_loader::Promotion::Done
-                    {
-                        promoted.insert(c.channel);
-                    }
-                }
-            }
-            if plan.power_cut && !p.crashed {
-                // No shutdown notification: the boot did not end cleanly.
-                report.end = BootEnd::PowerCut;
-                report.ops = p.ops;
-                report.io_failures = p.failed;
-                report.decisions = std::mem::take(&mut p.decisions);
-                drop(p);
-                self.model.unclean.extend(touched);
-                self.model.power_losses += 1;
-                self.crash_with(crash_pick);
-                return report;
-            }
-            // The clean end of the boot: the shutdown notification.
-            if !p.crashed {
-                report.clean_shutdown = loader.shutdown(&mut p, &faulted_ids).is_ok();
-            }
-            if p.crashed {
-                let r = finish_power_loss(p, report);
-                self.model.unclean.extend(touched);
-                self.model.power_losses += 1;
-                self.crash_with(crash_pick);
-                return r;
-            }
-        }
-
-        // I8: the active channels' charges sum to what the loader reports,
-        // within the budget (computed here from the active bytes).
-        let budget = loader.memory();
-        report.memory = (budget.charged(), budget.limit());
-        let sum: u64 = loader
-            .channels()
-            .iter()
-            .filter_map(|c| c.active.as_ref())
-            .map(|a| changuard_loader::budget::charge(a.as_bytes().len()))
-            .sum();
-        if sum != budget.charged() || sum > budget.limit() {
-            report.violations.push(format!(
-                "I8 active channels charged {sum} bytes, loader reports {}, budget {}",
-                budget.charged(),
-                budget.limit()
-            ));
-        }
-        let state = loader.state().copied();
-        for c in loader.channels() {
-            let cs = state.as_ref().and_then(|s| s.get(c.channel).copied());
-            report.channels.push(ChannelView {
-                channel: c.channel,
-                source: c.source,
-                active_version: c.active_version(),
-                trial_attempt: c.trial_attempt,
-                lkg_version: c.lkg_version,
-                quarantined: cs.map(|s| s.quarantined().to_vec()).unwrap_or_default(),
-                quarantine_floor: cs.map_or(0, |s| s.quarantine_floor()),
-                floor: cs.map_or(0, |s| s.floor),
-                promoted: promoted.contains(&c.channel),
-                last_problem: c.last_problem.map(|d| d.reason.name()),
-            });
-        }
-        report.ops = p.ops;
-        report.io_failures = p.failed;
-        report.decisions = std::mem::take(&mut p.decisions);
-        drop(p);
-        drop(loader);
-
-        self.check_invariants(
-            &mut report,
-            &Reference {
-                lkg_at_start: &lkg_at_start,
-                known_at_start: &known_at_start,
-                dir_at_start: &dir_at_start,
-                state_at_start: state_at_start.as_ref(),
-                state_after_boot: state_after_boot.as_ref(),
-                crashed_by: &crashed_by,
-            },
-        );
+    /// The end of a boot that kept power: the invariants against the facts
+    /// at its start, then the bugcheck after poison or the clean shutdown.
+    fn finish_boot(
+        &mut self,
+        mut report: BootReport,
+        start: &BootStart,
+        state_after_boot: Option<State>,
+        crashed_by: &[(u32, u64)],
+        crash_pick: Option<u32>,
+    ) -> BootReport {
+        let reference = start.reference(state_after_boot.as_ref(), crashed_by);
+        self.check_invariants(&mut report, &reference);
         self.model.boots += 1;
 
         if !crashed_by.is_empty() {

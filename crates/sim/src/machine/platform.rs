@@ -151,6 +151,36 @@ pub struct SimPlatform<'a, 'p> {
     pub failed: u32,
 }
 
+impl<'a, 'p> SimPlatform<'a, 'p> {
+    /// The platform of one boot over `disk`, `registry` and `golden`: power
+    /// is lost at `crash_at`, and the wall clock reads `now`.
+    pub(super) fn new(
+        disk: &'a mut Disk,
+        registry: &'a BTreeMap<String, (u32, Vec<u8>)>,
+        golden: &'a BTreeMap<u32, Bytes>,
+        crash_at: Option<CrashAt>,
+        now: Option<u64>,
+        probe: Option<Probe<'p>>,
+    ) -> Self {
+        SimPlatform {
+            disk,
+            registry,
+            golden,
+            crash_at,
+            crashed: false,
+            mutating: 0,
+            ops: 0,
+            log: vec![],
+            uptime: 0,
+            decisions: vec![],
+            now,
+            probe,
+            fail: None,
+            failed: 0,
+        }
+    }
+}
+
 fn dead() -> IoError {
     IoError::new(IoErrorKind::Io)
 }
