@@ -44,6 +44,8 @@ extern crate alloc;
 
 pub mod engine;
 mod event;
+#[cfg(test)]
+mod forged;
 pub mod reference;
 mod strops;
 pub mod text;

@@ -162,6 +162,15 @@ fn row_matches(
             (Criterion::Regex { dfa }, Value::Str(s)) => {
                 let d = usize::try_from(dfa).ok().and_then(|d| dfas.get(d));
                 match d {
+                    Some((Some(d), p)) if d.has_empty() && d.is_utf8() => {
+                        match walk_has(d, s, *p) {
+                            Some(m) => m,
+                            None => {
+                                verdict.fault();
+                                false
+                            }
+                        }
+                    }
                     Some((Some(d), None)) => match d.try_search_fwd(&Input::new(s)) {
                         Ok(m) => m.is_some(),
                         Err(_) => {
@@ -220,6 +229,36 @@ fn overlapping_has(dfa: &DFA<&[u32]>, s: &str, p: u8) -> Option<bool> {
     }
 }
 
+/// Whether `dfa` (pattern `p` of it, for a regex group's) passes through a
+/// match state in one walk of `s`: the start state, one transition per byte,
+/// then the end-of-input one. This is what a regex criterion means
+/// (docs/FORMAT.md); regex-automata's searches mean the same except for a DFA
+/// whose flag bits claim both has-empty and UTF-8, which they search skipping
+/// matches that end inside a UTF-8 character. Only such DFAs come here.
+/// `None` on a quit state.
+fn walk_has(dfa: &DFA<&[u32]>, s: &str, p: Option<u8>) -> Option<bool> {
+    let holds = |sid| {
+        dfa.is_match_state(sid)
+            && (0..dfa.match_len(sid))
+                .any(|i| p.is_none_or(|p| dfa.match_pattern(sid, i).as_usize() == usize::from(p)))
+    };
+    let mut sid = dfa.start_state_forward(&Input::new(s)).ok()?;
+    for &b in s.as_bytes() {
+        sid = dfa.next_state(sid, b);
+        if holds(sid) {
+            return Some(true);
+        }
+        if dfa.is_quit_state(sid) {
+            return None;
+        }
+    }
+    let eoi = dfa.next_eoi_state(sid);
+    if dfa.is_quit_state(eoi) {
+        return None;
+    }
+    Some(holds(eoi))
+}
+
 fn fold_eq(field: &[u8], needle: &[u8], ci: bool) -> bool {
     if ci {
         field.len() == needle.len()
@@ -243,5 +282,23 @@ fn str_matches(op: StrOp, field: &str, needle: &str, ci: bool) -> bool {
             .and_then(|s| f.get(s..))
             .is_some_and(|t| fold_eq(t, n, ci)),
         StrOp::Contains => n.is_empty() || f.windows(n.len()).any(|w| fold_eq(w, n, ci)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dfa_claiming_utf8_and_empty_is_walked_so_a_match_inside_a_character_counts() {
+        let bytes = crate::forged::split_match_claiming_utf8_empty();
+        let (dfa, _) = DFA::from_bytes(&bytes).expect("forged DFA loads");
+        assert!(dfa.has_empty() && dfa.is_utf8());
+        let search = dfa.try_search_fwd(&Input::new("xé")).expect("search");
+        assert!(search.is_none(), "the search skips the match inside `é`");
+        assert_eq!(walk_has(&dfa, "xé", None), Some(true));
+        assert_eq!(walk_has(&dfa, "xé", Some(0)), Some(true));
+        assert_eq!(walk_has(&dfa, "xé", Some(1)), Some(false));
+        assert_eq!(walk_has(&dfa, "x", None), Some(false));
     }
 }

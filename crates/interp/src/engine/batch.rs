@@ -331,13 +331,12 @@ fn scan_into(
     match (dfas, targets) {
         // A regex of its own with no company: regex-automata's own search,
         // whose accelerated states skip runs of bytes (a lockstep walk
-        // cannot: a lane would leave the others behind).
+        // cannot: a lane would leave the others behind), where it agrees
+        // with a walk ([`scan::single_match`]).
         ([dfa], [Target::First(_)]) => {
             if let Some(o) = out.first_mut() {
-                *o = dfa
-                    .try_search_fwd(&Input::new(s).earliest(true))
-                    .ok()
-                    .map(|m| u64::from(m.is_some()));
+                let w = watch.first().copied().unwrap_or(StateID::MAX);
+                *o = scan::single_match(dfa, w, s).map(u64::from);
             }
         }
         _ => group_scans(dfas, quiet, watch, s, &mut out),

@@ -592,9 +592,9 @@ impl<'a> Engine<'a> {
                 if !charge_scan(rec, f, s.as_bytes(), cx)? {
                     return Ok(false);
                 }
-                match rec.dfa.try_search_fwd(&Input::new(s).earliest(true)) {
-                    Ok(m) => Ok(m.is_some()),
-                    Err(_) => {
+                match scan::single_match(&rec.dfa, rec.watch, s.as_bytes()) {
+                    Some(m) => Ok(m),
+                    None => {
                         cx.verdict.fault();
                         Ok(false)
                     }

@@ -31,6 +31,25 @@ pub(super) fn group_scan(
     group_walk(dfa, watch, s, quiet).0
 }
 
+/// Whether a regex of its own matches somewhere in `s`; `None` on a quit
+/// state. regex-automata's search, whose accelerated states skip runs of
+/// bytes; but for a DFA whose flag bits claim both has-empty and UTF-8, a
+/// walk ([`group_scan`]): that search then skips every match ending inside a
+/// UTF-8 character, which regex-automata calls unspecified for a DFA whose
+/// non-empty matches can end there, and the format's meaning of a regex
+/// criterion is the walk (docs/FORMAT.md, "What regex-automata checks").
+/// The writer never builds a DFA for which the two differ on a field, but
+/// only the deep check pins those bits, and a lockstep scan walks every DFA:
+/// so every path gives a DFA the same answer.
+pub(super) fn single_match(dfa: &DFA<&[u32]>, watch: StateID, s: &[u8]) -> Option<bool> {
+    if dfa.has_empty() && dfa.is_utf8() {
+        return group_scan(dfa, watch, s, Quiet::NEVER).map(|m| m != 0);
+    }
+    dfa.try_search_fwd(&Input::new(s).earliest(true))
+        .ok()
+        .map(|m| m.is_some())
+}
+
 /// [`group_scan`], and how many bytes of `s` it read.
 fn group_walk(
     dfa: &DFA<&[u32]>,
@@ -355,6 +374,33 @@ mod tests {
             group_scan(&dfa, watch_limit(&dfa), &s[..300], Quiet::NEVER),
             Some(0)
         );
+    }
+
+    #[test]
+    fn a_dfa_claiming_utf8_and_empty_is_walked_so_a_match_inside_a_character_counts() {
+        let bytes = crate::forged::split_match_claiming_utf8_empty();
+        let (dfa, _) = DFA::from_bytes(&bytes).expect("forged DFA loads");
+        assert!(dfa.has_empty() && dfa.is_utf8());
+        let e = "xé".as_bytes();
+        // regex-automata's search skips the match ending inside `é` ...
+        let search = dfa.try_search_fwd(&Input::new(e).earliest(true));
+        assert_eq!(search.expect("search").map(|m| m.offset()), None);
+        // ... a walk finds it, and so does every path of the engine.
+        let w = watch_limit(&dfa);
+        assert_eq!(group_scan(&dfa, w, e, Quiet::NEVER), Some(1));
+        assert_eq!(single_match(&dfa, w, e), Some(true));
+        assert_eq!(single_match(&dfa, w, b"x"), Some(false));
+        let mut out = [None; LANES];
+        group_scans(&[&dfa, &dfa], &[], &[w, w], e, &mut out);
+        assert_eq!(out.get(..2), Some(&[Some(1), Some(1)][..]));
+        // A DFA whose flags are its own is searched: same answer as a walk.
+        let g = group();
+        let d = g.as_ref();
+        assert!(!(d.has_empty() && d.is_utf8()));
+        for s in [&b"qx42z"[..], b"zebra", b"none"] {
+            let walked = group_scan(&d, watch_limit(&d), s, Quiet::NEVER).map(|m| m != 0);
+            assert_eq!(single_match(&d, watch_limit(&d), s), walked);
+        }
     }
 
     /// Group DFAs of several shapes: subsets of PATTERNS, one that dies
