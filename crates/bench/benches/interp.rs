@@ -210,6 +210,26 @@ fn bench_regex_only_command_line(c: &mut Criterion) {
     );
 }
 
+/// The family sets again, laid out by the toolchain's packer instead of
+/// cut into files in authored order (docs/PERFORMANCE.md, "Content packed
+/// by family").
+fn bench_regex_only_packed(c: &mut Criterion) {
+    regex_only(
+        c,
+        "regex_only_pipe_family_packed",
+        &family_pipe_events(64),
+        0,
+        regex_only_family_packed_specs,
+    );
+    regex_only(
+        c,
+        "regex_only_command_line_packed",
+        &cmdline_events(64),
+        1,
+        regex_only_command_line_packed_specs,
+    );
+}
+
 #[cfg(feature = "vectorscan")]
 mod vs {
     use super::*;
@@ -374,6 +394,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_pipe_family, bench_regex_only_command_line, bench_load, bench_ceiling
+    targets = bench_mixed, bench_literal, bench_regex_only, bench_regex_only_pipe_family, bench_regex_only_command_line, bench_regex_only_packed, bench_load, bench_ceiling
 }
 criterion_main!(benches);

@@ -6,7 +6,7 @@ use changuard_format::build::{ChannelSpec, CriterionSpec, InstanceSpec};
 use changuard_format::schema::PROCESS_CREATE;
 
 use crate::mixed::{IMAGES, process_event};
-use crate::{OwnedEvent, Rng, WORDS, any, chunk_by, re, set};
+use crate::{OwnedEvent, Rng, WORDS, any, chunk_by, pack_by, re, set};
 
 pub(super) fn re_cs(p: impl Into<String>) -> CriterionSpec {
     CriterionSpec::Regex {
@@ -239,9 +239,25 @@ pub fn cmdline_ioc(k: usize) -> String {
 }
 
 /// `n` regex-only ProcessCreate instances, all on `command_line`
-/// ([`cmdline_pattern`]). Returns the specs and the pattern strings
-/// (`(?i)`-prefixed when case-insensitive).
+/// ([`cmdline_pattern`]), cut into files of [`CMDLINE_PER_CHANNEL`] in
+/// pattern order (so every file holds every family). Returns the specs and
+/// the pattern strings (`(?i)`-prefixed when case-insensitive).
 pub fn regex_only_command_line_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
+    let (insts, pats) = command_line_instances(n);
+    (chunk_by(insts, CMDLINE_PER_CHANNEL), pats)
+}
+
+/// The same content as [`regex_only_command_line_specs`], laid out by the
+/// toolchain's packer (`pack_by_family`, at most [`CMDLINE_PER_CHANNEL`]
+/// instances and the format's DFA budget per file): each family in as few
+/// files as the budgets allow.
+pub fn regex_only_command_line_packed_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
+    let (insts, pats) = command_line_instances(n);
+    (pack_by(insts, CMDLINE_PER_CHANNEL), pats)
+}
+
+/// The instances and patterns of [`regex_only_command_line_specs`].
+fn command_line_instances(n: usize) -> (Vec<InstanceSpec>, Vec<String>) {
     let pc = &PROCESS_CREATE;
     let mut pats = Vec::with_capacity(n);
     let mut insts = Vec::with_capacity(n);
@@ -265,7 +281,7 @@ pub fn regex_only_command_line_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>
             criteria: c,
         });
     }
-    (chunk_by(insts, CMDLINE_PER_CHANNEL), pats)
+    (insts, pats)
 }
 
 const FEATURES: &[&str] = &[

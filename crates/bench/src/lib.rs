@@ -10,13 +10,16 @@ pub mod sigma;
 pub use ceiling::{ceiling_event, ceiling_spec, ceiling_spec_after_range};
 pub use cmdline::{
     CMDLINE_FAMILIES, CMDLINE_PER_CHANNEL, base64, cmdline_events, cmdline_ioc, cmdline_pattern,
-    cmdline_word, ps_encode, regex_only_command_line_specs,
+    cmdline_word, ps_encode, regex_only_command_line_packed_specs, regex_only_command_line_specs,
 };
 pub use mixed::{mixed_specs, pipe_events, process_events};
-pub use pipes::{family_pipe_events, regex_only_family_specs, regex_only_specs};
+pub use pipes::{
+    family_pipe_events, regex_only_family_packed_specs, regex_only_family_specs, regex_only_specs,
+};
 
 use changuard_format::build::{
-    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, SigningKey, build_with,
+    BuildOptions, ChannelSpec, CriterionSpec, InstanceSpec, PackLimits, SigningKey, build_with,
+    pack_by_family,
 };
 use changuard_format::schema::{NAMED_PIPE_CREATE, PROCESS_CREATE, TemplateType};
 use changuard_format::{AlignedBytes, SCHEMA_ID, StrOp, Trust, TrustedKey, ValidChannel, validate};
@@ -89,15 +92,38 @@ fn chunk(insts: Vec<InstanceSpec>) -> Vec<ChannelSpec> {
     chunk_by(insts, PER_CHANNEL)
 }
 
+fn pack(insts: Vec<InstanceSpec>) -> Vec<ChannelSpec> {
+    pack_by(insts, PER_CHANNEL)
+}
+
 fn chunk_by(insts: Vec<InstanceSpec>, per: usize) -> Vec<ChannelSpec> {
-    insts
-        .chunks(per)
+    channels(insts.chunks(per).map(<[InstanceSpec]>::to_vec))
+}
+
+/// `insts` laid out by the toolchain's packer
+/// ([`changuard_format::build::pack_by_family`]): at most `per` instances
+/// per file, as [`chunk_by`], and the format's DFA budget per file.
+fn pack_by(insts: Vec<InstanceSpec>, per: usize) -> Vec<ChannelSpec> {
+    let limits = PackLimits {
+        instances: per,
+        ..PackLimits::DEFAULT
+    };
+    channels(
+        pack_by_family(&insts, limits)
+            .expect("benchmark regexes compile")
+            .into_iter(),
+    )
+}
+
+/// One channel spec per file, ids from 1000.
+fn channels(files: impl Iterator<Item = Vec<InstanceSpec>>) -> Vec<ChannelSpec> {
+    files
         .enumerate()
-        .map(|(c, part)| ChannelSpec {
+        .map(|(c, instances)| ChannelSpec {
             channel: 1000 + c as u32,
             version: 1,
             schema_id: SCHEMA_ID,
-            instances: part.to_vec(),
+            instances,
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use changuard_format::build::{ChannelSpec, InstanceSpec};
 use changuard_format::schema::NAMED_PIPE_CREATE;
 
 use crate::mixed::pipe_events;
-use crate::{OwnedEvent, Rng, any, chunk, re, set, word};
+use crate::{OwnedEvent, Rng, any, chunk, pack, re, set, word};
 
 /// `n` regex-only instances per string field kind: NamedPipeCreate pipe-name
 /// patterns (the Cobalt-Strike style `prefix_[0-9a-f]{2,4}$` family and
@@ -24,13 +24,14 @@ pub fn regex_only_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
         };
         pats.push(p);
     }
-    pipe_regex_specs(pats)
+    let (insts, pats) = pipe_regex_instances(pats);
+    (chunk(insts), pats)
 }
 
 /// One regex-only `pipe_name` instance per pattern (in order, ids from 1),
-/// chunked into channels; returns the specs and the patterns as Vectorscan
-/// gets them (`(?i)`: the content's regexes are case-insensitive).
-fn pipe_regex_specs(pats: Vec<String>) -> (Vec<ChannelSpec>, Vec<String>) {
+/// and the patterns as Vectorscan gets them (`(?i)`: the content's regexes
+/// are case-insensitive).
+fn pipe_regex_instances(pats: Vec<String>) -> (Vec<InstanceSpec>, Vec<String>) {
     let np = &NAMED_PIPE_CREATE;
     let insts = pats
         .iter()
@@ -50,7 +51,7 @@ fn pipe_regex_specs(pats: Vec<String>) -> (Vec<ChannelSpec>, Vec<String>) {
         })
         .collect();
     let pats = pats.into_iter().map(|p| format!("(?i){p}")).collect();
-    (chunk(insts), pats)
+    (insts, pats)
 }
 
 /// Pipe-name families as real IOC sets have them (issue 12 item 3): a few
@@ -66,6 +67,20 @@ const PIPE_FAMILIES: &[&str] = &[
 /// `(server|client)` / `(in|out)` / `(x86|x64)` alternations). Returns the
 /// specs and the pattern strings (as [`regex_only_specs`]).
 pub fn regex_only_family_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
+    let (insts, pats) = pipe_regex_instances(family_patterns(n));
+    (chunk(insts), pats)
+}
+
+/// The same content as [`regex_only_family_specs`], laid out by the
+/// toolchain's packer (`pack_by_family`: each family in as few files as the
+/// budgets allow) instead of cut into files in authored order.
+pub fn regex_only_family_packed_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
+    let (insts, pats) = pipe_regex_instances(family_patterns(n));
+    (pack(insts), pats)
+}
+
+/// The `n` patterns of [`regex_only_family_specs`], interleaved by family.
+fn family_patterns(n: usize) -> Vec<String> {
     let mut pats = Vec::with_capacity(n);
     for k in 0..n {
         let fam = PIPE_FAMILIES[k % PIPE_FAMILIES.len()];
@@ -79,7 +94,7 @@ pub fn regex_only_family_specs(n: usize) -> (Vec<ChannelSpec>, Vec<String>) {
         };
         pats.push(p);
     }
-    pipe_regex_specs(pats)
+    pats
 }
 
 /// `n` pipe events for [`regex_only_family_specs`]: half name a family (so

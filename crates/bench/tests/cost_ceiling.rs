@@ -5,7 +5,8 @@
 //! figures printed here are the ones in docs/PERFORMANCE.md, "Cost ceiling".
 
 use changuard_bench::{
-    build_all, key, mixed_specs, regex_only_command_line_specs, regex_only_family_specs,
+    build_all, key, mixed_specs, regex_only_command_line_packed_specs,
+    regex_only_command_line_specs, regex_only_family_packed_specs, regex_only_family_specs,
     regex_only_specs, validate_all,
 };
 use changuard_format::CostBound;
@@ -56,6 +57,14 @@ fn every_benchmark_set_fits_the_ceilings() {
         check(
             &format!("regex-only command line {n}"),
             &regex_only_command_line_specs(n).0,
+        );
+        check(
+            &format!("pipe families packed {n}"),
+            &regex_only_family_packed_specs(n).0,
+        );
+        check(
+            &format!("command line packed {n}"),
+            &regex_only_command_line_packed_specs(n).0,
         );
     }
 }

@@ -18,7 +18,8 @@
 //! One concern per module: `spec` (what is written, and [`to_spec`] to read
 //! it back), `regex` (the one way regexes compile), `literal` and
 //! `literal_set` (the required literals the interpreter anchors regexes on),
-//! `group` (the regex groups' plan), `records` and `sections` (the byte
+//! `group` (the regex groups' plan), `pack` (which channel file each
+//! instance of a larger set goes to), `records` and `sections` (the byte
 //! layout), `sign` (keys and the trailer) and [`raw`] (locating fields in
 //! files that may not validate, for fixtures).
 
@@ -32,6 +33,7 @@ use crate::limits;
 pub(crate) mod group;
 mod literal;
 mod literal_set;
+mod pack;
 pub mod raw;
 mod records;
 mod regex;
@@ -43,6 +45,7 @@ pub use literal::{
     LiteralHint, MIN_LITERAL_LEN, SET_ALONE_MAX, SET_OVER_LITERAL, literal_hint, required_literal,
 };
 pub use literal_set::SET_MEMBER_MIN;
+pub use pack::{PackLimits, pack_by_family};
 pub use sign::{SigningKey, resign, sign};
 pub use spec::{ChannelSpec, CriterionSpec, InstanceSpec, MetadataSpec, to_spec};
 
