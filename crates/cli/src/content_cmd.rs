@@ -269,7 +269,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn report_spec_error(path: &Path, src: &str, e: &spec::SpecError) {
+/// A spec error with the spec's source and the place it names.
+pub(crate) fn report_spec_error(path: &Path, src: &str, e: &spec::SpecError) {
     use miette::{NamedSource, SourceSpan};
     match &e.span {
         Some(span) => {

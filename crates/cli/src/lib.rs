@@ -12,6 +12,7 @@ pub mod import;
 pub mod json_error;
 pub mod keys;
 pub mod lint;
+pub mod pack_cmd;
 pub mod release_cmd;
 pub mod release_report;
 pub mod replay_cmd;

@@ -5,7 +5,8 @@
 //! No input makes it panic; a panic (exit 101) is a bug.
 
 use changuard_cli::{
-    content_cmd, driver_cmd, import, release_cmd, replay_cmd, schema_cmd, simulate_cmd, test_cmd,
+    content_cmd, driver_cmd, import, pack_cmd, release_cmd, replay_cmd, schema_cmd, simulate_cmd,
+    test_cmd,
 };
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ enum Command {
     Driver(driver_cmd::DriverArgs),
     /// Convert rules from other formats (SigmaHQ) into a spec, with a per-rule report.
     Import(import::ImportArgs),
+    /// Lay the instances of several specs out anew, each regex family in as few files as possible.
+    Pack(pack_cmd::PackArgs),
     /// Build or inspect the root-signed keyring of content-signing keys (`keyring.ckr`).
     Keyring(release_cmd::KeyringArgs),
     /// Build or inspect a content version's signed rollout plan (`C-<channel>-<version>.rel`).
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => simulate_cmd::run(&a),
         Command::Driver(a) => driver_cmd::run(a),
         Command::Import(a) => import::run(&a),
+        Command::Pack(a) => pack_cmd::run(&a),
         Command::Keyring(a) => release_cmd::keyring(&a),
         Command::Release(a) => release_cmd::release(&a),
         Command::Halt(a) => release_cmd::halt(&a),

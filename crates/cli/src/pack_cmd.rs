@@ -1,0 +1,205 @@
+//! `changuard pack`: lay the instances of several specs out anew over
+//! channel files, each regex family in as few files as the budgets allow
+//! (`changuard_format::build::pack_by_family`; docs/CONTENT.md, "Regular
+//! expressions"). The verdicts stay the same; the scans per event fall.
+
+use crate::content_cmd::report_spec_error;
+use crate::spec;
+use changuard_format::build::{BuildError, ChannelSpec, InstanceSpec, PackLimits, pack_by_family};
+use clap::Args;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    /// TOML content specs whose instances are laid out anew (one schema;
+    /// instance ids unique across them).
+    #[arg(required = true)]
+    specs: Vec<PathBuf>,
+    /// Directory for the packed specs (`channel-<id>.toml`), created if
+    /// missing; an existing file there is never overwritten.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Channel id of the first packed file; the others follow it. Default:
+    /// the lowest channel id of the inputs.
+    #[arg(long)]
+    channel: Option<u32>,
+    /// Most instances per packed file.
+    #[arg(long, default_value_t = PackLimits::DEFAULT.instances)]
+    per_file: usize,
+    /// One JSON object on stdout instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// An instance of the inputs, and where it came from.
+struct Source<'a> {
+    file: &'a Path,
+    id: u32,
+}
+
+pub fn run(a: &PackArgs) -> i32 {
+    let mut inputs: Vec<(&Path, ChannelSpec)> = Vec::new();
+    for path in &a.specs {
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return 2;
+            }
+        };
+        match spec::parse_spanned(&src) {
+            Ok((s, _)) => inputs.push((path.as_path(), s)),
+            Err(e) => {
+                report_spec_error(path, &src, &e);
+                eprintln!(
+                    "error: {}: the spec has an error; nothing was written",
+                    path.display()
+                );
+                return 2;
+            }
+        }
+    }
+    let (instances, sources) = match gather(&inputs) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}; nothing was written");
+            return 1;
+        }
+    };
+    let limits = PackLimits {
+        instances: a.per_file.max(1),
+        ..PackLimits::DEFAULT
+    };
+    let files = match pack_by_family(&instances, limits) {
+        Ok(f) => f,
+        Err(e) => {
+            // As `build`: a regex that does not compile is exit 2.
+            eprintln!("error: {}; nothing was written", located(&e, &sources));
+            return 2;
+        }
+    };
+    let first = a
+        .channel
+        .unwrap_or_else(|| inputs.iter().map(|(_, s)| s.channel).min().unwrap_or(0));
+    let version = inputs.iter().map(|(_, s)| s.version).max().unwrap_or(1);
+    let schema_id = inputs.first().map_or(0, |(_, s)| s.schema_id);
+    let mut planned = Vec::with_capacity(files.len());
+    for (k, instances) in files.into_iter().enumerate() {
+        let Some(channel) = u32::try_from(k).ok().and_then(|k| first.checked_add(k)) else {
+            eprintln!(
+                "error: channel ids from {first} run past {}; nothing was written",
+                u32::MAX
+            );
+            return 1;
+        };
+        let path = a.out.join(format!("channel-{channel}.toml"));
+        if path.exists() {
+            eprintln!("error: {} exists; nothing was written", path.display());
+            return 2;
+        }
+        let spec = ChannelSpec {
+            channel,
+            version,
+            schema_id,
+            instances,
+        };
+        planned.push((path, spec));
+    }
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        eprintln!("error: {}: {e}", a.out.display());
+        return 2;
+    }
+    for (path, spec) in &planned {
+        if let Err(e) = std::fs::write(path, spec::render(spec)) {
+            eprintln!("error: {}: {e}", path.display());
+            return 2;
+        }
+    }
+    report(a, &inputs, &planned);
+    0
+}
+
+/// Every instance of the inputs, in input order, and where each came from.
+/// Refused: inputs of different schemas, and an instance id used twice
+/// (the driver reports matches by channel and instance id, and packing
+/// moves instances between channels).
+fn gather<'a>(
+    inputs: &'a [(&'a Path, ChannelSpec)],
+) -> Result<(Vec<InstanceSpec>, Vec<Source<'a>>), String> {
+    let mut instances = Vec::new();
+    let mut sources = Vec::new();
+    let mut seen: HashMap<u32, &Path> = HashMap::new();
+    let schema = inputs.first().map(|(_, s)| s.schema_id);
+    for (file, spec) in inputs {
+        if Some(spec.schema_id) != schema {
+            return Err(format!(
+                "{}: schema {:#x}, not the first spec's {:#x}",
+                file.display(),
+                spec.schema_id,
+                schema.unwrap_or(0)
+            ));
+        }
+        for inst in &spec.instances {
+            if let Some(other) = seen.insert(inst.id, file) {
+                return Err(format!(
+                    "instance id {} is in {} and in {}: ids must be unique across the packed specs",
+                    inst.id,
+                    other.display(),
+                    file.display()
+                ));
+            }
+            instances.push(inst.clone());
+            sources.push(Source { file, id: inst.id });
+        }
+    }
+    Ok((instances, sources))
+}
+
+/// `e` (whose instance is a position in the gathered list) with the spec
+/// file and instance id it names.
+fn located(e: &BuildError, sources: &[Source<'_>]) -> String {
+    let at = match e {
+        BuildError::Regex { instance, .. }
+        | BuildError::RegexTooLarge { instance, .. }
+        | BuildError::StringTooLong { instance, .. } => sources.get(*instance),
+        _ => None,
+    };
+    match at {
+        Some(s) => format!("{} instance id {}: {e}", s.file.display(), s.id),
+        None => e.to_string(),
+    }
+}
+
+fn report(a: &PackArgs, inputs: &[(&Path, ChannelSpec)], planned: &[(PathBuf, ChannelSpec)]) {
+    let total: usize = planned.iter().map(|(_, s)| s.instances.len()).sum();
+    if a.json {
+        let files: Vec<_> = planned
+            .iter()
+            .map(|(p, s)| {
+                json!({"file": p.display().to_string(), "channel": s.channel,
+                       "version": s.version, "instances": s.instances.len()})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"inputs": inputs.len(), "instances": total, "files": files})
+        );
+        return;
+    }
+    for (p, s) in planned {
+        println!(
+            "wrote {}: channel {}, version {}, {} instances",
+            p.display(),
+            s.channel,
+            s.version,
+            s.instances.len()
+        );
+    }
+    println!(
+        "{total} instances of {} specs packed into {} files; build each with `changuard build`",
+        inputs.len(),
+        planned.len()
+    );
+}
