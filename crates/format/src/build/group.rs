@@ -39,9 +39,7 @@ use std::collections::HashMap;
 use std::string::String;
 use std::vec::Vec;
 
-use super::{
-    BuildError, ChannelSpec, CriterionSpec, LiteralHint, compile_regex, literal_hint, with_dfa,
-};
+use super::{BuildError, ChannelSpec, LiteralHint, compile_regex, literal_hint, with_dfa};
 use crate::limits;
 
 /// Who uses a regex: one (template id, field index) or several.
@@ -397,18 +395,8 @@ pub(crate) fn compile_regexes(spec: &ChannelSpec) -> Result<Regexes, BuildError>
         index: HashMap::new(),
     };
     for (ii, inst) in spec.instances.iter().enumerate() {
-        let rows = core::iter::once(&inst.criteria)
-            .chain(&inst.also)
-            .chain(&inst.unless);
-        for (fi, c) in rows.flat_map(|row| row.iter().enumerate()) {
-            let CriterionSpec::Regex {
-                pattern,
-                case_insensitive,
-            } = c
-            else {
-                continue;
-            };
-            let key = (pattern.clone(), *case_insensitive);
+        for (fi, pattern, case_insensitive) in inst.regexes() {
+            let key = (String::from(pattern), case_insensitive);
             if let Some(r) = out.index.get(&key).and_then(|&i| out.list.get_mut(i)) {
                 r.owner = r.owner.and(inst.template, fi);
                 continue;
@@ -421,28 +409,28 @@ pub(crate) fn compile_regexes(spec: &ChannelSpec) -> Result<Regexes, BuildError>
                 });
             }
             let blob =
-                compile_regex(pattern, *case_insensitive).map_err(|(too_large, message)| {
+                compile_regex(pattern, case_insensitive).map_err(|(too_large, message)| {
                     if too_large {
                         BuildError::RegexTooLarge {
                             instance: ii,
                             field: fi,
-                            pattern: pattern.clone(),
+                            pattern: pattern.into(),
                         }
                     } else {
                         BuildError::Regex {
                             instance: ii,
                             field: fi,
-                            pattern: pattern.clone(),
+                            pattern: pattern.into(),
                             message,
                         }
                     }
                 })?;
             // Derived (to_spec drops it, build recomputes it).
-            let literal = literal_hint(pattern, *case_insensitive, || Some(blob.clone()));
+            let literal = literal_hint(pattern, case_insensitive, || Some(blob.clone()));
             out.index.insert(key, out.list.len());
             out.list.push(Regex {
-                pattern: pattern.clone(),
-                case_insensitive: *case_insensitive,
+                pattern: pattern.into(),
+                case_insensitive,
                 blob,
                 literal,
                 owner: Owner::One(inst.template, fi),

@@ -20,7 +20,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::group::compile_regexes;
-use super::{BuildError, ChannelSpec, CriterionSpec, InstanceSpec};
+use super::{BuildError, ChannelSpec, InstanceSpec};
 use crate::limits;
 
 /// How full [`pack_by_family`] fills a file.
@@ -75,26 +75,16 @@ pub fn pack_by_family(
     // Per instance: its family and its distinct regexes (first-use indexes).
     let mut keyed: Vec<(Option<Family>, usize, Vec<usize>)> = Vec::with_capacity(instances.len());
     for (pos, inst) in instances.iter().enumerate() {
-        let rows = core::iter::once(&inst.criteria)
-            .chain(&inst.also)
-            .chain(&inst.unless);
         let mut family: Option<Family> = None;
         let mut own: Vec<usize> = Vec::new();
-        for (field, c) in rows.flat_map(|row| row.iter().enumerate()) {
-            let CriterionSpec::Regex {
-                pattern,
-                case_insensitive,
-            } = c
-            else {
-                continue;
-            };
-            let i = regexes.position(&(pattern.clone(), *case_insensitive));
+        for (field, pattern, case_insensitive) in inst.regexes() {
+            let i = regexes.position(&(pattern.into(), case_insensitive));
             let Some(r) = regexes.get(i) else { continue };
             if !own.contains(&i) {
                 own.push(i);
             }
             let anchor = r.literal.as_ref().map(|h| h.text.clone());
-            let f = (inst.template, field, *case_insensitive, anchor);
+            let f = (inst.template, field, case_insensitive, anchor);
             if family.as_ref().is_none_or(|old| f < *old) {
                 family = Some(f);
             }

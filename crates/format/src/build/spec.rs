@@ -67,6 +67,24 @@ impl From<crate::Metadata<'_>> for MetadataSpec {
     }
 }
 
+impl InstanceSpec {
+    /// Every regex criterion of every row (criteria, AND rows, UNLESS rows),
+    /// in the writer's order: (field index, pattern, case-insensitive).
+    pub(crate) fn regexes(&self) -> impl Iterator<Item = (usize, &str, bool)> {
+        let rows = core::iter::once(&self.criteria)
+            .chain(&self.also)
+            .chain(&self.unless);
+        rows.flat_map(|row| row.iter().enumerate())
+            .filter_map(|(field, c)| match c {
+                CriterionSpec::Regex {
+                    pattern,
+                    case_insensitive,
+                } => Some((field, pattern.as_str(), *case_insensitive)),
+                _ => None,
+            })
+    }
+}
+
 impl MetadataSpec {
     /// Whether no field is set.
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::Action;
-use crate::build::compile_regex;
+use crate::build::{CriterionSpec, compile_regex};
 use crate::schema::PROCESS_CREATE;
 use proptest::prelude::*;
 use std::format;
