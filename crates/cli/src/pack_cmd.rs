@@ -5,7 +5,12 @@
 
 use crate::content_cmd::report_spec_error;
 use crate::spec;
-use changuard_format::build::{BuildError, ChannelSpec, InstanceSpec, PackLimits, pack_by_family};
+use changuard_format::build::{
+    BuildError, BuildOptions, ChannelSpec, InstanceSpec, PackLimits, SigningKey, build_with,
+    pack_by_family,
+};
+use changuard_format::cost::TEMPLATE_CEILING;
+use changuard_format::{AlignedBytes, Trust, validate};
 use clap::Args;
 use serde_json::json;
 use std::collections::HashMap;
@@ -107,6 +112,23 @@ pub fn run(a: &PackArgs) -> i32 {
         };
         planned.push((path, spec));
     }
+    // Each file must build and validate before any is written: a budget
+    // the packer does not count (the fuel ceiling) is found here, not by
+    // the author's next `build`.
+    let mut bounds = Vec::with_capacity(planned.len());
+    for (path, spec) in &planned {
+        match check(spec) {
+            Ok(bound) => bounds.push(bound),
+            Err(why) => {
+                eprintln!(
+                    "error: {} ({} instances) would not build: {why}; nothing was written (a smaller --per-file makes smaller files)",
+                    path.display(),
+                    spec.instances.len()
+                );
+                return 1;
+            }
+        }
+    }
     if let Err(e) = std::fs::create_dir_all(&a.out) {
         eprintln!("error: {}: {e}", a.out.display());
         return 2;
@@ -117,8 +139,25 @@ pub fn run(a: &PackArgs) -> i32 {
             return 2;
         }
     }
-    report(a, &inputs, &planned);
+    report(a, &inputs, &planned, &bounds);
     0
+}
+
+/// Build `spec` with a throwaway test key and validate it as the driver
+/// would (test-only, so content with the `test-crash` action passes here;
+/// `build` with the author's key applies the signing rules): its proven
+/// per-event bound, or why it fails.
+fn check(spec: &ChannelSpec) -> Result<u64, String> {
+    let key = SigningKey::from_seed([7; 32]);
+    let options = BuildOptions {
+        group_regexes: true,
+    };
+    let bytes = build_with(spec, &key, &options).map_err(|e| e.to_string())?;
+    let aligned = AlignedBytes::from_slice(&bytes);
+    let keys = [key.trusted_test_key()];
+    let valid = validate(aligned.as_ref(), &Trust::new(&keys), spec.channel)
+        .map_err(|r| format!("the validator rejects it: {r}"))?;
+    Ok(valid.cost_bound().max())
 }
 
 /// Every instance of the inputs, in input order, and where each came from.
@@ -172,25 +211,33 @@ fn located(e: &BuildError, sources: &[Source<'_>]) -> String {
     }
 }
 
-fn report(a: &PackArgs, inputs: &[(&Path, ChannelSpec)], planned: &[(PathBuf, ChannelSpec)]) {
+fn report(
+    a: &PackArgs,
+    inputs: &[(&Path, ChannelSpec)],
+    planned: &[(PathBuf, ChannelSpec)],
+    bounds: &[u64],
+) {
     let total: usize = planned.iter().map(|(_, s)| s.instances.len()).sum();
     if a.json {
         let files: Vec<_> = planned
             .iter()
-            .map(|(p, s)| {
+            .zip(bounds)
+            .map(|((p, s), b)| {
                 json!({"file": p.display().to_string(), "channel": s.channel,
-                       "version": s.version, "instances": s.instances.len()})
+                       "version": s.version, "instances": s.instances.len(),
+                       "cost_bound": b})
             })
             .collect();
         println!(
             "{}",
-            json!({"inputs": inputs.len(), "instances": total, "files": files})
+            json!({"inputs": inputs.len(), "instances": total, "files": files,
+                   "cost_ceiling": TEMPLATE_CEILING})
         );
         return;
     }
-    for (p, s) in planned {
+    for ((p, s), b) in planned.iter().zip(bounds) {
         println!(
-            "wrote {}: channel {}, version {}, {} instances",
+            "wrote {}: channel {}, version {}, {} instances, cost bound {b} of {TEMPLATE_CEILING} fuel per event",
             p.display(),
             s.channel,
             s.version,

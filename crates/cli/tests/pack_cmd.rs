@@ -109,3 +109,45 @@ fn pack_refuses_without_writing() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn pack_refuses_a_file_over_the_cost_ceiling() {
+    // 2,100 `contains` tests on the 2,047-byte command line: each is
+    // bounded at about 2,048 fuel, so one file of them is over the
+    // 4,194,304 ceiling, and two files of 1,050 are within it.
+    let d = scratch("ceiling");
+    let (a, out) = (d.join("a.toml"), d.join("out"));
+    let mut s = String::from("channel = 500\nversion = 1\n");
+    for k in 1..=2_100 {
+        s += &format!(
+            "\n[[instance]]\nid = {k}\ntemplate = \"ProcessCreate\"\naction = \"report\"\n[instance.criteria]\ncommand_line = {{ contains = \"needle{k}\" }}\n"
+        );
+    }
+    std::fs::write(&a, s).expect("write");
+    let o = changuard(&["pack", p(&a), "--out", p(&out), "--per-file", "2100"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cost-ceiling") && err.contains("--per-file"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let o = changuard(&[
+        "pack",
+        p(&a),
+        "--out",
+        p(&out),
+        "--per-file",
+        "1050",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let bound = f["cost_bound"].as_u64().expect("bound");
+        assert!(bound > 1_000_000 && bound <= v["cost_ceiling"].as_u64().expect("ceiling"));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
