@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use std::string::String;
 use std::vec::Vec;
 
-use super::{BuildError, ChannelSpec, LiteralHint, compile_regex, literal_hint, with_dfa};
+use super::{BuildError, InstanceSpec, LiteralHint, compile_regex, literal_hint, with_dfa};
 use crate::limits;
 
 /// Who uses a regex: one (template id, field index) or several.
@@ -386,15 +386,15 @@ impl Regexes {
     }
 }
 
-/// Compile every distinct regex of `spec` on its own, walking the criteria in
-/// the writer's order (so errors name the first instance and field using a
-/// bad regex, as before groups).
-pub(crate) fn compile_regexes(spec: &ChannelSpec) -> Result<Regexes, BuildError> {
+/// Compile every distinct regex of `instances` on its own, walking the
+/// criteria in the writer's order (so errors name the first instance and
+/// field using a bad regex, as before groups).
+pub(crate) fn compile_regexes(instances: &[InstanceSpec]) -> Result<Regexes, BuildError> {
     let mut out = Regexes {
         list: Vec::new(),
         index: HashMap::new(),
     };
-    for (ii, inst) in spec.instances.iter().enumerate() {
+    for (ii, inst) in instances.iter().enumerate() {
         for (fi, pattern, case_insensitive) in inst.regexes() {
             let key = (String::from(pattern), case_insensitive);
             if let Some(r) = out.index.get(&key).and_then(|&i| out.list.get_mut(i)) {

@@ -168,7 +168,7 @@ pub fn build_with(
     key: &SigningKey,
     options: &BuildOptions,
 ) -> Result<Vec<u8>, BuildError> {
-    let regexes = group::compile_regexes(spec)?;
+    let regexes = group::compile_regexes(&spec.instances)?;
     let mut records = Records::new(&regexes, options.group_regexes);
     let (instances, criteria, n_criteria) = records.instances(spec)?;
     let metadata = records.metadata(spec)?;

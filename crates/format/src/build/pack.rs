@@ -20,7 +20,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::group::compile_regexes;
-use super::{BuildError, ChannelSpec, InstanceSpec};
+use super::{BuildError, InstanceSpec};
 use crate::limits;
 
 /// How full [`pack_by_family`] fills a file.
@@ -65,13 +65,7 @@ pub fn pack_by_family(
     instances: &[InstanceSpec],
     limits: PackLimits,
 ) -> Result<Vec<Vec<InstanceSpec>>, BuildError> {
-    let all = ChannelSpec {
-        channel: 0,
-        version: 0,
-        schema_id: 0,
-        instances: instances.to_vec(),
-    };
-    let regexes = compile_regexes(&all)?;
+    let regexes = compile_regexes(instances)?;
     // Per instance: its family and its distinct regexes (first-use indexes).
     let mut keyed: Vec<(Option<Family>, usize, Vec<usize>)> = Vec::with_capacity(instances.len());
     for (pos, inst) in instances.iter().enumerate() {
