@@ -77,17 +77,36 @@ pub(crate) struct Member<'a> {
 }
 
 /// A planned group: members (indexes into the planner's input) in entry
-/// order, i.e. sorted by pattern source.
-pub(crate) struct Planned {
+/// order, i.e. sorted by pattern source, and its DFA (the writer) or the
+/// DFA's length (the packer).
+pub(crate) struct Planned<B = Vec<u8>> {
     pub(crate) members: Vec<usize>,
     pub(crate) template: u16,
     pub(crate) field: u8,
-    pub(crate) blob: Vec<u8>,
+    pub(crate) blob: B,
 }
 
 /// The groups for `members` (distinct regexes in first-use order), largest
-/// first (the writer lays each out at its first member's first use).
+/// first (the writer lays each out at its first member's first use), each
+/// DFA compiled with [`compile_group`].
 pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
+    plan_with(members, |sources, ci, limit, keep| {
+        compile_group(sources, ci, limit).ok().filter(|b| keep(b))
+    })
+}
+
+/// Whether the interpreter proves a candidate group's anchor over its DFA.
+pub(crate) type Keep<'k> = &'k dyn Fn(&[u8]) -> bool;
+
+/// [`plan`], with `group` making each candidate group's DFA: from its
+/// sources (sorted), case mode and the size it may not exceed, `None` when
+/// it does not compile within that or `keep` refuses it (the planner then
+/// halves the candidate). The same sources always give the same answer,
+/// so the packer keeps only sizes, cached across the files it measures.
+pub(crate) fn plan_with<B>(
+    members: &[Member<'_>],
+    mut group: impl FnMut(&[&str], bool, usize, Keep<'_>) -> Option<B>,
+) -> Vec<Planned<B>> {
     let max = limits::MAX_GROUP_PATTERNS as usize;
     // Candidate sets: (template, field, case, literal, literal set) ->
     // members in first-use order. Regexes with literal sets group apart,
@@ -151,7 +170,7 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
     // Largest first (then first use): when a template's groups run out
     // (MAX_GROUPS_PER_TEMPLATE), the regexes left single are the fewest.
     chunks.sort_by_key(|(_, c)| (std::cmp::Reverse(c.len()), c.first().copied()));
-    let mut out: Vec<Planned> = Vec::new();
+    let mut out: Vec<Planned<B>> = Vec::new();
     let mut per_template: HashMap<u16, u32> = HashMap::new();
     let mut work: Vec<(Key<'_>, Vec<usize>)> = chunks.into_iter().rev().collect();
     // Bounded: each step either emits a chunk, drops it, or splits it into
@@ -180,15 +199,9 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
             .filter_map(|&i| members.get(i))
             .map(|m| m.pattern)
             .collect();
-        let compiled = compile_group(&sources, ci, singles).and_then(|blob| {
-            if anchor_fits(members, &sorted, key.3, key.4, &blob) {
-                Ok(blob)
-            } else {
-                Err(String::from("anchor over the interpreter's proof cap"))
-            }
-        });
-        match compiled {
-            Ok(blob) => {
+        let keep = |blob: &[u8]| anchor_fits(members, &sorted, key.3, key.4, blob);
+        match group(&sources, ci, singles, &keep) {
+            Some(blob) => {
                 let n = per_template.entry(template).or_insert(0);
                 *n = n.saturating_add(1);
                 out.push(Planned {
@@ -198,7 +211,7 @@ pub(crate) fn plan(members: &[Member<'_>]) -> Vec<Planned> {
                     blob,
                 });
             }
-            Err(_) => {
+            None => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
                 work.push((key, b.to_vec()));
                 work.push((key, a.to_vec()));
@@ -334,6 +347,10 @@ pub(crate) struct Regex {
     owner: Owner,
 }
 
+/// Group DFA sizes by (sources, case mode), `None` for a candidate the
+/// planner refuses: what packing measures, kept across files.
+pub(crate) type GroupSizes = HashMap<(Vec<String>, bool), Option<usize>>;
+
 /// The distinct regexes of a spec, in first-use order.
 pub(crate) struct Regexes {
     list: Vec<Regex>,
@@ -353,26 +370,7 @@ impl Regexes {
 
     /// The groups to write, and for each grouped regex its group's index.
     pub(crate) fn plan(&self) -> (Vec<Planned>, HashMap<(String, bool), usize>) {
-        let members: Vec<Member<'_>> = self
-            .list
-            .iter()
-            .map(|r| Member {
-                pattern: &r.pattern,
-                case_insensitive: r.case_insensitive,
-                owner: r.owner,
-                single_len: r.blob.len(),
-                literal: r
-                    .literal
-                    .as_ref()
-                    .filter(|h| !h.set && h.text.len() >= 4)
-                    .map(|h| (h.text.as_str(), h.folded)),
-                set: r
-                    .literal
-                    .as_ref()
-                    .filter(|h| h.set)
-                    .map(|h| (h.text.as_str(), h.folded)),
-            })
-            .collect();
+        let members: Vec<Member<'_>> = self.list.iter().map(|r| r.member(r.owner)).collect();
         let planned = plan(&members);
         let mut of = HashMap::new();
         for (g, p) in planned.iter().enumerate() {
@@ -383,6 +381,89 @@ impl Regexes {
             }
         }
         (planned, of)
+    }
+}
+
+impl Regexes {
+    /// The DFA bytes the writer lays out for a file of `file` (instances
+    /// in the order they are written, all of this set): each planned
+    /// group's DFA once, and the own DFA of every regex left single. The
+    /// planner runs as the writer runs it on that file (first-use order and
+    /// owners within the file), so this compiles the file's groups.
+    pub(crate) fn laid_out_bytes<'a>(
+        &self,
+        file: impl Iterator<Item = &'a InstanceSpec>,
+        sizes: &mut GroupSizes,
+    ) -> usize {
+        // (regex index, owner within the file), in first-use order.
+        let mut used: Vec<(usize, Owner)> = Vec::new();
+        let mut at: HashMap<usize, usize> = HashMap::new();
+        for inst in file {
+            for (field, pattern, case_insensitive) in inst.regexes() {
+                let i = self.position(&(pattern.into(), case_insensitive));
+                if self.get(i).is_none() {
+                    continue;
+                }
+                match at.get(&i).and_then(|&k| used.get_mut(k)) {
+                    Some((_, owner)) => *owner = owner.and(inst.template, field),
+                    None => {
+                        at.insert(i, used.len());
+                        used.push((i, Owner::One(inst.template, field)));
+                    }
+                }
+            }
+        }
+        let members: Vec<Member<'_>> = used
+            .iter()
+            .filter_map(|&(i, owner)| Some(self.get(i)?.member(owner)))
+            .collect();
+        let planned = plan_with(&members, |sources, ci, limit, keep| {
+            let key = (sources.iter().map(|&p| String::from(p)).collect(), ci);
+            *sizes.entry(key).or_insert_with(|| {
+                compile_group(sources, ci, limit)
+                    .ok()
+                    .filter(|b| keep(b))
+                    .map(|b| b.len())
+            })
+        });
+        let mut grouped = std::vec![false; members.len()];
+        let mut bytes = 0usize;
+        for p in &planned {
+            bytes = bytes.saturating_add(p.blob);
+            for &m in &p.members {
+                if let Some(g) = grouped.get_mut(m) {
+                    *g = true;
+                }
+            }
+        }
+        for (m, g) in members.iter().zip(grouped) {
+            if !g {
+                bytes = bytes.saturating_add(m.single_len);
+            }
+        }
+        bytes
+    }
+}
+
+impl Regex {
+    /// This regex as the planner sees it, used as `owner` says.
+    fn member(&self, owner: Owner) -> Member<'_> {
+        Member {
+            pattern: &self.pattern,
+            case_insensitive: self.case_insensitive,
+            owner,
+            single_len: self.blob.len(),
+            literal: self
+                .literal
+                .as_ref()
+                .filter(|h| !h.set && h.text.len() >= 4)
+                .map(|h| (h.text.as_str(), h.folded)),
+            set: self
+                .literal
+                .as_ref()
+                .filter(|h| h.set)
+                .map(|h| (h.text.as_str(), h.folded)),
+        }
     }
 }
 

@@ -19,16 +19,16 @@ use std::collections::HashSet;
 use std::string::String;
 use std::vec::Vec;
 
-use super::group::compile_regexes;
+use super::group::{GroupSizes, Regexes, compile_regexes};
 use super::{BuildError, InstanceSpec};
 use crate::limits;
 
 /// How full [`pack_by_family`] fills a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PackLimits {
-    /// Bytes of DFA per file, counting each distinct regex's own DFA once.
-    /// The writer keeps a group only when its DFA is no larger than the
-    /// DFAs it replaces, so a file's DFA section stays within this.
+    /// Bytes of DFA per file as the writer lays them out with regex groups
+    /// (`BuildOptions::group_regexes`, as `changuard build` does): each
+    /// group's DFA once, and the own DFA of each regex left single.
     pub dfa_bytes: usize,
     /// Instances per file.
     pub instances: usize,
@@ -67,7 +67,7 @@ pub fn pack_by_family(
 ) -> Result<Vec<Vec<InstanceSpec>>, BuildError> {
     let regexes = compile_regexes(instances)?;
     // Per instance: its family and its distinct regexes (first-use indexes).
-    let mut keyed: Vec<(Option<Family>, usize, Vec<usize>)> = Vec::with_capacity(instances.len());
+    let mut keyed: Vec<Keyed> = Vec::with_capacity(instances.len());
     for (pos, inst) in instances.iter().enumerate() {
         let mut family: Option<Family> = None;
         let mut own: Vec<usize> = Vec::new();
@@ -88,40 +88,101 @@ pub fn pack_by_family(
     // Stable: one family's instances keep their order.
     keyed.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let mut files: Vec<Vec<InstanceSpec>> = Vec::new();
-    let mut file: Vec<usize> = Vec::new();
+    let mut start = 0;
+    let mut sizes = GroupSizes::new();
+    // Bounded: `fill` returns an end past `start`.
+    while start < keyed.len() {
+        let end = fill(instances, &regexes, &keyed, start, limits, &mut sizes);
+        files.push(in_id_order(instances, keyed.get(start..end).unwrap_or(&[])));
+        start = end;
+    }
+    Ok(files)
+}
+
+/// Per instance (sorted for packing): its family, its position in the
+/// input, and its distinct regexes (indexes into `Regexes`).
+type Keyed = (Option<Family>, usize, Vec<usize>);
+
+/// Layouts of one file measured at most (each compiles the file's groups
+/// not measured before: up to a second or so for a large family).
+const MEASURES: usize = 4;
+
+/// The end of the file that starts at `keyed[start]`: past `start`, and as
+/// far as `limits` allow.
+///
+/// A file is filled while the sum of its distinct regexes' own DFAs fits
+/// the budget, which bounds what the writer lays out (it keeps a group
+/// only when it is no larger than the DFAs it replaces). That sum
+/// overcounts a family that forms groups, often several times over (a
+/// group of 18 command-line regexes of about 450 KB each took 494 KB), so
+/// when it is over the budget the file is measured as the writer lays it
+/// out, and filling goes on from the measure. What is added after a
+/// measure is checked by measuring again before the file is closed; if it
+/// does not fit, the file ends at the last end known to fit.
+fn fill(
+    instances: &[InstanceSpec],
+    regexes: &Regexes,
+    keyed: &[Keyed],
+    start: usize,
+    limits: PackLimits,
+    sizes: &mut GroupSizes,
+) -> usize {
+    let mut measure = |end: usize| {
+        let file = in_id_order(instances, keyed.get(start..end).unwrap_or(&[]));
+        regexes.laid_out_bytes(file.iter(), sizes)
+    };
     let mut in_file: HashSet<usize> = HashSet::new();
+    // DFA bytes of `keyed[start..end]`: the sum of own DFAs, or a measure
+    // plus the own DFAs added since.
     let mut dfa = 0usize;
-    for (_, pos, own) in keyed {
+    let mut end = start;
+    // The end known to fit, and where the last measure was taken.
+    let mut fits = start;
+    let mut measured_at: Option<usize> = None;
+    let mut measures = 0;
+    while let Some((_, _, own)) = keyed.get(end) {
+        if end.saturating_sub(start) >= limits.instances {
+            break;
+        }
         let added: usize = own
             .iter()
             .filter(|i| !in_file.contains(i))
             .filter_map(|&i| regexes.get(i))
             .map(|r| r.blob.len())
             .sum();
-        let full = file.len() >= limits.instances || dfa.saturating_add(added) > limits.dfa_bytes;
-        if full && !file.is_empty() {
-            files.push(take_file(instances, &mut file));
-            in_file.clear();
-            dfa = 0;
-        }
-        for i in own {
-            if in_file.insert(i) {
-                dfa = dfa.saturating_add(regexes.get(i).map_or(0, |r| r.blob.len()));
+        if end > start && dfa.saturating_add(added) > limits.dfa_bytes {
+            if measured_at == Some(end) || measures >= MEASURES {
+                break;
+            }
+            measures = measures.saturating_add(1);
+            measured_at = Some(end);
+            dfa = measure(end);
+            if dfa > limits.dfa_bytes {
+                return fits.max(start.saturating_add(1));
+            }
+            fits = end;
+            if dfa.saturating_add(added) > limits.dfa_bytes {
+                break;
             }
         }
-        file.push(pos);
+        in_file.extend(own.iter().copied());
+        dfa = dfa.saturating_add(added);
+        end = end.saturating_add(1);
+        if measured_at.is_none() && dfa <= limits.dfa_bytes {
+            fits = end;
+        }
     }
-    if !file.is_empty() {
-        files.push(take_file(instances, &mut file));
+    if measured_at.is_some() && fits < end && measure(end) > limits.dfa_bytes {
+        return fits.max(start.saturating_add(1));
     }
-    Ok(files)
+    end
 }
 
-/// The instances at positions `file` (emptied), in id order.
-fn take_file(instances: &[InstanceSpec], file: &mut Vec<usize>) -> Vec<InstanceSpec> {
-    let mut out: Vec<InstanceSpec> = file
-        .drain(..)
-        .filter_map(|p| instances.get(p).cloned())
+/// The instances at the positions `keyed` names, in id order.
+fn in_id_order(instances: &[InstanceSpec], keyed: &[Keyed]) -> Vec<InstanceSpec> {
+    let mut out: Vec<InstanceSpec> = keyed
+        .iter()
+        .filter_map(|k| instances.get(k.1).cloned())
         .collect();
     out.sort_by_key(|i| i.id);
     out

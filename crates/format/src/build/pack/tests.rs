@@ -1,6 +1,6 @@
 use super::*;
 use crate::Action;
-use crate::build::{CriterionSpec, compile_regex};
+use crate::build::CriterionSpec;
 use crate::schema::PROCESS_CREATE;
 use proptest::prelude::*;
 use std::format;
@@ -78,36 +78,7 @@ fn an_interleaved_family_set_is_packed_one_family_per_file() {
     assert_eq!(ids(&files), (1..=30).collect::<Vec<u32>>());
 }
 
-#[test]
-fn a_file_holds_no_more_dfa_than_the_budget() {
-    let insts: Vec<InstanceSpec> = (0..12)
-        .map(|k| inst(k as u32 + 1, Some(&pattern(k))))
-        .collect();
-    let size = |i: &InstanceSpec| match &i.criteria
-        [PROCESS_CREATE.field_index("command_line").expect("field")]
-    {
-        CriterionSpec::Regex {
-            pattern,
-            case_insensitive,
-        } => compile_regex(pattern, *case_insensitive)
-            .expect("compiles")
-            .len(),
-        _ => 0,
-    };
-    let largest = insts.iter().map(size).max().expect("some");
-    let budget = largest * 3;
-    let limits = PackLimits {
-        dfa_bytes: budget,
-        instances: usize::MAX,
-    };
-    let files = pack_by_family(&insts, limits).expect("pack");
-    assert!(files.len() >= 4, "{} files", files.len());
-    for f in &files {
-        let used: usize = f.iter().map(size).sum();
-        assert!(used <= budget, "{used} > {budget}");
-    }
-    assert_eq!(ids(&files), (1..=12).collect::<Vec<u32>>());
-}
+// The DFA budget, checked against files the writer builds: tests/pack.rs.
 
 #[test]
 fn an_instance_over_the_budget_gets_a_file_of_its_own() {
