@@ -11,10 +11,14 @@ use changuard_format::build::{
 };
 use changuard_format::cost::TEMPLATE_CEILING;
 use changuard_format::{AlignedBytes, Trust, validate};
+use changuard_loader::limits::MAX_CHANNELS;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct PackArgs {
@@ -77,7 +81,21 @@ pub fn run(a: &PackArgs) -> i32 {
         instances: a.per_file.max(1),
         ..PackLimits::DEFAULT
     };
-    let files = match pack_by_family(&instances, limits) {
+    // Packing measures each file's groups and checking builds each file:
+    // minutes for thousands of command-line regexes, so a terminal sees
+    // what is going on (stdout keeps only the report).
+    let show = std::io::stderr().is_terminal();
+    let spinner = show.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_message(format!("packing {} instances", instances.len()));
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    });
+    let packed = pack_by_family(&instances, limits);
+    if let Some(b) = spinner {
+        b.finish_and_clear();
+    }
+    let files = match packed {
         Ok(f) => f,
         Err(e) => {
             // As `build`: a regex that does not compile is exit 2.
@@ -115,11 +133,26 @@ pub fn run(a: &PackArgs) -> i32 {
     // Each file must build and validate before any is written: a budget
     // the packer does not count (the fuel ceiling) is found here, not by
     // the author's next `build`.
+    let bar = show.then(|| {
+        let b = ProgressBar::new(planned.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} files") {
+            b.set_style(style);
+        }
+        b.set_message("building and validating");
+        b
+    });
     let mut bounds = Vec::with_capacity(planned.len());
     for (path, spec) in &planned {
-        match check(spec) {
+        let checked = check(spec);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        match checked {
             Ok(bound) => bounds.push(bound),
             Err(why) => {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
                 eprintln!(
                     "error: {} ({} instances) would not build: {why}; nothing was written (a smaller --per-file makes smaller files)",
                     path.display(),
@@ -128,6 +161,9 @@ pub fn run(a: &PackArgs) -> i32 {
                 return 1;
             }
         }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     if let Err(e) = std::fs::create_dir_all(&a.out) {
         eprintln!("error: {}: {e}", a.out.display());
@@ -218,6 +254,14 @@ fn report(
     bounds: &[u64],
 ) {
     let total: usize = planned.iter().map(|(_, s)| s.instances.len()).sum();
+    // The driver loads at most MAX_CHANNELS channels: more files than that
+    // cannot all be active on one machine, whatever their budgets.
+    if planned.len() > MAX_CHANNELS {
+        eprintln!(
+            "warning: {} files; the driver loads at most {MAX_CHANNELS} channels (a larger --per-file makes fewer files)",
+            planned.len()
+        );
+    }
     if a.json {
         let files: Vec<_> = planned
             .iter()
@@ -231,7 +275,7 @@ fn report(
         println!(
             "{}",
             json!({"inputs": inputs.len(), "instances": total, "files": files,
-                   "cost_ceiling": TEMPLATE_CEILING})
+                   "cost_ceiling": TEMPLATE_CEILING, "driver_channels": MAX_CHANNELS})
         );
         return;
     }

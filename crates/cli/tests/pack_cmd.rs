@@ -151,3 +151,21 @@ fn pack_refuses_a_file_over_the_cost_ceiling() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn pack_warns_when_the_driver_could_not_load_every_file() {
+    // One instance per file: 16 files load, 17 do not all load.
+    let d = scratch("channels");
+    for (n, warned) in [(16u32, false), (17, true)] {
+        let (a, out) = (d.join(format!("a{n}.toml")), d.join(format!("out{n}")));
+        write_spec(&a, 600, 0..n);
+        let o = changuard(&["pack", p(&a), "--out", p(&out), "--per-file", "1", "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["files"].as_array().map(Vec::len), Some(n as usize));
+        assert_eq!(v["driver_channels"], 16);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.contains("at most 16 channels"), warned, "{n}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
