@@ -1142,3 +1142,62 @@ fn scans_stopped_in_quiet_states_equal_reference() {
         "{matched} matches: the events exercise the regexes"
     );
 }
+
+/// A group as wide as the format allows (`MAX_GROUP_PATTERNS`, 64): one
+/// family of pipe regexes, pattern `k` matching exactly `k + 1` hex digits
+/// after the family's literal, built as one group. Each event reaches
+/// exactly its pattern's instance, the highest member bits included, as in
+/// the reference; a family two larger is two groups (64 and 2).
+#[test]
+fn a_group_of_the_widest_size_reports_every_member() {
+    let n = changuard_format::limits::MAX_GROUP_PATTERNS;
+    let family = |n: u32| {
+        let instances = (0..n)
+            .map(|i| {
+                let pattern = format!(r"\\postex_[0-9a-f]{{{}}}$", i + 1);
+                let re = CriterionSpec::Regex {
+                    pattern,
+                    case_insensitive: false,
+                };
+                inst(i, &NAMED_PIPE_CREATE, Action::Report, &[("pipe_name", re)])
+            })
+            .collect();
+        vec![spec(1, instances)]
+    };
+    let grouped = changuard_format::build::BuildOptions {
+        group_regexes: true,
+    };
+    let specs = family(n);
+    let (bufs, tk) = build_aligned_with(&specs, &grouped);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).expect("engine");
+    assert_eq!((engine.stats().groups, engine.stats().dfas_grouped), (1, n));
+    let reference = Reference::new(&chans).expect("reference");
+    for digits in 0..=n + 1 {
+        let name = format!(r"\Device\NamedPipe\postex_{}", "a".repeat(digits as usize));
+        let mut pipe = [Value::Str(""); 20];
+        pipe[0] = Value::Str(&name);
+        for v in &mut pipe[6..] {
+            *v = Value::Int(0);
+        }
+        let ev = Event::NamedPipeCreate(pipe);
+        let (mut a, mut b) = (Verdict::new(), Verdict::new());
+        engine.evaluate(&ev, &mut a);
+        reference.evaluate(&ev, &mut b);
+        let ids: Vec<u32> = a.matches().iter().map(|m| m.instance).collect();
+        let want: Vec<u32> = (1..=n)
+            .contains(&digits)
+            .then(|| digits - 1)
+            .into_iter()
+            .collect();
+        assert_eq!(ids, want, "{digits} digits");
+        assert_eq!(a.matches(), b.matches(), "{digits} digits");
+        assert_eq!((a.faults, a.fuel_exhausted), (0, false));
+    }
+    let specs = family(n + 2);
+    let (bufs, tk) = build_aligned_with(&specs, &grouped);
+    let chans = validate_all(&bufs, &specs, &tk);
+    let engine = Engine::new(&chans).expect("engine");
+    let stats = engine.stats();
+    assert_eq!((stats.groups, stats.dfas_grouped), (2, n + 2));
+}

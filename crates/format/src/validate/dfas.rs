@@ -406,3 +406,38 @@ fn check_dfa_prefix(blob: &[u8], start: usize) -> R<()> {
     }
     Ok(())
 }
+
+#[cfg(all(test, feature = "build"))]
+mod tests {
+    use super::*;
+    use crate::AlignedBytes;
+    use regex_automata::dfa::dense;
+
+    /// The pattern cap is checked on the blob itself: a DFA of as many
+    /// patterns as a group holds passes (and its count is returned); one
+    /// more is `regex-group`, at the blob, with the cap and the count.
+    #[test]
+    fn a_blob_with_more_patterns_than_a_group_holds_is_rejected() {
+        let cap = limits::MAX_GROUP_PATTERNS as usize;
+        for n in [cap, cap + 1] {
+            let patterns: std::vec::Vec<std::string::String> =
+                (0..n).map(|i| std::format!("p{i}x")).collect();
+            let dfa = dense::DFA::new_many(&patterns).unwrap();
+            let (bytes, pad) = dfa.to_bytes_little_endian();
+            let blob = AlignedBytes::from_slice(&bytes[pad..]);
+            let span = Span {
+                off: 0,
+                len: blob.len(),
+                count: 1,
+            };
+            match check_dfa_blob(&blob, span, 0, 0, blob.len()) {
+                Ok(patterns) => assert_eq!((n, patterns), (cap, cap)),
+                Err(r) => {
+                    assert_eq!(n, cap + 1, "{r}");
+                    assert_eq!((r.rule, r.offset), (Rule::RegexGroup, 0), "{r}");
+                    assert_eq!((r.expected, r.found), (cap as u64, n as u64), "{r}");
+                }
+            }
+        }
+    }
+}
