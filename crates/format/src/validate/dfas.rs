@@ -411,20 +411,21 @@ fn check_dfa_prefix(blob: &[u8], start: usize) -> R<()> {
 mod tests {
     use super::*;
     use crate::AlignedBytes;
-    use regex_automata::dfa::dense;
+    use crate::build::group::compile_group;
 
-    /// The pattern cap is checked on the blob itself: a DFA of as many
-    /// patterns as a group holds passes (and its count is returned); one
-    /// more is `regex-group`, at the blob, with the cap and the count.
+    /// The pattern cap is checked on the blob itself: a group DFA (the
+    /// writer's) of as many patterns as a group holds passes (and its count
+    /// is returned); one more is `regex-group`, at the blob, with the cap
+    /// and the count.
     #[test]
     fn a_blob_with_more_patterns_than_a_group_holds_is_rejected() {
         let cap = limits::MAX_GROUP_PATTERNS as usize;
         for n in [cap, cap + 1] {
             let patterns: std::vec::Vec<std::string::String> =
                 (0..n).map(|i| std::format!("p{i}x")).collect();
-            let dfa = dense::DFA::new_many(&patterns).unwrap();
-            let (bytes, pad) = dfa.to_bytes_little_endian();
-            let blob = AlignedBytes::from_slice(&bytes[pad..]);
+            let sources: std::vec::Vec<&str> = patterns.iter().map(|p| p.as_str()).collect();
+            let blob =
+                AlignedBytes::from_slice(&compile_group(&sources, false, usize::MAX).unwrap());
             let span = Span {
                 off: 0,
                 len: blob.len(),
